@@ -1,1 +1,21 @@
+//! nomad-chronicle turns HashiCorp Nomad's live event stream into a durable,
+//! queryable history.
+//!
+//! # Layout
+//! - [`cli`]: the command line, one file per subcommand; thin, it calls into
+//!   the modules below.
+//! - [`config`]: validated settings (database URL, agent address, TLS, token,
+//!   batching), built before any connection opens.
+//! - [`nomad`]: the event stream's wire types, the NDJSON line reader and the
+//!   HTTP client.
+//! - [`ingest`]: reader → bounded channel → batching writer; resume points,
+//!   gap detection, reconnects.
+//! - [`store`]: the `Store` trait and its backends; the only place with SQL.
+//! - [`sim`]: a Nomad-compatible event stream simulator and history
+//!   generator, for tests, demos and benchmarks.
 
+pub mod cli;
+pub mod config;
+pub mod ingest;
+pub mod nomad;
+pub mod store;

@@ -1,0 +1,120 @@
+//! `nomad-chronicle import`: load an NDJSON capture of the event stream.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::io::AsyncRead;
+use tokio_util::sync::CancellationToken;
+
+use super::BatchArgs;
+use crate::config::DbUrl;
+use crate::ingest::{self, ImportEnd, Sink, Stats};
+use crate::store;
+
+/// Import a capture of the event stream, as `curl -N $NOMAD_ADDR/v1/event/stream > capture.ndjson` saves it.
+///
+/// Frames and `{}` heartbeats are read line by line; events already in the
+/// archive are skipped, so importing the same capture twice stores nothing
+/// twice. Older captures fill in history behind the checkpoint.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The capture file; `-` reads standard input.
+    #[arg(value_name = "FILE|-", default_value = "-")]
+    pub input: PathBuf,
+
+    /// Label of the cluster the capture came from.
+    #[arg(long, default_value = "default")]
+    pub cluster: String,
+
+    #[command(flatten)]
+    pub batch: BatchArgs,
+}
+
+pub async fn run(
+    args: ImportArgs,
+    db: &DbUrl,
+    shutdown: CancellationToken,
+) -> anyhow::Result<ExitCode> {
+    let from_stdin = args.input.as_os_str() == "-";
+    let source_name = if from_stdin {
+        "standard input".to_owned()
+    } else {
+        args.input.display().to_string()
+    };
+    let (reader, length): (Box<dyn AsyncRead + Unpin + Send>, Option<u64>) = if from_stdin {
+        (Box::new(tokio::io::stdin()), None)
+    } else {
+        let file = tokio::fs::File::open(&args.input)
+            .await
+            .with_context(|| format!("cannot open capture `{source_name}`"))?;
+        let length = file.metadata().await.ok().map(|m| m.len());
+        (Box::new(file), length)
+    };
+    let store = store::connect(db).await?;
+    let cluster = store
+        .open_cluster(&args.cluster, None)
+        .await
+        .with_context(|| format!("cannot open cluster `{}` in `{db}`", args.cluster))?;
+    let stats = Arc::new(Stats::default());
+    let bar = progress_bar(length);
+    let ticker = bar.clone().map(|bar| {
+        let stats = stats.clone();
+        tokio::spawn(async move {
+            loop {
+                bar.set_position(Stats::get(&stats.bytes_read));
+                bar.set_message(format!("{} events", Stats::get(&stats.events_stored)));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    });
+    let started = std::time::Instant::now();
+    let sink = Sink {
+        store: store.clone(),
+        cluster,
+        batch: args.batch.config(),
+        stats: stats.clone(),
+    };
+    let result = ingest::import(sink, reader, &source_name, shutdown).await;
+    if let Some(ticker) = ticker {
+        ticker.abort();
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    store.close().await;
+    let end = result?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let stored = Stats::get(&stats.events_stored);
+    tracing::info!(
+        events_stored = stored,
+        duplicates_skipped = Stats::get(&stats.duplicates),
+        last_index = Stats::get(&stats.committed_index),
+        malformed_lines = Stats::get(&stats.malformed_lines),
+        gaps = Stats::get(&stats.gaps),
+        seconds = format!("{elapsed:.2}"),
+        events_per_sec = (stored as f64 / elapsed.max(1e-9)) as u64,
+        complete = end == ImportEnd::Complete,
+        "Imported"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A byte-based progress bar when stderr is a terminal and the size is known.
+fn progress_bar(length: Option<u64>) -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let length = length?;
+    let bar = ProgressBar::new(length);
+    let style = ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
+    )
+    .ok()?;
+    bar.set_style(style);
+    Some(bar)
+}

@@ -1,0 +1,137 @@
+//! The command line: global options, one file per subcommand, and the mapping
+//! from outcomes to exit codes (0 success, 2 error).
+
+mod import;
+mod ingest;
+mod status;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::BatchConfig;
+
+/// Turns HashiCorp Nomad's live event stream into a durable, queryable history.
+///
+/// `ingest` follows a Nomad agent's /v1/event/stream and archives every event
+/// into SQLite (the default) or PostgreSQL; it resumes where it stopped, never
+/// stores an event twice, and records gaps it could not see. `import` loads a
+/// saved capture; `status` summarizes the archive.
+#[derive(Debug, Parser)]
+#[command(
+    name = "nomad-chronicle",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// The archive: sqlite://PATH (created on first use), sqlite::memory:, or postgres://USER:PASSWORD@HOST/DB.
+    #[arg(
+        long,
+        global = true,
+        env = "NOMAD_CHRONICLE_DB",
+        default_value = "sqlite://nomad-chronicle.db",
+        hide_env_values = true
+    )]
+    pub db: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Ingest(Box<ingest::IngestArgs>),
+    Import(import::ImportArgs),
+    Status(status::StatusArgs),
+}
+
+/// Options shared by the commands that write events.
+#[derive(Debug, clap::Args)]
+pub struct BatchArgs {
+    /// Commit after this many events (a frame is never split across batches).
+    #[arg(long, default_value_t = BatchConfig::DEFAULT_MAX_EVENTS, value_parser = parse_batch_size)]
+    pub batch_size: usize,
+
+    /// Commit at the latest this long after the first event of a batch arrived (e.g. 500ms, 1s, 2m).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub batch_interval: std::time::Duration,
+}
+
+impl BatchArgs {
+    pub fn config(&self) -> BatchConfig {
+        BatchConfig {
+            max_events: self.batch_size,
+            timeout: self.batch_interval,
+        }
+    }
+}
+
+fn parse_batch_size(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
+        _ => Err(format!("`{value}` is not a whole number from 1 to 1000000")),
+    }
+}
+
+/// Parses `1s`, `500ms`, `2m` (humantime syntax).
+pub fn parse_duration(value: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(value)
+        .map_err(|e| format!("`{value}` is not a duration ({e}); use e.g. 500ms, 1s or 2m"))?;
+    if d.is_zero() {
+        return Err("must be longer than zero".to_owned());
+    }
+    Ok(d)
+}
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone());
+    let db = crate::config::DbUrl::parse(&cli.db)?;
+    match cli.command {
+        Command::Ingest(args) => ingest::run(*args, &db, shutdown).await,
+        Command::Import(args) => import::run(args, &db, shutdown).await,
+        Command::Status(args) => status::run(args, &db).await,
+    }
+}
+
+/// SIGINT or SIGTERM asks for a clean stop (flush, commit, exit 0); a second
+/// one exits at once.
+fn spawn_signal_handler(shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut signals = 0;
+        loop {
+            wait_for_signal().await;
+            signals += 1;
+            if signals > 1 {
+                eprintln!("nomad-chronicle: second signal, exiting without flushing");
+                std::process::exit(130);
+            }
+            tracing::info!("Shutting down: committing what was received");
+            shutdown.cancel();
+        }
+    });
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,160 @@
+//! `nomad-chronicle status`: what the archive holds, per cluster.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, UNIX_EPOCH};
+
+use crate::config::DbUrl;
+use crate::store::{self, StatusReport};
+
+/// Summarize the archive: per cluster, event counts, index range, topics,
+/// recorded gaps; and the database's size.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+pub async fn run(args: StatusArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
+    if let DbUrl::SqliteFile(path) = db {
+        if !path.exists() {
+            anyhow::bail!(
+                "no archive at `{db}`: run `nomad-chronicle ingest` or `import` first, or pass --db"
+            );
+        }
+    }
+    let store = store::connect(db).await?;
+    let report = store.status().await;
+    store.close().await;
+    let report = report?;
+    let mut out = std::io::stdout().lock();
+    let written = match args.output {
+        Output::Json => serde_json::to_writer_pretty(&mut out, &report)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out)),
+        Output::Table => render_table(&mut out, &report),
+    };
+    match written {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        other => {
+            other?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The human summary.
+pub fn render_table(out: &mut impl Write, report: &StatusReport) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "database  {}  ({}, {})",
+        report.database,
+        report.backend,
+        human_bytes(report.database_bytes)
+    )?;
+    if report.clusters.is_empty() {
+        writeln!(
+            out,
+            "\nthe archive is empty: run `nomad-chronicle ingest` or `import`"
+        )?;
+    }
+    for c in &report.clusters {
+        writeln!(out)?;
+        match &c.address {
+            Some(address) => writeln!(out, "cluster   {}  ({address})", c.cluster)?,
+            None => writeln!(out, "cluster   {}", c.cluster)?,
+        }
+        let range = match (c.first_index, c.last_index) {
+            (Some(a), Some(b)) => format!("index {a} – {b}"),
+            _ => "no events".to_owned(),
+        };
+        writeln!(out, "  events      {:<12} {range}", thousands(c.events))?;
+        if let (Some(a), Some(b)) = (c.first_received_at, c.last_received_at) {
+            writeln!(out, "  received    {} – {}", timestamp(a), timestamp(b))?;
+        }
+        if let Some(cp) = c.checkpoint {
+            writeln!(out, "  checkpoint  {cp}")?;
+        }
+        if !c.topics.is_empty() {
+            let width = c.topics.iter().map(|t| t.topic.len()).max().unwrap_or(0);
+            writeln!(out, "  topics")?;
+            for t in &c.topics {
+                writeln!(out, "    {:<width$}  {:>12}", t.topic, thousands(t.events))?;
+            }
+        }
+        writeln!(
+            out,
+            "  malformed   {} lines skipped",
+            thousands(c.malformed_lines)
+        )?;
+        if c.gaps.is_empty() {
+            writeln!(out, "  gaps        none recorded")?;
+        } else {
+            writeln!(out, "  gaps        {}", c.gaps.len())?;
+            for g in &c.gaps {
+                writeln!(
+                    out,
+                    "    {} → {}  {:<13} {}  {}",
+                    g.from_index,
+                    g.to_index,
+                    g.kind.as_str(),
+                    timestamp(g.detected_at),
+                    g.reason
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn timestamp(millis: i64) -> String {
+    let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(millis).unwrap_or_default());
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_readable() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(3 * 1024 * 1024 / 2), "1.5 MiB");
+    }
+}

@@ -1,0 +1,114 @@
+//! The live side of ingest: subscribes to `/v1/event/stream` at the resume
+//! point, pumps the body to the writer, and on anything short of a fatal
+//! answer reconnects with backoff from wherever the archive now stands.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::backoff::Backoff;
+use super::pump::{Pump, PumpEnd, PumpSeen};
+use super::resume::Resume;
+use super::stats::Stats;
+use super::writer::Msg;
+use crate::nomad::{LineReader, NomadClient, StreamError, Subscription};
+
+/// How following the stream ended, short of an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowEnd {
+    /// Shutdown was requested.
+    Stopped,
+    /// `--until-index` was reached.
+    ReachedUntil,
+}
+
+/// Why following the stream failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    /// Nomad refused the subscription in a way that retrying cannot fix.
+    #[error("{error}{}", error.hint().map(|h| format!(" (hint: {h})")).unwrap_or_default())]
+    Refused { error: StreamError },
+    /// The writer stopped; its own error says why.
+    #[error("the archive stopped accepting events")]
+    WriterGone,
+}
+
+/// Settings for following one agent.
+pub struct FollowOptions {
+    pub topics: Vec<String>,
+    pub namespace: String,
+    pub until_index: Option<u64>,
+    /// Silence longer than this means the connection is dead (Nomad sends a
+    /// heartbeat every 30 s).
+    pub idle_timeout: Duration,
+    /// Lines longer than this are skipped.
+    pub max_line: usize,
+    pub backoff: Backoff,
+}
+
+/// Follows the stream until shutdown, `--until-index`, or a fatal error.
+pub async fn follow(
+    client: &NomadClient,
+    options: &mut FollowOptions,
+    resume: &mut Resume,
+    tx: &mpsc::Sender<Msg>,
+    stats: &Stats,
+    shutdown: &CancellationToken,
+) -> Result<FollowEnd, FollowError> {
+    loop {
+        let subscription = Subscription {
+            index: resume.resume_index(),
+            topics: options.topics.clone(),
+            namespace: options.namespace.clone(),
+        };
+        let opened = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return Ok(FollowEnd::Stopped),
+            opened = client.event_stream(&subscription) => opened,
+        };
+        let reason = match opened {
+            Err(error) if !error.is_retriable() => return Err(FollowError::Refused { error }),
+            Err(error) => error.to_string(),
+            Ok(body) => {
+                tracing::info!(
+                    address = client.address(),
+                    index = subscription.index,
+                    "Connected"
+                );
+                resume.connected();
+                let mut lines = LineReader::new(body, options.max_line);
+                let mut pump = Pump {
+                    resume,
+                    tx,
+                    stats,
+                    shutdown,
+                    until_index: options.until_index,
+                    idle_timeout: Some(options.idle_timeout),
+                    source: client.address(),
+                    seen: PumpSeen::default(),
+                };
+                let end = pump.run(&mut lines).await;
+                if pump.seen.frames {
+                    options.backoff.reset();
+                }
+                match end {
+                    PumpEnd::Stopped => return Ok(FollowEnd::Stopped),
+                    PumpEnd::ReachedUntil => return Ok(FollowEnd::ReachedUntil),
+                    PumpEnd::WriterGone => return Err(FollowError::WriterGone),
+                    PumpEnd::Eof => StreamError::Closed.to_string(),
+                    PumpEnd::Idle => StreamError::Idle(options.idle_timeout).to_string(),
+                    PumpEnd::Failed(e) => e.to_string(),
+                    PumpEnd::Closed(why) => format!("the server closed the stream: {why}"),
+                }
+            }
+        };
+        let delay = options.backoff.next_delay();
+        tracing::warn!(reason = %reason, retry_in = ?delay, resume_index = resume.resume_index(), "Reconnecting");
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return Ok(FollowEnd::Stopped),
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! Ingest: the reader (live stream or capture file) hands whole frames over a
+//! bounded channel to the writer, which commits them in batches together with
+//! the checkpoint. The reader never waits on the database except through that
+//! channel, so a slow commit does not stall reading the socket.
+//!
+//! - [`resume`] decides, frame by frame, what is new, what is a resend and
+//!   where a gap must be recorded;
+//! - [`pump`] turns lines into messages for the writer;
+//! - [`follow`] keeps a subscription alive across reconnects;
+//! - [`writer`] batches and commits.
+
+pub mod backoff;
+pub mod follow;
+pub mod pump;
+pub mod resume;
+pub mod stats;
+pub mod writer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncRead;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::io::ReaderStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::BatchConfig;
+use crate::nomad::{LineReader, NomadClient};
+use crate::store::{Cluster, Store, StoreError};
+pub use follow::{FollowEnd, FollowError, FollowOptions};
+use pump::{Pump, PumpEnd, PumpSeen};
+pub use resume::{Mode, Resume};
+pub use stats::Stats;
+
+/// Frames that may wait between the reader and the writer.
+const CHANNEL_FRAMES: usize = 1024;
+/// How often the progress line is logged.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+/// The longest line a capture may hold before it is skipped.
+pub const MAX_LINE_BYTES: usize = 256 * 1024 * 1024;
+
+/// Why ingest or import stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Follow(#[from] FollowError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot read `{source_name}`: {error}")]
+    Read {
+        source_name: String,
+        error: std::io::Error,
+    },
+}
+
+/// The reader's end of a running writer.
+struct Pipeline {
+    tx: mpsc::Sender<Msg>,
+    writer: JoinHandle<Result<(), StoreError>>,
+    progress: JoinHandle<()>,
+    progress_stop: CancellationToken,
+}
+
+use writer::Msg;
+
+/// Where events go: the archive, the cluster they belong to, how they are
+/// batched, and the counters that report on it.
+pub struct Sink {
+    pub store: Arc<dyn Store>,
+    pub cluster: Cluster,
+    pub batch: BatchConfig,
+    pub stats: Arc<Stats>,
+}
+
+impl Pipeline {
+    fn start(sink: Sink, shutdown: &CancellationToken) -> Self {
+        let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
+        let writer = tokio::spawn(writer::run(
+            sink.store,
+            sink.cluster,
+            rx,
+            sink.batch,
+            sink.stats.clone(),
+            shutdown.clone(),
+        ));
+        let progress_stop = CancellationToken::new();
+        let progress = tokio::spawn(log_progress(sink.stats, progress_stop.clone()));
+        Pipeline {
+            tx,
+            writer,
+            progress,
+            progress_stop,
+        }
+    }
+
+    /// Closes the channel, waits for the writer to commit what it holds, and
+    /// returns its verdict.
+    async fn finish(self) -> Result<(), StoreError> {
+        drop(self.tx);
+        let written = match self.writer.await {
+            Ok(result) => result,
+            Err(join) => std::panic::resume_unwind(join.into_panic()),
+        };
+        self.progress_stop.cancel();
+        let _ = self.progress.await;
+        written
+    }
+}
+
+/// Follows a live stream into the archive until shutdown, `--until-index`, or
+/// a fatal error. What was committed stays committed whatever the outcome.
+pub async fn ingest(
+    sink: Sink,
+    client: &NomadClient,
+    mut options: FollowOptions,
+    requested_index: Option<u64>,
+    shutdown: CancellationToken,
+) -> Result<FollowEnd, IngestError> {
+    let mut resume = Resume::new(Mode::Follow, sink.cluster.checkpoint, requested_index);
+    let stats = sink.stats.clone();
+    let pipeline = Pipeline::start(sink, &shutdown);
+    let followed = follow::follow(
+        client,
+        &mut options,
+        &mut resume,
+        &pipeline.tx,
+        &stats,
+        &shutdown,
+    )
+    .await;
+    let written = pipeline.finish().await;
+    // A writer failure explains a WriterGone, so it comes first.
+    written?;
+    Ok(followed?)
+}
+
+/// How an import ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportEnd {
+    /// The whole capture was read.
+    Complete,
+    /// Shutdown was requested; what was read so far is stored.
+    Stopped,
+}
+
+/// Reads an NDJSON capture (frames and `{}` heartbeats, as `curl -N` saves the
+/// stream) into the archive.
+pub async fn import<R>(
+    sink: Sink,
+    reader: R,
+    source_name: &str,
+    shutdown: CancellationToken,
+) -> Result<ImportEnd, IngestError>
+where
+    R: AsyncRead + Unpin + Send,
+{
+    let mut resume = Resume::new(Mode::Backfill, sink.cluster.checkpoint, None);
+    let stats = sink.stats.clone();
+    let pipeline = Pipeline::start(sink, &shutdown);
+    let mut lines = LineReader::new(
+        ReaderStream::with_capacity(reader, 256 * 1024),
+        MAX_LINE_BYTES,
+    );
+    let mut pump = Pump {
+        resume: &mut resume,
+        tx: &pipeline.tx,
+        stats: &stats,
+        shutdown: &shutdown,
+        until_index: None,
+        idle_timeout: None,
+        source: source_name,
+        seen: PumpSeen::default(),
+    };
+    let end = pump.run(&mut lines).await;
+    let outcome = match end {
+        PumpEnd::Eof | PumpEnd::ReachedUntil | PumpEnd::Idle => Ok(ImportEnd::Complete),
+        PumpEnd::Stopped => Ok(ImportEnd::Stopped),
+        PumpEnd::WriterGone => Ok(ImportEnd::Complete),
+        PumpEnd::Closed(fragment) => {
+            if is_close_reason(&fragment) {
+                tracing::warn!(source = source_name, reason = %fragment, "The capture ends with the server's close reason");
+            } else {
+                tracing::warn!(source = source_name, preview = %fragment, "The capture ends with an incomplete line; skipped it");
+                Stats::add(&stats.malformed_lines, 1);
+                let _ = pipeline.tx.send(Msg::Malformed).await;
+            }
+            Ok(ImportEnd::Complete)
+        }
+        PumpEnd::Failed(error) => Err(IngestError::Read {
+            source_name: source_name.to_owned(),
+            error,
+        }),
+    };
+    pipeline.finish().await?;
+    outcome
+}
+
+/// The reasons Nomad gives when it ends a stream.
+fn is_close_reason(text: &str) -> bool {
+    [
+        "event dropped from buffer",
+        "subscription closed by server",
+        "ACL token expired",
+    ]
+    .iter()
+    .any(|r| text.starts_with(r))
+}
+
+async fn log_progress(stats: Arc<Stats>, stop: CancellationToken) {
+    let mut ticker = tokio::time::interval(PROGRESS_EVERY);
+    ticker.tick().await;
+    let mut last_stored = Stats::get(&stats.events_stored);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let stored = Stats::get(&stats.events_stored);
+        let received = Stats::get(&stats.received_index);
+        let committed = Stats::get(&stats.committed_index);
+        tracing::info!(
+            events_per_sec = (stored - last_stored) / PROGRESS_EVERY.as_secs(),
+            events_stored = stored,
+            last_index = committed,
+            lag = received.saturating_sub(committed),
+            malformed_lines = Stats::get(&stats.malformed_lines),
+            gaps = Stats::get(&stats.gaps),
+            "Progress"
+        );
+        last_stored = stored;
+    }
+}

@@ -1,0 +1,193 @@
+//! Turns lines into messages for the writer: parses each line, skips
+//! heartbeats, asks [`Resume`] what each frame means, and counts and reports
+//! malformed lines without stopping. Shared by the live stream and `import`.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::resume::Resume;
+use super::stats::Stats;
+use super::writer::Msg;
+use crate::nomad::wire::LineError;
+use crate::nomad::{Line, LineItem, LineReader, parse_line};
+use crate::store::{ReceivedFrame, now_millis};
+
+/// How reading a body ended.
+#[derive(Debug)]
+pub enum PumpEnd<E> {
+    /// The body ended after a complete line.
+    Eof,
+    /// The body ended with text that is not a line: the server's close reason.
+    Closed(String),
+    /// The underlying stream failed.
+    Failed(E),
+    /// No data and no heartbeat for the idle timeout.
+    Idle,
+    /// Shutdown was requested.
+    Stopped,
+    /// A frame with Index >= `--until-index` was handed on.
+    ReachedUntil,
+    /// The writer is gone (it failed); nothing more can be stored.
+    WriterGone,
+}
+
+/// What one body delivered, for the reconnect logic.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PumpSeen {
+    /// The `{}` greeting or any heartbeat arrived.
+    pub heartbeat: bool,
+    /// At least one frame arrived.
+    pub frames: bool,
+}
+
+/// Settings for one pump.
+pub struct Pump<'a> {
+    pub resume: &'a mut Resume,
+    pub tx: &'a mpsc::Sender<Msg>,
+    pub stats: &'a Stats,
+    pub shutdown: &'a CancellationToken,
+    pub until_index: Option<u64>,
+    pub idle_timeout: Option<Duration>,
+    /// Where the lines come from, for log messages.
+    pub source: &'a str,
+    pub seen: PumpSeen,
+}
+
+impl Pump<'_> {
+    /// Reads lines until the body ends, shutdown, or `--until-index`.
+    pub async fn run<S, E>(&mut self, lines: &mut LineReader<S>) -> PumpEnd<E>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+    {
+        let mut last_bytes = 0;
+        loop {
+            let next = async {
+                match self.idle_timeout {
+                    Some(limit) => tokio::time::timeout(limit, lines.next()).await.ok(),
+                    None => Some(lines.next().await),
+                }
+            };
+            let item = tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled() => return PumpEnd::Stopped,
+                item = next => item,
+            };
+            let read = lines.bytes_read();
+            Stats::add(&self.stats.bytes_read, read - last_bytes);
+            last_bytes = read;
+            let end = match item {
+                None => return PumpEnd::Idle,
+                Some(Err(e)) => return PumpEnd::Failed(e),
+                Some(Ok(LineItem::Eof)) => return PumpEnd::Eof,
+                Some(Ok(LineItem::Line { line, number })) => self.line(&line, number).await,
+                Some(Ok(LineItem::Oversized { number, len })) => {
+                    tracing::warn!(
+                        source = self.source,
+                        line = number,
+                        bytes = len,
+                        "Skipped a line longer than the limit"
+                    );
+                    self.malformed().await
+                }
+                Some(Ok(LineItem::Trailing { fragment, number })) => {
+                    // A final frame without its newline is still a frame.
+                    if let Ok(Line::Frame(_)) = parse_line(&fragment) {
+                        if let Some(end) = self.line(&fragment, number).await {
+                            return end;
+                        }
+                        return PumpEnd::Eof;
+                    }
+                    return PumpEnd::Closed(preview(&fragment));
+                }
+            };
+            if let Some(end) = end {
+                return end;
+            }
+        }
+    }
+
+    async fn line<E>(&mut self, line: &[u8], number: u64) -> Option<PumpEnd<E>> {
+        let frame = match parse_line(line) {
+            Ok(Line::Heartbeat) => {
+                self.seen.heartbeat = true;
+                return None;
+            }
+            Ok(Line::Frame(frame)) => frame,
+            Err(e) => {
+                self.report_malformed(&e, line, number);
+                return self.malformed().await;
+            }
+        };
+        self.seen.frames = true;
+        let index = frame.index;
+        Stats::raise(&self.stats.received_index, index);
+        let decision = self.resume.frame(index);
+        if let Some(gap) = decision.gap {
+            tracing::warn!(
+                source = self.source,
+                from = gap.from_index,
+                to = gap.to_index,
+                kind = gap.kind.as_str(),
+                "Gap in the history: {}",
+                gap.reason
+            );
+            Stats::add(&self.stats.gaps, 1);
+            if let Some(end) = self.send(Msg::Gap(gap)).await {
+                return Some(end);
+            }
+        }
+        if decision.store {
+            let msg = Msg::Frame(ReceivedFrame {
+                frame,
+                received_at: now_millis(),
+            });
+            if let Some(end) = self.send(msg).await {
+                return Some(end);
+            }
+        }
+        match self.until_index {
+            Some(until) if index >= until => Some(PumpEnd::ReachedUntil),
+            _ => None,
+        }
+    }
+
+    async fn malformed<E>(&mut self) -> Option<PumpEnd<E>> {
+        Stats::add(&self.stats.malformed_lines, 1);
+        self.resume.malformed();
+        self.send(Msg::Malformed).await
+    }
+
+    fn report_malformed(&self, error: &LineError, line: &[u8], number: u64) {
+        tracing::warn!(
+            source = self.source,
+            line = number,
+            error = %error,
+            preview = %preview(line),
+            "Skipped a malformed line"
+        );
+    }
+
+    async fn send<E>(&mut self, msg: Msg) -> Option<PumpEnd<E>> {
+        tokio::select! {
+            biased;
+            sent = self.tx.send(msg) => sent.err().map(|_| PumpEnd::WriterGone),
+            _ = self.shutdown.cancelled() => Some(PumpEnd::Stopped),
+        }
+    }
+}
+
+/// The start of a line, printable, for log messages.
+pub fn preview(bytes: &[u8]) -> String {
+    const MAX: usize = 120;
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX * 4)]);
+    let text = text.trim();
+    let mut out: String = text.chars().take(MAX).collect();
+    if out.len() < text.len() {
+        out.push('…');
+    }
+    out
+}

@@ -1,0 +1,111 @@
+//! The writer: receives frames from the reader over a bounded channel, groups
+//! them into batches (by event count or by time since the batch's first
+//! message, whichever comes first; a frame is never split) and commits each
+//! batch with its checkpoint in one transaction.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+use super::backoff::Backoff;
+use super::stats::Stats;
+use crate::config::BatchConfig;
+use crate::store::{Batch, Cluster, Gap, ReceivedFrame, Store, StoreError};
+
+/// What the reader hands to the writer.
+#[derive(Debug)]
+pub enum Msg {
+    Frame(ReceivedFrame),
+    Gap(Gap),
+    /// A line was skipped as malformed.
+    Malformed,
+}
+
+/// Commits everything received until the channel closes. A store error that
+/// retrying cannot fix ends the writer; what was committed before stays.
+/// `shutdown` only interrupts the retrying of a failing commit.
+pub async fn run(
+    store: Arc<dyn Store>,
+    cluster: Cluster,
+    mut rx: mpsc::Receiver<Msg>,
+    config: BatchConfig,
+    stats: Arc<Stats>,
+    shutdown: CancellationToken,
+) -> Result<(), StoreError> {
+    let mut closed = false;
+    while !closed {
+        let Some(first) = rx.recv().await else { break };
+        let mut batch = Batch::default();
+        let mut events = add(&mut batch, first);
+        let deadline = Instant::now() + config.timeout;
+        while events < config.max_events {
+            tokio::select! {
+                biased;
+                msg = rx.recv() => match msg {
+                    Some(msg) => events += add(&mut batch, msg),
+                    None => { closed = true; break; }
+                },
+                _ = sleep_until(deadline) => break,
+            }
+        }
+        commit(store.as_ref(), &cluster, &batch, &stats, &shutdown).await?;
+    }
+    Ok(())
+}
+
+fn add(batch: &mut Batch, msg: Msg) -> usize {
+    match msg {
+        Msg::Frame(frame) => {
+            let n = frame.frame.events.len();
+            batch.frames.push(frame);
+            n
+        }
+        Msg::Gap(gap) => {
+            batch.gaps.push(gap);
+            0
+        }
+        Msg::Malformed => {
+            batch.malformed_lines += 1;
+            0
+        }
+    }
+}
+
+async fn commit(
+    store: &dyn Store,
+    cluster: &Cluster,
+    batch: &Batch,
+    stats: &Stats,
+    shutdown: &CancellationToken,
+) -> Result<(), StoreError> {
+    let mut backoff = Backoff::default();
+    loop {
+        match store.commit(cluster, batch).await {
+            Ok(outcome) => {
+                Stats::add(&stats.events_stored, outcome.inserted);
+                Stats::add(&stats.duplicates, outcome.duplicates);
+                if let Some(index) = batch.max_index() {
+                    Stats::raise(&stats.committed_index, index);
+                }
+                tracing::debug!(
+                    events = outcome.inserted,
+                    duplicates = outcome.duplicates,
+                    checkpoint = batch.max_index(),
+                    "Committed"
+                );
+                return Ok(());
+            }
+            Err(e) if e.is_retriable() && !shutdown.is_cancelled() => {
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, retry_in = ?delay, "Commit failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.cancelled() => {}
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! The HTTP side of Nomad: one client per agent address, with the Nomad CLI's
+//! TLS and token settings, and a classification of everything that can go wrong
+//! when subscribing to the event stream.
+
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{StatusCode, Url};
+
+use crate::config::NomadConfig;
+
+/// What a subscription asks the event stream for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subscription {
+    /// Start index, inclusive (Nomad resends the frame at this index).
+    pub index: u64,
+    /// `Topic:Key` filters; empty means every topic.
+    pub topics: Vec<String>,
+    /// `*` for all namespaces.
+    pub namespace: String,
+}
+
+/// Everything that can end or prevent a subscription, classified so the ingest
+/// loop can decide between reconnecting and giving up.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("cannot reach Nomad at `{address}`: {detail}")]
+    Connect { address: String, detail: String },
+    #[error("Nomad answered HTTP {status}: {body}")]
+    Status { status: StatusCode, body: String },
+    #[error("the stream broke off: {0}")]
+    Body(String),
+    #[error("no data or heartbeat for {0:?}; the connection is presumed dead")]
+    Idle(Duration),
+    #[error("the server ended the stream")]
+    Closed,
+}
+
+impl StreamError {
+    /// Whether reconnecting can help. Client errors (bad parameters, denied
+    /// token, wrong address) will fail the same way every time.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            StreamError::Status { status, .. } => {
+                status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS
+            }
+            _ => true,
+        }
+    }
+
+    /// A hint for the user, for errors they have to fix.
+    pub fn hint(&self) -> Option<&'static str> {
+        let StreamError::Status { status, .. } = self else {
+            return None;
+        };
+        match status.as_u16() {
+            400 => Some("check the --topic and --from-index values"),
+            401 | 403 => Some(
+                "the ACL token lacks permission: subscribing to all topics needs a management token; \
+                 with a least-privilege token name the topics it may read, e.g. \
+                 --topic Job --topic Evaluation --topic Allocation --topic Deployment (namespace read-job) \
+                 and --topic Node (node:read)",
+            ),
+            404 => Some("is --address a Nomad agent? the path /v1/event/stream was not found"),
+            405 => Some("is --address a Nomad agent? it refused GET /v1/event/stream"),
+            _ => None,
+        }
+    }
+}
+
+/// A body being streamed: chunks of bytes as they arrive.
+pub type ByteStream = std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, StreamError>> + Send>>;
+
+/// A client for one Nomad agent.
+#[derive(Clone)]
+pub struct NomadClient {
+    http: reqwest::Client,
+    /// The agent's address; its host may be replaced by `--tls-server-name`.
+    base: Url,
+    /// What the user typed, for messages.
+    display_address: String,
+    region: Option<String>,
+}
+
+impl fmt::Debug for NomadClient {
+    // The token lives in the default headers of `http`; never print them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NomadClient")
+            .field("address", &self.display_address)
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a client could not be built from the settings.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot read {what} `{path}`: {source}")]
+    ReadFile {
+        what: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{what} `{path}` is not a valid PEM file: {detail}")]
+    BadPem {
+        what: &'static str,
+        path: String,
+        detail: String,
+    },
+    #[error("--client-cert and --client-key must be given together")]
+    HalfIdentity,
+    #[error("the token contains characters that cannot be sent in an HTTP header")]
+    BadToken,
+    #[error("cannot resolve `{host}` for --tls-server-name: {detail}")]
+    Resolve { host: String, detail: String },
+    #[error("cannot build the HTTP client: {0}")]
+    Build(String),
+}
+
+impl NomadClient {
+    /// Builds a client from validated settings. With `tls_server_name`, the
+    /// agent's address is resolved here and requests go to it while TLS checks
+    /// the certificate against the given name, as the Nomad CLI does.
+    pub async fn new(config: &NomadConfig) -> Result<Self, ClientError> {
+        let mut headers = HeaderMap::new();
+        if let Some(token) = &config.token {
+            let mut value =
+                HeaderValue::from_str(token.expose()).map_err(|_| ClientError::BadToken)?;
+            value.set_sensitive(true);
+            headers.insert("X-Nomad-Token", value);
+        }
+        let mut builder = reqwest::Client::builder()
+            .default_headers(headers)
+            .user_agent(concat!("nomad-chronicle/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .tcp_keepalive(Duration::from_secs(30));
+        if let Some(path) = &config.ca_cert {
+            let pem = read(path, "CA certificate").await?;
+            let certs =
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ClientError::BadPem {
+                    what: "CA certificate",
+                    path: path.display().to_string(),
+                    detail: e.to_string(),
+                })?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        match (&config.client_cert, &config.client_key) {
+            (Some(cert), Some(key)) => {
+                let mut pem = read(cert, "client certificate").await?;
+                pem.push(b'\n');
+                pem.extend(read(key, "client key").await?);
+                let identity =
+                    reqwest::Identity::from_pem(&pem).map_err(|e| ClientError::BadPem {
+                        what: "client certificate or key",
+                        path: cert.display().to_string(),
+                        detail: e.to_string(),
+                    })?;
+                builder = builder.identity(identity);
+            }
+            (None, None) => {}
+            _ => return Err(ClientError::HalfIdentity),
+        }
+        if config.tls_skip_verify {
+            tracing::warn!("TLS certificate verification is off (--tls-skip-verify)");
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        let mut base = config.address.clone();
+        if let Some(name) = &config.tls_server_name {
+            let host = base.host_str().unwrap_or_default().to_owned();
+            let port = base.port_or_known_default().unwrap_or(4646);
+            let addrs: Vec<_> = tokio::net::lookup_host((host.as_str(), port))
+                .await
+                .map_err(|e| ClientError::Resolve {
+                    host: host.clone(),
+                    detail: e.to_string(),
+                })?
+                .collect();
+            builder = builder.resolve_to_addrs(name, &addrs);
+            base.set_host(Some(name))
+                .map_err(|e| ClientError::Build(e.to_string()))?;
+        }
+        let http = builder
+            .build()
+            .map_err(|e| ClientError::Build(e.to_string()))?;
+        Ok(NomadClient {
+            http,
+            base,
+            display_address: config.address.as_str().trim_end_matches('/').to_owned(),
+            region: config.region.clone(),
+        })
+    }
+
+    /// The address as the user gave it.
+    pub fn address(&self) -> &str {
+        &self.display_address
+    }
+
+    /// Opens `GET /v1/event/stream` and returns its body once Nomad answered
+    /// 200; any other answer is an error carrying Nomad's message.
+    pub async fn event_stream(&self, sub: &Subscription) -> Result<ByteStream, StreamError> {
+        let mut url = self.url("/v1/event/stream");
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("index", &sub.index.to_string());
+            query.append_pair("namespace", &sub.namespace);
+            for topic in &sub.topics {
+                query.append_pair("topic", topic);
+            }
+            if let Some(region) = &self.region {
+                query.append_pair("region", region);
+            }
+        }
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| self.connect_error(e))?;
+        let status = response.status();
+        if status != StatusCode::OK {
+            let body = response.text().await.unwrap_or_default();
+            return Err(StreamError::Status {
+                status,
+                body: summarize(&body),
+            });
+        }
+        use futures_util::StreamExt;
+        Ok(Box::pin(response.bytes_stream().map(|chunk| {
+            chunk.map_err(|e| StreamError::Body(error_chain(e)))
+        })))
+    }
+
+    fn url(&self, path: &str) -> Url {
+        let mut url = self.base.clone();
+        let prefix = url.path().trim_end_matches('/').to_owned();
+        url.set_path(&format!("{prefix}{path}"));
+        url
+    }
+
+    fn connect_error(&self, e: reqwest::Error) -> StreamError {
+        // For a failed connection the innermost cause ("Connection refused")
+        // says it all; reqwest's wrappers around it add nothing.
+        let detail = if e.is_connect() {
+            innermost(&e)
+        } else {
+            error_chain(e)
+        };
+        let detail = if detail.contains("HTTP/0.0") || detail.contains("invalid HTTP version") {
+            format!(
+                "{detail} (Nomad 1.11.2 sends the status line `HTTP/0.0 200 OK` on the event stream; upgrade Nomad to 1.11.3 or newer)"
+            )
+        } else {
+            detail
+        };
+        StreamError::Connect {
+            address: self.display_address.clone(),
+            detail,
+        }
+    }
+}
+
+async fn read(path: &std::path::Path, what: &'static str) -> Result<Vec<u8>, ClientError> {
+    tokio::fs::read(path)
+        .await
+        .map_err(|source| ClientError::ReadFile {
+            what,
+            path: path.display().to_string(),
+            source,
+        })
+}
+
+/// The error and its `source()` chain on one line, without the request URL
+/// (reqwest puts it in its messages; it is noise here and may carry a region).
+fn error_chain(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut parts = vec![e.to_string()];
+    let mut source = std::error::Error::source(&e);
+    while let Some(err) = source {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = err.source();
+    }
+    parts.join(": ")
+}
+
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = e;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
+}
+
+/// The first line of a response body, shortened for an error message.
+fn summarize(body: &str) -> String {
+    let line = body.trim().lines().next().unwrap_or("").trim();
+    if line.is_empty() {
+        return "(empty body)".to_owned();
+    }
+    let mut out: String = line.chars().take(200).collect();
+    if out.len() < line.len() {
+        out.push('…');
+    }
+    out
+}

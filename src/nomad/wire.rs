@@ -1,0 +1,296 @@
+//! The event stream's wire format: frames `{"Index":N,"Events":[…]}`, heartbeats
+//! `{}`, and the parts of each event the archive indexes.
+//!
+//! Events are parsed borrowed from the line they arrived in, and each event's raw
+//! JSON text is kept exactly as received: the archive stores those bytes, so a
+//! replay reproduces the stream without re-serializing anything.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// One line of the stream, parsed.
+#[derive(Debug)]
+pub enum Line {
+    /// `{}`: liveness only, sent when a subscription starts and every 30 s.
+    Heartbeat,
+    /// All matching events of one raft log entry.
+    Frame(Frame),
+}
+
+/// One raft entry's events, ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    /// The raft index shared by every event of the frame.
+    pub index: u64,
+    /// The events in the order Nomad sent them.
+    pub events: Vec<Event>,
+}
+
+/// One event: the columns the archive indexes, plus the event's raw JSON.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Event {
+    pub topic: String,
+    pub event_type: String,
+    pub key: String,
+    /// Empty for cluster-wide objects (Node, NodePool, ACL…).
+    pub namespace: String,
+    /// IDs of related objects, taken from the payload where it names them.
+    pub job_id: Option<String>,
+    pub alloc_id: Option<String>,
+    pub node_id: Option<String>,
+    pub eval_id: Option<String>,
+    pub deployment_id: Option<String>,
+    /// The event exactly as received, for replay.
+    pub raw: String,
+}
+
+/// Why a line is not a usable frame.
+#[derive(Debug, thiserror::Error)]
+pub enum LineError {
+    #[error("not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("a JSON object that is neither a frame nor a heartbeat (no `Index` and `Events`)")]
+    NotAFrame,
+    #[error("event {position} is not a valid event: {source}")]
+    BadEvent {
+        position: usize,
+        source: serde_json::Error,
+    },
+}
+
+#[derive(Deserialize)]
+struct WireFrame<'a> {
+    #[serde(rename = "Index")]
+    index: Option<u64>,
+    #[serde(rename = "Events", borrow)]
+    events: Option<Vec<&'a RawValue>>,
+}
+
+#[derive(Deserialize)]
+struct WireEvent<'a> {
+    #[serde(rename = "Topic", borrow)]
+    topic: Cow<'a, str>,
+    #[serde(rename = "Type", borrow)]
+    event_type: Cow<'a, str>,
+    #[serde(rename = "Key", borrow, default)]
+    key: Cow<'a, str>,
+    #[serde(rename = "Namespace", borrow, default)]
+    namespace: Option<Cow<'a, str>>,
+    #[serde(rename = "FilterKeys", borrow, default)]
+    filter_keys: Option<Vec<Option<Cow<'a, str>>>>,
+}
+
+/// The references an event's payload makes to other objects. Unknown payload
+/// kinds and fields are ignored.
+#[derive(Deserialize, Default)]
+struct WirePayload<'a> {
+    #[serde(rename = "Allocation", borrow, default)]
+    allocation: Option<Refs<'a>>,
+    #[serde(rename = "Evaluation", borrow, default)]
+    evaluation: Option<Refs<'a>>,
+    #[serde(rename = "Deployment", borrow, default)]
+    deployment: Option<Refs<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct Refs<'a> {
+    #[serde(rename = "JobID", borrow, default)]
+    job_id: Option<Cow<'a, str>>,
+    #[serde(rename = "NodeID", borrow, default)]
+    node_id: Option<Cow<'a, str>>,
+    #[serde(rename = "EvalID", borrow, default)]
+    eval_id: Option<Cow<'a, str>>,
+    #[serde(rename = "DeploymentID", borrow, default)]
+    deployment_id: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct PayloadOnly<'a> {
+    #[serde(rename = "Payload", borrow, default)]
+    payload: Option<WirePayload<'a>>,
+}
+
+/// Parses one NDJSON line (without its newline).
+pub fn parse_line(line: &[u8]) -> Result<Line, LineError> {
+    if is_heartbeat(line) {
+        return Ok(Line::Heartbeat);
+    }
+    let wire: WireFrame = serde_json::from_slice(line)?;
+    match (wire.index, wire.events) {
+        (Some(index), Some(events)) => {
+            let events = events
+                .into_iter()
+                .enumerate()
+                .map(|(position, raw)| {
+                    parse_event(raw).map_err(|source| LineError::BadEvent { position, source })
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(Line::Frame(Frame { index, events }))
+        }
+        _ => Err(LineError::NotAFrame),
+    }
+}
+
+/// True for `{}`, allowing white space inside and around it.
+fn is_heartbeat(line: &[u8]) -> bool {
+    let mut significant = line.iter().filter(|b| !b.is_ascii_whitespace());
+    significant.next() == Some(&b'{')
+        && significant.next() == Some(&b'}')
+        && significant.next().is_none()
+}
+
+fn parse_event(raw: &RawValue) -> Result<Event, serde_json::Error> {
+    let text = raw.get();
+    let wire: WireEvent = serde_json::from_str(text)?;
+    // A payload that does not have the usual shape still archives the event;
+    // it just indexes no references.
+    let payload = serde_json::from_str::<PayloadOnly>(text)
+        .ok()
+        .and_then(|p| p.payload)
+        .unwrap_or_default();
+    let mut event = Event {
+        key: wire.key.into_owned(),
+        namespace: wire.namespace.map(Cow::into_owned).unwrap_or_default(),
+        raw: text.to_owned(),
+        ..Event::default()
+    };
+    let refs = match wire.topic.as_ref() {
+        "Job" => {
+            event.job_id = nonempty(Some(Cow::Borrowed(event.key.as_str())));
+            None
+        }
+        "Node" => {
+            event.node_id = nonempty(Some(Cow::Borrowed(event.key.as_str())));
+            None
+        }
+        "Allocation" => {
+            event.alloc_id = nonempty(Some(Cow::Borrowed(event.key.as_str())));
+            payload.allocation
+        }
+        "Evaluation" => {
+            event.eval_id = nonempty(Some(Cow::Borrowed(event.key.as_str())));
+            payload.evaluation
+        }
+        "Deployment" => {
+            event.deployment_id = nonempty(Some(Cow::Borrowed(event.key.as_str())));
+            payload.deployment
+        }
+        _ => None,
+    };
+    if let Some(refs) = refs {
+        event.job_id = event.job_id.or_else(|| nonempty(refs.job_id));
+        event.node_id = event.node_id.or_else(|| nonempty(refs.node_id));
+        event.eval_id = event.eval_id.or_else(|| nonempty(refs.eval_id));
+        event.deployment_id = event.deployment_id.or_else(|| nonempty(refs.deployment_id));
+    }
+    // Events whose Key is empty (HostVolumeDeleted) name their object in FilterKeys[0].
+    if event.key.is_empty() {
+        if let Some(first) = wire
+            .filter_keys
+            .and_then(|k| k.into_iter().flatten().next())
+        {
+            event.key = first.into_owned();
+        }
+    }
+    event.topic = wire.topic.into_owned();
+    event.event_type = wire.event_type.into_owned();
+    Ok(event)
+}
+
+fn nonempty(value: Option<Cow<'_, str>>) -> Option<String> {
+    value.filter(|v| !v.is_empty()).map(Cow::into_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(line: &str) -> Frame {
+        match parse_line(line.as_bytes()) {
+            Ok(Line::Frame(f)) => f,
+            other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn heartbeat_is_recognised() {
+        assert!(matches!(parse_line(b"{}"), Ok(Line::Heartbeat)));
+        assert!(matches!(parse_line(b" { } "), Ok(Line::Heartbeat)));
+    }
+
+    #[test]
+    fn allocation_event_indexes_its_references_and_keeps_raw_bytes() {
+        let ev = r#"{"Topic":"Allocation","Type":"PlanResult","Key":"a1","Namespace":"prod","FilterKeys":["web",""],"Index":7,"Payload":{"Allocation":{"ID":"a1","JobID":"web","NodeID":"n1","EvalID":"e1","DeploymentID":"","TaskStates":{"t":{"State":"running"}}}}}"#;
+        let f = frame(&format!(r#"{{"Index":7,"Events":[{ev}]}}"#));
+        assert_eq!(f.index, 7);
+        let e = &f.events[0];
+        assert_eq!(
+            (
+                e.topic.as_str(),
+                e.event_type.as_str(),
+                e.key.as_str(),
+                e.namespace.as_str()
+            ),
+            ("Allocation", "PlanResult", "a1", "prod")
+        );
+        assert_eq!(e.alloc_id.as_deref(), Some("a1"));
+        assert_eq!(e.job_id.as_deref(), Some("web"));
+        assert_eq!(e.node_id.as_deref(), Some("n1"));
+        assert_eq!(e.eval_id.as_deref(), Some("e1"));
+        assert_eq!(
+            e.deployment_id, None,
+            "an empty DeploymentID is no reference"
+        );
+        assert_eq!(e.raw, ev);
+    }
+
+    #[test]
+    fn node_event_without_namespace_and_unknown_topic_are_kept() {
+        let f = frame(
+            r#"{"Index":9,"Events":[{"Topic":"Node","Type":"NodeRegistration","Key":"n1","Namespace":"","FilterKeys":null,"Index":9,"Payload":{"Node":{"ID":"n1"}}},{"Topic":"HostVolume","Type":"HostVolumeDeleted","Key":"","FilterKeys":["vol-1"],"Index":9,"Payload":{"HostVolume":7}}]}"#,
+        );
+        assert_eq!(f.events[0].node_id.as_deref(), Some("n1"));
+        assert_eq!(f.events[0].namespace, "");
+        assert_eq!(f.events[1].topic, "HostVolume");
+        assert_eq!(
+            f.events[1].key, "vol-1",
+            "empty Key falls back to FilterKeys[0]"
+        );
+    }
+
+    #[test]
+    fn escaped_strings_are_decoded() {
+        let f = frame(
+            r#"{"Index":1,"Events":[{"Topic":"Job","Type":"JobRegistered","Key":"we\"b","Namespace":"default","Index":1,"Payload":{"Job":{}}}]}"#,
+        );
+        assert_eq!(f.events[0].key, "we\"b");
+        assert_eq!(f.events[0].job_id.as_deref(), Some("we\"b"));
+    }
+
+    #[test]
+    fn malformed_lines_are_errors() {
+        assert!(matches!(
+            parse_line(b"{\"Index\":1,"),
+            Err(LineError::Json(_))
+        ));
+        assert!(matches!(parse_line(b"[1,2]"), Err(LineError::Json(_))));
+        assert!(matches!(
+            parse_line(b"{\"Index\":3}"),
+            Err(LineError::NotAFrame)
+        ));
+        assert!(matches!(
+            parse_line(b"{\"Other\":3}"),
+            Err(LineError::NotAFrame)
+        ));
+        assert!(matches!(
+            parse_line(b"{\"Index\":3,\"Events\":[{\"Type\":\"x\"}]}"),
+            Err(LineError::BadEvent { position: 0, .. })
+        ));
+        assert!(matches!(
+            parse_line(b"event dropped from buffer"),
+            Err(LineError::Json(_))
+        ));
+    }
+}

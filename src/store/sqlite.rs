@@ -1,0 +1,367 @@
+//! The SQLite archive: the embedded default. One file in WAL mode with
+//! `synchronous=NORMAL` (a committed batch survives a process crash; a power
+//! loss can cost the last batches, which the next run fetches again from
+//! Nomad's buffer when it still holds them).
+
+use std::str::FromStr;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, Row, SqlitePool};
+
+use super::{
+    ArchivedEvent, Batch, Cluster, ClusterStatus, CommitStats, Gap, GapKind, StatusReport, Store,
+    StoreError, TopicCount, now_millis,
+};
+use crate::config::DbUrl;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Columns bound per event row.
+const EVENT_COLUMNS: usize = 14;
+/// Rows per INSERT statement; remainders use the powers of two below it, so a
+/// handful of prepared statements serve every batch size.
+const ROWS_PER_STATEMENT: usize = 64;
+
+/// `INSERT_SQL[k]` inserts `2^k` rows.
+static INSERT_SQL: LazyLock<Vec<Arc<str>>> = LazyLock::new(|| {
+    let mut out = Vec::new();
+    let mut rows = 1;
+    while rows <= ROWS_PER_STATEMENT {
+        out.push(Arc::from(insert_sql(rows)));
+        rows *= 2;
+    }
+    out
+});
+
+fn insert_sql(rows: usize) -> String {
+    let placeholders = format!("({})", vec!["?"; EVENT_COLUMNS].join(","));
+    format!(
+        "INSERT INTO events (cluster_id, raft_index, position, topic, type, key, namespace, \
+         job_id, alloc_id, node_id, eval_id, deployment_id, received_at, event) VALUES {} \
+         ON CONFLICT DO NOTHING",
+        vec![placeholders; rows].join(",")
+    )
+}
+
+/// The SQLite implementation of [`Store`].
+pub struct SqliteStore {
+    pool: SqlitePool,
+    url: String,
+}
+
+impl SqliteStore {
+    /// Opens the database (creating the file if needed) and migrates it.
+    pub async fn open(url: &DbUrl) -> Result<Self, StoreError> {
+        let display = url.to_string();
+        let open_error = |detail: String, hint: Option<&'static str>| StoreError::Open {
+            url: display.clone(),
+            detail,
+            hint,
+        };
+        let (options, max_connections) = match url {
+            DbUrl::SqliteMemory => (
+                SqliteConnectOptions::from_str("sqlite::memory:")
+                    .map_err(|e| open_error(e.to_string(), None))?,
+                1,
+            ),
+            DbUrl::SqliteFile(path) => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    if !parent.is_dir() {
+                        return Err(open_error(
+                            format!("the directory `{}` does not exist", parent.display()),
+                            Some("create it first or choose another path"),
+                        ));
+                    }
+                }
+                if path.is_dir() {
+                    return Err(open_error(
+                        "it is a directory".to_owned(),
+                        Some("name a file, for example sqlite://nomad-chronicle.db"),
+                    ));
+                }
+                (
+                    SqliteConnectOptions::new()
+                        .filename(path)
+                        .create_if_missing(true)
+                        .journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Normal),
+                    4,
+                )
+            }
+            DbUrl::Postgres(_) => {
+                return Err(open_error("not an SQLite URL".to_owned(), None));
+            }
+        };
+        let options = options
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections)
+            // An in-memory database lives as long as its connection.
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(|e| {
+                let detail = e.to_string();
+                let hint = if detail.contains("not a database") {
+                    Some("the file exists but is not an SQLite database; choose another path")
+                } else if detail.contains("unable to open") || detail.contains("readonly") {
+                    Some("check that the file and its directory are writable")
+                } else {
+                    None
+                };
+                open_error(detail, hint)
+            })?;
+        migrate(&pool, &display).await?;
+        Ok(SqliteStore { pool, url: display })
+    }
+}
+
+/// Applies pending migrations, refusing a database from a newer version.
+async fn migrate(pool: &SqlitePool, url: &str) -> Result<(), StoreError> {
+    let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+    MIGRATOR.run(pool).await.map_err(|e| match e {
+        sqlx::migrate::MigrateError::VersionMissing(found) => StoreError::NewerSchema {
+            url: url.to_owned(),
+            found,
+            known,
+        },
+        sqlx::migrate::MigrateError::Execute(sqlx::Error::Database(db))
+            if db.message().contains("not a database") =>
+        {
+            StoreError::Open {
+                url: url.to_owned(),
+                detail: db.message().to_owned(),
+                hint: Some("the file exists but is not an SQLite database; choose another path"),
+            }
+        }
+        other => StoreError::Migrate {
+            url: url.to_owned(),
+            detail: other.to_string(),
+        },
+    })
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or_default()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn open_cluster(&self, name: &str, address: Option<&str>) -> Result<Cluster, StoreError> {
+        let now = now_millis();
+        sqlx::query(
+            "INSERT INTO clusters (name, address, created_at, updated_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET address = COALESCE(excluded.address, clusters.address)",
+        )
+        .bind(name)
+        .bind(address)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        self.find_cluster(name)
+            .await?
+            .ok_or_else(|| StoreError::Query(sqlx::Error::RowNotFound))
+    }
+
+    async fn find_cluster(&self, name: &str) -> Result<Option<Cluster>, StoreError> {
+        let row = sqlx::query("SELECT id, name, checkpoint FROM clusters WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| Cluster {
+            id: row.get(0),
+            name: row.get(1),
+            checkpoint: row.get::<Option<i64>, _>(2).map(to_u64),
+        }))
+    }
+
+    async fn commit(&self, cluster: &Cluster, batch: &Batch) -> Result<CommitStats, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<_> = batch
+            .frames
+            .iter()
+            .flat_map(|f| {
+                f.frame
+                    .events
+                    .iter()
+                    .enumerate()
+                    .map(move |(pos, ev)| (f.frame.index, pos, f.received_at, ev))
+            })
+            .collect();
+        let mut inserted = 0;
+        let mut rest = rows.as_slice();
+        while !rest.is_empty() {
+            let k = ROWS_PER_STATEMENT.min(rest.len()).ilog2() as usize;
+            let (chunk, tail) = rest.split_at(1 << k);
+            rest = tail;
+            let mut query = sqlx::query(AssertSqlSafe(INSERT_SQL[k].clone()));
+            for (index, pos, received_at, ev) in chunk {
+                query = query
+                    .bind(cluster.id)
+                    .bind(to_i64(*index))
+                    .bind(*pos as i64)
+                    .bind(ev.topic.as_str())
+                    .bind(ev.event_type.as_str())
+                    .bind(ev.key.as_str())
+                    .bind(ev.namespace.as_str())
+                    .bind(ev.job_id.as_deref())
+                    .bind(ev.alloc_id.as_deref())
+                    .bind(ev.node_id.as_deref())
+                    .bind(ev.eval_id.as_deref())
+                    .bind(ev.deployment_id.as_deref())
+                    .bind(*received_at)
+                    .bind(ev.raw.as_str());
+            }
+            inserted += query.execute(&mut *tx).await?.rows_affected();
+        }
+        for gap in &batch.gaps {
+            sqlx::query(
+                "INSERT INTO gaps (cluster_id, from_index, to_index, kind, reason, detected_at) \
+                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(cluster.id)
+            .bind(to_i64(gap.from_index))
+            .bind(to_i64(gap.to_index))
+            .bind(gap.kind.as_str())
+            .bind(gap.reason.as_str())
+            .bind(gap.detected_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "UPDATE clusters SET \
+               checkpoint = CASE WHEN ? IS NULL THEN checkpoint ELSE MAX(COALESCE(checkpoint, 0), ?) END, \
+               malformed_lines = malformed_lines + ?, updated_at = ? \
+             WHERE id = ?",
+        )
+        .bind(batch.max_index().map(to_i64))
+        .bind(batch.max_index().map(to_i64))
+        .bind(to_i64(batch.malformed_lines))
+        .bind(now_millis())
+        .bind(cluster.id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(CommitStats {
+            inserted,
+            duplicates: rows.len() as u64 - inserted,
+        })
+    }
+
+    async fn status(&self) -> Result<StatusReport, StoreError> {
+        let clusters = sqlx::query(
+            "SELECT id, name, address, checkpoint, malformed_lines FROM clusters ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(clusters.len());
+        for row in clusters {
+            let id: i64 = row.get(0);
+            let totals = sqlx::query(
+                "SELECT COUNT(*), MIN(raft_index), MAX(raft_index), MIN(received_at), MAX(received_at) \
+                 FROM events WHERE cluster_id = ?",
+            )
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+            let topics = sqlx::query(
+                "SELECT topic, COUNT(*) FROM events WHERE cluster_id = ? GROUP BY topic ORDER BY topic",
+            )
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| TopicCount {
+                topic: r.get(0),
+                events: to_u64(r.get(1)),
+            })
+            .collect();
+            let gaps = sqlx::query(
+                "SELECT from_index, to_index, kind, reason, detected_at FROM gaps \
+                 WHERE cluster_id = ? ORDER BY from_index, id",
+            )
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| Gap {
+                from_index: to_u64(r.get(0)),
+                to_index: to_u64(r.get(1)),
+                kind: GapKind::parse(r.get::<&str, _>(2)).unwrap_or(GapKind::Buffer),
+                reason: r.get(3),
+                detected_at: r.get(4),
+            })
+            .collect();
+            out.push(ClusterStatus {
+                cluster: row.get(1),
+                address: row.get(2),
+                events: to_u64(totals.get(0)),
+                first_index: totals.get::<Option<i64>, _>(1).map(to_u64),
+                last_index: totals.get::<Option<i64>, _>(2).map(to_u64),
+                checkpoint: row.get::<Option<i64>, _>(3).map(to_u64),
+                topics,
+                gaps,
+                malformed_lines: to_u64(row.get(4)),
+                first_received_at: totals.get(3),
+                last_received_at: totals.get(4),
+            });
+        }
+        let size = sqlx::query(
+            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(StatusReport {
+            database: self.url.clone(),
+            backend: self.backend(),
+            database_bytes: to_u64(size.get(0)),
+            clusters: out,
+        })
+    }
+
+    async fn events(
+        &self,
+        cluster: &Cluster,
+        from_index: u64,
+        limit: u32,
+    ) -> Result<Vec<ArchivedEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT raft_index, position, topic, key, received_at, event FROM events \
+             WHERE cluster_id = ? AND raft_index >= ? ORDER BY raft_index, position LIMIT ?",
+        )
+        .bind(cluster.id)
+        .bind(to_i64(from_index))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ArchivedEvent {
+                index: to_u64(r.get(0)),
+                position: u32::try_from(r.get::<i64, _>(1)).unwrap_or_default(),
+                topic: r.get(2),
+                key: r.get(3),
+                received_at: r.get(4),
+                raw: r.get(5),
+            })
+            .collect())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
