@@ -18,4 +18,5 @@ pub mod cli;
 pub mod config;
 pub mod ingest;
 pub mod nomad;
+pub mod sim;
 pub mod store;

@@ -1,0 +1,230 @@
+//! The generator's promises: determinism, Nomad's wire shape, and a coherent cluster story.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::Generator;
+use crate::sim::SimFrame;
+
+fn lines(seed: u64, events: usize) -> Vec<String> {
+    Generator::new(seed)
+        .frames(events)
+        .iter()
+        .map(SimFrame::to_line)
+        .collect()
+}
+
+#[test]
+fn the_same_seed_gives_the_same_bytes() {
+    assert_eq!(lines(42, 3000), lines(42, 3000));
+    assert_ne!(lines(42, 300), lines(43, 300));
+}
+
+#[test]
+fn frames_stops_at_the_frame_reaching_the_event_count() {
+    let frames = Generator::new(1).frames(1000);
+    let total: usize = frames.iter().map(|f| f.events.len()).sum();
+    let before_last = total - frames.last().map_or(0, |f| f.events.len());
+    assert!(total >= 1000 && before_last < 1000);
+}
+
+/// Parses 5,000 events of seed 1, checking each event's envelope.
+fn checked_events() -> Vec<(u64, Value)> {
+    let mut out = Vec::new();
+    let mut last_index = 0;
+    for frame in Generator::new(1).frames(5000) {
+        assert!(frame.index > last_index, "indexes strictly increase");
+        last_index = frame.index;
+        let parsed: Value = serde_json::from_str(&frame.to_line()).expect("frame line is JSON");
+        assert_eq!(parsed["Index"], frame.index);
+        for (ev, json) in frame
+            .events
+            .iter()
+            .zip(parsed["Events"].as_array().into_iter().flatten())
+        {
+            let obj = json.as_object().expect("event is an object");
+            let keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+            for key in [
+                "Topic",
+                "Type",
+                "Key",
+                "Namespace",
+                "FilterKeys",
+                "Index",
+                "Payload",
+            ] {
+                assert!(keys.contains(&key), "{key} missing in {}", ev.json);
+            }
+            assert_eq!(keys.len(), 7);
+            assert!(!ev.key.is_empty());
+            assert_eq!(json["Key"], ev.key.as_str());
+            assert_eq!(json["Topic"], ev.topic.as_str());
+            assert_eq!(json["Index"], frame.index);
+            let payload = json["Payload"].as_object().expect("payload is an object");
+            assert_eq!(payload.len(), 1);
+            let object = &payload[&ev.topic];
+            assert_eq!(object["ID"], ev.key.as_str(), "Key is the object's ID");
+            assert_eq!(
+                object["ModifyIndex"], frame.index,
+                "ModifyIndex is the entry's index"
+            );
+            out.push((frame.index, json.clone()));
+        }
+    }
+    out
+}
+
+#[test]
+fn events_have_nomads_envelope_and_a_realistic_size() {
+    let events = checked_events();
+    let bytes: usize = events.iter().map(|(_, e)| e.to_string().len()).sum();
+    let average = bytes / events.len();
+    assert!(
+        (1000..=2000).contains(&average),
+        "average event size {average} B"
+    );
+}
+
+#[test]
+fn allocation_events_carry_job_and_deployment_filter_keys_and_no_job() {
+    for (_, ev) in checked_events() {
+        let topic = ev["Topic"].as_str().unwrap_or_default();
+        let object = &ev["Payload"][topic];
+        match topic {
+            "Allocation" | "Evaluation" => {
+                let want = [
+                    object["JobID"].clone(),
+                    object
+                        .get("DeploymentID")
+                        .cloned()
+                        .unwrap_or(Value::from("")),
+                ];
+                assert_eq!(
+                    ev["FilterKeys"].as_array().map(Vec::as_slice),
+                    Some(&want[..])
+                );
+                assert!(object.get("Job").is_none_or(Value::is_null));
+            }
+            "Deployment" => assert_eq!(ev["FilterKeys"], serde_json::json!([object["JobID"]])),
+            "Job" | "Node" => assert!(ev["FilterKeys"].is_null()),
+            other => panic!("unexpected topic {other}"),
+        }
+        if topic == "Node" {
+            assert_eq!(ev["Namespace"], "");
+            assert_eq!(object["SecretID"], "");
+        }
+    }
+}
+
+#[test]
+fn the_history_tells_every_kind_of_story() {
+    let events = checked_events();
+    let types: BTreeSet<String> = events
+        .iter()
+        .map(|(_, e)| {
+            format!(
+                "{}/{}",
+                e["Topic"].as_str().unwrap_or(""),
+                e["Type"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    for want in [
+        "Node/NodeRegistration",
+        "Node/NodeStreamEvent",
+        "Node/NodeDrain",
+        "Node/NodeEligibility",
+        "Job/JobRegistered",
+        "Evaluation/JobRegistered",
+        "Job/JobDeregistered",
+        "Evaluation/EvaluationUpdated",
+        "Allocation/PlanResult",
+        "Deployment/PlanResult",
+        "Allocation/AllocationUpdated",
+        "Allocation/AllocationUpdateDesiredStatus",
+        "Deployment/DeploymentStatusUpdate",
+    ] {
+        assert!(types.contains(want), "no {want} in {types:?}");
+    }
+    let text: Vec<String> = events.iter().map(|(_, e)| e.to_string()).collect();
+    let has = |needle: &str| text.iter().any(|t| t.contains(needle));
+    assert!(
+        has(r#""oom_killed":"true""#) && has(r#""ExitCode":137"#),
+        "an OOM kill"
+    );
+    assert!(has(r#""FailedTGAllocs""#), "a placement failure");
+    assert!(has(r#""ClientStatus":"failed""#) && has(r#""ClientStatus":"complete""#));
+    assert!(has(r#""Status":"successful""#) && has(r#""Status":"blocked""#));
+    let namespaces: BTreeSet<&str> = events
+        .iter()
+        .filter_map(|(_, e)| e["Namespace"].as_str())
+        .collect();
+    assert!(namespaces.len() >= 3, "namespaces {namespaces:?}");
+    let versions: BTreeSet<u64> = events
+        .iter()
+        .filter_map(|(_, e)| e["Payload"]["Job"]["Version"].as_u64())
+        .collect();
+    assert!(versions.len() >= 3, "jobs get new versions: {versions:?}");
+}
+
+#[test]
+fn allocations_reference_objects_the_stream_already_showed() {
+    let mut seen: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut last_time = BTreeMap::<String, i64>::new();
+    let events = checked_events();
+    // Objects of one entry may reference each other, so register a frame's objects first.
+    let mut by_index: BTreeMap<u64, Vec<&Value>> = BTreeMap::new();
+    for (index, ev) in &events {
+        by_index.entry(*index).or_default().push(ev);
+    }
+    for frame in by_index.values() {
+        for ev in frame {
+            let topic = ev["Topic"].as_str().unwrap_or_default();
+            let key = ev["Key"].as_str().unwrap_or_default().to_string();
+            seen.entry(topic).or_default().insert(key);
+            if topic == "Job" {
+                let job = format!(
+                    "{}/{}",
+                    ev["Namespace"].as_str().unwrap_or(""),
+                    ev["Key"].as_str().unwrap_or("")
+                );
+                seen.entry("JobNs").or_default().insert(job);
+            }
+        }
+        for ev in frame.iter().filter(|e| e["Topic"] == "Allocation") {
+            let a = &ev["Payload"]["Allocation"];
+            let job = format!(
+                "{}/{}",
+                a["Namespace"].as_str().unwrap_or(""),
+                a["JobID"].as_str().unwrap_or("")
+            );
+            assert!(seen["JobNs"].contains(&job), "alloc of unknown job {job}");
+            assert!(seen["Node"].contains(a["NodeID"].as_str().unwrap_or("")));
+            assert!(seen["Evaluation"].contains(a["EvalID"].as_str().unwrap_or("")));
+            if let Some(d) = a.get("DeploymentID").and_then(Value::as_str) {
+                assert!(
+                    seen.get("Deployment").is_some_and(|s| s.contains(d)),
+                    "unknown deployment {d}"
+                );
+            }
+            let id = a["ID"].as_str().unwrap_or_default().to_string();
+            let modified = a["ModifyTime"].as_i64().unwrap_or_default();
+            assert!(
+                last_time.get(&id).is_none_or(|t| *t < modified),
+                "time goes forward"
+            );
+            last_time.insert(id, modified);
+            for state in a["TaskStates"]
+                .as_object()
+                .into_iter()
+                .flat_map(|m| m.values())
+            {
+                for event in state["Events"].as_array().into_iter().flatten() {
+                    assert!(event["Time"].as_i64().unwrap_or_default() > 1_767_225_600_000_000_000);
+                    assert!(event["Type"].is_string() && event["DisplayMessage"].is_string());
+                }
+            }
+        }
+    }
+}

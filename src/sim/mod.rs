@@ -1,0 +1,28 @@
+//! A Nomad-compatible event stream simulator and a generator of realistic Nomad history.
+//!
+//! Tests start it in-process ([`Sim::start`]) and point the archiver at it;
+//! the `nomad-sim` binary serves a generated history for demos and benchmarks.
+//! It follows the wire format and buffer semantics described in
+//! `nomad-event-stream.md`: `{}` greeting and heartbeats, frames in index
+//! order, Nomad's start-index rules and its `event dropped from buffer`
+//! cut-off, plus injectable faults ([`ConnFault`]).
+//!
+//! Layout: `frame` (events and wire lines), `subscription` (query parsing and
+//! filtering), `buffer` (the bounded buffer and start positions), `server`
+//! (the handle and HTTP routes), `stream` (one subscriber's body),
+//! `generator` (seeded history).
+
+mod buffer;
+mod frame;
+mod generator;
+mod server;
+mod stream;
+mod subscription;
+
+#[cfg(test)]
+mod http_tests;
+
+pub use frame::{SimEvent, SimFrame};
+pub use generator::Generator;
+pub use server::{ConnFault, Sim, SimConfig, StreamRequest};
+pub use subscription::Subscription;

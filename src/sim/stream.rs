@@ -1,0 +1,253 @@
+//! One subscriber's response body: greeting, frames from its cursor, heartbeats, and injected faults.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use tokio::sync::watch;
+use tokio::time::{Instant, Interval, MissedTickBehavior};
+
+use super::buffer::{Cursor, Entry, Fetch};
+use super::server::{ConnFault, Inner, lock};
+use super::subscription::Subscription;
+
+/// The heartbeat line, also the greeting.
+const HEARTBEAT: &[u8] = b"{}\n";
+/// What Nomad writes when a reader fell out of the buffer.
+const DROPPED: &str = "event dropped from buffer";
+/// How many buffer entries a subscriber copies out per lock.
+const BATCH: usize = 16;
+/// Time given to the server to flush the half frame before a cut.
+const CUT_FLUSH: Duration = Duration::from_millis(5);
+
+/// The body of one stream response, as a stream of chunks; an error item
+/// makes the server abort the connection mid-body.
+pub(crate) fn body(
+    inner: Arc<Inner>,
+    sub: Subscription,
+    fault: Option<ConnFault>,
+) -> impl Stream<Item = Result<Bytes, io::Error>> + Send + 'static {
+    let state = StreamState::new(inner, sub, fault);
+    futures_util::stream::unfold(state, |mut state| async move {
+        let item = state.next_chunk().await?;
+        Some((item, state))
+    })
+}
+
+/// A piece of output waiting to be handed to the server.
+enum Out {
+    /// A whole line, or a raw close reason.
+    Data(Bytes),
+    /// Part of a split line; the stream yields before each so pieces arrive separately.
+    Piece(Bytes),
+    /// Abort the connection (a simulated cut).
+    Abort,
+}
+
+/// Why an idle subscriber woke up.
+enum Wake {
+    /// A frame was published.
+    Published,
+    /// The heartbeat interval elapsed.
+    Heartbeat,
+    /// The simulator is shutting down.
+    Shutdown,
+}
+
+/// Everything one subscriber needs; dropped when the client goes away.
+struct StreamState {
+    /// The simulator's shared state.
+    inner: Arc<Inner>,
+    /// The subscriber's filter.
+    sub: Subscription,
+    /// The fault this connection still has to act out.
+    fault: Option<ConnFault>,
+    /// Where the subscriber is in the buffer.
+    cursor: Cursor,
+    /// Entries copied out of the buffer, not yet sent (at most `BATCH`).
+    queue: VecDeque<Arc<Entry>>,
+    /// Bytes ready to be written.
+    out: VecDeque<Out>,
+    /// Frames written so far (heartbeats and garbage do not count).
+    frames_sent: usize,
+    /// Whether the `{}` greeting went out.
+    greeted: bool,
+    /// Whether the body ends once `out` is drained.
+    finished: bool,
+    /// The `{}` heartbeat timer.
+    heartbeat: Interval,
+    /// Wakes the subscriber when a frame is published.
+    updates: watch::Receiver<u64>,
+    /// Ends the stream when the simulator shuts down.
+    shutdown: watch::Receiver<bool>,
+    /// Counts this stream in `connection_count` while it lives.
+    _guard: ConnectionGuard,
+}
+
+/// Keeps `Inner::connections` accurate, however the stream ends.
+struct ConnectionGuard(Arc<Inner>);
+
+impl ConnectionGuard {
+    fn new(inner: Arc<Inner>) -> Self {
+        inner.connections.fetch_add(1, Ordering::SeqCst);
+        ConnectionGuard(inner)
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl StreamState {
+    fn new(inner: Arc<Inner>, sub: Subscription, fault: Option<ConnFault>) -> Self {
+        let period = inner.heartbeat.max(Duration::from_millis(1));
+        let mut heartbeat = tokio::time::interval_at(Instant::now() + period, period);
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        StreamState {
+            cursor: Cursor::Start(sub.index),
+            updates: inner.updates.subscribe(),
+            shutdown: inner.shutdown.subscribe(),
+            _guard: ConnectionGuard::new(inner.clone()),
+            inner,
+            sub,
+            fault,
+            queue: VecDeque::new(),
+            out: VecDeque::new(),
+            frames_sent: 0,
+            greeted: false,
+            finished: false,
+            heartbeat,
+        }
+    }
+
+    /// The next body chunk, `None` at the end of the body.
+    async fn next_chunk(&mut self) -> Option<Result<Bytes, io::Error>> {
+        loop {
+            match self.out.pop_front() {
+                Some(Out::Data(bytes)) => return Some(Ok(bytes)),
+                Some(Out::Piece(bytes)) => {
+                    tokio::task::yield_now().await;
+                    return Some(Ok(bytes));
+                }
+                Some(Out::Abort) => {
+                    tokio::time::sleep(CUT_FLUSH).await;
+                    self.out.clear();
+                    self.finished = true;
+                    let cut = io::Error::new(io::ErrorKind::ConnectionAborted, "simulated cut");
+                    return Some(Err(cut));
+                }
+                None if self.finished => return None,
+                None => self.produce().await,
+            }
+        }
+    }
+
+    /// Adds output, or marks the body finished; may wait for a publish or a heartbeat.
+    async fn produce(&mut self) {
+        if !self.greeted {
+            self.greeted = true;
+            self.push_line(Bytes::from_static(HEARTBEAT));
+            return;
+        }
+        if *self.shutdown.borrow() {
+            self.finished = true;
+            return;
+        }
+        if self.act_out_fault().await {
+            return;
+        }
+        loop {
+            if let Some(entry) = self.queue.pop_front() {
+                let Some(line) = entry.line_for(&self.sub) else {
+                    continue;
+                };
+                if matches!(self.fault, Some(ConnFault::CutAfter { frames }) if frames == self.frames_sent)
+                {
+                    self.push_line(line.slice(..line.len() / 2));
+                    self.out.push_back(Out::Abort);
+                } else {
+                    self.frames_sent += 1;
+                    self.push_line(line);
+                }
+                return;
+            }
+            self.updates.borrow_and_update();
+            let fetched = {
+                let state = lock(&self.inner.state);
+                state.buffer.fetch(&mut self.cursor, BATCH, &mut self.queue)
+            };
+            match fetched {
+                Fetch::Some => {}
+                Fetch::Dropped => {
+                    self.out
+                        .push_back(Out::Data(Bytes::from_static(DROPPED.as_bytes())));
+                    self.finished = true;
+                    return;
+                }
+                Fetch::Empty => break,
+            }
+        }
+        let woke = tokio::select! {
+            _ = self.updates.changed() => Wake::Published,
+            _ = self.heartbeat.tick() => Wake::Heartbeat,
+            _ = self.shutdown.wait_for(|stop| *stop) => Wake::Shutdown,
+        };
+        match woke {
+            Wake::Published => {}
+            Wake::Heartbeat => self.push_line(Bytes::from_static(HEARTBEAT)),
+            Wake::Shutdown => self.finished = true,
+        }
+    }
+
+    /// Acts out a fault whose frame count has been reached; `true` if it produced output or ended the body.
+    async fn act_out_fault(&mut self) -> bool {
+        let sent = self.frames_sent;
+        match self.fault.take() {
+            Some(ConnFault::GarbageAfter { frames, line }) if frames == sent => {
+                let mut line = line.into_bytes();
+                line.push(b'\n');
+                self.push_line(Bytes::from(line));
+                true
+            }
+            Some(ConnFault::StallAfter { frames }) if frames == sent => {
+                // Nothing more, not even heartbeats, until the simulator stops;
+                // a client that leaves drops this future.
+                let _ = self.shutdown.wait_for(|stop| *stop).await;
+                self.finished = true;
+                true
+            }
+            Some(ConnFault::CloseAfter { frames, reason }) if frames == sent => {
+                if let Some(reason) = reason {
+                    self.out.push_back(Out::Data(Bytes::from(reason)));
+                }
+                self.finished = true;
+                true
+            }
+            other => {
+                self.fault = other;
+                false
+            }
+        }
+    }
+
+    /// Queues a line whole, or in pieces when chunk splitting is on.
+    fn push_line(&mut self, line: Bytes) {
+        let max = self.inner.split_chunks.load(Ordering::Relaxed);
+        if max == 0 || line.len() <= max {
+            self.out.push_back(Out::Data(line));
+            return;
+        }
+        let mut start = 0;
+        while start < line.len() {
+            let end = (start + max).min(line.len());
+            self.out.push_back(Out::Piece(line.slice(start..end)));
+            start = end;
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Test harness: archives in temporary directories, the binary under test,
+//! and reading an archive back to compare it with what the simulator sent.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use nomad_chronicle::config::DbUrl;
+use nomad_chronicle::sim::{Generator, Sim, SimConfig, SimFrame};
+use nomad_chronicle::store::{self, ArchivedEvent, StatusReport};
+use tokio::process::{Child, Command};
+
+/// How long any single run of the binary may take before the test fails.
+pub const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+/// A fresh, empty archive in its own temporary directory.
+pub struct Archive {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+    pub url: String,
+}
+
+impl Archive {
+    pub fn new() -> Archive {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("archive.db");
+        let url = format!("sqlite://{}", path.display());
+        Archive {
+            _dir: dir,
+            path,
+            url,
+        }
+    }
+
+    /// Every event of `cluster`, in stream order, as (index, raw JSON).
+    pub async fn events(&self, cluster: &str) -> Vec<(u64, String)> {
+        self.archived(cluster)
+            .await
+            .into_iter()
+            .map(|e| (e.index, e.raw))
+            .collect()
+    }
+
+    pub async fn archived(&self, cluster: &str) -> Vec<ArchivedEvent> {
+        let store = store::connect(&DbUrl::parse(&self.url).expect("url"))
+            .await
+            .expect("open archive");
+        let Some(cluster) = store.find_cluster(cluster).await.expect("find cluster") else {
+            return Vec::new();
+        };
+        let events = store
+            .events(&cluster, 0, u32::MAX)
+            .await
+            .expect("read events");
+        store.close().await;
+        events
+    }
+
+    pub async fn status(&self) -> StatusReport {
+        let store = store::connect(&DbUrl::parse(&self.url).expect("url"))
+            .await
+            .expect("open archive");
+        let report = store.status().await.expect("status");
+        store.close().await;
+        report
+    }
+
+    /// The binary with `--db` pointing here.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nomad-chronicle"));
+        cmd.args(args)
+            .env("NOMAD_CHRONICLE_DB", &self.url)
+            .env_remove("NOMAD_ADDR")
+            .env_remove("NOMAD_TOKEN")
+            .env_remove("NOMAD_NAMESPACE")
+            .env_remove("NOMAD_REGION")
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// Runs the binary to completion.
+    pub async fn run(&self, args: &[&str]) -> Run {
+        let child = self.command(args).spawn().expect("spawn nomad-chronicle");
+        finish(child).await
+    }
+
+    /// `ingest` against the simulator until the given index is stored.
+    pub async fn ingest_until(&self, sim: &SimAt, until: u64, extra: &[&str]) -> Run {
+        let until = until.to_string();
+        let mut args = vec![
+            "ingest",
+            "--address",
+            &sim.address,
+            "--cluster",
+            "test",
+            "--until-index",
+            &until,
+            "--batch-interval",
+            "50ms",
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args).await
+    }
+}
+
+/// What a finished run of the binary left.
+#[derive(Debug)]
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn assert_success(&self) -> &Self {
+        assert_eq!(
+            self.code,
+            Some(0),
+            "expected success; stderr:\n{}",
+            self.stderr
+        );
+        self
+    }
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+/// Waits for a child, failing the test if it runs past [`RUN_LIMIT`].
+pub async fn finish(child: Child) -> Run {
+    match tokio::time::timeout(RUN_LIMIT, child.wait_with_output()).await {
+        Ok(output) => output.expect("wait for nomad-chronicle").into(),
+        Err(_) => panic!("nomad-chronicle ran longer than {RUN_LIMIT:?}"),
+    }
+}
+
+/// A running simulator and its address.
+pub struct SimAt {
+    pub sim: Sim,
+    pub address: String,
+}
+
+impl SimAt {
+    pub async fn start(config: SimConfig) -> SimAt {
+        let (sim, addr) = Sim::start(config).await.expect("start simulator");
+        SimAt {
+            sim,
+            address: format!("http://{addr}"),
+        }
+    }
+
+    /// A simulator whose buffer holds everything published.
+    pub async fn roomy() -> SimAt {
+        SimAt::start(SimConfig {
+            buffer_size: 1_000_000,
+            ..SimConfig::default()
+        })
+        .await
+    }
+
+    /// Publishes generated frames until at least `events` events; returns the last index.
+    pub fn publish(&self, generator: &mut Generator, events: usize) -> u64 {
+        let mut last = 0;
+        for frame in generator.frames(events) {
+            last = frame.index;
+            self.sim.publish(frame);
+        }
+        last
+    }
+}
+
+/// What the archive must hold for these frames: (index, raw event JSON).
+pub fn expected(frames: &[SimFrame]) -> Vec<(u64, String)> {
+    frames
+        .iter()
+        .flat_map(|f| f.events.iter().map(move |e| (f.index, e.json.clone())))
+        .collect()
+}
+
+/// Polls `condition` every 20 ms for up to 30 s.
+pub async fn eventually<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,133 @@
+//! `import` of NDJSON captures, as `curl -N …/v1/event/stream` saves them.
+
+use std::io::Write;
+
+use nomad_chronicle::sim::Generator;
+use nomad_chronicle::store::GapKind;
+use tokio::io::AsyncWriteExt;
+
+use crate::common::{Archive, expected, finish};
+
+/// A capture with a greeting, the frames, and heartbeats between them.
+fn capture(frames: &[nomad_chronicle::sim::SimFrame]) -> String {
+    let mut out = String::from("{}\n");
+    for (i, frame) in frames.iter().enumerate() {
+        out.push_str(&frame.to_line());
+        out.push('\n');
+        if i % 100 == 99 {
+            out.push_str("{}\n");
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn importing_a_capture_twice_stores_every_event_once() {
+    let frames = Generator::new(21).frames(2_000);
+    let archive = Archive::new();
+    let file = archive.path.with_file_name("capture.ndjson");
+    std::fs::write(&file, capture(&frames)).expect("write capture");
+    let file = file.display().to_string();
+
+    archive.run(&["import", &file]).await.assert_success();
+    let again = archive.run(&["import", &file]).await;
+    again.assert_success();
+
+    assert_eq!(archive.events("default").await, expected(&frames));
+    assert!(again.stderr.contains("events_stored=0"), "{}", again.stderr);
+    let cluster = &archive.status().await.clusters[0];
+    assert_eq!(cluster.checkpoint, frames.last().map(|f| f.index));
+    assert!(cluster.gaps.is_empty());
+}
+
+#[tokio::test]
+async fn import_reads_standard_input_and_fills_history_behind_the_checkpoint() {
+    let frames = Generator::new(22).frames(1_000);
+    let (old, new) = frames.split_at(frames.len() / 2);
+    let archive = Archive::new();
+    let file = archive.path.with_file_name("new.ndjson");
+    std::fs::write(&file, capture(new)).expect("write capture");
+    archive
+        .run(&["import", &file.display().to_string(), "--cluster", "prod"])
+        .await
+        .assert_success();
+
+    let mut cmd = archive.command(&["import", "-", "--cluster", "prod"]);
+    cmd.stdin(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(capture(old).as_bytes())
+        .await
+        .expect("write stdin");
+    drop(stdin);
+    finish(child).await.assert_success();
+
+    assert_eq!(archive.events("prod").await, expected(&frames));
+    assert_eq!(
+        archive.status().await.clusters[0].checkpoint,
+        new.last().map(|f| f.index),
+        "the checkpoint never moves backwards"
+    );
+}
+
+#[tokio::test]
+async fn a_capture_cut_off_mid_line_keeps_everything_before_the_cut() {
+    let frames = Generator::new(23).frames(300);
+    let mut text = capture(&frames);
+    let partial = frames[0].to_line();
+    text.push_str(&partial[..partial.len() / 2]);
+    let archive = Archive::new();
+    let file = archive.path.with_file_name("cut.ndjson");
+    std::fs::File::create(&file)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .expect("write capture");
+
+    let run = archive.run(&["import", &file.display().to_string()]).await;
+
+    run.assert_success();
+    assert_eq!(archive.events("default").await, expected(&frames));
+    assert!(run.stderr.contains("incomplete line"), "{}", run.stderr);
+    assert_eq!(archive.status().await.clusters[0].malformed_lines, 1);
+}
+
+#[tokio::test]
+async fn a_capture_that_starts_after_the_archive_ends_is_a_gap() {
+    let frames = Generator::new(24).frames(600);
+    let (first, second) = (&frames[..100], &frames[300..]);
+    let archive = Archive::new();
+    for (name, part) in [("a.ndjson", first), ("b.ndjson", second)] {
+        let file = archive.path.with_file_name(name);
+        std::fs::write(&file, capture(part)).expect("write capture");
+        archive
+            .run(&["import", &file.display().to_string()])
+            .await
+            .assert_success();
+    }
+
+    let gaps = archive.status().await.clusters[0].gaps.clone();
+    assert_eq!(gaps.len(), 1);
+    assert_eq!(
+        (gaps[0].from_index, gaps[0].to_index, gaps[0].kind),
+        (first[99].index, second[0].index, GapKind::Buffer)
+    );
+}
+
+#[tokio::test]
+async fn a_missing_capture_file_is_a_clear_error() {
+    let archive = Archive::new();
+    let run = archive
+        .run(&["import", "/nonexistent/capture.ndjson"])
+        .await;
+    assert_eq!(run.code, Some(2));
+    assert!(
+        run.stderr
+            .contains("cannot open capture `/nonexistent/capture.ndjson`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !archive.path.exists(),
+        "no archive is created for a failed import"
+    );
+}

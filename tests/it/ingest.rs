@@ -1,0 +1,426 @@
+//! `ingest` end to end: the real binary against the simulator over loopback
+//! HTTP, checked against the archive's exact contents.
+
+use std::time::Duration;
+
+use nomad_chronicle::sim::{ConnFault, Generator, SimConfig, SimEvent, SimFrame};
+use nomad_chronicle::store::GapKind;
+
+use crate::common::{Archive, SimAt, eventually, expected, finish};
+
+#[tokio::test]
+async fn the_archive_equals_the_stream() {
+    let sim = SimAt::roomy().await;
+    let last = sim.publish(&mut Generator::new(1), 3_000);
+    let archive = Archive::new();
+
+    archive.ingest_until(&sim, last, &[]).await.assert_success();
+
+    assert_eq!(archive.events("test").await, expected(&sim.sim.history()));
+    let status = archive.status().await;
+    let cluster = &status.clusters[0];
+    assert_eq!(cluster.checkpoint, Some(last));
+    assert!(cluster.gaps.is_empty(), "{:?}", cluster.gaps);
+    assert_eq!(cluster.malformed_lines, 0);
+}
+
+#[tokio::test]
+async fn frames_split_across_reads_and_multi_megabyte_events_are_stored_whole() {
+    let sim = SimAt::roomy().await;
+    let mut generator = Generator::new(2);
+    let mut last = sim.publish(&mut generator, 200);
+    let big = serde_json::json!({"Job": {"ID": "huge", "Meta": {"blob": "x".repeat(3 << 20)}}});
+    last += 1;
+    sim.sim.publish(SimFrame {
+        index: last,
+        events: vec![SimEvent::new(
+            "Job",
+            "JobRegistered",
+            "huge",
+            "default",
+            vec![],
+            last,
+            big,
+        )],
+    });
+    sim.sim.set_split_chunks(Some(977));
+    let archive = Archive::new();
+
+    archive.ingest_until(&sim, last, &[]).await.assert_success();
+
+    let stored = archive.events("test").await;
+    assert_eq!(stored, expected(&sim.sim.history()));
+    assert!(stored.last().is_some_and(|(_, raw)| raw.len() > 3 << 20));
+}
+
+#[tokio::test]
+async fn connections_cut_mid_frame_lose_nothing_and_store_nothing_twice() {
+    let sim = SimAt::roomy().await;
+    let last = sim.publish(&mut Generator::new(3), 2_000);
+    sim.sim.push_fault(ConnFault::CutAfter { frames: 40 });
+    sim.sim.push_fault(ConnFault::CutAfter { frames: 100 });
+    sim.sim.push_fault(ConnFault::CutAfter { frames: 7 });
+    let archive = Archive::new();
+
+    let run = archive
+        .ingest_until(&sim, last, &["--batch-size", "50"])
+        .await;
+    run.assert_success();
+
+    assert_eq!(archive.events("test").await, expected(&sim.sim.history()));
+    assert!(archive.status().await.clusters[0].gaps.is_empty());
+    let requests = sim.sim.requests();
+    assert!(
+        requests.len() >= 4,
+        "expected three reconnects, saw {requests:?}"
+    );
+    assert!(run.stderr.contains("Reconnecting"), "{}", run.stderr);
+    // Every reconnect resumes from a frame the archiver had already received,
+    // so the stream stays provably continuous.
+    for pair in requests.windows(2) {
+        assert!(
+            pair[1].index >= pair[0].index,
+            "resume index went backwards: {requests:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_until_the_stream_is_back() {
+    let sim = SimAt::roomy().await;
+    let last = sim.publish(&mut Generator::new(4), 300);
+    for _ in 0..2 {
+        sim.sim.push_fault(ConnFault::Status {
+            code: 500,
+            body: "No cluster leader".into(),
+        });
+    }
+    let archive = Archive::new();
+
+    let run = archive.ingest_until(&sim, last, &[]).await;
+    run.assert_success();
+
+    assert_eq!(archive.events("test").await, expected(&sim.sim.history()));
+    assert_eq!(sim.sim.requests().len(), 3);
+    assert!(run.stderr.contains("No cluster leader"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn a_stalled_connection_is_abandoned_after_the_idle_timeout() {
+    let sim = SimAt::roomy().await;
+    let last = sim.publish(&mut Generator::new(5), 500);
+    sim.sim.push_fault(ConnFault::StallAfter { frames: 10 });
+    let archive = Archive::new();
+
+    let run = archive
+        .ingest_until(&sim, last, &["--idle-timeout", "1s"])
+        .await;
+    run.assert_success();
+
+    assert_eq!(archive.events("test").await, expected(&sim.sim.history()));
+    assert!(
+        run.stderr.contains("no data or heartbeat"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_line_is_skipped_counted_and_recorded_as_a_gap() {
+    let sim = SimAt::roomy().await;
+    let last = sim.publish(&mut Generator::new(6), 500);
+    sim.sim.push_fault(ConnFault::GarbageAfter {
+        frames: 20,
+        line: "{\"Index\": 12, \"Events\": [tru".into(),
+    });
+    let archive = Archive::new();
+
+    let run = archive.ingest_until(&sim, last, &[]).await;
+    run.assert_success();
+
+    assert_eq!(archive.events("test").await, expected(&sim.sim.history()));
+    assert!(
+        run.stderr.contains("Skipped a malformed line"),
+        "{}",
+        run.stderr
+    );
+    let history = sim.sim.history();
+    let cluster = &archive.status().await.clusters[0];
+    assert_eq!(cluster.malformed_lines, 1);
+    assert_eq!(cluster.gaps.len(), 1);
+    let gap = &cluster.gaps[0];
+    assert_eq!(gap.kind, GapKind::Malformed);
+    assert_eq!(
+        (gap.from_index, gap.to_index),
+        (history[19].index, history[20].index)
+    );
+}
+
+#[tokio::test]
+async fn kill_9_and_restart_resume_from_the_checkpoint_without_loss_or_duplicates() {
+    let sim = SimAt::roomy().await;
+    let mut generator = Generator::new(7);
+    sim.publish(&mut generator, 1_000);
+    let archive = Archive::new();
+    let mut child = archive
+        .command(&[
+            "ingest",
+            "--address",
+            &sim.address,
+            "--cluster",
+            "test",
+            "--batch-interval",
+            "20ms",
+        ])
+        .spawn()
+        .expect("spawn");
+    eventually("a first commit", || async {
+        !archive.events("test").await.is_empty()
+    })
+    .await;
+    child.start_kill().expect("kill -9");
+    let _ = child.wait().await;
+    let before = archive.status().await.clusters[0]
+        .checkpoint
+        .expect("a checkpoint");
+
+    let last = sim.publish(&mut generator, 1_000);
+    archive.ingest_until(&sim, last, &[]).await.assert_success();
+
+    assert_eq!(archive.events("test").await, expected(&sim.sim.history()));
+    let requests = sim.sim.requests();
+    assert_eq!(
+        requests.last().map(|r| r.index),
+        Some(before),
+        "resumed from the checkpoint"
+    );
+    assert!(archive.status().await.clusters[0].gaps.is_empty());
+}
+
+#[tokio::test]
+async fn a_checkpoint_that_left_the_buffer_is_recorded_as_a_gap() {
+    let sim = SimAt::start(SimConfig {
+        buffer_size: 100,
+        ..SimConfig::default()
+    })
+    .await;
+    let mut generator = Generator::new(8);
+    let first_run: Vec<SimFrame> = (0..60).map(|_| generator.next_frame()).collect();
+    let checkpoint = first_run.last().map(|f| f.index).unwrap_or_default();
+    for frame in first_run {
+        sim.sim.publish(frame);
+    }
+    let archive = Archive::new();
+    archive
+        .ingest_until(&sim, checkpoint, &[])
+        .await
+        .assert_success();
+    // While the archiver is away, more entries than the buffer holds happen.
+    let mut last = 0;
+    for _ in 0..250 {
+        let frame = generator.next_frame();
+        last = frame.index;
+        sim.sim.publish(frame);
+    }
+
+    archive.ingest_until(&sim, last, &[]).await.assert_success();
+
+    let history = sim.sim.history();
+    let buffered: Vec<SimFrame> = history[history.len() - 100..].to_vec();
+    let first_buffered = buffered[0].index;
+    let mut want: Vec<SimFrame> = history
+        .iter()
+        .filter(|f| f.index <= checkpoint)
+        .cloned()
+        .collect();
+    want.extend(buffered);
+    assert_eq!(archive.events("test").await, expected(&want));
+    let gaps = &archive.status().await.clusters[0].gaps;
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!(
+        (gaps[0].from_index, gaps[0].to_index, gaps[0].kind),
+        (checkpoint, first_buffered, GapKind::Buffer)
+    );
+}
+
+#[tokio::test]
+async fn sigterm_commits_what_was_received_and_exits_zero() {
+    let sim = SimAt::roomy().await;
+    sim.publish(&mut Generator::new(9), 400);
+    let archive = Archive::new();
+    let child = archive
+        .command(&[
+            "ingest",
+            "--address",
+            &sim.address,
+            "--cluster",
+            "test",
+            "--batch-interval",
+            "10m",
+            "--batch-size",
+            "1000000",
+        ])
+        .spawn()
+        .expect("spawn");
+    eventually("the subscription", || async {
+        sim.sim.connection_count() == 1
+    })
+    .await;
+    // Loopback delivers the whole backlog long before this.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        archive.events("test").await.is_empty(),
+        "nothing is committed before the batch ends"
+    );
+    let pid = child.id().expect("pid");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    assert!(killed.is_ok_and(|s| s.success()));
+
+    finish(child).await.assert_success();
+
+    assert_eq!(archive.events("test").await, expected(&sim.sim.history()));
+}
+
+#[tokio::test]
+async fn the_token_is_sent_and_never_logged() {
+    let token = "5f8c0e2a-secret-token";
+    let sim = SimAt::start(SimConfig {
+        buffer_size: 10_000,
+        token: Some(token.into()),
+        ..SimConfig::default()
+    })
+    .await;
+    let last = sim.publish(&mut Generator::new(10), 100);
+    let archive = Archive::new();
+
+    let mut cmd = archive.command(&[
+        "ingest",
+        "--address",
+        &sim.address,
+        "--cluster",
+        "test",
+        "--until-index",
+        &last.to_string(),
+    ]);
+    cmd.env("NOMAD_TOKEN", token).env("RUST_LOG", "trace");
+    let run = finish(cmd.spawn().expect("spawn")).await;
+
+    run.assert_success();
+    assert_eq!(archive.events("test").await, expected(&sim.sim.history()));
+    assert!(
+        !run.stderr.contains(token),
+        "the token leaked into the logs"
+    );
+}
+
+#[tokio::test]
+async fn a_denied_token_is_a_clear_error_not_a_retry_loop() {
+    let sim = SimAt::start(SimConfig {
+        token: Some("the-right-one".into()),
+        ..SimConfig::default()
+    })
+    .await;
+    let archive = Archive::new();
+
+    let run = archive
+        .run(&[
+            "ingest",
+            "--address",
+            &sim.address,
+            "--token",
+            "a-wrong-token",
+        ])
+        .await;
+
+    assert_eq!(run.code, Some(2));
+    assert!(
+        run.stderr.contains("HTTP 403 Forbidden: Permission denied"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("--topic"),
+        "the hint names --topic: {}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("a-wrong-token"));
+    assert_eq!(sim.sim.requests().len(), 1, "no retries");
+}
+
+#[tokio::test]
+async fn an_address_that_is_not_a_nomad_agent_is_a_clear_error() {
+    let sim = SimAt::roomy().await;
+    let archive = Archive::new();
+    let wrong = format!("{}/not-nomad", sim.address);
+
+    let run = archive.run(&["ingest", "--address", &wrong]).await;
+
+    assert_eq!(run.code, Some(2));
+    assert!(run.stderr.contains("HTTP 404"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is --address a Nomad agent?"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn from_index_is_refused_once_the_archive_has_history() {
+    let sim = SimAt::roomy().await;
+    let last = sim.publish(&mut Generator::new(11), 100);
+    let archive = Archive::new();
+    archive.ingest_until(&sim, last, &[]).await.assert_success();
+
+    let run = archive
+        .ingest_until(&sim, last, &["--from-index", "1"])
+        .await;
+
+    assert_eq!(run.code, Some(2));
+    assert!(
+        run.stderr.contains("--override-checkpoint"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn topic_and_namespace_filters_reach_the_server() {
+    let sim = SimAt::roomy().await;
+    let last = sim.publish(&mut Generator::new(12), 1_000);
+    let archive = Archive::new();
+
+    archive
+        .ingest_until(
+            &sim,
+            0,
+            &[
+                "--topic",
+                "Node",
+                "--topic",
+                "Job:web",
+                "--namespace",
+                "default",
+            ],
+        )
+        .await
+        .assert_success();
+
+    let request = &sim.sim.requests()[0];
+    assert_eq!(request.namespace, "default");
+    assert_eq!(
+        request.topics,
+        vec![
+            ("Node".to_owned(), "*".to_owned()),
+            ("Job".to_owned(), "web".to_owned())
+        ]
+    );
+    let stored = archive.archived("test").await;
+    assert!(!stored.is_empty() && last > 0);
+    assert!(
+        stored
+            .iter()
+            .all(|e| e.topic == "Node" || (e.topic == "Job" && e.key == "web"))
+    );
+}

@@ -1,0 +1,112 @@
+//! `status`, and the database URL errors every command shares.
+
+use nomad_chronicle::sim::Generator;
+
+use crate::common::{Archive, expected};
+
+fn write_capture(
+    archive: &Archive,
+    seed: u64,
+    events: usize,
+) -> (String, Vec<nomad_chronicle::sim::SimFrame>) {
+    let frames = Generator::new(seed).frames(events);
+    let text: String = frames.iter().map(|f| f.to_line() + "\n").collect();
+    let file = archive
+        .path
+        .with_file_name(format!("capture-{seed}.ndjson"));
+    std::fs::write(&file, text).expect("write capture");
+    (file.display().to_string(), frames)
+}
+
+#[tokio::test]
+async fn status_reports_each_cluster_in_json_and_as_a_table() {
+    let archive = Archive::new();
+    let (a, a_frames) = write_capture(&archive, 31, 500);
+    let (b, b_frames) = write_capture(&archive, 32, 200);
+    archive
+        .run(&["import", &a, "--cluster", "east"])
+        .await
+        .assert_success();
+    archive
+        .run(&["import", &b, "--cluster", "west"])
+        .await
+        .assert_success();
+
+    let json = archive.run(&["status", "--output", "json"]).await;
+    json.assert_success();
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON output");
+    let clusters = report["clusters"].as_array().expect("clusters");
+    assert_eq!(clusters.len(), 2);
+    for (cluster, frames) in clusters.iter().zip([&a_frames, &b_frames]) {
+        let events = expected(frames);
+        assert_eq!(cluster["events"].as_u64(), Some(events.len() as u64));
+        assert_eq!(
+            cluster["first_index"].as_u64(),
+            frames.first().map(|f| f.index)
+        );
+        assert_eq!(
+            cluster["last_index"].as_u64(),
+            frames.last().map(|f| f.index)
+        );
+        let per_topic: u64 = cluster["topics"]
+            .as_array()
+            .expect("topics")
+            .iter()
+            .map(|t| t["events"].as_u64().unwrap_or(0))
+            .sum();
+        assert_eq!(per_topic, events.len() as u64);
+    }
+    assert_eq!(clusters[0]["cluster"], "east");
+    assert!(report["database_bytes"].as_u64().is_some_and(|b| b > 0));
+
+    let table = archive.run(&["status"]).await;
+    table.assert_success();
+    assert!(table.stdout.contains("cluster   east"), "{}", table.stdout);
+    assert!(table.stdout.contains("cluster   west"), "{}", table.stdout);
+    assert!(
+        table.stdout.contains("gaps        none recorded"),
+        "{}",
+        table.stdout
+    );
+}
+
+#[tokio::test]
+async fn bad_database_urls_are_clear_errors() {
+    let archive = Archive::new();
+    let cases = [
+        ("mysql://db/x", "is not a database URL"),
+        (
+            "sqlite:///nonexistent-dir/x.db",
+            "the directory `/nonexistent-dir` does not exist",
+        ),
+        ("postgres://u:hunter2@127.0.0.1:1/x", "not supported yet"),
+    ];
+    for (url, message) in cases {
+        let run = archive.run(&["--db", url, "ingest"]).await;
+        assert_eq!(run.code, Some(2), "{url}");
+        assert!(run.stderr.contains(message), "{url}: {}", run.stderr);
+        assert!(
+            !run.stderr.contains("hunter2"),
+            "password leaked: {}",
+            run.stderr
+        );
+        assert_eq!(run.stderr.lines().count(), 1, "one line: {}", run.stderr);
+    }
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_an_archive_is_refused_and_left_alone() {
+    let archive = Archive::new();
+    std::fs::write(&archive.path, "precious notes, not a database").expect("write");
+
+    let run = archive.run(&["status"]).await;
+
+    assert_eq!(run.code, Some(2));
+    assert!(
+        run.stderr.contains("not an SQLite database"),
+        "{}",
+        run.stderr
+    );
+    let kept = std::fs::read_to_string(&archive.path).expect("read");
+    assert_eq!(kept, "precious notes, not a database");
+}
