@@ -56,6 +56,9 @@ pub async fn run(
         (Box::new(file), length)
     };
     let store = store::connect(db).await?;
+    let Some(lease) = store.lease(&args.cluster, &shutdown).await? else {
+        return Ok(ExitCode::SUCCESS);
+    };
     let cluster = store
         .open_cluster(&args.cluster, None)
         .await
@@ -74,7 +77,7 @@ pub async fn run(
     });
     let started = std::time::Instant::now();
     let sink = Sink {
-        store: store.clone(),
+        lease,
         cluster,
         batch: args.batch.config(),
         stats: stats.clone(),

@@ -9,11 +9,11 @@ use anyhow::{Context, bail};
 use tokio_util::sync::CancellationToken;
 
 use super::{BatchArgs, parse_duration};
-use crate::config::{DbUrl, NomadConfig, Secret, default_cluster_label, parse_address};
+use crate::config::{DbUrl, NomadConfig, Secret, default_cluster_label, parse_address, redact_url};
 use crate::ingest::backoff::Backoff;
-use crate::ingest::{self, FollowEnd, FollowOptions, MAX_LINE_BYTES, Sink, Stats};
+use crate::ingest::{self, FollowEnd, FollowOptions, IngestError, MAX_LINE_BYTES, Sink, Stats};
 use crate::nomad::NomadClient;
-use crate::store;
+use crate::store::{self, Cluster, StoreError};
 
 /// Follow a Nomad agent's event stream and archive every event.
 ///
@@ -28,8 +28,8 @@ pub struct IngestArgs {
     pub address: String,
 
     /// ACL token, sent as X-Nomad-Token (never logged).
-    #[arg(long, env = "NOMAD_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    #[arg(long, env = "NOMAD_TOKEN", hide_env_values = true, value_parser = Secret::parse)]
+    pub token: Option<Secret>,
 
     /// Region to forward the subscription to.
     #[arg(long, env = "NOMAD_REGION")]
@@ -108,7 +108,7 @@ pub async fn run(
     let address = parse_address(&args.address)?;
     let config = NomadConfig {
         address: address.clone(),
-        token: args.token.filter(|t| !t.is_empty()).map(Secret::new),
+        token: args.token.filter(|t| !t.expose().is_empty()),
         region: args.region,
         ca_cert: args.ca_cert,
         client_cert: args.client_cert,
@@ -121,31 +121,6 @@ pub async fn run(
         .unwrap_or_else(|| default_cluster_label(&address));
     let client = NomadClient::new(&config).await?;
     let store = store::connect(db).await?;
-    let cluster = store
-        .open_cluster(&cluster_name, Some(address.as_str()))
-        .await
-        .with_context(|| format!("cannot open cluster `{cluster_name}` in `{db}`"))?;
-    let requested = match (cluster.checkpoint, args.from_index) {
-        (Some(checkpoint), Some(from)) if !args.override_checkpoint => bail!(
-            "the archive already holds cluster `{cluster_name}` up to index {checkpoint} and resumes from there; \
-             to start at index {from} anyway, add --override-checkpoint"
-        ),
-        (_, from) => from,
-    };
-    let cluster = if args.override_checkpoint {
-        store::Cluster {
-            checkpoint: None,
-            ..cluster
-        }
-    } else {
-        cluster
-    };
-    tracing::info!(
-        cluster = %cluster.name,
-        database = %db,
-        checkpoint = cluster.checkpoint,
-        "Archiving the event stream"
-    );
     let options = FollowOptions {
         topics: args.topics,
         namespace: args.namespace,
@@ -155,13 +130,51 @@ pub async fn run(
         backoff: Backoff::default(),
     };
     let stats = Arc::new(Stats::default());
-    let sink = Sink {
-        store: store.clone(),
-        cluster,
-        batch: args.batch.config(),
-        stats: stats.clone(),
+    let mut start = Start {
+        from_index: args.from_index,
+        override_checkpoint: args.override_checkpoint,
     };
-    let result = ingest::ingest(sink, &client, options, requested, shutdown).await;
+    // Each turn holds the cluster's writer lease from the start; losing it
+    // (PostgreSQL went away under us) means standing by again and resuming
+    // from whatever the archive holds by then.
+    let result = loop {
+        let Some(lease) = store.lease(&cluster_name, &shutdown).await? else {
+            break Ok(FollowEnd::Stopped);
+        };
+        let cluster = store
+            .open_cluster(&cluster_name, Some(&redact_url(address.as_str())))
+            .await
+            .with_context(|| format!("cannot open cluster `{cluster_name}` in `{db}`"))?;
+        let (cluster, requested) = start.resolve(cluster)?;
+        if let (Some(until), Some(checkpoint)) = (args.until_index, cluster.checkpoint) {
+            if checkpoint >= until {
+                tracing::info!(
+                    checkpoint,
+                    until,
+                    "The archive already reaches --until-index"
+                );
+                break Ok(FollowEnd::ReachedUntil);
+            }
+        }
+        tracing::info!(
+            cluster = %cluster.name,
+            database = %db,
+            checkpoint = cluster.checkpoint,
+            "Archiving the event stream"
+        );
+        let sink = Sink {
+            lease,
+            cluster,
+            batch: args.batch.config(),
+            stats: stats.clone(),
+        };
+        match ingest::ingest(sink, &client, options.clone(), requested, shutdown.clone()).await {
+            Err(IngestError::Store(StoreError::LeaseLost { detail })) => {
+                tracing::warn!(error = %detail, "Lost the writer lock; standing by to resume from the checkpoint");
+            }
+            other => break other,
+        }
+    };
     store.close().await;
     let end = result?;
     tracing::info!(
@@ -177,4 +190,33 @@ pub async fn run(
         "Stopped"
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--from-index` and `--override-checkpoint`, applied to the first turn only.
+struct Start {
+    from_index: Option<u64>,
+    override_checkpoint: bool,
+}
+
+impl Start {
+    /// The cluster to ingest into and the index to request when it is empty.
+    fn resolve(&mut self, cluster: Cluster) -> anyhow::Result<(Cluster, Option<u64>)> {
+        let from = self.from_index.take();
+        let override_checkpoint = std::mem::take(&mut self.override_checkpoint);
+        match (cluster.checkpoint, from) {
+            (Some(checkpoint), Some(from)) if !override_checkpoint => bail!(
+                "the archive already holds cluster `{}` up to index {checkpoint} and resumes from there; \
+                 to start at index {from} anyway, add --override-checkpoint",
+                cluster.name
+            ),
+            (_, Some(from)) if override_checkpoint => Ok((
+                Cluster {
+                    checkpoint: None,
+                    ..cluster
+                },
+                Some(from),
+            )),
+            (_, from) => Ok((cluster, from)),
+        }
+    }
 }

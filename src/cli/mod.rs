@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::BatchConfig;
+use crate::config::{BatchConfig, Secret};
 
 /// Turns HashiCorp Nomad's live event stream into a durable, queryable history.
 ///
@@ -32,9 +32,10 @@ pub struct Cli {
         global = true,
         env = "NOMAD_CHRONICLE_DB",
         default_value = "sqlite://nomad-chronicle.db",
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = Secret::parse
     )]
-    pub db: String,
+    pub db: Secret,
 
     #[command(subcommand)]
     pub command: Command,
@@ -89,7 +90,7 @@ pub fn parse_duration(value: &str) -> Result<std::time::Duration, String> {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
-    let db = crate::config::DbUrl::parse(&cli.db)?;
+    let db = crate::config::DbUrl::parse(cli.db.expose())?;
     match cli.command {
         Command::Ingest(args) => ingest::run(*args, &db, shutdown).await,
         Command::Import(args) => import::run(args, &db, shutdown).await,

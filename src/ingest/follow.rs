@@ -32,9 +32,22 @@ pub enum FollowError {
     /// The writer stopped; its own error says why.
     #[error("the archive stopped accepting events")]
     WriterGone,
+    /// Nomad accepted the subscription and closed it before its `{}`
+    /// greeting, again and again: how an ACL denial looks on Nomad >= 1.11.2.
+    #[error(
+        "Nomad ended the event stream before its first heartbeat {0} times in a row at `{1}`: \
+         the token is probably missing, expired or lacks permission for the requested topics \
+         (hint: subscribing to all topics needs a management token; with a least-privilege token name the topics, \
+         e.g. --topic Job --topic Evaluation --topic Allocation --topic Deployment (namespace read-job) and --topic Node (node:read))"
+    )]
+    Rejected(u32, String),
 }
 
+/// Bodies ended before the greeting, in a row, before giving up.
+const MAX_SILENT_REJECTIONS: u32 = 3;
+
 /// Settings for following one agent.
+#[derive(Debug, Clone)]
 pub struct FollowOptions {
     pub topics: Vec<String>,
     pub namespace: String,
@@ -56,6 +69,7 @@ pub async fn follow(
     stats: &Stats,
     shutdown: &CancellationToken,
 ) -> Result<FollowEnd, FollowError> {
+    let mut silent_rejections = 0;
     loop {
         let subscription = Subscription {
             index: resume.resume_index(),
@@ -65,7 +79,10 @@ pub async fn follow(
         let opened = tokio::select! {
             biased;
             _ = shutdown.cancelled() => return Ok(FollowEnd::Stopped),
-            opened = client.event_stream(&subscription) => opened,
+            _ = tx.closed() => return Err(FollowError::WriterGone),
+            opened = tokio::time::timeout(options.idle_timeout, client.event_stream(&subscription)) => {
+                opened.unwrap_or(Err(StreamError::NoAnswer(options.idle_timeout)))
+            }
         };
         let reason = match opened {
             Err(error) if !error.is_retriable() => return Err(FollowError::Refused { error }),
@@ -89,8 +106,18 @@ pub async fn follow(
                     seen: PumpSeen::default(),
                 };
                 let end = pump.run(&mut lines).await;
-                if pump.seen.frames {
+                let seen = pump.seen;
+                if seen.frames || seen.heartbeat {
                     options.backoff.reset();
+                    silent_rejections = 0;
+                } else if matches!(end, PumpEnd::Eof) {
+                    silent_rejections += 1;
+                    if silent_rejections >= MAX_SILENT_REJECTIONS {
+                        return Err(FollowError::Rejected(
+                            silent_rejections,
+                            client.address().to_owned(),
+                        ));
+                    }
                 }
                 match end {
                     PumpEnd::Stopped => return Ok(FollowEnd::Stopped),
@@ -108,6 +135,7 @@ pub async fn follow(
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => return Ok(FollowEnd::Stopped),
+            _ = tx.closed() => return Err(FollowError::WriterGone),
             _ = tokio::time::sleep(delay) => {}
         }
     }

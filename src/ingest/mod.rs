@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::BatchConfig;
 use crate::nomad::{LineReader, NomadClient};
-use crate::store::{Cluster, Store, StoreError};
+use crate::store::{Cluster, Lease, StoreError};
 pub use follow::{FollowEnd, FollowError, FollowOptions};
 use pump::{Pump, PumpEnd, PumpSeen};
 pub use resume::{Mode, Resume};
@@ -67,7 +67,8 @@ use writer::Msg;
 /// Where events go: the archive, the cluster they belong to, how they are
 /// batched, and the counters that report on it.
 pub struct Sink {
-    pub store: Arc<dyn Store>,
+    /// This process's right to write the cluster.
+    pub lease: Box<dyn Lease>,
     pub cluster: Cluster,
     pub batch: BatchConfig,
     pub stats: Arc<Stats>,
@@ -77,7 +78,7 @@ impl Pipeline {
     fn start(sink: Sink, shutdown: &CancellationToken) -> Self {
         let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
         let writer = tokio::spawn(writer::run(
-            sink.store,
+            sink.lease,
             sink.cluster,
             rx,
             sink.batch,

@@ -74,6 +74,7 @@ impl Pump<'_> {
             let item = tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled() => return PumpEnd::Stopped,
+                _ = self.tx.closed() => return PumpEnd::WriterGone,
                 item = next => item,
             };
             let read = lines.bytes_read();

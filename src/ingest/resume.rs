@@ -4,7 +4,8 @@
 //! Nomad's `index` parameter is inclusive and its buffer is small (see
 //! ../shared/nomad-event-stream.md, "The buffer"), so the first frame of every
 //! connection tells whether the history is continuous:
-//! - its Index equals the resume point: continuous; the frame is a resend;
+//! - its Index equals the resume point: continuous; the frame is a resend,
+//!   stored again idempotently (a wider filter may add events to it);
 //! - it is greater: the resume point had left the buffer; events between may
 //!   be lost, and a gap is recorded;
 //! - it is smaller: the server's history is behind the archive; that is
@@ -15,7 +16,7 @@ use crate::store::{Gap, GapKind, now_millis};
 /// How frames at or below the archive's end are treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Live ingest: frames up to the resume point are already archived.
+    /// Live ingest: frames below the resume point are skipped.
     Follow,
     /// Import of a capture: every frame is stored (the store skips events it
     /// already has), so an older capture can fill in history.
@@ -91,8 +92,7 @@ impl Resume {
         if self.mode == Mode::Follow {
             let resume = self.high.or(self.requested);
             if let Some(resume) = resume {
-                let already_stored = self.high.is_some_and(|h| index <= h);
-                if index < resume || already_stored {
+                if index < resume {
                     if first && index < resume && !self.behind_reported {
                         self.behind_reported = true;
                         gap = Some(new_gap(
@@ -109,8 +109,15 @@ impl Resume {
                     return Decision { store: false, gap };
                 }
                 if first && index > resume && (self.high.is_some() || resume > 0) {
+                    // A requested start is not stored itself, so the gap
+                    // covers it: from the index before it.
+                    let from = if self.high.is_some() {
+                        resume
+                    } else {
+                        resume - 1
+                    };
                     gap = Some(new_gap(
-                        resume,
+                        from,
                         index,
                         GapKind::Buffer,
                         format!(
@@ -183,10 +190,14 @@ mod tests {
     }
 
     #[test]
-    fn the_resent_frame_at_the_checkpoint_is_skipped() {
+    fn the_resent_frame_at_the_checkpoint_is_continuity_not_a_gap() {
         let mut r = Resume::new(Mode::Follow, Some(100), None);
         assert_eq!(r.resume_index(), 100);
-        assert_eq!(summary(&r.frame(100)), (false, None));
+        assert_eq!(
+            summary(&r.frame(100)),
+            (true, None),
+            "stored again, idempotently"
+        );
         assert_eq!(summary(&r.frame(101)), (true, None));
     }
 
@@ -198,7 +209,7 @@ mod tests {
             (true, Some((100, 250, GapKind::Buffer)))
         );
         r.connected();
-        assert_eq!(summary(&r.frame(250)), (false, None));
+        assert_eq!(summary(&r.frame(250)), (true, None));
         assert_eq!(summary(&r.frame(260)), (true, None));
     }
 
@@ -227,7 +238,8 @@ mod tests {
         let mut r = Resume::new(Mode::Follow, None, Some(50));
         assert_eq!(
             summary(&r.frame(80)),
-            (true, Some((50, 80, GapKind::Buffer)))
+            (true, Some((49, 80, GapKind::Buffer))),
+            "the requested index itself is missing too"
         );
     }
 

@@ -4,6 +4,7 @@
 //! batch with its checkpoint in one transaction.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
@@ -12,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::backoff::Backoff;
 use super::stats::Stats;
 use crate::config::BatchConfig;
-use crate::store::{Batch, Cluster, Gap, ReceivedFrame, Store, StoreError};
+use crate::store::{Batch, Cluster, Gap, Lease, ReceivedFrame, StoreError};
 
 /// What the reader hands to the writer.
 #[derive(Debug)]
@@ -23,11 +24,14 @@ pub enum Msg {
     Malformed,
 }
 
+/// How long a failing commit is still retried once shutdown was requested.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
 /// Commits everything received until the channel closes. A store error that
 /// retrying cannot fix ends the writer; what was committed before stays.
-/// `shutdown` only interrupts the retrying of a failing commit.
+/// After shutdown, a failing commit is retried for [`SHUTDOWN_GRACE`] more.
 pub async fn run(
-    store: Arc<dyn Store>,
+    mut lease: Box<dyn Lease>,
     cluster: Cluster,
     mut rx: mpsc::Receiver<Msg>,
     config: BatchConfig,
@@ -50,7 +54,7 @@ pub async fn run(
                 _ = sleep_until(deadline) => break,
             }
         }
-        commit(store.as_ref(), &cluster, &batch, &stats, &shutdown).await?;
+        commit(lease.as_mut(), &cluster, &batch, &stats, &shutdown).await?;
     }
     Ok(())
 }
@@ -74,15 +78,16 @@ fn add(batch: &mut Batch, msg: Msg) -> usize {
 }
 
 async fn commit(
-    store: &dyn Store,
+    lease: &mut dyn Lease,
     cluster: &Cluster,
     batch: &Batch,
     stats: &Stats,
     shutdown: &CancellationToken,
 ) -> Result<(), StoreError> {
     let mut backoff = Backoff::default();
+    let mut give_up_at: Option<Instant> = None;
     loop {
-        match store.commit(cluster, batch).await {
+        match lease.commit(cluster, batch).await {
             Ok(outcome) => {
                 Stats::add(&stats.events_stored, outcome.inserted);
                 Stats::add(&stats.duplicates, outcome.duplicates);
@@ -97,12 +102,15 @@ async fn commit(
                 );
                 return Ok(());
             }
-            Err(e) if e.is_retriable() && !shutdown.is_cancelled() => {
+            Err(e) if e.is_retriable() && give_up_at.is_none_or(|at| Instant::now() < at) => {
                 let delay = backoff.next_delay();
                 tracing::warn!(error = %e, retry_in = ?delay, "Commit failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.cancelled() => {}
+                    _ = shutdown.cancelled(), if give_up_at.is_none() => {}
+                }
+                if shutdown.is_cancelled() && give_up_at.is_none() {
+                    give_up_at = Some(Instant::now() + SHUTDOWN_GRACE);
                 }
             }
             Err(e) => return Err(e),

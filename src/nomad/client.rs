@@ -10,7 +10,7 @@ use futures_util::Stream;
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{StatusCode, Url};
 
-use crate::config::NomadConfig;
+use crate::config::{NomadConfig, redact_url};
 
 /// What a subscription asks the event stream for.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +37,8 @@ pub enum StreamError {
     Idle(Duration),
     #[error("the server ended the stream")]
     Closed,
+    #[error("no answer to the subscription within {0:?}")]
+    NoAnswer(Duration),
 }
 
 impl StreamError {
@@ -65,6 +67,9 @@ impl StreamError {
                  and --topic Node (node:read)",
             ),
             404 => Some("is --address a Nomad agent? the path /v1/event/stream was not found"),
+            300..=399 => {
+                Some("the agent redirected the request; point --address at the agent itself")
+            }
             405 => Some("is --address a Nomad agent? it refused GET /v1/event/stream"),
             _ => None,
         }
@@ -136,6 +141,8 @@ impl NomadClient {
             .default_headers(headers)
             .user_agent(concat!("nomad-chronicle/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
+            // A redirect would carry X-Nomad-Token to wherever it points.
+            .redirect(reqwest::redirect::Policy::none())
             .tcp_keepalive(Duration::from_secs(30));
         if let Some(path) = &config.ca_cert {
             let pem = read(path, "CA certificate").await?;
@@ -190,7 +197,9 @@ impl NomadClient {
         Ok(NomadClient {
             http,
             base,
-            display_address: config.address.as_str().trim_end_matches('/').to_owned(),
+            display_address: redact_url(config.address.as_str())
+                .trim_end_matches('/')
+                .to_owned(),
             region: config.region.clone(),
         })
     }
@@ -223,10 +232,9 @@ impl NomadClient {
             .map_err(|e| self.connect_error(e))?;
         let status = response.status();
         if status != StatusCode::OK {
-            let body = response.text().await.unwrap_or_default();
             return Err(StreamError::Status {
                 status,
-                body: summarize(&body),
+                body: summarize(&error_body(response).await),
             });
         }
         use futures_util::StreamExt;
@@ -262,6 +270,23 @@ impl NomadClient {
             detail,
         }
     }
+}
+
+/// The start of an error response's body, read with a size and time limit.
+async fn error_body(mut response: reqwest::Response) -> String {
+    const LIMIT: usize = 4096;
+    let mut body = Vec::new();
+    let read = async {
+        while let Ok(Some(chunk)) = response.chunk().await {
+            body.extend_from_slice(&chunk);
+            if body.len() >= LIMIT {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), read).await;
+    body.truncate(LIMIT);
+    String::from_utf8_lossy(&body).into_owned()
 }
 
 async fn read(path: &std::path::Path, what: &'static str) -> Result<Vec<u8>, ClientError> {

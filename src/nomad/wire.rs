@@ -124,7 +124,8 @@ pub fn parse_line(line: &[u8]) -> Result<Line, LineError> {
                 .into_iter()
                 .enumerate()
                 .map(|(position, raw)| {
-                    parse_event(raw).map_err(|source| LineError::BadEvent { position, source })
+                    parse_event(raw, position)
+                        .map_err(|source| LineError::BadEvent { position, source })
                 })
                 .collect::<Result<_, _>>()?;
             Ok(Line::Frame(Frame { index, events }))
@@ -141,7 +142,7 @@ fn is_heartbeat(line: &[u8]) -> bool {
         && significant.next().is_none()
 }
 
-fn parse_event(raw: &RawValue) -> Result<Event, serde_json::Error> {
+fn parse_event(raw: &RawValue, position: usize) -> Result<Event, serde_json::Error> {
     let text = raw.get();
     let wire: WireEvent = serde_json::from_str(text)?;
     // A payload that does not have the usual shape still archives the event;
@@ -185,14 +186,17 @@ fn parse_event(raw: &RawValue) -> Result<Event, serde_json::Error> {
         event.eval_id = event.eval_id.or_else(|| nonempty(refs.eval_id));
         event.deployment_id = event.deployment_id.or_else(|| nonempty(refs.deployment_id));
     }
-    // Events whose Key is empty (HostVolumeDeleted) name their object in FilterKeys[0].
+    // Events whose Key is empty (HostVolumeDeleted) name their object in
+    // FilterKeys[0]; an event with neither is told apart by its position, so
+    // two of them in one frame are not taken for the same event.
     if event.key.is_empty() {
-        if let Some(first) = wire
+        let filter_key = wire
             .filter_keys
-            .and_then(|k| k.into_iter().flatten().next())
-        {
-            event.key = first.into_owned();
-        }
+            .and_then(|keys| keys.into_iter().flatten().find(|k| !k.is_empty()));
+        event.key = match filter_key {
+            Some(first) => first.into_owned(),
+            None => format!("#{position}"),
+        };
     }
     event.topic = wire.topic.into_owned();
     event.event_type = wire.event_type.into_owned();
@@ -257,6 +261,17 @@ mod tests {
         assert_eq!(
             f.events[1].key, "vol-1",
             "empty Key falls back to FilterKeys[0]"
+        );
+    }
+
+    #[test]
+    fn events_without_any_key_are_told_apart_by_position() {
+        let f = frame(
+            r#"{"Index":9,"Events":[{"Topic":"X","Type":"Y","Key":"","Index":9,"Payload":{}},{"Topic":"X","Type":"Y","Key":"","FilterKeys":[""],"Index":9,"Payload":{}}]}"#,
+        );
+        assert_eq!(
+            (f.events[0].key.as_str(), f.events[1].key.as_str()),
+            ("#0", "#1")
         );
     }
 

@@ -80,6 +80,9 @@ pub enum ConnFault {
         /// Frames sent before the stall.
         frames: usize,
     },
+    /// Answer 200 and end the body at once, before the `{}` greeting: how
+    /// Nomad >= 1.11.2 shows an ACL denial.
+    CloseBeforeGreeting,
     /// After `frames` frames, write `reason` with no newline (if any) and end the body cleanly.
     CloseAfter {
         /// Frames sent before the close.

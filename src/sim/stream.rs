@@ -150,6 +150,10 @@ impl StreamState {
 
     /// Adds output, or marks the body finished; may wait for a publish or a heartbeat.
     async fn produce(&mut self) {
+        if matches!(self.fault, Some(ConnFault::CloseBeforeGreeting)) {
+            self.finished = true;
+            return;
+        }
         if !self.greeted {
             self.greeted = true;
             self.push_line(Bytes::from_static(HEARTBEAT));

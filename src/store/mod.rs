@@ -3,16 +3,19 @@
 //! events back) and one implementation per backend, chosen once from the
 //! `--db` URL by [`connect`]. All SQL lives in the backend files.
 
+mod postgres;
 mod sqlite;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::DbUrl;
 use crate::nomad::Frame;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// A frame as the archive stores it: the events of one raft entry and when
@@ -89,6 +92,40 @@ impl Batch {
     pub fn max_index(&self) -> Option<u64> {
         self.frames.iter().map(|f| f.frame.index).max()
     }
+
+    /// Every event with what its row needs from its frame.
+    pub fn rows(&self) -> impl Iterator<Item = EventRow<'_>> {
+        self.frames.iter().flat_map(|f| {
+            f.frame
+                .events
+                .iter()
+                .enumerate()
+                .map(move |(position, event)| EventRow {
+                    index: to_i64(f.frame.index),
+                    position: i32::try_from(position).unwrap_or(i32::MAX),
+                    received_at: f.received_at,
+                    event,
+                })
+        })
+    }
+}
+
+/// One event as a row of the `events` table.
+pub struct EventRow<'a> {
+    pub index: i64,
+    pub position: i32,
+    pub received_at: i64,
+    pub event: &'a crate::nomad::Event,
+}
+
+/// Raft indexes as the databases store them (BIGINT). Indexes never come
+/// near 2^63; the conversion saturates rather than wraps.
+pub(crate) fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or_default()
 }
 
 /// A cluster's identity in the archive and where ingest resumes.
@@ -169,8 +206,8 @@ pub enum StoreError {
     NewerSchema { url: String, found: i64, known: i64 },
     #[error("cannot migrate database `{url}`: {detail}")]
     Migrate { url: String, detail: String },
-    #[error("PostgreSQL (`{url}`) is not supported yet: use sqlite://PATH for now")]
-    Unsupported { url: String },
+    #[error("lost the connection that held the writer lock for this cluster: {detail}")]
+    LeaseLost { detail: String },
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
 }
@@ -180,17 +217,44 @@ impl StoreError {
     /// restarting database), as opposed to a problem that needs the user.
     pub fn is_retriable(&self) -> bool {
         match self {
-            StoreError::Query(e) => match e {
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
-                sqlx::Error::Database(db) => {
-                    // SQLITE_BUSY / SQLITE_LOCKED: another process holds the lock.
-                    matches!(db.code().as_deref(), Some("5") | Some("6") | Some("517"))
-                }
-                _ => false,
-            },
+            StoreError::Query(e) => is_transient(e),
             _ => false,
         }
     }
+}
+
+/// Errors that go away by themselves: the connection dropped, the server is
+/// restarting, or another writer briefly holds a lock.
+fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // SQLite: SQLITE_BUSY, SQLITE_LOCKED, SQLITE_BUSY_RECOVERY.
+            matches!(code.as_ref(), "5" | "6" | "261" | "517")
+            // PostgreSQL: connection exceptions (08…), server shutting down or
+            // starting (57P01–57P03), serialization failure, deadlock.
+                || code.starts_with("08")
+                || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "40001" | "40P01")
+        }
+        _ => false,
+    }
+}
+
+/// The right to write one cluster's history. On PostgreSQL it is an advisory
+/// lock held by one connection, and every commit runs on that connection: if
+/// the connection is lost, so is the lease, and no second writer can appear.
+#[async_trait]
+pub trait Lease: Send {
+    /// Stores a batch in one transaction: its events (idempotently: an event
+    /// already archived is skipped), its gaps, and the checkpoint, which only
+    /// ever moves forward. [`StoreError::LeaseLost`] means this process must
+    /// stop writing and stand by again.
+    async fn commit(&mut self, cluster: &Cluster, batch: &Batch)
+    -> Result<CommitStats, StoreError>;
 }
 
 /// The archive, whatever the backend.
@@ -203,10 +267,14 @@ pub trait Store: Send + Sync {
     /// its history ends.
     async fn open_cluster(&self, name: &str, address: Option<&str>) -> Result<Cluster, StoreError>;
 
-    /// Stores a batch in one transaction: its events (idempotently: an event
-    /// already archived is skipped), its gaps, and the checkpoint, which only
-    /// ever moves forward.
-    async fn commit(&self, cluster: &Cluster, batch: &Batch) -> Result<CommitStats, StoreError>;
+    /// Waits until this process is the only writer of the cluster named
+    /// `cluster`, logging once that it stands by while another ingester
+    /// holds it. `None` if `shutdown` fired while waiting.
+    async fn lease(
+        &self,
+        cluster: &str,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<Box<dyn Lease>>, StoreError>;
 
     /// Summaries of every cluster in the archive.
     async fn status(&self) -> Result<StatusReport, StoreError>;
@@ -231,9 +299,7 @@ pub trait Store: Send + Sync {
 pub async fn connect(url: &DbUrl) -> Result<Arc<dyn Store>, StoreError> {
     match url {
         DbUrl::SqliteFile(_) | DbUrl::SqliteMemory => Ok(Arc::new(SqliteStore::open(url).await?)),
-        DbUrl::Postgres(_) => Err(StoreError::Unsupported {
-            url: url.to_string(),
-        }),
+        DbUrl::Postgres(_) => Ok(Arc::new(PgStore::open(url).await?)),
     }
 }
 

@@ -11,9 +11,11 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Row, SqlitePool};
 
+use tokio_util::sync::CancellationToken;
+
 use super::{
-    ArchivedEvent, Batch, Cluster, ClusterStatus, CommitStats, Gap, GapKind, StatusReport, Store,
-    StoreError, TopicCount, now_millis,
+    ArchivedEvent, Batch, Cluster, ClusterStatus, CommitStats, Gap, GapKind, Lease, StatusReport,
+    Store, StoreError, TopicCount, now_millis, to_i64, to_u64,
 };
 use crate::config::DbUrl;
 
@@ -44,6 +46,82 @@ fn insert_sql(rows: usize) -> String {
          ON CONFLICT DO NOTHING",
         vec![placeholders; rows].join(",")
     )
+}
+
+/// Commits through the shared pool.
+struct SqliteLease {
+    pool: SqlitePool,
+}
+
+#[async_trait]
+impl Lease for SqliteLease {
+    async fn commit(
+        &mut self,
+        cluster: &Cluster,
+        batch: &Batch,
+    ) -> Result<CommitStats, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<_> = batch.rows().collect();
+        let mut inserted = 0;
+        let mut rest = rows.as_slice();
+        while !rest.is_empty() {
+            let k = ROWS_PER_STATEMENT.min(rest.len()).ilog2() as usize;
+            let (chunk, tail) = rest.split_at(1 << k);
+            rest = tail;
+            let mut query = sqlx::query(AssertSqlSafe(INSERT_SQL[k].clone()));
+            for row in chunk {
+                let ev = row.event;
+                query = query
+                    .bind(cluster.id)
+                    .bind(row.index)
+                    .bind(row.position)
+                    .bind(ev.topic.as_str())
+                    .bind(ev.event_type.as_str())
+                    .bind(ev.key.as_str())
+                    .bind(ev.namespace.as_str())
+                    .bind(ev.job_id.as_deref())
+                    .bind(ev.alloc_id.as_deref())
+                    .bind(ev.node_id.as_deref())
+                    .bind(ev.eval_id.as_deref())
+                    .bind(ev.deployment_id.as_deref())
+                    .bind(row.received_at)
+                    .bind(ev.raw.as_str());
+            }
+            inserted += query.execute(&mut *tx).await?.rows_affected();
+        }
+        for gap in &batch.gaps {
+            sqlx::query(
+                "INSERT INTO gaps (cluster_id, from_index, to_index, kind, reason, detected_at) \
+                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(cluster.id)
+            .bind(to_i64(gap.from_index))
+            .bind(to_i64(gap.to_index))
+            .bind(gap.kind.as_str())
+            .bind(gap.reason.as_str())
+            .bind(gap.detected_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "UPDATE clusters SET \
+               checkpoint = CASE WHEN ? IS NULL THEN checkpoint ELSE MAX(COALESCE(checkpoint, 0), ?) END, \
+               malformed_lines = malformed_lines + ?, updated_at = ? \
+             WHERE id = ?",
+        )
+        .bind(batch.max_index().map(to_i64))
+        .bind(batch.max_index().map(to_i64))
+        .bind(to_i64(batch.malformed_lines))
+        .bind(now_millis())
+        .bind(cluster.id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(CommitStats {
+            inserted,
+            duplicates: rows.len() as u64 - inserted,
+        })
+    }
 }
 
 /// The SQLite implementation of [`Store`].
@@ -146,14 +224,6 @@ async fn migrate(pool: &SqlitePool, url: &str) -> Result<(), StoreError> {
     })
 }
 
-fn to_i64(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-fn to_u64(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or_default()
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
@@ -189,77 +259,17 @@ impl Store for SqliteStore {
         }))
     }
 
-    async fn commit(&self, cluster: &Cluster, batch: &Batch) -> Result<CommitStats, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let rows: Vec<_> = batch
-            .frames
-            .iter()
-            .flat_map(|f| {
-                f.frame
-                    .events
-                    .iter()
-                    .enumerate()
-                    .map(move |(pos, ev)| (f.frame.index, pos, f.received_at, ev))
-            })
-            .collect();
-        let mut inserted = 0;
-        let mut rest = rows.as_slice();
-        while !rest.is_empty() {
-            let k = ROWS_PER_STATEMENT.min(rest.len()).ilog2() as usize;
-            let (chunk, tail) = rest.split_at(1 << k);
-            rest = tail;
-            let mut query = sqlx::query(AssertSqlSafe(INSERT_SQL[k].clone()));
-            for (index, pos, received_at, ev) in chunk {
-                query = query
-                    .bind(cluster.id)
-                    .bind(to_i64(*index))
-                    .bind(*pos as i64)
-                    .bind(ev.topic.as_str())
-                    .bind(ev.event_type.as_str())
-                    .bind(ev.key.as_str())
-                    .bind(ev.namespace.as_str())
-                    .bind(ev.job_id.as_deref())
-                    .bind(ev.alloc_id.as_deref())
-                    .bind(ev.node_id.as_deref())
-                    .bind(ev.eval_id.as_deref())
-                    .bind(ev.deployment_id.as_deref())
-                    .bind(*received_at)
-                    .bind(ev.raw.as_str());
-            }
-            inserted += query.execute(&mut *tx).await?.rows_affected();
-        }
-        for gap in &batch.gaps {
-            sqlx::query(
-                "INSERT INTO gaps (cluster_id, from_index, to_index, kind, reason, detected_at) \
-                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            )
-            .bind(cluster.id)
-            .bind(to_i64(gap.from_index))
-            .bind(to_i64(gap.to_index))
-            .bind(gap.kind.as_str())
-            .bind(gap.reason.as_str())
-            .bind(gap.detected_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query(
-            "UPDATE clusters SET \
-               checkpoint = CASE WHEN ? IS NULL THEN checkpoint ELSE MAX(COALESCE(checkpoint, 0), ?) END, \
-               malformed_lines = malformed_lines + ?, updated_at = ? \
-             WHERE id = ?",
-        )
-        .bind(batch.max_index().map(to_i64))
-        .bind(batch.max_index().map(to_i64))
-        .bind(to_i64(batch.malformed_lines))
-        .bind(now_millis())
-        .bind(cluster.id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(CommitStats {
-            inserted,
-            duplicates: rows.len() as u64 - inserted,
-        })
+    async fn lease(
+        &self,
+        _cluster: &str,
+        _shutdown: &CancellationToken,
+    ) -> Result<Option<Box<dyn Lease>>, StoreError> {
+        // One SQLite file is written by one machine; concurrent writers of the
+        // same cluster would be serialized by SQLite's own lock and the
+        // idempotent insert, so there is nothing to wait for.
+        Ok(Some(Box::new(SqliteLease {
+            pool: self.pool.clone(),
+        })))
     }
 
     async fn status(&self) -> Result<StatusReport, StoreError> {

@@ -6,7 +6,7 @@ use nomad_chronicle::sim::Generator;
 use nomad_chronicle::store::GapKind;
 use tokio::io::AsyncWriteExt;
 
-use crate::common::{Archive, expected, finish};
+use crate::common::{Archive, Backend, expected, finish, on_both_backends};
 
 /// A capture with a greeting, the frames, and heartbeats between them.
 fn capture(frames: &[nomad_chronicle::sim::SimFrame]) -> String {
@@ -21,11 +21,10 @@ fn capture(frames: &[nomad_chronicle::sim::SimFrame]) -> String {
     out
 }
 
-#[tokio::test]
-async fn importing_a_capture_twice_stores_every_event_once() {
+async fn importing_a_capture_twice_stores_every_event_once(backend: Backend) {
     let frames = Generator::new(21).frames(2_000);
-    let archive = Archive::new();
-    let file = archive.path.with_file_name("capture.ndjson");
+    let archive = Archive::new(backend).await;
+    let file = archive.file("capture.ndjson");
     std::fs::write(&file, capture(&frames)).expect("write capture");
     let file = file.display().to_string();
 
@@ -40,12 +39,11 @@ async fn importing_a_capture_twice_stores_every_event_once() {
     assert!(cluster.gaps.is_empty());
 }
 
-#[tokio::test]
-async fn import_reads_standard_input_and_fills_history_behind_the_checkpoint() {
+async fn import_reads_standard_input_and_fills_history_behind_the_checkpoint(backend: Backend) {
     let frames = Generator::new(22).frames(1_000);
     let (old, new) = frames.split_at(frames.len() / 2);
-    let archive = Archive::new();
-    let file = archive.path.with_file_name("new.ndjson");
+    let archive = Archive::new(backend).await;
+    let file = archive.file("new.ndjson");
     std::fs::write(&file, capture(new)).expect("write capture");
     archive
         .run(&["import", &file.display().to_string(), "--cluster", "prod"])
@@ -71,14 +69,13 @@ async fn import_reads_standard_input_and_fills_history_behind_the_checkpoint() {
     );
 }
 
-#[tokio::test]
-async fn a_capture_cut_off_mid_line_keeps_everything_before_the_cut() {
+async fn a_capture_cut_off_mid_line_keeps_everything_before_the_cut(backend: Backend) {
     let frames = Generator::new(23).frames(300);
     let mut text = capture(&frames);
     let partial = frames[0].to_line();
     text.push_str(&partial[..partial.len() / 2]);
-    let archive = Archive::new();
-    let file = archive.path.with_file_name("cut.ndjson");
+    let archive = Archive::new(backend).await;
+    let file = archive.file("cut.ndjson");
     std::fs::File::create(&file)
         .and_then(|mut f| f.write_all(text.as_bytes()))
         .expect("write capture");
@@ -91,13 +88,12 @@ async fn a_capture_cut_off_mid_line_keeps_everything_before_the_cut() {
     assert_eq!(archive.status().await.clusters[0].malformed_lines, 1);
 }
 
-#[tokio::test]
-async fn a_capture_that_starts_after_the_archive_ends_is_a_gap() {
+async fn a_capture_that_starts_after_the_archive_ends_is_a_gap(backend: Backend) {
     let frames = Generator::new(24).frames(600);
     let (first, second) = (&frames[..100], &frames[300..]);
-    let archive = Archive::new();
+    let archive = Archive::new(backend).await;
     for (name, part) in [("a.ndjson", first), ("b.ndjson", second)] {
-        let file = archive.path.with_file_name(name);
+        let file = archive.file(name);
         std::fs::write(&file, capture(part)).expect("write capture");
         archive
             .run(&["import", &file.display().to_string()])
@@ -113,9 +109,8 @@ async fn a_capture_that_starts_after_the_archive_ends_is_a_gap() {
     );
 }
 
-#[tokio::test]
-async fn a_missing_capture_file_is_a_clear_error() {
-    let archive = Archive::new();
+async fn a_missing_capture_file_is_a_clear_error(backend: Backend) {
+    let archive = Archive::new(backend).await;
     let run = archive
         .run(&["import", "/nonexistent/capture.ndjson"])
         .await;
@@ -131,3 +126,11 @@ async fn a_missing_capture_file_is_a_clear_error() {
         "no archive is created for a failed import"
     );
 }
+
+on_both_backends!(
+    importing_a_capture_twice_stores_every_event_once,
+    import_reads_standard_input_and_fills_history_behind_the_checkpoint,
+    a_capture_cut_off_mid_line_keeps_everything_before_the_cut,
+    a_capture_that_starts_after_the_archive_ends_is_a_gap,
+    a_missing_capture_file_is_a_clear_error,
+);

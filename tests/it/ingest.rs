@@ -3,16 +3,15 @@
 
 use std::time::Duration;
 
-use nomad_chronicle::sim::{ConnFault, Generator, SimConfig, SimEvent, SimFrame};
+use nomad_chronicle::sim::{ConnFault, Generator, SimConfig, SimEvent, SimFrame, Subscription};
 use nomad_chronicle::store::GapKind;
 
-use crate::common::{Archive, SimAt, eventually, expected, finish};
+use crate::common::{Archive, Backend, SimAt, eventually, expected, finish, on_both_backends};
 
-#[tokio::test]
-async fn the_archive_equals_the_stream() {
+async fn the_archive_equals_the_stream(backend: Backend) {
     let sim = SimAt::roomy().await;
     let last = sim.publish(&mut Generator::new(1), 3_000);
-    let archive = Archive::new();
+    let archive = Archive::new(backend).await;
 
     archive.ingest_until(&sim, last, &[]).await.assert_success();
 
@@ -24,8 +23,7 @@ async fn the_archive_equals_the_stream() {
     assert_eq!(cluster.malformed_lines, 0);
 }
 
-#[tokio::test]
-async fn frames_split_across_reads_and_multi_megabyte_events_are_stored_whole() {
+async fn frames_split_across_reads_and_multi_megabyte_events_are_stored_whole(backend: Backend) {
     let sim = SimAt::roomy().await;
     let mut generator = Generator::new(2);
     let mut last = sim.publish(&mut generator, 200);
@@ -44,7 +42,7 @@ async fn frames_split_across_reads_and_multi_megabyte_events_are_stored_whole() 
         )],
     });
     sim.sim.set_split_chunks(Some(977));
-    let archive = Archive::new();
+    let archive = Archive::new(backend).await;
 
     archive.ingest_until(&sim, last, &[]).await.assert_success();
 
@@ -53,14 +51,13 @@ async fn frames_split_across_reads_and_multi_megabyte_events_are_stored_whole() 
     assert!(stored.last().is_some_and(|(_, raw)| raw.len() > 3 << 20));
 }
 
-#[tokio::test]
-async fn connections_cut_mid_frame_lose_nothing_and_store_nothing_twice() {
+async fn connections_cut_mid_frame_lose_nothing_and_store_nothing_twice(backend: Backend) {
     let sim = SimAt::roomy().await;
     let last = sim.publish(&mut Generator::new(3), 2_000);
     sim.sim.push_fault(ConnFault::CutAfter { frames: 40 });
     sim.sim.push_fault(ConnFault::CutAfter { frames: 100 });
     sim.sim.push_fault(ConnFault::CutAfter { frames: 7 });
-    let archive = Archive::new();
+    let archive = Archive::new(backend).await;
 
     let run = archive
         .ingest_until(&sim, last, &["--batch-size", "50"])
@@ -85,8 +82,7 @@ async fn connections_cut_mid_frame_lose_nothing_and_store_nothing_twice() {
     }
 }
 
-#[tokio::test]
-async fn server_errors_are_retried_until_the_stream_is_back() {
+async fn server_errors_are_retried_until_the_stream_is_back(backend: Backend) {
     let sim = SimAt::roomy().await;
     let last = sim.publish(&mut Generator::new(4), 300);
     for _ in 0..2 {
@@ -95,7 +91,7 @@ async fn server_errors_are_retried_until_the_stream_is_back() {
             body: "No cluster leader".into(),
         });
     }
-    let archive = Archive::new();
+    let archive = Archive::new(backend).await;
 
     let run = archive.ingest_until(&sim, last, &[]).await;
     run.assert_success();
@@ -105,12 +101,11 @@ async fn server_errors_are_retried_until_the_stream_is_back() {
     assert!(run.stderr.contains("No cluster leader"), "{}", run.stderr);
 }
 
-#[tokio::test]
-async fn a_stalled_connection_is_abandoned_after_the_idle_timeout() {
+async fn a_stalled_connection_is_abandoned_after_the_idle_timeout(backend: Backend) {
     let sim = SimAt::roomy().await;
     let last = sim.publish(&mut Generator::new(5), 500);
     sim.sim.push_fault(ConnFault::StallAfter { frames: 10 });
-    let archive = Archive::new();
+    let archive = Archive::new(backend).await;
 
     let run = archive
         .ingest_until(&sim, last, &["--idle-timeout", "1s"])
@@ -125,15 +120,14 @@ async fn a_stalled_connection_is_abandoned_after_the_idle_timeout() {
     );
 }
 
-#[tokio::test]
-async fn a_malformed_line_is_skipped_counted_and_recorded_as_a_gap() {
+async fn a_malformed_line_is_skipped_counted_and_recorded_as_a_gap(backend: Backend) {
     let sim = SimAt::roomy().await;
     let last = sim.publish(&mut Generator::new(6), 500);
     sim.sim.push_fault(ConnFault::GarbageAfter {
         frames: 20,
         line: "{\"Index\": 12, \"Events\": [tru".into(),
     });
-    let archive = Archive::new();
+    let archive = Archive::new(backend).await;
 
     let run = archive.ingest_until(&sim, last, &[]).await;
     run.assert_success();
@@ -156,12 +150,26 @@ async fn a_malformed_line_is_skipped_counted_and_recorded_as_a_gap() {
     );
 }
 
-#[tokio::test]
-async fn kill_9_and_restart_resume_from_the_checkpoint_without_loss_or_duplicates() {
+async fn kill_9_and_restart_resume_from_the_checkpoint_without_loss_or_duplicates(
+    backend: Backend,
+) {
     let sim = SimAt::roomy().await;
     let mut generator = Generator::new(7);
-    sim.publish(&mut generator, 1_000);
-    let archive = Archive::new();
+    sim.publish(&mut generator, 200);
+    // Entries keep happening while the archiver is killed and restarted, so
+    // the kill lands mid-stream, with frames received but not yet committed.
+    let frames: Vec<SimFrame> = (0..400).map(|_| generator.next_frame()).collect();
+    let last = frames.last().map(|f| f.index).unwrap_or_default();
+    let publisher = {
+        let sim = sim.sim.clone();
+        tokio::spawn(async move {
+            for frame in frames {
+                sim.publish(frame);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let archive = Archive::new(backend).await;
     let mut child = archive
         .command(&[
             "ingest",
@@ -170,7 +178,7 @@ async fn kill_9_and_restart_resume_from_the_checkpoint_without_loss_or_duplicate
             "--cluster",
             "test",
             "--batch-interval",
-            "20ms",
+            "100ms",
         ])
         .spawn()
         .expect("spawn");
@@ -183,9 +191,10 @@ async fn kill_9_and_restart_resume_from_the_checkpoint_without_loss_or_duplicate
     let before = archive.status().await.clusters[0]
         .checkpoint
         .expect("a checkpoint");
+    assert!(before < last, "killed mid-stream");
 
-    let last = sim.publish(&mut generator, 1_000);
     archive.ingest_until(&sim, last, &[]).await.assert_success();
+    publisher.await.expect("publisher");
 
     assert_eq!(archive.events("test").await, expected(&sim.sim.history()));
     let requests = sim.sim.requests();
@@ -197,8 +206,7 @@ async fn kill_9_and_restart_resume_from_the_checkpoint_without_loss_or_duplicate
     assert!(archive.status().await.clusters[0].gaps.is_empty());
 }
 
-#[tokio::test]
-async fn a_checkpoint_that_left_the_buffer_is_recorded_as_a_gap() {
+async fn a_checkpoint_that_left_the_buffer_is_recorded_as_a_gap(backend: Backend) {
     let sim = SimAt::start(SimConfig {
         buffer_size: 100,
         ..SimConfig::default()
@@ -210,7 +218,7 @@ async fn a_checkpoint_that_left_the_buffer_is_recorded_as_a_gap() {
     for frame in first_run {
         sim.sim.publish(frame);
     }
-    let archive = Archive::new();
+    let archive = Archive::new(backend).await;
     archive
         .ingest_until(&sim, checkpoint, &[])
         .await
@@ -243,11 +251,10 @@ async fn a_checkpoint_that_left_the_buffer_is_recorded_as_a_gap() {
     );
 }
 
-#[tokio::test]
-async fn sigterm_commits_what_was_received_and_exits_zero() {
+async fn sigterm_commits_what_was_received_and_exits_zero(backend: Backend) {
     let sim = SimAt::roomy().await;
     sim.publish(&mut Generator::new(9), 400);
-    let archive = Archive::new();
+    let archive = Archive::new(backend).await;
     let child = archive
         .command(&[
             "ingest",
@@ -283,8 +290,7 @@ async fn sigterm_commits_what_was_received_and_exits_zero() {
     assert_eq!(archive.events("test").await, expected(&sim.sim.history()));
 }
 
-#[tokio::test]
-async fn the_token_is_sent_and_never_logged() {
+async fn the_token_is_sent_and_never_logged(backend: Backend) {
     let token = "5f8c0e2a-secret-token";
     let sim = SimAt::start(SimConfig {
         buffer_size: 10_000,
@@ -293,7 +299,7 @@ async fn the_token_is_sent_and_never_logged() {
     })
     .await;
     let last = sim.publish(&mut Generator::new(10), 100);
-    let archive = Archive::new();
+    let archive = Archive::new(backend).await;
 
     let mut cmd = archive.command(&[
         "ingest",
@@ -315,14 +321,13 @@ async fn the_token_is_sent_and_never_logged() {
     );
 }
 
-#[tokio::test]
-async fn a_denied_token_is_a_clear_error_not_a_retry_loop() {
+async fn a_denied_token_is_a_clear_error_not_a_retry_loop(backend: Backend) {
     let sim = SimAt::start(SimConfig {
         token: Some("the-right-one".into()),
         ..SimConfig::default()
     })
     .await;
-    let archive = Archive::new();
+    let archive = Archive::new(backend).await;
 
     let run = archive
         .run(&[
@@ -349,10 +354,9 @@ async fn a_denied_token_is_a_clear_error_not_a_retry_loop() {
     assert_eq!(sim.sim.requests().len(), 1, "no retries");
 }
 
-#[tokio::test]
-async fn an_address_that_is_not_a_nomad_agent_is_a_clear_error() {
+async fn an_address_that_is_not_a_nomad_agent_is_a_clear_error(backend: Backend) {
     let sim = SimAt::roomy().await;
-    let archive = Archive::new();
+    let archive = Archive::new(backend).await;
     let wrong = format!("{}/not-nomad", sim.address);
 
     let run = archive.run(&["ingest", "--address", &wrong]).await;
@@ -366,11 +370,10 @@ async fn an_address_that_is_not_a_nomad_agent_is_a_clear_error() {
     );
 }
 
-#[tokio::test]
-async fn from_index_is_refused_once_the_archive_has_history() {
+async fn from_index_is_refused_once_the_archive_has_history(backend: Backend) {
     let sim = SimAt::roomy().await;
     let last = sim.publish(&mut Generator::new(11), 100);
-    let archive = Archive::new();
+    let archive = Archive::new(backend).await;
     archive.ingest_until(&sim, last, &[]).await.assert_success();
 
     let run = archive
@@ -385,21 +388,36 @@ async fn from_index_is_refused_once_the_archive_has_history() {
     );
 }
 
-#[tokio::test]
-async fn topic_and_namespace_filters_reach_the_server() {
+async fn topic_and_namespace_filters_reach_the_server(backend: Backend) {
     let sim = SimAt::roomy().await;
-    let last = sim.publish(&mut Generator::new(12), 1_000);
-    let archive = Archive::new();
+    let mut generator = Generator::new(12);
+    let mut last = sim.publish(&mut generator, 1_000);
+    // A last entry the subscription matches, for --until-index.
+    last += 1;
+    let node = serde_json::json!({"Node": {"ID": "n-last"}});
+    sim.sim.publish(SimFrame {
+        index: last,
+        events: vec![SimEvent::new(
+            "Node",
+            "NodeRegistration",
+            "n-last",
+            "",
+            vec![],
+            last,
+            node,
+        )],
+    });
+    let archive = Archive::new(backend).await;
 
     archive
         .ingest_until(
             &sim,
-            0,
+            last,
             &[
                 "--topic",
                 "Node",
                 "--topic",
-                "Job:web",
+                "Allocation",
                 "--namespace",
                 "default",
             ],
@@ -413,14 +431,165 @@ async fn topic_and_namespace_filters_reach_the_server() {
         request.topics,
         vec![
             ("Node".to_owned(), "*".to_owned()),
-            ("Job".to_owned(), "web".to_owned())
+            ("Allocation".to_owned(), "*".to_owned())
         ]
     );
+    let subscription = Subscription::parse(&request.query).expect("the request's query");
+    let want: Vec<SimFrame> = sim
+        .sim
+        .history()
+        .iter()
+        .filter_map(|f| f.filtered(&subscription))
+        .collect();
     let stored = archive.archived("test").await;
-    assert!(!stored.is_empty() && last > 0);
+    assert_eq!(
+        stored
+            .iter()
+            .map(|e| (e.index, e.raw.clone()))
+            .collect::<Vec<_>>(),
+        expected(&want)
+    );
+    assert!(
+        stored.iter().any(|e| e.topic == "Allocation") && stored.iter().any(|e| e.topic == "Node")
+    );
     assert!(
         stored
             .iter()
-            .all(|e| e.topic == "Node" || (e.topic == "Job" && e.key == "web"))
+            .all(|e| e.topic == "Node" || e.topic == "Allocation")
     );
 }
+
+async fn a_stream_closed_before_its_greeting_is_an_acl_failure_not_a_retry_loop(backend: Backend) {
+    let sim = SimAt::roomy().await;
+    for _ in 0..5 {
+        sim.sim.push_fault(ConnFault::CloseBeforeGreeting);
+    }
+    let archive = Archive::new(backend).await;
+
+    let run = archive
+        .run(&[
+            "ingest",
+            "--address",
+            &sim.address,
+            "--token",
+            "expired-token",
+        ])
+        .await;
+
+    assert_eq!(run.code, Some(2));
+    assert!(
+        run.stderr
+            .contains("before its first heartbeat 3 times in a row"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("management token"), "{}", run.stderr);
+    assert!(!run.stderr.contains("expired-token"));
+    assert_eq!(sim.sim.requests().len(), 3);
+}
+
+async fn the_servers_close_reason_leads_to_a_resubscription(backend: Backend) {
+    let sim = SimAt::roomy().await;
+    let last = sim.publish(&mut Generator::new(13), 400);
+    sim.sim.push_fault(ConnFault::CloseAfter {
+        frames: 30,
+        reason: Some("subscription closed by server, client should resubscribe".into()),
+    });
+    let archive = Archive::new(backend).await;
+
+    let run = archive.ingest_until(&sim, last, &[]).await;
+
+    run.assert_success();
+    assert!(
+        run.stderr
+            .contains("the server closed the stream: subscription closed by server"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(archive.events("test").await, expected(&sim.sim.history()));
+    let cluster = &archive.status().await.clusters[0];
+    assert_eq!((cluster.malformed_lines, cluster.gaps.len()), (0, 0));
+}
+
+async fn until_index_already_in_the_archive_exits_at_once(backend: Backend) {
+    let sim = SimAt::roomy().await;
+    let last = sim.publish(&mut Generator::new(14), 100);
+    let archive = Archive::new(backend).await;
+    archive.ingest_until(&sim, last, &[]).await.assert_success();
+    // Stop serving: a run that subscribed would now wait forever.
+    sim.sim.shutdown();
+
+    let run = archive.ingest_until(&sim, last - 1, &[]).await;
+
+    run.assert_success();
+    assert!(
+        run.stderr.contains("already reaches --until-index"),
+        "{}",
+        run.stderr
+    );
+}
+
+async fn two_clusters_ingested_at_once_keep_separate_histories(backend: Backend) {
+    let east = SimAt::roomy().await;
+    let west = SimAt::roomy().await;
+    let east_last = east.publish(&mut Generator::new(15), 1_500);
+    let west_last = west.publish(&mut Generator::new(16), 1_500);
+    let archive = Archive::new(backend).await;
+    let (east_until, west_until) = (east_last.to_string(), west_last.to_string());
+    let run = |address: &str, cluster: &str, until: &str| {
+        let mut cmd = archive.command(&[
+            "ingest",
+            "--address",
+            address,
+            "--cluster",
+            cluster,
+            "--until-index",
+            until,
+            "--batch-size",
+            "100",
+        ]);
+        cmd.spawn().expect("spawn")
+    };
+    let (a, b) = (
+        run(&east.address, "east", &east_until),
+        run(&west.address, "west", &west_until),
+    );
+
+    let (a, b) = tokio::join!(finish(a), finish(b));
+
+    a.assert_success();
+    b.assert_success();
+    assert_eq!(archive.events("east").await, expected(&east.sim.history()));
+    assert_eq!(archive.events("west").await, expected(&west.sim.history()));
+    let status = archive.status().await;
+    let checkpoints: Vec<_> = status
+        .clusters
+        .iter()
+        .map(|c| (c.cluster.as_str(), c.checkpoint))
+        .collect();
+    assert_eq!(
+        checkpoints,
+        vec![("east", Some(east_last)), ("west", Some(west_last))]
+    );
+}
+
+on_both_backends!(
+    two_clusters_ingested_at_once_keep_separate_histories,
+    a_stream_closed_before_its_greeting_is_an_acl_failure_not_a_retry_loop,
+    the_servers_close_reason_leads_to_a_resubscription,
+    until_index_already_in_the_archive_exits_at_once,
+    the_archive_equals_the_stream,
+    frames_split_across_reads_and_multi_megabyte_events_are_stored_whole,
+    connections_cut_mid_frame_lose_nothing_and_store_nothing_twice,
+    server_errors_are_retried_until_the_stream_is_back,
+    a_stalled_connection_is_abandoned_after_the_idle_timeout,
+    a_malformed_line_is_skipped_counted_and_recorded_as_a_gap,
+    kill_9_and_restart_resume_from_the_checkpoint_without_loss_or_duplicates,
+    a_checkpoint_that_left_the_buffer_is_recorded_as_a_gap,
+    sigterm_commits_what_was_received_and_exits_zero,
+    the_token_is_sent_and_never_logged,
+    a_denied_token_is_a_clear_error_not_a_retry_loop,
+    an_address_that_is_not_a_nomad_agent_is_a_clear_error,
+    from_index_is_refused_once_the_archive_has_history,
+    topic_and_namespace_filters_reach_the_server,
+);

@@ -5,4 +5,5 @@
 mod common;
 mod import;
 mod ingest;
+mod postgres;
 mod status;

@@ -2,7 +2,7 @@
 
 use nomad_chronicle::sim::Generator;
 
-use crate::common::{Archive, expected};
+use crate::common::{Archive, Backend, expected, on_both_backends};
 
 fn write_capture(
     archive: &Archive,
@@ -18,9 +18,8 @@ fn write_capture(
     (file.display().to_string(), frames)
 }
 
-#[tokio::test]
-async fn status_reports_each_cluster_in_json_and_as_a_table() {
-    let archive = Archive::new();
+async fn status_reports_each_cluster_in_json_and_as_a_table(backend: Backend) {
+    let archive = Archive::new(backend).await;
     let (a, a_frames) = write_capture(&archive, 31, 500);
     let (b, b_frames) = write_capture(&archive, 32, 200);
     archive
@@ -72,14 +71,17 @@ async fn status_reports_each_cluster_in_json_and_as_a_table() {
 
 #[tokio::test]
 async fn bad_database_urls_are_clear_errors() {
-    let archive = Archive::new();
+    let archive = Archive::new(Backend::Sqlite).await;
     let cases = [
         ("mysql://db/x", "is not a database URL"),
         (
             "sqlite:///nonexistent-dir/x.db",
             "the directory `/nonexistent-dir` does not exist",
         ),
-        ("postgres://u:hunter2@127.0.0.1:1/x", "not supported yet"),
+        (
+            "postgres://u:hunter2@127.0.0.1:1/x",
+            "is PostgreSQL running there?",
+        ),
     ];
     for (url, message) in cases {
         let run = archive.run(&["--db", url, "ingest"]).await;
@@ -96,7 +98,7 @@ async fn bad_database_urls_are_clear_errors() {
 
 #[tokio::test]
 async fn a_file_that_is_not_an_archive_is_refused_and_left_alone() {
-    let archive = Archive::new();
+    let archive = Archive::new(Backend::Sqlite).await;
     std::fs::write(&archive.path, "precious notes, not a database").expect("write");
 
     let run = archive.run(&["status"]).await;
@@ -110,3 +112,50 @@ async fn a_file_that_is_not_an_archive_is_refused_and_left_alone() {
     let kept = std::fs::read_to_string(&archive.path).expect("read");
     assert_eq!(kept, "precious notes, not a database");
 }
+
+on_both_backends!(status_reports_each_cluster_in_json_and_as_a_table,);
+
+async fn an_archive_from_a_newer_version_is_refused(backend: Backend) {
+    let archive = Archive::new(backend).await;
+    archive.status().await;
+    let store_url = archive.url.clone();
+    let insert = "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+                  VALUES (99990101000000, 'from the future', TRUE, X'00', 0)";
+    match backend {
+        Backend::Sqlite => {
+            let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&store_url)
+                .await
+                .expect("connect");
+            sqlx::query(insert)
+                .execute(&mut conn)
+                .await
+                .expect("insert");
+        }
+        Backend::Postgres => {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&store_url)
+                .await
+                .expect("connect");
+            let insert = sqlx::AssertSqlSafe(insert.replace("X'00'", "'\\x00'::bytea"));
+            sqlx::query(insert)
+                .execute(&mut conn)
+                .await
+                .expect("insert");
+        }
+    }
+
+    let run = archive.run(&["status"]).await;
+
+    assert_eq!(run.code, Some(2));
+    assert!(
+        run.stderr.contains("written by a newer nomad-chronicle"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("upgrade nomad-chronicle"),
+        "{}",
+        run.stderr
+    );
+}
+
+on_both_backends!(an_archive_from_a_newer_version_is_refused);

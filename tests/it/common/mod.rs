@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::time::Duration;
@@ -15,23 +17,62 @@ use tokio::process::{Child, Command};
 /// How long any single run of the binary may take before the test fails.
 pub const RUN_LIMIT: Duration = Duration::from_secs(60);
 
-/// A fresh, empty archive in its own temporary directory.
+/// Where a test's archive lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named `async fn(Backend)` as two tests, `NAME::sqlite` and
+/// `NAME::postgres`; the PostgreSQL one is skipped (loudly, and never under
+/// CI=true) when no server is available.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(crate::common::Backend::Sqlite).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                if crate::common::pg::shared_admin_url().is_some() {
+                    super::$name(crate::common::Backend::Postgres).await
+                }
+            }
+        }
+    )*};
+}
+pub(crate) use on_both_backends;
+
+/// A fresh, empty archive, with a temporary directory beside it for captures.
 pub struct Archive {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    /// For SQLite, the database file; for PostgreSQL, a path in the directory.
     pub path: PathBuf,
     pub url: String,
+    pub backend: Backend,
 }
 
 impl Archive {
-    pub fn new() -> Archive {
+    pub async fn new(backend: Backend) -> Archive {
         let dir = tempfile::tempdir().expect("temporary directory");
         let path = dir.path().join("archive.db");
-        let url = format!("sqlite://{}", path.display());
+        let url = match backend {
+            Backend::Sqlite => format!("sqlite://{}", path.display()),
+            Backend::Postgres => pg::fresh_database().await,
+        };
         Archive {
-            _dir: dir,
+            dir,
             path,
             url,
+            backend,
         }
+    }
+
+    /// A path in the archive's temporary directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
     }
 
     /// Every event of `cluster`, in stream order, as (index, raw JSON).

@@ -1,0 +1,420 @@
+//! The PostgreSQL archive: for teams that archive many clusters centrally and
+//! report on them from BI tools. Batches go in with one `INSERT … SELECT FROM
+//! UNNEST(…)` per batch (14 array parameters, whatever the batch size), and a
+//! cluster has one writer at a time: a session advisory lock, held by the
+//! connection that also runs every commit.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool, Row};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    ArchivedEvent, Batch, Cluster, ClusterStatus, CommitStats, EventRow, Gap, GapKind, Lease,
+    StatusReport, Store, StoreError, TopicCount, is_transient, now_millis, to_i64, to_u64,
+};
+use crate::config::DbUrl;
+use crate::ingest::backoff::Backoff;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How often a standby ingester asks for the writer lock.
+const STANDBY_POLL: Duration = Duration::from_secs(1);
+
+/// The PostgreSQL implementation of [`Store`].
+pub struct PgStore {
+    /// Reads and cluster bookkeeping.
+    pool: PgPool,
+    /// For the dedicated connections that hold writer locks.
+    options: PgConnectOptions,
+    /// The URL with its password masked, for messages.
+    url: String,
+}
+
+impl PgStore {
+    /// Connects and migrates. Unlike a connection lost later (which is
+    /// retried), a failure here is reported at once: a wrong password, an
+    /// unknown database or an unreachable host needs the user.
+    pub async fn open(url: &DbUrl) -> Result<Self, StoreError> {
+        let display = url.to_string();
+        let DbUrl::Postgres(secret) = url else {
+            return Err(StoreError::Open {
+                url: display,
+                detail: "not a PostgreSQL URL".to_owned(),
+                hint: None,
+            });
+        };
+        let options = PgConnectOptions::from_str(secret.expose())
+            .map_err(|e| open_error(&display, e))?
+            .application_name("nomad-chronicle");
+        // One direct connection first: the pool would retry a refused or
+        // rejected connection until its timeout and report only that.
+        PgConnection::connect_with(&options)
+            .await
+            .map_err(|e| open_error(&display, e))?
+            .close()
+            .await
+            .map_err(|e| open_error(&display, e))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| open_error(&display, e))?;
+        migrate(&pool, &display).await?;
+        Ok(PgStore {
+            pool,
+            options,
+            url: display,
+        })
+    }
+
+    /// One attempt at the cluster's writer lock on `conn`.
+    async fn try_lock(conn: &mut PgConnection, cluster: &str) -> Result<bool, sqlx::Error> {
+        sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+            .bind(lock_name(cluster))
+            .fetch_one(conn)
+            .await
+    }
+}
+
+/// The advisory lock's name; hashed by PostgreSQL itself, so every version of
+/// nomad-chronicle on every machine agrees on the key.
+fn lock_name(cluster: &str) -> String {
+    format!("nomad-chronicle/cluster/{cluster}")
+}
+
+/// One clear message per way opening can fail.
+fn open_error(url: &str, e: sqlx::Error) -> StoreError {
+    let (detail, hint) = match &e {
+        sqlx::Error::Database(db) => {
+            let hint = match db.code().as_deref() {
+                Some("28P01") => Some("check the user name and password in --db"),
+                Some("28000") => Some("the server refused this user or host; check pg_hba.conf"),
+                Some("3D000") => Some("create the database first, e.g. `createdb NAME`"),
+                Some("42501") => Some("the user may not create tables in this database"),
+                _ => None,
+            };
+            (db.message().to_owned(), hint)
+        }
+        sqlx::Error::Io(io) => (
+            io.to_string(),
+            Some("is PostgreSQL running there? check the host and port in --db"),
+        ),
+        sqlx::Error::PoolTimedOut => (
+            "timed out connecting".to_owned(),
+            Some("is the host reachable? check the host and port in --db"),
+        ),
+        sqlx::Error::Tls(tls) => (tls.to_string(), Some("check sslmode in --db")),
+        sqlx::Error::Configuration(c) => (c.to_string(), Some("check the URL's syntax")),
+        other => (other.to_string(), None),
+    };
+    StoreError::Open {
+        url: url.to_owned(),
+        detail,
+        hint,
+    }
+}
+
+async fn migrate(pool: &PgPool, url: &str) -> Result<(), StoreError> {
+    let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+    MIGRATOR.run(pool).await.map_err(|e| match e {
+        sqlx::migrate::MigrateError::VersionMissing(found) => StoreError::NewerSchema {
+            url: url.to_owned(),
+            found,
+            known,
+        },
+        other => StoreError::Migrate {
+            url: url.to_owned(),
+            detail: other.to_string(),
+        },
+    })
+}
+
+/// Holds the advisory lock on `conn` and commits on it.
+struct PgLease {
+    conn: PgConnection,
+}
+
+#[async_trait]
+impl Lease for PgLease {
+    async fn commit(
+        &mut self,
+        cluster: &Cluster,
+        batch: &Batch,
+    ) -> Result<CommitStats, StoreError> {
+        match commit(&mut self.conn, cluster, batch).await {
+            // Without its connection the lock is gone: another ingester may
+            // hold it by now, so this one must not write again.
+            Err(StoreError::Query(e)) if is_transient(&e) => Err(StoreError::LeaseLost {
+                detail: e.to_string(),
+            }),
+            other => other,
+        }
+    }
+}
+
+async fn commit(
+    conn: &mut PgConnection,
+    cluster: &Cluster,
+    batch: &Batch,
+) -> Result<CommitStats, StoreError> {
+    let rows: Vec<_> = batch.rows().collect();
+    let mut tx = conn.begin().await?;
+    let mut inserted = 0;
+    if !rows.is_empty() {
+        fn column<'a>(
+            rows: &[EventRow<'a>],
+            f: fn(&EventRow<'a>) -> Option<&'a str>,
+        ) -> Vec<Option<&'a str>> {
+            rows.iter().map(f).collect()
+        }
+        inserted = sqlx::query(
+            "INSERT INTO events (cluster_id, raft_index, position, topic, type, key, namespace, \
+               job_id, alloc_id, node_id, eval_id, deployment_id, received_at, event) \
+             SELECT $1, r.* FROM UNNEST($2::bigint[], $3::int[], $4::text[], $5::text[], $6::text[], \
+               $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::bigint[], \
+               $14::text[]::json[]) AS r \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(cluster.id)
+        .bind(rows.iter().map(|r| r.index).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.position).collect::<Vec<_>>())
+        .bind(column(&rows, |r| Some(r.event.topic.as_str())))
+        .bind(column(&rows, |r| Some(r.event.event_type.as_str())))
+        .bind(column(&rows, |r| Some(r.event.key.as_str())))
+        .bind(column(&rows, |r| Some(r.event.namespace.as_str())))
+        .bind(column(&rows, |r| r.event.job_id.as_deref()))
+        .bind(column(&rows, |r| r.event.alloc_id.as_deref()))
+        .bind(column(&rows, |r| r.event.node_id.as_deref()))
+        .bind(column(&rows, |r| r.event.eval_id.as_deref()))
+        .bind(column(&rows, |r| r.event.deployment_id.as_deref()))
+        .bind(rows.iter().map(|r| r.received_at).collect::<Vec<_>>())
+        .bind(column(&rows, |r| Some(r.event.raw.as_str())))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    }
+    for gap in &batch.gaps {
+        sqlx::query(
+            "INSERT INTO gaps (cluster_id, from_index, to_index, kind, reason, detected_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(cluster.id)
+        .bind(to_i64(gap.from_index))
+        .bind(to_i64(gap.to_index))
+        .bind(gap.kind.as_str())
+        .bind(gap.reason.as_str())
+        .bind(gap.detected_at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query(
+        "UPDATE clusters SET \
+           checkpoint = CASE WHEN $1::bigint IS NULL THEN checkpoint ELSE GREATEST(COALESCE(checkpoint, 0), $1) END, \
+           malformed_lines = malformed_lines + $2, updated_at = $3 \
+         WHERE id = $4",
+    )
+    .bind(batch.max_index().map(to_i64))
+    .bind(to_i64(batch.malformed_lines))
+    .bind(now_millis())
+    .bind(cluster.id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(CommitStats {
+        inserted,
+        duplicates: rows.len() as u64 - inserted,
+    })
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn open_cluster(&self, name: &str, address: Option<&str>) -> Result<Cluster, StoreError> {
+        let now = now_millis();
+        let row = sqlx::query(
+            "INSERT INTO clusters (name, address, created_at, updated_at) VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (name) DO UPDATE SET address = COALESCE(EXCLUDED.address, clusters.address) \
+             RETURNING id, name, checkpoint",
+        )
+        .bind(name)
+        .bind(address)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Cluster {
+            id: row.get(0),
+            name: row.get(1),
+            checkpoint: row.get::<Option<i64>, _>(2).map(to_u64),
+        })
+    }
+
+    async fn find_cluster(&self, name: &str) -> Result<Option<Cluster>, StoreError> {
+        let row = sqlx::query("SELECT id, name, checkpoint FROM clusters WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| Cluster {
+            id: row.get(0),
+            name: row.get(1),
+            checkpoint: row.get::<Option<i64>, _>(2).map(to_u64),
+        }))
+    }
+
+    async fn lease(
+        &self,
+        cluster: &str,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<Box<dyn Lease>>, StoreError> {
+        let mut backoff = Backoff::default();
+        let mut standing_by = false;
+        let mut conn: Option<PgConnection> = None;
+        loop {
+            let attempt = async {
+                if conn.is_none() {
+                    conn = Some(PgConnection::connect_with(&self.options).await?);
+                }
+                match conn.as_mut() {
+                    Some(c) => Self::try_lock(c, cluster).await,
+                    None => Ok(false),
+                }
+            };
+            let delay = match attempt.await {
+                Ok(true) => {
+                    if standing_by {
+                        tracing::info!(cluster, "Took over as the writer of this cluster");
+                    }
+                    return Ok(conn
+                        .take()
+                        .map(|conn| Box::new(PgLease { conn }) as Box<dyn Lease>));
+                }
+                Ok(false) => {
+                    if !standing_by {
+                        tracing::info!(
+                            cluster,
+                            "Another ingester is writing this cluster; standing by to take over"
+                        );
+                        standing_by = true;
+                    }
+                    backoff.reset();
+                    STANDBY_POLL
+                }
+                Err(e) if is_transient(&e) => {
+                    conn = None;
+                    let delay = backoff.next_delay();
+                    tracing::warn!(error = %e, retry_in = ?delay, "Database unavailable; retrying");
+                    delay
+                }
+                Err(e) => return Err(e.into()),
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(None),
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    async fn status(&self) -> Result<StatusReport, StoreError> {
+        let clusters = sqlx::query(
+            "SELECT c.id, c.name, c.address, c.checkpoint, c.malformed_lines, \
+               COUNT(e.raft_index), MIN(e.raft_index), MAX(e.raft_index), MIN(e.received_at), MAX(e.received_at) \
+             FROM clusters c LEFT JOIN events e ON e.cluster_id = c.id \
+             GROUP BY c.id ORDER BY c.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(clusters.len());
+        for row in clusters {
+            let id: i64 = row.get(0);
+            let topics = sqlx::query(
+                "SELECT topic, COUNT(*) FROM events WHERE cluster_id = $1 GROUP BY topic ORDER BY topic",
+            )
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| TopicCount {
+                topic: r.get(0),
+                events: to_u64(r.get(1)),
+            })
+            .collect();
+            let gaps = sqlx::query(
+                "SELECT from_index, to_index, kind, reason, detected_at FROM gaps \
+                 WHERE cluster_id = $1 ORDER BY from_index, id",
+            )
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| Gap {
+                from_index: to_u64(r.get(0)),
+                to_index: to_u64(r.get(1)),
+                kind: GapKind::parse(r.get::<&str, _>(2)).unwrap_or(GapKind::Buffer),
+                reason: r.get(3),
+                detected_at: r.get(4),
+            })
+            .collect();
+            out.push(ClusterStatus {
+                cluster: row.get(1),
+                address: row.get(2),
+                checkpoint: row.get::<Option<i64>, _>(3).map(to_u64),
+                malformed_lines: to_u64(row.get(4)),
+                events: to_u64(row.get(5)),
+                first_index: row.get::<Option<i64>, _>(6).map(to_u64),
+                last_index: row.get::<Option<i64>, _>(7).map(to_u64),
+                first_received_at: row.get(8),
+                last_received_at: row.get(9),
+                topics,
+                gaps,
+            });
+        }
+        let size: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(StatusReport {
+            database: self.url.clone(),
+            backend: self.backend(),
+            database_bytes: to_u64(size),
+            clusters: out,
+        })
+    }
+
+    async fn events(
+        &self,
+        cluster: &Cluster,
+        from_index: u64,
+        limit: u32,
+    ) -> Result<Vec<ArchivedEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT raft_index, position, topic, key, received_at, event::text FROM events \
+             WHERE cluster_id = $1 AND raft_index >= $2 ORDER BY raft_index, position LIMIT $3",
+        )
+        .bind(cluster.id)
+        .bind(to_i64(from_index))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ArchivedEvent {
+                index: to_u64(r.get(0)),
+                position: u32::try_from(r.get::<i32, _>(1)).unwrap_or_default(),
+                topic: r.get(2),
+                key: r.get(3),
+                received_at: r.get(4),
+                raw: r.get(5),
+            })
+            .collect())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
