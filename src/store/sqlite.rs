@@ -176,33 +176,72 @@ impl SqliteStore {
         let options = options
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections)
-            // An in-memory database lives as long as its connection.
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
-            .await
-            .map_err(|e| {
-                let detail = e.to_string();
-                let hint = if detail.contains("not a database") {
-                    Some("the file exists but is not an SQLite database; choose another path")
-                } else if detail.contains("unable to open") || detail.contains("readonly") {
-                    Some("check that the file and its directory are writable")
-                } else {
-                    None
-                };
-                open_error(detail, hint)
-            })?;
+        let pool = connect_pool(options, max_connections).await.map_err(|e| {
+            let detail = e.to_string();
+            let hint = if detail.contains("not a database") {
+                Some("the file exists but is not an SQLite database; choose another path")
+            } else if detail.contains("unable to open") || detail.contains("readonly") {
+                Some("check that the file and its directory are writable")
+            } else {
+                None
+            };
+            open_error(detail, hint)
+        })?;
         migrate(&pool, &display).await?;
         Ok(SqliteStore { pool, url: display })
     }
 }
 
+/// Opens the pool. Switching a new file to WAL takes an exclusive lock
+/// without waiting for it, so a second process opening the same new file at
+/// that moment gets SQLITE_BUSY: that is retried.
+async fn connect_pool(
+    options: SqliteConnectOptions,
+    max_connections: u32,
+) -> Result<SqlitePool, sqlx::Error> {
+    let mut attempts = 0;
+    loop {
+        let result = SqlitePoolOptions::new()
+            .max_connections(max_connections)
+            // An in-memory database lives as long as its connection.
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone())
+            .await;
+        match result {
+            Err(e) if attempts < 20 && super::is_transient(&e) => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(25 * attempts)).await;
+            }
+            result => return result,
+        }
+    }
+}
+
 /// Applies pending migrations, refusing a database from a newer version.
+///
+/// sqlx takes no lock for SQLite migrations, so two processes opening a new
+/// file at once race: the loser fails on a table the winner just created.
+/// Running the migrator again then finds the migration applied.
 async fn migrate(pool: &SqlitePool, url: &str) -> Result<(), StoreError> {
+    let mut attempts = 0;
+    loop {
+        match MIGRATOR.run(pool).await {
+            Err(
+                sqlx::migrate::MigrateError::Execute(_)
+                | sqlx::migrate::MigrateError::ExecuteMigration(..),
+            ) if attempts < 5 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(100 * attempts)).await;
+            }
+            result => return result.map_err(|e| migrate_error(url, e)),
+        }
+    }
+}
+
+fn migrate_error(url: &str, e: sqlx::migrate::MigrateError) -> StoreError {
     let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-    MIGRATOR.run(pool).await.map_err(|e| match e {
+    match e {
         sqlx::migrate::MigrateError::VersionMissing(found) => StoreError::NewerSchema {
             url: url.to_owned(),
             found,
@@ -221,7 +260,7 @@ async fn migrate(pool: &SqlitePool, url: &str) -> Result<(), StoreError> {
             url: url.to_owned(),
             detail: other.to_string(),
         },
-    })
+    }
 }
 
 #[async_trait]
