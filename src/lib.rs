@@ -11,6 +11,8 @@
 //! - [`ingest`]: reader → bounded channel → batching writer; resume points,
 //!   gap detection, reconnects.
 //! - [`store`]: the `Store` trait and its backends; the only place with SQL.
+//! - [`replay`]: stored history read back as Nomad frames, and `serve`, the
+//!   archive as a `/v1/event/stream` endpoint.
 //! - [`sim`]: a Nomad-compatible event stream simulator and history
 //!   generator, for tests, demos and benchmarks.
 
@@ -18,5 +20,6 @@ pub mod cli;
 pub mod config;
 pub mod ingest;
 pub mod nomad;
+pub mod replay;
 pub mod sim;
 pub mod store;

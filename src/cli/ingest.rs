@@ -12,7 +12,7 @@ use super::{BatchArgs, parse_duration};
 use crate::config::{DbUrl, NomadConfig, Secret, default_cluster_label, parse_address, redact_url};
 use crate::ingest::backoff::Backoff;
 use crate::ingest::{self, FollowEnd, FollowOptions, IngestError, MAX_LINE_BYTES, Sink, Stats};
-use crate::nomad::NomadClient;
+use crate::nomad::{NomadClient, Subscription};
 use crate::store::{self, Cluster, StoreError};
 
 /// Follow a Nomad agent's event stream and archive every event.
@@ -42,7 +42,7 @@ pub struct IngestArgs {
     /// Topics to archive, as TOPIC or TOPIC:KEY (repeatable); default all.
     /// A token without management rights must name its topics.
     #[arg(long = "topic", value_name = "TOPIC[:KEY]", value_parser = parse_topic)]
-    pub topics: Vec<String>,
+    pub topics: Vec<(String, String)>,
 
     /// Index to start from when the archive holds nothing for this cluster yet.
     #[arg(long, value_name = "N")]
@@ -91,12 +91,11 @@ pub struct IngestArgs {
 }
 
 /// Validates `TOPIC` or `TOPIC:KEY` as Nomad does.
-fn parse_topic(value: &str) -> Result<String, String> {
-    let parts: Vec<&str> = value.split(':').collect();
-    match parts.as_slice() {
-        [topic] | [topic, _] if !topic.is_empty() => Ok(value.to_owned()),
-        [_, _] | [_] => Err("the topic name is empty".to_owned()),
-        _ => Err("use TOPIC or TOPIC:KEY, with at most one `:`".to_owned()),
+pub(super) fn parse_topic(value: &str) -> Result<(String, String), String> {
+    match Subscription::parse_topic(value) {
+        Ok((topic, _)) if topic.is_empty() => Err("the topic name is empty".to_owned()),
+        Ok(pair) => Ok(pair),
+        Err(_) => Err("use TOPIC or TOPIC:KEY, with at most one `:`".to_owned()),
     }
 }
 
@@ -121,9 +120,13 @@ pub async fn run(
         .unwrap_or_else(|| default_cluster_label(&address));
     let client = NomadClient::new(&config).await?;
     let store = store::connect(db).await?;
+    let mut subscription = Subscription::everything(0);
+    subscription.namespace = args.namespace;
+    if !args.topics.is_empty() {
+        subscription.topics = args.topics;
+    }
     let options = FollowOptions {
-        topics: args.topics,
-        namespace: args.namespace,
+        subscription,
         until_index: args.until_index,
         idle_timeout: args.idle_timeout,
         max_line: MAX_LINE_BYTES,

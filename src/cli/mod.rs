@@ -1,8 +1,11 @@
 //! The command line: global options, one file per subcommand, and the mapping
 //! from outcomes to exit codes (0 success, 2 error).
 
+mod history;
 mod import;
 mod ingest;
+mod replay;
+mod serve;
 mod status;
 
 use std::process::ExitCode;
@@ -17,7 +20,8 @@ use crate::config::{BatchConfig, Secret};
 /// `ingest` follows a Nomad agent's /v1/event/stream and archives every event
 /// into SQLite (the default) or PostgreSQL; it resumes where it stopped, never
 /// stores an event twice, and records gaps it could not see. `import` loads a
-/// saved capture; `status` summarizes the archive.
+/// saved capture; `status` summarizes the archive; `replay` and `serve`
+/// re-emit stored history in Nomad's own wire format.
 #[derive(Debug, Parser)]
 #[command(
     name = "nomad-chronicle",
@@ -46,6 +50,8 @@ pub enum Command {
     Ingest(Box<ingest::IngestArgs>),
     Import(import::ImportArgs),
     Status(status::StatusArgs),
+    Replay(replay::ReplayArgs),
+    Serve(serve::ServeArgs),
 }
 
 /// Options shared by the commands that write events.
@@ -95,6 +101,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest(args) => ingest::run(*args, &db, shutdown).await,
         Command::Import(args) => import::run(args, &db, shutdown).await,
         Command::Status(args) => status::run(args, &db).await,
+        Command::Replay(args) => replay::run(args, &db, shutdown).await,
+        Command::Serve(args) => serve::run(args, &db, shutdown).await,
     }
 }
 

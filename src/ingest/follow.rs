@@ -49,8 +49,8 @@ const MAX_SILENT_REJECTIONS: u32 = 3;
 /// Settings for following one agent.
 #[derive(Debug, Clone)]
 pub struct FollowOptions {
-    pub topics: Vec<String>,
-    pub namespace: String,
+    /// What to subscribe to; its index is replaced by the resume point.
+    pub subscription: Subscription,
     pub until_index: Option<u64>,
     /// Silence longer than this means the connection is dead (Nomad sends a
     /// heartbeat every 30 s).
@@ -73,8 +73,7 @@ pub async fn follow(
     loop {
         let subscription = Subscription {
             index: resume.resume_index(),
-            topics: options.topics.clone(),
-            namespace: options.namespace.clone(),
+            ..options.subscription.clone()
         };
         let opened = tokio::select! {
             biased;

@@ -10,18 +10,8 @@ use futures_util::Stream;
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{StatusCode, Url};
 
+use super::Subscription;
 use crate::config::{NomadConfig, redact_url};
-
-/// What a subscription asks the event stream for.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Subscription {
-    /// Start index, inclusive (Nomad resends the frame at this index).
-    pub index: u64,
-    /// `Topic:Key` filters; empty means every topic.
-    pub topics: Vec<String>,
-    /// `*` for all namespaces.
-    pub namespace: String,
-}
 
 /// Everything that can end or prevent a subscription, classified so the ingest
 /// loop can decide between reconnecting and giving up.
@@ -213,16 +203,9 @@ impl NomadClient {
     /// 200; any other answer is an error carrying Nomad's message.
     pub async fn event_stream(&self, sub: &Subscription) -> Result<ByteStream, StreamError> {
         let mut url = self.url("/v1/event/stream");
-        {
-            let mut query = url.query_pairs_mut();
-            query.append_pair("index", &sub.index.to_string());
-            query.append_pair("namespace", &sub.namespace);
-            for topic in &sub.topics {
-                query.append_pair("topic", topic);
-            }
-            if let Some(region) = &self.region {
-                query.append_pair("region", region);
-            }
+        url.set_query(Some(&sub.query_string()));
+        if let Some(region) = &self.region {
+            url.query_pairs_mut().append_pair("region", region);
         }
         let response = self
             .http

@@ -134,6 +134,25 @@ pub fn parse_line(line: &[u8]) -> Result<Line, LineError> {
     }
 }
 
+#[derive(Deserialize)]
+struct WireFilterKeys<'a> {
+    #[serde(rename = "FilterKeys", borrow, default)]
+    filter_keys: Option<Vec<Option<Cow<'a, str>>>>,
+}
+
+/// An event's FilterKeys (empty when absent, null, or not parseable), for
+/// matching `topic=Topic:Key` subscriptions against stored events.
+pub fn filter_keys(raw: &str) -> Vec<String> {
+    serde_json::from_str::<WireFilterKeys>(raw)
+        .ok()
+        .and_then(|w| w.filter_keys)
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .map(Cow::into_owned)
+        .collect()
+}
+
 /// True for `{}`, allowing white space inside and around it.
 fn is_heartbeat(line: &[u8]) -> bool {
     let mut significant = line.iter().filter(|b| !b.is_ascii_whitespace());

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::frame::{SimEvent, SimFrame, frame_line};
-use super::subscription::Subscription;
+use crate::nomad::Subscription;
 
 /// A published frame, stored once and shared by the buffer, the history and
 /// every subscriber that is about to send it.
@@ -77,7 +77,7 @@ impl Entry {
             return Some(self.line.clone());
         }
         let matching: Vec<usize> = (0..self.events.len())
-            .filter(|&i| sub.matches(&self.events[i]))
+            .filter(|&i| self.events[i].reaches(sub))
             .collect();
         if matching.is_empty() {
             None

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::subscription::Subscription;
+use crate::nomad::Subscription;
 
 /// One event as the simulator streams it.
 ///
@@ -43,6 +43,11 @@ struct WireEvent<'a> {
 }
 
 impl SimEvent {
+    /// Whether this event reaches a subscriber with `sub`.
+    pub fn reaches(&self, sub: &Subscription) -> bool {
+        sub.matches(&self.topic, &self.key, &self.namespace, &self.filter_keys)
+    }
+
     /// Builds an event and serializes it once.
     ///
     /// An empty `filter_keys` is written as `null`, as Nomad does for topics
@@ -104,7 +109,7 @@ impl SimFrame {
         let events: Vec<SimEvent> = self
             .events
             .iter()
-            .filter(|e| filter.matches(e))
+            .filter(|e| e.reaches(filter))
             .cloned()
             .collect();
         (!events.is_empty()).then_some(SimFrame {

@@ -7,8 +7,7 @@
 //! order, Nomad's start-index rules and its `event dropped from buffer`
 //! cut-off, plus injectable faults ([`ConnFault`]).
 //!
-//! Layout: `frame` (events and wire lines), `subscription` (query parsing and
-//! filtering), `buffer` (the bounded buffer and start positions), `server`
+//! Layout: `frame` (events and wire lines), `buffer` (the bounded buffer and start positions), `server`
 //! (the handle and HTTP routes), `stream` (one subscriber's body),
 //! `generator` (seeded history).
 
@@ -17,12 +16,11 @@ mod frame;
 mod generator;
 mod server;
 mod stream;
-mod subscription;
 
 #[cfg(test)]
 mod http_tests;
 
+pub use crate::nomad::Subscription;
 pub use frame::{SimEvent, SimFrame};
 pub use generator::Generator;
 pub use server::{ConnFault, Sim, SimConfig, StreamRequest};
-pub use subscription::Subscription;

@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use super::buffer::{Buffer, Entry};
 use super::frame::SimFrame;
 use super::stream;
-use super::subscription::Subscription;
+use crate::nomad::Subscription;
 
 /// How the simulated Nomad agent behaves; the defaults are Nomad's.
 #[derive(Clone)]

@@ -13,7 +13,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use super::buffer::{Cursor, Entry, Fetch};
 use super::server::{ConnFault, Inner, lock};
-use super::subscription::Subscription;
+use crate::nomad::Subscription;
 
 /// The heartbeat line, also the greeting.
 const HEARTBEAT: &[u8] = b"{}\n";

@@ -186,9 +186,31 @@ pub struct ArchivedEvent {
     pub position: u32,
     pub topic: String,
     pub key: String,
+    pub namespace: String,
     pub received_at: i64,
     /// The event's JSON exactly as received.
     pub raw: String,
+}
+
+/// One page of a cluster's events in stream order, for replay and serve.
+/// The filters narrow the read; exact Nomad matching (keys against
+/// FilterKeys) is the caller's, with [`crate::nomad::Subscription`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PageQuery {
+    /// Start after this (index, position); `None` starts at `from_index`.
+    pub after: Option<(u64, u32)>,
+    /// Lowest index, inclusive.
+    pub from_index: u64,
+    /// Highest index, inclusive.
+    pub to_index: Option<u64>,
+    /// Received at or after / before this Unix time in milliseconds.
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// Only these topics; `None` for all.
+    pub topics: Option<Vec<String>>,
+    /// Only this namespace and the namespace-less events; `None` for all.
+    pub namespace: Option<String>,
+    pub limit: u32,
 }
 
 /// Why the archive could not be used.
@@ -279,14 +301,32 @@ pub trait Store: Send + Sync {
     /// Summaries of every cluster in the archive.
     async fn status(&self) -> Result<StatusReport, StoreError>;
 
-    /// Events of a cluster with `Index >= from_index`, in stream order
-    /// (index, then position within the frame), at most `limit` of them.
+    /// One page of a cluster's events in stream order (index, then position
+    /// within the frame).
+    async fn page(
+        &self,
+        cluster: &Cluster,
+        query: &PageQuery,
+    ) -> Result<Vec<ArchivedEvent>, StoreError>;
+
+    /// Events of a cluster with `Index >= from_index`, in stream order, at
+    /// most `limit` of them.
     async fn events(
         &self,
         cluster: &Cluster,
         from_index: u64,
         limit: u32,
-    ) -> Result<Vec<ArchivedEvent>, StoreError>;
+    ) -> Result<Vec<ArchivedEvent>, StoreError> {
+        let query = PageQuery {
+            from_index,
+            limit,
+            ..PageQuery::default()
+        };
+        self.page(cluster, &query).await
+    }
+
+    /// Every cluster's label, sorted.
+    async fn cluster_names(&self) -> Result<Vec<String>, StoreError>;
 
     /// Looks a cluster up by label without creating it.
     async fn find_cluster(&self, name: &str) -> Result<Option<Cluster>, StoreError>;
@@ -309,4 +349,30 @@ pub fn now_millis() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// Migration versions in one dialect's folder.
+    fn versions(dialect: &str) -> BTreeSet<String> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(dialect);
+        std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .filter_map(|entry| {
+                let name = entry.ok()?.file_name().into_string().ok()?;
+                Some(name.split('_').next()?.to_owned())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn both_dialects_have_the_same_migration_versions() {
+        let sqlite = versions("sqlite");
+        assert!(!sqlite.is_empty());
+        assert_eq!(sqlite, versions("postgres"));
+    }
 }

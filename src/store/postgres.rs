@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     ArchivedEvent, Batch, Cluster, ClusterStatus, CommitStats, EventRow, Gap, GapKind, Lease,
-    StatusReport, Store, StoreError, TopicCount, is_transient, now_millis, to_i64, to_u64,
+    PageQuery, StatusReport, Store, StoreError, TopicCount, is_transient, now_millis, to_i64,
+    to_u64,
 };
 use crate::config::DbUrl;
 use crate::ingest::backoff::Backoff;
@@ -386,19 +387,33 @@ impl Store for PgStore {
         })
     }
 
-    async fn events(
+    async fn page(
         &self,
         cluster: &Cluster,
-        from_index: u64,
-        limit: u32,
+        q: &PageQuery,
     ) -> Result<Vec<ArchivedEvent>, StoreError> {
+        // Every filter is bound; a NULL parameter switches its filter off.
         let rows = sqlx::query(
-            "SELECT raft_index, position, topic, key, received_at, event::text FROM events \
-             WHERE cluster_id = $1 AND raft_index >= $2 ORDER BY raft_index, position LIMIT $3",
+            "SELECT raft_index, position, topic, key, namespace, received_at, event::text FROM events \
+             WHERE cluster_id = $1 AND raft_index >= $2 \
+               AND ($3::bigint IS NULL OR (raft_index, position) > ($3, $4::int)) \
+               AND ($5::bigint IS NULL OR raft_index <= $5) \
+               AND ($6::bigint IS NULL OR received_at >= $6) \
+               AND ($7::bigint IS NULL OR received_at < $7) \
+               AND ($8::text IS NULL OR namespace IN ($8, '')) \
+               AND ($9::text[] IS NULL OR topic = ANY($9)) \
+             ORDER BY raft_index, position LIMIT $10",
         )
         .bind(cluster.id)
-        .bind(to_i64(from_index))
-        .bind(i64::from(limit))
+        .bind(to_i64(q.from_index))
+        .bind(q.after.map(|(index, _)| to_i64(index)))
+        .bind(q.after.map(|(_, position)| i32::try_from(position).unwrap_or(i32::MAX)))
+        .bind(q.to_index.map(to_i64))
+        .bind(q.since)
+        .bind(q.until)
+        .bind(q.namespace.as_deref())
+        .bind(q.topics.as_deref())
+        .bind(i64::from(q.limit))
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
@@ -408,10 +423,19 @@ impl Store for PgStore {
                 position: u32::try_from(r.get::<i32, _>(1)).unwrap_or_default(),
                 topic: r.get(2),
                 key: r.get(3),
-                received_at: r.get(4),
-                raw: r.get(5),
+                namespace: r.get(4),
+                received_at: r.get(5),
+                raw: r.get(6),
             })
             .collect())
+    }
+
+    async fn cluster_names(&self) -> Result<Vec<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT name FROM clusters ORDER BY name")
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     async fn close(&self) {

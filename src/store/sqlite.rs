@@ -14,8 +14,8 @@ use sqlx::{AssertSqlSafe, Row, SqlitePool};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    ArchivedEvent, Batch, Cluster, ClusterStatus, CommitStats, Gap, GapKind, Lease, StatusReport,
-    Store, StoreError, TopicCount, now_millis, to_i64, to_u64,
+    ArchivedEvent, Batch, Cluster, ClusterStatus, CommitStats, Gap, GapKind, Lease, PageQuery,
+    StatusReport, Store, StoreError, TopicCount, now_millis, to_i64, to_u64,
 };
 use crate::config::DbUrl;
 
@@ -382,21 +382,62 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn events(
+    async fn page(
         &self,
         cluster: &Cluster,
-        from_index: u64,
-        limit: u32,
+        q: &PageQuery,
     ) -> Result<Vec<ArchivedEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT raft_index, position, topic, key, received_at, event FROM events \
-             WHERE cluster_id = ? AND raft_index >= ? ORDER BY raft_index, position LIMIT ?",
-        )
-        .bind(cluster.id)
-        .bind(to_i64(from_index))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        // Static fragments only; every value is bound.
+        let mut sql = String::from(
+            "SELECT raft_index, position, topic, key, namespace, received_at, event FROM events \
+             WHERE cluster_id = ? AND raft_index >= ?",
+        );
+        if q.after.is_some() {
+            sql.push_str(" AND (raft_index, position) > (?, ?)");
+        }
+        for (present, clause) in [
+            (q.to_index.is_some(), " AND raft_index <= ?"),
+            (q.since.is_some(), " AND received_at >= ?"),
+            (q.until.is_some(), " AND received_at < ?"),
+            (q.namespace.is_some(), " AND namespace IN (?, '')"),
+        ] {
+            if present {
+                sql.push_str(clause);
+            }
+        }
+        if let Some(topics) = &q.topics {
+            sql.push_str(" AND topic IN (");
+            sql.push_str(&vec!["?"; topics.len().max(1)].join(","));
+            sql.push(')');
+        }
+        sql.push_str(" ORDER BY raft_index, position LIMIT ?");
+        let mut query = sqlx::query(AssertSqlSafe(sql))
+            .bind(cluster.id)
+            .bind(to_i64(q.from_index));
+        if let Some((index, position)) = q.after {
+            query = query.bind(to_i64(index)).bind(i64::from(position));
+        }
+        if let Some(to) = q.to_index {
+            query = query.bind(to_i64(to));
+        }
+        if let Some(since) = q.since {
+            query = query.bind(since);
+        }
+        if let Some(until) = q.until {
+            query = query.bind(until);
+        }
+        if let Some(ns) = &q.namespace {
+            query = query.bind(ns.as_str());
+        }
+        if let Some(topics) = &q.topics {
+            if topics.is_empty() {
+                query = query.bind("");
+            }
+            for topic in topics {
+                query = query.bind(topic.as_str());
+            }
+        }
+        let rows = query.bind(i64::from(q.limit)).fetch_all(&self.pool).await?;
         Ok(rows
             .into_iter()
             .map(|r| ArchivedEvent {
@@ -404,10 +445,19 @@ impl Store for SqliteStore {
                 position: u32::try_from(r.get::<i64, _>(1)).unwrap_or_default(),
                 topic: r.get(2),
                 key: r.get(3),
-                received_at: r.get(4),
-                raw: r.get(5),
+                namespace: r.get(4),
+                received_at: r.get(5),
+                raw: r.get(6),
             })
             .collect())
+    }
+
+    async fn cluster_names(&self) -> Result<Vec<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT name FROM clusters ORDER BY name")
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     async fn close(&self) {

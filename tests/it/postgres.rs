@@ -6,7 +6,7 @@ use std::time::Duration;
 use nomad_chronicle::sim::{Generator, SimFrame};
 
 use crate::common::pg::{self, PgServer};
-use crate::common::{Archive, Backend, SimAt, eventually, expected, finish};
+use crate::common::{Archive, Backend, SimAt, eventually, expected, finish, read_until};
 
 /// Skips the test (loudly, in `pg::shared_admin_url`) without PostgreSQL.
 fn available() -> bool {
@@ -160,24 +160,4 @@ async fn ingest_rides_out_a_postgres_restart() {
         .map(|e| (e.index, e.raw))
         .collect();
     assert_eq!(stored, expected(&sim.sim.history()));
-}
-
-/// Reads the child's stderr into `log` until it contains `needle`.
-async fn read_until(stderr: &mut tokio::process::ChildStderr, log: &mut Vec<u8>, needle: &str) {
-    use tokio::io::AsyncReadExt;
-    let wait = async {
-        let mut buf = [0u8; 4096];
-        while !String::from_utf8_lossy(log).contains(needle) {
-            match stderr.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => log.extend_from_slice(&buf[..n]),
-            }
-        }
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(30), wait).await;
-    assert!(
-        String::from_utf8_lossy(log).contains(needle),
-        "expected `{needle}` in the log:\n{}",
-        String::from_utf8_lossy(log)
-    );
 }

@@ -159,3 +159,32 @@ async fn an_archive_from_a_newer_version_is_refused(backend: Backend) {
 }
 
 on_both_backends!(an_archive_from_a_newer_version_is_refused);
+
+#[tokio::test]
+async fn tls_files_that_cannot_be_used_are_clear_errors() {
+    let archive = Archive::new(Backend::Sqlite).await;
+    let not_pem = archive.file("not.pem");
+    std::fs::write(&not_pem, "this is not a certificate").expect("write");
+    let not_pem = not_pem.display().to_string();
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--ca-cert", "/nonexistent/ca.pem"],
+            "cannot read CA certificate `/nonexistent/ca.pem`",
+        ),
+        (
+            &["--client-cert", &not_pem],
+            "--client-cert and --client-key must be given together",
+        ),
+        (
+            &["--client-cert", &not_pem, "--client-key", &not_pem],
+            "is not a valid PEM file",
+        ),
+    ];
+    for (flags, message) in cases {
+        let mut args = vec!["ingest", "--address", "https://127.0.0.1:1"];
+        args.extend_from_slice(flags);
+        let run = archive.run(&args).await;
+        assert_eq!(run.code, Some(2), "{flags:?}");
+        assert!(run.stderr.contains(message), "{flags:?}: {}", run.stderr);
+    }
+}

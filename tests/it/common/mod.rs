@@ -247,3 +247,23 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Reads the child's stderr into `log` until it contains `needle`.
+pub async fn read_until(stderr: &mut tokio::process::ChildStderr, log: &mut Vec<u8>, needle: &str) {
+    use tokio::io::AsyncReadExt;
+    let wait = async {
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(log).contains(needle) {
+            match stderr.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => log.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(30), wait).await;
+    assert!(
+        String::from_utf8_lossy(log).contains(needle),
+        "expected `{needle}` in the log:\n{}",
+        String::from_utf8_lossy(log)
+    );
+}
