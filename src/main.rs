@@ -28,11 +28,14 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to stderr, coloured only on a terminal without NO_COLOR;
-/// `RUST_LOG` overrides the default `info`.
+/// `RUST_LOG` overrides the default `info,sqlx=warn`.
 fn init_tracing() {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // sqlx reports PostgreSQL's NOTICEs (e.g. "relation already exists,
+    // skipping" on every start) at INFO; they are not the user's concern.
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(filter)

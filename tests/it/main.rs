@@ -6,4 +6,5 @@ mod common;
 mod import;
 mod ingest;
 mod postgres;
+mod replay;
 mod status;

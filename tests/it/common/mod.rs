@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod pg;
+pub mod python;
 
 use std::path::PathBuf;
 use std::process::{Output, Stdio};
@@ -117,7 +118,7 @@ impl Archive {
             .env_remove("NOMAD_TOKEN")
             .env_remove("NOMAD_NAMESPACE")
             .env_remove("NOMAD_REGION")
-            .env("RUST_LOG", "info")
+            .env_remove("RUST_LOG")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
