@@ -490,7 +490,86 @@ async fn fifty_clients_from_different_indexes_each_get_their_frames(backend: Bac
     served.child.start_kill().expect("stop serve");
 }
 
+async fn realtime_replay_keeps_the_original_pauses(backend: Backend) {
+    let archive = Archive::new(backend).await;
+    let sim = SimAt::roomy().await;
+    let mut generator = Generator::new(62);
+    let first = sim.publish(&mut generator, 100);
+    archive
+        .ingest_until(&sim, first, &[])
+        .await
+        .assert_success();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let last = sim.publish(&mut generator, 100);
+    archive.ingest_until(&sim, last, &[]).await.assert_success();
+    let unpaced = archive.run(&["replay"]).await.stdout;
+
+    for (flags, at_least) in [(&["--realtime"][..], 1000), (&["--speed", "4"][..], 250)] {
+        let started = std::time::Instant::now();
+        let mut args = vec!["replay"];
+        args.extend_from_slice(flags);
+        let run = archive.run(&args).await;
+        run.assert_success();
+        assert_eq!(run.stdout, unpaced, "pacing changes timing, not content");
+        let took = started.elapsed().as_millis();
+        assert!(
+            took >= at_least,
+            "{flags:?} took {took} ms, less than the paced pause"
+        );
+    }
+}
+
+async fn a_serve_stream_stays_open_for_newly_archived_events(backend: Backend) {
+    let archive = Archive::new(backend).await;
+    let sim = SimAt::roomy().await;
+    let mut generator = Generator::new(63);
+    let first = sim.publish(&mut generator, 300);
+    archive
+        .ingest_until(&sim, first, &[])
+        .await
+        .assert_success();
+    let mut served = serve(&archive, &[]).await;
+    let url = format!("{}/v1/event/stream?namespace=*", served.address);
+    let mut stream = reqwest::Client::new()
+        .get(&url)
+        .send()
+        .await
+        .expect("subscribe");
+    let mut seen: Vec<String> = Vec::new();
+    let mut buf = Vec::new();
+    let mut read_frames_until = async |count: usize| {
+        let read = async {
+            while seen.len() < count {
+                let Ok(Some(chunk)) = stream.chunk().await else {
+                    break;
+                };
+                buf.extend_from_slice(&chunk);
+                while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = buf.drain(..=pos).collect();
+                    let line = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
+                    if line != "{}" {
+                        seen.push(line);
+                    }
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(30), read).await;
+        seen.clone()
+    };
+    let stored = sim.sim.history().len();
+    assert_eq!(read_frames_until(stored).await, lines(&sim.sim.history()));
+
+    let last = sim.publish(&mut generator, 300);
+    archive.ingest_until(&sim, last, &[]).await.assert_success();
+
+    let all = sim.sim.history();
+    assert_eq!(read_frames_until(all.len()).await, lines(&all));
+    served.child.start_kill().expect("stop serve");
+}
+
 on_both_backends!(
+    realtime_replay_keeps_the_original_pauses,
+    a_serve_stream_stays_open_for_newly_archived_events,
     python_nomad_reads_history_from_serve,
     fifty_clients_from_different_indexes_each_get_their_frames,
     replay_reproduces_the_stream_byte_for_byte,
