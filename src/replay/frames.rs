@@ -113,6 +113,7 @@ impl FrameReader {
             namespace: (sub.namespace != crate::nomad::subscription::ALL)
                 .then(|| sub.namespace.clone()),
             limit: PAGE_SIZE,
+            ..PageQuery::default()
         };
         let events = self.store.page(&self.cluster, &page).await?;
         self.caught_up = events.len() < PAGE_SIZE as usize;

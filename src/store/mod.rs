@@ -3,6 +3,7 @@
 //! events back) and one implementation per backend, chosen once from the
 //! `--db` URL by [`connect`]. All SQL lives in the backend files.
 
+pub mod filter;
 mod postgres;
 mod sqlite;
 
@@ -210,6 +211,14 @@ pub struct PageQuery {
     pub topics: Option<Vec<String>>,
     /// Only this namespace and the namespace-less events; `None` for all.
     pub namespace: Option<String>,
+    /// Only these event types; `None` for all.
+    pub types: Option<Vec<String>>,
+    /// Only events whose Key is this.
+    pub key: Option<String>,
+    /// Only events that reference these objects.
+    pub refs: Vec<(filter::RefColumn, String)>,
+    /// Newest first (then `after` pages backwards).
+    pub newest_first: bool,
     pub limit: u32,
 }
 

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, PgConnection, PgPool, Row};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool, Row};
 use tokio_util::sync::CancellationToken;
 
+use super::filter::{Bind, Placeholders, select_events};
 use super::{
     ArchivedEvent, Batch, Cluster, ClusterStatus, CommitStats, EventRow, Gap, GapKind, Lease,
     PageQuery, StatusReport, Store, StoreError, TopicCount, is_transient, now_millis, to_i64,
@@ -392,30 +393,15 @@ impl Store for PgStore {
         cluster: &Cluster,
         q: &PageQuery,
     ) -> Result<Vec<ArchivedEvent>, StoreError> {
-        // Every filter is bound; a NULL parameter switches its filter off.
-        let rows = sqlx::query(
-            "SELECT raft_index, position, topic, key, namespace, received_at, event::text FROM events \
-             WHERE cluster_id = $1 AND raft_index >= $2 \
-               AND ($3::bigint IS NULL OR (raft_index, position) > ($3, $4::int)) \
-               AND ($5::bigint IS NULL OR raft_index <= $5) \
-               AND ($6::bigint IS NULL OR received_at >= $6) \
-               AND ($7::bigint IS NULL OR received_at < $7) \
-               AND ($8::text IS NULL OR namespace IN ($8, '')) \
-               AND ($9::text[] IS NULL OR topic = ANY($9)) \
-             ORDER BY raft_index, position LIMIT $10",
-        )
-        .bind(cluster.id)
-        .bind(to_i64(q.from_index))
-        .bind(q.after.map(|(index, _)| to_i64(index)))
-        .bind(q.after.map(|(_, position)| i32::try_from(position).unwrap_or(i32::MAX)))
-        .bind(q.to_index.map(to_i64))
-        .bind(q.since)
-        .bind(q.until)
-        .bind(q.namespace.as_deref())
-        .bind(q.topics.as_deref())
-        .bind(i64::from(q.limit))
-        .fetch_all(&self.pool)
-        .await?;
+        let select = select_events(cluster.id, q, Placeholders::Numbered, "event::text");
+        let mut query = sqlx::query(AssertSqlSafe(select.sql));
+        for bind in select.binds {
+            query = match bind {
+                Bind::Int(v) => query.bind(v),
+                Bind::Text(v) => query.bind(v),
+            };
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         Ok(rows
             .into_iter()
             .map(|r| ArchivedEvent {

@@ -13,6 +13,7 @@ use sqlx::{AssertSqlSafe, Row, SqlitePool};
 
 use tokio_util::sync::CancellationToken;
 
+use super::filter::{Bind, Placeholders, select_events};
 use super::{
     ArchivedEvent, Batch, Cluster, ClusterStatus, CommitStats, Gap, GapKind, Lease, PageQuery,
     StatusReport, Store, StoreError, TopicCount, now_millis, to_i64, to_u64,
@@ -387,57 +388,15 @@ impl Store for SqliteStore {
         cluster: &Cluster,
         q: &PageQuery,
     ) -> Result<Vec<ArchivedEvent>, StoreError> {
-        // Static fragments only; every value is bound.
-        let mut sql = String::from(
-            "SELECT raft_index, position, topic, key, namespace, received_at, event FROM events \
-             WHERE cluster_id = ? AND raft_index >= ?",
-        );
-        if q.after.is_some() {
-            sql.push_str(" AND (raft_index, position) > (?, ?)");
+        let select = select_events(cluster.id, q, Placeholders::Question, "event");
+        let mut query = sqlx::query(AssertSqlSafe(select.sql));
+        for bind in select.binds {
+            query = match bind {
+                Bind::Int(v) => query.bind(v),
+                Bind::Text(v) => query.bind(v),
+            };
         }
-        for (present, clause) in [
-            (q.to_index.is_some(), " AND raft_index <= ?"),
-            (q.since.is_some(), " AND received_at >= ?"),
-            (q.until.is_some(), " AND received_at < ?"),
-            (q.namespace.is_some(), " AND namespace IN (?, '')"),
-        ] {
-            if present {
-                sql.push_str(clause);
-            }
-        }
-        if let Some(topics) = &q.topics {
-            sql.push_str(" AND topic IN (");
-            sql.push_str(&vec!["?"; topics.len().max(1)].join(","));
-            sql.push(')');
-        }
-        sql.push_str(" ORDER BY raft_index, position LIMIT ?");
-        let mut query = sqlx::query(AssertSqlSafe(sql))
-            .bind(cluster.id)
-            .bind(to_i64(q.from_index));
-        if let Some((index, position)) = q.after {
-            query = query.bind(to_i64(index)).bind(i64::from(position));
-        }
-        if let Some(to) = q.to_index {
-            query = query.bind(to_i64(to));
-        }
-        if let Some(since) = q.since {
-            query = query.bind(since);
-        }
-        if let Some(until) = q.until {
-            query = query.bind(until);
-        }
-        if let Some(ns) = &q.namespace {
-            query = query.bind(ns.as_str());
-        }
-        if let Some(topics) = &q.topics {
-            if topics.is_empty() {
-                query = query.bind("");
-            }
-            for topic in topics {
-                query = query.bind(topic.as_str());
-            }
-        }
-        let rows = query.bind(i64::from(q.limit)).fetch_all(&self.pool).await?;
+        let rows = query.fetch_all(&self.pool).await?;
         Ok(rows
             .into_iter()
             .map(|r| ArchivedEvent {

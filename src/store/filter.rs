@@ -1,0 +1,197 @@
+//! Turns a [`PageQuery`] into a WHERE clause and its bind values, once for
+//! both backends: the fragments are plain SQL that SQLite and PostgreSQL
+//! read alike, and only the placeholder style differs (`?` or `$n`). Column
+//! names come from this file only; every value is bound.
+
+use super::{PageQuery, to_i64};
+
+/// How a backend writes placeholders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placeholders {
+    /// `?`
+    Question,
+    /// `$1`, `$2`, …
+    Numbered,
+}
+
+/// A value to bind, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+/// SQL selecting a page of events, and what to bind to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelectSql {
+    pub sql: String,
+    pub binds: Vec<Bind>,
+}
+
+/// Builds `SELECT … FROM events WHERE … ORDER BY … LIMIT …` for `query`.
+/// `event_column` is how the backend reads the event as text.
+pub fn select_events(
+    cluster_id: i64,
+    query: &PageQuery,
+    style: Placeholders,
+    event_column: &str,
+) -> SelectSql {
+    let mut w = Where::new(style);
+    w.push("cluster_id = ", Bind::Int(cluster_id));
+    w.push("raft_index >= ", Bind::Int(to_i64(query.from_index)));
+    if let Some((index, position)) = query.after {
+        let (a, b) = (
+            w.placeholder(Bind::Int(to_i64(index))),
+            w.placeholder(Bind::Int(i64::from(position))),
+        );
+        let op = if query.newest_first { "<" } else { ">" };
+        w.clauses
+            .push(format!("(raft_index, position) {op} ({a}, {b})"));
+    }
+    if let Some(to) = query.to_index {
+        w.push("raft_index <= ", Bind::Int(to_i64(to)));
+    }
+    if let Some(since) = query.since {
+        w.push("received_at >= ", Bind::Int(since));
+    }
+    if let Some(until) = query.until {
+        w.push("received_at < ", Bind::Int(until));
+    }
+    if let Some(ns) = &query.namespace {
+        let p = w.placeholder(Bind::Text(ns.clone()));
+        w.clauses.push(format!("namespace IN ({p}, '')"));
+    }
+    w.any_of("topic", query.topics.as_deref());
+    w.any_of("type", query.types.as_deref());
+    if let Some(key) = &query.key {
+        w.push("key = ", Bind::Text(key.clone()));
+    }
+    for (column, id) in &query.refs {
+        w.push(&format!("{} = ", column.column()), Bind::Text(id.clone()));
+    }
+    let order = if query.newest_first { "DESC" } else { "ASC" };
+    let limit = w.placeholder(Bind::Int(i64::from(query.limit)));
+    let sql = format!(
+        "SELECT raft_index, position, topic, key, namespace, received_at, {event_column} FROM events \
+         WHERE {} ORDER BY raft_index {order}, position {order} LIMIT {limit}",
+        w.clauses.join(" AND "),
+    );
+    SelectSql {
+        sql,
+        binds: w.binds,
+    }
+}
+
+/// A column that references another object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefColumn {
+    Job,
+    Alloc,
+    Node,
+    Eval,
+    Deployment,
+}
+
+impl RefColumn {
+    pub fn column(self) -> &'static str {
+        match self {
+            RefColumn::Job => "job_id",
+            RefColumn::Alloc => "alloc_id",
+            RefColumn::Node => "node_id",
+            RefColumn::Eval => "eval_id",
+            RefColumn::Deployment => "deployment_id",
+        }
+    }
+}
+
+struct Where {
+    style: Placeholders,
+    clauses: Vec<String>,
+    binds: Vec<Bind>,
+}
+
+impl Where {
+    fn new(style: Placeholders) -> Self {
+        Where {
+            style,
+            clauses: Vec::new(),
+            binds: Vec::new(),
+        }
+    }
+
+    fn placeholder(&mut self, value: Bind) -> String {
+        self.binds.push(value);
+        match self.style {
+            Placeholders::Question => "?".to_owned(),
+            Placeholders::Numbered => format!("${}", self.binds.len()),
+        }
+    }
+
+    fn push(&mut self, lhs: &str, value: Bind) {
+        let p = self.placeholder(value);
+        self.clauses.push(format!("{lhs}{p}"));
+    }
+
+    fn any_of(&mut self, column: &str, values: Option<&[String]>) {
+        let Some(values) = values else { return };
+        if values.is_empty() {
+            self.clauses.push("1 = 0".to_owned());
+            return;
+        }
+        let list: Vec<String> = values
+            .iter()
+            .map(|v| self.placeholder(Bind::Text(v.clone())))
+            .collect();
+        self.clauses
+            .push(format!("{column} IN ({})", list.join(", ")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_become_bound_clauses_in_either_style() {
+        let query = PageQuery {
+            from_index: 5,
+            to_index: Some(9),
+            topics: Some(vec!["Job".into(), "Node".into()]),
+            namespace: Some("prod".into()),
+            refs: vec![(RefColumn::Job, "web".into())],
+            limit: 10,
+            ..PageQuery::default()
+        };
+        let pg = select_events(7, &query, Placeholders::Numbered, "event::text");
+        assert_eq!(
+            pg.sql,
+            "SELECT raft_index, position, topic, key, namespace, received_at, event::text FROM events \
+             WHERE cluster_id = $1 AND raft_index >= $2 AND raft_index <= $3 AND namespace IN ($4, '') \
+             AND topic IN ($5, $6) AND job_id = $7 ORDER BY raft_index ASC, position ASC LIMIT $8"
+        );
+        assert_eq!(pg.binds.len(), 8);
+        assert_eq!(pg.binds[6], Bind::Text("web".into()));
+        let lite = select_events(7, &query, Placeholders::Question, "event");
+        assert!(
+            lite.sql
+                .contains("WHERE cluster_id = ? AND raft_index >= ?")
+        );
+        assert_eq!(lite.sql.matches('?').count(), 8);
+    }
+
+    #[test]
+    fn newest_first_pages_backwards() {
+        let query = PageQuery {
+            after: Some((50, 2)),
+            newest_first: true,
+            limit: 1,
+            ..PageQuery::default()
+        };
+        let sql = select_events(1, &query, Placeholders::Question, "event").sql;
+        assert!(sql.contains("(raft_index, position) < (?, ?)"), "{sql}");
+        assert!(
+            sql.ends_with("ORDER BY raft_index DESC, position DESC LIMIT ?"),
+            "{sql}"
+        );
+    }
+}
