@@ -11,6 +11,8 @@
 //! - [`ingest`]: reader → bounded channel → batching writer; resume points,
 //!   gap detection, reconnects.
 //! - [`store`]: the `Store` trait and its backends; the only place with SQL.
+//! - [`query`]: answers from the archive (filtered events, an object's state
+//!   at a point in history), rendered as table, JSON or NDJSON.
 //! - [`replay`]: stored history read back as Nomad frames, and `serve`, the
 //!   archive as a `/v1/event/stream` endpoint.
 //! - [`sim`]: a Nomad-compatible event stream simulator and history
@@ -20,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod ingest;
 pub mod nomad;
+pub mod query;
 pub mod replay;
 pub mod sim;
 pub mod store;

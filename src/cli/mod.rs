@@ -4,6 +4,7 @@
 mod history;
 mod import;
 mod ingest;
+mod query;
 mod replay;
 mod serve;
 mod status;
@@ -50,6 +51,7 @@ pub enum Command {
     Ingest(Box<ingest::IngestArgs>),
     Import(import::ImportArgs),
     Status(status::StatusArgs),
+    Query(query::QueryArgs),
     Replay(replay::ReplayArgs),
     Serve(serve::ServeArgs),
 }
@@ -101,6 +103,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest(args) => ingest::run(*args, &db, shutdown).await,
         Command::Import(args) => import::run(args, &db, shutdown).await,
         Command::Status(args) => status::run(args, &db).await,
+        Command::Query(args) => query::run(args, &db).await,
         Command::Replay(args) => replay::run(args, &db, shutdown).await,
         Command::Serve(args) => serve::run(args, &db, shutdown).await,
     }

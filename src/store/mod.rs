@@ -337,6 +337,21 @@ pub trait Store: Send + Sync {
     /// Every cluster's label, sorted.
     async fn cluster_names(&self) -> Result<Vec<String>, StoreError>;
 
+    /// The recorded gaps of a cluster, oldest first.
+    async fn gaps(&self, cluster: &Cluster) -> Result<Vec<Gap>, StoreError>;
+
+    /// The lowest and highest index archived for a cluster.
+    async fn span(&self, cluster: &Cluster) -> Result<Option<(u64, u64)>, StoreError>;
+
+    /// Keys of `topic` starting with `prefix`, sorted, at most `limit`.
+    async fn keys_with_prefix(
+        &self,
+        cluster: &Cluster,
+        topic: &str,
+        prefix: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError>;
+
     /// Looks a cluster up by label without creating it.
     async fn find_cluster(&self, name: &str) -> Result<Option<Cluster>, StoreError>;
 

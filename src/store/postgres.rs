@@ -355,13 +355,7 @@ impl Store for PgStore {
             .fetch_all(&self.pool)
             .await?
             .into_iter()
-            .map(|r| Gap {
-                from_index: to_u64(r.get(0)),
-                to_index: to_u64(r.get(1)),
-                kind: GapKind::parse(r.get::<&str, _>(2)).unwrap_or(GapKind::Buffer),
-                reason: r.get(3),
-                detected_at: r.get(4),
-            })
+            .map(|r| gap_from_row(&r))
             .collect();
             out.push(ClusterStatus {
                 cluster: row.get(1),
@@ -416,6 +410,48 @@ impl Store for PgStore {
             .collect())
     }
 
+    async fn gaps(&self, cluster: &Cluster) -> Result<Vec<Gap>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT from_index, to_index, kind, reason, detected_at FROM gaps \
+             WHERE cluster_id = $1 ORDER BY from_index, id",
+        )
+        .bind(cluster.id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| gap_from_row(&r)).collect())
+    }
+
+    async fn span(&self, cluster: &Cluster) -> Result<Option<(u64, u64)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT MIN(raft_index), MAX(raft_index) FROM events WHERE cluster_id = $1",
+        )
+        .bind(cluster.id)
+        .fetch_one(&self.pool)
+        .await?;
+        let (first, last): (Option<i64>, Option<i64>) = (row.get(0), row.get(1));
+        Ok(first.zip(last).map(|(a, b)| (to_u64(a), to_u64(b))))
+    }
+
+    async fn keys_with_prefix(
+        &self,
+        cluster: &Cluster,
+        topic: &str,
+        prefix: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT key FROM events WHERE cluster_id = $1 AND topic = $2 \
+             AND substr(key, 1, $3::int) = $4 ORDER BY key LIMIT $5",
+        )
+        .bind(cluster.id)
+        .bind(topic)
+        .bind(i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX))
+        .bind(prefix)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn cluster_names(&self) -> Result<Vec<String>, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT name FROM clusters ORDER BY name")
@@ -426,5 +462,15 @@ impl Store for PgStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+fn gap_from_row(r: &sqlx::postgres::PgRow) -> Gap {
+    Gap {
+        from_index: to_u64(r.get(0)),
+        to_index: to_u64(r.get(1)),
+        kind: GapKind::parse(r.get::<&str, _>(2)).unwrap_or(GapKind::Buffer),
+        reason: r.get(3),
+        detected_at: r.get(4),
     }
 }

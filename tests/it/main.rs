@@ -6,5 +6,6 @@ mod common;
 mod import;
 mod ingest;
 mod postgres;
+mod query;
 mod replay;
 mod status;

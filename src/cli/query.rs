@@ -1,0 +1,199 @@
+//! `nomad-chronicle query`: answers from the archive, for post-incident work.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use super::history::{parse_time, pick_cluster};
+use crate::config::DbUrl;
+use crate::query::events::{self, EventsQuery};
+use crate::query::render::{Output, colour_wanted};
+use crate::query::state::{self, At, StateQuery};
+use crate::query::{QueryError, canonical_topic};
+use crate::store::{self, filter::RefColumn};
+
+/// Reconstruct what happened from the archive.
+#[derive(Debug, clap::Args)]
+pub struct QueryArgs {
+    #[command(subcommand)]
+    pub command: QueryCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum QueryCommand {
+    Events(EventsArgs),
+    State(StateArgs),
+}
+
+/// The raw archive, filtered; newest last.
+///
+/// IDs of allocations, nodes, evaluations and deployments may be unique
+/// prefixes (at least 4 characters), as with the Nomad CLI.
+#[derive(Debug, clap::Args)]
+pub struct EventsArgs {
+    /// Only these topics (repeatable), e.g. Allocation.
+    #[arg(long = "topic")]
+    pub topics: Vec<String>,
+    /// Only these event types (repeatable), e.g. PlanResult.
+    #[arg(long = "type")]
+    pub types: Vec<String>,
+    /// Only events whose Key is this.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Only events about this job (its own events, its evaluations, allocations, deployments).
+    #[arg(long)]
+    pub job: Option<String>,
+    /// Only events about this allocation.
+    #[arg(long)]
+    pub alloc: Option<String>,
+    /// Only events about this node (its own events and the allocations placed on it).
+    #[arg(long)]
+    pub node: Option<String>,
+    /// Only events about this evaluation.
+    #[arg(long)]
+    pub eval: Option<String>,
+    /// Only events about this deployment.
+    #[arg(long)]
+    pub deployment: Option<String>,
+    #[command(flatten)]
+    pub common: Common,
+    /// Show at most the newest N events.
+    #[arg(long, default_value_t = 1000)]
+    pub limit: u32,
+    /// Lowest index (inclusive).
+    #[arg(long, default_value_t = 0)]
+    pub from_index: u64,
+    /// Highest index (inclusive).
+    #[arg(long)]
+    pub to_index: Option<u64>,
+    /// Only events received at or after this time: RFC 3339, or a duration ago (2h).
+    #[arg(long, value_parser = parse_time, value_name = "TIME")]
+    pub since: Option<i64>,
+    /// Only events received before this time.
+    #[arg(long, value_parser = parse_time, value_name = "TIME")]
+    pub until: Option<i64>,
+}
+
+/// One object exactly as Nomad last described it at or before a point in history.
+#[derive(Debug, clap::Args)]
+pub struct StateArgs {
+    /// The object's topic: Job, Allocation, Evaluation, Deployment, Node, …
+    pub topic: String,
+    /// Its ID (or a unique prefix of at least 4 characters).
+    pub key: String,
+    /// At or before this raft index.
+    #[arg(
+        long,
+        value_name = "N",
+        required_unless_present = "at",
+        conflicts_with = "at"
+    )]
+    pub at_index: Option<u64>,
+    /// At or before this time: RFC 3339, or a duration ago (2h).
+    #[arg(long, value_parser = parse_time, value_name = "TIME")]
+    pub at: Option<i64>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Options every query takes.
+#[derive(Debug, clap::Args)]
+pub struct Common {
+    /// The cluster to ask about; needed when the archive holds several.
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// Only this namespace (events without one, such as Node, always pass); default: all.
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+pub async fn run(args: QueryArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
+    let store = store::connect(db).await?;
+    let common = match &args.command {
+        QueryCommand::Events(a) => &a.common,
+        QueryCommand::State(a) => &a.common,
+    };
+    let cluster = pick_cluster(store.as_ref(), common.cluster.as_deref(), &db.to_string()).await;
+    let cluster = match cluster {
+        Ok(cluster) => cluster,
+        Err(e) => {
+            store.close().await;
+            return Err(e);
+        }
+    };
+    let colour = colour_wanted();
+    let mut out = Vec::new();
+    let answered = match &args.command {
+        QueryCommand::Events(a) => {
+            let refs = [
+                (RefColumn::Job, &a.job),
+                (RefColumn::Alloc, &a.alloc),
+                (RefColumn::Node, &a.node),
+                (RefColumn::Eval, &a.eval),
+                (RefColumn::Deployment, &a.deployment),
+            ]
+            .into_iter()
+            .filter_map(|(column, id)| id.clone().map(|id| (column, id)))
+            .collect();
+            let query = EventsQuery {
+                topics: a.topics.iter().map(|t| canonical_topic(t)).collect(),
+                types: a.types.clone(),
+                key: a.key.clone(),
+                refs,
+                namespace: a.common.namespace.clone().filter(|ns| ns != "*"),
+                from_index: a.from_index,
+                to_index: a.to_index,
+                since: a.since,
+                until: a.until,
+                limit: a.limit.max(1),
+            };
+            events::run(
+                store.as_ref(),
+                &cluster,
+                &query,
+                a.common.output,
+                &mut out,
+                colour,
+            )
+            .await
+            .map(|_| ())
+        }
+        QueryCommand::State(a) => {
+            let at = match (a.at_index, a.at) {
+                (Some(index), _) => At::Index(index),
+                (None, Some(time)) => At::Time(time),
+                (None, None) => At::Index(u64::MAX),
+            };
+            let query = StateQuery {
+                topic: canonical_topic(&a.topic),
+                key: a.key.clone(),
+                at,
+            };
+            state::run(
+                store.as_ref(),
+                &cluster,
+                &query,
+                a.common.output,
+                &mut out,
+                colour,
+            )
+            .await
+        }
+    };
+    store.close().await;
+    match answered {
+        Ok(()) => {}
+        Err(QueryError::NotFound(message)) => {
+            eprintln!("{message}");
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(&out).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}

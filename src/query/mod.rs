@@ -1,0 +1,60 @@
+//! Answers from the archive: the raw events behind a question ([`events`]),
+//! and any object as Nomad last described it at a point in time ([`state`]).
+//! IDs may be given as prefixes, as with the Nomad CLI ([`resolve`]); every
+//! answer says which recorded gaps it overlaps ([`gaps`]); [`render`] writes
+//! table, JSON or NDJSON to any writer.
+
+pub mod events;
+pub mod gaps;
+pub mod render;
+pub mod resolve;
+pub mod state;
+pub mod summary;
+
+/// Why a query has no answer, or a wrong one: the CLI maps `NotFound` to
+/// exit code 1 ("nothing found") and the rest to 2.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Ambiguous(String),
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot write the answer: {0}")]
+    Output(std::io::Error),
+}
+
+/// The archive's extent, for "not found" messages.
+pub fn covers(span: Option<(u64, u64)>) -> String {
+    match span {
+        Some((first, last)) => format!("archive covers index {first}–{last}"),
+        None => "the archive holds no events for this cluster".to_owned(),
+    }
+}
+
+/// Topic names as Nomad spells them, whatever case the user typed.
+pub fn canonical_topic(topic: &str) -> String {
+    const KNOWN: [&str; 14] = [
+        "Job",
+        "Evaluation",
+        "Allocation",
+        "Deployment",
+        "Node",
+        "NodePool",
+        "Service",
+        "ACLToken",
+        "ACLPolicy",
+        "ACLRole",
+        "ACLAuthMethod",
+        "ACLBindingRule",
+        "HostVolume",
+        "CSIVolume",
+    ];
+    KNOWN
+        .iter()
+        .find(|k| k.eq_ignore_ascii_case(topic))
+        .map_or_else(|| topic.to_owned(), |k| (*k).to_owned())
+}

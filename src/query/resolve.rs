@@ -1,0 +1,70 @@
+//! ID prefixes, as the Nomad CLI takes them: an exact ID, or a unique prefix
+//! of at least [`MIN_PREFIX`] characters; an ambiguous prefix is an error that
+//! lists the candidates.
+
+use super::{QueryError, covers};
+use crate::store::{Cluster, Store};
+
+/// The shortest prefix accepted.
+pub const MIN_PREFIX: usize = 4;
+/// Candidates listed for an ambiguous prefix.
+const SHOWN: u32 = 10;
+
+/// The full key of `topic` that `given` names.
+pub async fn resolve(
+    store: &dyn Store,
+    cluster: &Cluster,
+    topic: &str,
+    given: &str,
+) -> Result<String, QueryError> {
+    let noun = noun(topic);
+    let exact = store.keys_with_prefix(cluster, topic, given, 1).await?;
+    if exact.first().is_some_and(|k| k == given) {
+        return Ok(given.to_owned());
+    }
+    if given.chars().count() < MIN_PREFIX {
+        let span = store.span(cluster).await?;
+        return Err(QueryError::NotFound(format!(
+            "no events for {noun} `{given}` ({}); an ID prefix needs at least {MIN_PREFIX} characters",
+            covers(span)
+        )));
+    }
+    let candidates = store
+        .keys_with_prefix(cluster, topic, given, SHOWN + 1)
+        .await?;
+    match candidates.as_slice() {
+        [] => {
+            let span = store.span(cluster).await?;
+            Err(QueryError::NotFound(format!(
+                "no events for {noun} `{given}` ({})",
+                covers(span)
+            )))
+        }
+        [only] => Ok(only.clone()),
+        many => {
+            let shown: Vec<&str> = many
+                .iter()
+                .take(SHOWN as usize)
+                .map(String::as_str)
+                .collect();
+            let more = if many.len() > SHOWN as usize {
+                ", …"
+            } else {
+                ""
+            };
+            Err(QueryError::Ambiguous(format!(
+                "the prefix `{given}` matches several {noun}s: {}{more}; give more characters",
+                shown.join(", ")
+            )))
+        }
+    }
+}
+
+/// How an object of `topic` is called in messages.
+pub fn noun(topic: &str) -> String {
+    match topic {
+        "Allocation" => "allocation".to_owned(),
+        "Evaluation" => "evaluation".to_owned(),
+        other => other.to_lowercase(),
+    }
+}

@@ -1,0 +1,243 @@
+//! `query`: answers checked against the history the simulator generated.
+
+use nomad_chronicle::sim::{Generator, SimEvent, SimFrame};
+use serde_json::Value;
+
+use crate::common::{Archive, Backend, on_both_backends};
+
+/// Imports `frames` into `archive` as cluster `default`.
+async fn import(archive: &Archive, name: &str, frames: &[SimFrame]) {
+    let file = archive.file(name);
+    let text: String = frames.iter().map(|f| f.to_line() + "\n").collect();
+    std::fs::write(&file, text).expect("write capture");
+    archive
+        .run(&["import", &file.display().to_string()])
+        .await
+        .assert_success();
+}
+
+fn ndjson(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
+}
+
+fn first_key(frames: &[SimFrame], topic: &str) -> String {
+    frames
+        .iter()
+        .flat_map(|f| &f.events)
+        .find(|e| e.topic == topic)
+        .map(|e| e.key.clone())
+        .expect("the history has one")
+}
+
+async fn events_of_one_allocation_by_prefix(backend: Backend) {
+    let archive = Archive::new(backend).await;
+    let frames = Generator::new(71).frames(3_000);
+    import(&archive, "c.ndjson", &frames).await;
+    let alloc = first_key(&frames, "Allocation");
+    let want: Vec<(u64, Value)> = frames
+        .iter()
+        .flat_map(|f| f.events.iter().map(move |e| (f.index, e)))
+        .filter(|(_, e)| e.topic == "Allocation" && e.key == alloc)
+        .map(|(i, e)| (i, serde_json::from_str(&e.json).expect("json")))
+        .collect();
+
+    let run = archive
+        .run(&[
+            "query",
+            "events",
+            "--alloc",
+            &alloc[..6],
+            "--output",
+            "ndjson",
+        ])
+        .await;
+
+    run.assert_success();
+    let got = ndjson(&run.stdout);
+    for line in &got {
+        for field in ["Index", "Topic", "Type", "Key", "Namespace", "Time"] {
+            assert!(!line[field].is_null(), "{field} missing in {line}");
+        }
+    }
+    let got: Vec<(u64, Value)> = got
+        .iter()
+        .map(|l| (l["Index"].as_u64().unwrap_or(0), l["Event"].clone()))
+        .collect();
+    assert_eq!(got, want);
+}
+
+async fn events_of_a_job_in_one_namespace_as_a_table(backend: Backend) {
+    let archive = Archive::new(backend).await;
+    let frames = Generator::new(72).frames(3_000);
+    import(&archive, "c.ndjson", &frames).await;
+    let job = first_key(&frames, "Job");
+    let json: Value = {
+        let run = archive
+            .run(&["query", "events", "--job", &job, "--output", "json"])
+            .await;
+        run.assert_success();
+        serde_json::from_str(&run.stdout).expect("one JSON document")
+    };
+    let events = json["events"].as_array().cloned().unwrap_or_default();
+    let want = frames
+        .iter()
+        .flat_map(|f| &f.events)
+        .filter(|e| {
+            let v: Value = serde_json::from_str(&e.json).unwrap_or(Value::Null);
+            e.key == job && e.topic == "Job" || v["Payload"][&e.topic]["JobID"] == job.as_str()
+        })
+        .count();
+    assert_eq!(events.len(), want);
+    assert!(
+        events
+            .windows(2)
+            .all(|w| w[0]["Index"].as_u64() <= w[1]["Index"].as_u64()),
+        "newest last"
+    );
+
+    let table = archive
+        .run(&["query", "events", "--job", &job, "--topic", "job"])
+        .await;
+    table.assert_success();
+    let lines: Vec<&str> = table.stdout.lines().collect();
+    assert!(lines[0].starts_with("INDEX  TIME"), "{}", table.stdout);
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l.contains(" Job ") && l.contains("version=")),
+        "{}",
+        table.stdout
+    );
+}
+
+async fn state_at_an_index_is_the_last_description_before_it(backend: Backend) {
+    let archive = Archive::new(backend).await;
+    let frames = Generator::new(73).frames(3_000);
+    import(&archive, "c.ndjson", &frames).await;
+    let alloc = first_key(&frames, "Allocation");
+    let updates: Vec<(u64, &SimEvent)> = frames
+        .iter()
+        .flat_map(|f| f.events.iter().map(move |e| (f.index, e)))
+        .filter(|(_, e)| e.topic == "Allocation" && e.key == alloc)
+        .collect();
+    assert!(updates.len() >= 2, "the allocation changes at least once");
+    let (second, _) = updates[1];
+    let (first, first_event) = updates[0];
+
+    // Just before the second update, the first one is the state.
+    let run = archive
+        .run(&[
+            "query",
+            "state",
+            "Allocation",
+            &alloc,
+            "--at-index",
+            &(second - 1).to_string(),
+            "--output",
+            "json",
+        ])
+        .await;
+
+    run.assert_success();
+    let got: Value = serde_json::from_str(&run.stdout).expect("json");
+    let want: Value = serde_json::from_str(&first_event.json).expect("json");
+    assert_eq!(got["Index"].as_u64(), Some(first));
+    assert_eq!(got["Object"], want["Payload"]["Allocation"]);
+
+    let before = archive
+        .run(&[
+            "query",
+            "state",
+            "Allocation",
+            &alloc,
+            "--at-index",
+            &(first - 1).to_string(),
+        ])
+        .await;
+    assert_eq!(before.code, Some(1), "nothing yet: {}", before.stderr);
+    assert!(
+        before.stderr.contains(&format!(
+            "no events for allocation `{alloc}` at or before index"
+        )),
+        "{}",
+        before.stderr
+    );
+}
+
+async fn ambiguous_and_unknown_ids_are_told_apart(backend: Backend) {
+    let archive = Archive::new(backend).await;
+    let alloc = |index: u64, id: &str| SimFrame {
+        index,
+        events: vec![SimEvent::new(
+            "Allocation",
+            "PlanResult",
+            id,
+            "default",
+            vec!["web".into(), String::new()],
+            index,
+            serde_json::json!({"Allocation": {"ID": id, "JobID": "web"}}),
+        )],
+    };
+    let frames = [
+        alloc(10, "abcd1111-0000-0000-0000-000000000000"),
+        alloc(11, "abcd2222-0000-0000-0000-000000000000"),
+    ];
+    import(&archive, "c.ndjson", &frames).await;
+
+    let ambiguous = archive.run(&["query", "events", "--alloc", "abcd"]).await;
+    assert_eq!(ambiguous.code, Some(2));
+    assert!(
+        ambiguous.stderr.contains("the prefix `abcd` matches several allocations: abcd1111-0000-0000-0000-000000000000, abcd2222-0000-0000-0000-000000000000"),
+        "{}",
+        ambiguous.stderr
+    );
+    let unknown = archive
+        .run(&["query", "events", "--alloc", "ffff0000"])
+        .await;
+    assert_eq!(unknown.code, Some(1));
+    assert!(
+        unknown
+            .stderr
+            .contains("no events for allocation `ffff0000` (archive covers index 10–11)"),
+        "{}",
+        unknown.stderr
+    );
+    let unique = archive
+        .run(&["query", "events", "--alloc", "abcd2", "--output", "ndjson"])
+        .await;
+    unique.assert_success();
+    assert_eq!(ndjson(&unique.stdout).len(), 1);
+}
+
+async fn answers_say_which_gaps_they_overlap(backend: Backend) {
+    let archive = Archive::new(backend).await;
+    let frames = Generator::new(74).frames(1_000);
+    import(&archive, "a.ndjson", &frames[..100]).await;
+    import(&archive, "b.ndjson", &frames[200..]).await;
+    let (from, to) = (frames[99].index, frames[200].index);
+
+    let run = archive.run(&["query", "events", "--topic", "Node"]).await;
+
+    run.assert_success();
+    assert!(
+        run.stdout.contains(&format!(
+            "! archive has no events between index {from} and {to}"
+        )),
+        "{}",
+        run.stdout
+    );
+    let json = archive.run(&["query", "events", "--output", "json"]).await;
+    let doc: Value = serde_json::from_str(&json.stdout).expect("json");
+    assert_eq!(doc["gaps"][0]["from_index"].as_u64(), Some(from));
+}
+
+on_both_backends!(
+    events_of_one_allocation_by_prefix,
+    events_of_a_job_in_one_namespace_as_a_table,
+    state_at_an_index_is_the_last_description_before_it,
+    ambiguous_and_unknown_ids_are_told_apart,
+    answers_say_which_gaps_they_overlap,
+);
