@@ -8,8 +8,9 @@ use crate::config::DbUrl;
 use crate::query::events::{self, EventsQuery};
 use crate::query::render::{Output, colour_wanted};
 use crate::query::state::{self, At, StateQuery};
+use crate::query::timeline::{self, Subject, TimelineQuery};
 use crate::query::{QueryError, canonical_topic};
-use crate::store::{self, filter::RefColumn};
+use crate::store::{self, Cluster, Store, filter::RefColumn};
 
 /// Reconstruct what happened from the archive.
 #[derive(Debug, clap::Args)]
@@ -21,7 +22,93 @@ pub struct QueryArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum QueryCommand {
     Events(EventsArgs),
+    Job(JobArgs),
+    Alloc(AllocArgs),
+    Node(NodeArgs),
+    Eval(EvalArgs),
+    Deployment(DeploymentArgs),
     State(StateArgs),
+}
+
+/// A job's timeline: versions registered (with image, count and resource
+/// changes), its evaluations, deployments and allocations (placements, status
+/// transitions, task failures with their messages), stop and deregistration.
+#[derive(Debug, clap::Args)]
+pub struct JobArgs {
+    /// The job ID (exact).
+    pub job: String,
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub range: Range,
+}
+
+/// An allocation's lifecycle: placement, desired and client status changes,
+/// each task's state changes and task events (once each, across Nomad's
+/// repeated snapshots), and what it replaced or what replaced it.
+#[derive(Debug, clap::Args)]
+pub struct AllocArgs {
+    /// The allocation ID or a unique prefix (at least 4 characters).
+    pub alloc: String,
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub range: Range,
+}
+
+/// A node's timeline: status, eligibility and drain changes, node events, and
+/// the allocations placed on it with their status changes.
+#[derive(Debug, clap::Args)]
+pub struct NodeArgs {
+    /// The node ID, a unique prefix, or its name.
+    pub node: String,
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub range: Range,
+}
+
+/// An evaluation's timeline: trigger, status changes, failed placements, and
+/// the allocations it placed.
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// The evaluation ID or a unique prefix.
+    pub eval: String,
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub range: Range,
+}
+
+/// A deployment's timeline: status transitions, and its allocations.
+#[derive(Debug, clap::Args)]
+pub struct DeploymentArgs {
+    /// The deployment ID or a unique prefix.
+    pub deployment: String,
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub range: Range,
+}
+
+/// Which part of history to read.
+#[derive(Debug, clap::Args)]
+pub struct Range {
+    /// Lowest index (inclusive).
+    #[arg(long, default_value_t = 0)]
+    pub from_index: u64,
+    /// Highest index (inclusive).
+    #[arg(long)]
+    pub to_index: Option<u64>,
+    /// Only events received at or after this time: RFC 3339, or a duration ago (2h).
+    #[arg(long, value_parser = parse_time, value_name = "TIME")]
+    pub since: Option<i64>,
+    /// Only events received before this time.
+    #[arg(long, value_parser = parse_time, value_name = "TIME")]
+    pub until: Option<i64>,
+    /// Read at most this many events.
+    #[arg(long, default_value_t = 10_000)]
+    pub limit: u32,
 }
 
 /// The raw archive, filtered; newest last.
@@ -56,21 +143,8 @@ pub struct EventsArgs {
     pub deployment: Option<String>,
     #[command(flatten)]
     pub common: Common,
-    /// Show at most the newest N events.
-    #[arg(long, default_value_t = 1000)]
-    pub limit: u32,
-    /// Lowest index (inclusive).
-    #[arg(long, default_value_t = 0)]
-    pub from_index: u64,
-    /// Highest index (inclusive).
-    #[arg(long)]
-    pub to_index: Option<u64>,
-    /// Only events received at or after this time: RFC 3339, or a duration ago (2h).
-    #[arg(long, value_parser = parse_time, value_name = "TIME")]
-    pub since: Option<i64>,
-    /// Only events received before this time.
-    #[arg(long, value_parser = parse_time, value_name = "TIME")]
-    pub until: Option<i64>,
+    #[command(flatten)]
+    pub range: Range,
 }
 
 /// One object exactly as Nomad last described it at or before a point in history.
@@ -109,10 +183,41 @@ pub struct Common {
     pub output: Output,
 }
 
+fn namespace(common: &Common) -> Option<String> {
+    common.namespace.clone().filter(|ns| ns != "*")
+}
+
+async fn timeline(
+    store: &dyn Store,
+    cluster: &Cluster,
+    subject: Subject,
+    id: &str,
+    common: &Common,
+    range: &Range,
+    out: &mut Vec<u8>,
+) -> Result<(), QueryError> {
+    let query = TimelineQuery {
+        subject,
+        id: id.to_owned(),
+        namespace: namespace(common),
+        from_index: range.from_index,
+        to_index: range.to_index,
+        since: range.since,
+        until: range.until,
+        limit: range.limit.max(1),
+    };
+    timeline::run(store, cluster, &query, common.output, out, colour_wanted()).await
+}
+
 pub async fn run(args: QueryArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
     let store = store::connect(db).await?;
     let common = match &args.command {
         QueryCommand::Events(a) => &a.common,
+        QueryCommand::Job(a) => &a.common,
+        QueryCommand::Alloc(a) => &a.common,
+        QueryCommand::Node(a) => &a.common,
+        QueryCommand::Eval(a) => &a.common,
+        QueryCommand::Deployment(a) => &a.common,
         QueryCommand::State(a) => &a.common,
     };
     let cluster = pick_cluster(store.as_ref(), common.cluster.as_deref(), &db.to_string()).await;
@@ -142,12 +247,12 @@ pub async fn run(args: QueryArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
                 types: a.types.clone(),
                 key: a.key.clone(),
                 refs,
-                namespace: a.common.namespace.clone().filter(|ns| ns != "*"),
-                from_index: a.from_index,
-                to_index: a.to_index,
-                since: a.since,
-                until: a.until,
-                limit: a.limit.max(1),
+                namespace: namespace(&a.common),
+                from_index: a.range.from_index,
+                to_index: a.range.to_index,
+                since: a.range.since,
+                until: a.range.until,
+                limit: a.range.limit.max(1),
             };
             events::run(
                 store.as_ref(),
@@ -159,6 +264,66 @@ pub async fn run(args: QueryArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
             )
             .await
             .map(|_| ())
+        }
+        QueryCommand::Job(a) => {
+            timeline(
+                &*store,
+                &cluster,
+                Subject::Job,
+                &a.job,
+                &a.common,
+                &a.range,
+                &mut out,
+            )
+            .await
+        }
+        QueryCommand::Alloc(a) => {
+            timeline(
+                &*store,
+                &cluster,
+                Subject::Alloc,
+                &a.alloc,
+                &a.common,
+                &a.range,
+                &mut out,
+            )
+            .await
+        }
+        QueryCommand::Node(a) => {
+            timeline(
+                &*store,
+                &cluster,
+                Subject::Node,
+                &a.node,
+                &a.common,
+                &a.range,
+                &mut out,
+            )
+            .await
+        }
+        QueryCommand::Eval(a) => {
+            timeline(
+                &*store,
+                &cluster,
+                Subject::Eval,
+                &a.eval,
+                &a.common,
+                &a.range,
+                &mut out,
+            )
+            .await
+        }
+        QueryCommand::Deployment(a) => {
+            timeline(
+                &*store,
+                &cluster,
+                Subject::Deployment,
+                &a.deployment,
+                &a.common,
+                &a.range,
+                &mut out,
+            )
+            .await
         }
         QueryCommand::State(a) => {
             let at = match (a.at_index, a.at) {

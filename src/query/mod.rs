@@ -1,15 +1,19 @@
 //! Answers from the archive: the raw events behind a question ([`events`]),
-//! and any object as Nomad last described it at a point in time ([`state`]).
+//! an object's history as a timeline of transitions ([`timeline`], built by
+//! [`describe`]), and any object as Nomad last described it at a point in
+//! time ([`state`]).
 //! IDs may be given as prefixes, as with the Nomad CLI ([`resolve`]); every
 //! answer says which recorded gaps it overlaps ([`gaps`]); [`render`] writes
 //! table, JSON or NDJSON to any writer.
 
+pub mod describe;
 pub mod events;
 pub mod gaps;
 pub mod render;
 pub mod resolve;
 pub mod state;
 pub mod summary;
+pub mod timeline;
 
 /// Why a query has no answer, or a wrong one: the CLI maps `NotFound` to
 /// exit code 1 ("nothing found") and the rest to 2.

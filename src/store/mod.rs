@@ -343,6 +343,13 @@ pub trait Store: Send + Sync {
     /// The lowest and highest index archived for a cluster.
     async fn span(&self, cluster: &Cluster) -> Result<Option<(u64, u64)>, StoreError>;
 
+    /// IDs of the nodes that were ever called `name`.
+    async fn node_ids_named(
+        &self,
+        cluster: &Cluster,
+        name: &str,
+    ) -> Result<Vec<String>, StoreError>;
+
     /// Keys of `topic` starting with `prefix`, sorted, at most `limit`.
     async fn keys_with_prefix(
         &self,

@@ -432,6 +432,21 @@ impl Store for PgStore {
         Ok(first.zip(last).map(|(a, b)| (to_u64(a), to_u64(b))))
     }
 
+    async fn node_ids_named(
+        &self,
+        cluster: &Cluster,
+        name: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT key FROM events WHERE cluster_id = $1 AND topic = 'Node' \
+             AND event->'Payload'->'Node'->>'Name' = $2 ORDER BY key LIMIT 20",
+        )
+        .bind(cluster.id)
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn keys_with_prefix(
         &self,
         cluster: &Cluster,

@@ -9,3 +9,4 @@ mod postgres;
 mod query;
 mod replay;
 mod status;
+mod timeline;
