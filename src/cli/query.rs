@@ -7,6 +7,7 @@ use super::history::{parse_time, pick_cluster};
 use crate::config::DbUrl;
 use crate::query::events::{self, EventsQuery};
 use crate::query::render::{Output, colour_wanted};
+use crate::query::snapshot::{self, SnapshotQuery};
 use crate::query::state::{self, At, StateQuery};
 use crate::query::timeline::{self, Subject, TimelineQuery};
 use crate::query::{QueryError, canonical_topic};
@@ -28,6 +29,33 @@ pub enum QueryCommand {
     Eval(EvalArgs),
     Deployment(DeploymentArgs),
     State(StateArgs),
+    Snapshot(SnapshotArgs),
+}
+
+/// The cluster as of a point in history: every node, job and allocation as
+/// Nomad last described it then — what /v1/nodes, /v1/jobs and
+/// /v1/allocations would have answered.
+#[derive(Debug, clap::Args)]
+pub struct SnapshotArgs {
+    /// At or before this raft index.
+    #[arg(
+        long,
+        value_name = "N",
+        required_unless_present = "at",
+        conflicts_with = "at"
+    )]
+    pub at_index: Option<u64>,
+    /// At or before this time: RFC 3339, or a duration ago (2h).
+    #[arg(long, value_parser = parse_time, value_name = "TIME")]
+    pub at: Option<i64>,
+    /// Only this job and its allocations.
+    #[arg(long)]
+    pub job: Option<String>,
+    /// Only this node (ID, prefix or name) and its allocations.
+    #[arg(long)]
+    pub node: Option<String>,
+    #[command(flatten)]
+    pub common: Common,
 }
 
 /// A job's timeline: versions registered (with image, count and resource
@@ -183,6 +211,15 @@ pub struct Common {
     pub output: Output,
 }
 
+/// `--at-index` or `--at`, whichever was given (clap requires one).
+fn point(at_index: Option<u64>, at: Option<i64>) -> At {
+    match (at_index, at) {
+        (Some(index), _) => At::Index(index),
+        (None, Some(time)) => At::Time(time),
+        (None, None) => At::Index(u64::MAX),
+    }
+}
+
 fn namespace(common: &Common) -> Option<String> {
     common.namespace.clone().filter(|ns| ns != "*")
 }
@@ -219,6 +256,7 @@ pub async fn run(args: QueryArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
         QueryCommand::Eval(a) => &a.common,
         QueryCommand::Deployment(a) => &a.common,
         QueryCommand::State(a) => &a.common,
+        QueryCommand::Snapshot(a) => &a.common,
     };
     let cluster = pick_cluster(store.as_ref(), common.cluster.as_deref(), &db.to_string()).await;
     let cluster = match cluster {
@@ -325,12 +363,24 @@ pub async fn run(args: QueryArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
             )
             .await
         }
-        QueryCommand::State(a) => {
-            let at = match (a.at_index, a.at) {
-                (Some(index), _) => At::Index(index),
-                (None, Some(time)) => At::Time(time),
-                (None, None) => At::Index(u64::MAX),
+        QueryCommand::Snapshot(a) => {
+            let query = SnapshotQuery {
+                at: point(a.at_index, a.at),
+                job: a.job.clone(),
+                node: a.node.clone(),
             };
+            snapshot::run(
+                store.as_ref(),
+                &cluster,
+                &query,
+                a.common.output,
+                &mut out,
+                colour,
+            )
+            .await
+        }
+        QueryCommand::State(a) => {
+            let at = point(a.at_index, a.at);
             let query = StateQuery {
                 topic: canonical_topic(&a.topic),
                 key: a.key.clone(),

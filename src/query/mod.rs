@@ -1,7 +1,7 @@
 //! Answers from the archive: the raw events behind a question ([`events`]),
 //! an object's history as a timeline of transitions ([`timeline`], built by
 //! [`describe`]), and any object as Nomad last described it at a point in
-//! time ([`state`]).
+//! time ([`state`]), or the whole cluster at that time ([`snapshot`]).
 //! IDs may be given as prefixes, as with the Nomad CLI ([`resolve`]); every
 //! answer says which recorded gaps it overlaps ([`gaps`]); [`render`] writes
 //! table, JSON or NDJSON to any writer.
@@ -11,6 +11,7 @@ pub mod events;
 pub mod gaps;
 pub mod render;
 pub mod resolve;
+pub mod snapshot;
 pub mod state;
 pub mod summary;
 pub mod timeline;

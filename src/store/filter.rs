@@ -82,6 +82,54 @@ pub fn select_events(
     }
 }
 
+/// Builds the query for the latest event of every object of `topics` at or
+/// before a point, optionally only objects referencing `refs`: the state of
+/// the cluster as of that point.
+pub fn select_latest(
+    cluster_id: i64,
+    topics: &[String],
+    to_index: Option<u64>,
+    until: Option<i64>,
+    refs: &[(RefColumn, String)],
+    style: Placeholders,
+    event_column: &str,
+) -> SelectSql {
+    let mut w = Where::new(style);
+    w.push("cluster_id = ", Bind::Int(cluster_id));
+    w.any_of("topic", Some(topics));
+    if let Some(to) = to_index {
+        w.push("raft_index <= ", Bind::Int(to_i64(to)));
+    }
+    if let Some(until) = until {
+        w.push("received_at < ", Bind::Int(until));
+    }
+    if !refs.is_empty() {
+        // An object belongs when it references any of them (a job's own
+        // events carry job_id too, a node's node_id).
+        let any: Vec<String> = refs
+            .iter()
+            .map(|(column, id)| {
+                let p = w.placeholder(Bind::Text(id.clone()));
+                format!("{} = {p}", column.column())
+            })
+            .collect();
+        w.clauses.push(format!("({})", any.join(" OR ")));
+    }
+    let inner = w.clauses.join(" AND ");
+    let outer = w.placeholder(Bind::Int(cluster_id));
+    let sql = format!(
+        "SELECT e.raft_index, e.position, e.topic, e.key, e.namespace, e.received_at, {event_column} \
+         FROM events e JOIN (SELECT topic, namespace, key, MAX(raft_index) AS last FROM events \
+         WHERE {inner} GROUP BY topic, namespace, key) l \
+         ON e.topic = l.topic AND e.namespace = l.namespace AND e.key = l.key AND e.raft_index = l.last \
+         WHERE e.cluster_id = {outer} ORDER BY e.topic, e.namespace, e.key"
+    );
+    SelectSql {
+        sql,
+        binds: w.binds,
+    }
+}
+
 /// A column that references another object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefColumn {

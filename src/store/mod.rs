@@ -343,6 +343,18 @@ pub trait Store: Send + Sync {
     /// The lowest and highest index archived for a cluster.
     async fn span(&self, cluster: &Cluster) -> Result<Option<(u64, u64)>, StoreError>;
 
+    /// The latest event of every object of `topics` at or before a point
+    /// (`to_index`, or received before `until`), only objects that reference
+    /// one of `refs` when any are given; ordered by topic, namespace, key.
+    async fn latest(
+        &self,
+        cluster: &Cluster,
+        topics: &[String],
+        to_index: Option<u64>,
+        until: Option<i64>,
+        refs: &[(filter::RefColumn, String)],
+    ) -> Result<Vec<ArchivedEvent>, StoreError>;
+
     /// IDs of the nodes that were ever called `name`.
     async fn node_ids_named(
         &self,

@@ -12,7 +12,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool, Row};
 use tokio_util::sync::CancellationToken;
 
-use super::filter::{Bind, Placeholders, select_events};
+use super::filter::{Bind, Placeholders, RefColumn, SelectSql, select_events, select_latest};
 use super::{
     ArchivedEvent, Batch, Cluster, ClusterStatus, CommitStats, EventRow, Gap, GapKind, Lease,
     PageQuery, StatusReport, Store, StoreError, TopicCount, is_transient, now_millis, to_i64,
@@ -233,6 +233,32 @@ async fn commit(
     })
 }
 
+impl PgStore {
+    /// Runs a built SELECT of event rows.
+    async fn select(&self, select: SelectSql) -> Result<Vec<ArchivedEvent>, StoreError> {
+        let mut query = sqlx::query(AssertSqlSafe(select.sql));
+        for bind in select.binds {
+            query = match bind {
+                Bind::Int(v) => query.bind(v),
+                Bind::Text(v) => query.bind(v),
+            };
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ArchivedEvent {
+                index: to_u64(r.get(0)),
+                position: u32::try_from(r.get::<i32, _>(1)).unwrap_or_default(),
+                topic: r.get(2),
+                key: r.get(3),
+                namespace: r.get(4),
+                received_at: r.get(5),
+                raw: r.get(6),
+            })
+            .collect())
+    }
+}
+
 #[async_trait]
 impl Store for PgStore {
     fn backend(&self) -> &'static str {
@@ -387,27 +413,33 @@ impl Store for PgStore {
         cluster: &Cluster,
         q: &PageQuery,
     ) -> Result<Vec<ArchivedEvent>, StoreError> {
-        let select = select_events(cluster.id, q, Placeholders::Numbered, "event::text");
-        let mut query = sqlx::query(AssertSqlSafe(select.sql));
-        for bind in select.binds {
-            query = match bind {
-                Bind::Int(v) => query.bind(v),
-                Bind::Text(v) => query.bind(v),
-            };
-        }
-        let rows = query.fetch_all(&self.pool).await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| ArchivedEvent {
-                index: to_u64(r.get(0)),
-                position: u32::try_from(r.get::<i32, _>(1)).unwrap_or_default(),
-                topic: r.get(2),
-                key: r.get(3),
-                namespace: r.get(4),
-                received_at: r.get(5),
-                raw: r.get(6),
-            })
-            .collect())
+        self.select(select_events(
+            cluster.id,
+            q,
+            Placeholders::Numbered,
+            "event::text",
+        ))
+        .await
+    }
+
+    async fn latest(
+        &self,
+        cluster: &Cluster,
+        topics: &[String],
+        to_index: Option<u64>,
+        until: Option<i64>,
+        refs: &[(RefColumn, String)],
+    ) -> Result<Vec<ArchivedEvent>, StoreError> {
+        let select = select_latest(
+            cluster.id,
+            topics,
+            to_index,
+            until,
+            refs,
+            Placeholders::Numbered,
+            "e.event::text",
+        );
+        self.select(select).await
     }
 
     async fn gaps(&self, cluster: &Cluster) -> Result<Vec<Gap>, StoreError> {

@@ -13,7 +13,7 @@ use sqlx::{AssertSqlSafe, Row, SqlitePool};
 
 use tokio_util::sync::CancellationToken;
 
-use super::filter::{Bind, Placeholders, select_events};
+use super::filter::{Bind, Placeholders, RefColumn, SelectSql, select_events, select_latest};
 use super::{
     ArchivedEvent, Batch, Cluster, ClusterStatus, CommitStats, Gap, GapKind, Lease, PageQuery,
     StatusReport, Store, StoreError, TopicCount, now_millis, to_i64, to_u64,
@@ -264,6 +264,32 @@ fn migrate_error(url: &str, e: sqlx::migrate::MigrateError) -> StoreError {
     }
 }
 
+impl SqliteStore {
+    /// Runs a built SELECT of event rows.
+    async fn select(&self, select: SelectSql) -> Result<Vec<ArchivedEvent>, StoreError> {
+        let mut query = sqlx::query(AssertSqlSafe(select.sql));
+        for bind in select.binds {
+            query = match bind {
+                Bind::Int(v) => query.bind(v),
+                Bind::Text(v) => query.bind(v),
+            };
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ArchivedEvent {
+                index: to_u64(r.get(0)),
+                position: u32::try_from(r.get::<i64, _>(1)).unwrap_or_default(),
+                topic: r.get(2),
+                key: r.get(3),
+                namespace: r.get(4),
+                received_at: r.get(5),
+                raw: r.get(6),
+            })
+            .collect())
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
@@ -382,27 +408,33 @@ impl Store for SqliteStore {
         cluster: &Cluster,
         q: &PageQuery,
     ) -> Result<Vec<ArchivedEvent>, StoreError> {
-        let select = select_events(cluster.id, q, Placeholders::Question, "event");
-        let mut query = sqlx::query(AssertSqlSafe(select.sql));
-        for bind in select.binds {
-            query = match bind {
-                Bind::Int(v) => query.bind(v),
-                Bind::Text(v) => query.bind(v),
-            };
-        }
-        let rows = query.fetch_all(&self.pool).await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| ArchivedEvent {
-                index: to_u64(r.get(0)),
-                position: u32::try_from(r.get::<i64, _>(1)).unwrap_or_default(),
-                topic: r.get(2),
-                key: r.get(3),
-                namespace: r.get(4),
-                received_at: r.get(5),
-                raw: r.get(6),
-            })
-            .collect())
+        self.select(select_events(
+            cluster.id,
+            q,
+            Placeholders::Question,
+            "event",
+        ))
+        .await
+    }
+
+    async fn latest(
+        &self,
+        cluster: &Cluster,
+        topics: &[String],
+        to_index: Option<u64>,
+        until: Option<i64>,
+        refs: &[(RefColumn, String)],
+    ) -> Result<Vec<ArchivedEvent>, StoreError> {
+        let select = select_latest(
+            cluster.id,
+            topics,
+            to_index,
+            until,
+            refs,
+            Placeholders::Question,
+            "event",
+        );
+        self.select(select).await
     }
 
     async fn gaps(&self, cluster: &Cluster) -> Result<Vec<Gap>, StoreError> {

@@ -497,7 +497,68 @@ async fn eval_and_deployment_timelines(backend: Backend) {
     );
 }
 
+/// (Topic, Key, Index) and a few fields of every object in a snapshot.
+async fn snapshot(archive: &Archive, args: &[&str]) -> Vec<(String, String, u64, String)> {
+    let mut all = vec!["query", "snapshot"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--output", "ndjson"]);
+    let run = archive.run(&all).await;
+    run.assert_success();
+    run.stdout
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("json");
+            let o = &v["Object"];
+            let state = match v["Topic"].as_str() {
+                Some("Node") => format!(
+                    "{} {} drain={}",
+                    o["Status"], o["SchedulingEligibility"], o["Drain"]
+                ),
+                Some("Job") => format!("v{} {}", o["Version"], o["Status"]),
+                _ => format!("{} {}", o["DesiredStatus"], o["ClientStatus"]),
+            };
+            (
+                v["Topic"].as_str().unwrap_or("").to_owned(),
+                v["Key"].as_str().unwrap_or("").to_owned(),
+                v["Index"].as_u64().unwrap_or(0),
+                state.replace('"', ""),
+            )
+        })
+        .collect()
+}
+
+async fn snapshots_show_the_cluster_as_it_was(backend: Backend) {
+    let archive = Archive::new(backend).await;
+    import_scenario(&archive).await;
+    let s = |t: &str, k: &str, i: u64, st: &str| (t.to_owned(), k.to_owned(), i, st.to_owned());
+
+    assert_eq!(
+        snapshot(&archive, &["--at-index", "30"]).await,
+        vec![
+            s("Node", NODE, 10, "ready eligible drain=false"),
+            s("Job", "web", 20, "v0 pending"),
+            s("Allocation", ALLOC, 28, "run failed"),
+        ]
+    );
+    assert_eq!(
+        snapshot(&archive, &["--at-index", "55", "--node", "worker-1"]).await,
+        vec![
+            s("Node", NODE, 50, "ready ineligible drain=true"),
+            s("Allocation", ALLOC, 42, "stop failed"),
+            s("Allocation", ALLOC2, 42, "run pending"),
+        ]
+    );
+    let after_deregistration = snapshot(&archive, &["--at-index", "61", "--job", "web"]).await;
+    assert!(
+        after_deregistration.iter().all(|o| o.0 == "Allocation"),
+        "{after_deregistration:?}"
+    );
+    let before_anything = archive.run(&["query", "snapshot", "--at-index", "5"]).await;
+    assert_eq!(before_anything.code, Some(1), "{}", before_anything.stderr);
+}
+
 on_both_backends!(
+    snapshots_show_the_cluster_as_it_was,
     the_job_timeline_tells_the_whole_story,
     the_alloc_timeline_reports_each_task_event_once,
     the_node_timeline_shows_the_drain_and_what_ran_there,

@@ -1,0 +1,253 @@
+//! `query snapshot`: the cluster as of a point in history — every node, job
+//! and allocation as Nomad last described it at or before that point, which
+//! is what `/v1/nodes`, `/v1/jobs` and `/v1/allocations` would have answered
+//! then (objects garbage-collected since are still here: the archive keeps
+//! what the stream said).
+
+use std::io::Write;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::render::{self, Output, short_id};
+use super::resolve::resolve;
+use super::state::At;
+use super::{QueryError, covers, gaps};
+use crate::store::filter::RefColumn;
+use crate::store::{ArchivedEvent, Cluster, Gap, Store};
+
+/// What to include.
+#[derive(Debug, Clone)]
+pub struct SnapshotQuery {
+    pub at: At,
+    /// Only this job and its allocations.
+    pub job: Option<String>,
+    /// Only this node (ID, prefix or name) and its allocations.
+    pub node: Option<String>,
+}
+
+/// One object in a snapshot.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Described {
+    /// The index of the event that last described it.
+    pub index: u64,
+    pub topic: String,
+    #[serde(rename = "Type")]
+    pub event_type: String,
+    pub key: String,
+    pub namespace: String,
+    pub time: String,
+    pub object: Value,
+}
+
+#[derive(Serialize)]
+struct Document<'a> {
+    cluster: &'a str,
+    at: String,
+    nodes: &'a [Described],
+    jobs: &'a [Described],
+    allocations: &'a [Described],
+    gaps: Vec<Gap>,
+}
+
+/// Builds and writes the snapshot.
+pub async fn run(
+    store: &dyn Store,
+    cluster: &Cluster,
+    query: &SnapshotQuery,
+    output: Output,
+    out: &mut impl Write,
+    colour: bool,
+) -> Result<(), QueryError> {
+    let mut refs = Vec::new();
+    if let Some(job) = &query.job {
+        refs.push((RefColumn::Job, job.clone()));
+    }
+    if let Some(node) = &query.node {
+        let id = match store.node_ids_named(cluster, node).await?.as_slice() {
+            [one] => one.clone(),
+            _ => resolve(store, cluster, "Node", node).await?,
+        };
+        refs.push((RefColumn::Node, id));
+    }
+    let (to_index, until) = match query.at {
+        At::Index(index) => (Some(index), None),
+        At::Time(millis) => (None, Some(millis.saturating_add(1))),
+    };
+    let topics = ["Node", "Job", "Allocation"].map(str::to_owned);
+    let latest = store
+        .latest(cluster, &topics, to_index, until, &refs)
+        .await?;
+    let mut nodes = Vec::new();
+    let mut jobs = Vec::new();
+    let mut allocations = Vec::new();
+    for event in latest {
+        let Some(described) = describe(event) else {
+            continue;
+        };
+        match described.topic.as_str() {
+            "Node" => nodes.push(described),
+            "Job" => jobs.push(described),
+            _ => allocations.push(described),
+        }
+    }
+    let point = match query.at {
+        At::Index(index) => format!("index {index}"),
+        At::Time(millis) => render::time(millis),
+    };
+    if nodes.is_empty() && jobs.is_empty() && allocations.is_empty() {
+        let span = store.span(cluster).await?;
+        return Err(QueryError::NotFound(format!(
+            "no nodes, jobs or allocations at or before {point} ({})",
+            covers(span)
+        )));
+    }
+    let newest = [&nodes, &jobs, &allocations]
+        .iter()
+        .flat_map(|list| list.iter().map(|d| d.index))
+        .max()
+        .unwrap_or(0);
+    // Anything missing before the point may have changed what it shows.
+    let overlapping = gaps::overlapping(
+        &store.gaps(cluster).await?,
+        0,
+        newest.max(to_index.unwrap_or(0)),
+    );
+    let written = match output {
+        Output::Table => write_table(
+            out,
+            &point,
+            &nodes,
+            &jobs,
+            &allocations,
+            &overlapping,
+            colour,
+        ),
+        Output::Json => render::json_line(
+            out,
+            &Document {
+                cluster: &cluster.name,
+                at: point,
+                nodes: &nodes,
+                jobs: &jobs,
+                allocations: &allocations,
+                gaps: overlapping,
+            },
+        ),
+        Output::Ndjson => {
+            for gap in &overlapping {
+                tracing::warn!("{}", gaps::sentence(gap));
+            }
+            nodes
+                .iter()
+                .chain(&jobs)
+                .chain(&allocations)
+                .try_for_each(|d| render::json_line(out, d))
+        }
+    };
+    written.map_err(QueryError::Output)
+}
+
+/// The object an event describes; `None` for an object gone by then (a
+/// deregistered job or node).
+fn describe(event: ArchivedEvent) -> Option<Described> {
+    let event_type = render::event_type(&event.raw);
+    if matches!(
+        event_type.as_str(),
+        "JobDeregistered" | "JobBatchDeregistered" | "NodeDeregistration"
+    ) {
+        return None;
+    }
+    let parsed: Value = serde_json::from_str(&event.raw).ok()?;
+    Some(Described {
+        index: event.index,
+        object: parsed["Payload"][event.topic.as_str()].clone(),
+        time: render::time(event.received_at),
+        topic: event.topic,
+        event_type,
+        key: event.key,
+        namespace: event.namespace,
+    })
+}
+
+fn field(d: &Described, name: &str) -> String {
+    match &d.object[name] {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// A table of the snapshot: title, objects, column names, and one row each.
+type Section<'a> = (&'a str, &'a [Described], &'a [&'a str], fn(&Described) -> Vec<String>);
+
+fn write_table(
+    out: &mut impl Write,
+    point: &str,
+    nodes: &[Described],
+    jobs: &[Described],
+    allocations: &[Described],
+    overlapping: &[Gap],
+    colour: bool,
+) -> std::io::Result<()> {
+    writeln!(out, "as of {point}")?;
+    let sections: [Section; 3] = [
+        (
+            "NODES",
+            nodes,
+            &["ID", "NAME", "STATUS", "ELIGIBILITY", "DRAIN", "INDEX"],
+            |d| {
+                vec![
+                    short_id(&d.key).to_owned(),
+                    field(d, "Name"),
+                    field(d, "Status"),
+                    field(d, "SchedulingEligibility"),
+                    field(d, "Drain"),
+                    d.index.to_string(),
+                ]
+            },
+        ),
+        (
+            "JOBS",
+            jobs,
+            &["ID", "NAMESPACE", "VERSION", "STATUS", "STOP", "INDEX"],
+            |d| {
+                vec![
+                    d.key.clone(),
+                    d.namespace.clone(),
+                    field(d, "Version"),
+                    field(d, "Status"),
+                    field(d, "Stop"),
+                    d.index.to_string(),
+                ]
+            },
+        ),
+        (
+            "ALLOCATIONS",
+            allocations,
+            &["ID", "JOB", "GROUP", "NODE", "DESIRED", "CLIENT", "INDEX"],
+            |d| {
+                vec![
+                    short_id(&d.key).to_owned(),
+                    field(d, "JobID"),
+                    field(d, "TaskGroup"),
+                    field(d, "NodeName"),
+                    field(d, "DesiredStatus"),
+                    field(d, "ClientStatus"),
+                    d.index.to_string(),
+                ]
+            },
+        ),
+    ];
+    for (title, list, header, row) in sections {
+        if list.is_empty() {
+            continue;
+        }
+        writeln!(out, "\n{title}")?;
+        let mut rows = vec![header.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>()];
+        rows.extend(list.iter().map(row));
+        render::table(out, &rows, colour)?;
+    }
+    render::gap_lines(out, overlapping, colour)
+}
