@@ -180,7 +180,12 @@ fn field(d: &Described, name: &str) -> String {
 }
 
 /// A table of the snapshot: title, objects, column names, and one row each.
-type Section<'a> = (&'a str, &'a [Described], &'a [&'a str], fn(&Described) -> Vec<String>);
+type Section<'a> = (
+    &'a str,
+    &'a [Described],
+    &'a [&'a str],
+    fn(&Described) -> Vec<String>,
+);
 
 fn write_table(
     out: &mut impl Write,
