@@ -8,4 +8,5 @@ mod ingest;
 mod postgres;
 mod query;
 mod replay;
+mod reporting;
 mod status;
