@@ -8,5 +8,6 @@ mod ingest;
 mod postgres;
 mod query;
 mod replay;
+mod reporting;
 mod status;
 mod timeline;
