@@ -159,8 +159,15 @@ pub async fn follow(
 
 /// Asks Nomad about the token and builds the one message that explains why
 /// it will not stream.
-async fn rejected(client: &NomadClient, subscription: &Subscription, symptom: Symptom) -> FollowError {
-    tracing::info!(address = client.address(), "Asking Nomad about the ACL token");
+async fn rejected(
+    client: &NomadClient,
+    subscription: &Subscription,
+    symptom: Symptom,
+) -> FollowError {
+    tracing::info!(
+        address = client.address(),
+        "Asking Nomad about the ACL token"
+    );
     let check = client.token_self().await;
     FollowError::Rejected(Box::new(Rejection {
         address: client.address().to_owned(),

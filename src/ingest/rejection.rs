@@ -189,7 +189,11 @@ mod tests {
     #[test]
     fn a_valid_token_is_told_what_each_requested_topic_needs() {
         assert_eq!(
-            rejection(TokenCheck::Valid(token()), &["Job", "Node", "NodePool", "Allocation:web"], "prod"),
+            rejection(
+                TokenCheck::Valid(token()),
+                &["Job", "Node", "NodePool", "Allocation:web"],
+                "prod"
+            ),
             "Nomad at `http://nomad:4646` ended the event stream before its `{}` greeting 2 times in a row: \
              the ACL token `archiver` (accessor `a-1`) is valid but lacks permission for the requested topics: \
              `Job` needs namespace `read-job`, `Node` needs `node:read`, `NodePool` needs a management token, \
@@ -198,9 +202,15 @@ mod tests {
              --topic Deployment (namespace read-job) and --topic Node (node:read))"
         );
         let all = rejection(TokenCheck::Valid(token()), &["*"], "*");
-        assert!(all.contains("all topics (no --topic), which needs a management token"), "{all}");
+        assert!(
+            all.contains("all topics (no --topic), which needs a management token"),
+            "{all}"
+        );
         let every = rejection(TokenCheck::Valid(token()), &["Job"], "*");
-        assert!(every.contains("`Job` needs namespace `read-job` in every namespace"), "{every}");
+        assert!(
+            every.contains("`Job` needs namespace `read-job` in every namespace"),
+            "{every}"
+        );
     }
 
     #[test]
@@ -211,10 +221,22 @@ mod tests {
         };
         let cases = [
             (TokenCheck::Rejected, "Nomad does not accept the ACL token"),
-            (TokenCheck::Expired(Some(expired)), "the ACL token `archiver` (accessor `a-1`) expired at `2025-01-01T00:00:00Z`"),
-            (TokenCheck::Expired(None), "the ACL token has expired (hint: create a new token"),
-            (TokenCheck::AclDisabled, "ACLs are disabled there, so it is not the token; the agent closes the stream before its greeting for an unknown reason"),
-            (TokenCheck::Unanswered("HTTP 500: boom".into()), "failed too (HTTP 500: boom)"),
+            (
+                TokenCheck::Expired(Some(expired)),
+                "the ACL token `archiver` (accessor `a-1`) expired at `2025-01-01T00:00:00Z`",
+            ),
+            (
+                TokenCheck::Expired(None),
+                "the ACL token has expired (hint: create a new token",
+            ),
+            (
+                TokenCheck::AclDisabled,
+                "ACLs are disabled there, so it is not the token; the agent closes the stream before its greeting for an unknown reason",
+            ),
+            (
+                TokenCheck::Unanswered("HTTP 500: boom".into()),
+                "failed too (HTTP 500: boom)",
+            ),
         ];
         for (check, want) in cases {
             let message = rejection(check, &["Job"], "default");

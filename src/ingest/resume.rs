@@ -273,7 +273,8 @@ mod tests {
         let d = r.frame(40);
         assert_eq!(summary(&d), (true, Some((12, 40, GapKind::Buffer))));
         assert!(
-            d.gap.is_some_and(|g| g.reason.contains("event dropped from buffer")),
+            d.gap
+                .is_some_and(|g| g.reason.contains("event dropped from buffer")),
             "the gap says why"
         );
         assert_eq!(summary(&r.frame(41)), (true, None));
@@ -288,7 +289,9 @@ mod tests {
         );
         r.connected();
         assert!(
-            r.frame(50).gap.is_some_and(|g| !g.reason.contains("dropped")),
+            r.frame(50)
+                .gap
+                .is_some_and(|g| !g.reason.contains("dropped")),
             "the mark is spent on the first frame after it"
         );
     }

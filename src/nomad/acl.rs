@@ -135,7 +135,10 @@ mod tests {
         let noon = at("2026-03-01T12:00:00Z");
         assert_eq!(parse_rfc3339("2026-03-01T12:00:00Z"), Some(noon));
         assert_eq!(parse_rfc3339("2026-03-01T14:00:00+02:00"), Some(noon));
-        assert_eq!(parse_rfc3339("2026-03-01T07:30:00.000000001-04:30"), Some(noon + Duration::from_nanos(1)));
+        assert_eq!(
+            parse_rfc3339("2026-03-01T07:30:00.000000001-04:30"),
+            Some(noon + Duration::from_nanos(1))
+        );
         assert_eq!(parse_rfc3339("0001-01-01T00:00:00Z"), None);
         assert_eq!(parse_rfc3339("soon"), None);
     }

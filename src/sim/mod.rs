@@ -24,8 +24,6 @@ mod http_tests;
 
 pub use crate::nomad::Subscription;
 pub use frame::{SimEvent, SimFrame};
-pub use generator::Generator;
 pub use framing::Framing;
-pub use server::{
-    ConnFault, SIM_TOKEN_ACCESSOR, SIM_TOKEN_NAME, Sim, SimConfig, StreamRequest,
-};
+pub use generator::Generator;
+pub use server::{ConnFault, SIM_TOKEN_ACCESSOR, SIM_TOKEN_NAME, Sim, SimConfig, StreamRequest};

@@ -8,3 +8,4 @@ mod ingest;
 mod postgres;
 mod replay;
 mod status;
+mod stream_ends;
