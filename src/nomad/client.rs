@@ -32,7 +32,7 @@ pub enum StreamError {
     /// The agent answered with a status line HTTP/1.1 clients reject; every
     /// attempt fails the same way.
     #[error(
-        "Nomad at `{address}` answered the event stream with an invalid HTTP status line ({detail}): \
+        "Nomad at `{address}` answered with a status line HTTP clients reject (`{detail}`): \
          Nomad 1.11.2's event stream sends an invalid HTTP status line (`HTTP/0.0 200 OK`)"
     )]
     InvalidStatusLine { address: String, detail: String },
@@ -289,17 +289,18 @@ impl NomadClient {
     fn connect_error(&self, e: reqwest::Error) -> StreamError {
         // For a failed connection the innermost cause ("Connection refused")
         // says it all; reqwest's wrappers around it add nothing.
+        let cause = innermost(&e);
+        if is_invalid_status_line(&cause) {
+            return StreamError::InvalidStatusLine {
+                address: self.display_address.clone(),
+                detail: cause,
+            };
+        }
         let detail = if e.is_connect() {
-            innermost(&e)
+            cause
         } else {
             error_chain(e)
         };
-        if is_invalid_status_line(&detail) {
-            return StreamError::InvalidStatusLine {
-                address: self.display_address.clone(),
-                detail,
-            };
-        }
         StreamError::Connect {
             address: self.display_address.clone(),
             detail,

@@ -364,7 +364,7 @@ async fn nomad_1_11_2s_status_line_is_a_clear_error_not_a_retry_loop(backend: Ba
     let line = error_line(&run);
     assert!(
         line.starts_with(&format!(
-            "error: Nomad at `{}` answered the event stream with an invalid HTTP status line (",
+            "error: Nomad at `{}` answered with a status line HTTP clients reject (`invalid HTTP version parsed`): ",
             sim.address
         )),
         "{}",
@@ -372,7 +372,7 @@ async fn nomad_1_11_2s_status_line_is_a_clear_error_not_a_retry_loop(backend: Ba
     );
     assert!(
         line.ends_with(
-            "): Nomad 1.11.2's event stream sends an invalid HTTP status line (`HTTP/0.0 200 OK`) \
+            ": Nomad 1.11.2's event stream sends an invalid HTTP status line (`HTTP/0.0 200 OK`) \
              (hint: upgrade Nomad to 1.11.3 or newer)"
         ),
         "{}",
