@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use nomad_chronicle::sim::{Generator, Sim, SimConfig};
+use nomad_chronicle::sim::{Framing, Generator, Sim, SimConfig};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
@@ -58,6 +58,11 @@ struct ServeArgs {
     /// Require this ACL token (`X-Nomad-Token` or `Authorization: Bearer`); ACLs are off without it.
     #[arg(long, env = "NOMAD_SIM_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// How stream bodies are framed: as Nomad <= 1.11.1 (chunked, chunked-gzip
+    /// when the client asks) or >= 1.11.2 (close-delimited; http00 as 1.11.2's
+    /// invalid status line).
+    #[arg(long, value_enum, default_value = "chunked")]
+    framing: Framing,
 }
 
 /// Options of `capture`.
@@ -154,6 +159,7 @@ async fn run_server(args: ServeArgs) -> Result<()> {
         buffer_size: args.buffer_size.unwrap_or(preload.len().max(100)),
         heartbeat: args.heartbeat,
         token: args.token.clone(),
+        framing: args.framing,
     };
     let sim = Sim::new(config.clone());
     // A demo runs for hours: keep the buffer, not the whole history.
@@ -175,6 +181,7 @@ async fn run_server(args: ServeArgs) -> Result<()> {
         rate = args.rate,
         buffer_size = config.buffer_size,
         acl = config.token.is_some(),
+        framing = ?config.framing,
         "Serving simulated Nomad event stream"
     );
 

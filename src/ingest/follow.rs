@@ -1,6 +1,12 @@
 //! The live side of ingest: subscribes to `/v1/event/stream` at the resume
 //! point, pumps the body to the writer, and on anything short of a fatal
 //! answer reconnects with backoff from wherever the archive now stands.
+//!
+//! Nomad's close reasons steer it: `event dropped from buffer` marks a
+//! possible loss before reconnecting, `subscription closed by server`
+//! reconnects, `ACL token expired` stops. Bodies that end before the `{}`
+//! greeting (how Nomad >= 1.11.2 refuses a token) are retried once, with
+//! backoff, and then explained from `GET /v1/acl/token/self`.
 
 use std::time::Duration;
 
@@ -9,10 +15,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
 use super::pump::{Pump, PumpEnd, PumpSeen};
+use super::rejection::{Rejection, Symptom};
 use super::resume::Resume;
 use super::stats::Stats;
 use super::writer::Msg;
-use crate::nomad::{LineReader, NomadClient, StreamError, Subscription};
+use crate::nomad::{CloseReason, LineReader, NomadClient, StreamError, Subscription};
 
 /// How following the stream ended, short of an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,19 +39,15 @@ pub enum FollowError {
     /// The writer stopped; its own error says why.
     #[error("the archive stopped accepting events")]
     WriterGone,
-    /// Nomad accepted the subscription and closed it before its `{}`
-    /// greeting, again and again: how an ACL denial looks on Nomad >= 1.11.2.
-    #[error(
-        "Nomad ended the event stream before its first heartbeat {0} times in a row at `{1}`: \
-         the token is probably missing, expired or lacks permission for the requested topics \
-         (hint: subscribing to all topics needs a management token; with a least-privilege token name the topics, \
-         e.g. --topic Job --topic Evaluation --topic Allocation --topic Deployment (namespace read-job) and --topic Node (node:read))"
-    )]
-    Rejected(u32, String),
+    /// Nomad will not stream with this token (bodies that end before the
+    /// greeting, or `ACL token expired`); the message says why and what to do.
+    #[error("{0}")]
+    Rejected(Box<Rejection>),
 }
 
-/// Bodies ended before the greeting, in a row, before giving up.
-const MAX_SILENT_REJECTIONS: u32 = 3;
+/// Bodies ended before the greeting, in a row, before asking Nomad about
+/// the token: one may be a restart racing the subscription, two are a pattern.
+const MAX_SILENT_REJECTIONS: u32 = 2;
 
 /// Settings for following one agent.
 #[derive(Debug, Clone)]
@@ -112,10 +115,8 @@ pub async fn follow(
                 } else if matches!(end, PumpEnd::Eof) {
                     silent_rejections += 1;
                     if silent_rejections >= MAX_SILENT_REJECTIONS {
-                        return Err(FollowError::Rejected(
-                            silent_rejections,
-                            client.address().to_owned(),
-                        ));
+                        let symptom = Symptom::EmptyStreams(silent_rejections);
+                        return Err(rejected(client, &options.subscription, symptom).await);
                     }
                 }
                 match end {
@@ -125,7 +126,23 @@ pub async fn follow(
                     PumpEnd::Eof => StreamError::Closed.to_string(),
                     PumpEnd::Idle => StreamError::Idle(options.idle_timeout).to_string(),
                     PumpEnd::Failed(e) => e.to_string(),
-                    PumpEnd::Closed(why) => format!("the server closed the stream: {why}"),
+                    PumpEnd::Closed(why) => match CloseReason::parse(&why) {
+                        Some(CloseReason::TokenExpired) => {
+                            let symptom = Symptom::ExpiredCloseReason;
+                            return Err(rejected(client, &options.subscription, symptom).await);
+                        }
+                        Some(CloseReason::Dropped) => {
+                            resume.lost();
+                            format!(
+                                "the server closed the stream: {why} (this reader fell behind; \
+                                 events after index {} may be lost)",
+                                resume.resume_index()
+                            )
+                        }
+                        Some(CloseReason::Resubscribe) | None => {
+                            format!("the server closed the stream: {why}")
+                        }
+                    },
                 }
             }
         };
@@ -138,4 +155,26 @@ pub async fn follow(
             _ = tokio::time::sleep(delay) => {}
         }
     }
+}
+
+/// Asks Nomad about the token and builds the one message that explains why
+/// it will not stream.
+async fn rejected(
+    client: &NomadClient,
+    subscription: &Subscription,
+    symptom: Symptom,
+) -> FollowError {
+    tracing::info!(
+        address = client.address(),
+        "Asking Nomad about the ACL token"
+    );
+    let check = client.token_self().await;
+    FollowError::Rejected(Box::new(Rejection {
+        address: client.address().to_owned(),
+        symptom,
+        check,
+        topics: subscription.topics.clone(),
+        namespace: subscription.namespace.clone(),
+        has_token: client.has_token(),
+    }))
 }

@@ -7,11 +7,14 @@
 //!   where a gap must be recorded;
 //! - [`pump`] turns lines into messages for the writer;
 //! - [`follow`] keeps a subscription alive across reconnects;
+//! - [`rejection`] explains, from Nomad's view of the token, why it will not
+//!   stream;
 //! - [`writer`] batches and commits.
 
 pub mod backoff;
 pub mod follow;
 pub mod pump;
+pub mod rejection;
 pub mod resume;
 pub mod stats;
 pub mod writer;
@@ -26,7 +29,7 @@ use tokio_util::io::ReaderStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::BatchConfig;
-use crate::nomad::{LineReader, NomadClient};
+use crate::nomad::{CloseReason, LineReader, NomadClient};
 use crate::store::{Cluster, Lease, StoreError};
 pub use follow::{FollowEnd, FollowError, FollowOptions};
 use pump::{Pump, PumpEnd, PumpSeen};
@@ -179,7 +182,7 @@ where
         PumpEnd::Stopped => Ok(ImportEnd::Stopped),
         PumpEnd::WriterGone => Ok(ImportEnd::Complete),
         PumpEnd::Closed(fragment) => {
-            if is_close_reason(&fragment) {
+            if CloseReason::parse(&fragment).is_some() {
                 tracing::warn!(source = source_name, reason = %fragment, "The capture ends with the server's close reason");
             } else {
                 tracing::warn!(source = source_name, preview = %fragment, "The capture ends with an incomplete line; skipped it");
@@ -195,17 +198,6 @@ where
     };
     pipeline.finish().await?;
     outcome
-}
-
-/// The reasons Nomad gives when it ends a stream.
-fn is_close_reason(text: &str) -> bool {
-    [
-        "event dropped from buffer",
-        "subscription closed by server",
-        "ACL token expired",
-    ]
-    .iter()
-    .any(|r| text.starts_with(r))
 }
 
 async fn log_progress(stats: Arc<Stats>, stop: CancellationToken) {

@@ -10,6 +10,13 @@
 //!   be lost, and a gap is recorded;
 //! - it is smaller: the server's history is behind the archive; that is
 //!   recorded once, and frames up to the resume point are skipped.
+//!
+//! When Nomad ends a stream with `event dropped from buffer`, this reader's
+//! place left the buffer, and [`Resume::lost`] marks it. The next
+//! connection's first frame still decides: a gap is recorded from the last
+//! index handed on to that frame, unless the frame *is* the resume point —
+//! then Nomad still held it and everything after it, and claiming a gap
+//! would be false.
 
 use crate::store::{Gap, GapKind, now_millis};
 
@@ -47,6 +54,8 @@ pub struct Resume {
     malformed: bool,
     /// The server-behind condition was already recorded.
     behind_reported: bool,
+    /// Nomad dropped this reader from its buffer since the last frame.
+    lost: bool,
 }
 
 impl Resume {
@@ -61,6 +70,7 @@ impl Resume {
             fresh: true,
             malformed: false,
             behind_reported: false,
+            lost: false,
         }
     }
 
@@ -80,6 +90,12 @@ impl Resume {
         self.prev = None;
     }
 
+    /// Nomad said `event dropped from buffer`: events after the last one
+    /// handed on may be lost; the next connection's first frame tells.
+    pub fn lost(&mut self) {
+        self.lost = true;
+    }
+
     /// A line could not be parsed: whatever it held is missing.
     pub fn malformed(&mut self) {
         self.malformed = true;
@@ -88,6 +104,7 @@ impl Resume {
     /// Decides about a frame with this index.
     pub fn frame(&mut self, index: u64) -> Decision {
         let first = std::mem::take(&mut self.fresh);
+        let lost = first && std::mem::take(&mut self.lost);
         let mut gap = None;
         if self.mode == Mode::Follow {
             let resume = self.high.or(self.requested);
@@ -116,14 +133,17 @@ impl Resume {
                     } else {
                         resume - 1
                     };
-                    gap = Some(new_gap(
-                        from,
-                        index,
-                        GapKind::Buffer,
+                    let reason = if lost {
+                        format!(
+                            "Nomad dropped this reader from its event buffer (`event dropped from buffer`) \
+                             after index {resume}; the stream resumed at {index}"
+                        )
+                    } else {
                         format!(
                             "index {resume} was no longer in Nomad's event buffer; the stream resumed at {index}"
-                        ),
-                    ));
+                        )
+                    };
+                    gap = Some(new_gap(from, index, GapKind::Buffer, reason));
                 }
             }
         } else if first {
@@ -240,6 +260,39 @@ mod tests {
             summary(&r.frame(80)),
             (true, Some((49, 80, GapKind::Buffer))),
             "the requested index itself is missing too"
+        );
+    }
+
+    #[test]
+    fn a_reader_dropped_from_the_buffer_gets_a_gap_unless_nomad_still_held_its_place() {
+        let mut r = Resume::new(Mode::Follow, None, None);
+        r.frame(10);
+        r.frame(12);
+        r.lost();
+        r.connected();
+        let d = r.frame(40);
+        assert_eq!(summary(&d), (true, Some((12, 40, GapKind::Buffer))));
+        assert!(
+            d.gap
+                .is_some_and(|g| g.reason.contains("event dropped from buffer")),
+            "the gap says why"
+        );
+        assert_eq!(summary(&r.frame(41)), (true, None));
+
+        let mut r = Resume::new(Mode::Follow, Some(12), None);
+        r.lost();
+        r.connected();
+        assert_eq!(
+            summary(&r.frame(12)),
+            (true, None),
+            "the resume point itself came back: nothing was lost"
+        );
+        r.connected();
+        assert!(
+            r.frame(50)
+                .gap
+                .is_some_and(|g| !g.reason.contains("dropped")),
+            "the mark is spent on the first frame after it"
         );
     }
 

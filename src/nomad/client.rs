@@ -10,7 +10,7 @@ use futures_util::Stream;
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{StatusCode, Url};
 
-use super::Subscription;
+use super::{Subscription, TokenCheck};
 use crate::config::{NomadConfig, redact_url};
 
 /// Everything that can end or prevent a subscription, classified so the ingest
@@ -29,6 +29,13 @@ pub enum StreamError {
     Closed,
     #[error("no answer to the subscription within {0:?}")]
     NoAnswer(Duration),
+    /// The agent answered with a status line HTTP/1.1 clients reject; every
+    /// attempt fails the same way.
+    #[error(
+        "Nomad at `{address}` answered with a status line HTTP clients reject (`{detail}`): \
+         Nomad 1.11.2's event stream sends an invalid HTTP status line (`HTTP/0.0 200 OK`)"
+    )]
+    InvalidStatusLine { address: String, detail: String },
 }
 
 impl StreamError {
@@ -39,15 +46,26 @@ impl StreamError {
             StreamError::Status { status, .. } => {
                 status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS
             }
+            StreamError::InvalidStatusLine { .. } => false,
             _ => true,
         }
     }
 
     /// A hint for the user, for errors they have to fix.
     pub fn hint(&self) -> Option<&'static str> {
-        let StreamError::Status { status, .. } = self else {
-            return None;
+        let (status, body) = match self {
+            StreamError::Status { status, body } => (status, body),
+            StreamError::InvalidStatusLine { .. } => {
+                return Some("upgrade Nomad to 1.11.3 or newer");
+            }
+            _ => return None,
         };
+        if status.is_client_error() && body.contains("expired") {
+            return Some(
+                "the ACL token has expired: create a new one and set --token or NOMAD_TOKEN to it; \
+                 ingest resumes from its checkpoint",
+            );
+        }
         match status.as_u16() {
             400 => Some("check the --topic and --from-index values"),
             401 | 403 => Some(
@@ -78,6 +96,8 @@ pub struct NomadClient {
     /// What the user typed, for messages.
     display_address: String,
     region: Option<String>,
+    /// Whether a token is sent, so messages can tell "no token" from "a bad one".
+    has_token: bool,
 }
 
 impl fmt::Debug for NomadClient {
@@ -86,6 +106,7 @@ impl fmt::Debug for NomadClient {
         f.debug_struct("NomadClient")
             .field("address", &self.display_address)
             .field("region", &self.region)
+            .field("has_token", &self.has_token)
             .finish_non_exhaustive()
     }
 }
@@ -191,7 +212,13 @@ impl NomadClient {
                 .trim_end_matches('/')
                 .to_owned(),
             region: config.region.clone(),
+            has_token: config.token.is_some(),
         })
+    }
+
+    /// Whether requests carry an ACL token.
+    pub fn has_token(&self) -> bool {
+        self.has_token
     }
 
     /// The address as the user gave it.
@@ -226,6 +253,32 @@ impl NomadClient {
         })))
     }
 
+    /// Asks `GET /v1/acl/token/self` what Nomad makes of the token (sent the
+    /// same way as for the stream).
+    pub async fn token_self(&self) -> TokenCheck {
+        let mut url = self.url("/v1/acl/token/self");
+        if let Some(region) = &self.region {
+            url.query_pairs_mut().append_pair("region", region);
+        }
+        let ask = async {
+            let response = self
+                .http
+                .get(url)
+                .send()
+                .await
+                .map_err(|e| self.connect_error(e).to_string())?;
+            let status = response.status().as_u16();
+            Ok::<_, String>((status, error_body(response).await))
+        };
+        match tokio::time::timeout(Duration::from_secs(15), ask).await {
+            Ok(Ok((status, body))) => {
+                TokenCheck::from_answer(status, &body, std::time::SystemTime::now())
+            }
+            Ok(Err(detail)) => TokenCheck::Unanswered(detail),
+            Err(_) => TokenCheck::Unanswered("no answer within 15s".to_owned()),
+        }
+    }
+
     fn url(&self, path: &str) -> Url {
         let mut url = self.base.clone();
         let prefix = url.path().trim_end_matches('/').to_owned();
@@ -236,23 +289,29 @@ impl NomadClient {
     fn connect_error(&self, e: reqwest::Error) -> StreamError {
         // For a failed connection the innermost cause ("Connection refused")
         // says it all; reqwest's wrappers around it add nothing.
+        let cause = innermost(&e);
+        if is_invalid_status_line(&cause) {
+            return StreamError::InvalidStatusLine {
+                address: self.display_address.clone(),
+                detail: cause,
+            };
+        }
         let detail = if e.is_connect() {
-            innermost(&e)
+            cause
         } else {
             error_chain(e)
-        };
-        let detail = if detail.contains("HTTP/0.0") || detail.contains("invalid HTTP version") {
-            format!(
-                "{detail} (Nomad 1.11.2 sends the status line `HTTP/0.0 200 OK` on the event stream; upgrade Nomad to 1.11.3 or newer)"
-            )
-        } else {
-            detail
         };
         StreamError::Connect {
             address: self.display_address.clone(),
             detail,
         }
     }
+}
+
+/// Whether hyper refused the response's status line for its HTTP version, as
+/// it does for Nomad 1.11.2's `HTTP/0.0 200 OK`.
+fn is_invalid_status_line(detail: &str) -> bool {
+    detail.contains("invalid HTTP version") || detail.contains("HTTP/0.0")
 }
 
 /// The start of an error response's body, read with a size and time limit.

@@ -7,7 +7,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use super::{ConnFault, Generator, Sim, SimConfig, SimEvent, SimFrame};
+use super::{ConnFault, Framing, Generator, Sim, SimConfig, SimEvent, SimFrame};
 
 /// Generous bound on every read, so a broken server fails the test instead of hanging it.
 const WAIT: Duration = Duration::from_secs(5);
@@ -353,4 +353,69 @@ async fn a_client_that_leaves_is_no_longer_counted() {
     timeout(WAIT, gone)
         .await
         .expect("the stream notices the client left");
+}
+
+#[tokio::test]
+async fn a_close_delimited_stream_is_not_chunked_and_ends_without_a_reason() {
+    let (sim, addr) = Sim::start(SimConfig {
+        framing: Framing::CloseDelimited,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    sim.publish(job_frame(5, "default"));
+    sim.push_fault(ConnFault::CloseAfter {
+        frames: 1,
+        reason: Some("subscription closed by server, client should resubscribe".into()),
+    });
+
+    let mut r = get(addr, "/v1/event/stream?namespace=*", "").await;
+
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("connection"), Some("close"));
+    assert_eq!(r.header("transfer-encoding"), None);
+    let mut body = String::new();
+    timeout(WAIT, r.reader.read_to_string(&mut body))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        body.starts_with("{}\n{\"Index\":5,\"Events\":[") && body.ends_with("]}\n"),
+        "the greeting, one frame, then the socket closed: {body:?}"
+    );
+}
+
+#[tokio::test]
+async fn nomad_1_11_2_framing_sends_an_http_0_0_status_line_and_the_router_still_answers() {
+    let (sim, addr) = Sim::start(SimConfig {
+        framing: Framing::Http00,
+        token: Some("t".into()),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    sim.publish(job_frame(5, "default"));
+
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /v1/event/stream?index=0 HTTP/1.1\r\nHost: {addr}\r\nX-Nomad-Token: wrong\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    timeout(WAIT, stream.read_to_string(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        answer.starts_with("HTTP/0.0 200 OK\r\n") && answer.ends_with("\r\n\r\n"),
+        "a refused token is 200 and no body once the connection is taken over: {answer:?}"
+    );
+
+    let r = get(addr, "/v1/acl/token/self", "X-Nomad-Token: t\r\n").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("connection"),
+        Some("close"),
+        "one request per connection"
+    );
 }

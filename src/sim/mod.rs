@@ -8,11 +8,13 @@
 //! cut-off, plus injectable faults ([`ConnFault`]).
 //!
 //! Layout: `frame` (events and wire lines), `buffer` (the bounded buffer and start positions), `server`
-//! (the handle and HTTP routes), `stream` (one subscriber's body),
+//! (the handle and HTTP routes), `stream` (one subscriber's body), `framing`
+//! (chunked, gzip and close-delimited bodies, the last written by hand),
 //! `generator` (seeded history).
 
 mod buffer;
 mod frame;
+mod framing;
 mod generator;
 mod server;
 mod stream;
@@ -22,5 +24,6 @@ mod http_tests;
 
 pub use crate::nomad::Subscription;
 pub use frame::{SimEvent, SimFrame};
+pub use framing::Framing;
 pub use generator::Generator;
-pub use server::{ConnFault, Sim, SimConfig, StreamRequest};
+pub use server::{ConnFault, SIM_TOKEN_ACCESSOR, SIM_TOKEN_NAME, Sim, SimConfig, StreamRequest};

@@ -1,10 +1,11 @@
-//! The simulator handle and its HTTP server: `/v1/event/stream` and `/v1/status/leader`.
+//! The simulator handle and its HTTP server: `/v1/event/stream`,
+//! `/v1/acl/token/self` and `/v1/status/leader`.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use tokio::sync::watch;
 
 use super::buffer::{Buffer, Entry};
 use super::frame::SimFrame;
+use super::framing::{self, Framing, SimListener};
 use super::stream;
 use crate::nomad::Subscription;
 
@@ -31,6 +33,8 @@ pub struct SimConfig {
     pub heartbeat: Duration,
     /// The ACL token a stream request must present; `None` means ACLs are off.
     pub token: Option<String>,
+    /// How `/v1/event/stream` bodies are framed: as Nomad <= 1.11.1 or >= 1.11.2 does.
+    pub framing: Framing,
 }
 
 impl Default for SimConfig {
@@ -39,6 +43,7 @@ impl Default for SimConfig {
             buffer_size: 100,
             heartbeat: Duration::from_secs(30),
             token: None,
+            framing: Framing::Chunked,
         }
     }
 }
@@ -49,6 +54,7 @@ impl fmt::Debug for SimConfig {
             .field("buffer_size", &self.buffer_size)
             .field("heartbeat", &self.heartbeat)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("framing", &self.framing)
             .finish()
     }
 }
@@ -83,6 +89,14 @@ pub enum ConnFault {
     /// Answer 200 and end the body at once, before the `{}` greeting: how
     /// Nomad >= 1.11.2 shows an ACL denial.
     CloseBeforeGreeting,
+    /// After `frames` frames, stop reading the buffer (as a subscriber whose
+    /// client reads too slowly) until the entry it stands on has been
+    /// evicted by later publishes, then end the body as Nomad does: with
+    /// `event dropped from buffer` when chunked, by closing when not.
+    FallBehindAfter {
+        /// Frames sent before the subscriber stops reading.
+        frames: usize,
+    },
     /// After `frames` frames, write `reason` with no newline (if any) and end the body cleanly.
     CloseAfter {
         /// Frames sent before the close.
@@ -108,6 +122,8 @@ pub struct StreamRequest {
     pub token_present: bool,
     /// The HTTP status the server answered with.
     pub status: u16,
+    /// Whether the body was gzip-compressed (chunked-gzip framing, and the client asked).
+    pub gzip: bool,
 }
 
 /// The simulator: a Nomad-compatible event stream fed by [`Sim::publish`].
@@ -149,6 +165,14 @@ pub(crate) struct Inner {
     pub(crate) heartbeat: Duration,
     /// The required ACL token, if ACLs are on.
     token: Mutex<Option<String>>,
+    /// Whether that token has expired: `/v1/acl/token/self` shows an
+    /// expiration time in the past and new streams are refused.
+    token_expired: AtomicBool,
+    /// Whether every stream is refused as 200 and an empty body, as Nomad
+    /// >= 1.11.2 refuses a token that may not read the requested topics.
+    topic_denied: AtomicBool,
+    /// How stream bodies are framed.
+    framing: Mutex<Framing>,
     /// The buffer and the full history.
     pub(crate) state: Mutex<HistoryState>,
     /// Bumped on every publish so waiting streams wake up.
@@ -191,6 +215,9 @@ impl Sim {
             buffer_size: config.buffer_size,
             heartbeat: config.heartbeat,
             token: Mutex::new(config.token),
+            token_expired: AtomicBool::new(false),
+            topic_denied: AtomicBool::new(false),
+            framing: Mutex::new(config.framing),
             state: Mutex::new(HistoryState {
                 buffer: Buffer::new(config.buffer_size),
                 history: Vec::new(),
@@ -298,6 +325,24 @@ impl Sim {
         *lock(&self.inner.token) = token;
     }
 
+    /// Marks the configured token as expired (or valid again): new streams are
+    /// refused and `/v1/acl/token/self` shows an expiration time in the past.
+    pub fn set_token_expired(&self, expired: bool) {
+        self.inner.token_expired.store(expired, Ordering::SeqCst);
+    }
+
+    /// When on, every stream request is answered with 200 and an empty body,
+    /// while `/v1/acl/token/self` still accepts the token: a valid token that
+    /// may not read the requested topics, as Nomad >= 1.11.2 shows it.
+    pub fn set_topic_denied(&self, denied: bool) {
+        self.inner.topic_denied.store(denied, Ordering::SeqCst);
+    }
+
+    /// Changes how new stream responses are framed.
+    pub fn set_framing(&self, framing: Framing) {
+        *lock(&self.inner.framing) = framing;
+    }
+
     /// Every `/v1/event/stream` request so far, in arrival order.
     pub fn requests(&self) -> Vec<StreamRequest> {
         lock(&self.inner.requests).clone()
@@ -327,13 +372,65 @@ async fn serve(
     };
     let app = Router::new()
         .route("/v1/event/stream", any(event_stream))
+        .route("/v1/acl/token/self", get(token_self))
         .route("/v1/status/leader", get(leader))
         .fallback(not_found)
-        .with_state(inner);
-    axum::serve(listener, app)
+        .layer(axum::middleware::map_response_with_state(
+            inner.clone(),
+            close_when_hijacking,
+        ))
+        .with_state(inner.clone());
+    axum::serve(SimListener::new(listener, inner), app)
         .with_graceful_shutdown(signal)
         .await
 }
+
+/// With a close-delimited framing, every connection carries one request, so
+/// a client cannot reuse a connection the router answered for a stream that
+/// has to be written by hand.
+async fn close_when_hijacking(State(inner): State<Arc<Inner>>, mut response: Response) -> Response {
+    if inner.framing().is_close_delimited() {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// `GET /v1/acl/token/self`: the configured token, as Nomad describes it.
+async fn token_self(State(inner): State<Arc<Inner>>, headers: HeaderMap) -> Response {
+    let Some(secret) = lock(&inner.token).clone() else {
+        return text(StatusCode::BAD_REQUEST, "ACL support disabled");
+    };
+    if !authorized(&inner, &headers) {
+        return text(StatusCode::FORBIDDEN, "Permission denied");
+    }
+    let expiration = inner
+        .token_expired
+        .load(Ordering::SeqCst)
+        .then_some("2025-01-01T00:00:00Z");
+    let token = serde_json::json!({
+        "AccessorID": SIM_TOKEN_ACCESSOR,
+        "SecretID": secret,
+        "Name": SIM_TOKEN_NAME,
+        "Type": "client",
+        "Policies": ["event-reader"],
+        "Global": false,
+        "ExpirationTime": expiration,
+        "CreateIndex": 7,
+        "ModifyIndex": 7,
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        token.to_string(),
+    )
+        .into_response()
+}
+
+/// The configured token's accessor ID, as `/v1/acl/token/self` shows it.
+pub const SIM_TOKEN_ACCESSOR: &str = "3c1d9a52-7e0b-4f6a-8d21-5b9e0c4f7a13";
+/// The configured token's name, as `/v1/acl/token/self` shows it.
+pub const SIM_TOKEN_NAME: &str = "event-archiver";
 
 /// `GET /v1/status/leader`: a constant leader address, for health checks.
 async fn leader() -> Response {
@@ -349,55 +446,41 @@ async fn not_found() -> Response {
     text(StatusCode::NOT_FOUND, "404 page not found")
 }
 
-/// `/v1/event/stream`: validates, authorizes, applies a queued fault and streams.
+/// `/v1/event/stream` through the router: every framing's error answers,
+/// and the stream itself when it is chunked.
 async fn event_stream(
     State(inner): State<Arc<Inner>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let mut record = StreamRequest {
-        query: uri.query().unwrap_or_default().to_string(),
-        index: 0,
-        topics: Vec::new(),
-        namespace: String::new(),
-        token_present: headers.contains_key("x-nomad-token")
-            || headers.contains_key(header::AUTHORIZATION),
-        status: 0,
+    let mut record = StreamRequest::new(uri.query().unwrap_or_default(), &headers);
+    let gzip = inner.framing() == Framing::ChunkedGzip && framing::accepts_gzip(&headers);
+    let response = match answer(&inner, &method, &headers, &mut record) {
+        Answer::Text(status, body) => text(status, body),
+        Answer::Empty => json_response(Body::empty()),
+        Answer::Stream { sub, fault } => {
+            let body = stream::body(inner.clone(), sub, fault, true);
+            if gzip {
+                record.gzip = true;
+                let mut response = json_response(Body::from_stream(framing::gzip(body)));
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                response
+            } else {
+                json_response(Body::from_stream(body))
+            }
+        }
     };
-    let response = respond(&inner, &method, &headers, &mut record);
     record.status = response.status().as_u16();
-    tracing::debug!(query = %record.query, status = record.status, "Stream request");
-    lock(&inner.requests).push(record);
+    inner.record(record);
     response
 }
 
-/// Decides the answer to one stream request, filling in what was parsed.
-fn respond(
-    inner: &Arc<Inner>,
-    method: &Method,
-    headers: &HeaderMap,
-    record: &mut StreamRequest,
-) -> Response {
-    if method != Method::GET {
-        return text(StatusCode::METHOD_NOT_ALLOWED, "Invalid method");
-    }
-    let sub = match Subscription::parse(&record.query) {
-        Ok(sub) => sub,
-        Err(body) => return text(StatusCode::BAD_REQUEST, body),
-    };
-    record.index = sub.index;
-    record.topics = sub.topics.clone();
-    record.namespace = sub.namespace.clone();
-    if !authorized(inner, headers) {
-        return text(StatusCode::FORBIDDEN, "Permission denied");
-    }
-    let fault = lock(&inner.faults).pop_front();
-    if let Some(ConnFault::Status { code, body }) = fault {
-        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        return text(status, body);
-    }
-    let mut response = Response::new(Body::from_stream(stream::body(inner.clone(), sub, fault)));
+/// A 200 with the event stream's headers.
+fn json_response(body: Body) -> Response {
+    let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -407,8 +490,96 @@ fn respond(
     response
 }
 
+impl StreamRequest {
+    /// A request as it arrived, before anything was parsed or answered.
+    pub(crate) fn new(query: &str, headers: &HeaderMap) -> Self {
+        StreamRequest {
+            query: query.to_owned(),
+            index: 0,
+            topics: Vec::new(),
+            namespace: String::new(),
+            token_present: headers.contains_key("x-nomad-token")
+                || headers.contains_key(header::AUTHORIZATION),
+            status: 0,
+            gzip: false,
+        }
+    }
+}
+
+impl Inner {
+    /// The framing for a new stream response.
+    pub(crate) fn framing(&self) -> Framing {
+        *lock(&self.framing)
+    }
+
+    /// Keeps a finished request for [`Sim::requests`].
+    pub(crate) fn record(&self, record: StreamRequest) {
+        tracing::debug!(query = %record.query, status = record.status, "Stream request");
+        lock(&self.requests).push(record);
+    }
+}
+
+/// What a stream request gets, whatever the framing writes it as.
+pub(crate) enum Answer {
+    /// A plain-text error response with this status.
+    Text(StatusCode, String),
+    /// 200 and an empty body, before the greeting: how Nomad >= 1.11.2
+    /// refuses a token (and, in this simulator, a denied topic).
+    Empty,
+    /// 200 and the event stream.
+    Stream {
+        /// What the client subscribed to.
+        sub: Subscription,
+        /// The fault this connection acts out, if any.
+        fault: Option<ConnFault>,
+    },
+}
+
+/// Validates, authorizes and applies a queued fault, filling in what was parsed.
+pub(crate) fn answer(
+    inner: &Arc<Inner>,
+    method: &Method,
+    headers: &HeaderMap,
+    record: &mut StreamRequest,
+) -> Answer {
+    if method != Method::GET {
+        return Answer::Text(StatusCode::METHOD_NOT_ALLOWED, "Invalid method".into());
+    }
+    let sub = match Subscription::parse(&record.query) {
+        Ok(sub) => sub,
+        Err(body) => return Answer::Text(StatusCode::BAD_REQUEST, body),
+    };
+    record.index = sub.index;
+    record.topics = sub.topics.clone();
+    record.namespace = sub.namespace.clone();
+    // Nomad >= 1.11.2 takes the connection over before it checks the token,
+    // so a refusal can only end the body.
+    let hijacked = inner.framing().is_close_delimited();
+    if !authorized(inner, headers) {
+        if hijacked {
+            return Answer::Empty;
+        }
+        return Answer::Text(StatusCode::FORBIDDEN, "Permission denied".into());
+    }
+    if lock(&inner.token).is_some() && inner.token_expired.load(Ordering::SeqCst) {
+        if hijacked {
+            return Answer::Empty;
+        }
+        return Answer::Text(StatusCode::FORBIDDEN, "ACL token expired".into());
+    }
+    if inner.topic_denied.load(Ordering::SeqCst) {
+        return Answer::Empty;
+    }
+    let fault = lock(&inner.faults).pop_front();
+    if let Some(ConnFault::Status { code, body }) = fault {
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return Answer::Text(status, body);
+    }
+    Answer::Stream { sub, fault }
+}
+
 /// Whether the request carries the configured token (always, with ACLs off).
-fn authorized(inner: &Inner, headers: &HeaderMap) -> bool {
+pub(crate) fn authorized(inner: &Inner, headers: &HeaderMap) -> bool {
     let token = lock(&inner.token);
     let Some(want) = token.as_deref() else {
         return true;

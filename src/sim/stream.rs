@@ -25,13 +25,16 @@ const BATCH: usize = 16;
 const CUT_FLUSH: Duration = Duration::from_millis(5);
 
 /// The body of one stream response, as a stream of chunks; an error item
-/// makes the server abort the connection mid-body.
+/// makes the server abort the connection mid-body. `close_reasons` says
+/// whether the body may end with Nomad's raw close reason (chunked framing)
+/// or simply ends (close-delimited framing: Nomad >= 1.11.2 only closes).
 pub(crate) fn body(
     inner: Arc<Inner>,
     sub: Subscription,
     fault: Option<ConnFault>,
+    close_reasons: bool,
 ) -> impl Stream<Item = Result<Bytes, io::Error>> + Send + 'static {
-    let state = StreamState::new(inner, sub, fault);
+    let state = StreamState::new(inner, sub, fault, close_reasons);
     futures_util::stream::unfold(state, |mut state| async move {
         let item = state.next_chunk().await?;
         Some((item, state))
@@ -68,6 +71,10 @@ struct StreamState {
     fault: Option<ConnFault>,
     /// Where the subscriber is in the buffer.
     cursor: Cursor,
+    /// The index of the last entry taken off `queue`, sent or filtered out.
+    consumed: Option<u64>,
+    /// Whether the body may end with a raw close reason.
+    close_reasons: bool,
     /// Entries copied out of the buffer, not yet sent (at most `BATCH`).
     queue: VecDeque<Arc<Entry>>,
     /// Bytes ready to be written.
@@ -105,12 +112,19 @@ impl Drop for ConnectionGuard {
 }
 
 impl StreamState {
-    fn new(inner: Arc<Inner>, sub: Subscription, fault: Option<ConnFault>) -> Self {
+    fn new(
+        inner: Arc<Inner>,
+        sub: Subscription,
+        fault: Option<ConnFault>,
+        close_reasons: bool,
+    ) -> Self {
         let period = inner.heartbeat.max(Duration::from_millis(1));
         let mut heartbeat = tokio::time::interval_at(Instant::now() + period, period);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         StreamState {
             cursor: Cursor::Start(sub.index),
+            consumed: None,
+            close_reasons,
             updates: inner.updates.subscribe(),
             shutdown: inner.shutdown.subscribe(),
             _guard: ConnectionGuard::new(inner.clone()),
@@ -168,6 +182,7 @@ impl StreamState {
         }
         loop {
             if let Some(entry) = self.queue.pop_front() {
+                self.consumed = Some(entry.index);
                 let Some(line) = entry.line_for(&self.sub) else {
                     continue;
                 };
@@ -189,9 +204,7 @@ impl StreamState {
             match fetched {
                 Fetch::Some => {}
                 Fetch::Dropped => {
-                    self.out
-                        .push_back(Out::Data(Bytes::from_static(DROPPED.as_bytes())));
-                    self.finished = true;
+                    self.close(DROPPED.to_owned());
                     return;
                 }
                 Fetch::Empty => break,
@@ -227,15 +240,57 @@ impl StreamState {
                 true
             }
             Some(ConnFault::CloseAfter { frames, reason }) if frames == sent => {
-                if let Some(reason) = reason {
-                    self.out.push_back(Out::Data(Bytes::from(reason)));
+                match reason {
+                    Some(reason) => self.close(reason),
+                    None => self.finished = true,
                 }
-                self.finished = true;
+                true
+            }
+            Some(ConnFault::FallBehindAfter { frames }) if frames == sent => {
+                self.fall_behind().await;
                 true
             }
             other => {
                 self.fault = other;
                 false
+            }
+        }
+    }
+
+    /// Ends the body with Nomad's close reason, where the framing carries one.
+    fn close(&mut self, reason: String) {
+        if self.close_reasons {
+            self.out.push_back(Out::Data(Bytes::from(reason)));
+        }
+        self.finished = true;
+    }
+
+    /// Stops reading at the last consumed entry, as a subscriber whose client
+    /// reads too slowly, until later publishes evict that entry; then ends
+    /// the body as Nomad does for a reader that lost its place.
+    async fn fall_behind(&mut self) {
+        self.queue.clear();
+        if let Some(index) = self.consumed {
+            self.cursor = Cursor::After(index);
+        }
+        loop {
+            self.updates.borrow_and_update();
+            let dropped = {
+                let state = lock(&self.inner.state);
+                let mut probe = self.cursor;
+                let mut scratch = VecDeque::new();
+                state.buffer.fetch(&mut probe, 1, &mut scratch) == Fetch::Dropped
+            };
+            if dropped {
+                self.close(DROPPED.to_owned());
+                return;
+            }
+            tokio::select! {
+                _ = self.updates.changed() => {}
+                _ = self.shutdown.wait_for(|stop| *stop) => {
+                    self.finished = true;
+                    return;
+                }
             }
         }
     }

@@ -3,15 +3,18 @@
 
 use std::time::Duration;
 
-use nomad_chronicle::sim::{ConnFault, Generator, SimConfig, SimEvent, SimFrame, Subscription};
+use nomad_chronicle::sim::{
+    ConnFault, Framing, Generator, SimConfig, SimEvent, SimFrame, Subscription,
+};
 use nomad_chronicle::store::GapKind;
 
 use crate::common::{
-    Archive, Backend, SimAt, eventually, expected, finish, on_both_backends, read_until,
+    Archive, Backend, SimAt, eventually, expected, finish, on_both_backends,
+    on_both_backends_and_framings, read_until,
 };
 
-async fn the_archive_equals_the_stream(backend: Backend) {
-    let sim = SimAt::roomy().await;
+async fn the_archive_equals_the_stream(backend: Backend, framing: Framing) {
+    let sim = SimAt::roomy_framed(framing).await;
     let last = sim.publish(&mut Generator::new(1), 3_000);
     let archive = Archive::new(backend).await;
 
@@ -23,10 +26,20 @@ async fn the_archive_equals_the_stream(backend: Backend) {
     assert_eq!(cluster.checkpoint, Some(last));
     assert!(cluster.gaps.is_empty(), "{:?}", cluster.gaps);
     assert_eq!(cluster.malformed_lines, 0);
+    let requests = sim.sim.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        requests[0].gzip,
+        framing == Framing::ChunkedGzip,
+        "the client asks for gzip, and the body is compressed exactly when the framing does"
+    );
 }
 
-async fn frames_split_across_reads_and_multi_megabyte_events_are_stored_whole(backend: Backend) {
-    let sim = SimAt::roomy().await;
+async fn frames_split_across_reads_and_multi_megabyte_events_are_stored_whole(
+    backend: Backend,
+    framing: Framing,
+) {
+    let sim = SimAt::roomy_framed(framing).await;
     let mut generator = Generator::new(2);
     let mut last = sim.publish(&mut generator, 200);
     let big = serde_json::json!({"Job": {"ID": "huge", "Meta": {"blob": "x".repeat(3 << 20)}}});
@@ -53,8 +66,11 @@ async fn frames_split_across_reads_and_multi_megabyte_events_are_stored_whole(ba
     assert!(stored.last().is_some_and(|(_, raw)| raw.len() > 3 << 20));
 }
 
-async fn connections_cut_mid_frame_lose_nothing_and_store_nothing_twice(backend: Backend) {
-    let sim = SimAt::roomy().await;
+async fn connections_cut_mid_frame_lose_nothing_and_store_nothing_twice(
+    backend: Backend,
+    framing: Framing,
+) {
+    let sim = SimAt::roomy_framed(framing).await;
     let last = sim.publish(&mut Generator::new(3), 2_000);
     sim.sim.push_fault(ConnFault::CutAfter { frames: 40 });
     sim.sim.push_fault(ConnFault::CutAfter { frames: 100 });
@@ -122,8 +138,11 @@ async fn a_stalled_connection_is_abandoned_after_the_idle_timeout(backend: Backe
     );
 }
 
-async fn a_malformed_line_is_skipped_counted_and_recorded_as_a_gap(backend: Backend) {
-    let sim = SimAt::roomy().await;
+async fn a_malformed_line_is_skipped_counted_and_recorded_as_a_gap(
+    backend: Backend,
+    framing: Framing,
+) {
+    let sim = SimAt::roomy_framed(framing).await;
     let last = sim.publish(&mut Generator::new(6), 500);
     sim.sim.push_fault(ConnFault::GarbageAfter {
         frames: 20,
@@ -208,9 +227,13 @@ async fn kill_9_and_restart_resume_from_the_checkpoint_without_loss_or_duplicate
     assert!(archive.status().await.clusters[0].gaps.is_empty());
 }
 
-async fn a_checkpoint_that_left_the_buffer_is_recorded_as_a_gap(backend: Backend) {
+async fn a_checkpoint_that_left_the_buffer_is_recorded_as_a_gap(
+    backend: Backend,
+    framing: Framing,
+) {
     let sim = SimAt::start(SimConfig {
         buffer_size: 100,
+        framing,
         ..SimConfig::default()
     })
     .await;
@@ -461,58 +484,6 @@ async fn topic_and_namespace_filters_reach_the_server(backend: Backend) {
     );
 }
 
-async fn a_stream_closed_before_its_greeting_is_an_acl_failure_not_a_retry_loop(backend: Backend) {
-    let sim = SimAt::roomy().await;
-    for _ in 0..5 {
-        sim.sim.push_fault(ConnFault::CloseBeforeGreeting);
-    }
-    let archive = Archive::new(backend).await;
-
-    let run = archive
-        .run(&[
-            "ingest",
-            "--address",
-            &sim.address,
-            "--token",
-            "expired-token",
-        ])
-        .await;
-
-    assert_eq!(run.code, Some(2));
-    assert!(
-        run.stderr
-            .contains("before its first heartbeat 3 times in a row"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("management token"), "{}", run.stderr);
-    assert!(!run.stderr.contains("expired-token"));
-    assert_eq!(sim.sim.requests().len(), 3);
-}
-
-async fn the_servers_close_reason_leads_to_a_resubscription(backend: Backend) {
-    let sim = SimAt::roomy().await;
-    let last = sim.publish(&mut Generator::new(13), 400);
-    sim.sim.push_fault(ConnFault::CloseAfter {
-        frames: 30,
-        reason: Some("subscription closed by server, client should resubscribe".into()),
-    });
-    let archive = Archive::new(backend).await;
-
-    let run = archive.ingest_until(&sim, last, &[]).await;
-
-    run.assert_success();
-    assert!(
-        run.stderr
-            .contains("the server closed the stream: subscription closed by server"),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(archive.events("test").await, expected(&sim.sim.history()));
-    let cluster = &archive.status().await.clusters[0];
-    assert_eq!((cluster.malformed_lines, cluster.gaps.len()), (0, 0));
-}
-
 async fn until_index_already_in_the_archive_exits_at_once(backend: Backend) {
     let sim = SimAt::roomy().await;
     let last = sim.publish(&mut Generator::new(14), 100);
@@ -634,20 +605,21 @@ async fn a_server_behind_the_archive_is_recorded_and_its_old_frames_skipped(back
     );
 }
 
-on_both_backends!(
-    a_server_behind_the_archive_is_recorded_and_its_old_frames_skipped,
-    two_clusters_ingested_at_once_keep_separate_histories,
-    a_stream_closed_before_its_greeting_is_an_acl_failure_not_a_retry_loop,
-    the_servers_close_reason_leads_to_a_resubscription,
-    until_index_already_in_the_archive_exits_at_once,
+on_both_backends_and_framings!(
     the_archive_equals_the_stream,
     frames_split_across_reads_and_multi_megabyte_events_are_stored_whole,
     connections_cut_mid_frame_lose_nothing_and_store_nothing_twice,
+    a_malformed_line_is_skipped_counted_and_recorded_as_a_gap,
+    a_checkpoint_that_left_the_buffer_is_recorded_as_a_gap,
+);
+
+on_both_backends!(
+    a_server_behind_the_archive_is_recorded_and_its_old_frames_skipped,
+    two_clusters_ingested_at_once_keep_separate_histories,
+    until_index_already_in_the_archive_exits_at_once,
     server_errors_are_retried_until_the_stream_is_back,
     a_stalled_connection_is_abandoned_after_the_idle_timeout,
-    a_malformed_line_is_skipped_counted_and_recorded_as_a_gap,
     kill_9_and_restart_resume_from_the_checkpoint_without_loss_or_duplicates,
-    a_checkpoint_that_left_the_buffer_is_recorded_as_a_gap,
     sigterm_commits_what_was_received_and_exits_zero,
     the_token_is_sent_and_never_logged,
     a_denied_token_is_a_clear_error_not_a_retry_loop,

@@ -1,6 +1,7 @@
 //! The integration suite: one test binary. Tests start the Nomad-compatible
 //! simulator on a loopback port, run the real `nomad-chronicle` binary against
-//! it, and check the archive (a real SQLite file) row by row.
+//! it, and check the archive (a real SQLite file or PostgreSQL database) row
+//! by row.
 
 mod common;
 mod import;
@@ -10,4 +11,5 @@ mod query;
 mod replay;
 mod reporting;
 mod status;
+mod stream_ends;
 mod timeline;

@@ -11,7 +11,7 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use nomad_chronicle::config::DbUrl;
-use nomad_chronicle::sim::{Generator, Sim, SimConfig, SimFrame};
+use nomad_chronicle::sim::{Framing, Generator, Sim, SimConfig, SimFrame};
 use nomad_chronicle::store::{self, ArchivedEvent, StatusReport};
 use tokio::process::{Child, Command};
 
@@ -45,6 +45,35 @@ macro_rules! on_both_backends {
     )*};
 }
 pub(crate) use on_both_backends;
+
+/// Runs each named `async fn(Backend, Framing)` once per framing a Nomad
+/// version streams with (chunked, chunked with gzip, close-delimited) and
+/// per backend: `NAME::chunked::sqlite`, `NAME::close_delimited::postgres`…
+macro_rules! on_both_backends_and_framings {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            crate::common::on_both_backends_and_framings!(@framing $name, chunked, Chunked);
+            crate::common::on_both_backends_and_framings!(@framing $name, chunked_gzip, ChunkedGzip);
+            crate::common::on_both_backends_and_framings!(@framing $name, close_delimited, CloseDelimited);
+        }
+    )*};
+    (@framing $name:ident, $module:ident, $framing:ident) => {
+        mod $module {
+            use nomad_chronicle::sim::Framing;
+            #[tokio::test]
+            async fn sqlite() {
+                super::super::$name(crate::common::Backend::Sqlite, Framing::$framing).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                if crate::common::pg::shared_admin_url().is_some() {
+                    super::super::$name(crate::common::Backend::Postgres, Framing::$framing).await
+                }
+            }
+        }
+    };
+}
+pub(crate) use on_both_backends_and_framings;
 
 /// A fresh, empty archive, with a temporary directory beside it for captures.
 pub struct Archive {
@@ -207,8 +236,14 @@ impl SimAt {
 
     /// A simulator whose buffer holds everything published.
     pub async fn roomy() -> SimAt {
+        SimAt::roomy_framed(Framing::Chunked).await
+    }
+
+    /// [`SimAt::roomy`], streaming with the given framing.
+    pub async fn roomy_framed(framing: Framing) -> SimAt {
         SimAt::start(SimConfig {
             buffer_size: 1_000_000,
+            framing,
             ..SimConfig::default()
         })
         .await
