@@ -3,7 +3,7 @@
 //! lists the candidates.
 
 use super::{QueryError, covers};
-use crate::store::{Cluster, Store};
+use crate::store::{Cluster, PageQuery, Store};
 
 /// The shortest prefix accepted.
 pub const MIN_PREFIX: usize = 4;
@@ -18,8 +18,14 @@ pub async fn resolve(
     given: &str,
 ) -> Result<String, QueryError> {
     let noun = noun(topic);
-    let exact = store.keys_with_prefix(cluster, topic, given, 1).await?;
-    if exact.first().is_some_and(|k| k == given) {
+    // A whole ID is found through the (topic, key) index at once.
+    let exact = PageQuery {
+        topics: Some(vec![topic.to_owned()]),
+        key: Some(given.to_owned()),
+        limit: 1,
+        ..PageQuery::default()
+    };
+    if !store.page(cluster, &exact).await?.is_empty() {
         return Ok(given.to_owned());
     }
     if given.chars().count() < MIN_PREFIX {

@@ -70,10 +70,21 @@ pub fn select_events(
         w.push(&format!("{} = ", column.column()), Bind::Text(id.clone()));
     }
     let order = if query.newest_first { "DESC" } else { "ASC" };
+    // With an object's ID or key to look for, its lookup index finds the
+    // few rows and they are sorted; without one, the stream-order index
+    // serves the order. SQLite, lacking statistics, would otherwise walk
+    // the stream-order index for the ORDER BY and filter the whole cluster:
+    // `+ 0` keeps it from using that index for ordering.
+    let selective = query.key.is_some() || !query.refs.is_empty();
+    let by = if selective {
+        "raft_index + 0"
+    } else {
+        "raft_index"
+    };
     let limit = w.placeholder(Bind::Int(i64::from(query.limit)));
     let sql = format!(
         "SELECT raft_index, position, topic, key, namespace, received_at, {event_column} FROM events \
-         WHERE {} ORDER BY raft_index {order}, position {order} LIMIT {limit}",
+         WHERE {} ORDER BY {by} {order}, position {order} LIMIT {limit}",
         w.clauses.join(" AND "),
     );
     SelectSql {
@@ -215,7 +226,7 @@ mod tests {
             pg.sql,
             "SELECT raft_index, position, topic, key, namespace, received_at, event::text FROM events \
              WHERE cluster_id = $1 AND raft_index >= $2 AND raft_index <= $3 AND namespace IN ($4, '') \
-             AND topic IN ($5, $6) AND job_id = $7 ORDER BY raft_index ASC, position ASC LIMIT $8"
+             AND topic IN ($5, $6) AND job_id = $7 ORDER BY raft_index + 0 ASC, position ASC LIMIT $8"
         );
         assert_eq!(pg.binds.len(), 8);
         assert_eq!(pg.binds[6], Bind::Text("web".into()));

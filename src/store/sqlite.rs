@@ -480,14 +480,17 @@ impl Store for SqliteStore {
         prefix: &str,
         limit: u32,
     ) -> Result<Vec<String>, StoreError> {
+        // Keys compare bytewise (BINARY), so a prefix is the index range
+        // [prefix, prefix + the highest character).
+        let upper = format!("{prefix}{}", char::MAX);
         Ok(sqlx::query_scalar(
             "SELECT DISTINCT key FROM events WHERE cluster_id = ? AND topic = ? \
-             AND substr(key, 1, ?) = ? ORDER BY key LIMIT ?",
+             AND key >= ? AND key < ? ORDER BY key LIMIT ?",
         )
         .bind(cluster.id)
         .bind(topic)
-        .bind(i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX))
         .bind(prefix)
+        .bind(upper)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?)
