@@ -39,6 +39,9 @@ struct QueryBench {
     /// Generator seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Which queries to time.
+    #[arg(long, value_delimiter = ',', default_value = "job,alloc,node,state,snapshot")]
+    only: Vec<String>,
 }
 
 #[tokio::main]
@@ -78,8 +81,7 @@ async fn query(args: QueryBench) -> anyhow::Result<()> {
     );
     let mut rng = fastrand::Rng::with_seed(args.seed);
     let pick = |rng: &mut fastrand::Rng, list: &[String]| list[rng.usize(..list.len())].clone();
-    let kinds = ["job", "alloc", "node", "state", "snapshot"];
-    for kind in kinds {
+    for kind in args.only.iter().map(String::as_str) {
         let runs = if kind == "snapshot" {
             args.runs.min(20)
         } else {
@@ -151,7 +153,7 @@ async fn query(args: QueryBench) -> anyhow::Result<()> {
                         other => other,
                     }
                 }
-                _ => {
+                "snapshot" => {
                     let q = SnapshotQuery {
                         at: At::Index(rng.u64(1..=samples.last_index)),
                         job: None,
@@ -160,6 +162,9 @@ async fn query(args: QueryBench) -> anyhow::Result<()> {
                     snapshot::run(store.as_ref(), &cluster, &q, Output::Json, &mut sink, false)
                         .await
                 }
+                other => anyhow::bail!(
+                    "unknown query kind `{other}`: use job, alloc, node, state or snapshot"
+                ),
             };
             result.with_context(|| format!("a {kind} query failed"))?;
             times.push(started.elapsed());

@@ -39,15 +39,22 @@ impl Tracker {
         }
     }
 
-    /// The changes one event brings, in words; empty when it changes nothing
-    /// worth a line.
-    pub fn changes(&mut self, topic: &str, event_type: &str, key: &str, raw: &str) -> Vec<String> {
-        let Ok(event) = serde_json::from_str::<Value>(raw) else {
-            return Vec::new();
+    /// The event's type and the changes it brings, in words (none when it
+    /// changes nothing worth a line). The event is parsed once, here.
+    pub fn changes(&mut self, topic: &str, key: &str, raw: &str) -> (String, Vec<String>) {
+        let Ok(mut event) = serde_json::from_str::<Value>(raw) else {
+            return (String::new(), Vec::new());
         };
-        let current = event["Payload"][topic].clone();
+        let event_type = event["Type"].as_str().unwrap_or_default().to_owned();
+        let lines = self.describe(topic, &event_type, key, &mut event);
+        (event_type, lines)
+    }
+
+    fn describe(&mut self, topic: &str, event_type: &str, key: &str, event: &mut Value) -> Vec<String> {
+        let current = event["Payload"][topic].take();
         let id = (topic.to_owned(), key.to_owned());
-        let previous = self.previous.get(&id).cloned();
+        // Taken out and put back below: no copy of either snapshot.
+        let previous = self.previous.remove(&id);
         let lines = match topic {
             "Allocation" => self.allocation(key, event_type, previous.as_ref(), &current),
             "Evaluation" => evaluation(previous.as_ref(), &current),
@@ -56,8 +63,14 @@ impl Tracker {
             "Node" => self.node(key, event_type, previous.as_ref(), &current),
             _ => vec![event_type.to_owned()],
         };
-        if !current.is_null() {
-            self.previous.insert(id, current);
+        match (current.is_null(), previous) {
+            (false, _) => {
+                self.previous.insert(id, current);
+            }
+            (true, Some(previous)) => {
+                self.previous.insert(id, previous);
+            }
+            (true, None) => {}
         }
         lines
     }

@@ -163,8 +163,8 @@ pub async fn run(
     let mut tracker = Tracker::new(query.subject.detail());
     let mut entries = Vec::new();
     for event in &events {
-        let event_type = render::event_type(&event.raw);
-        for change in tracker.changes(&event.topic, &event_type, &event.key, &event.raw) {
+        let (event_type, changes) = tracker.changes(&event.topic, &event.key, &event.raw);
+        for change in changes {
             entries.push(Entry {
                 index: event.index,
                 topic: event.topic.clone(),
