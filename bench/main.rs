@@ -40,7 +40,11 @@ struct QueryBench {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Which queries to time.
-    #[arg(long, value_delimiter = ',', default_value = "job,alloc,node,state,snapshot")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "job,alloc,node,state,snapshot"
+    )]
     only: Vec<String>,
 }
 
@@ -101,10 +105,25 @@ async fn query(args: QueryBench) -> anyhow::Result<()> {
                 until: None,
                 limit: 10_000,
             };
-            let result = match kind {
+            let timeline = match kind {
                 "job" => {
                     let (ns, job) = samples.jobs[rng.usize(..samples.jobs.len())].clone();
-                    let q = timeline_of(Subject::Job, job, Some(ns));
+                    Some(timeline_of(Subject::Job, job, Some(ns)))
+                }
+                "alloc" => Some(timeline_of(
+                    Subject::Alloc,
+                    pick(&mut rng, &samples.allocs),
+                    None,
+                )),
+                "node" => Some(timeline_of(
+                    Subject::Node,
+                    pick(&mut rng, &samples.nodes),
+                    None,
+                )),
+                _ => None,
+            };
+            let result = match (kind, timeline) {
+                (_, Some(q)) => {
                     timeline::run(
                         store.as_ref(),
                         &cluster,
@@ -115,31 +134,7 @@ async fn query(args: QueryBench) -> anyhow::Result<()> {
                     )
                     .await
                 }
-                "alloc" => {
-                    let q = timeline_of(Subject::Alloc, pick(&mut rng, &samples.allocs), None);
-                    timeline::run(
-                        store.as_ref(),
-                        &cluster,
-                        &q,
-                        Output::Table,
-                        &mut sink,
-                        false,
-                    )
-                    .await
-                }
-                "node" => {
-                    let q = timeline_of(Subject::Node, pick(&mut rng, &samples.nodes), None);
-                    timeline::run(
-                        store.as_ref(),
-                        &cluster,
-                        &q,
-                        Output::Table,
-                        &mut sink,
-                        false,
-                    )
-                    .await
-                }
-                "state" => {
+                ("state", None) => {
                     let q = StateQuery {
                         topic: "Allocation".to_owned(),
                         key: pick(&mut rng, &samples.allocs),
@@ -153,7 +148,7 @@ async fn query(args: QueryBench) -> anyhow::Result<()> {
                         other => other,
                     }
                 }
-                "snapshot" => {
+                ("snapshot", None) => {
                     let q = SnapshotQuery {
                         at: At::Index(rng.u64(1..=samples.last_index)),
                         job: None,
@@ -162,7 +157,7 @@ async fn query(args: QueryBench) -> anyhow::Result<()> {
                     snapshot::run(store.as_ref(), &cluster, &q, Output::Json, &mut sink, false)
                         .await
                 }
-                other => anyhow::bail!(
+                (other, None) => anyhow::bail!(
                     "unknown query kind `{other}`: use job, alloc, node, state or snapshot"
                 ),
             };

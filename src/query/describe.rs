@@ -50,7 +50,13 @@ impl Tracker {
         (event_type, lines)
     }
 
-    fn describe(&mut self, topic: &str, event_type: &str, key: &str, event: &mut Value) -> Vec<String> {
+    fn describe(
+        &mut self,
+        topic: &str,
+        event_type: &str,
+        key: &str,
+        event: &mut Value,
+    ) -> Vec<String> {
         let current = event["Payload"][topic].take();
         let id = (topic.to_owned(), key.to_owned());
         // Taken out and put back below: no copy of either snapshot.
