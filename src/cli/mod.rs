@@ -21,8 +21,9 @@ use crate::config::{BatchConfig, Secret};
 /// `ingest` follows a Nomad agent's /v1/event/stream and archives every event
 /// into SQLite (the default) or PostgreSQL; it resumes where it stopped, never
 /// stores an event twice, and records gaps it could not see. `import` loads a
-/// saved capture; `status` summarizes the archive; `replay` and `serve`
-/// re-emit stored history in Nomad's own wire format.
+/// saved capture; `status` summarizes the archive; `query` reconstructs what
+/// happened (timelines, an object's state, the cluster as of any moment);
+/// `replay` and `serve` re-emit stored history in Nomad's own wire format.
 #[derive(Debug, Parser)]
 #[command(
     name = "nomad-chronicle",
