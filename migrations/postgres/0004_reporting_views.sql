@@ -26,7 +26,8 @@ WITH allocation_events AS (
         e.position,
         e.received_at,
         e.namespace,
-        e.alloc_id,
+        -- An allocation event's alloc_id is its key, which is indexed.
+        e.key AS alloc_id,
         e.job_id,
         e.event->'Payload'->'Allocation'->>'TaskGroup' AS task_group,
         e.node_id,
@@ -83,7 +84,8 @@ WITH snapshot_events AS (
         c.name AS cluster,
         e.namespace,
         e.job_id,
-        e.alloc_id,
+        -- An allocation event's alloc_id is its key, which is indexed.
+        e.key AS alloc_id,
         task_state.key AS task,
         task_event->>'Type' AS event_type,
         (task_event->>'Time')::bigint AS time_ns,

@@ -28,7 +28,8 @@ WITH allocation_events AS (
         e.position,
         e.received_at,
         e.namespace,
-        e.alloc_id,
+        -- An allocation event's alloc_id is its key, which is indexed.
+        e.key AS alloc_id,
         e.job_id,
         json_extract(e.event, '$.Payload.Allocation.TaskGroup') AS task_group,
         e.node_id,
@@ -85,7 +86,8 @@ WITH snapshot_events AS (
         c.name AS cluster,
         e.namespace,
         e.job_id,
-        e.alloc_id,
+        -- An allocation event's alloc_id is its key, which is indexed.
+        e.key AS alloc_id,
         task_state.key AS task,
         json_extract(task_event.value, '$.Type') AS event_type,
         json_extract(task_event.value, '$.Time') AS time_ns,

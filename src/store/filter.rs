@@ -67,7 +67,8 @@ pub fn select_events(
         w.push("key = ", Bind::Text(key.clone()));
     }
     for (column, id) in &query.refs {
-        w.push(&format!("{} = ", column.column()), Bind::Text(id.clone()));
+        let p = w.placeholder(Bind::Text(id.clone()));
+        w.clauses.push(column.clause(&p));
     }
     let order = if query.newest_first { "DESC" } else { "ASC" };
     // With an object's ID or key to look for, its lookup index finds the
@@ -121,7 +122,7 @@ pub fn select_latest(
             .iter()
             .map(|(column, id)| {
                 let p = w.placeholder(Bind::Text(id.clone()));
-                format!("{} = {p}", column.column())
+                column.clause(&p)
             })
             .collect();
         w.clauses.push(format!("({})", any.join(" OR ")));
@@ -152,13 +153,16 @@ pub enum RefColumn {
 }
 
 impl RefColumn {
-    pub fn column(self) -> &'static str {
+    /// The condition "references this object", for a bound `placeholder`.
+    /// Only Allocation events carry an alloc_id, equal to their key, so that
+    /// one is asked of the indexed (topic, key).
+    pub fn clause(self, placeholder: &str) -> String {
         match self {
-            RefColumn::Job => "job_id",
-            RefColumn::Alloc => "alloc_id",
-            RefColumn::Node => "node_id",
-            RefColumn::Eval => "eval_id",
-            RefColumn::Deployment => "deployment_id",
+            RefColumn::Job => format!("job_id = {placeholder}"),
+            RefColumn::Alloc => format!("(topic = 'Allocation' AND key = {placeholder})"),
+            RefColumn::Node => format!("node_id = {placeholder}"),
+            RefColumn::Eval => format!("eval_id = {placeholder}"),
+            RefColumn::Deployment => format!("deployment_id = {placeholder}"),
         }
     }
 }
