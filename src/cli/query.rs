@@ -211,6 +211,36 @@ pub struct Common {
     pub output: Output,
 }
 
+impl QueryCommand {
+    /// The options every query takes.
+    fn common(&self) -> &Common {
+        match self {
+            QueryCommand::Events(a) => &a.common,
+            QueryCommand::Job(a) => &a.common,
+            QueryCommand::Alloc(a) => &a.common,
+            QueryCommand::Node(a) => &a.common,
+            QueryCommand::Eval(a) => &a.common,
+            QueryCommand::Deployment(a) => &a.common,
+            QueryCommand::State(a) => &a.common,
+            QueryCommand::Snapshot(a) => &a.common,
+        }
+    }
+
+    /// The object, options and range of a timeline query; `None` for the others.
+    fn timeline(&self) -> Option<(Subject, &str, &Common, &Range)> {
+        match self {
+            QueryCommand::Job(a) => Some((Subject::Job, &a.job, &a.common, &a.range)),
+            QueryCommand::Alloc(a) => Some((Subject::Alloc, &a.alloc, &a.common, &a.range)),
+            QueryCommand::Node(a) => Some((Subject::Node, &a.node, &a.common, &a.range)),
+            QueryCommand::Eval(a) => Some((Subject::Eval, &a.eval, &a.common, &a.range)),
+            QueryCommand::Deployment(a) => {
+                Some((Subject::Deployment, &a.deployment, &a.common, &a.range))
+            }
+            QueryCommand::Events(_) | QueryCommand::State(_) | QueryCommand::Snapshot(_) => None,
+        }
+    }
+}
+
 /// `--at-index` or `--at`, whichever was given (clap requires one).
 fn point(at_index: Option<u64>, at: Option<i64>) -> At {
     match (at_index, at) {
@@ -248,16 +278,7 @@ async fn timeline(
 
 pub async fn run(args: QueryArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
     let store = store::connect(db).await?;
-    let common = match &args.command {
-        QueryCommand::Events(a) => &a.common,
-        QueryCommand::Job(a) => &a.common,
-        QueryCommand::Alloc(a) => &a.common,
-        QueryCommand::Node(a) => &a.common,
-        QueryCommand::Eval(a) => &a.common,
-        QueryCommand::Deployment(a) => &a.common,
-        QueryCommand::State(a) => &a.common,
-        QueryCommand::Snapshot(a) => &a.common,
-    };
+    let common = args.command.common();
     let cluster = pick_cluster(store.as_ref(), common.cluster.as_deref(), &db.to_string()).await;
     let cluster = match cluster {
         Ok(cluster) => cluster,
@@ -303,66 +324,16 @@ pub async fn run(args: QueryArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
             .await
             .map(|_| ())
         }
-        QueryCommand::Job(a) => {
-            timeline(
-                &*store,
-                &cluster,
-                Subject::Job,
-                &a.job,
-                &a.common,
-                &a.range,
-                &mut out,
-            )
-            .await
-        }
-        QueryCommand::Alloc(a) => {
-            timeline(
-                &*store,
-                &cluster,
-                Subject::Alloc,
-                &a.alloc,
-                &a.common,
-                &a.range,
-                &mut out,
-            )
-            .await
-        }
-        QueryCommand::Node(a) => {
-            timeline(
-                &*store,
-                &cluster,
-                Subject::Node,
-                &a.node,
-                &a.common,
-                &a.range,
-                &mut out,
-            )
-            .await
-        }
-        QueryCommand::Eval(a) => {
-            timeline(
-                &*store,
-                &cluster,
-                Subject::Eval,
-                &a.eval,
-                &a.common,
-                &a.range,
-                &mut out,
-            )
-            .await
-        }
-        QueryCommand::Deployment(a) => {
-            timeline(
-                &*store,
-                &cluster,
-                Subject::Deployment,
-                &a.deployment,
-                &a.common,
-                &a.range,
-                &mut out,
-            )
-            .await
-        }
+        QueryCommand::Job(_)
+        | QueryCommand::Alloc(_)
+        | QueryCommand::Node(_)
+        | QueryCommand::Eval(_)
+        | QueryCommand::Deployment(_) => match args.command.timeline() {
+            Some((subject, id, common, range)) => {
+                timeline(&*store, &cluster, subject, id, common, range, &mut out).await
+            }
+            None => Ok(()),
+        },
         QueryCommand::Snapshot(a) => {
             let query = SnapshotQuery {
                 at: point(a.at_index, a.at),

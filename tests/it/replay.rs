@@ -223,34 +223,53 @@ async fn serve(archive: &Archive, extra: &[&str]) -> Served {
     }
 }
 
-/// Reads `frames` frames (skipping heartbeats) from a stream.
-async fn read_frames(url: &str, token: Option<&str>, frames: usize) -> Vec<String> {
-    let client = reqwest::Client::new();
-    let mut request = client.get(url);
-    if let Some(token) = token {
-        request = request.header("X-Nomad-Token", token);
+/// An open event stream, read frame by frame (heartbeats skipped).
+struct FrameStream {
+    response: reqwest::Response,
+    buf: Vec<u8>,
+    frames: Vec<String>,
+}
+
+impl FrameStream {
+    async fn open(url: &str, token: Option<&str>) -> FrameStream {
+        let mut request = reqwest::Client::new().get(url);
+        if let Some(token) = token {
+            request = request.header("X-Nomad-Token", token);
+        }
+        let response = request.send().await.expect("request");
+        assert_eq!(response.status(), 200);
+        FrameStream {
+            response,
+            buf: Vec::new(),
+            frames: Vec::new(),
+        }
     }
-    let mut response = request.send().await.expect("request");
-    assert_eq!(response.status(), 200);
-    let mut out = Vec::new();
-    let mut buf = Vec::new();
-    let read = async {
-        while out.len() < frames {
-            let Ok(Some(chunk)) = response.chunk().await else {
-                break;
-            };
-            buf.extend_from_slice(&chunk);
-            while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = buf.drain(..=pos).collect();
-                let line = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
-                if line != "{}" {
-                    out.push(line);
+
+    /// Every frame read so far, once at least `count` arrived (or 60 s passed).
+    async fn until(&mut self, count: usize) -> Vec<String> {
+        let read = async {
+            while self.frames.len() < count {
+                let Ok(Some(chunk)) = self.response.chunk().await else {
+                    break;
+                };
+                self.buf.extend_from_slice(&chunk);
+                while let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = self.buf.drain(..=pos).collect();
+                    let line = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
+                    if line != "{}" {
+                        self.frames.push(line);
+                    }
                 }
             }
-        }
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(60), read).await;
-    out
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(60), read).await;
+        self.frames.clone()
+    }
+}
+
+/// Reads `frames` frames (skipping heartbeats) from a new stream.
+async fn read_frames(url: &str, token: Option<&str>, frames: usize) -> Vec<String> {
+    FrameStream::open(url, token).await.until(frames).await
 }
 
 async fn an_ingester_pointed_at_serve_archives_the_same_history(backend: Backend) {
@@ -530,40 +549,15 @@ async fn a_serve_stream_stays_open_for_newly_archived_events(backend: Backend) {
         .assert_success();
     let mut served = serve(&archive, &[]).await;
     let url = format!("{}/v1/event/stream?namespace=*", served.address);
-    let mut stream = reqwest::Client::new()
-        .get(&url)
-        .send()
-        .await
-        .expect("subscribe");
-    let mut seen: Vec<String> = Vec::new();
-    let mut buf = Vec::new();
-    let mut read_frames_until = async |count: usize| {
-        let read = async {
-            while seen.len() < count {
-                let Ok(Some(chunk)) = stream.chunk().await else {
-                    break;
-                };
-                buf.extend_from_slice(&chunk);
-                while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
-                    let line: Vec<u8> = buf.drain(..=pos).collect();
-                    let line = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
-                    if line != "{}" {
-                        seen.push(line);
-                    }
-                }
-            }
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(30), read).await;
-        seen.clone()
-    };
+    let mut stream = FrameStream::open(&url, None).await;
     let stored = sim.sim.history().len();
-    assert_eq!(read_frames_until(stored).await, lines(&sim.sim.history()));
+    assert_eq!(stream.until(stored).await, lines(&sim.sim.history()));
 
     let last = sim.publish(&mut generator, 300);
     archive.ingest_until(&sim, last, &[]).await.assert_success();
 
     let all = sim.sim.history();
-    assert_eq!(read_frames_until(all.len()).await, lines(&all));
+    assert_eq!(stream.until(all.len()).await, lines(&all));
     served.child.start_kill().expect("stop serve");
 }
 
