@@ -69,7 +69,7 @@ struct WireFrame<'a> {
 }
 
 #[derive(Deserialize)]
-struct WireEvent<'a> {
+struct WireEvent<'a, P> {
     #[serde(rename = "Topic", borrow)]
     topic: Cow<'a, str>,
     #[serde(rename = "Type", borrow)]
@@ -80,6 +80,10 @@ struct WireEvent<'a> {
     namespace: Option<Cow<'a, str>>,
     #[serde(rename = "FilterKeys", borrow, default)]
     filter_keys: Option<Vec<Option<Cow<'a, str>>>>,
+    /// `WirePayload` to index references in the same pass; `IgnoredAny` for
+    /// a payload of unexpected shape.
+    #[serde(rename = "Payload", default = "Option::default")]
+    payload: Option<P>,
 }
 
 /// The references an event's payload makes to other objects. Unknown payload
@@ -104,12 +108,6 @@ struct Refs<'a> {
     eval_id: Option<Cow<'a, str>>,
     #[serde(rename = "DeploymentID", borrow, default)]
     deployment_id: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct PayloadOnly<'a> {
-    #[serde(rename = "Payload", borrow, default)]
-    payload: Option<WirePayload<'a>>,
 }
 
 /// Parses one NDJSON line (without its newline).
@@ -163,13 +161,23 @@ fn is_heartbeat(line: &[u8]) -> bool {
 
 fn parse_event(raw: &RawValue, position: usize) -> Result<Event, serde_json::Error> {
     let text = raw.get();
-    let wire: WireEvent = serde_json::from_str(text)?;
-    // A payload that does not have the usual shape still archives the event;
-    // it just indexes no references.
-    let payload = serde_json::from_str::<PayloadOnly>(text)
-        .ok()
-        .and_then(|p| p.payload)
-        .unwrap_or_default();
+    // One pass reads the header and the references. A payload of unexpected
+    // shape still archives the event: read again, skipping the payload.
+    let wire: WireEvent<WirePayload> = match serde_json::from_str(text) {
+        Ok(wire) => wire,
+        Err(_) => {
+            let bare: WireEvent<serde::de::IgnoredAny> = serde_json::from_str(text)?;
+            WireEvent {
+                topic: bare.topic,
+                event_type: bare.event_type,
+                key: bare.key,
+                namespace: bare.namespace,
+                filter_keys: bare.filter_keys,
+                payload: None,
+            }
+        }
+    };
+    let payload = wire.payload.unwrap_or_default();
     let mut event = Event {
         key: wire.key.into_owned(),
         namespace: wire.namespace.map(Cow::into_owned).unwrap_or_default(),
