@@ -9,6 +9,7 @@
 pub mod describe;
 pub mod events;
 pub mod gaps;
+pub mod payload;
 pub mod render;
 pub mod resolve;
 pub mod snapshot;
