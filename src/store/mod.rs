@@ -223,6 +223,11 @@ pub struct PageQuery {
 }
 
 /// Why the archive could not be used.
+/// Statements slower than this are logged at debug level. sqlx warns about
+/// them by default, which a user reading `status` on a big archive would
+/// take for a problem.
+const SLOW_STATEMENT: std::time::Duration = std::time::Duration::from_secs(1);
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open database `{url}`: {detail}{}", hint.map(|h| format!(" ({h})")).unwrap_or_default())]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool, Row};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgConnection, PgPool, Row};
 use tokio_util::sync::CancellationToken;
 
 use super::filter::{Bind, Placeholders, RefColumn, SelectSql, select_events, select_latest};
@@ -51,7 +51,8 @@ impl PgStore {
         };
         let options = PgConnectOptions::from_str(secret.expose())
             .map_err(|e| open_error(&display, e))?
-            .application_name("nomad-chronicle");
+            .application_name("nomad-chronicle")
+            .log_slow_statements(log::LevelFilter::Debug, super::SLOW_STATEMENT);
         // One direct connection first: the pool would retry a refused or
         // rejected connection until its timeout and report only that.
         PgConnection::connect_with(&options)

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{AssertSqlSafe, Row, SqlitePool};
+use sqlx::{AssertSqlSafe, ConnectOptions, Row, SqlitePool};
 
 use tokio_util::sync::CancellationToken;
 
@@ -176,7 +176,8 @@ impl SqliteStore {
         };
         let options = options
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .log_slow_statements(log::LevelFilter::Debug, super::SLOW_STATEMENT);
         let pool = connect_pool(options, max_connections).await.map_err(|e| {
             let detail = e.to_string();
             let hint = if detail.contains("not a database") {
