@@ -200,9 +200,16 @@ impl Resume {
                         gap: None,
                         notice: None,
                     };
-                    if first && !self.behind_reported {
-                        self.behind_reported = true;
-                        decision = self.behind(index, resume);
+                    if first {
+                        // Every connection is checked, even within an episode
+                        // already reported: the agent behind the address may
+                        // have changed since.
+                        if let Some(foreign) = self.foreign(index) {
+                            decision.notice = Some(Notice::Foreign(Box::new(foreign)));
+                        } else if !self.behind_reported {
+                            self.behind_reported = true;
+                            decision = self.behind(index, resume);
+                        }
                     }
                     self.prev = Some(index);
                     return decision;
@@ -297,28 +304,25 @@ impl Resume {
         })
     }
 
-    /// The first frame of a connection is behind the resume point: another
-    /// cluster (when the archive has history and the server's is far behind
-    /// it, unless the identities match), or the same one, whose frames up to
-    /// the resume point are skipped; a gap is recorded when the identities
-    /// cannot vouch for the skipped frames.
-    fn behind(&mut self, first: u64, resume: u64) -> Decision {
+    /// The first frame of a connection is behind the resume point: is it
+    /// another cluster? Only when the archive has history, the server's is
+    /// far behind it, and the identities do not say it is the same cluster.
+    fn foreign(&self, first: u64) -> Option<Foreign> {
+        let checkpoint = self.high.filter(|c| far_behind(first, *c))?;
         let verdict = Verdict::of(self.archived.as_ref(), self.server.as_ref());
-        if let Some(checkpoint) = self.high {
-            if far_behind(first, checkpoint) && verdict != Verdict::Same {
-                // Reported again if the next connection is the same cluster.
-                self.behind_reported = false;
-                return Decision {
-                    store: false,
-                    gap: None,
-                    notice: Some(Notice::Foreign(Box::new(Foreign {
-                        first,
-                        checkpoint,
-                        verdict,
-                    }))),
-                };
-            }
-        }
+        (verdict != Verdict::Same).then_some(Foreign {
+            first,
+            checkpoint,
+            verdict,
+        })
+    }
+
+    /// The first frame of a connection is behind the resume point, and it is
+    /// the same cluster (or cannot be told from it): its frames up to the
+    /// resume point are skipped; a gap is recorded when the identities
+    /// cannot vouch for them.
+    fn behind(&self, first: u64, resume: u64) -> Decision {
+        let verdict = Verdict::of(self.archived.as_ref(), self.server.as_ref());
         let gap = (verdict != Verdict::Same).then(|| {
             new_gap(
                 first,

@@ -158,6 +158,15 @@ fn a_server_far_behind_is_another_cluster_unless_its_identity_matches() {
 }
 
 #[test]
+fn another_cluster_is_caught_even_inside_an_episode_already_reported() {
+    let mut r = following(ServerIdentity::Unknown("down".to_owned()));
+    assert!(behind_verdict(&r.frame(70)).is_some());
+    r.connected();
+    r.set_server_identity(ServerIdentity::Known(id(&["x9"])));
+    assert!(matches!(r.frame(12).notice, Some(Notice::Foreign(_))));
+}
+
+#[test]
 fn a_from_index_beyond_the_servers_history_is_skipped_to_not_refused() {
     let mut r = Resume::new(Mode::Follow, None, Some(500));
     r.set_server_identity(ServerIdentity::Known(id(&["s1"])));
