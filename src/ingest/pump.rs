@@ -171,7 +171,7 @@ impl Pump<'_> {
                     tracing::warn!(
                         source = self.source,
                         "The agent reports another cluster ({id}) than the archive recorded ({old}); \
-                         its history continues past the checkpoint, so it is taken for the same cluster \
+                         its history is not far behind the archive's, so it is taken for the same cluster \
                          with its servers replaced, and its identity is recorded (hint: if it is another \
                          cluster, stop ingest and give it a label of its own with --cluster)"
                     );

@@ -261,7 +261,55 @@ async fn another_cluster_at_the_same_address_is_refused_and_nothing_of_it_stored
     );
 }
 
+async fn servers_replaced_while_away_are_the_same_cluster_and_the_new_identity_is_recorded(
+    backend: Backend,
+) {
+    let sim = SimAt::roomy().await;
+    let mut generator = Generator::new(21);
+    let (archive, history) = archived(&sim, backend, &mut generator, 100).await;
+    let checkpoint = history[99].index;
+    let recorded = sim.sim.identity();
+    // Rebuilt on new servers from a snapshot: a new identity, and a history
+    // that goes on from where the old one was.
+    sim.sim.become_another_cluster();
+    let later: Vec<SimFrame> = (0..30).map(|_| generator.next_frame()).collect();
+    for frame in &later {
+        sim.sim.publish(frame.clone());
+    }
+    let last = later[29].index;
+
+    let run = archive.ingest_until(&sim, last, &[]).await;
+
+    run.assert_success();
+    let mut want = history.clone();
+    want.extend(later.iter().cloned());
+    assert_eq!(archive.events("test").await, expected(&want));
+    let cluster = &archive.status().await.clusters[0];
+    assert_eq!(cluster.identity, Some(sim.sim.identity()));
+    let gaps: Vec<_> = cluster
+        .gaps
+        .iter()
+        .map(|g| (g.from_index, g.to_index, g.kind))
+        .collect();
+    assert_eq!(
+        gaps,
+        [(checkpoint, later[0].index, GapKind::Buffer)],
+        "the new servers never held the checkpoint"
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "The agent reports another cluster ({}) than the archive recorded ({recorded}); its \
+             history is not far behind the archive's, so it is taken for the same cluster with its \
+             servers replaced, and its identity is recorded",
+            sim.sim.identity()
+        )),
+        "{}",
+        run.stderr
+    );
+}
+
 on_both_backends!(
+    servers_replaced_while_away_are_the_same_cluster_and_the_new_identity_is_recorded,
     a_leader_behind_the_archive_is_reported_once_and_its_old_frames_skipped,
     a_server_behind_the_archive_that_cannot_be_identified_gets_one_gap,
     another_cluster_at_the_same_address_is_refused_and_nothing_of_it_stored,
