@@ -127,6 +127,7 @@ pub async fn run(
     }
     let options = FollowOptions {
         subscription,
+        cluster: cluster_name.clone(),
         until_index: args.until_index,
         idle_timeout: args.idle_timeout,
         max_line: MAX_LINE_BYTES,

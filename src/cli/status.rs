@@ -8,7 +8,7 @@ use crate::config::DbUrl;
 use crate::store::{self, StatusReport};
 
 /// Summarize the archive: per cluster, event counts, index range, topics,
-/// recorded gaps; and the database's size.
+/// the Nomad cluster's identity, recorded gaps; and the database's size.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
     /// Output format.
@@ -81,6 +81,9 @@ pub fn render_table(out: &mut impl Write, report: &StatusReport) -> std::io::Res
         }
         if let Some(cp) = c.checkpoint {
             writeln!(out, "  checkpoint  {cp}")?;
+        }
+        if let Some(identity) = &c.identity {
+            writeln!(out, "  identity    {identity}")?;
         }
         if !c.topics.is_empty() {
             let width = c.topics.iter().map(|t| t.topic.len()).max().unwrap_or(0);

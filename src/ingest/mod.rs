@@ -5,14 +5,20 @@
 //!
 //! - [`resume`] decides, frame by frame, what is new, what is a resend and
 //!   where a gap must be recorded;
+//! - [`behind`] tells a restarted server of the archived cluster from
+//!   another cluster at the same address;
 //! - [`pump`] turns lines into messages for the writer;
 //! - [`follow`] keeps a subscription alive across reconnects;
+//! - [`namespaces`] watches for namespaces a `namespace=*` subscription does
+//!   not cover yet;
 //! - [`rejection`] explains, from Nomad's view of the token, why it will not
 //!   stream;
 //! - [`writer`] batches and commits.
 
 pub mod backoff;
+pub mod behind;
 pub mod follow;
+pub mod namespaces;
 pub mod pump;
 pub mod rejection;
 pub mod resume;
@@ -29,9 +35,11 @@ use tokio_util::io::ReaderStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::BatchConfig;
+use crate::nomad::subscription::ALL;
 use crate::nomad::{CloseReason, LineReader, NomadClient};
 use crate::store::{Cluster, Lease, StoreError};
 pub use follow::{FollowEnd, FollowError, FollowOptions};
+use namespaces::NamespaceWatch;
 use pump::{Pump, PumpEnd, PumpSeen};
 pub use resume::{Mode, Resume};
 pub use stats::Stats;
@@ -114,6 +122,7 @@ impl Pipeline {
 
 /// Follows a live stream into the archive until shutdown, `--until-index`, or
 /// a fatal error. What was committed stays committed whatever the outcome.
+/// With every namespace subscribed, the namespace list is watched beside it.
 pub async fn ingest(
     sink: Sink,
     client: &NomadClient,
@@ -121,18 +130,28 @@ pub async fn ingest(
     requested_index: Option<u64>,
     shutdown: CancellationToken,
 ) -> Result<FollowEnd, IngestError> {
-    let mut resume = Resume::new(Mode::Follow, sink.cluster.checkpoint, requested_index);
+    let mut resume = Resume::new(Mode::Follow, sink.cluster.checkpoint, requested_index)
+        .with_archived_identity(sink.cluster.identity.clone());
+    let mut watch = if options.subscription.namespace == ALL {
+        NamespaceWatch::start(client, &shutdown).await
+    } else {
+        None
+    };
     let stats = sink.stats.clone();
     let pipeline = Pipeline::start(sink, &shutdown);
     let followed = follow::follow(
         client,
         &mut options,
         &mut resume,
+        watch.as_mut().map(NamespaceWatch::receiver),
         &pipeline.tx,
         &stats,
         &shutdown,
     )
     .await;
+    if let Some(watch) = watch {
+        watch.stop().await;
+    }
     let written = pipeline.finish().await;
     // A writer failure explains a WriterGone, so it comes first.
     written?;
@@ -175,12 +194,16 @@ where
         idle_timeout: None,
         source: source_name,
         seen: PumpSeen::default(),
+        new_namespaces: None,
     };
     let end = pump.run(&mut lines).await;
     let outcome = match end {
         PumpEnd::Eof | PumpEnd::ReachedUntil | PumpEnd::Idle => Ok(ImportEnd::Complete),
         PumpEnd::Stopped => Ok(ImportEnd::Stopped),
-        PumpEnd::WriterGone => Ok(ImportEnd::Complete),
+        // A capture is neither checked against an identity nor watched.
+        PumpEnd::WriterGone | PumpEnd::Foreign(_) | PumpEnd::Resubscribe(_) => {
+            Ok(ImportEnd::Complete)
+        }
         PumpEnd::Closed(fragment) => {
             if CloseReason::parse(&fragment).is_some() {
                 tracing::warn!(source = source_name, reason = %fragment, "The capture ends with the server's close reason");

@@ -1,7 +1,8 @@
 //! The writer: receives frames from the reader over a bounded channel, groups
 //! them into batches (by event count or by time since the batch's first
 //! message, whichever comes first; a frame is never split) and commits each
-//! batch with its checkpoint in one transaction.
+//! batch with its checkpoint (and the cluster's identity, when one came with
+//! the frames) in one transaction.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::backoff::Backoff;
 use super::stats::Stats;
 use crate::config::BatchConfig;
+use crate::nomad::ClusterIdentity;
 use crate::store::{Batch, Cluster, Gap, Lease, ReceivedFrame, StoreError};
 
 /// What the reader hands to the writer.
@@ -22,6 +24,9 @@ pub enum Msg {
     Gap(Gap),
     /// A line was skipped as malformed.
     Malformed,
+    /// The identity of the cluster the next frames come from, to record
+    /// with the checkpoint.
+    Identity(ClusterIdentity),
 }
 
 /// How long a failing commit is still retried once shutdown was requested.
@@ -72,6 +77,10 @@ fn add(batch: &mut Batch, msg: Msg) -> usize {
         }
         Msg::Malformed => {
             batch.malformed_lines += 1;
+            0
+        }
+        Msg::Identity(identity) => {
+            batch.identity = Some(identity);
             0
         }
     }

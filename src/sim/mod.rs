@@ -10,15 +10,21 @@
 //! Layout: `frame` (events and wire lines), `buffer` (the bounded buffer and start positions), `server`
 //! (the handle and HTTP routes), `stream` (one subscriber's body), `framing`
 //! (chunked, gzip and close-delimited bodies, the last written by hand),
-//! `generator` (seeded history).
+//! `namespaces` (the namespace list as a blocking query, and which
+//! namespaces a stream covers), `cluster` (the cluster's identity, restarts,
+//! becoming another cluster), `generator` (seeded history).
 
 mod buffer;
+mod cluster;
 mod frame;
 mod framing;
 mod generator;
+mod namespaces;
 mod server;
 mod stream;
 
+#[cfg(test)]
+mod cluster_tests;
 #[cfg(test)]
 mod http_tests;
 

@@ -14,7 +14,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::DbUrl;
-use crate::nomad::Frame;
+use crate::nomad::{ClusterIdentity, Frame};
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -72,12 +72,15 @@ pub struct Gap {
 }
 
 /// One transaction's worth of work: whole frames, the gaps found while
-/// receiving them, and the count of malformed lines skipped.
+/// receiving them, the count of malformed lines skipped, and the identity
+/// of the cluster the frames came from when it was read.
 #[derive(Debug, Default, Clone)]
 pub struct Batch {
     pub frames: Vec<ReceivedFrame>,
     pub gaps: Vec<Gap>,
     pub malformed_lines: u64,
+    /// Recorded with the checkpoint, replacing the cluster's identity.
+    pub identity: Option<ClusterIdentity>,
 }
 
 impl Batch {
@@ -86,7 +89,10 @@ impl Batch {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.frames.is_empty() && self.gaps.is_empty() && self.malformed_lines == 0
+        self.frames.is_empty()
+            && self.gaps.is_empty()
+            && self.malformed_lines == 0
+            && self.identity.is_none()
     }
 
     /// The highest index in the batch, which becomes the checkpoint.
@@ -136,6 +142,9 @@ pub struct Cluster {
     pub name: String,
     /// The highest index whose frame is fully stored; `None` for an empty archive.
     pub checkpoint: Option<u64>,
+    /// The Nomad cluster the history came from, as last recorded; `None`
+    /// until ingest could read it (imports never record one).
+    pub identity: Option<ClusterIdentity>,
 }
 
 /// What a commit changed.
@@ -156,6 +165,8 @@ pub struct ClusterStatus {
     pub first_index: Option<u64>,
     pub last_index: Option<u64>,
     pub checkpoint: Option<u64>,
+    /// The Nomad cluster the history came from, as last recorded.
+    pub identity: Option<ClusterIdentity>,
     pub topics: Vec<TopicCount>,
     pub gaps: Vec<Gap>,
     pub malformed_lines: u64,
@@ -286,8 +297,8 @@ fn is_transient(e: &sqlx::Error) -> bool {
 #[async_trait]
 pub trait Lease: Send {
     /// Stores a batch in one transaction: its events (idempotently: an event
-    /// already archived is skipped), its gaps, and the checkpoint, which only
-    /// ever moves forward. [`StoreError::LeaseLost`] means this process must
+    /// already archived is skipped), its gaps, the checkpoint, which only
+    /// ever moves forward, and the cluster's identity when the batch has one. [`StoreError::LeaseLost`] means this process must
     /// stop writing and stand by again.
     async fn commit(&mut self, cluster: &Cluster, batch: &Batch)
     -> Result<CommitStats, StoreError>;

@@ -19,6 +19,7 @@ use super::{
     StatusReport, Store, StoreError, TopicCount, now_millis, to_i64, to_u64,
 };
 use crate::config::DbUrl;
+use crate::nomad::ClusterIdentity;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -107,12 +108,13 @@ impl Lease for SqliteLease {
         sqlx::query(
             "UPDATE clusters SET \
                checkpoint = CASE WHEN ? IS NULL THEN checkpoint ELSE MAX(COALESCE(checkpoint, 0), ?) END, \
-               malformed_lines = malformed_lines + ?, updated_at = ? \
+               malformed_lines = malformed_lines + ?, identity = COALESCE(?, identity), updated_at = ? \
              WHERE id = ?",
         )
         .bind(batch.max_index().map(to_i64))
         .bind(batch.max_index().map(to_i64))
         .bind(to_i64(batch.malformed_lines))
+        .bind(batch.identity.as_ref().map(ClusterIdentity::to_json))
         .bind(now_millis())
         .bind(cluster.id)
         .execute(&mut *tx)
@@ -315,7 +317,7 @@ impl Store for SqliteStore {
     }
 
     async fn find_cluster(&self, name: &str) -> Result<Option<Cluster>, StoreError> {
-        let row = sqlx::query("SELECT id, name, checkpoint FROM clusters WHERE name = ?")
+        let row = sqlx::query("SELECT id, name, checkpoint, identity FROM clusters WHERE name = ?")
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;
@@ -323,6 +325,9 @@ impl Store for SqliteStore {
             id: row.get(0),
             name: row.get(1),
             checkpoint: row.get::<Option<i64>, _>(2).map(to_u64),
+            identity: row
+                .get::<Option<&str>, _>(3)
+                .and_then(ClusterIdentity::from_json),
         }))
     }
 
@@ -341,7 +346,7 @@ impl Store for SqliteStore {
 
     async fn status(&self) -> Result<StatusReport, StoreError> {
         let clusters = sqlx::query(
-            "SELECT id, name, address, checkpoint, malformed_lines FROM clusters ORDER BY name",
+            "SELECT id, name, address, checkpoint, malformed_lines, identity FROM clusters ORDER BY name",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -384,6 +389,9 @@ impl Store for SqliteStore {
                 first_index: totals.get::<Option<i64>, _>(1).map(to_u64),
                 last_index: totals.get::<Option<i64>, _>(2).map(to_u64),
                 checkpoint: row.get::<Option<i64>, _>(3).map(to_u64),
+                identity: row
+                    .get::<Option<&str>, _>(5)
+                    .and_then(ClusterIdentity::from_json),
                 topics,
                 gaps,
                 malformed_lines: to_u64(row.get(4)),
