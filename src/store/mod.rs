@@ -5,6 +5,7 @@
 
 pub mod filter;
 mod postgres;
+pub mod reconstruction;
 mod sqlite;
 
 use std::sync::Arc;
@@ -17,6 +18,10 @@ use crate::config::DbUrl;
 use crate::nomad::{ClusterIdentity, Frame};
 
 pub use postgres::PgStore;
+pub use reconstruction::{
+    ClosedPart, PartStatus, PendingPart, ReconcileScope, ReconstructedObject, Reconstruction,
+    StoredPart,
+};
 pub use sqlite::SqliteStore;
 
 /// A frame as the archive stores it: the events of one raft entry and when
@@ -81,6 +86,9 @@ pub struct Batch {
     pub malformed_lines: u64,
     /// Recorded with the checkpoint, replacing the cluster's identity.
     pub identity: Option<ClusterIdentity>,
+    /// With a scope, each gap of a kind worth reconciling is committed with
+    /// a pending reconstruction per topic of the scope.
+    pub reconcile: Option<ReconcileScope>,
 }
 
 impl Batch {
@@ -390,8 +398,59 @@ pub trait Store: Send + Sync {
     /// Looks a cluster up by label without creating it.
     async fn find_cluster(&self, name: &str) -> Result<Option<Cluster>, StoreError>;
 
+    /// The reconstructions after gaps: lists read from Nomad, kept apart
+    /// from the events.
+    fn reconstructions(&self) -> &dyn Reconstructions;
+
     /// Closes connections cleanly (checkpoints SQLite's WAL).
     async fn close(&self);
+}
+
+/// Reconstructions after gaps (see [`reconstruction`]): written by the
+/// ingest process that recorded the gap, read by `query state` and `query
+/// snapshot`. Writes are idempotent: a reconstruction is completed once.
+#[async_trait]
+pub trait Reconstructions: Send + Sync {
+    /// Reconstructions of the cluster requested and not read yet, oldest gap first.
+    async fn pending(&self, cluster: &Cluster) -> Result<Vec<PendingPart>, StoreError>;
+
+    /// Stores a list that was read, in one transaction, completing its
+    /// pending reconstruction; `false`, storing nothing, if it was no longer
+    /// pending (another process completed it).
+    async fn store(&self, part: &StoredPart) -> Result<bool, StoreError>;
+
+    /// Ends pending reconstructions without objects (refused, failed, superseded).
+    async fn close(&self, parts: &[ClosedPart]) -> Result<(), StoreError>;
+
+    /// The newest stored reconstruction of `topic` at or before a point
+    /// (`to_index`, or read before `until`).
+    async fn at(
+        &self,
+        cluster: &Cluster,
+        topic: &str,
+        to_index: Option<u64>,
+        until: Option<i64>,
+    ) -> Result<Option<Reconstruction>, StoreError>;
+
+    /// The objects of a stored reconstruction, ordered by namespace and key:
+    /// only `key` when given, only objects that reference one of `refs` when
+    /// any are given.
+    async fn objects(
+        &self,
+        reconstruction: &Reconstruction,
+        key: Option<&str>,
+        refs: &[(filter::RefColumn, String)],
+    ) -> Result<Vec<ReconstructedObject>, StoreError>;
+
+    /// Keys of `topic` in any stored reconstruction of the cluster starting
+    /// with `prefix`, sorted, at most `limit`.
+    async fn keys_with_prefix(
+        &self,
+        cluster: &Cluster,
+        topic: &str,
+        prefix: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError>;
 }
 
 /// Opens (creating and migrating as needed) the archive named by `url`.

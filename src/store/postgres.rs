@@ -15,12 +15,14 @@ use tokio_util::sync::CancellationToken;
 use super::filter::{Bind, Placeholders, RefColumn, SelectSql, select_events, select_latest};
 use super::{
     ArchivedEvent, Batch, Cluster, ClusterStatus, CommitStats, EventRow, Gap, GapKind, Lease,
-    PageQuery, StatusReport, Store, StoreError, TopicCount, is_transient, now_millis, to_i64,
-    to_u64,
+    PageQuery, Reconstructions, StatusReport, Store, StoreError, TopicCount, is_transient,
+    now_millis, to_i64, to_u64,
 };
 use crate::config::DbUrl;
 use crate::ingest::backoff::Backoff;
 use crate::nomad::ClusterIdentity;
+
+mod reconstruction;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -216,6 +218,7 @@ async fn commit(
         .execute(&mut *tx)
         .await?;
     }
+    reconstruction::request(&mut tx, cluster, batch).await?;
     sqlx::query(
         "UPDATE clusters SET \
            checkpoint = CASE WHEN $1::bigint IS NULL THEN checkpoint ELSE GREATEST(COALESCE(checkpoint, 0), $1) END, \
@@ -505,6 +508,10 @@ impl Store for PgStore {
                 .fetch_all(&self.pool)
                 .await?,
         )
+    }
+
+    fn reconstructions(&self) -> &dyn Reconstructions {
+        self
     }
 
     async fn close(&self) {

@@ -16,10 +16,12 @@ use tokio_util::sync::CancellationToken;
 use super::filter::{Bind, Placeholders, RefColumn, SelectSql, select_events, select_latest};
 use super::{
     ArchivedEvent, Batch, Cluster, ClusterStatus, CommitStats, Gap, GapKind, Lease, PageQuery,
-    StatusReport, Store, StoreError, TopicCount, now_millis, to_i64, to_u64,
+    Reconstructions, StatusReport, Store, StoreError, TopicCount, now_millis, to_i64, to_u64,
 };
 use crate::config::DbUrl;
 use crate::nomad::ClusterIdentity;
+
+mod reconstruction;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -105,6 +107,7 @@ impl Lease for SqliteLease {
             .execute(&mut *tx)
             .await?;
         }
+        reconstruction::request(&mut tx, cluster, batch).await?;
         sqlx::query(
             "UPDATE clusters SET \
                checkpoint = CASE WHEN ? IS NULL THEN checkpoint ELSE MAX(COALESCE(checkpoint, 0), ?) END, \
@@ -511,6 +514,10 @@ impl Store for SqliteStore {
                 .fetch_all(&self.pool)
                 .await?,
         )
+    }
+
+    fn reconstructions(&self) -> &dyn Reconstructions {
+        self
     }
 
     async fn close(&self) {
