@@ -13,6 +13,9 @@ use reqwest::{StatusCode, Url};
 use super::{Subscription, TokenCheck};
 use crate::config::{NomadConfig, redact_url};
 
+mod read;
+pub use read::{ReadAnswer, ReadError};
+
 /// Everything that can end or prevent a subscription, classified so the ingest
 /// loop can decide between reconnecting and giving up.
 #[derive(Debug, thiserror::Error)]

@@ -15,7 +15,7 @@ pub mod subscription;
 pub mod wire;
 
 pub use acl::{TokenCheck, TokenInfo};
-pub use client::{NomadClient, StreamError};
+pub use client::{NomadClient, ReadAnswer, ReadError, StreamError};
 pub use close_reason::CloseReason;
 pub use identity::{ClusterIdentity, IdentityError};
 pub use lines::{LineItem, LineReader};
