@@ -95,6 +95,14 @@ impl Entry {
         }
     }
 
+    /// The frame's events (routing fields only) with each one's JSON.
+    pub(crate) fn events(&self) -> impl Iterator<Item = (&SimEvent, &str)> {
+        self.events
+            .iter()
+            .zip(&self.spans)
+            .map(|(ev, span)| (ev, self.json(span.clone())))
+    }
+
     /// One event's JSON inside the line.
     fn json(&self, span: Range<usize>) -> &str {
         self.line

@@ -83,9 +83,11 @@ impl Sim {
 
     /// Another cluster now answers at this address: a new identity, an
     /// empty buffer, a history that starts over (indexes may begin at 1
-    /// again), the initial namespaces only, and every open stream ended.
+    /// again), the initial namespaces only, no objects in the lists, and
+    /// every open stream ended.
     pub fn become_another_cluster(&self) {
         *lock(&self.inner.membership) = Membership::new();
+        *lock(&self.inner.objects) = Default::default();
         lock(&self.inner.namespaces).reset();
         {
             let mut state = lock(&self.inner.state);

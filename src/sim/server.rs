@@ -1,6 +1,7 @@
 //! The simulator handle and its HTTP server: `/v1/event/stream`,
 //! `/v1/acl/token/self`, `/v1/status/leader`, and (in their own modules)
-//! `/v1/namespaces` and `/v1/agent/members`.
+//! `/v1/namespaces`, `/v1/agent/members` and the read endpoints of
+//! [`super::lists`].
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -23,6 +24,7 @@ use super::buffer::{Buffer, Entry};
 use super::cluster::{self, Membership};
 use super::frame::SimFrame;
 use super::framing::{self, Framing, SimListener};
+use super::lists::{self, Objects};
 use super::namespaces::{self, Namespaces};
 use super::stream;
 use crate::nomad::Subscription;
@@ -167,10 +169,10 @@ pub(crate) struct Inner {
     /// Interval between `{}` heartbeats.
     pub(crate) heartbeat: Duration,
     /// The required ACL token, if ACLs are on.
-    token: Mutex<Option<String>>,
+    pub(crate) token: Mutex<Option<String>>,
     /// Whether that token has expired: `/v1/acl/token/self` shows an
     /// expiration time in the past and new streams are refused.
-    token_expired: AtomicBool,
+    pub(crate) token_expired: AtomicBool,
     /// Whether every stream is refused as 200 and an empty body, as Nomad
     /// >= 1.11.2 refuses a token that may not read the requested topics.
     topic_denied: AtomicBool,
@@ -199,6 +201,8 @@ pub(crate) struct Inner {
     pub(crate) namespace_updates: watch::Sender<u64>,
     /// Bumped by a restart: every open stream ends.
     pub(crate) restarts: watch::Sender<u64>,
+    /// The objects the read endpoints list.
+    pub(crate) objects: Mutex<Objects>,
 }
 
 /// What has been published: the bounded buffer and, optionally, everything.
@@ -246,6 +250,7 @@ impl Sim {
             namespaces: Mutex::new(Namespaces::default()),
             namespace_updates: watch::Sender::new(0),
             restarts: watch::Sender::new(0),
+            objects: Mutex::new(Objects::default()),
         });
         Sim {
             _owner: Arc::new(Owner(inner.clone())),
@@ -305,6 +310,7 @@ impl Sim {
             state.last_index = Some(index);
             // After a restart, frames the history already holds come again.
             let new = state.history.last().is_none_or(|last| last.index < index);
+            lock(&self.inner.objects).apply(&entry);
             if state.record_history && new {
                 state.history.push(entry.clone());
             }
@@ -394,6 +400,12 @@ async fn serve(
         .route("/v1/status/leader", get(leader))
         .route("/v1/namespaces", get(namespaces::list))
         .route("/v1/agent/members", get(cluster::members))
+        .route("/v1/jobs", get(lists::jobs))
+        .route("/v1/job/{id}", get(lists::job))
+        .route("/v1/allocations", get(lists::allocations))
+        .route("/v1/evaluations", get(lists::evaluations))
+        .route("/v1/deployments", get(lists::deployments))
+        .route("/v1/nodes", get(lists::nodes))
         .fallback(not_found)
         .layer(axum::middleware::map_response_with_state(
             inner.clone(),
