@@ -13,13 +13,15 @@
 //!   not cover yet;
 //! - [`rejection`] explains, from Nomad's view of the token, why it will not
 //!   stream;
-//! - [`writer`] batches and commits.
+//! - [`writer`] batches and commits;
+//! - [`reconcile`] rebuilds state after a gap from Nomad's list endpoints.
 
 pub mod backoff;
 pub mod behind;
 pub mod follow;
 pub mod namespaces;
 pub mod pump;
+pub mod reconcile;
 pub mod rejection;
 pub mod resume;
 pub mod stats;
@@ -29,7 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::AsyncRead;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::io::ReaderStream;
 use tokio_util::sync::CancellationToken;
@@ -41,6 +43,7 @@ use crate::store::{Cluster, Lease, StoreError};
 pub use follow::{FollowEnd, FollowError, FollowOptions};
 use namespaces::NamespaceWatch;
 use pump::{Pump, PumpEnd, PumpSeen};
+pub use reconcile::{ReconcileConfig, Reconciler};
 pub use resume::{Mode, Resume};
 pub use stats::Stats;
 
@@ -50,6 +53,9 @@ const CHANNEL_FRAMES: usize = 1024;
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// The longest line a capture may hold before it is skipped.
 pub const MAX_LINE_BYTES: usize = 256 * 1024 * 1024;
+/// How long, once the stream is done, a reconstruction under way may take
+/// to finish; what is left is completed by the next run.
+const RECONCILE_GRACE: Duration = Duration::from_secs(30);
 
 /// Why ingest or import stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -83,16 +89,25 @@ pub struct Sink {
     pub cluster: Cluster,
     pub batch: BatchConfig,
     pub stats: Arc<Stats>,
+    /// Rebuild state after gaps (live ingest only; `None` for imports and
+    /// with `--no-reconcile`).
+    pub reconcile: Option<ReconcileConfig>,
 }
 
 impl Pipeline {
-    fn start(sink: Sink, shutdown: &CancellationToken) -> Self {
+    /// Starts the writer; `wake` is notified after each commit that
+    /// requested reconstructions.
+    fn start(sink: Sink, shutdown: &CancellationToken, wake: Option<Arc<Notify>>) -> Self {
         let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
+        let reconcile = sink.reconcile.map(|config| (config.scope, wake));
         let writer = tokio::spawn(writer::run(
             sink.lease,
             sink.cluster,
             rx,
-            sink.batch,
+            writer::Settings {
+                batch: sink.batch,
+                reconcile,
+            },
             sink.stats.clone(),
             shutdown.clone(),
         ));
@@ -138,7 +153,11 @@ pub async fn ingest(
         None
     };
     let stats = sink.stats.clone();
-    let pipeline = Pipeline::start(sink, &shutdown);
+    let reconciler = sink
+        .reconcile
+        .clone()
+        .map(|config| Reconciler::spawn(config, client.clone(), sink.cluster.clone()));
+    let pipeline = Pipeline::start(sink, &shutdown, reconciler.as_ref().map(Reconciler::wake));
     let followed = follow::follow(
         client,
         &mut options,
@@ -153,6 +172,9 @@ pub async fn ingest(
         watch.stop().await;
     }
     let written = pipeline.finish().await;
+    if let Some(reconciler) = reconciler {
+        reconciler.finish(RECONCILE_GRACE).await;
+    }
     // A writer failure explains a WriterGone, so it comes first.
     written?;
     Ok(followed?)
@@ -180,7 +202,7 @@ where
 {
     let mut resume = Resume::new(Mode::Backfill, sink.cluster.checkpoint, None);
     let stats = sink.stats.clone();
-    let pipeline = Pipeline::start(sink, &shutdown);
+    let pipeline = Pipeline::start(sink, &shutdown, None);
     let mut lines = LineReader::new(
         ReaderStream::with_capacity(reader, 256 * 1024),
         MAX_LINE_BYTES,

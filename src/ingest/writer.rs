@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
@@ -15,7 +15,7 @@ use super::backoff::Backoff;
 use super::stats::Stats;
 use crate::config::BatchConfig;
 use crate::nomad::ClusterIdentity;
-use crate::store::{Batch, Cluster, Gap, Lease, ReceivedFrame, StoreError};
+use crate::store::{Batch, Cluster, Gap, Lease, ReceivedFrame, ReconcileScope, StoreError};
 
 /// What the reader hands to the writer.
 #[derive(Debug)]
@@ -29,6 +29,14 @@ pub enum Msg {
     Identity(ClusterIdentity),
 }
 
+/// How the writer batches, and what it asks for after a gap.
+pub struct Settings {
+    pub batch: BatchConfig,
+    /// With a scope, gaps are committed with pending reconstructions, and
+    /// the notifier (the reconciler) is woken after such a commit.
+    pub reconcile: Option<(ReconcileScope, Option<Arc<Notify>>)>,
+}
+
 /// How long a failing commit is still retried once shutdown was requested.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -39,14 +47,20 @@ pub async fn run(
     mut lease: Box<dyn Lease>,
     cluster: Cluster,
     mut rx: mpsc::Receiver<Msg>,
-    config: BatchConfig,
+    settings: Settings,
     stats: Arc<Stats>,
     shutdown: CancellationToken,
 ) -> Result<(), StoreError> {
+    let config = settings.batch;
+    let (scope, wake) = settings.reconcile.unzip();
+    let wake = wake.flatten();
     let mut closed = false;
     while !closed {
         let Some(first) = rx.recv().await else { break };
-        let mut batch = Batch::default();
+        let mut batch = Batch {
+            reconcile: scope.clone(),
+            ..Batch::default()
+        };
         let mut events = add(&mut batch, first);
         let deadline = Instant::now() + config.timeout;
         while events < config.max_events {
@@ -60,6 +74,11 @@ pub async fn run(
             }
         }
         commit(lease.as_mut(), &cluster, &batch, &stats, &shutdown).await?;
+        if batch.gaps.iter().any(|g| g.kind.is_reconciled()) {
+            if let Some(wake) = &wake {
+                wake.notify_one();
+            }
+        }
     }
     Ok(())
 }
