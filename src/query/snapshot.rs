@@ -2,13 +2,16 @@
 //! and allocation as Nomad last described it at or before that point, which
 //! is what `/v1/nodes`, `/v1/jobs` and `/v1/allocations` would have answered
 //! then (objects garbage-collected since are still here: the archive keeps
-//! what the stream said).
+//! what the stream said). After a gap, the newest reconstruction at or before
+//! the point fills in what the stream could not say ([`super::reconstructed`]),
+//! and every object taken from it is labelled.
 
 use std::io::Write;
 
 use serde::Serialize;
 use serde_json::Value;
 
+use super::reconstructed::{self, Known, Label, Source, Used};
 use super::render::{self, Output, short_id};
 use super::resolve::resolve;
 use super::state::At;
@@ -39,6 +42,11 @@ pub struct Described {
     pub namespace: String,
     pub time: String,
     pub object: Value,
+    /// Whether an event or a reconstruction describes it.
+    pub source: Source,
+    /// The reconstruction that describes it, if one does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconstruction: Option<Label>,
 }
 
 #[derive(Serialize)]
@@ -49,6 +57,7 @@ struct Document<'a> {
     jobs: &'a [Described],
     allocations: &'a [Described],
     gaps: Vec<Gap>,
+    reconstructions: &'a [Used],
 }
 
 /// Builds and writes the snapshot.
@@ -79,11 +88,17 @@ pub async fn run(
     let latest = store
         .latest(cluster, &topics, to_index, until, &refs)
         .await?;
+    let (latest, used) =
+        reconstructed::combine(store, cluster, &topics, (to_index, until), &refs, latest).await?;
     let mut nodes = Vec::new();
     let mut jobs = Vec::new();
     let mut allocations = Vec::new();
-    for event in latest {
-        let Some(described) = describe(event) else {
+    for known in latest {
+        let described = match known {
+            Known::Event(event) => describe(event),
+            Known::Reconstructed(object, label) => Some(from_reconstruction(object, label)),
+        };
+        let Some(described) = described else {
             continue;
         };
         match described.topic.as_str() {
@@ -123,7 +138,8 @@ pub async fn run(
             &allocations,
             &overlapping,
             colour,
-        ),
+        )
+        .and_then(|()| reconstructed::lines(out, &used, colour)),
         Output::Json => render::json_line(
             out,
             &Document {
@@ -133,11 +149,15 @@ pub async fn run(
                 jobs: &jobs,
                 allocations: &allocations,
                 gaps: overlapping,
+                reconstructions: &used,
             },
         ),
         Output::Ndjson => {
             for gap in &overlapping {
                 tracing::warn!("{}", gaps::sentence(gap));
+            }
+            for u in &used {
+                tracing::warn!("{}", reconstructed::sentence(u));
             }
             nodes
                 .iter()
@@ -168,7 +188,32 @@ fn describe(event: ArchivedEvent) -> Option<Described> {
         event_type,
         key: event.key,
         namespace: event.namespace,
+        source: Source::Event,
+        reconstruction: None,
     })
+}
+
+/// An object as a reconstruction listed it.
+fn from_reconstruction(object: crate::store::ReconstructedObject, label: Label) -> Described {
+    Described {
+        index: label.index,
+        topic: label.topic.clone(),
+        event_type: reconstructed::RECONSTRUCTED.to_owned(),
+        object: reconstructed::object(&object),
+        time: label.time.clone(),
+        key: object.key,
+        namespace: object.namespace,
+        source: Source::Reconstruction,
+        reconstruction: Some(label),
+    }
+}
+
+/// The INDEX cell: the index, marked when a reconstruction describes it.
+fn index_cell(d: &Described) -> String {
+    match d.source {
+        Source::Event => d.index.to_string(),
+        Source::Reconstruction => format!("{} (reconstructed)", d.index),
+    }
 }
 
 fn field(d: &Described, name: &str) -> String {
@@ -209,7 +254,7 @@ fn write_table(
                     field(d, "Status"),
                     field(d, "SchedulingEligibility"),
                     field(d, "Drain"),
-                    d.index.to_string(),
+                    index_cell(d),
                 ]
             },
         ),
@@ -224,7 +269,7 @@ fn write_table(
                     field(d, "Version"),
                     field(d, "Status"),
                     field(d, "Stop"),
-                    d.index.to_string(),
+                    index_cell(d),
                 ]
             },
         ),
@@ -240,7 +285,7 @@ fn write_table(
                     field(d, "NodeName"),
                     field(d, "DesiredStatus"),
                     field(d, "ClientStatus"),
-                    d.index.to_string(),
+                    index_cell(d),
                 ]
             },
         ),
