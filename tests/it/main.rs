@@ -9,6 +9,7 @@ mod ingest;
 mod namespaces;
 mod postgres;
 mod query;
+mod reconcile;
 mod replay;
 mod reporting;
 mod restarts;
