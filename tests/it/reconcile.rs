@@ -14,6 +14,8 @@ use nomad_chronicle::store::{
 use serde_json::{Value, json};
 
 use crate::common::{Archive, Backend, Run, SimAt, on_both_backends};
+use crate::reporting::db::Db;
+use crate::reporting::documented_query;
 
 const N1: &str = "11111111-0000-4000-8000-000000000001";
 const N2: &str = "11111111-0000-4000-8000-000000000002";
@@ -693,6 +695,32 @@ async fn a_refused_list_is_reported_and_the_others_stored(backend: Backend) {
     assert_eq!(
         after[1],
         row("Job", "web", 20, "reconstruction", "v1 running")
+    );
+
+    // docs/reporting.md's query, as written, says the same.
+    let sql = documented_query("What Nomad's lists said after each gap", backend);
+    let rows = Db::connect(&archive).await.rows(&sql).await;
+    let want = |topic: &str, status: &str, index: Value, objects: u64, detail: Value| {
+        json!({"cluster": "test", "from_index": 13, "to_index": 30, "kind": "buffer",
+            "topic": topic, "status": status, "raft_index": index, "objects": objects, "detail": detail})
+    };
+    assert_eq!(
+        rows.into_iter().map(Value::Object).collect::<Vec<_>>(),
+        vec![
+            want("Allocation", "stored", json!(26), 2, Value::Null),
+            want("Deployment", "stored", json!(12), 1, Value::Null),
+            want("Evaluation", "stored", json!(LAST), 2, Value::Null),
+            want("Job", "stored", json!(20), 1, Value::Null),
+            want(
+                "Node",
+                "refused",
+                Value::Null,
+                0,
+                json!(
+                    "Nomad refused `/v1/nodes` (HTTP 403: Permission denied); the token needs `node:read`"
+                )
+            ),
+        ]
     );
 }
 
