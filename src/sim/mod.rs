@@ -30,6 +30,8 @@ mod stream;
 mod cluster_tests;
 #[cfg(test)]
 mod http_tests;
+#[cfg(test)]
+mod lists_tests;
 
 pub use crate::nomad::Subscription;
 pub use frame::{SimEvent, SimFrame};
