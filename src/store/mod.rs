@@ -19,8 +19,8 @@ use crate::nomad::{ClusterIdentity, Frame};
 
 pub use postgres::PgStore;
 pub use reconstruction::{
-    ClosedPart, PartStatus, PendingPart, ReconcileScope, ReconstructedObject, Reconstruction,
-    StoredPart,
+    ClosedPart, PartStatus, PartSummary, PendingPart, ReconcileScope, ReconstructedObject,
+    Reconstruction, StoredPart,
 };
 pub use sqlite::SqliteStore;
 
@@ -181,6 +181,8 @@ pub struct ClusterStatus {
     /// Unix time in milliseconds of the first and last received event.
     pub first_received_at: Option<i64>,
     pub last_received_at: Option<i64>,
+    /// What was reconstructed after each gap (filled in by `status`).
+    pub reconstructions: Vec<PartSummary>,
 }
 
 /// Events per topic.
@@ -441,6 +443,9 @@ pub trait Reconstructions: Send + Sync {
         key: Option<&str>,
         refs: &[(filter::RefColumn, String)],
     ) -> Result<Vec<ReconstructedObject>, StoreError>;
+
+    /// Every reconstruction of the cluster labelled `cluster`, by gap.
+    async fn summary(&self, cluster: &str) -> Result<Vec<PartSummary>, StoreError>;
 
     /// Keys of `topic` in any stored reconstruction of the cluster starting
     /// with `prefix`, sorted, at most `limit`.

@@ -398,6 +398,7 @@ impl Store for PgStore {
                 last_received_at: row.get(9),
                 topics,
                 gaps,
+                reconstructions: Vec::new(),
             });
         }
         let size: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")

@@ -55,6 +55,18 @@ pub enum PartStatus {
 }
 
 impl PartStatus {
+    pub fn parse(value: &str) -> Option<Self> {
+        [
+            PartStatus::Pending,
+            PartStatus::Stored,
+            PartStatus::Refused,
+            PartStatus::Failed,
+            PartStatus::Superseded,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == value)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             PartStatus::Pending => "pending",
@@ -104,6 +116,21 @@ pub struct StoredPart {
     /// Unix milliseconds when the list was read.
     pub recorded_at: i64,
     pub objects: Vec<ObjectRow>,
+}
+
+/// One reconstruction as `status` reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PartSummary {
+    /// The gap it follows.
+    pub gap_from_index: u64,
+    pub gap_to_index: u64,
+    pub topic: String,
+    pub status: PartStatus,
+    /// The list's `X-Nomad-Index`, once stored.
+    pub index: Option<u64>,
+    pub objects: u64,
+    /// Why it was refused, failed or superseded.
+    pub detail: Option<String>,
 }
 
 /// A pending reconstruction that ends without objects.
@@ -275,6 +302,12 @@ pub(crate) mod sql {
             binds: q.binds,
         }
     }
+
+    /// Every reconstruction of the cluster named, by gap. Binds: cluster name.
+    pub const SUMMARY: &str = "SELECT g.from_index, g.to_index, r.topic, r.status, \
+        r.raft_index, r.objects, r.detail \
+        FROM reconstructions r JOIN gaps g ON g.id = r.gap_id JOIN clusters c ON c.id = r.cluster_id \
+        WHERE c.name = {p1} ORDER BY g.to_index, g.id, r.id";
 
     /// Keys of a topic in stored reconstructions of a cluster with a prefix.
     /// Binds: cluster, topic, prefix length, prefix, limit.

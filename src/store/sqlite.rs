@@ -400,6 +400,7 @@ impl Store for SqliteStore {
                 malformed_lines: to_u64(row.get(4)),
                 first_received_at: totals.get(3),
                 last_received_at: totals.get(4),
+                reconstructions: Vec::new(),
             });
         }
         let size = sqlx::query(

@@ -697,6 +697,23 @@ async fn a_refused_list_is_reported_and_the_others_stored(backend: Backend) {
         row("Job", "web", 20, "reconstruction", "v1 running")
     );
 
+    // `status` says what was reconstructed after the gap, and what not.
+    let table = archive.run(&["status"]).await;
+    table.assert_success();
+    assert!(
+        table.stdout.contains("\n      reconstructed  Job at 20 (1), Allocation at 26 (2), Evaluation at 34 (2), Deployment at 12 (1), Node refused\n"),
+        "{}",
+        table.stdout
+    );
+    let report = archive.run(&["status", "--output", "json"]).await;
+    let report: Value = serde_json::from_str(&report.stdout).expect("json");
+    assert_eq!(
+        report["clusters"][0]["reconstructions"][4],
+        json!({"gap_from_index": 13, "gap_to_index": 30, "topic": "Node", "status": "refused",
+            "index": null, "objects": 0,
+            "detail": "Nomad refused `/v1/nodes` (HTTP 403: Permission denied); the token needs `node:read`"})
+    );
+
     // docs/reporting.md's query, as written, says the same.
     let sql = documented_query("What Nomad's lists said after each gap", backend);
     let rows = Db::connect(&archive).await.rows(&sql).await;

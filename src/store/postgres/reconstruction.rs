@@ -10,8 +10,9 @@ use super::PgStore;
 use crate::store::filter::{Bind, Placeholders, RefColumn, SelectSql};
 use crate::store::reconstruction::{ObjectRow, TOPICS, endpoint, sql};
 use crate::store::{
-    Batch, ClosedPart, Cluster, Gap, GapKind, PendingPart, ReconstructedObject, Reconstruction,
-    Reconstructions, StoreError, StoredPart, now_millis, to_i64, to_u64,
+    Batch, ClosedPart, Cluster, Gap, GapKind, PartStatus, PartSummary, PendingPart,
+    ReconstructedObject, Reconstruction, Reconstructions, StoreError, StoredPart, now_millis,
+    to_i64, to_u64,
 };
 
 const STYLE: Placeholders = Placeholders::Numbered;
@@ -198,6 +199,25 @@ impl Reconstructions for PgStore {
                 modify_index: r.get::<Option<i64>, _>(2).map(to_u64),
                 shape: r.get(3),
                 raw: r.get(4),
+            })
+            .collect())
+    }
+
+    async fn summary(&self, cluster: &str) -> Result<Vec<PartSummary>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(sql::placeholders(sql::SUMMARY, STYLE)))
+            .bind(cluster)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| PartSummary {
+                gap_from_index: to_u64(r.get(0)),
+                gap_to_index: to_u64(r.get(1)),
+                topic: r.get(2),
+                status: PartStatus::parse(r.get::<&str, _>(3)).unwrap_or(PartStatus::Failed),
+                index: r.get::<Option<i64>, _>(4).map(to_u64),
+                objects: to_u64(r.get(5)),
+                detail: r.get(6),
             })
             .collect())
     }
