@@ -282,10 +282,9 @@ impl Worker {
             }
         };
         let objects = parse_list(&part.topic, &part.namespace, &answer.body).map_err(|detail| {
-            ReadError::Status {
+            ReadError::Unreadable {
                 path: path.to_owned(),
-                status: 200,
-                body: format!("unreadable list: {detail}"),
+                detail,
             }
         })?;
         Ok((answer.index, objects))

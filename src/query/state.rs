@@ -130,15 +130,22 @@ pub async fn run(
     let overlapping = gaps::overlapping(&store.gaps(cluster).await?, record.index, upto);
     let written = match output {
         Output::Table => {
+            let source = match record.source {
+                Source::Event => format!(
+                    "from index {} ({}), received {}",
+                    record.index, record.event_type, record.time
+                ),
+                Source::Reconstruction => format!(
+                    "reconstructed at index {}, read {}",
+                    record.index, record.time
+                ),
+            };
             let header = format!(
-                "{topic} {key} as of {}: from index {} ({}), received {}",
+                "{topic} {key} as of {}: {source}",
                 match at {
                     At::Index(index) => format!("index {index}"),
                     At::Time(millis) => render::time(millis),
                 },
-                record.index,
-                record.event_type,
-                record.time
             );
             let body = serde_json::to_string_pretty(&record.object).unwrap_or_default();
             let header = if colour {

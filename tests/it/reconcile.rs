@@ -593,6 +593,13 @@ async fn a_gap_is_followed_by_a_labelled_reconstruction(backend: Backend) {
         .await;
     human.assert_success();
     assert!(
+        human.stdout.starts_with(&format!(
+            "Node {N1} as of index 34: reconstructed at index 24, read "
+        )),
+        "{}",
+        human.stdout
+    );
+    assert!(
         human.stdout.lines().nth(1).is_some_and(|l| l
             .starts_with("* reconstructed, not from events: Nomad's /v1/nodes at index 24 (read ")
             && l.ends_with(

@@ -47,6 +47,9 @@ pub enum ReadError {
     NoIndex { path: String },
     #[error("no answer from `{path}` within {timeout:?}")]
     Timeout { path: String, timeout: Duration },
+    /// The answer is not what the endpoint returns (not JSON, not a list).
+    #[error("`{path}` answered with something unreadable: {detail}")]
+    Unreadable { path: String, detail: String },
 }
 
 impl ReadError {
@@ -56,7 +59,9 @@ impl ReadError {
         match self {
             ReadError::Status { status, .. } => *status >= 500 || *status == 429,
             ReadError::Transport { .. } | ReadError::Timeout { .. } => true,
-            ReadError::Denied { .. } | ReadError::NoIndex { .. } => false,
+            ReadError::Denied { .. } | ReadError::NoIndex { .. } | ReadError::Unreadable { .. } => {
+                false
+            }
         }
     }
 }
