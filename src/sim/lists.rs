@@ -9,7 +9,8 @@
 //! nothing but job events, so the stream stays as fast as before; a list
 //! parses the objects it returns. What the stream never says — garbage
 //! collection — is simulated with [`Sim::forget`]; a token lacking a list's
-//! capability with [`Sim::set_list_denied`].
+//! capability with [`Sim::set_list_denied`], a failing server with
+//! [`Sim::set_list_failing`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -61,6 +62,8 @@ pub(crate) struct Objects {
     job_versions: HashMap<(String, String), Registrations>,
     /// Topics whose list the token may not read.
     denied: BTreeSet<String>,
+    /// Topics whose list fails, with the status and body it fails with.
+    failing: BTreeMap<String, (u16, String)>,
     /// Every read request.
     requests: Vec<ApiRequest>,
 }
@@ -156,6 +159,22 @@ impl Sim {
         }
     }
 
+    /// Makes the list of `topic` fail with this status and plain-text body
+    /// (e.g. 500 `No cluster leader`), or work again with `None`.
+    pub fn set_list_failing(&self, topic: &str, failure: Option<(u16, &str)>) {
+        let mut objects = lock(&self.inner.objects);
+        match failure {
+            Some((status, body)) => {
+                objects
+                    .failing
+                    .insert(topic.to_owned(), (status, body.to_owned()));
+            }
+            None => {
+                objects.failing.remove(topic);
+            }
+        }
+    }
+
     /// Every read request (lists and `/v1/job/:id`) so far, in arrival order.
     pub fn api_requests(&self) -> Vec<ApiRequest> {
         lock(&self.inner.objects).requests.clone()
@@ -241,13 +260,25 @@ fn list(inner: &Arc<Inner>, topic: &str, uri: &Uri, headers: &HeaderMap) -> Resp
     record(inner, uri, answer)
 }
 
-/// The ACL answer to a read of `topic`, if it is refused.
+/// The answer to a read of `topic` when it is refused (ACL) or made to fail.
 fn refusal(inner: &Inner, topic: &str, headers: &HeaderMap) -> Option<Response> {
     if !authorized(inner, headers) || lock(&inner.objects).denied.contains(topic) {
         return Some(plain(StatusCode::FORBIDDEN, "Permission denied"));
     }
     let expired = lock(&inner.token).is_some() && inner.token_expired.load(Ordering::SeqCst);
-    expired.then(|| plain(StatusCode::FORBIDDEN, "ACL token expired"))
+    if expired {
+        return Some(plain(StatusCode::FORBIDDEN, "ACL token expired"));
+    }
+    let failing = lock(&inner.objects).failing.get(topic).cloned();
+    failing.map(|(status, body)| {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        response
+    })
 }
 
 fn index_of(objects: &Objects, topic: &str) -> u64 {

@@ -3,7 +3,7 @@
 //! allocation stopped, completed and garbage-collected, another failed, a
 //! node drained, a new node), ingested by the real binary; then the
 //! reconstruction read from the simulator's lists, `query snapshot`, `query
-//! state` and `replay` checked exactly, with reconciliation refused in part,
+//! state`, `replay` and `status` checked exactly, with lists refused or failing,
 //! turned off, and left pending by an earlier process.
 
 use nomad_chronicle::config::DbUrl;
@@ -664,11 +664,13 @@ async fn no_reconcile_stores_no_reconstruction(backend: Backend) {
     }
 }
 
-async fn a_refused_list_is_reported_and_the_others_stored(backend: Backend) {
+async fn refused_and_failing_lists_are_reported_and_the_others_stored(backend: Backend) {
     let archive = Archive::new(backend).await;
     let token = "9d1e-the-secret";
     let sim = archived_before_a_gap(&archive, Some(token)).await;
     sim.sim.set_list_denied("Node", true);
+    sim.sim
+        .set_list_failing("Deployment", Some((500, "No cluster leader")));
 
     let run = archive.ingest_until(&sim, LAST, &["--token", token]).await;
 
@@ -680,6 +682,18 @@ async fn a_refused_list_is_reported_and_the_others_stored(backend: Backend) {
         "{}",
         run.stderr
     );
+    assert!(
+        run.stderr.contains("Could not reconstruct deployments after the gap 13–30; ingest goes on error=Nomad answered `/v1/deployments` with HTTP 500: No cluster leader"),
+        "{}",
+        run.stderr
+    );
+    let deployments = sim
+        .sim
+        .api_requests()
+        .iter()
+        .filter(|r| r.path == "/v1/deployments")
+        .count();
+    assert_eq!(deployments, 3, "a server error is tried three times");
     assert!(!run.stderr.contains(token), "the token is never logged");
     let stored: Vec<(String, u64)> = reconstructions(&archive)
         .await
@@ -692,7 +706,6 @@ async fn a_refused_list_is_reported_and_the_others_stored(backend: Backend) {
             ("Job".to_owned(), 20),
             ("Allocation".to_owned(), 26),
             ("Evaluation".to_owned(), LAST),
-            ("Deployment".to_owned(), 12),
         ]
     );
     assert_eq!(archive.events("test").await.len(), 13, "ingest went on");
@@ -708,7 +721,7 @@ async fn a_refused_list_is_reported_and_the_others_stored(backend: Backend) {
     let table = archive.run(&["status"]).await;
     table.assert_success();
     assert!(
-        table.stdout.contains("\n      reconstructed  Job at 20 (1), Allocation at 26 (2), Evaluation at 34 (2), Deployment at 12 (1), Node refused\n"),
+        table.stdout.contains("\n      reconstructed  Job at 20 (1), Allocation at 26 (2), Evaluation at 34 (2), Deployment failed, Node refused\n"),
         "{}",
         table.stdout
     );
@@ -732,7 +745,13 @@ async fn a_refused_list_is_reported_and_the_others_stored(backend: Backend) {
         rows.into_iter().map(Value::Object).collect::<Vec<_>>(),
         vec![
             want("Allocation", "stored", json!(26), 2, Value::Null),
-            want("Deployment", "stored", json!(12), 1, Value::Null),
+            want(
+                "Deployment",
+                "failed",
+                Value::Null,
+                0,
+                json!("Nomad answered `/v1/deployments` with HTTP 500: No cluster leader")
+            ),
             want("Evaluation", "stored", json!(LAST), 2, Value::Null),
             want("Job", "stored", json!(20), 1, Value::Null),
             want(
@@ -838,6 +857,6 @@ async fn pending_reconstructions_left_behind_are_completed_once(backend: Backend
 on_both_backends!(
     a_gap_is_followed_by_a_labelled_reconstruction,
     no_reconcile_stores_no_reconstruction,
-    a_refused_list_is_reported_and_the_others_stored,
+    refused_and_failing_lists_are_reported_and_the_others_stored,
     pending_reconstructions_left_behind_are_completed_once,
 );
