@@ -26,6 +26,11 @@ use super::server::{Inner, Sim, authorized, lock};
 
 /// The topics whose objects the read endpoints serve.
 const TOPICS: [&str; 5] = ["Job", "Allocation", "Evaluation", "Deployment", "Node"];
+/// Objects of a topic kept after a garbage collection. The stream never
+/// says what Nomad collects, so a long-running simulator collects the least
+/// recently changed objects of a topic once it holds twice this many, to
+/// keep bounded memory (each object holds its latest frame).
+const KEEP_PER_TOPIC: usize = 10_000;
 
 /// One read request as the server saw it, for tests.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +62,8 @@ pub(crate) struct Objects {
     applied: Option<u64>,
     /// Per topic, the index of its last change: `X-Nomad-Index`.
     table_index: HashMap<String, u64>,
+    /// Per topic, how many objects are live.
+    counts: HashMap<String, usize>,
     /// Per job `(namespace, id)`: `(index, version, type)` of each
     /// registration, to give allocations their job's version and type.
     job_versions: HashMap<(String, String), Registrations>,
@@ -101,15 +108,51 @@ impl Objects {
                 }
             }
             if gone {
-                self.live.remove(&id);
+                self.remove(&id);
             } else {
                 let held = Held {
                     entry: entry.clone(),
                     position,
                 };
-                self.live.insert(id, held);
+                if self.live.insert(id, held).is_none() {
+                    *self.counts.entry((*topic).to_owned()).or_default() += 1;
+                }
+            }
+            if self
+                .counts
+                .get(*topic)
+                .is_some_and(|n| *n > 2 * KEEP_PER_TOPIC)
+            {
+                self.collect_garbage(topic, entry.index);
             }
         }
+    }
+
+    fn remove(&mut self, id: &(String, String, String)) -> bool {
+        let removed = self.live.remove(id).is_some();
+        if removed {
+            if let Some(n) = self.counts.get_mut(&id.0) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        removed
+    }
+
+    /// Forgets the least recently changed objects of `topic` beyond
+    /// [`KEEP_PER_TOPIC`], as Nomad's garbage collector would at `index`.
+    fn collect_garbage(&mut self, topic: &str, index: u64) {
+        let mut ages: Vec<(u64, (String, String, String))> = self
+            .live
+            .iter()
+            .filter(|((t, _, _), _)| t == topic)
+            .map(|(id, held)| (held.entry.index, id.clone()))
+            .collect();
+        ages.sort();
+        let excess = ages.len().saturating_sub(KEEP_PER_TOPIC);
+        for (_, id) in ages.into_iter().take(excess) {
+            self.remove(&id);
+        }
+        self.table_index.insert(topic.to_owned(), index);
     }
 
     /// The version and type of a job at `index`.
@@ -142,7 +185,7 @@ impl Sim {
     pub fn forget(&self, topic: &str, namespace: &str, key: &str, index: u64) {
         let mut objects = lock(&self.inner.objects);
         let id = (topic.to_owned(), namespace.to_owned(), key.to_owned());
-        if objects.live.remove(&id).is_some() {
+        if objects.remove(&id) {
             let at = objects.table_index.entry(topic.to_owned()).or_default();
             *at = (*at).max(index);
         }

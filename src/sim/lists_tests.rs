@@ -196,3 +196,36 @@ async fn lists_honour_the_token_and_denied_capabilities() {
     let statuses: Vec<u16> = sim.api_requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses, vec![403, 403, 200]);
 }
+
+#[tokio::test]
+async fn a_long_running_simulator_collects_its_oldest_objects() {
+    let (sim, addr) = Sim::start(SimConfig::default()).await.expect("start");
+    let last = 20_000 + 1;
+    for index in 1..=last {
+        let id = format!("a{index}");
+        sim.publish(frame(
+            index,
+            "Allocation",
+            "PlanResult",
+            &id,
+            "default",
+            json!({
+            "Allocation": {"ID": id, "Namespace": "default", "ModifyIndex": index}}),
+        ));
+    }
+    let nomad = client(addr, "").await;
+
+    let allocs = nomad
+        .read("/v1/allocations", &[])
+        .await
+        .expect("allocations");
+
+    let listed = list(&allocs);
+    assert_eq!((allocs.index, listed.len()), (last, 10_000));
+    assert!(
+        listed
+            .iter()
+            .all(|a| a["ModifyIndex"].as_u64() > Some(last - 10_000)),
+        "the newest are kept"
+    );
+}
