@@ -89,8 +89,14 @@ pub enum Known {
 #[serde(rename_all = "PascalCase")]
 pub struct Used {
     pub topic: String,
-    #[serde(flatten)]
-    pub label: Label,
+    /// The list's `X-Nomad-Index`.
+    pub index: u64,
+    /// The list endpoint read.
+    pub endpoint: String,
+    /// When it was read.
+    pub time: String,
+    /// The gap it follows.
+    pub gap: Gap,
     /// Objects shown from it.
     pub shown: usize,
     /// Objects left out as gone by then.
@@ -127,7 +133,10 @@ pub async fn combine(
         if shown + gone > 0 {
             used.push(Used {
                 topic: topic.clone(),
-                label: Label::new(&r, None, true),
+                index: r.index,
+                endpoint: r.endpoint.clone(),
+                time: render::time(r.recorded_at),
+                gap: r.gap.clone(),
                 shown,
                 gone,
             });
@@ -276,7 +285,7 @@ pub fn object(o: &ReconstructedObject) -> Value {
 
 /// The sentence a human answer carries for a reconstruction it used.
 pub fn sentence(used: &Used) -> String {
-    let r = &used.label;
+    let r = used;
     let mut text = format!(
         "{} marked (reconstructed) are from Nomad's {} at index {} (read {}) after the gap {}–{}, not from events",
         nouns(&used.topic),

@@ -510,6 +510,38 @@ async fn a_gap_is_followed_by_a_labelled_reconstruction(backend: Backend) {
         table.stdout
     );
 
+    let document = archive
+        .run(&["query", "snapshot", "--at-index", "34", "--output", "json"])
+        .await;
+    let document: Value = serde_json::from_str(&document.stdout).expect("json");
+    let used: Vec<(&str, u64, u64, u64, u64)> = document["reconstructions"]
+        .as_array()
+        .expect("reconstructions")
+        .iter()
+        .map(|u| {
+            let n = |k: &str| u[k].as_u64().unwrap_or(u64::MAX);
+            (
+                u["Topic"].as_str().unwrap_or(""),
+                n("Index"),
+                u["Gap"]["to_index"].as_u64().unwrap_or(0),
+                n("Shown"),
+                n("Gone"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        used,
+        vec![
+            ("Node", 24, 30, 2, 0),
+            ("Job", 20, 30, 1, 0),
+            ("Allocation", 26, 30, 2, 1)
+        ]
+    );
+    assert_eq!(
+        document["allocations"][0]["Reconstruction"]["Shape"],
+        "AllocationListStub"
+    );
+
     let failed = state(&archive, "Allocation", A2, LAST).await;
     assert_eq!(
         (&failed["Index"], &failed["Type"], &failed["Source"]),
