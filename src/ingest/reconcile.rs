@@ -30,7 +30,6 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::nomad::acl::capability;
 use crate::nomad::{NomadClient, ReadError, Subscription};
 use crate::store::reconstruction::{ObjectRow, TOPICS, endpoint};
 use crate::store::{
@@ -421,6 +420,15 @@ fn path_segment(id: &str) -> String {
         }
     }
     out
+}
+
+/// The ACL capability a topic's list needs, as Nomad's API documents it.
+fn capability(topic: &str) -> &'static str {
+    match topic {
+        "Job" => "namespace `list-jobs` (and `read-job` for the jobs read whole)",
+        "Node" => "`node:read`",
+        _ => "namespace `read-job`",
+    }
 }
 
 /// How a topic's objects are called in messages.
