@@ -233,6 +233,35 @@ pub struct NodeEvent {
     pub timestamp: Option<String>,
 }
 
+/// The fields `query snapshot` shows in its tables, as JSON would write
+/// them (`Drain`, `Version` and `Stop` are not strings).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SnapshotFields {
+    #[serde(rename = "Name", deserialize_with = "scalar_text")]
+    pub name: Option<String>,
+    #[serde(rename = "Status", deserialize_with = "scalar_text")]
+    pub status: Option<String>,
+    #[serde(rename = "SchedulingEligibility", deserialize_with = "scalar_text")]
+    pub scheduling_eligibility: Option<String>,
+    #[serde(rename = "Drain", deserialize_with = "scalar_text")]
+    pub drain: Option<String>,
+    #[serde(rename = "Version", deserialize_with = "scalar_text")]
+    pub version: Option<String>,
+    #[serde(rename = "Stop", deserialize_with = "scalar_text")]
+    pub stop: Option<String>,
+    #[serde(rename = "JobID", deserialize_with = "scalar_text")]
+    pub job_id: Option<String>,
+    #[serde(rename = "TaskGroup", deserialize_with = "scalar_text")]
+    pub task_group: Option<String>,
+    #[serde(rename = "NodeName", deserialize_with = "scalar_text")]
+    pub node_name: Option<String>,
+    #[serde(rename = "DesiredStatus", deserialize_with = "scalar_text")]
+    pub desired_status: Option<String>,
+    #[serde(rename = "ClientStatus", deserialize_with = "scalar_text")]
+    pub client_status: Option<String>,
+}
+
 /// A JSON scalar of any type, or a sign that the value was not one.
 enum Scalar {
     Text(String),

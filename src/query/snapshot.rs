@@ -6,11 +6,13 @@
 //! the point fills in what the stream could not say ([`super::reconstructed`]),
 //! and every object taken from it is labelled.
 
+use std::collections::HashMap;
 use std::io::Write;
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
+use super::payload::{Envelope, SnapshotFields};
 use super::reconstructed::{self, Known, Label, Source, Used};
 use super::render::{self, Output, short_id};
 use super::resolve::resolve;
@@ -41,7 +43,8 @@ pub struct Described {
     pub key: String,
     pub namespace: String,
     pub time: String,
-    pub object: Value,
+    /// The object exactly as archived: it is written out, never rebuilt.
+    pub object: Box<RawValue>,
     /// Whether an event or a reconstruction describes it.
     pub source: Source,
     /// The reconstruction that describes it, if one does.
@@ -170,19 +173,24 @@ pub async fn run(
 }
 
 /// The object an event describes; `None` for an object gone by then (a
-/// deregistered job or node).
+/// deregistered job or node). Only the event's type is parsed; the payload
+/// is kept as raw JSON.
 fn describe(event: ArchivedEvent) -> Option<Described> {
-    let event_type = render::event_type(&event.raw);
+    let parsed: Envelope<HashMap<String, Box<RawValue>>> = serde_json::from_str(&event.raw).ok()?;
+    let event_type = parsed.event_type.unwrap_or_default();
     if matches!(
         event_type.as_str(),
         "JobDeregistered" | "JobBatchDeregistered" | "NodeDeregistration"
     ) {
         return None;
     }
-    let parsed: Value = serde_json::from_str(&event.raw).ok()?;
+    let object = parsed
+        .payload
+        .and_then(|mut payload| payload.remove(&event.topic))
+        .unwrap_or_default();
     Some(Described {
         index: event.index,
-        object: parsed["Payload"][event.topic.as_str()].clone(),
+        object,
         time: render::time(event.received_at),
         topic: event.topic,
         event_type,
@@ -199,7 +207,7 @@ fn from_reconstruction(object: crate::store::ReconstructedObject, label: Label) 
         index: label.index,
         topic: label.topic.clone(),
         event_type: reconstructed::RECONSTRUCTED.to_owned(),
-        object: reconstructed::object(&object),
+        object: RawValue::from_string(object.raw.clone()).unwrap_or_default(),
         time: label.time.clone(),
         key: object.key,
         namespace: object.namespace,
@@ -216,12 +224,13 @@ fn index_cell(d: &Described) -> String {
     }
 }
 
-fn field(d: &Described, name: &str) -> String {
-    match &d.object[name] {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
+/// The fields a table row shows, read from the raw object.
+fn fields(d: &Described) -> SnapshotFields {
+    serde_json::from_str(d.object.get()).unwrap_or_default()
+}
+
+fn text(value: Option<String>) -> String {
+    value.unwrap_or_default()
 }
 
 /// A table of the snapshot: title, objects, column names, and one row each.
@@ -248,12 +257,13 @@ fn write_table(
             nodes,
             &["ID", "NAME", "STATUS", "ELIGIBILITY", "DRAIN", "INDEX"],
             |d| {
+                let f = fields(d);
                 vec![
                     short_id(&d.key).to_owned(),
-                    field(d, "Name"),
-                    field(d, "Status"),
-                    field(d, "SchedulingEligibility"),
-                    field(d, "Drain"),
+                    text(f.name),
+                    text(f.status),
+                    text(f.scheduling_eligibility),
+                    text(f.drain),
                     index_cell(d),
                 ]
             },
@@ -263,12 +273,13 @@ fn write_table(
             jobs,
             &["ID", "NAMESPACE", "VERSION", "STATUS", "STOP", "INDEX"],
             |d| {
+                let f = fields(d);
                 vec![
                     d.key.clone(),
                     d.namespace.clone(),
-                    field(d, "Version"),
-                    field(d, "Status"),
-                    field(d, "Stop"),
+                    text(f.version),
+                    text(f.status),
+                    text(f.stop),
                     index_cell(d),
                 ]
             },
@@ -278,13 +289,14 @@ fn write_table(
             allocations,
             &["ID", "JOB", "GROUP", "NODE", "DESIRED", "CLIENT", "INDEX"],
             |d| {
+                let f = fields(d);
                 vec![
                     short_id(&d.key).to_owned(),
-                    field(d, "JobID"),
-                    field(d, "TaskGroup"),
-                    field(d, "NodeName"),
-                    field(d, "DesiredStatus"),
-                    field(d, "ClientStatus"),
+                    text(f.job_id),
+                    text(f.task_group),
+                    text(f.node_name),
+                    text(f.desired_status),
+                    text(f.client_status),
                     index_cell(d),
                 ]
             },
