@@ -2,6 +2,10 @@
 //! both backends: the fragments are plain SQL that SQLite and PostgreSQL
 //! read alike, and only the placeholder style differs (`?` or `$n`). Column
 //! names come from this file only; every value is bound.
+//!
+//! Events are read from `event_log`, their IDs from `names` (migration
+//! 0007): an ID to look for becomes its integer by a subquery, which the
+//! databases evaluate once and use as a key of the lookup indexes.
 
 use super::{PageQuery, to_i64};
 
@@ -64,7 +68,8 @@ pub fn select_events(
     w.any_of("topic", query.topics.as_deref());
     w.any_of("type", query.types.as_deref());
     if let Some(key) = &query.key {
-        w.push("key = ", Bind::Text(key.clone()));
+        let p = w.placeholder(Bind::Text(key.clone()));
+        w.clauses.push(format!("key_ref = {}", name_ref(&p)));
     }
     for (column, id) in &query.refs {
         let p = w.placeholder(Bind::Text(id.clone()));
@@ -84,7 +89,8 @@ pub fn select_events(
     };
     let limit = w.placeholder(Bind::Int(i64::from(query.limit)));
     let sql = format!(
-        "SELECT raft_index, position, topic, key, namespace, received_at, {event_column} FROM events \
+        "SELECT e.raft_index, e.position, e.topic, k.name, e.namespace, e.received_at, {event_column} \
+         FROM event_log AS e JOIN names AS k ON k.id = e.key_ref \
          WHERE {} ORDER BY {by} {order}, position {order} LIMIT {limit}",
         w.clauses.join(" AND "),
     );
@@ -130,11 +136,12 @@ pub fn select_latest(
     let inner = w.clauses.join(" AND ");
     let outer = w.placeholder(Bind::Int(cluster_id));
     let sql = format!(
-        "SELECT e.raft_index, e.position, e.topic, e.key, e.namespace, e.received_at, {event_column} \
-         FROM events e JOIN (SELECT topic, namespace, key, MAX(raft_index) AS last FROM events \
-         WHERE {inner} GROUP BY topic, namespace, key) l \
-         ON e.topic = l.topic AND e.namespace = l.namespace AND e.key = l.key AND e.raft_index = l.last \
-         WHERE e.cluster_id = {outer} ORDER BY e.topic, e.namespace, e.key"
+        "SELECT e.raft_index, e.position, e.topic, k.name, e.namespace, e.received_at, {event_column} \
+         FROM event_log AS e JOIN (SELECT topic, namespace, key_ref, MAX(raft_index) AS last FROM event_log \
+         WHERE {inner} GROUP BY topic, namespace, key_ref) AS l \
+         ON e.topic = l.topic AND e.namespace = l.namespace AND e.key_ref = l.key_ref AND e.raft_index = l.last \
+         JOIN names AS k ON k.id = e.key_ref \
+         WHERE e.cluster_id = {outer} ORDER BY e.topic, e.namespace, k.name"
     );
     SelectSql {
         sql,
@@ -153,18 +160,25 @@ pub enum RefColumn {
 }
 
 impl RefColumn {
-    /// The condition "references this object", for a bound `placeholder`.
-    /// Only Allocation events carry an alloc_id, equal to their key, so that
-    /// one is asked of the indexed (topic, key).
+    /// The condition "references this object", for a bound `placeholder`
+    /// holding its ID. Only Allocation events carry an alloc_id, equal to
+    /// their key, so that one is asked of the indexed (key, topic).
     pub fn clause(self, placeholder: &str) -> String {
+        let id = name_ref(placeholder);
         match self {
-            RefColumn::Job => format!("job_id = {placeholder}"),
-            RefColumn::Alloc => format!("(topic = 'Allocation' AND key = {placeholder})"),
-            RefColumn::Node => format!("node_id = {placeholder}"),
-            RefColumn::Eval => format!("eval_id = {placeholder}"),
-            RefColumn::Deployment => format!("deployment_id = {placeholder}"),
+            RefColumn::Job => format!("job_ref = {id}"),
+            RefColumn::Alloc => format!("(topic = 'Allocation' AND key_ref = {id})"),
+            RefColumn::Node => format!("node_ref = {id}"),
+            RefColumn::Eval => format!("eval_ref = {id}"),
+            RefColumn::Deployment => format!("deployment_ref = {id}"),
         }
     }
+}
+
+/// The integer of the ID bound to `placeholder` (NULL, matching nothing,
+/// for an ID the archive never stored).
+fn name_ref(placeholder: &str) -> String {
+    format!("(SELECT id FROM names WHERE name = {placeholder})")
 }
 
 struct Where {
@@ -228,9 +242,11 @@ mod tests {
         let pg = select_events(7, &query, Placeholders::Numbered, "event::text");
         assert_eq!(
             pg.sql,
-            "SELECT raft_index, position, topic, key, namespace, received_at, event::text FROM events \
+            "SELECT e.raft_index, e.position, e.topic, k.name, e.namespace, e.received_at, event::text \
+             FROM event_log AS e JOIN names AS k ON k.id = e.key_ref \
              WHERE cluster_id = $1 AND raft_index >= $2 AND raft_index <= $3 AND namespace IN ($4, '') \
-             AND topic IN ($5, $6) AND job_id = $7 ORDER BY raft_index + 0 ASC, position ASC LIMIT $8"
+             AND topic IN ($5, $6) AND job_ref = (SELECT id FROM names WHERE name = $7) \
+             ORDER BY raft_index + 0 ASC, position ASC LIMIT $8"
         );
         assert_eq!(pg.binds.len(), 8);
         assert_eq!(pg.binds[6], Bind::Text("web".into()));
