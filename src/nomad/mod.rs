@@ -7,6 +7,7 @@
 pub mod acl;
 pub mod client;
 pub mod close_reason;
+mod fields;
 pub mod lines;
 pub mod subscription;
 pub mod wire;
