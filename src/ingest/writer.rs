@@ -1,7 +1,8 @@
 //! The writer: receives frames from the reader over a bounded channel, groups
 //! them into batches (by event count or by time since the batch's first
 //! message, whichever comes first; a frame is never split) and commits each
-//! batch with its checkpoint in one transaction.
+//! batch with its checkpoint in one transaction. While a batch commits, the
+//! next one is filled, so the reader is not held up by the database.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +28,27 @@ pub enum Msg {
 /// How long a failing commit is still retried once shutdown was requested.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
+/// A batch being filled.
+#[derive(Default)]
+struct Filling {
+    batch: Batch,
+    events: usize,
+    /// When it must be committed: the batch interval after its first message.
+    deadline: Option<Instant>,
+}
+
+impl Filling {
+    fn add(&mut self, msg: Msg, config: &BatchConfig) {
+        self.deadline
+            .get_or_insert_with(|| Instant::now() + config.timeout);
+        self.events += add(&mut self.batch, msg);
+    }
+
+    fn is_full(&self, config: &BatchConfig) -> bool {
+        self.events >= config.max_events
+    }
+}
+
 /// Commits everything received until the channel closes. A store error that
 /// retrying cannot fix ends the writer; what was committed before stays.
 /// After shutdown, a failing commit is retried for [`SHUTDOWN_GRACE`] more.
@@ -39,24 +61,44 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), StoreError> {
     let mut closed = false;
-    while !closed {
-        let Some(first) = rx.recv().await else { break };
-        let mut batch = Batch::default();
-        let mut events = add(&mut batch, first);
-        let deadline = Instant::now() + config.timeout;
-        while events < config.max_events {
-            tokio::select! {
-                biased;
-                msg = rx.recv() => match msg {
-                    Some(msg) => events += add(&mut batch, msg),
-                    None => { closed = true; break; }
+    let mut filling = Filling::default();
+    loop {
+        // Fill until the batch is full, its interval is over, or the reader
+        // is done.
+        while !closed && !filling.is_full(&config) {
+            let msg = match filling.deadline {
+                None => rx.recv().await,
+                Some(deadline) => tokio::select! {
+                    biased;
+                    msg = rx.recv() => msg,
+                    _ = sleep_until(deadline) => break,
                 },
-                _ = sleep_until(deadline) => break,
+            };
+            match msg {
+                Some(msg) => filling.add(msg, &config),
+                None => closed = true,
             }
         }
-        commit(lease.as_mut(), &cluster, &batch, &stats, &shutdown).await?;
+        if filling.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut filling).batch;
+        let committing = commit(lease.as_mut(), &cluster, &batch, &stats, &shutdown);
+        tokio::pin!(committing);
+        loop {
+            tokio::select! {
+                biased;
+                committed = &mut committing => {
+                    committed?;
+                    break;
+                }
+                msg = rx.recv(), if !closed && !filling.is_full(&config) => match msg {
+                    Some(msg) => filling.add(msg, &config),
+                    None => closed = true,
+                },
+            }
+        }
     }
-    Ok(())
 }
 
 fn add(batch: &mut Batch, msg: Msg) -> usize {
