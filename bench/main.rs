@@ -1,240 +1,34 @@
 //! Benchmarks, run by hand (never in tests): `cargo run --release --bin bench -- --help`.
 //!
-//! `query` builds (once) an archive of N generated events and reports the
-//! p50/p99 latency of the query commands, run in-process through the same
-//! code the CLI uses, with output written to a sink.
+//! - `all` runs everything on one generated capture and prints one table:
+//!   the transport limit, nomad-chronicle's ingest over HTTP and import into
+//!   SQLite and PostgreSQL, the Python baseline (bench/baseline.py), and
+//!   query latency next to `jq` over the same history;
+//! - `query` times the query commands alone, on an archive of generated
+//!   history.
 
-use std::io::Write;
-use std::time::{Duration, Instant};
+mod all;
+mod child;
+mod pg;
+mod query;
+mod stats;
+mod transport;
 
-use anyhow::Context;
 use clap::Parser;
-use nomad_chronicle::config::DbUrl;
-use nomad_chronicle::nomad::{Line, parse_line};
-use nomad_chronicle::query::render::Output;
-use nomad_chronicle::query::snapshot::{self, SnapshotQuery};
-use nomad_chronicle::query::state::{self, At, StateQuery};
-use nomad_chronicle::query::timeline::{self, Subject, TimelineQuery};
-use nomad_chronicle::sim::Generator;
-use nomad_chronicle::store::{self, Batch, ReceivedFrame, Store, now_millis};
 
 #[derive(Debug, Parser)]
 #[command(name = "bench", about = "nomad-chronicle benchmarks")]
 enum Bench {
+    /// Everything, side by side with the transport limit and the Python baseline.
+    All(all::AllBench),
     /// Query latency on an archive of generated history.
-    Query(QueryBench),
-}
-
-#[derive(Debug, clap::Args)]
-struct QueryBench {
-    /// The archive; built when it does not hold the `bench` cluster yet.
-    #[arg(long, default_value = "sqlite:///tmp/nomad-chronicle-bench.db")]
-    db: String,
-    /// Events in the archive.
-    #[arg(long, default_value_t = 1_000_000)]
-    events: usize,
-    /// Runs per query kind.
-    #[arg(long, default_value_t = 200)]
-    runs: usize,
-    /// Generator seed.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Which queries to time.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "job,alloc,node,state,snapshot"
-    )]
-    only: Vec<String>,
+    Query(query::QueryBench),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Bench::parse() {
-        Bench::Query(args) => query(args).await,
+        Bench::All(args) => all::command(args).await,
+        Bench::Query(args) => query::command(args).await,
     }
-}
-
-/// IDs to ask about, sampled from the generated history.
-#[derive(Default)]
-struct Samples {
-    jobs: Vec<(String, String)>,
-    allocs: Vec<String>,
-    nodes: Vec<String>,
-    last_index: u64,
-}
-
-async fn query(args: QueryBench) -> anyhow::Result<()> {
-    let db = DbUrl::parse(&args.db)?;
-    let store = store::connect(&db).await?;
-    let samples = build(store.as_ref(), &args).await?;
-    let cluster = store
-        .find_cluster("bench")
-        .await?
-        .context("the bench cluster")?;
-    let status = store.status().await?;
-    println!(
-        "archive: {} ({} events, {:.1} MiB)",
-        db,
-        status.clusters.iter().map(|c| c.events).sum::<u64>(),
-        status.database_bytes as f64 / (1024.0 * 1024.0)
-    );
-    println!(
-        "{:<10} {:>10} {:>10} {:>6}",
-        "query", "p50 ms", "p99 ms", "runs"
-    );
-    let mut rng = fastrand::Rng::with_seed(args.seed);
-    let pick = |rng: &mut fastrand::Rng, list: &[String]| list[rng.usize(..list.len())].clone();
-    for kind in args.only.iter().map(String::as_str) {
-        let runs = if kind == "snapshot" {
-            args.runs.min(20)
-        } else {
-            args.runs
-        };
-        let mut times = Vec::with_capacity(runs);
-        for _ in 0..runs {
-            let mut sink = std::io::sink();
-            let started = Instant::now();
-            let timeline_of = |subject, id: String, namespace: Option<String>| TimelineQuery {
-                subject,
-                id,
-                namespace,
-                from_index: 0,
-                to_index: None,
-                since: None,
-                until: None,
-                limit: 10_000,
-            };
-            let timeline = match kind {
-                "job" => {
-                    let (ns, job) = samples.jobs[rng.usize(..samples.jobs.len())].clone();
-                    Some(timeline_of(Subject::Job, job, Some(ns)))
-                }
-                "alloc" => Some(timeline_of(
-                    Subject::Alloc,
-                    pick(&mut rng, &samples.allocs),
-                    None,
-                )),
-                "node" => Some(timeline_of(
-                    Subject::Node,
-                    pick(&mut rng, &samples.nodes),
-                    None,
-                )),
-                _ => None,
-            };
-            let result = match (kind, timeline) {
-                (_, Some(q)) => {
-                    timeline::run(
-                        store.as_ref(),
-                        &cluster,
-                        &q,
-                        Output::Table,
-                        &mut sink,
-                        false,
-                    )
-                    .await
-                }
-                ("state", None) => {
-                    let q = StateQuery {
-                        topic: "Allocation".to_owned(),
-                        key: pick(&mut rng, &samples.allocs),
-                        at: At::Index(rng.u64(1..=samples.last_index)),
-                    };
-                    // An index before the allocation existed is a valid "not found".
-                    match state::run(store.as_ref(), &cluster, &q, Output::Json, &mut sink, false)
-                        .await
-                    {
-                        Err(nomad_chronicle::query::QueryError::NotFound(_)) => Ok(()),
-                        other => other,
-                    }
-                }
-                ("snapshot", None) => {
-                    let q = SnapshotQuery {
-                        at: At::Index(rng.u64(1..=samples.last_index)),
-                        job: None,
-                        node: None,
-                    };
-                    snapshot::run(store.as_ref(), &cluster, &q, Output::Json, &mut sink, false)
-                        .await
-                }
-                (other, None) => anyhow::bail!(
-                    "unknown query kind `{other}`: use job, alloc, node, state or snapshot"
-                ),
-            };
-            result.with_context(|| format!("a {kind} query failed"))?;
-            times.push(started.elapsed());
-        }
-        times.sort();
-        let pct = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
-        println!(
-            "{:<10} {:>10.2} {:>10.2} {:>6}",
-            kind,
-            ms(pct(0.5)),
-            ms(pct(0.99)),
-            runs
-        );
-    }
-    store.close().await;
-    Ok(())
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// Generates the history, archiving it unless the archive already has it,
-/// and samples IDs from it either way (the generator is deterministic).
-async fn build(store: &dyn Store, args: &QueryBench) -> anyhow::Result<Samples> {
-    let existing = store.find_cluster("bench").await?;
-    let build = existing.as_ref().and_then(|c| c.checkpoint).is_none();
-    let cluster = store.open_cluster("bench", None).await?;
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let mut lease = match store.lease("bench", &shutdown).await? {
-        Some(lease) => lease,
-        None => anyhow::bail!("no writer lease"),
-    };
-    let mut generator = Generator::new(args.seed);
-    let mut samples = Samples::default();
-    let (mut done, mut batch) = (0, Batch::default());
-    let started = Instant::now();
-    while done < args.events {
-        let frame = generator.next_frame();
-        samples.last_index = frame.index;
-        for e in &frame.events {
-            let sample = fastrand::u8(..) < 4;
-            match e.topic.as_str() {
-                "Job" if sample || samples.jobs.is_empty() => {
-                    samples.jobs.push((e.namespace.clone(), e.key.clone()))
-                }
-                "Allocation" if sample => samples.allocs.push(e.key.clone()),
-                "Node" if samples.nodes.len() < 1000 => samples.nodes.push(e.key.clone()),
-                _ => {}
-            }
-        }
-        done += frame.events.len();
-        if !build {
-            continue;
-        }
-        if let Ok(Line::Frame(parsed)) = parse_line(frame.to_line().as_bytes()) {
-            batch.frames.push(ReceivedFrame {
-                frame: parsed,
-                received_at: now_millis(),
-            });
-        }
-        if batch.event_count() >= 5_000 {
-            lease.commit(&cluster, &batch).await?;
-            batch = Batch::default();
-            print!("\rbuilding the archive: {done} events");
-            std::io::stdout().flush()?;
-        }
-    }
-    if build {
-        lease.commit(&cluster, &batch).await?;
-        println!(
-            "\rbuilt the archive: {done} events in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
-    }
-    samples.allocs.dedup();
-    Ok(samples)
 }

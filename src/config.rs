@@ -186,7 +186,7 @@ pub struct BatchConfig {
 }
 
 impl BatchConfig {
-    pub const DEFAULT_MAX_EVENTS: usize = 1000;
+    pub const DEFAULT_MAX_EVENTS: usize = 5000;
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 }
 

@@ -57,6 +57,18 @@ pub enum Command {
     Serve(serve::ServeArgs),
 }
 
+impl Command {
+    /// Whether this is `ingest` or `import`, whose reader and writer run best
+    /// on one thread: every frame handed from one to the other (66,000 per
+    /// 100,000 events) then costs no thread wake-up, which on a
+    /// multi-threaded runtime was a quarter of ingest's CPU time
+    /// (docs/performance.md). The database work has threads of its own
+    /// (sqlx's SQLite worker; the PostgreSQL server).
+    pub fn is_pipeline(&self) -> bool {
+        matches!(self, Command::Ingest(_) | Command::Import(_))
+    }
+}
+
 /// Options shared by the commands that write events.
 #[derive(Debug, clap::Args)]
 pub struct BatchArgs {

@@ -2,7 +2,8 @@
 //! them into batches (by event count or by time since the batch's first
 //! message, whichever comes first; a frame is never split) and commits each
 //! batch with its checkpoint (and the cluster's identity, when one came with
-//! the frames) in one transaction.
+//! the frames) in one transaction. While a batch commits, the next one is
+//! filled, so the reader is not held up by the database.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +41,37 @@ pub struct Settings {
 /// How long a failing commit is still retried once shutdown was requested.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
+/// A batch being filled.
+struct Filling {
+    batch: Batch,
+    events: usize,
+    /// When it must be committed: the batch interval after its first message.
+    deadline: Option<Instant>,
+}
+
+impl Filling {
+    fn new(reconcile: Option<ReconcileScope>) -> Self {
+        Filling {
+            batch: Batch {
+                reconcile,
+                ..Batch::default()
+            },
+            events: 0,
+            deadline: None,
+        }
+    }
+
+    fn add(&mut self, msg: Msg, config: &BatchConfig) {
+        self.deadline
+            .get_or_insert_with(|| Instant::now() + config.timeout);
+        self.events += add(&mut self.batch, msg);
+    }
+
+    fn is_full(&self, config: &BatchConfig) -> bool {
+        self.events >= config.max_events
+    }
+}
+
 /// Commits everything received until the channel closes. A store error that
 /// retrying cannot fix ends the writer; what was committed before stays.
 /// After shutdown, a failing commit is retried for [`SHUTDOWN_GRACE`] more.
@@ -55,32 +87,49 @@ pub async fn run(
     let (scope, wake) = settings.reconcile.unzip();
     let wake = wake.flatten();
     let mut closed = false;
-    while !closed {
-        let Some(first) = rx.recv().await else { break };
-        let mut batch = Batch {
-            reconcile: scope.clone(),
-            ..Batch::default()
-        };
-        let mut events = add(&mut batch, first);
-        let deadline = Instant::now() + config.timeout;
-        while events < config.max_events {
-            tokio::select! {
-                biased;
-                msg = rx.recv() => match msg {
-                    Some(msg) => events += add(&mut batch, msg),
-                    None => { closed = true; break; }
+    let mut filling = Filling::new(scope.clone());
+    loop {
+        // Fill until the batch is full, its interval is over, or the reader
+        // is done.
+        while !closed && !filling.is_full(&config) {
+            let msg = match filling.deadline {
+                None => rx.recv().await,
+                Some(deadline) => tokio::select! {
+                    biased;
+                    msg = rx.recv() => msg,
+                    _ = sleep_until(deadline) => break,
                 },
-                _ = sleep_until(deadline) => break,
+            };
+            match msg {
+                Some(msg) => filling.add(msg, &config),
+                None => closed = true,
             }
         }
-        commit(lease.as_mut(), &cluster, &batch, &stats, &shutdown).await?;
-        if batch.gaps.iter().any(|g| g.kind.is_reconciled()) {
-            if let Some(wake) = &wake {
-                wake.notify_one();
+        if filling.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::replace(&mut filling, Filling::new(scope.clone())).batch;
+        let committing = commit(lease.as_mut(), &cluster, &batch, &stats, &shutdown);
+        tokio::pin!(committing);
+        loop {
+            tokio::select! {
+                biased;
+                committed = &mut committing => {
+                    committed?;
+                    if batch.gaps.iter().any(|g| g.kind.is_reconciled()) {
+                        if let Some(wake) = &wake {
+                            wake.notify_one();
+                        }
+                    }
+                    break;
+                }
+                msg = rx.recv(), if !closed && !filling.is_full(&config) => match msg {
+                    Some(msg) => filling.add(msg, &config),
+                    None => closed = true,
+                },
             }
         }
     }
-    Ok(())
 }
 
 fn add(batch: &mut Batch, msg: Msg) -> usize {

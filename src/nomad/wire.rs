@@ -6,9 +6,12 @@
 //! replay reproduces the stream without re-serializing anything.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
+
+use super::fields::Refs;
 
 /// One line of the stream, parsed.
 #[derive(Debug)]
@@ -42,8 +45,9 @@ pub struct Event {
     pub node_id: Option<String>,
     pub eval_id: Option<String>,
     pub deployment_id: Option<String>,
-    /// The event exactly as received, for replay.
-    pub raw: String,
+    /// The event exactly as received, for replay (shared, so storing it
+    /// copies nothing).
+    pub raw: Arc<str>,
 }
 
 /// Why a line is not a usable frame.
@@ -98,16 +102,19 @@ struct WirePayload<'a> {
     deployment: Option<Refs<'a>>,
 }
 
-#[derive(Deserialize, Default)]
-struct Refs<'a> {
-    #[serde(rename = "JobID", borrow, default)]
-    job_id: Option<Cow<'a, str>>,
-    #[serde(rename = "NodeID", borrow, default)]
-    node_id: Option<Cow<'a, str>>,
-    #[serde(rename = "EvalID", borrow, default)]
-    eval_id: Option<Cow<'a, str>>,
-    #[serde(rename = "DeploymentID", borrow, default)]
-    deployment_id: Option<Cow<'a, str>>,
+impl<'a> WirePayload<'a> {
+    /// A payload as the fast scan read it: the references of the object
+    /// named after the topic.
+    fn of_topic(topic: &str, refs: Refs<'a>) -> Self {
+        let mut payload = WirePayload::default();
+        match topic {
+            "Allocation" => payload.allocation = Some(refs),
+            "Evaluation" => payload.evaluation = Some(refs),
+            "Deployment" => payload.deployment = Some(refs),
+            _ => {}
+        }
+        payload
+    }
 }
 
 /// Parses one NDJSON line (without its newline).
@@ -161,9 +168,27 @@ fn is_heartbeat(line: &[u8]) -> bool {
 
 fn parse_event(raw: &RawValue, position: usize) -> Result<Event, serde_json::Error> {
     let text = raw.get();
-    // One pass reads the header and the references. A payload of unexpected
-    // shape still archives the event: read again, skipping the payload.
-    let wire: WireEvent<WirePayload> = match serde_json::from_str(text) {
+    // The plain shape Nomad sends is scanned for what is indexed; anything
+    // else is read with serde.
+    let wire = match super::fields::scan(text) {
+        Some(f) => WireEvent {
+            payload: Some(WirePayload::of_topic(&f.topic, f.refs)),
+            topic: f.topic,
+            event_type: f.event_type,
+            key: f.key,
+            namespace: f.namespace,
+            filter_keys: f.filter_keys,
+        },
+        None => parse_with_serde(text)?,
+    };
+    Ok(event_of(wire, text, position))
+}
+
+/// Reads an event with serde: one pass for the header and the references;
+/// a payload of unexpected shape still archives the event, read again
+/// skipping the payload.
+fn parse_with_serde(text: &str) -> Result<WireEvent<'_, WirePayload<'_>>, serde_json::Error> {
+    Ok(match serde_json::from_str(text) {
         Ok(wire) => wire,
         Err(_) => {
             let bare: WireEvent<serde::de::IgnoredAny> = serde_json::from_str(text)?;
@@ -176,12 +201,15 @@ fn parse_event(raw: &RawValue, position: usize) -> Result<Event, serde_json::Err
                 payload: None,
             }
         }
-    };
+    })
+}
+
+fn event_of(wire: WireEvent<'_, WirePayload<'_>>, text: &str, position: usize) -> Event {
     let payload = wire.payload.unwrap_or_default();
     let mut event = Event {
         key: wire.key.into_owned(),
         namespace: wire.namespace.map(Cow::into_owned).unwrap_or_default(),
-        raw: text.to_owned(),
+        raw: Arc::from(text),
         ..Event::default()
     };
     let refs = match wire.topic.as_ref() {
@@ -227,7 +255,7 @@ fn parse_event(raw: &RawValue, position: usize) -> Result<Event, serde_json::Err
     }
     event.topic = wire.topic.into_owned();
     event.event_type = wire.event_type.into_owned();
-    Ok(event)
+    event
 }
 
 fn nonempty(value: Option<Cow<'_, str>>) -> Option<String> {
@@ -242,6 +270,50 @@ mod tests {
         match parse_line(line.as_bytes()) {
             Ok(Line::Frame(f)) => f,
             other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_fast_scan_reads_generated_history_exactly_as_serde_does() {
+        let mut generator = crate::sim::Generator::new(7);
+        let mut events = 0;
+        for frame in generator.frames(20_000) {
+            for (position, e) in frame.events.iter().enumerate() {
+                assert!(
+                    super::super::fields::scan(&e.json).is_some(),
+                    "slow path for {}",
+                    e.json
+                );
+                let raw: &RawValue = serde_json::from_str(&e.json).expect("valid JSON");
+                let slow = parse_with_serde(&e.json).expect("an event");
+                assert_eq!(
+                    parse_event(raw, position).expect("an event"),
+                    event_of(slow, &e.json, position)
+                );
+                events += 1;
+            }
+        }
+        assert!(events >= 20_000);
+    }
+
+    #[test]
+    fn odd_payloads_are_read_as_before() {
+        for ev in [
+            // The topic's payload object is malformed: no references at all.
+            r#"{"Topic":"Allocation","Type":"x","Key":"a","Payload":{"Allocation":{"JobID":5,"NodeID":"n"}}}"#,
+            // Another payload object is malformed: serde rejects the payload.
+            r#"{"Topic":"Allocation","Type":"x","Key":"a","Payload":{"Allocation":{"NodeID":"n"},"Evaluation":{"JobID":[]}}}"#,
+            r#"{"Topic":"Evaluation","Type":"x","Key":"e","Payload":{"Evaluation":{"JobID":"j","DeploymentID":"d"}}}"#,
+            r#"{"Topic":"Allocation","Type":"x","Key":"a","Payload":null}"#,
+            r#"{"Topic":"Allocation","Type":"x","Key":"","FilterKeys":[null,"","k"],"Payload":{}}"#,
+        ] {
+            let raw: &RawValue = serde_json::from_str(ev).expect("valid JSON");
+            let slow = parse_with_serde(ev).expect("an event");
+            assert_eq!(
+                parse_event(raw, 3).expect("an event"),
+                event_of(slow, ev, 3),
+                "{ev}"
+            );
         }
     }
 
@@ -274,7 +346,7 @@ mod tests {
             e.deployment_id, None,
             "an empty DeploymentID is no reference"
         );
-        assert_eq!(e.raw, ev);
+        assert_eq!(&*e.raw, ev);
     }
 
     #[test]

@@ -2,6 +2,10 @@
 //! both backends: the fragments are plain SQL that SQLite and PostgreSQL
 //! read alike, and only the placeholder style differs (`?` or `$n`). Column
 //! names come from this file only; every value is bound.
+//!
+//! Events are read from `event_log`, their IDs from `names` (migration
+//! 0007): an ID to look for becomes its integer by a subquery, which the
+//! databases evaluate once and use as a key of the lookup indexes.
 
 use super::{PageQuery, to_i64};
 
@@ -64,7 +68,8 @@ pub fn select_events(
     w.any_of("topic", query.topics.as_deref());
     w.any_of("type", query.types.as_deref());
     if let Some(key) = &query.key {
-        w.push("key = ", Bind::Text(key.clone()));
+        let p = w.placeholder(Bind::Text(key.clone()));
+        w.clauses.push(format!("key_ref = {}", name_ref(&p)));
     }
     for (column, id) in &query.refs {
         let p = w.placeholder(Bind::Text(id.clone()));
@@ -77,18 +82,17 @@ pub fn select_events(
     // cluster, so it is told which index to use; where none is sure to fit,
     // `+ 0` keeps it off the stream-order index and the few rows are sorted.
     // PostgreSQL's planner has statistics and chooses for itself.
-    let (from, by) = match (style, lookup_index(query)) {
-        (Placeholders::Question, Some(index)) => {
-            (format!("events INDEXED BY {index}"), "raft_index")
-        }
+    let (hint, by) = match (style, lookup_index(query)) {
+        (Placeholders::Question, Some(index)) => (format!(" INDEXED BY {index}"), "raft_index"),
         (Placeholders::Question, None) if query.key.is_some() || !query.refs.is_empty() => {
-            ("events".to_owned(), "raft_index + 0")
+            (String::new(), "raft_index + 0")
         }
-        _ => ("events".to_owned(), "raft_index"),
+        _ => (String::new(), "raft_index"),
     };
     let limit = w.placeholder(Bind::Int(i64::from(query.limit)));
     let sql = format!(
-        "SELECT raft_index, position, topic, key, namespace, received_at, {event_column} FROM {from} \
+        "SELECT e.raft_index, e.position, e.topic, k.name, e.namespace, e.received_at, {event_column} \
+         FROM event_log AS e{hint} JOIN names AS k ON k.id = e.key_ref \
          WHERE {} ORDER BY {by} {order}, position {order} LIMIT {limit}",
         w.clauses.join(" AND "),
     );
@@ -105,7 +109,7 @@ fn lookup_index(query: &PageQuery) -> Option<&'static str> {
         return Some(column.index());
     }
     match (&query.key, query.topics.as_deref()) {
-        (Some(_), Some([_])) => Some("events_by_key"),
+        (Some(_), Some([_])) => Some("event_log_by_key"),
         _ => None,
     }
 }
@@ -146,11 +150,12 @@ pub fn select_latest(
     let inner = w.clauses.join(" AND ");
     let outer = w.placeholder(Bind::Int(cluster_id));
     let sql = format!(
-        "SELECT e.raft_index, e.position, e.topic, e.key, e.namespace, e.received_at, {event_column} \
-         FROM events e JOIN (SELECT topic, namespace, key, MAX(raft_index) AS last FROM events \
-         WHERE {inner} GROUP BY topic, namespace, key) l \
-         ON e.topic = l.topic AND e.namespace = l.namespace AND e.key = l.key AND e.raft_index = l.last \
-         WHERE e.cluster_id = {outer} ORDER BY e.topic, e.namespace, e.key"
+        "SELECT e.raft_index, e.position, e.topic, k.name, e.namespace, e.received_at, {event_column} \
+         FROM event_log AS e JOIN (SELECT topic, namespace, key_ref, MAX(raft_index) AS last FROM event_log \
+         WHERE {inner} GROUP BY topic, namespace, key_ref) AS l \
+         ON e.topic = l.topic AND e.namespace = l.namespace AND e.key_ref = l.key_ref AND e.raft_index = l.last \
+         JOIN names AS k ON k.id = e.key_ref \
+         WHERE e.cluster_id = {outer} ORDER BY e.topic, e.namespace, k.name"
     );
     SelectSql {
         sql,
@@ -169,16 +174,17 @@ pub enum RefColumn {
 }
 
 impl RefColumn {
-    /// The condition "references this object", for a bound `placeholder`.
-    /// Only Allocation events carry an alloc_id, equal to their key, so that
-    /// one is asked of the indexed (topic, key).
+    /// The condition "references this object", for a bound `placeholder`
+    /// holding its ID. Only Allocation events carry an alloc_id, equal to
+    /// their key, so that one is asked of the indexed (key, topic).
     pub fn clause(self, placeholder: &str) -> String {
+        let id = name_ref(placeholder);
         match self {
-            RefColumn::Job => format!("job_id = {placeholder}"),
-            RefColumn::Alloc => format!("(topic = 'Allocation' AND key = {placeholder})"),
-            RefColumn::Node => format!("node_id = {placeholder}"),
-            RefColumn::Eval => format!("eval_id = {placeholder}"),
-            RefColumn::Deployment => format!("deployment_id = {placeholder}"),
+            RefColumn::Job => format!("job_ref = {id}"),
+            RefColumn::Alloc => format!("(topic = 'Allocation' AND key_ref = {id})"),
+            RefColumn::Node => format!("node_ref = {id}"),
+            RefColumn::Eval => format!("eval_ref = {id}"),
+            RefColumn::Deployment => format!("deployment_ref = {id}"),
         }
     }
 
@@ -186,13 +192,19 @@ impl RefColumn {
     /// order.
     pub fn index(self) -> &'static str {
         match self {
-            RefColumn::Job => "events_by_job",
-            RefColumn::Alloc => "events_by_key",
-            RefColumn::Node => "events_by_node",
-            RefColumn::Eval => "events_by_eval",
-            RefColumn::Deployment => "events_by_deployment",
+            RefColumn::Job => "event_log_by_job",
+            RefColumn::Alloc => "event_log_by_key",
+            RefColumn::Node => "event_log_by_node",
+            RefColumn::Eval => "event_log_by_eval",
+            RefColumn::Deployment => "event_log_by_deployment",
         }
     }
+}
+
+/// The integer of the ID bound to `placeholder` (NULL, matching nothing,
+/// for an ID the archive never stored).
+fn name_ref(placeholder: &str) -> String {
+    format!("(SELECT id FROM names WHERE name = {placeholder})")
 }
 
 struct Where {
@@ -256,16 +268,19 @@ mod tests {
         let pg = select_events(7, &query, Placeholders::Numbered, "event::text");
         assert_eq!(
             pg.sql,
-            "SELECT raft_index, position, topic, key, namespace, received_at, event::text FROM events \
+            "SELECT e.raft_index, e.position, e.topic, k.name, e.namespace, e.received_at, event::text \
+             FROM event_log AS e JOIN names AS k ON k.id = e.key_ref \
              WHERE cluster_id = $1 AND raft_index >= $2 AND raft_index <= $3 AND namespace IN ($4, '') \
-             AND topic IN ($5, $6) AND job_id = $7 ORDER BY raft_index ASC, position ASC LIMIT $8"
+             AND topic IN ($5, $6) AND job_ref = (SELECT id FROM names WHERE name = $7) \
+             ORDER BY raft_index ASC, position ASC LIMIT $8"
         );
         assert_eq!(pg.binds.len(), 8);
         assert_eq!(pg.binds[6], Bind::Text("web".into()));
         let lite = select_events(7, &query, Placeholders::Question, "event");
         assert!(
             lite.sql.contains(
-                "FROM events INDEXED BY events_by_job WHERE cluster_id = ? AND raft_index >= ?"
+                "FROM event_log AS e INDEXED BY event_log_by_job JOIN names AS k ON k.id = e.key_ref \
+                 WHERE cluster_id = ? AND raft_index >= ?"
             ),
             "{}",
             lite.sql

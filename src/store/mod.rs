@@ -4,6 +4,7 @@
 //! `--db` URL by [`connect`]. All SQL lives in the backend files.
 
 pub mod filter;
+mod names;
 mod postgres;
 pub mod reconstruction;
 mod sqlite;

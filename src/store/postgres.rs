@@ -13,6 +13,7 @@ use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgConnection, PgPool, Row}
 use tokio_util::sync::CancellationToken;
 
 use super::filter::{Bind, Placeholders, RefColumn, SelectSql, select_events, select_latest};
+use super::names::{BatchNames, NameCache, RowRefs};
 use super::{
     ArchivedEvent, Batch, Cluster, ClusterStatus, CommitStats, EventRow, Gap, GapKind, Lease,
     PageQuery, Reconstructions, StatusReport, Store, StoreError, TopicCount, is_transient,
@@ -143,6 +144,8 @@ async fn migrate(pool: &PgPool, url: &str) -> Result<(), StoreError> {
 /// Holds the advisory lock on `conn` and commits on it.
 struct PgLease {
     conn: PgConnection,
+    /// IDs this writer resolved recently.
+    names: NameCache,
 }
 
 #[async_trait]
@@ -152,7 +155,7 @@ impl Lease for PgLease {
         cluster: &Cluster,
         batch: &Batch,
     ) -> Result<CommitStats, StoreError> {
-        match commit(&mut self.conn, cluster, batch).await {
+        match commit(&mut self.conn, &mut self.names, cluster, batch).await {
             // Without its connection the lock is gone: another ingester may
             // hold it by now, so this one must not write again.
             Err(StoreError::Query(e)) if is_transient(&e) => Err(StoreError::LeaseLost {
@@ -165,41 +168,51 @@ impl Lease for PgLease {
 
 async fn commit(
     conn: &mut PgConnection,
+    cache: &mut NameCache,
     cluster: &Cluster,
     batch: &Batch,
 ) -> Result<CommitStats, StoreError> {
     let rows: Vec<_> = batch.rows().collect();
     let mut tx = conn.begin().await?;
+    let mut names = BatchNames::new(cache, &rows);
+    resolve_names(&mut tx, &mut names).await?;
     let mut inserted = 0;
     if !rows.is_empty() {
-        fn column<'a>(
-            rows: &[EventRow<'a>],
-            f: fn(&EventRow<'a>) -> Option<&'a str>,
-        ) -> Vec<Option<&'a str>> {
+        let mut refs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            refs.push(
+                names
+                    .refs(cache, row)
+                    .ok_or_else(|| super::names::unresolved(&row.event.key))?,
+            );
+        }
+        fn column<'a, T>(rows: &[EventRow<'a>], f: impl Fn(&EventRow<'a>) -> T) -> Vec<T> {
             rows.iter().map(f).collect()
         }
+        fn ids<T>(refs: &[RowRefs], f: impl Fn(&RowRefs) -> T) -> Vec<T> {
+            refs.iter().map(f).collect()
+        }
         inserted = sqlx::query(
-            "INSERT INTO events (cluster_id, raft_index, position, topic, type, key, namespace, \
-               job_id, alloc_id, node_id, eval_id, deployment_id, received_at, event) \
+            "INSERT INTO event_log (cluster_id, raft_index, position, topic, type, namespace, \
+               key_ref, job_ref, node_ref, eval_ref, deployment_ref, received_at, event) \
              SELECT $1, r.* FROM UNNEST($2::bigint[], $3::int[], $4::text[], $5::text[], $6::text[], \
-               $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::bigint[], \
-               $14::text[]::json[]) AS r \
+               $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], \
+               $13::text[]::json[]) AS r \
              ON CONFLICT DO NOTHING",
         )
         .bind(cluster.id)
-        .bind(rows.iter().map(|r| r.index).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.position).collect::<Vec<_>>())
-        .bind(column(&rows, |r| Some(r.event.topic.as_str())))
-        .bind(column(&rows, |r| Some(r.event.event_type.as_str())))
-        .bind(column(&rows, |r| Some(r.event.key.as_str())))
-        .bind(column(&rows, |r| Some(r.event.namespace.as_str())))
-        .bind(column(&rows, |r| r.event.job_id.as_deref()))
-        .bind(column(&rows, |r| r.event.alloc_id.as_deref()))
-        .bind(column(&rows, |r| r.event.node_id.as_deref()))
-        .bind(column(&rows, |r| r.event.eval_id.as_deref()))
-        .bind(column(&rows, |r| r.event.deployment_id.as_deref()))
-        .bind(rows.iter().map(|r| r.received_at).collect::<Vec<_>>())
-        .bind(column(&rows, |r| Some(r.event.raw.as_str())))
+        .bind(column(&rows, |r| r.index))
+        .bind(column(&rows, |r| r.position))
+        .bind(column(&rows, |r| r.event.topic.as_str()))
+        .bind(column(&rows, |r| r.event.event_type.as_str()))
+        .bind(column(&rows, |r| r.event.namespace.as_str()))
+        .bind(ids(&refs, |r| r.key))
+        .bind(ids(&refs, |r| r.job))
+        .bind(ids(&refs, |r| r.node))
+        .bind(ids(&refs, |r| r.eval))
+        .bind(ids(&refs, |r| r.deployment))
+        .bind(column(&rows, |r| r.received_at))
+        .bind(column(&rows, |r| &*r.event.raw))
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -233,10 +246,39 @@ async fn commit(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    cache.remember(names.resolved);
     Ok(CommitStats {
         inserted,
         duplicates: rows.len() as u64 - inserted,
     })
+}
+
+/// Finds the integers of the batch's IDs the cache did not know, adding the
+/// IDs `names` does not hold yet. An ID another writer is adding at the same
+/// moment is waited for by ON CONFLICT, then found by the second look.
+async fn resolve_names(
+    tx: &mut PgConnection,
+    names: &mut BatchNames<'_>,
+) -> Result<(), StoreError> {
+    for sql in [
+        "SELECT id, name FROM names WHERE name = ANY($1::text[])",
+        "INSERT INTO names (name) SELECT * FROM UNNEST($1::text[]) \
+         ON CONFLICT DO NOTHING RETURNING id, name",
+        "SELECT id, name FROM names WHERE name = ANY($1::text[])",
+    ] {
+        let wanted = names.unresolved();
+        if wanted.is_empty() {
+            break;
+        }
+        let found = sqlx::query(sql).bind(wanted).fetch_all(&mut *tx).await?;
+        for row in found {
+            names.found(row.get::<&str, _>(1), row.get(0));
+        }
+    }
+    match names.unresolved().first() {
+        Some(name) => Err(super::names::unresolved(name)),
+        None => Ok(()),
+    }
 }
 
 impl PgStore {
@@ -318,9 +360,12 @@ impl Store for PgStore {
                     if standing_by {
                         tracing::info!(cluster, "Took over as the writer of this cluster");
                     }
-                    return Ok(conn
-                        .take()
-                        .map(|conn| Box::new(PgLease { conn }) as Box<dyn Lease>));
+                    return Ok(conn.take().map(|conn| {
+                        Box::new(PgLease {
+                            conn,
+                            names: NameCache::default(),
+                        }) as Box<dyn Lease>
+                    }));
                 }
                 Ok(false) => {
                     if !standing_by {
@@ -353,7 +398,7 @@ impl Store for PgStore {
             "SELECT c.id, c.name, c.address, c.checkpoint, c.malformed_lines, \
                COUNT(e.raft_index), MIN(e.raft_index), MAX(e.raft_index), MIN(e.received_at), MAX(e.received_at), \
                c.identity \
-             FROM clusters c LEFT JOIN events e ON e.cluster_id = c.id \
+             FROM clusters c LEFT JOIN event_log e ON e.cluster_id = c.id \
              GROUP BY c.id ORDER BY c.name",
         )
         .fetch_all(&self.pool)
@@ -362,7 +407,7 @@ impl Store for PgStore {
         for row in clusters {
             let id: i64 = row.get(0);
             let topics = sqlx::query(
-                "SELECT topic, COUNT(*) FROM events WHERE cluster_id = $1 GROUP BY topic ORDER BY topic",
+                "SELECT topic, COUNT(*) FROM event_log WHERE cluster_id = $1 GROUP BY topic ORDER BY topic",
             )
             .bind(id)
             .fetch_all(&self.pool)
@@ -459,7 +504,7 @@ impl Store for PgStore {
 
     async fn span(&self, cluster: &Cluster) -> Result<Option<(u64, u64)>, StoreError> {
         let row = sqlx::query(
-            "SELECT MIN(raft_index), MAX(raft_index) FROM events WHERE cluster_id = $1",
+            "SELECT MIN(raft_index), MAX(raft_index) FROM event_log WHERE cluster_id = $1",
         )
         .bind(cluster.id)
         .fetch_one(&self.pool)
@@ -474,8 +519,9 @@ impl Store for PgStore {
         name: &str,
     ) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT DISTINCT key FROM events WHERE cluster_id = $1 AND topic = 'Node' \
-             AND event->'Payload'->'Node'->>'Name' = $2 ORDER BY key LIMIT 20",
+            "SELECT DISTINCT k.name FROM event_log AS e JOIN names AS k ON k.id = e.key_ref \
+             WHERE e.cluster_id = $1 AND e.topic = 'Node' \
+             AND e.event->'Payload'->'Node'->>'Name' = $2 ORDER BY k.name LIMIT 20",
         )
         .bind(cluster.id)
         .bind(name)
@@ -490,14 +536,20 @@ impl Store for PgStore {
         prefix: &str,
         limit: u32,
     ) -> Result<Vec<String>, StoreError> {
+        // Names compare bytewise (COLLATE "C"), so a prefix is the index
+        // range [prefix, prefix + the highest character); each name in it is
+        // checked to be a key of `topic` in the cluster.
+        let upper = format!("{prefix}{}", char::MAX);
         Ok(sqlx::query_scalar(
-            "SELECT DISTINCT key FROM events WHERE cluster_id = $1 AND topic = $2 \
-             AND substr(key, 1, $3::int) = $4 ORDER BY key LIMIT $5",
+            "SELECT k.name FROM names AS k WHERE k.name >= $1 AND k.name < $2 \
+             AND EXISTS (SELECT 1 FROM event_log AS e \
+                         WHERE e.key_ref = k.id AND e.cluster_id = $3 AND e.topic = $4) \
+             ORDER BY k.name LIMIT $5",
         )
+        .bind(prefix)
+        .bind(upper)
         .bind(cluster.id)
         .bind(topic)
-        .bind(i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX))
-        .bind(prefix)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?)

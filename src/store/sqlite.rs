@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{AssertSqlSafe, ConnectOptions, Row, SqlitePool};
+use sqlx::{AssertSqlSafe, ConnectOptions, Row, SqliteConnection, SqlitePool};
 
 use tokio_util::sync::CancellationToken;
 
 use super::filter::{Bind, Placeholders, RefColumn, SelectSql, select_events, select_latest};
+use super::names::{BatchNames, NameCache};
 use super::{
     ArchivedEvent, Batch, Cluster, ClusterStatus, CommitStats, Gap, GapKind, Lease, PageQuery,
     Reconstructions, StatusReport, Store, StoreError, TopicCount, now_millis, to_i64, to_u64,
@@ -25,8 +26,19 @@ mod reconstruction;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// Page size of new archives. Events average ~1.7 KB: on SQLite's default
+/// 4 KiB pages a quarter of each page was left empty and larger events
+/// spilled into overflow pages; 16 KiB pages waste ~5 % and write fewer,
+/// larger pages. (An existing archive keeps the page size it was created
+/// with.) docs/performance.md has the measurements.
+const PAGE_SIZE: u32 = 16 * 1024;
+/// Page cache per connection, in KiB (SQLite's default is 2 MiB): it holds
+/// the index pages a commit updates, so they are not read back and written
+/// out more than once per commit.
+const CACHE_KIB: i64 = 32 * 1024;
+
 /// Columns bound per event row.
-const EVENT_COLUMNS: usize = 14;
+const EVENT_COLUMNS: usize = 13;
 /// Rows per INSERT statement; remainders use the powers of two below it, so a
 /// handful of prepared statements serve every batch size.
 const ROWS_PER_STATEMENT: usize = 64;
@@ -42,12 +54,17 @@ static INSERT_SQL: LazyLock<Vec<Arc<str>>> = LazyLock::new(|| {
     out
 });
 
+/// `OR IGNORE` skips an event already archived, as `ON CONFLICT DO NOTHING`
+/// would, and also a row with NULL in a NOT NULL column, which the binds
+/// below never produce. Unlike ON CONFLICT, it leaves no constraint that
+/// could abort the statement halfway (the foreign key is deferred), so SQLite
+/// keeps no statement journal: that journal copied every page a statement
+/// touched, a third of the writes of a commit.
 fn insert_sql(rows: usize) -> String {
     let placeholders = format!("({})", vec!["?"; EVENT_COLUMNS].join(","));
     format!(
-        "INSERT INTO events (cluster_id, raft_index, position, topic, type, key, namespace, \
-         job_id, alloc_id, node_id, eval_id, deployment_id, received_at, event) VALUES {} \
-         ON CONFLICT DO NOTHING",
+        "INSERT OR IGNORE INTO event_log (cluster_id, raft_index, position, topic, type, namespace, \
+         key_ref, job_ref, node_ref, eval_ref, deployment_ref, received_at, event) VALUES {}",
         vec![placeholders; rows].join(",")
     )
 }
@@ -55,6 +72,8 @@ fn insert_sql(rows: usize) -> String {
 /// Commits through the shared pool.
 struct SqliteLease {
     pool: SqlitePool,
+    /// IDs this writer resolved recently.
+    names: NameCache,
 }
 
 #[async_trait]
@@ -66,6 +85,8 @@ impl Lease for SqliteLease {
     ) -> Result<CommitStats, StoreError> {
         let mut tx = self.pool.begin().await?;
         let rows: Vec<_> = batch.rows().collect();
+        let mut names = BatchNames::new(&mut self.names, &rows);
+        resolve_names(&mut tx, &mut names).await?;
         let mut inserted = 0;
         let mut rest = rows.as_slice();
         while !rest.is_empty() {
@@ -75,21 +96,23 @@ impl Lease for SqliteLease {
             let mut query = sqlx::query(AssertSqlSafe(INSERT_SQL[k].clone()));
             for row in chunk {
                 let ev = row.event;
+                let refs = names
+                    .refs(&mut self.names, row)
+                    .ok_or_else(|| super::names::unresolved(&ev.key))?;
                 query = query
                     .bind(cluster.id)
                     .bind(row.index)
                     .bind(row.position)
                     .bind(ev.topic.as_str())
                     .bind(ev.event_type.as_str())
-                    .bind(ev.key.as_str())
                     .bind(ev.namespace.as_str())
-                    .bind(ev.job_id.as_deref())
-                    .bind(ev.alloc_id.as_deref())
-                    .bind(ev.node_id.as_deref())
-                    .bind(ev.eval_id.as_deref())
-                    .bind(ev.deployment_id.as_deref())
+                    .bind(refs.key)
+                    .bind(refs.job)
+                    .bind(refs.node)
+                    .bind(refs.eval)
+                    .bind(refs.deployment)
                     .bind(row.received_at)
-                    .bind(ev.raw.as_str());
+                    .bind(ev.raw.clone());
             }
             inserted += query.execute(&mut *tx).await?.rows_affected();
         }
@@ -123,10 +146,39 @@ impl Lease for SqliteLease {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.names.remember(names.resolved);
         Ok(CommitStats {
             inserted,
             duplicates: rows.len() as u64 - inserted,
         })
+    }
+}
+
+/// Finds the integers of the batch's IDs the cache did not know, adding the
+/// IDs `names` does not hold yet. The lists go in as one JSON array each, so
+/// one prepared statement serves any number.
+async fn resolve_names(
+    tx: &mut SqliteConnection,
+    names: &mut BatchNames<'_>,
+) -> Result<(), StoreError> {
+    for sql in [
+        "SELECT id, name FROM names WHERE name IN (SELECT value FROM json_each(?))",
+        // OR IGNORE rather than ON CONFLICT: see `insert_sql`.
+        "INSERT OR IGNORE INTO names (name) SELECT value FROM json_each(?) RETURNING id, name",
+    ] {
+        let wanted = names.unresolved();
+        if wanted.is_empty() {
+            break;
+        }
+        let list = serde_json::to_string(&wanted).unwrap_or_default();
+        let found = sqlx::query(sql).bind(list).fetch_all(&mut *tx).await?;
+        for row in found {
+            names.found(row.get::<&str, _>(1), row.get(0));
+        }
+    }
+    match names.unresolved().first() {
+        Some(name) => Err(super::names::unresolved(name)),
+        None => Ok(()),
     }
 }
 
@@ -170,6 +222,7 @@ impl SqliteStore {
                     SqliteConnectOptions::new()
                         .filename(path)
                         .create_if_missing(true)
+                        .page_size(PAGE_SIZE)
                         .journal_mode(SqliteJournalMode::Wal)
                         .synchronous(SqliteSynchronous::Normal),
                     4,
@@ -180,6 +233,7 @@ impl SqliteStore {
             }
         };
         let options = options
+            .pragma("cache_size", (-CACHE_KIB).to_string())
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .log_slow_statements(log::LevelFilter::Debug, super::SLOW_STATEMENT);
@@ -344,6 +398,7 @@ impl Store for SqliteStore {
         // idempotent insert, so there is nothing to wait for.
         Ok(Some(Box::new(SqliteLease {
             pool: self.pool.clone(),
+            names: NameCache::default(),
         })))
     }
 
@@ -358,13 +413,13 @@ impl Store for SqliteStore {
             let id: i64 = row.get(0);
             let totals = sqlx::query(
                 "SELECT COUNT(*), MIN(raft_index), MAX(raft_index), MIN(received_at), MAX(received_at) \
-                 FROM events WHERE cluster_id = ?",
+                 FROM event_log WHERE cluster_id = ?",
             )
             .bind(id)
             .fetch_one(&self.pool)
             .await?;
             let topics = sqlx::query(
-                "SELECT topic, COUNT(*) FROM events WHERE cluster_id = ? GROUP BY topic ORDER BY topic",
+                "SELECT topic, COUNT(*) FROM event_log WHERE cluster_id = ? GROUP BY topic ORDER BY topic",
             )
             .bind(id)
             .fetch_all(&self.pool)
@@ -462,11 +517,12 @@ impl Store for SqliteStore {
     }
 
     async fn span(&self, cluster: &Cluster) -> Result<Option<(u64, u64)>, StoreError> {
-        let row =
-            sqlx::query("SELECT MIN(raft_index), MAX(raft_index) FROM events WHERE cluster_id = ?")
-                .bind(cluster.id)
-                .fetch_one(&self.pool)
-                .await?;
+        let row = sqlx::query(
+            "SELECT MIN(raft_index), MAX(raft_index) FROM event_log WHERE cluster_id = ?",
+        )
+        .bind(cluster.id)
+        .fetch_one(&self.pool)
+        .await?;
         let (first, last): (Option<i64>, Option<i64>) = (row.get(0), row.get(1));
         Ok(first.zip(last).map(|(a, b)| (to_u64(a), to_u64(b))))
     }
@@ -477,8 +533,9 @@ impl Store for SqliteStore {
         name: &str,
     ) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT DISTINCT key FROM events WHERE cluster_id = ? AND topic = 'Node' \
-             AND json_extract(event, '$.Payload.Node.Name') = ? ORDER BY key LIMIT 20",
+            "SELECT DISTINCT k.name FROM event_log AS e JOIN names AS k ON k.id = e.key_ref \
+             WHERE e.cluster_id = ? AND e.topic = 'Node' \
+             AND json_extract(e.event, '$.Payload.Node.Name') = ? ORDER BY k.name LIMIT 20",
         )
         .bind(cluster.id)
         .bind(name)
@@ -493,17 +550,20 @@ impl Store for SqliteStore {
         prefix: &str,
         limit: u32,
     ) -> Result<Vec<String>, StoreError> {
-        // Keys compare bytewise (BINARY), so a prefix is the index range
-        // [prefix, prefix + the highest character).
+        // Names compare bytewise (BINARY), so a prefix is the index range
+        // [prefix, prefix + the highest character); each name in it is
+        // checked to be a key of `topic` in the cluster.
         let upper = format!("{prefix}{}", char::MAX);
         Ok(sqlx::query_scalar(
-            "SELECT DISTINCT key FROM events WHERE cluster_id = ? AND topic = ? \
-             AND key >= ? AND key < ? ORDER BY key LIMIT ?",
+            "SELECT k.name FROM names AS k WHERE k.name >= ? AND k.name < ? \
+             AND EXISTS (SELECT 1 FROM event_log AS e \
+                         WHERE e.key_ref = k.id AND e.cluster_id = ? AND e.topic = ?) \
+             ORDER BY k.name LIMIT ?",
         )
-        .bind(cluster.id)
-        .bind(topic)
         .bind(prefix)
         .bind(upper)
+        .bind(cluster.id)
+        .bind(topic)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?)
