@@ -532,8 +532,20 @@ impl Store for SqliteStore {
         cluster: &Cluster,
         name: &str,
     ) -> Result<Vec<String>, StoreError> {
+        // No index starts with the topic, and scanning the cluster for its
+        // Node events reads the whole archive. Every node ID is a node_ref
+        // (a Node event references its own node), so the distinct node IDs
+        // are walked through their index, one seek each, and each node's own
+        // events are read through the key index.
         Ok(sqlx::query_scalar(
-            "SELECT DISTINCT k.name FROM event_log AS e JOIN names AS k ON k.id = e.key_ref \
+            "WITH RECURSIVE nodes (id) AS ( \
+                 SELECT MIN(node_ref) FROM event_log WHERE node_ref IS NOT NULL \
+                 UNION ALL \
+                 SELECT (SELECT MIN(node_ref) FROM event_log WHERE node_ref > nodes.id) \
+                 FROM nodes WHERE nodes.id IS NOT NULL) \
+             SELECT DISTINCT k.name FROM nodes \
+             JOIN event_log AS e INDEXED BY event_log_by_key ON e.key_ref = nodes.id \
+             JOIN names AS k ON k.id = e.key_ref \
              WHERE e.cluster_id = ? AND e.topic = 'Node' \
              AND json_extract(e.event, '$.Payload.Node.Name') = ? ORDER BY k.name LIMIT 20",
         )
