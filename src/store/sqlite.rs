@@ -32,7 +32,7 @@ const PAGE_SIZE: u32 = 16 * 1024;
 /// Page cache per connection, in KiB (SQLite's default is 2 MiB): it holds
 /// the index pages a commit updates, so they are not read back and written
 /// out more than once per commit.
-const CACHE_KIB: i64 = 32 * 1024;
+const CACHE_KIB: i64 = 16 * 1024;
 
 /// Columns bound per event row.
 const EVENT_COLUMNS: usize = 13;
@@ -520,8 +520,11 @@ impl Store for SqliteStore {
         name: &str,
     ) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(
+            // `+ 0`: SQLite, without statistics, would otherwise walk the
+            // stream-order index through every event of the cluster instead
+            // of the key index through the Node events.
             "SELECT DISTINCT k.name FROM event_log AS e JOIN names AS k ON k.id = e.key_ref \
-             WHERE e.cluster_id = ? AND e.topic = 'Node' \
+             WHERE e.cluster_id + 0 = ? AND e.topic = 'Node' \
              AND json_extract(e.event, '$.Payload.Node.Name') = ? ORDER BY k.name LIMIT 20",
         )
         .bind(cluster.id)
