@@ -15,9 +15,12 @@ use tokio::time::Instant;
 /// A simulated Nomad agent for demos, tests and benchmarks.
 ///
 /// Without a subcommand it serves `GET /v1/event/stream` (and
-/// `/v1/status/leader`) with a realistic generated cluster history, like a
-/// real Nomad agent would: `{}` greeting and heartbeats, Nomad's buffer and
-/// start-index rules, topic and namespace filters, optional ACL token.
+/// `/v1/status/leader`, `/v1/namespaces`, `/v1/agent/members`) with a
+/// realistic generated cluster history, like a real Nomad agent would: `{}`
+/// greeting and heartbeats, Nomad's buffer and start-index rules, topic and
+/// namespace filters, optional ACL token. The list endpoints (`/v1/jobs`,
+/// `/v1/allocations`, `/v1/evaluations`, `/v1/deployments`, `/v1/nodes`,
+/// `/v1/job/:id`) answer from the state that history built.
 #[derive(Parser)]
 #[command(name = "nomad-sim", version, args_conflicts_with_subcommands = true)]
 struct Cli {

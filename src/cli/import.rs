@@ -81,6 +81,7 @@ pub async fn run(
         cluster,
         batch: args.batch.config(),
         stats: stats.clone(),
+        reconcile: None,
     };
     let result = ingest::import(sink, reader, &source_name, shutdown).await;
     if let Some(ticker) = ticker {

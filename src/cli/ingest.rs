@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::{BatchArgs, parse_duration};
 use crate::config::{DbUrl, NomadConfig, Secret, default_cluster_label, parse_address, redact_url};
 use crate::ingest::backoff::Backoff;
+use crate::ingest::reconcile::{self, ReconcileConfig};
 use crate::ingest::{self, FollowEnd, FollowOptions, IngestError, MAX_LINE_BYTES, Sink, Stats};
 use crate::nomad::{NomadClient, Subscription};
 use crate::store::{self, Cluster, StoreError};
@@ -69,6 +70,27 @@ pub struct IngestArgs {
     #[command(flatten)]
     pub batch: BatchArgs,
 
+    /// After a gap (a buffer overrun, `event dropped from buffer`, a server
+    /// behind the archive), read the current jobs, allocations, evaluations,
+    /// deployments and nodes from Nomad's list endpoints and store them as a
+    /// reconstruction, which `query state` and `query snapshot` use and label.
+    /// On by default; `--reconcile=false` or `--no-reconcile` turns it off.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        default_value_t = true,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        action = clap::ArgAction::Set
+    )]
+    pub reconcile: bool,
+
+    /// Do not reconstruct state after a gap (the same as --reconcile=false).
+    #[arg(long, conflicts_with = "reconcile")]
+    pub no_reconcile: bool,
+
     /// CA certificate (PEM) to verify the agent's TLS certificate.
     #[arg(long, env = "NOMAD_CACERT", value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
@@ -125,8 +147,13 @@ pub async fn run(
     if !args.topics.is_empty() {
         subscription.topics = args.topics;
     }
+    let reconcile = (args.reconcile && !args.no_reconcile).then(|| ReconcileConfig {
+        store: store.clone(),
+        scope: reconcile::scope(&subscription),
+    });
     let options = FollowOptions {
         subscription,
+        cluster: cluster_name.clone(),
         until_index: args.until_index,
         idle_timeout: args.idle_timeout,
         max_line: MAX_LINE_BYTES,
@@ -170,6 +197,7 @@ pub async fn run(
             cluster,
             batch: args.batch.config(),
             stats: stats.clone(),
+            reconcile: reconcile.clone(),
         };
         match ingest::ingest(sink, &client, options.clone(), requested, shutdown.clone()).await {
             Err(IngestError::Store(StoreError::LeaseLost { detail })) => {

@@ -5,10 +5,11 @@ use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::config::DbUrl;
-use crate::store::{self, StatusReport};
+use crate::store::{self, PartStatus, PartSummary, StatusReport, Store, StoreError};
 
 /// Summarize the archive: per cluster, event counts, index range, topics,
-/// recorded gaps; and the database's size.
+/// the Nomad cluster's identity, recorded gaps and what was reconstructed
+/// after them; and the database's size.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
     /// Output format.
@@ -31,7 +32,7 @@ pub async fn run(args: StatusArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
         }
     }
     let store = store::connect(db).await?;
-    let report = store.status().await;
+    let report = with_reconstructions(store.as_ref()).await;
     store.close().await;
     let report = report?;
     let mut out = std::io::stdout().lock();
@@ -48,6 +49,30 @@ pub async fn run(args: StatusArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The archive's summary, with each cluster's reconstructions.
+async fn with_reconstructions(store: &dyn Store) -> Result<StatusReport, StoreError> {
+    let mut report = store.status().await?;
+    for cluster in &mut report.clusters {
+        cluster.reconstructions = store.reconstructions().summary(&cluster.cluster).await?;
+    }
+    Ok(report)
+}
+
+/// What was reconstructed after one gap, on one line: each list's index and
+/// object count, or why there is none.
+fn reconstructed(parts: &[&PartSummary]) -> String {
+    parts
+        .iter()
+        .map(|p| match (p.status, p.index) {
+            (PartStatus::Stored, Some(index)) => {
+                format!("{} at {index} ({})", p.topic, thousands(p.objects))
+            }
+            (status, _) => format!("{} {}", p.topic, status.as_str()),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The human summary.
@@ -82,6 +107,9 @@ pub fn render_table(out: &mut impl Write, report: &StatusReport) -> std::io::Res
         if let Some(cp) = c.checkpoint {
             writeln!(out, "  checkpoint  {cp}")?;
         }
+        if let Some(identity) = &c.identity {
+            writeln!(out, "  identity    {identity}")?;
+        }
         if !c.topics.is_empty() {
             let width = c.topics.iter().map(|t| t.topic.len()).max().unwrap_or(0);
             writeln!(out, "  topics")?;
@@ -108,6 +136,14 @@ pub fn render_table(out: &mut impl Write, report: &StatusReport) -> std::io::Res
                     timestamp(g.detected_at),
                     g.reason
                 )?;
+                let parts: Vec<&PartSummary> = c
+                    .reconstructions
+                    .iter()
+                    .filter(|p| (p.gap_from_index, p.gap_to_index) == (g.from_index, g.to_index))
+                    .collect();
+                if !parts.is_empty() {
+                    writeln!(out, "      reconstructed  {}", reconstructed(&parts))?;
+                }
             }
         }
     }

@@ -5,15 +5,23 @@
 //!
 //! - [`resume`] decides, frame by frame, what is new, what is a resend and
 //!   where a gap must be recorded;
+//! - [`behind`] tells a restarted server of the archived cluster from
+//!   another cluster at the same address;
 //! - [`pump`] turns lines into messages for the writer;
 //! - [`follow`] keeps a subscription alive across reconnects;
+//! - [`namespaces`] watches for namespaces a `namespace=*` subscription does
+//!   not cover yet;
 //! - [`rejection`] explains, from Nomad's view of the token, why it will not
 //!   stream;
-//! - [`writer`] batches and commits.
+//! - [`writer`] batches and commits;
+//! - [`reconcile`] rebuilds state after a gap from Nomad's list endpoints.
 
 pub mod backoff;
+pub mod behind;
 pub mod follow;
+pub mod namespaces;
 pub mod pump;
+pub mod reconcile;
 pub mod rejection;
 pub mod resume;
 pub mod stats;
@@ -23,16 +31,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::AsyncRead;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::io::ReaderStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::BatchConfig;
+use crate::nomad::subscription::ALL;
 use crate::nomad::{CloseReason, LineReader, NomadClient};
 use crate::store::{Cluster, Lease, StoreError};
 pub use follow::{FollowEnd, FollowError, FollowOptions};
+use namespaces::NamespaceWatch;
 use pump::{Pump, PumpEnd, PumpSeen};
+pub use reconcile::{ReconcileConfig, Reconciler};
 pub use resume::{Mode, Resume};
 pub use stats::Stats;
 
@@ -42,6 +53,9 @@ const CHANNEL_FRAMES: usize = 1024;
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// The longest line a capture may hold before it is skipped.
 pub const MAX_LINE_BYTES: usize = 256 * 1024 * 1024;
+/// How long, once the stream is done, a reconstruction under way may take
+/// to finish; what is left is completed by the next run.
+const RECONCILE_GRACE: Duration = Duration::from_secs(30);
 
 /// Why ingest or import stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -75,16 +89,25 @@ pub struct Sink {
     pub cluster: Cluster,
     pub batch: BatchConfig,
     pub stats: Arc<Stats>,
+    /// Rebuild state after gaps (live ingest only; `None` for imports and
+    /// with `--no-reconcile`).
+    pub reconcile: Option<ReconcileConfig>,
 }
 
 impl Pipeline {
-    fn start(sink: Sink, shutdown: &CancellationToken) -> Self {
+    /// Starts the writer; `wake` is notified after each commit that
+    /// requested reconstructions.
+    fn start(sink: Sink, shutdown: &CancellationToken, wake: Option<Arc<Notify>>) -> Self {
         let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
+        let reconcile = sink.reconcile.map(|config| (config.scope, wake));
         let writer = tokio::spawn(writer::run(
             sink.lease,
             sink.cluster,
             rx,
-            sink.batch,
+            writer::Settings {
+                batch: sink.batch,
+                reconcile,
+            },
             sink.stats.clone(),
             shutdown.clone(),
         ));
@@ -114,6 +137,7 @@ impl Pipeline {
 
 /// Follows a live stream into the archive until shutdown, `--until-index`, or
 /// a fatal error. What was committed stays committed whatever the outcome.
+/// With every namespace subscribed, the namespace list is watched beside it.
 pub async fn ingest(
     sink: Sink,
     client: &NomadClient,
@@ -121,19 +145,36 @@ pub async fn ingest(
     requested_index: Option<u64>,
     shutdown: CancellationToken,
 ) -> Result<FollowEnd, IngestError> {
-    let mut resume = Resume::new(Mode::Follow, sink.cluster.checkpoint, requested_index);
+    let mut resume = Resume::new(Mode::Follow, sink.cluster.checkpoint, requested_index)
+        .with_archived_identity(sink.cluster.identity.clone());
+    let mut watch = if options.subscription.namespace == ALL {
+        NamespaceWatch::start(client, &shutdown).await
+    } else {
+        None
+    };
     let stats = sink.stats.clone();
-    let pipeline = Pipeline::start(sink, &shutdown);
+    let reconciler = sink
+        .reconcile
+        .clone()
+        .map(|config| Reconciler::spawn(config, client.clone(), sink.cluster.clone()));
+    let pipeline = Pipeline::start(sink, &shutdown, reconciler.as_ref().map(Reconciler::wake));
     let followed = follow::follow(
         client,
         &mut options,
         &mut resume,
+        watch.as_mut().map(NamespaceWatch::receiver),
         &pipeline.tx,
         &stats,
         &shutdown,
     )
     .await;
+    if let Some(watch) = watch {
+        watch.stop().await;
+    }
     let written = pipeline.finish().await;
+    if let Some(reconciler) = reconciler {
+        reconciler.finish(RECONCILE_GRACE).await;
+    }
     // A writer failure explains a WriterGone, so it comes first.
     written?;
     Ok(followed?)
@@ -161,7 +202,7 @@ where
 {
     let mut resume = Resume::new(Mode::Backfill, sink.cluster.checkpoint, None);
     let stats = sink.stats.clone();
-    let pipeline = Pipeline::start(sink, &shutdown);
+    let pipeline = Pipeline::start(sink, &shutdown, None);
     let mut lines = LineReader::new(
         ReaderStream::with_capacity(reader, 256 * 1024),
         MAX_LINE_BYTES,
@@ -175,12 +216,16 @@ where
         idle_timeout: None,
         source: source_name,
         seen: PumpSeen::default(),
+        new_namespaces: None,
     };
     let end = pump.run(&mut lines).await;
     let outcome = match end {
         PumpEnd::Eof | PumpEnd::ReachedUntil | PumpEnd::Idle => Ok(ImportEnd::Complete),
         PumpEnd::Stopped => Ok(ImportEnd::Stopped),
-        PumpEnd::WriterGone => Ok(ImportEnd::Complete),
+        // A capture is neither checked against an identity nor watched.
+        PumpEnd::WriterGone | PumpEnd::Foreign(_) | PumpEnd::Resubscribe(_) => {
+            Ok(ImportEnd::Complete)
+        }
         PumpEnd::Closed(fragment) => {
             if CloseReason::parse(&fragment).is_some() {
                 tracing::warn!(source = source_name, reason = %fragment, "The capture ends with the server's close reason");

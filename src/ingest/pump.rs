@@ -1,6 +1,9 @@
 //! Turns lines into messages for the writer: parses each line, skips
-//! heartbeats, asks [`Resume`] what each frame means, and counts and reports
-//! malformed lines without stopping. Shared by the live stream and `import`.
+//! heartbeats, asks [`Resume`] what each frame means (and acts on what it
+//! notices: a server behind the archive, another cluster, an identity to
+//! record), and counts and reports malformed lines without stopping. Shared
+//! by the live stream and `import`; the live stream also stops it when a new
+//! namespace calls for a new subscription.
 
 use std::time::Duration;
 
@@ -9,7 +12,9 @@ use futures_util::Stream;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::resume::Resume;
+use super::behind::Foreign;
+use super::namespaces::NewNamespace;
+use super::resume::{Notice, Resume};
 use super::stats::Stats;
 use super::writer::Msg;
 use crate::nomad::wire::LineError;
@@ -33,6 +38,11 @@ pub enum PumpEnd<E> {
     ReachedUntil,
     /// The writer is gone (it failed); nothing more can be stored.
     WriterGone,
+    /// The server is another cluster than the archived one; nothing of it
+    /// was handed on.
+    Foreign(Box<Foreign>),
+    /// Namespaces appeared that this subscription does not cover.
+    Resubscribe(Vec<NewNamespace>),
 }
 
 /// What one body delivered, for the reconnect logic.
@@ -55,6 +65,8 @@ pub struct Pump<'a> {
     /// Where the lines come from, for log messages.
     pub source: &'a str,
     pub seen: PumpSeen,
+    /// New namespaces, which end the body so a new subscription covers them.
+    pub new_namespaces: Option<&'a mut mpsc::UnboundedReceiver<NewNamespace>>,
 }
 
 impl Pump<'_> {
@@ -64,17 +76,29 @@ impl Pump<'_> {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
     {
         let mut last_bytes = 0;
+        let idle_timeout = self.idle_timeout;
         loop {
             let next = async {
-                match self.idle_timeout {
+                match idle_timeout {
                     Some(limit) => tokio::time::timeout(limit, lines.next()).await.ok(),
                     None => Some(lines.next().await),
                 }
             };
+            // Only here, between lines, may the body be abandoned for a new
+            // subscription: a frame is never half handed on.
             let item = tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled() => return PumpEnd::Stopped,
                 _ = self.tx.closed() => return PumpEnd::WriterGone,
+                new = next_namespace(&mut self.new_namespaces) => {
+                    let mut all = vec![new];
+                    if let Some(rx) = self.new_namespaces.as_mut() {
+                        while let Ok(more) = rx.try_recv() {
+                            all.push(more);
+                        }
+                    }
+                    return PumpEnd::Resubscribe(all);
+                }
                 item = next => item,
             };
             let read = lines.bytes_read();
@@ -127,17 +151,56 @@ impl Pump<'_> {
         let index = frame.index;
         Stats::raise(&self.stats.received_index, index);
         let decision = self.resume.frame(index);
+        let mut identity = None;
+        let behind = match decision.notice {
+            Some(Notice::Foreign(foreign)) => return Some(PumpEnd::Foreign(foreign)),
+            Some(Notice::Behind(behind)) => {
+                tracing::warn!(
+                    source = self.source,
+                    first = behind.first,
+                    checkpoint = behind.resume,
+                    "Behind the archive: {behind}"
+                );
+                true
+            }
+            Some(Notice::Identity {
+                identity: id,
+                replaces,
+            }) => {
+                if let Some(old) = replaces {
+                    tracing::warn!(
+                        source = self.source,
+                        "The agent reports another cluster ({id}) than the archive recorded ({old}); \
+                         its history is not far behind the archive's, so it is taken for the same cluster \
+                         with its servers replaced, and its identity is recorded (hint: if it is another \
+                         cluster, stop ingest and give it a label of its own with --cluster)"
+                    );
+                } else {
+                    tracing::debug!(source = self.source, identity = %id, "Recording the cluster's identity");
+                }
+                identity = Some(id);
+                false
+            }
+            None => false,
+        };
         if let Some(gap) = decision.gap {
-            tracing::warn!(
-                source = self.source,
-                from = gap.from_index,
-                to = gap.to_index,
-                kind = gap.kind.as_str(),
-                "Gap in the history: {}",
-                gap.reason
-            );
+            if !behind {
+                tracing::warn!(
+                    source = self.source,
+                    from = gap.from_index,
+                    to = gap.to_index,
+                    kind = gap.kind.as_str(),
+                    "Gap in the history: {}",
+                    gap.reason
+                );
+            }
             Stats::add(&self.stats.gaps, 1);
             if let Some(end) = self.send(Msg::Gap(gap)).await {
+                return Some(end);
+            }
+        }
+        if let Some(identity) = identity {
+            if let Some(end) = self.send(Msg::Identity(identity)).await {
                 return Some(end);
             }
         }
@@ -178,6 +241,19 @@ impl Pump<'_> {
             sent = self.tx.send(msg) => sent.err().map(|_| PumpEnd::WriterGone),
             _ = self.shutdown.cancelled() => Some(PumpEnd::Stopped),
         }
+    }
+}
+
+/// The next new namespace, or never when there is no watch (or it ended).
+async fn next_namespace(
+    rx: &mut Option<&mut mpsc::UnboundedReceiver<NewNamespace>>,
+) -> NewNamespace {
+    match rx {
+        Some(rx) => match rx.recv().await {
+            Some(new) => new,
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Where the archive's history stands, and what each arriving frame means for
-//! it: store it, skip it as already archived, or record a gap first.
+//! it: store it, skip it as already archived, record a gap first, or refuse
+//! it as another cluster's.
 //!
 //! Nomad's `index` parameter is inclusive and its buffer is small (see
 //! ../shared/nomad-event-stream.md, "The buffer"), so the first frame of every
@@ -8,8 +9,10 @@
 //!   stored again idempotently (a wider filter may add events to it);
 //! - it is greater: the resume point had left the buffer; events between may
 //!   be lost, and a gap is recorded;
-//! - it is smaller: the server's history is behind the archive; that is
-//!   recorded once, and frames up to the resume point are skipped.
+//! - it is smaller: the server's history is behind the archive; [`behind`]
+//!   decides between the same cluster (frames up to the resume point are
+//!   skipped, and it is reported once per episode, however many reconnects
+//!   it lasts) and another cluster (refused, nothing stored).
 //!
 //! When Nomad ends a stream with `event dropped from buffer`, this reader's
 //! place left the buffer, and [`Resume::lost`] marks it. The next
@@ -17,8 +20,24 @@
 //! index handed on to that frame, unless the frame *is* the resume point —
 //! then Nomad still held it and everything after it, and claiming a gap
 //! would be false.
+//!
+//! A namespace created after a `namespace=*` subscription started is not
+//! covered by it, and its first events may already have gone by when the
+//! watch reports it; [`Resume::rewind`] moves the resume point back to the
+//! last frame handed on before the namespace existed, so the next
+//! subscription re-reads from there (resends are stored idempotently).
+//!
+//! [`behind`]: super::behind
 
+use std::collections::VecDeque;
+
+use super::behind::{Behind, Foreign, ServerIdentity, Verdict, far_behind};
+use crate::nomad::ClusterIdentity;
 use crate::store::{Gap, GapKind, now_millis};
+
+/// Frame indexes remembered for [`Resume::rewind`]; Nomad's buffer holds 100
+/// entries by default, so anything older is gone from it anyway.
+const RECENT_FRAMES: usize = 4096;
 
 /// How frames at or below the archive's end are treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,12 +49,28 @@ pub enum Mode {
     Backfill,
 }
 
+/// Something the reader must act on besides storing or skipping.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    /// The server is behind the archive (reported once per episode).
+    Behind(Behind),
+    /// The server is another cluster: stop, store nothing.
+    Foreign(Box<Foreign>),
+    /// Record this identity with the frame, in the same batch; `replaces` is
+    /// the recorded identity of a different cluster it takes over from.
+    Identity {
+        identity: ClusterIdentity,
+        replaces: Option<ClusterIdentity>,
+    },
+}
+
 /// What to do with a frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
     pub store: bool,
     /// A gap to record before the frame, in the same transaction.
     pub gap: Option<Gap>,
+    pub notice: Option<Notice>,
 }
 
 /// The resume state of one cluster's history.
@@ -44,6 +79,9 @@ pub struct Resume {
     mode: Mode,
     /// Highest index handed to the writer (or found stored at start).
     high: Option<u64>,
+    /// The last frame handed on in stream order: the resume point. Equal to
+    /// `high`, except after a rewind until the stream has caught up.
+    at: Option<u64>,
     /// `--from-index` on an empty archive: where the user asked to begin.
     requested: Option<u64>,
     /// The previous frame on this connection, for malformed-line gaps.
@@ -52,10 +90,20 @@ pub struct Resume {
     fresh: bool,
     /// A malformed line was skipped since the last frame.
     malformed: bool,
-    /// The server-behind condition was already recorded.
+    /// The server-behind condition was already reported.
     behind_reported: bool,
     /// Nomad dropped this reader from its buffer since the last frame.
     lost: bool,
+    /// The resume point was moved back for a new namespace since the last frame.
+    rewound: bool,
+    /// The indexes of the last frames handed on, oldest first.
+    recent: VecDeque<u64>,
+    /// The identity of the cluster whose history the archive holds.
+    archived: Option<ClusterIdentity>,
+    /// The identity of the agent on the current connection, once asked.
+    server: Option<ServerIdentity>,
+    /// The server's identity is to be recorded with the next stored frame.
+    identity_pending: bool,
 }
 
 impl Resume {
@@ -65,18 +113,30 @@ impl Resume {
         Resume {
             mode,
             high: checkpoint,
+            at: checkpoint,
             requested,
             prev: None,
             fresh: true,
             malformed: false,
             behind_reported: false,
             lost: false,
+            rewound: false,
+            recent: VecDeque::new(),
+            archived: None,
+            server: None,
+            identity_pending: false,
         }
+    }
+
+    /// The identity recorded with the checkpoint.
+    pub fn with_archived_identity(mut self, identity: Option<ClusterIdentity>) -> Self {
+        self.archived = identity;
+        self
     }
 
     /// The `index` to subscribe with.
     pub fn resume_index(&self) -> u64 {
-        self.high.or(self.requested).unwrap_or(0)
+        self.at.or(self.requested).unwrap_or(0)
     }
 
     /// The highest index handed on so far.
@@ -90,6 +150,12 @@ impl Resume {
         self.prev = None;
     }
 
+    /// What the agent about to be subscribed to says about its cluster.
+    pub fn set_server_identity(&mut self, identity: ServerIdentity) {
+        self.identity_pending = matches!(identity, ServerIdentity::Known(_));
+        self.server = Some(identity);
+    }
+
     /// Nomad said `event dropped from buffer`: events after the last one
     /// handed on may be lost; the next connection's first frame tells.
     pub fn lost(&mut self) {
@@ -101,34 +167,57 @@ impl Resume {
         self.malformed = true;
     }
 
+    /// A namespace created at `index` was not covered by the subscription:
+    /// moves the resume point back to the last frame handed on at or before
+    /// it, and returns the new resume point if it moved. Nomad resends that
+    /// frame, which proves the new subscription continuous from there.
+    pub fn rewind(&mut self, index: u64) -> Option<u64> {
+        let at = self.at.filter(|at| *at > index)?;
+        let to = self
+            .recent
+            .iter()
+            .rev()
+            .find(|i| **i <= index)
+            .copied()
+            .unwrap_or(index);
+        self.at = Some(to.min(at));
+        self.rewound = true;
+        self.at
+    }
+
     /// Decides about a frame with this index.
     pub fn frame(&mut self, index: u64) -> Decision {
         let first = std::mem::take(&mut self.fresh);
         let lost = first && std::mem::take(&mut self.lost);
+        let rewound = first && std::mem::take(&mut self.rewound);
         let mut gap = None;
         if self.mode == Mode::Follow {
-            let resume = self.high.or(self.requested);
+            let resume = self.at.or(self.requested);
             if let Some(resume) = resume {
                 if index < resume {
-                    if first && index < resume && !self.behind_reported {
-                        self.behind_reported = true;
-                        gap = Some(new_gap(
-                            index,
-                            resume,
-                            GapKind::ServerBehind,
-                            format!(
-                                "the server's history starts at index {index}, behind the archive's {resume}: \
-                                 a restored snapshot, a restarted dev agent or another cluster at the same address"
-                            ),
-                        ));
+                    let mut decision = Decision {
+                        store: false,
+                        gap: None,
+                        notice: None,
+                    };
+                    if first {
+                        // Every connection is checked, even within an episode
+                        // already reported: the agent behind the address may
+                        // have changed since.
+                        if let Some(foreign) = self.foreign(index) {
+                            decision.notice = Some(Notice::Foreign(Box::new(foreign)));
+                        } else if !self.behind_reported {
+                            self.behind_reported = true;
+                            decision = self.behind(index, resume);
+                        }
                     }
                     self.prev = Some(index);
-                    return Decision { store: false, gap };
+                    return decision;
                 }
-                if first && index > resume && (self.high.is_some() || resume > 0) {
+                if first && index > resume && (self.at.is_some() || resume > 0) {
                     // A requested start is not stored itself, so the gap
                     // covers it: from the index before it.
-                    let from = if self.high.is_some() {
+                    let from = if self.at.is_some() {
                         resume
                     } else {
                         resume - 1
@@ -137,6 +226,12 @@ impl Resume {
                         format!(
                             "Nomad dropped this reader from its event buffer (`event dropped from buffer`) \
                              after index {resume}; the stream resumed at {index}"
+                        )
+                    } else if rewound {
+                        format!(
+                            "the stream was re-read from index {resume} for a new namespace, but Nomad's \
+                             event buffer no longer held it; the stream resumed at {index}, and the new \
+                             namespace's events between may be missing"
                         )
                     } else {
                         format!(
@@ -159,7 +254,7 @@ impl Resume {
             }
         }
         if std::mem::take(&mut self.malformed) && gap.is_none() {
-            if let Some(prev) = self.prev.or(self.high).filter(|p| index > *p) {
+            if let Some(prev) = self.prev.or(self.at).filter(|p| index > *p) {
                 gap = Some(new_gap(
                     prev,
                     index,
@@ -170,8 +265,85 @@ impl Resume {
         }
         self.prev = Some(index);
         self.high = Some(self.high.map_or(index, |h| h.max(index)));
+        self.at = match self.mode {
+            Mode::Follow => Some(index),
+            Mode::Backfill => self.high,
+        };
+        self.recent.push_back(index);
+        if self.recent.len() > RECENT_FRAMES {
+            self.recent.pop_front();
+        }
         self.behind_reported = false;
-        Decision { store: true, gap }
+        Decision {
+            store: true,
+            gap,
+            notice: self.identity_to_record(),
+        }
+    }
+
+    /// The server's identity, once per connection, with its first stored
+    /// frame; from then on it is the archive's.
+    fn identity_to_record(&mut self) -> Option<Notice> {
+        if !std::mem::take(&mut self.identity_pending) {
+            return None;
+        }
+        let Some(ServerIdentity::Known(identity)) = &self.server else {
+            return None;
+        };
+        if self.archived.as_ref() == Some(identity) {
+            return None;
+        }
+        let replaces = self
+            .archived
+            .take()
+            .filter(|archived| !archived.same_cluster(identity));
+        self.archived = Some(identity.clone());
+        Some(Notice::Identity {
+            identity: identity.clone(),
+            replaces,
+        })
+    }
+
+    /// The first frame of a connection is behind the resume point: is it
+    /// another cluster? Only when the archive has history, the server's is
+    /// far behind it, and the identities do not say it is the same cluster.
+    fn foreign(&self, first: u64) -> Option<Foreign> {
+        let checkpoint = self.high.filter(|c| far_behind(first, *c))?;
+        let verdict = Verdict::of(self.archived.as_ref(), self.server.as_ref());
+        (verdict != Verdict::Same).then_some(Foreign {
+            first,
+            checkpoint,
+            verdict,
+        })
+    }
+
+    /// The first frame of a connection is behind the resume point, and it is
+    /// the same cluster (or cannot be told from it): its frames up to the
+    /// resume point are skipped; a gap is recorded when the identities
+    /// cannot vouch for them.
+    fn behind(&self, first: u64, resume: u64) -> Decision {
+        let verdict = Verdict::of(self.archived.as_ref(), self.server.as_ref());
+        let gap = (verdict != Verdict::Same).then(|| {
+            new_gap(
+                first,
+                resume,
+                GapKind::ServerBehind,
+                format!(
+                    "the server's history was behind the archive (its stream resumed at index {first}, \
+                     the archive's checkpoint was {resume}) and its cluster could not be confirmed as the \
+                     archived one, so the frames it sent up to the checkpoint were skipped unchecked"
+                ),
+            )
+        });
+        Decision {
+            store: false,
+            gap,
+            notice: Some(Notice::Behind(Behind {
+                first,
+                resume,
+                verdict,
+            })),
+        }
     }
 }
 
@@ -186,138 +358,4 @@ fn new_gap(from_index: u64, to_index: u64, kind: GapKind, reason: String) -> Gap
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn summary(d: &Decision) -> (bool, Option<(u64, u64, GapKind)>) {
-        (
-            d.store,
-            d.gap.as_ref().map(|g| (g.from_index, g.to_index, g.kind)),
-        )
-    }
-
-    #[test]
-    fn empty_archive_stores_from_whatever_the_buffer_holds_without_a_gap() {
-        let mut r = Resume::new(Mode::Follow, None, None);
-        assert_eq!(r.resume_index(), 0);
-        assert_eq!(summary(&r.frame(500)), (true, None));
-        assert_eq!(
-            summary(&r.frame(502)),
-            (true, None),
-            "raft indexes skip numbers"
-        );
-        assert_eq!(r.resume_index(), 502);
-    }
-
-    #[test]
-    fn the_resent_frame_at_the_checkpoint_is_continuity_not_a_gap() {
-        let mut r = Resume::new(Mode::Follow, Some(100), None);
-        assert_eq!(r.resume_index(), 100);
-        assert_eq!(
-            summary(&r.frame(100)),
-            (true, None),
-            "stored again, idempotently"
-        );
-        assert_eq!(summary(&r.frame(101)), (true, None));
-    }
-
-    #[test]
-    fn a_checkpoint_that_left_the_buffer_records_a_gap() {
-        let mut r = Resume::new(Mode::Follow, Some(100), None);
-        assert_eq!(
-            summary(&r.frame(250)),
-            (true, Some((100, 250, GapKind::Buffer)))
-        );
-        r.connected();
-        assert_eq!(summary(&r.frame(250)), (true, None));
-        assert_eq!(summary(&r.frame(260)), (true, None));
-    }
-
-    #[test]
-    fn a_server_behind_the_archive_is_recorded_once_and_old_frames_skipped() {
-        let mut r = Resume::new(Mode::Follow, Some(100), None);
-        assert_eq!(
-            summary(&r.frame(40)),
-            (false, Some((40, 100, GapKind::ServerBehind)))
-        );
-        assert_eq!(summary(&r.frame(60)), (false, None));
-        r.connected();
-        assert_eq!(summary(&r.frame(60)), (false, None), "reported once");
-        assert_eq!(summary(&r.frame(101)), (true, None));
-    }
-
-    #[test]
-    fn from_index_on_an_empty_archive_is_inclusive_and_checked() {
-        let mut r = Resume::new(Mode::Follow, None, Some(50));
-        assert_eq!(r.resume_index(), 50);
-        assert_eq!(
-            summary(&r.frame(50)),
-            (true, None),
-            "the requested index itself is stored"
-        );
-        let mut r = Resume::new(Mode::Follow, None, Some(50));
-        assert_eq!(
-            summary(&r.frame(80)),
-            (true, Some((49, 80, GapKind::Buffer))),
-            "the requested index itself is missing too"
-        );
-    }
-
-    #[test]
-    fn a_reader_dropped_from_the_buffer_gets_a_gap_unless_nomad_still_held_its_place() {
-        let mut r = Resume::new(Mode::Follow, None, None);
-        r.frame(10);
-        r.frame(12);
-        r.lost();
-        r.connected();
-        let d = r.frame(40);
-        assert_eq!(summary(&d), (true, Some((12, 40, GapKind::Buffer))));
-        assert!(
-            d.gap
-                .is_some_and(|g| g.reason.contains("event dropped from buffer")),
-            "the gap says why"
-        );
-        assert_eq!(summary(&r.frame(41)), (true, None));
-
-        let mut r = Resume::new(Mode::Follow, Some(12), None);
-        r.lost();
-        r.connected();
-        assert_eq!(
-            summary(&r.frame(12)),
-            (true, None),
-            "the resume point itself came back: nothing was lost"
-        );
-        r.connected();
-        assert!(
-            r.frame(50)
-                .gap
-                .is_some_and(|g| !g.reason.contains("dropped")),
-            "the mark is spent on the first frame after it"
-        );
-    }
-
-    #[test]
-    fn a_malformed_line_between_frames_is_a_gap() {
-        let mut r = Resume::new(Mode::Follow, None, None);
-        r.frame(10);
-        r.malformed();
-        assert_eq!(
-            summary(&r.frame(12)),
-            (true, Some((10, 12, GapKind::Malformed)))
-        );
-        assert_eq!(summary(&r.frame(13)), (true, None));
-    }
-
-    #[test]
-    fn backfill_stores_old_frames_and_flags_a_capture_that_starts_late() {
-        let mut r = Resume::new(Mode::Backfill, Some(100), None);
-        assert_eq!(summary(&r.frame(20)), (true, None));
-        assert_eq!(summary(&r.frame(100)), (true, None));
-        assert_eq!(r.high(), Some(100));
-        let mut r = Resume::new(Mode::Backfill, Some(100), None);
-        assert_eq!(
-            summary(&r.frame(150)),
-            (true, Some((100, 150, GapKind::Buffer)))
-        );
-    }
-}
+mod tests;

@@ -1,20 +1,22 @@
 //! The writer: receives frames from the reader over a bounded channel, groups
 //! them into batches (by event count or by time since the batch's first
 //! message, whichever comes first; a frame is never split) and commits each
-//! batch with its checkpoint in one transaction. While a batch commits, the
-//! next one is filled, so the reader is not held up by the database.
+//! batch with its checkpoint (and the cluster's identity, when one came with
+//! the frames) in one transaction. While a batch commits, the next one is
+//! filled, so the reader is not held up by the database.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
 use super::stats::Stats;
 use crate::config::BatchConfig;
-use crate::store::{Batch, Cluster, Gap, Lease, ReceivedFrame, StoreError};
+use crate::nomad::ClusterIdentity;
+use crate::store::{Batch, Cluster, Gap, Lease, ReceivedFrame, ReconcileScope, StoreError};
 
 /// What the reader hands to the writer.
 #[derive(Debug)]
@@ -23,13 +25,23 @@ pub enum Msg {
     Gap(Gap),
     /// A line was skipped as malformed.
     Malformed,
+    /// The identity of the cluster the next frames come from, to record
+    /// with the checkpoint.
+    Identity(ClusterIdentity),
+}
+
+/// How the writer batches, and what it asks for after a gap.
+pub struct Settings {
+    pub batch: BatchConfig,
+    /// With a scope, gaps are committed with pending reconstructions, and
+    /// the notifier (the reconciler) is woken after such a commit.
+    pub reconcile: Option<(ReconcileScope, Option<Arc<Notify>>)>,
 }
 
 /// How long a failing commit is still retried once shutdown was requested.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// A batch being filled.
-#[derive(Default)]
 struct Filling {
     batch: Batch,
     events: usize,
@@ -38,6 +50,17 @@ struct Filling {
 }
 
 impl Filling {
+    fn new(reconcile: Option<ReconcileScope>) -> Self {
+        Filling {
+            batch: Batch {
+                reconcile,
+                ..Batch::default()
+            },
+            events: 0,
+            deadline: None,
+        }
+    }
+
     fn add(&mut self, msg: Msg, config: &BatchConfig) {
         self.deadline
             .get_or_insert_with(|| Instant::now() + config.timeout);
@@ -56,12 +79,15 @@ pub async fn run(
     mut lease: Box<dyn Lease>,
     cluster: Cluster,
     mut rx: mpsc::Receiver<Msg>,
-    config: BatchConfig,
+    settings: Settings,
     stats: Arc<Stats>,
     shutdown: CancellationToken,
 ) -> Result<(), StoreError> {
+    let config = settings.batch;
+    let (scope, wake) = settings.reconcile.unzip();
+    let wake = wake.flatten();
     let mut closed = false;
-    let mut filling = Filling::default();
+    let mut filling = Filling::new(scope.clone());
     loop {
         // Fill until the batch is full, its interval is over, or the reader
         // is done.
@@ -82,7 +108,7 @@ pub async fn run(
         if filling.batch.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::take(&mut filling).batch;
+        let batch = std::mem::replace(&mut filling, Filling::new(scope.clone())).batch;
         let committing = commit(lease.as_mut(), &cluster, &batch, &stats, &shutdown);
         tokio::pin!(committing);
         loop {
@@ -90,6 +116,11 @@ pub async fn run(
                 biased;
                 committed = &mut committing => {
                     committed?;
+                    if batch.gaps.iter().any(|g| g.kind.is_reconciled()) {
+                        if let Some(wake) = &wake {
+                            wake.notify_one();
+                        }
+                    }
                     break;
                 }
                 msg = rx.recv(), if !closed && !filling.is_full(&config) => match msg {
@@ -114,6 +145,10 @@ fn add(batch: &mut Batch, msg: Msg) -> usize {
         }
         Msg::Malformed => {
             batch.malformed_lines += 1;
+            0
+        }
+        Msg::Identity(identity) => {
+            batch.identity = Some(identity);
             0
         }
     }

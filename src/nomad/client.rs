@@ -13,6 +13,9 @@ use reqwest::{StatusCode, Url};
 use super::{Subscription, TokenCheck};
 use crate::config::{NomadConfig, redact_url};
 
+mod read;
+pub use read::{ReadAnswer, ReadError};
+
 /// Everything that can end or prevent a subscription, classified so the ingest
 /// loop can decide between reconnecting and giving up.
 #[derive(Debug, thiserror::Error)]
@@ -221,6 +224,11 @@ impl NomadClient {
         self.has_token
     }
 
+    /// The region requests are forwarded to (`--region`), if any.
+    pub fn region(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+
     /// The address as the user gave it.
     pub fn address(&self) -> &str {
         &self.display_address
@@ -279,6 +287,62 @@ impl NomadClient {
         }
     }
 
+    /// `GET path?query` (with `region` when one is set), read whole within
+    /// `limit`: the plain API calls beside the stream (namespaces, members).
+    /// Any status comes back as an answer; only a failed exchange is an error.
+    pub(crate) async fn get(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        limit: Duration,
+    ) -> Result<ApiAnswer, String> {
+        let mut url = self.url(path);
+        {
+            let mut pairs = url.query_pairs_mut();
+            for (name, value) in query {
+                pairs.append_pair(name, value);
+            }
+            if let Some(region) = &self.region {
+                pairs.append_pair("region", region);
+            }
+        }
+        let ask = async {
+            let response = self
+                .http
+                .get(url)
+                .send()
+                .await
+                .map_err(|e| self.connect_error(e).to_string())?;
+            let status = response.status();
+            let index = response
+                .headers()
+                .get("X-Nomad-Index")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok());
+            if status != StatusCode::OK {
+                let body = summarize(&error_body(response).await);
+                return Ok(ApiAnswer {
+                    status,
+                    index,
+                    body: Bytes::from(body),
+                });
+            }
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| format!("the answer broke off: {}", error_chain(e)))?;
+            Ok(ApiAnswer {
+                status,
+                index,
+                body,
+            })
+        };
+        match tokio::time::timeout(limit, ask).await {
+            Ok(answer) => answer,
+            Err(_) => Err(format!("no answer within {limit:?}")),
+        }
+    }
+
     fn url(&self, path: &str) -> Url {
         let mut url = self.base.clone();
         let prefix = url.path().trim_end_matches('/').to_owned();
@@ -306,6 +370,16 @@ impl NomadClient {
             detail,
         }
     }
+}
+
+/// What Nomad answered to a plain API call.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiAnswer {
+    pub(crate) status: StatusCode,
+    /// `X-Nomad-Index`, the index a blocking query waits on.
+    pub(crate) index: Option<u64>,
+    /// The body; for an error status, its first line, shortened.
+    pub(crate) body: Bytes,
 }
 
 /// Whether hyper refused the response's status line for its HTTP version, as

@@ -3,11 +3,19 @@
 //! a delta), so a timeline is built by remembering each object's previous
 //! snapshot and naming the fields that moved. Task events and node events are
 //! re-sent in every snapshot; they are reported once.
+//!
+//! Only the fields a timeline reads are deserialized ([`super::payload`]);
+//! the rest of each payload is skipped without being built.
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::Value;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 
+use super::payload::{
+    Allocation, AllocationPayload, Deployment, DeploymentPayload, Envelope, Evaluation,
+    EvaluationPayload, Job, JobPayload, Node, NodePayload, TaskEvent,
+};
 use super::render::short_id;
 
 /// How much of an allocation's task history to tell.
@@ -21,303 +29,354 @@ pub enum TaskDetail {
     None,
 }
 
-/// Remembers the last snapshot of every object it has seen.
+/// Remembers the last snapshot of every object it has seen, by topic and key.
 pub struct Tracker {
     detail: TaskDetail,
-    previous: HashMap<(String, String), Value>,
+    allocations: HashMap<String, Allocation>,
+    evaluations: HashMap<String, Evaluation>,
+    deployments: HashMap<String, Deployment>,
+    jobs: HashMap<String, Job>,
+    nodes: HashMap<String, Node>,
+    seen: Seen,
+}
+
+/// Task and node events already told: each snapshot repeats them.
+#[derive(Default)]
+struct Seen {
     task_events: HashSet<(String, String, i64, String)>,
-    node_events: HashSet<(String, String, String)>,
+    node_events: HashSet<(String, Option<String>, String)>,
 }
 
 impl Tracker {
     pub fn new(detail: TaskDetail) -> Self {
         Tracker {
             detail,
-            previous: HashMap::new(),
-            task_events: HashSet::new(),
-            node_events: HashSet::new(),
+            allocations: HashMap::new(),
+            evaluations: HashMap::new(),
+            deployments: HashMap::new(),
+            jobs: HashMap::new(),
+            nodes: HashMap::new(),
+            seen: Seen::default(),
         }
     }
 
     /// The event's type and the changes it brings, in words (none when it
     /// changes nothing worth a line). The event is parsed once, here.
     pub fn changes(&mut self, topic: &str, key: &str, raw: &str) -> (String, Vec<String>) {
-        let Ok(mut event) = serde_json::from_str::<Value>(raw) else {
-            return (String::new(), Vec::new());
-        };
-        let event_type = event["Type"].as_str().unwrap_or_default().to_owned();
-        let lines = self.describe(topic, &event_type, key, &mut event);
-        (event_type, lines)
+        self.parse_and_describe(topic, key, raw).unwrap_or_default()
     }
 
-    fn describe(
+    fn parse_and_describe(
         &mut self,
         topic: &str,
-        event_type: &str,
         key: &str,
-        event: &mut Value,
-    ) -> Vec<String> {
-        let current = event["Payload"][topic].take();
-        let id = (topic.to_owned(), key.to_owned());
-        // Taken out and put back below: no copy of either snapshot.
-        let previous = self.previous.remove(&id);
-        let lines = match topic {
-            "Allocation" => self.allocation(key, event_type, previous.as_ref(), &current),
-            "Evaluation" => evaluation(previous.as_ref(), &current),
-            "Deployment" => deployment(previous.as_ref(), &current),
-            "Job" => job(event_type, previous.as_ref(), &current),
-            "Node" => self.node(key, event_type, previous.as_ref(), &current),
-            _ => vec![event_type.to_owned()],
-        };
-        match (current.is_null(), previous) {
-            (false, _) => {
-                self.previous.insert(id, current);
+        raw: &str,
+    ) -> Option<(String, Vec<String>)> {
+        let detail = self.detail;
+        let seen = &mut self.seen;
+        Some(match topic {
+            "Allocation" => {
+                let (kind, current) = parse(raw, |p: AllocationPayload| p.object)?;
+                let lines = step(&mut self.allocations, key, current, |prev, cur| {
+                    allocation(detail, seen, key, &kind, prev, cur)
+                });
+                (kind, lines)
             }
-            (true, Some(previous)) => {
-                self.previous.insert(id, previous);
+            "Evaluation" => {
+                let (kind, current) = parse(raw, |p: EvaluationPayload| p.object)?;
+                (kind, step(&mut self.evaluations, key, current, evaluation))
             }
-            (true, None) => {}
-        }
-        lines
-    }
-
-    fn allocation(
-        &mut self,
-        key: &str,
-        event_type: &str,
-        previous: Option<&Value>,
-        cur: &Value,
-    ) -> Vec<String> {
-        let mut out = Vec::new();
-        match previous {
-            None => {
-                let node = text(cur, "NodeName")
-                    .or_else(|| text(cur, "NodeID").map(short_id))
-                    .unwrap_or("?");
-                let mut line = if event_type == "PlanResult" {
-                    format!("placed on node {node}")
-                } else {
-                    format!("first seen on node {node}")
-                };
-                line.push_str(&format!(
-                    " (job {}, group {}",
-                    text(cur, "JobID").unwrap_or("?"),
-                    text(cur, "TaskGroup").unwrap_or("?")
-                ));
-                if let Some(eval) = text(cur, "EvalID") {
-                    line.push_str(&format!(", eval {}", short_id(eval)));
-                }
-                if let Some(dep) = text(cur, "DeploymentID") {
-                    line.push_str(&format!(", deployment {}", short_id(dep)));
-                }
-                line.push(')');
-                line.push_str(&format!(
-                    ": desired {}, client {}",
-                    text(cur, "DesiredStatus").unwrap_or("?"),
-                    text(cur, "ClientStatus").unwrap_or("?")
-                ));
-                out.push(line);
-                if let Some(prev) = text(cur, "PreviousAllocation") {
-                    out.push(format!("replaces allocation {}", short_id(prev)));
-                }
+            "Deployment" => {
+                let (kind, current) = parse(raw, |p: DeploymentPayload| p.object)?;
+                (kind, step(&mut self.deployments, key, current, deployment))
             }
-            Some(prev) => {
-                if let Some(change) = moved(prev, cur, "DesiredStatus") {
-                    out.push(with_reason(
-                        format!("desired {change}"),
-                        text(cur, "DesiredDescription"),
-                    ));
-                }
-                if let Some(change) = moved(prev, cur, "ClientStatus") {
-                    out.push(with_reason(
-                        format!("client {change}"),
-                        text(cur, "ClientDescription"),
-                    ));
-                }
+            "Job" => {
+                let (kind, current) = parse(raw, |p: JobPayload| p.object)?;
+                let lines = step(&mut self.jobs, key, current, |prev, cur| {
+                    job(&kind, prev, cur)
+                });
+                (kind, lines)
             }
-        }
-        if let Some(next) = text(cur, "NextAllocation") {
-            if previous.and_then(|p| text(p, "NextAllocation")).is_none() {
-                out.push(format!("replaced by allocation {}", short_id(next)));
+            "Node" => {
+                let (kind, current) = parse(raw, |p: NodePayload| p.object)?;
+                let lines = step(&mut self.nodes, key, current, |prev, cur| {
+                    node(seen, key, &kind, prev, cur)
+                });
+                (kind, lines)
             }
-        }
-        if self.detail != TaskDetail::None {
-            self.tasks(key, previous, cur, &mut out);
-        }
-        out
-    }
-
-    fn tasks(&mut self, alloc: &str, previous: Option<&Value>, cur: &Value, out: &mut Vec<String>) {
-        let Some(tasks) = cur["TaskStates"].as_object() else {
-            return;
-        };
-        let mut names: Vec<&String> = tasks.keys().collect();
-        names.sort();
-        for name in names {
-            let task = &tasks[name];
-            let before = previous.map(|p| &p["TaskStates"][name.as_str()]);
-            if self.detail == TaskDetail::All {
-                let was = before.and_then(|b| text(b, "State")).unwrap_or("none");
-                if let Some(now) = text(task, "State").filter(|now| *now != was) {
-                    out.push(format!("task {name}: {was} → {now}"));
-                }
+            _ => {
+                let (kind, _) = parse(raw, |_: IgnoredAny| None::<()>)?;
+                (kind.clone(), vec![kind])
             }
-            for event in task["Events"].as_array().into_iter().flatten() {
-                let kind = text(event, "Type").unwrap_or("?");
-                let time = event["Time"].as_i64().unwrap_or(0);
-                let seen = (alloc.to_owned(), name.clone(), time, kind.to_owned());
-                if !self.task_events.insert(seen) {
-                    continue;
-                }
-                let failure = is_failure(event);
-                if self.detail == TaskDetail::All || failure {
-                    let message = text(event, "DisplayMessage").filter(|m| !m.is_empty());
-                    let mut line = format!("task {name}: {kind}");
-                    if self.detail == TaskDetail::Failures && !is_failure(event) {
-                        continue;
-                    }
-                    if let Some(message) = message {
-                        line.push_str(&format!(": {message}"));
-                    }
-                    out.push(line);
-                }
-            }
-        }
-    }
-
-    fn node(
-        &mut self,
-        key: &str,
-        event_type: &str,
-        previous: Option<&Value>,
-        cur: &Value,
-    ) -> Vec<String> {
-        let mut out = Vec::new();
-        match previous {
-            None => out.push(format!(
-                "{} {}: status {}, eligibility {}",
-                if event_type == "NodeRegistration" {
-                    "registered"
-                } else {
-                    "first seen"
-                },
-                text(cur, "Name").unwrap_or("?"),
-                text(cur, "Status").unwrap_or("?"),
-                text(cur, "SchedulingEligibility").unwrap_or("?")
-            )),
-            Some(prev) => {
-                if let Some(change) = moved(prev, cur, "Status") {
-                    out.push(format!("status {change}"));
-                }
-                if let Some(change) = moved(prev, cur, "SchedulingEligibility") {
-                    out.push(format!("eligibility {change}"));
-                }
-                match (prev["Drain"].as_bool(), cur["Drain"].as_bool()) {
-                    (Some(false) | None, Some(true)) => out.push("drain started".to_owned()),
-                    (Some(true), Some(false)) => out.push("drain finished".to_owned()),
-                    _ => {}
-                }
-            }
-        }
-        if event_type == "NodeDeregistration" {
-            out.push("deregistered".to_owned());
-        }
-        for event in cur["Events"].as_array().into_iter().flatten() {
-            let message = text(event, "Message").unwrap_or("");
-            let at = event["Timestamp"].to_string();
-            if self
-                .node_events
-                .insert((key.to_owned(), at, message.to_owned()))
-                && previous.is_some()
-            {
-                let subsystem = text(event, "Subsystem").unwrap_or("Node");
-                out.push(format!("node event: {subsystem}: {message}"));
-            }
-        }
-        out
+        })
     }
 }
 
-fn evaluation(previous: Option<&Value>, cur: &Value) -> Vec<String> {
+/// Parses one topic's event: its type and the object it describes (`None`
+/// when the payload does not hold one).
+fn parse<'a, P, T>(raw: &'a str, object: impl FnOnce(P) -> Option<T>) -> Option<(String, Option<T>)>
+where
+    P: Deserialize<'a>,
+{
+    let event: Envelope<P> = serde_json::from_str(raw).ok()?;
+    Some((
+        event.event_type.unwrap_or_default(),
+        event.payload.and_then(object),
+    ))
+}
+
+/// Describes `current` against the object's previous snapshot and remembers
+/// it. An event without its object is described against an empty one and
+/// leaves the previous snapshot in place.
+fn step<T: Default>(
+    previous: &mut HashMap<String, T>,
+    key: &str,
+    current: Option<T>,
+    describe: impl FnOnce(Option<&T>, &T) -> Vec<String>,
+) -> Vec<String> {
+    let before = previous.remove(key);
+    let lines = match &current {
+        Some(cur) => describe(before.as_ref(), cur),
+        None => describe(before.as_ref(), &T::default()),
+    };
+    if let Some(kept) = current.or(before) {
+        previous.insert(key.to_owned(), kept);
+    }
+    lines
+}
+
+fn allocation(
+    detail: TaskDetail,
+    seen: &mut Seen,
+    key: &str,
+    event_type: &str,
+    previous: Option<&Allocation>,
+    cur: &Allocation,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    match previous {
+        None => {
+            let node = cur
+                .node_name
+                .as_deref()
+                .or_else(|| cur.node_id.as_deref().map(short_id))
+                .unwrap_or("?");
+            let mut line = if event_type == "PlanResult" {
+                format!("placed on node {node}")
+            } else {
+                format!("first seen on node {node}")
+            };
+            line.push_str(&format!(
+                " (job {}, group {}",
+                or_unknown(&cur.job_id),
+                or_unknown(&cur.task_group)
+            ));
+            if let Some(eval) = &cur.eval_id {
+                line.push_str(&format!(", eval {}", short_id(eval)));
+            }
+            if let Some(dep) = &cur.deployment_id {
+                line.push_str(&format!(", deployment {}", short_id(dep)));
+            }
+            line.push(')');
+            line.push_str(&format!(
+                ": desired {}, client {}",
+                or_unknown(&cur.desired_status),
+                or_unknown(&cur.client_status)
+            ));
+            out.push(line);
+            if let Some(prev) = &cur.previous_allocation {
+                out.push(format!("replaces allocation {}", short_id(prev)));
+            }
+        }
+        Some(prev) => {
+            if let Some(change) = moved(&prev.desired_status, &cur.desired_status) {
+                out.push(with_reason(
+                    format!("desired {change}"),
+                    &cur.desired_description,
+                ));
+            }
+            if let Some(change) = moved(&prev.client_status, &cur.client_status) {
+                out.push(with_reason(
+                    format!("client {change}"),
+                    &cur.client_description,
+                ));
+            }
+        }
+    }
+    if let Some(next) = &cur.next_allocation {
+        if previous.and_then(|p| p.next_allocation.as_ref()).is_none() {
+            out.push(format!("replaced by allocation {}", short_id(next)));
+        }
+    }
+    if detail != TaskDetail::None {
+        tasks(detail, seen, key, previous, cur, &mut out);
+    }
+    out
+}
+
+fn tasks(
+    detail: TaskDetail,
+    seen: &mut Seen,
+    alloc: &str,
+    previous: Option<&Allocation>,
+    cur: &Allocation,
+    out: &mut Vec<String>,
+) {
+    // A BTreeMap: tasks in name order.
+    for (name, task) in &cur.task_states {
+        if detail == TaskDetail::All {
+            let was = previous
+                .and_then(|p| p.task_states.get(name))
+                .and_then(|t| t.state.as_deref())
+                .unwrap_or("none");
+            if let Some(now) = task.state.as_deref().filter(|now| *now != was) {
+                out.push(format!("task {name}: {was} → {now}"));
+            }
+        }
+        for event in &task.events {
+            let kind = event.kind.as_deref().unwrap_or("?");
+            let first_time = seen.task_events.insert((
+                alloc.to_owned(),
+                name.clone(),
+                event.time.unwrap_or(0),
+                kind.to_owned(),
+            ));
+            if !first_time || (detail == TaskDetail::Failures && !is_failure(event)) {
+                continue;
+            }
+            let mut line = format!("task {name}: {kind}");
+            if let Some(message) = &event.display_message {
+                line.push_str(&format!(": {message}"));
+            }
+            out.push(line);
+        }
+    }
+}
+
+fn node(
+    seen: &mut Seen,
+    key: &str,
+    event_type: &str,
+    previous: Option<&Node>,
+    cur: &Node,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    match previous {
+        None => out.push(format!(
+            "{} {}: status {}, eligibility {}",
+            if event_type == "NodeRegistration" {
+                "registered"
+            } else {
+                "first seen"
+            },
+            or_unknown(&cur.name),
+            or_unknown(&cur.status),
+            or_unknown(&cur.scheduling_eligibility)
+        )),
+        Some(prev) => {
+            if let Some(change) = moved(&prev.status, &cur.status) {
+                out.push(format!("status {change}"));
+            }
+            if let Some(change) = moved(&prev.scheduling_eligibility, &cur.scheduling_eligibility) {
+                out.push(format!("eligibility {change}"));
+            }
+            match (prev.drain, cur.drain) {
+                (Some(false) | None, Some(true)) => out.push("drain started".to_owned()),
+                (Some(true), Some(false)) => out.push("drain finished".to_owned()),
+                _ => {}
+            }
+        }
+    }
+    if event_type == "NodeDeregistration" {
+        out.push("deregistered".to_owned());
+    }
+    for event in &cur.events {
+        let message = event.message.as_deref().unwrap_or("");
+        let first_time =
+            seen.node_events
+                .insert((key.to_owned(), event.timestamp.clone(), message.to_owned()));
+        if first_time && previous.is_some() {
+            let subsystem = event.subsystem.as_deref().unwrap_or("Node");
+            out.push(format!("node event: {subsystem}: {message}"));
+        }
+    }
+    out
+}
+
+fn evaluation(previous: Option<&Evaluation>, cur: &Evaluation) -> Vec<String> {
     let mut out = Vec::new();
     match previous {
         None => out.push(format!(
             "evaluation created: triggered by {}, status {}",
-            text(cur, "TriggeredBy").unwrap_or("?"),
-            text(cur, "Status").unwrap_or("?")
+            or_unknown(&cur.triggered_by),
+            or_unknown(&cur.status)
         )),
         Some(prev) => {
-            if let Some(change) = moved(prev, cur, "Status") {
+            if let Some(change) = moved(&prev.status, &cur.status) {
                 out.push(with_reason(
                     format!("evaluation {change}"),
-                    text(cur, "StatusDescription"),
+                    &cur.status_description,
                 ));
             }
         }
     }
-    let had_failures = previous.is_some_and(|p| {
-        p["FailedTGAllocs"]
-            .as_object()
-            .is_some_and(|m| !m.is_empty())
-    });
-    if let (false, Some(failed)) = (had_failures, cur["FailedTGAllocs"].as_object()) {
-        for (group, metric) in failed {
+    let had_failures = previous.is_some_and(|p| !p.failed_tg_allocs.is_empty());
+    if !had_failures {
+        for (group, metric) in &cur.failed_tg_allocs {
+            let dimensions = if metric.dimension_exhausted.is_empty() {
+                String::new()
+            } else {
+                let names: Vec<&str> = metric
+                    .dimension_exhausted
+                    .keys()
+                    .map(String::as_str)
+                    .collect();
+                format!(" ({})", names.join(", "))
+            };
             out.push(format!(
-                "failed placements for group {group}: {} nodes evaluated, {} exhausted{}",
-                metric["NodesEvaluated"].as_u64().unwrap_or(0),
-                metric["NodesExhausted"].as_u64().unwrap_or(0),
-                metric["DimensionExhausted"]
-                    .as_object()
-                    .filter(|d| !d.is_empty())
-                    .map(|d| format!(" ({})", d.keys().cloned().collect::<Vec<_>>().join(", ")))
-                    .unwrap_or_default()
+                "failed placements for group {group}: {} nodes evaluated, {} exhausted{dimensions}",
+                metric.nodes_evaluated.unwrap_or(0),
+                metric.nodes_exhausted.unwrap_or(0),
             ));
         }
     }
-    if let Some(blocked) = text(cur, "BlockedEval") {
-        if previous.and_then(|p| text(p, "BlockedEval")).is_none() {
+    if let Some(blocked) = &cur.blocked_eval {
+        if previous.and_then(|p| p.blocked_eval.as_ref()).is_none() {
             out.push(format!("blocked evaluation {} created", short_id(blocked)));
         }
     }
     out
 }
 
-fn deployment(previous: Option<&Value>, cur: &Value) -> Vec<String> {
+fn deployment(previous: Option<&Deployment>, cur: &Deployment) -> Vec<String> {
     match previous {
         None => vec![with_reason(
             format!(
                 "deployment of version {} {}",
-                cur["JobVersion"]
-                    .as_u64()
-                    .map_or("?".to_owned(), |v| v.to_string()),
-                text(cur, "Status").unwrap_or("?")
+                number(cur.job_version),
+                or_unknown(&cur.status)
             ),
-            text(cur, "StatusDescription"),
+            &cur.status_description,
         )],
-        Some(prev) => moved(prev, cur, "Status")
+        Some(prev) => moved(&prev.status, &cur.status)
             .map(|change| {
                 vec![with_reason(
                     format!("deployment {change}"),
-                    text(cur, "StatusDescription"),
+                    &cur.status_description,
                 )]
             })
             .unwrap_or_default(),
     }
 }
 
-fn job(event_type: &str, previous: Option<&Value>, cur: &Value) -> Vec<String> {
+fn job(event_type: &str, previous: Option<&Job>, cur: &Job) -> Vec<String> {
     let mut out = Vec::new();
     if event_type == "JobDeregistered" || event_type == "JobBatchDeregistered" {
         out.push("deregistered".to_owned());
         return out;
     }
-    let version = cur["Version"].as_u64();
-    let new_version = previous.is_none_or(|p| p["Version"].as_u64() != version);
-    if new_version {
-        let mut line = format!(
-            "version {} registered",
-            version.map_or("?".to_owned(), |v| v.to_string())
-        );
+    if previous.is_none_or(|p| p.version != cur.version) {
+        let mut line = format!("version {} registered", number(cur.version));
         if let Some(prev) = previous {
             let diff = job_diff(prev, cur);
             if !diff.is_empty() {
@@ -327,10 +386,10 @@ fn job(event_type: &str, previous: Option<&Value>, cur: &Value) -> Vec<String> {
         out.push(line);
     }
     if let Some(prev) = previous {
-        if cur["Stop"].as_bool() == Some(true) && prev["Stop"].as_bool() != Some(true) {
+        if cur.stop == Some(true) && prev.stop != Some(true) {
             out.push("stopped".to_owned());
         }
-        if let Some(change) = moved(prev, cur, "Status") {
+        if let Some(change) = moved(&prev.status, &cur.status) {
             out.push(format!("status {change}"));
         }
     }
@@ -338,68 +397,59 @@ fn job(event_type: &str, previous: Option<&Value>, cur: &Value) -> Vec<String> {
 }
 
 /// Image, count and resources changes between two job versions.
-fn job_diff(prev: &Value, cur: &Value) -> Vec<String> {
-    let groups = |job: &Value| -> Vec<(String, Value)> {
-        job["TaskGroups"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|g| (text(g, "Name").unwrap_or("?").to_owned(), g.clone()))
-            .collect()
-    };
-    let (before, after) = (groups(prev), groups(cur));
+fn job_diff(prev: &Job, cur: &Job) -> Vec<String> {
+    let named = |name: &Option<String>| name.as_deref().unwrap_or("?").to_owned();
     let mut out = Vec::new();
-    for (name, group) in &after {
-        let Some((_, old)) = before.iter().find(|(n, _)| n == name) else {
+    for group in &cur.task_groups {
+        let name = named(&group.name);
+        let Some(old) = prev.task_groups.iter().find(|g| named(&g.name) == name) else {
             out.push(format!("group {name} added"));
             continue;
         };
-        if old["Count"] != group["Count"] {
+        if old.count != group.count {
             out.push(format!(
                 "group {name} count {} → {}",
-                old["Count"], group["Count"]
+                json_number(old.count),
+                json_number(group.count)
             ));
         }
-        for task in group["Tasks"].as_array().into_iter().flatten() {
-            let task_name = text(task, "Name").unwrap_or("?");
-            let Some(old_task) = old["Tasks"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|t| text(t, "Name") == Some(task_name))
-            else {
+        for task in &group.tasks {
+            let task_name = named(&task.name);
+            let Some(old_task) = old.tasks.iter().find(|t| named(&t.name) == task_name) else {
                 out.push(format!("task {task_name} added"));
                 continue;
             };
-            for (label, a, b) in [
+            let changes = [
                 (
                     "image",
-                    &old_task["Config"]["image"],
-                    &task["Config"]["image"],
+                    old_task.config.image.clone(),
+                    task.config.image.clone(),
                 ),
                 (
                     "cpu",
-                    &old_task["Resources"]["CPU"],
-                    &task["Resources"]["CPU"],
+                    old_task.resources.cpu.map(|n| n.to_string()),
+                    task.resources.cpu.map(|n| n.to_string()),
                 ),
                 (
                     "memory",
-                    &old_task["Resources"]["MemoryMB"],
-                    &task["Resources"]["MemoryMB"],
+                    old_task.resources.memory_mb.map(|n| n.to_string()),
+                    task.resources.memory_mb.map(|n| n.to_string()),
                 ),
-            ] {
+            ];
+            for (label, a, b) in changes {
                 if a != b {
                     out.push(format!(
                         "task {task_name} {label} {} → {}",
-                        plain(a),
-                        plain(b)
+                        a.as_deref().unwrap_or("none"),
+                        b.as_deref().unwrap_or("none")
                     ));
                 }
             }
         }
     }
-    for (name, _) in &before {
-        if !after.iter().any(|(n, _)| n == name) {
+    for group in &prev.task_groups {
+        let name = named(&group.name);
+        if !cur.task_groups.iter().any(|g| named(&g.name) == name) {
             out.push(format!("group {name} removed"));
         }
     }
@@ -407,37 +457,42 @@ fn job_diff(prev: &Value, cur: &Value) -> Vec<String> {
 }
 
 /// A task event that means something went wrong.
-fn is_failure(event: &Value) -> bool {
-    let kind = text(event, "Type").unwrap_or("");
-    let exit = event["ExitCode"].as_i64().unwrap_or(0);
-    let failed = event["FailsTask"].as_bool() == Some(true);
+fn is_failure(event: &TaskEvent) -> bool {
+    let kind = event.kind.as_deref().unwrap_or("");
+    let exit = event.exit_code.unwrap_or(0);
     // A task killed because its allocation was stopped is no failure.
     matches!(
         kind,
         "Driver Failure" | "Failed Validation" | "Setup Failure" | "Not Restarting"
     ) || (kind == "Terminated" && exit != 0)
-        || failed
+        || event.fails_task == Some(true)
 }
 
-fn text<'a>(value: &'a Value, field: &str) -> Option<&'a str> {
-    value[field].as_str().filter(|s| !s.is_empty())
+fn or_unknown(value: &Option<String>) -> &str {
+    value.as_deref().unwrap_or("?")
 }
 
-fn plain(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Null => "none".to_owned(),
-        other => other.to_string(),
-    }
+fn number(value: Option<i64>) -> String {
+    value.map_or("?".to_owned(), |v| v.to_string())
 }
 
-/// `a → b` when `field` changed.
-fn moved(prev: &Value, cur: &Value, field: &str) -> Option<String> {
-    let (a, b) = (text(prev, field), text(cur, field));
-    (a != b).then(|| format!("{} → {}", a.unwrap_or("none"), b.unwrap_or("none")))
+/// A number as JSON writes it, `null` when absent.
+fn json_number(value: Option<i64>) -> String {
+    value.map_or("null".to_owned(), |v| v.to_string())
 }
 
-fn with_reason(line: String, reason: Option<&str>) -> String {
+/// `a → b` when the field changed.
+fn moved(prev: &Option<String>, cur: &Option<String>) -> Option<String> {
+    (prev != cur).then(|| {
+        format!(
+            "{} → {}",
+            prev.as_deref().unwrap_or("none"),
+            cur.as_deref().unwrap_or("none")
+        )
+    })
+}
+
+fn with_reason(line: String, reason: &Option<String>) -> String {
     match reason {
         Some(reason) => format!("{line} ({reason})"),
         None => line,

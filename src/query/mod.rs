@@ -3,12 +3,15 @@
 //! [`describe`]), and any object as Nomad last described it at a point in
 //! time ([`state`]), or the whole cluster at that time ([`snapshot`]).
 //! IDs may be given as prefixes, as with the Nomad CLI ([`resolve`]); every
-//! answer says which recorded gaps it overlaps ([`gaps`]); [`render`] writes
-//! table, JSON or NDJSON to any writer.
+//! answer says which recorded gaps it overlaps ([`gaps`]); states and
+//! snapshots after a gap use, and label, what Nomad's lists said then
+//! ([`reconstructed`]); [`render`] writes table, JSON or NDJSON to any writer.
 
 pub mod describe;
 pub mod events;
 pub mod gaps;
+pub mod payload;
+pub mod reconstructed;
 pub mod render;
 pub mod resolve;
 pub mod snapshot;

@@ -2,13 +2,18 @@
 //! and allocation as Nomad last described it at or before that point, which
 //! is what `/v1/nodes`, `/v1/jobs` and `/v1/allocations` would have answered
 //! then (objects garbage-collected since are still here: the archive keeps
-//! what the stream said).
+//! what the stream said). After a gap, the newest reconstruction at or before
+//! the point fills in what the stream could not say ([`super::reconstructed`]),
+//! and every object taken from it is labelled.
 
+use std::collections::HashMap;
 use std::io::Write;
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
+use super::payload::{Envelope, SnapshotFields};
+use super::reconstructed::{self, Known, Label, Source, Used};
 use super::render::{self, Output, short_id};
 use super::resolve::resolve;
 use super::state::At;
@@ -38,7 +43,13 @@ pub struct Described {
     pub key: String,
     pub namespace: String,
     pub time: String,
-    pub object: Value,
+    /// The object exactly as archived: it is written out, never rebuilt.
+    pub object: Box<RawValue>,
+    /// Whether an event or a reconstruction describes it.
+    pub source: Source,
+    /// The reconstruction that describes it, if one does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconstruction: Option<Label>,
 }
 
 #[derive(Serialize)]
@@ -49,6 +60,7 @@ struct Document<'a> {
     jobs: &'a [Described],
     allocations: &'a [Described],
     gaps: Vec<Gap>,
+    reconstructions: &'a [Used],
 }
 
 /// Builds and writes the snapshot.
@@ -79,11 +91,17 @@ pub async fn run(
     let latest = store
         .latest(cluster, &topics, to_index, until, &refs)
         .await?;
+    let (latest, used) =
+        reconstructed::combine(store, cluster, &topics, (to_index, until), &refs, latest).await?;
     let mut nodes = Vec::new();
     let mut jobs = Vec::new();
     let mut allocations = Vec::new();
-    for event in latest {
-        let Some(described) = describe(event) else {
+    for known in latest {
+        let described = match known {
+            Known::Event(event) => describe(event),
+            Known::Reconstructed(object, label) => Some(from_reconstruction(object, label)),
+        };
+        let Some(described) = described else {
             continue;
         };
         match described.topic.as_str() {
@@ -123,7 +141,8 @@ pub async fn run(
             &allocations,
             &overlapping,
             colour,
-        ),
+        )
+        .and_then(|()| reconstructed::lines(out, &used, colour)),
         Output::Json => render::json_line(
             out,
             &Document {
@@ -133,11 +152,15 @@ pub async fn run(
                 jobs: &jobs,
                 allocations: &allocations,
                 gaps: overlapping,
+                reconstructions: &used,
             },
         ),
         Output::Ndjson => {
             for gap in &overlapping {
                 tracing::warn!("{}", gaps::sentence(gap));
+            }
+            for u in &used {
+                tracing::warn!("{}", reconstructed::sentence(u));
             }
             nodes
                 .iter()
@@ -150,33 +173,64 @@ pub async fn run(
 }
 
 /// The object an event describes; `None` for an object gone by then (a
-/// deregistered job or node).
+/// deregistered job or node). Only the event's type is parsed; the payload
+/// is kept as raw JSON.
 fn describe(event: ArchivedEvent) -> Option<Described> {
-    let event_type = render::event_type(&event.raw);
+    let parsed: Envelope<HashMap<String, Box<RawValue>>> = serde_json::from_str(&event.raw).ok()?;
+    let event_type = parsed.event_type.unwrap_or_default();
     if matches!(
         event_type.as_str(),
         "JobDeregistered" | "JobBatchDeregistered" | "NodeDeregistration"
     ) {
         return None;
     }
-    let parsed: Value = serde_json::from_str(&event.raw).ok()?;
+    let object = parsed
+        .payload
+        .and_then(|mut payload| payload.remove(&event.topic))
+        .unwrap_or_default();
     Some(Described {
         index: event.index,
-        object: parsed["Payload"][event.topic.as_str()].clone(),
+        object,
         time: render::time(event.received_at),
         topic: event.topic,
         event_type,
         key: event.key,
         namespace: event.namespace,
+        source: Source::Event,
+        reconstruction: None,
     })
 }
 
-fn field(d: &Described, name: &str) -> String {
-    match &d.object[name] {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
+/// An object as a reconstruction listed it.
+fn from_reconstruction(object: crate::store::ReconstructedObject, label: Label) -> Described {
+    Described {
+        index: label.index,
+        topic: label.topic.clone(),
+        event_type: reconstructed::RECONSTRUCTED.to_owned(),
+        object: RawValue::from_string(object.raw.clone()).unwrap_or_default(),
+        time: label.time.clone(),
+        key: object.key,
+        namespace: object.namespace,
+        source: Source::Reconstruction,
+        reconstruction: Some(label),
     }
+}
+
+/// The INDEX cell: the index, marked when a reconstruction describes it.
+fn index_cell(d: &Described) -> String {
+    match d.source {
+        Source::Event => d.index.to_string(),
+        Source::Reconstruction => format!("{} (reconstructed)", d.index),
+    }
+}
+
+/// The fields a table row shows, read from the raw object.
+fn fields(d: &Described) -> SnapshotFields {
+    serde_json::from_str(d.object.get()).unwrap_or_default()
+}
+
+fn text(value: Option<String>) -> String {
+    value.unwrap_or_default()
 }
 
 /// A table of the snapshot: title, objects, column names, and one row each.
@@ -203,13 +257,14 @@ fn write_table(
             nodes,
             &["ID", "NAME", "STATUS", "ELIGIBILITY", "DRAIN", "INDEX"],
             |d| {
+                let f = fields(d);
                 vec![
                     short_id(&d.key).to_owned(),
-                    field(d, "Name"),
-                    field(d, "Status"),
-                    field(d, "SchedulingEligibility"),
-                    field(d, "Drain"),
-                    d.index.to_string(),
+                    text(f.name),
+                    text(f.status),
+                    text(f.scheduling_eligibility),
+                    text(f.drain),
+                    index_cell(d),
                 ]
             },
         ),
@@ -218,13 +273,14 @@ fn write_table(
             jobs,
             &["ID", "NAMESPACE", "VERSION", "STATUS", "STOP", "INDEX"],
             |d| {
+                let f = fields(d);
                 vec![
                     d.key.clone(),
                     d.namespace.clone(),
-                    field(d, "Version"),
-                    field(d, "Status"),
-                    field(d, "Stop"),
-                    d.index.to_string(),
+                    text(f.version),
+                    text(f.status),
+                    text(f.stop),
+                    index_cell(d),
                 ]
             },
         ),
@@ -233,14 +289,15 @@ fn write_table(
             allocations,
             &["ID", "JOB", "GROUP", "NODE", "DESIRED", "CLIENT", "INDEX"],
             |d| {
+                let f = fields(d);
                 vec![
                     short_id(&d.key).to_owned(),
-                    field(d, "JobID"),
-                    field(d, "TaskGroup"),
-                    field(d, "NodeName"),
-                    field(d, "DesiredStatus"),
-                    field(d, "ClientStatus"),
-                    d.index.to_string(),
+                    text(f.job_id),
+                    text(f.task_group),
+                    text(f.node_name),
+                    text(f.desired_status),
+                    text(f.client_status),
+                    index_cell(d),
                 ]
             },
         ),

@@ -71,13 +71,17 @@ impl Entry {
     }
 
     /// The line (with its newline) a subscriber receives, or `None` when none
-    /// of the events match; the shared bytes when all of them do.
-    pub(crate) fn line_for(&self, sub: &Subscription) -> Option<Bytes> {
-        if sub.is_everything() {
+    /// of the events match; the shared bytes when all of them do. Events of
+    /// the `hidden` namespaces (created after the subscription) never match.
+    pub(crate) fn line_for(&self, sub: &Subscription, hidden: &[String]) -> Option<Bytes> {
+        if sub.is_everything() && hidden.is_empty() {
             return Some(self.line.clone());
         }
         let matching: Vec<usize> = (0..self.events.len())
-            .filter(|&i| self.events[i].reaches(sub))
+            .filter(|&i| {
+                let event = &self.events[i];
+                event.reaches(sub) && !hidden.contains(&event.namespace)
+            })
             .collect();
         if matching.is_empty() {
             None
@@ -89,6 +93,14 @@ impl Entry {
             line.push('\n');
             Some(Bytes::from(line))
         }
+    }
+
+    /// The frame's events (routing fields only) with each one's JSON.
+    pub(crate) fn events(&self) -> impl Iterator<Item = (&SimEvent, &str)> {
+        self.events
+            .iter()
+            .zip(&self.spans)
+            .map(|(ev, span)| (ev, self.json(span.clone())))
     }
 
     /// One event's JSON inside the line.
@@ -338,7 +350,7 @@ mod tests {
         assert_eq!(e.to_frame(), frame);
         let everything = Subscription::parse("namespace=*").unwrap();
         assert_eq!(
-            e.line_for(&everything).unwrap(),
+            e.line_for(&everything, &[]).unwrap(),
             format!("{}\n", frame.to_line())
         );
         let allocs = Subscription::parse("topic=Allocation&namespace=prod").unwrap();
@@ -347,10 +359,15 @@ mod tests {
             events: vec![alloc],
         };
         assert_eq!(
-            e.line_for(&allocs).unwrap(),
+            e.line_for(&allocs, &[]).unwrap(),
             format!("{}\n", want.to_line())
         );
         assert_eq!(frame.filtered(&allocs), Some(want));
-        assert_eq!(e.line_for(&Subscription::parse("").unwrap()), None);
+        assert_eq!(
+            e.line_for(&everything, &["prod".to_owned()]),
+            None,
+            "a namespace created after the subscription hides its events"
+        );
+        assert_eq!(e.line_for(&Subscription::parse("").unwrap(), &[]), None);
     }
 }

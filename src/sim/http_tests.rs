@@ -13,7 +13,7 @@ use super::{ConnFault, Framing, Generator, Sim, SimConfig, SimEvent, SimFrame};
 const WAIT: Duration = Duration::from_secs(5);
 
 /// A frame with one Job event in `namespace`.
-fn job_frame(index: u64, namespace: &str) -> SimFrame {
+pub(super) fn job_frame(index: u64, namespace: &str) -> SimFrame {
     let ev = SimEvent::new(
         "Job",
         "JobRegistered",
@@ -30,8 +30,8 @@ fn job_frame(index: u64, namespace: &str) -> SimFrame {
 }
 
 /// One HTTP response, read as it arrives.
-struct Response {
-    status: u16,
+pub(super) struct Response {
+    pub(super) status: u16,
     headers: Vec<(String, String)>,
     reader: BufReader<TcpStream>,
     /// Decoded body bytes not yet returned as lines.
@@ -43,7 +43,7 @@ struct Response {
 }
 
 /// Sends `GET path` with extra header lines and reads the status line and headers.
-async fn get(addr: SocketAddr, path: &str, headers: &str) -> Response {
+pub(super) async fn get(addr: SocketAddr, path: &str, headers: &str) -> Response {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
@@ -105,7 +105,7 @@ impl Response {
     }
 
     /// The next `\n`-terminated line of the body (without the newline).
-    async fn line(&mut self) -> String {
+    pub(super) async fn line(&mut self) -> String {
         loop {
             if let Some(end) = self.body.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = self.body.drain(..=end).collect();
@@ -121,7 +121,7 @@ impl Response {
     }
 
     /// Everything up to the end of the body: `Ok(rest)` after a clean end, `Err(rest)` after a break.
-    async fn rest(&mut self) -> Result<String, String> {
+    pub(super) async fn rest(&mut self) -> Result<String, String> {
         while !self.ended {
             if timeout(WAIT, self.read_chunk()).await.unwrap().is_err() {
                 return Err(String::from_utf8_lossy(&self.body).into_owned());
@@ -131,7 +131,7 @@ impl Response {
     }
 }
 
-fn fast() -> SimConfig {
+pub(super) fn fast() -> SimConfig {
     SimConfig {
         heartbeat: Duration::from_secs(3600),
         ..SimConfig::default()

@@ -10,20 +10,32 @@
 //! Layout: `frame` (events and wire lines), `buffer` (the bounded buffer and start positions), `server`
 //! (the handle and HTTP routes), `stream` (one subscriber's body), `framing`
 //! (chunked, gzip and close-delimited bodies, the last written by hand),
-//! `generator` (seeded history).
+//! `namespaces` (the namespace list as a blocking query, and which
+//! namespaces a stream covers), `cluster` (the cluster's identity, restarts,
+//! becoming another cluster), `lists` (the read endpoints: `/v1/jobs`,
+//! `/v1/allocations`, … answered from the published state), `generator`
+//! (seeded history).
 
 mod buffer;
+mod cluster;
 mod frame;
 mod framing;
 mod generator;
+mod lists;
+mod namespaces;
 mod server;
 mod stream;
 
 #[cfg(test)]
+mod cluster_tests;
+#[cfg(test)]
 mod http_tests;
+#[cfg(test)]
+mod lists_tests;
 
 pub use crate::nomad::Subscription;
 pub use frame::{SimEvent, SimFrame};
 pub use framing::Framing;
 pub use generator::Generator;
+pub use lists::ApiRequest;
 pub use server::{ConnFault, SIM_TOKEN_ACCESSOR, SIM_TOKEN_NAME, Sim, SimConfig, StreamRequest};

@@ -1,5 +1,7 @@
 //! The simulator handle and its HTTP server: `/v1/event/stream`,
-//! `/v1/acl/token/self` and `/v1/status/leader`.
+//! `/v1/acl/token/self`, `/v1/status/leader`, and (in their own modules)
+//! `/v1/namespaces`, `/v1/agent/members` and the read endpoints of
+//! [`super::lists`].
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -19,8 +21,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::buffer::{Buffer, Entry};
+use super::cluster::{self, Membership};
 use super::frame::SimFrame;
 use super::framing::{self, Framing, SimListener};
+use super::lists::{self, Objects};
+use super::namespaces::{self, Namespaces};
 use super::stream;
 use crate::nomad::Subscription;
 
@@ -133,7 +138,7 @@ pub struct StreamRequest {
 #[derive(Clone)]
 pub struct Sim {
     /// The state the server tasks share.
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
     /// Shuts the server down when the last `Sim` clone goes away; the server
     /// tasks hold `inner` only, so they do not keep it alive.
     _owner: Arc<Owner>,
@@ -160,14 +165,14 @@ impl Drop for Owner {
 /// State shared by the handle, the server and every stream.
 pub(crate) struct Inner {
     /// Capacity of the event buffer.
-    buffer_size: usize,
+    pub(crate) buffer_size: usize,
     /// Interval between `{}` heartbeats.
     pub(crate) heartbeat: Duration,
     /// The required ACL token, if ACLs are on.
-    token: Mutex<Option<String>>,
+    pub(crate) token: Mutex<Option<String>>,
     /// Whether that token has expired: `/v1/acl/token/self` shows an
     /// expiration time in the past and new streams are refused.
-    token_expired: AtomicBool,
+    pub(crate) token_expired: AtomicBool,
     /// Whether every stream is refused as 200 and an empty body, as Nomad
     /// >= 1.11.2 refuses a token that may not read the requested topics.
     topic_denied: AtomicBool,
@@ -187,6 +192,17 @@ pub(crate) struct Inner {
     requests: Mutex<Vec<StreamRequest>>,
     /// Stream bodies currently alive.
     pub(crate) connections: AtomicUsize,
+    /// The cluster's identity, as `/v1/agent/members` shows it.
+    pub(crate) membership: Mutex<Membership>,
+    /// The namespace table behind `/v1/namespaces`.
+    pub(crate) namespaces: Mutex<Namespaces>,
+    /// Bumped when the namespace table changes: wakes blocking queries and
+    /// tells streams to look at it again.
+    pub(crate) namespace_updates: watch::Sender<u64>,
+    /// Bumped by a restart: every open stream ends.
+    pub(crate) restarts: watch::Sender<u64>,
+    /// The objects the read endpoints list.
+    pub(crate) objects: Mutex<Objects>,
 }
 
 /// What has been published: the bounded buffer and, optionally, everything.
@@ -194,11 +210,11 @@ pub(crate) struct HistoryState {
     /// The last `buffer_size` entries, what subscribers read from.
     pub(crate) buffer: Buffer,
     /// Every entry ever published (when `record_history` is on).
-    history: Vec<Arc<Entry>>,
+    pub(crate) history: Vec<Arc<Entry>>,
     /// Whether `history` grows; a long-running demo turns it off.
     record_history: bool,
     /// The newest published index, to reject out-of-order publishes.
-    last_index: Option<u64>,
+    pub(crate) last_index: Option<u64>,
 }
 
 /// Locks a mutex, recovering the data if another thread panicked while holding it.
@@ -230,6 +246,11 @@ impl Sim {
             split_chunks: AtomicUsize::new(0),
             requests: Mutex::new(Vec::new()),
             connections: AtomicUsize::new(0),
+            membership: Mutex::new(Membership::new()),
+            namespaces: Mutex::new(Namespaces::default()),
+            namespace_updates: watch::Sender::new(0),
+            restarts: watch::Sender::new(0),
+            objects: Mutex::new(Objects::default()),
         });
         Sim {
             _owner: Arc::new(Owner(inner.clone())),
@@ -287,7 +308,10 @@ impl Sim {
                 return;
             }
             state.last_index = Some(index);
-            if state.record_history {
+            // After a restart, frames the history already holds come again.
+            let new = state.history.last().is_none_or(|last| last.index < index);
+            lock(&self.inner.objects).apply(&entry);
+            if state.record_history && new {
                 state.history.push(entry.clone());
             }
             state.buffer.push(entry);
@@ -374,6 +398,14 @@ async fn serve(
         .route("/v1/event/stream", any(event_stream))
         .route("/v1/acl/token/self", get(token_self))
         .route("/v1/status/leader", get(leader))
+        .route("/v1/namespaces", get(namespaces::list))
+        .route("/v1/agent/members", get(cluster::members))
+        .route("/v1/jobs", get(lists::jobs))
+        .route("/v1/job/{id}", get(lists::job))
+        .route("/v1/allocations", get(lists::allocations))
+        .route("/v1/evaluations", get(lists::evaluations))
+        .route("/v1/deployments", get(lists::deployments))
+        .route("/v1/nodes", get(lists::nodes))
         .fallback(not_found)
         .layer(axum::middleware::map_response_with_state(
             inner.clone(),
@@ -595,7 +627,7 @@ pub(crate) fn authorized(inner: &Inner, headers: &HeaderMap) -> bool {
 }
 
 /// A plain-text response, as Nomad's HTTP layer writes its errors.
-fn text(status: StatusCode, body: impl Into<String>) -> Response {
+pub(crate) fn text(status: StatusCode, body: impl Into<String>) -> Response {
     let mut response = (status, body.into()).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -19,6 +19,8 @@ use crate::nomad::Subscription;
 const HEARTBEAT: &[u8] = b"{}\n";
 /// What Nomad writes when a reader fell out of the buffer.
 const DROPPED: &str = "event dropped from buffer";
+/// What Nomad writes when a server shuts down or loses leadership.
+const RESUBSCRIBE: &str = "subscription closed by server, client should resubscribe";
 /// How many buffer entries a subscriber copies out per lock.
 const BATCH: usize = 16;
 /// Time given to the server to flush the half frame before a cut.
@@ -59,6 +61,10 @@ enum Wake {
     Heartbeat,
     /// The simulator is shutting down.
     Shutdown,
+    /// The simulator restarted: the subscription is over.
+    Restart,
+    /// The namespace table changed.
+    Namespaces,
 }
 
 /// Everything one subscriber needs; dropped when the client goes away.
@@ -91,6 +97,15 @@ struct StreamState {
     updates: watch::Receiver<u64>,
     /// Ends the stream when the simulator shuts down.
     shutdown: watch::Receiver<bool>,
+    /// Ends the stream when the simulator restarts.
+    restarts: watch::Receiver<u64>,
+    /// For `namespace=*`: the namespace table's index when the subscription
+    /// started; namespaces created after it are not covered.
+    namespaces_at: Option<u64>,
+    /// Tells when the namespace table changed since `hidden` was computed.
+    namespace_updates: watch::Receiver<u64>,
+    /// Namespaces this subscription does not cover.
+    hidden: Vec<String>,
     /// Counts this stream in `connection_count` while it lives.
     _guard: ConnectionGuard,
 }
@@ -121,7 +136,15 @@ impl StreamState {
         let period = inner.heartbeat.max(Duration::from_millis(1));
         let mut heartbeat = tokio::time::interval_at(Instant::now() + period, period);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut restarts = inner.restarts.subscribe();
+        restarts.borrow_and_update();
+        let namespaces_at = (sub.namespace == crate::nomad::subscription::ALL)
+            .then(|| lock(&inner.namespaces).index);
         StreamState {
+            restarts,
+            namespaces_at,
+            namespace_updates: inner.namespace_updates.subscribe(),
+            hidden: Vec::new(),
             cursor: Cursor::Start(sub.index),
             consumed: None,
             close_reasons,
@@ -177,13 +200,20 @@ impl StreamState {
             self.finished = true;
             return;
         }
+        if self.restarts.has_changed().unwrap_or(true) {
+            self.close(RESUBSCRIBE.to_owned());
+            return;
+        }
+        if self.namespace_updates.has_changed().unwrap_or(false) {
+            self.refresh_hidden();
+        }
         if self.act_out_fault().await {
             return;
         }
         loop {
             if let Some(entry) = self.queue.pop_front() {
                 self.consumed = Some(entry.index);
-                let Some(line) = entry.line_for(&self.sub) else {
+                let Some(line) = entry.line_for(&self.sub, &self.hidden) else {
                     continue;
                 };
                 if matches!(self.fault, Some(ConnFault::CutAfter { frames }) if frames == self.frames_sent)
@@ -214,11 +244,15 @@ impl StreamState {
             _ = self.updates.changed() => Wake::Published,
             _ = self.heartbeat.tick() => Wake::Heartbeat,
             _ = self.shutdown.wait_for(|stop| *stop) => Wake::Shutdown,
+            _ = self.restarts.changed() => Wake::Restart,
+            _ = self.namespace_updates.changed() => Wake::Namespaces,
         };
         match woke {
             Wake::Published => {}
             Wake::Heartbeat => self.push_line(Bytes::from_static(HEARTBEAT)),
             Wake::Shutdown => self.finished = true,
+            Wake::Restart => self.close(RESUBSCRIBE.to_owned()),
+            Wake::Namespaces => self.refresh_hidden(),
         }
     }
 
@@ -254,6 +288,14 @@ impl StreamState {
                 self.fault = other;
                 false
             }
+        }
+    }
+
+    /// Recomputes which namespaces this subscription does not cover.
+    fn refresh_hidden(&mut self) {
+        self.namespace_updates.borrow_and_update();
+        if let Some(at) = self.namespaces_at {
+            self.hidden = lock(&self.inner.namespaces).created_after(at);
         }
     }
 

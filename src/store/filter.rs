@@ -77,26 +77,40 @@ pub fn select_events(
     }
     let order = if query.newest_first { "DESC" } else { "ASC" };
     // With an object's ID or key to look for, its lookup index finds the
-    // few rows and they are sorted; without one, the stream-order index
-    // serves the order. SQLite, lacking statistics, would otherwise walk
-    // the stream-order index for the ORDER BY and filter the whole cluster:
-    // `+ 0` keeps it from using that index for ordering.
-    let selective = query.key.is_some() || !query.refs.is_empty();
-    let by = if selective {
-        "raft_index + 0"
-    } else {
-        "raft_index"
+    // rows, already in index order. SQLite, lacking statistics, would rather
+    // walk the stream-order index for the ORDER BY and filter the whole
+    // cluster, so it is told which index to use; where none is sure to fit,
+    // `+ 0` keeps it off the stream-order index and the few rows are sorted.
+    // PostgreSQL's planner has statistics and chooses for itself.
+    let (hint, by) = match (style, lookup_index(query)) {
+        (Placeholders::Question, Some(index)) => (format!(" INDEXED BY {index}"), "raft_index"),
+        (Placeholders::Question, None) if query.key.is_some() || !query.refs.is_empty() => {
+            (String::new(), "raft_index + 0")
+        }
+        _ => (String::new(), "raft_index"),
     };
     let limit = w.placeholder(Bind::Int(i64::from(query.limit)));
     let sql = format!(
         "SELECT e.raft_index, e.position, e.topic, k.name, e.namespace, e.received_at, {event_column} \
-         FROM event_log AS e JOIN names AS k ON k.id = e.key_ref \
+         FROM event_log AS e{hint} JOIN names AS k ON k.id = e.key_ref \
          WHERE {} ORDER BY {by} {order}, position {order} LIMIT {limit}",
         w.clauses.join(" AND "),
     );
     SelectSql {
         sql,
         binds: w.binds,
+    }
+}
+
+/// The lookup index (migration 0003) that serves every condition of
+/// `query` on one object, when there is one that surely applies.
+fn lookup_index(query: &PageQuery) -> Option<&'static str> {
+    if let Some((column, _)) = query.refs.first() {
+        return Some(column.index());
+    }
+    match (&query.key, query.topics.as_deref()) {
+        (Some(_), Some([_])) => Some("event_log_by_key"),
+        _ => None,
     }
 }
 
@@ -173,6 +187,18 @@ impl RefColumn {
             RefColumn::Deployment => format!("deployment_ref = {id}"),
         }
     }
+
+    /// The index that finds the events referencing an object, in index
+    /// order.
+    pub fn index(self) -> &'static str {
+        match self {
+            RefColumn::Job => "event_log_by_job",
+            RefColumn::Alloc => "event_log_by_key",
+            RefColumn::Node => "event_log_by_node",
+            RefColumn::Eval => "event_log_by_eval",
+            RefColumn::Deployment => "event_log_by_deployment",
+        }
+    }
 }
 
 /// The integer of the ID bound to `placeholder` (NULL, matching nothing,
@@ -246,14 +272,18 @@ mod tests {
              FROM event_log AS e JOIN names AS k ON k.id = e.key_ref \
              WHERE cluster_id = $1 AND raft_index >= $2 AND raft_index <= $3 AND namespace IN ($4, '') \
              AND topic IN ($5, $6) AND job_ref = (SELECT id FROM names WHERE name = $7) \
-             ORDER BY raft_index + 0 ASC, position ASC LIMIT $8"
+             ORDER BY raft_index ASC, position ASC LIMIT $8"
         );
         assert_eq!(pg.binds.len(), 8);
         assert_eq!(pg.binds[6], Bind::Text("web".into()));
         let lite = select_events(7, &query, Placeholders::Question, "event");
         assert!(
+            lite.sql.contains(
+                "FROM event_log AS e INDEXED BY event_log_by_job JOIN names AS k ON k.id = e.key_ref \
+                 WHERE cluster_id = ? AND raft_index >= ?"
+            ),
+            "{}",
             lite.sql
-                .contains("WHERE cluster_id = ? AND raft_index >= ?")
         );
         assert_eq!(lite.sql.matches('?').count(), 8);
     }

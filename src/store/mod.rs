@@ -6,6 +6,7 @@
 pub mod filter;
 mod names;
 mod postgres;
+pub mod reconstruction;
 mod sqlite;
 
 use std::sync::Arc;
@@ -15,9 +16,13 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::DbUrl;
-use crate::nomad::Frame;
+use crate::nomad::{ClusterIdentity, Frame};
 
 pub use postgres::PgStore;
+pub use reconstruction::{
+    ClosedPart, PartStatus, PartSummary, PendingPart, ReconcileScope, ReconstructedObject,
+    Reconstruction, StoredPart,
+};
 pub use sqlite::SqliteStore;
 
 /// A frame as the archive stores it: the events of one raft entry and when
@@ -73,12 +78,18 @@ pub struct Gap {
 }
 
 /// One transaction's worth of work: whole frames, the gaps found while
-/// receiving them, and the count of malformed lines skipped.
+/// receiving them, the count of malformed lines skipped, and the identity
+/// of the cluster the frames came from when it was read.
 #[derive(Debug, Default, Clone)]
 pub struct Batch {
     pub frames: Vec<ReceivedFrame>,
     pub gaps: Vec<Gap>,
     pub malformed_lines: u64,
+    /// Recorded with the checkpoint, replacing the cluster's identity.
+    pub identity: Option<ClusterIdentity>,
+    /// With a scope, each gap of a kind worth reconciling is committed with
+    /// a pending reconstruction per topic of the scope.
+    pub reconcile: Option<ReconcileScope>,
 }
 
 impl Batch {
@@ -87,7 +98,10 @@ impl Batch {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.frames.is_empty() && self.gaps.is_empty() && self.malformed_lines == 0
+        self.frames.is_empty()
+            && self.gaps.is_empty()
+            && self.malformed_lines == 0
+            && self.identity.is_none()
     }
 
     /// The highest index in the batch, which becomes the checkpoint.
@@ -137,6 +151,9 @@ pub struct Cluster {
     pub name: String,
     /// The highest index whose frame is fully stored; `None` for an empty archive.
     pub checkpoint: Option<u64>,
+    /// The Nomad cluster the history came from, as last recorded; `None`
+    /// until ingest could read it (imports never record one).
+    pub identity: Option<ClusterIdentity>,
 }
 
 /// What a commit changed.
@@ -157,12 +174,16 @@ pub struct ClusterStatus {
     pub first_index: Option<u64>,
     pub last_index: Option<u64>,
     pub checkpoint: Option<u64>,
+    /// The Nomad cluster the history came from, as last recorded.
+    pub identity: Option<ClusterIdentity>,
     pub topics: Vec<TopicCount>,
     pub gaps: Vec<Gap>,
     pub malformed_lines: u64,
     /// Unix time in milliseconds of the first and last received event.
     pub first_received_at: Option<i64>,
     pub last_received_at: Option<i64>,
+    /// What was reconstructed after each gap (filled in by `status`).
+    pub reconstructions: Vec<PartSummary>,
 }
 
 /// Events per topic.
@@ -224,6 +245,11 @@ pub struct PageQuery {
 }
 
 /// Why the archive could not be used.
+/// Statements slower than this are logged at debug level. sqlx warns about
+/// them by default, which a user reading `status` on a big archive would
+/// take for a problem.
+const SLOW_STATEMENT: std::time::Duration = std::time::Duration::from_secs(1);
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open database `{url}`: {detail}{}", hint.map(|h| format!(" ({h})")).unwrap_or_default())]
@@ -282,8 +308,8 @@ fn is_transient(e: &sqlx::Error) -> bool {
 #[async_trait]
 pub trait Lease: Send {
     /// Stores a batch in one transaction: its events (idempotently: an event
-    /// already archived is skipped), its gaps, and the checkpoint, which only
-    /// ever moves forward. [`StoreError::LeaseLost`] means this process must
+    /// already archived is skipped), its gaps, the checkpoint, which only
+    /// ever moves forward, and the cluster's identity when the batch has one. [`StoreError::LeaseLost`] means this process must
     /// stop writing and stand by again.
     async fn commit(&mut self, cluster: &Cluster, batch: &Batch)
     -> Result<CommitStats, StoreError>;
@@ -375,8 +401,62 @@ pub trait Store: Send + Sync {
     /// Looks a cluster up by label without creating it.
     async fn find_cluster(&self, name: &str) -> Result<Option<Cluster>, StoreError>;
 
+    /// The reconstructions after gaps: lists read from Nomad, kept apart
+    /// from the events.
+    fn reconstructions(&self) -> &dyn Reconstructions;
+
     /// Closes connections cleanly (checkpoints SQLite's WAL).
     async fn close(&self);
+}
+
+/// Reconstructions after gaps (see [`reconstruction`]): written by the
+/// ingest process that recorded the gap, read by `query state` and `query
+/// snapshot`. Writes are idempotent: a reconstruction is completed once.
+#[async_trait]
+pub trait Reconstructions: Send + Sync {
+    /// Reconstructions of the cluster requested and not read yet, oldest gap first.
+    async fn pending(&self, cluster: &Cluster) -> Result<Vec<PendingPart>, StoreError>;
+
+    /// Stores a list that was read, in one transaction, completing its
+    /// pending reconstruction; `false`, storing nothing, if it was no longer
+    /// pending (another process completed it).
+    async fn store(&self, part: &StoredPart) -> Result<bool, StoreError>;
+
+    /// Ends pending reconstructions without objects (refused, failed, superseded).
+    async fn close(&self, parts: &[ClosedPart]) -> Result<(), StoreError>;
+
+    /// The newest stored reconstruction of `topic` at or before a point
+    /// (`to_index`, or read before `until`).
+    async fn at(
+        &self,
+        cluster: &Cluster,
+        topic: &str,
+        to_index: Option<u64>,
+        until: Option<i64>,
+    ) -> Result<Option<Reconstruction>, StoreError>;
+
+    /// The objects of a stored reconstruction, ordered by namespace and key:
+    /// only `key` when given, only objects that reference one of `refs` when
+    /// any are given.
+    async fn objects(
+        &self,
+        reconstruction: &Reconstruction,
+        key: Option<&str>,
+        refs: &[(filter::RefColumn, String)],
+    ) -> Result<Vec<ReconstructedObject>, StoreError>;
+
+    /// Every reconstruction of the cluster labelled `cluster`, by gap.
+    async fn summary(&self, cluster: &str) -> Result<Vec<PartSummary>, StoreError>;
+
+    /// Keys of `topic` in any stored reconstruction of the cluster starting
+    /// with `prefix`, sorted, at most `limit`.
+    async fn keys_with_prefix(
+        &self,
+        cluster: &Cluster,
+        topic: &str,
+        prefix: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError>;
 }
 
 /// Opens (creating and migrating as needed) the archive named by `url`.

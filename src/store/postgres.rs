@@ -9,18 +9,21 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool, Row};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgConnection, PgPool, Row};
 use tokio_util::sync::CancellationToken;
 
 use super::filter::{Bind, Placeholders, RefColumn, SelectSql, select_events, select_latest};
 use super::names::{BatchNames, NameCache, RowRefs};
 use super::{
     ArchivedEvent, Batch, Cluster, ClusterStatus, CommitStats, EventRow, Gap, GapKind, Lease,
-    PageQuery, StatusReport, Store, StoreError, TopicCount, is_transient, now_millis, to_i64,
-    to_u64,
+    PageQuery, Reconstructions, StatusReport, Store, StoreError, TopicCount, is_transient,
+    now_millis, to_i64, to_u64,
 };
 use crate::config::DbUrl;
 use crate::ingest::backoff::Backoff;
+use crate::nomad::ClusterIdentity;
+
+mod reconstruction;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -52,7 +55,8 @@ impl PgStore {
         };
         let options = PgConnectOptions::from_str(secret.expose())
             .map_err(|e| open_error(&display, e))?
-            .application_name("nomad-chronicle");
+            .application_name("nomad-chronicle")
+            .log_slow_statements(log::LevelFilter::Debug, super::SLOW_STATEMENT);
         // One direct connection first: the pool would retry a refused or
         // rejected connection until its timeout and report only that.
         PgConnection::connect_with(&options)
@@ -227,16 +231,18 @@ async fn commit(
         .execute(&mut *tx)
         .await?;
     }
+    reconstruction::request(&mut tx, cluster, batch).await?;
     sqlx::query(
         "UPDATE clusters SET \
            checkpoint = CASE WHEN $1::bigint IS NULL THEN checkpoint ELSE GREATEST(COALESCE(checkpoint, 0), $1) END, \
-           malformed_lines = malformed_lines + $2, updated_at = $3 \
+           malformed_lines = malformed_lines + $2, updated_at = $3, identity = COALESCE($5, identity) \
          WHERE id = $4",
     )
     .bind(batch.max_index().map(to_i64))
     .bind(to_i64(batch.malformed_lines))
     .bind(now_millis())
     .bind(cluster.id)
+    .bind(batch.identity.as_ref().map(ClusterIdentity::to_json))
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -312,30 +318,23 @@ impl Store for PgStore {
         let row = sqlx::query(
             "INSERT INTO clusters (name, address, created_at, updated_at) VALUES ($1, $2, $3, $3) \
              ON CONFLICT (name) DO UPDATE SET address = COALESCE(EXCLUDED.address, clusters.address) \
-             RETURNING id, name, checkpoint",
+             RETURNING id, name, checkpoint, identity",
         )
         .bind(name)
         .bind(address)
         .bind(now)
         .fetch_one(&self.pool)
         .await?;
-        Ok(Cluster {
-            id: row.get(0),
-            name: row.get(1),
-            checkpoint: row.get::<Option<i64>, _>(2).map(to_u64),
-        })
+        Ok(cluster_from_row(&row))
     }
 
     async fn find_cluster(&self, name: &str) -> Result<Option<Cluster>, StoreError> {
-        let row = sqlx::query("SELECT id, name, checkpoint FROM clusters WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|row| Cluster {
-            id: row.get(0),
-            name: row.get(1),
-            checkpoint: row.get::<Option<i64>, _>(2).map(to_u64),
-        }))
+        let row =
+            sqlx::query("SELECT id, name, checkpoint, identity FROM clusters WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|row| cluster_from_row(&row)))
     }
 
     async fn lease(
@@ -397,7 +396,8 @@ impl Store for PgStore {
     async fn status(&self) -> Result<StatusReport, StoreError> {
         let clusters = sqlx::query(
             "SELECT c.id, c.name, c.address, c.checkpoint, c.malformed_lines, \
-               COUNT(e.raft_index), MIN(e.raft_index), MAX(e.raft_index), MIN(e.received_at), MAX(e.received_at) \
+               COUNT(e.raft_index), MIN(e.raft_index), MAX(e.raft_index), MIN(e.received_at), MAX(e.received_at), \
+               c.identity \
              FROM clusters c LEFT JOIN event_log e ON e.cluster_id = c.id \
              GROUP BY c.id ORDER BY c.name",
         )
@@ -432,6 +432,9 @@ impl Store for PgStore {
                 cluster: row.get(1),
                 address: row.get(2),
                 checkpoint: row.get::<Option<i64>, _>(3).map(to_u64),
+                identity: row
+                    .get::<Option<&str>, _>(10)
+                    .and_then(ClusterIdentity::from_json),
                 malformed_lines: to_u64(row.get(4)),
                 events: to_u64(row.get(5)),
                 first_index: row.get::<Option<i64>, _>(6).map(to_u64),
@@ -440,6 +443,7 @@ impl Store for PgStore {
                 last_received_at: row.get(9),
                 topics,
                 gaps,
+                reconstructions: Vec::new(),
             });
         }
         let size: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
@@ -559,8 +563,24 @@ impl Store for PgStore {
         )
     }
 
+    fn reconstructions(&self) -> &dyn Reconstructions {
+        self
+    }
+
     async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// A `clusters` row selected as `id, name, checkpoint, identity`.
+fn cluster_from_row(row: &sqlx::postgres::PgRow) -> Cluster {
+    Cluster {
+        id: row.get(0),
+        name: row.get(1),
+        checkpoint: row.get::<Option<i64>, _>(2).map(to_u64),
+        identity: row
+            .get::<Option<&str>, _>(3)
+            .and_then(ClusterIdentity::from_json),
     }
 }
 

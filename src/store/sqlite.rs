@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
+use sqlx::{AssertSqlSafe, ConnectOptions, Row, SqliteConnection, SqlitePool};
 
 use tokio_util::sync::CancellationToken;
 
@@ -17,9 +17,12 @@ use super::filter::{Bind, Placeholders, RefColumn, SelectSql, select_events, sel
 use super::names::{BatchNames, NameCache};
 use super::{
     ArchivedEvent, Batch, Cluster, ClusterStatus, CommitStats, Gap, GapKind, Lease, PageQuery,
-    StatusReport, Store, StoreError, TopicCount, now_millis, to_i64, to_u64,
+    Reconstructions, StatusReport, Store, StoreError, TopicCount, now_millis, to_i64, to_u64,
 };
 use crate::config::DbUrl;
+use crate::nomad::ClusterIdentity;
+
+mod reconstruction;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -127,15 +130,17 @@ impl Lease for SqliteLease {
             .execute(&mut *tx)
             .await?;
         }
+        reconstruction::request(&mut tx, cluster, batch).await?;
         sqlx::query(
             "UPDATE clusters SET \
                checkpoint = CASE WHEN ? IS NULL THEN checkpoint ELSE MAX(COALESCE(checkpoint, 0), ?) END, \
-               malformed_lines = malformed_lines + ?, updated_at = ? \
+               malformed_lines = malformed_lines + ?, identity = COALESCE(?, identity), updated_at = ? \
              WHERE id = ?",
         )
         .bind(batch.max_index().map(to_i64))
         .bind(batch.max_index().map(to_i64))
         .bind(to_i64(batch.malformed_lines))
+        .bind(batch.identity.as_ref().map(ClusterIdentity::to_json))
         .bind(now_millis())
         .bind(cluster.id)
         .execute(&mut *tx)
@@ -230,7 +235,8 @@ impl SqliteStore {
         let options = options
             .pragma("cache_size", (-CACHE_KIB).to_string())
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .log_slow_statements(log::LevelFilter::Debug, super::SLOW_STATEMENT);
         let pool = connect_pool(options, max_connections).await.map_err(|e| {
             let detail = e.to_string();
             let hint = if detail.contains("not a database") {
@@ -368,7 +374,7 @@ impl Store for SqliteStore {
     }
 
     async fn find_cluster(&self, name: &str) -> Result<Option<Cluster>, StoreError> {
-        let row = sqlx::query("SELECT id, name, checkpoint FROM clusters WHERE name = ?")
+        let row = sqlx::query("SELECT id, name, checkpoint, identity FROM clusters WHERE name = ?")
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;
@@ -376,6 +382,9 @@ impl Store for SqliteStore {
             id: row.get(0),
             name: row.get(1),
             checkpoint: row.get::<Option<i64>, _>(2).map(to_u64),
+            identity: row
+                .get::<Option<&str>, _>(3)
+                .and_then(ClusterIdentity::from_json),
         }))
     }
 
@@ -395,7 +404,7 @@ impl Store for SqliteStore {
 
     async fn status(&self) -> Result<StatusReport, StoreError> {
         let clusters = sqlx::query(
-            "SELECT id, name, address, checkpoint, malformed_lines FROM clusters ORDER BY name",
+            "SELECT id, name, address, checkpoint, malformed_lines, identity FROM clusters ORDER BY name",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -438,11 +447,15 @@ impl Store for SqliteStore {
                 first_index: totals.get::<Option<i64>, _>(1).map(to_u64),
                 last_index: totals.get::<Option<i64>, _>(2).map(to_u64),
                 checkpoint: row.get::<Option<i64>, _>(3).map(to_u64),
+                identity: row
+                    .get::<Option<&str>, _>(5)
+                    .and_then(ClusterIdentity::from_json),
                 topics,
                 gaps,
                 malformed_lines: to_u64(row.get(4)),
                 first_received_at: totals.get(3),
                 last_received_at: totals.get(4),
+                reconstructions: Vec::new(),
             });
         }
         let size = sqlx::query(
@@ -565,6 +578,10 @@ impl Store for SqliteStore {
                 .fetch_all(&self.pool)
                 .await?,
         )
+    }
+
+    fn reconstructions(&self) -> &dyn Reconstructions {
+        self
     }
 
     async fn close(&self) {

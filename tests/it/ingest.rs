@@ -10,7 +10,7 @@ use nomad_chronicle::store::GapKind;
 
 use crate::common::{
     Archive, Backend, SimAt, eventually, expected, finish, on_both_backends,
-    on_both_backends_and_framings, read_until,
+    on_both_backends_and_framings,
 };
 
 async fn the_archive_equals_the_stream(backend: Backend, framing: Framing) {
@@ -546,65 +546,6 @@ async fn two_clusters_ingested_at_once_keep_separate_histories(backend: Backend)
     );
 }
 
-async fn a_server_behind_the_archive_is_recorded_and_its_old_frames_skipped(backend: Backend) {
-    let old = SimAt::roomy().await;
-    let mut generator = Generator::new(17);
-    let checkpoint = old.publish(&mut generator, 400);
-    let archive = Archive::new(backend).await;
-    archive
-        .ingest_until(&old, checkpoint, &[])
-        .await
-        .assert_success();
-    // The same address now serves a history that ends before the archive's
-    // (a restored snapshot, a restarted dev agent): Nomad answers an index
-    // past its newest entry with that newest entry.
-    let restored = SimAt::roomy().await;
-    for frame in old.sim.history().into_iter().take(50) {
-        restored.sim.publish(frame);
-    }
-    let newer: Vec<SimFrame> = (0..20).map(|_| generator.next_frame()).collect();
-    let last = newer.last().map(|f| f.index).unwrap_or_default();
-    let mut child = archive
-        .command(&[
-            "ingest",
-            "--address",
-            &restored.address,
-            "--cluster",
-            "test",
-            "--until-index",
-            &last.to_string(),
-            "--batch-interval",
-            "20ms",
-        ])
-        .spawn()
-        .expect("spawn");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let mut log = Vec::new();
-    read_until(&mut stderr, &mut log, "behind the archive").await;
-    for frame in newer {
-        restored.sim.publish(frame);
-    }
-
-    let run = finish(child).await;
-
-    run.assert_success();
-    let mut want = old.sim.history();
-    want.extend(
-        restored
-            .sim
-            .history()
-            .into_iter()
-            .filter(|f| f.index > checkpoint),
-    );
-    assert_eq!(archive.events("test").await, expected(&want));
-    let gaps = &archive.status().await.clusters[0].gaps;
-    assert_eq!(gaps.len(), 1, "{gaps:?}");
-    assert_eq!(
-        (gaps[0].kind, gaps[0].to_index),
-        (GapKind::ServerBehind, checkpoint)
-    );
-}
-
 on_both_backends_and_framings!(
     the_archive_equals_the_stream,
     frames_split_across_reads_and_multi_megabyte_events_are_stored_whole,
@@ -614,7 +555,6 @@ on_both_backends_and_framings!(
 );
 
 on_both_backends!(
-    a_server_behind_the_archive_is_recorded_and_its_old_frames_skipped,
     two_clusters_ingested_at_once_keep_separate_histories,
     until_index_already_in_the_archive_exits_at_once,
     server_errors_are_retried_until_the_stream_is_back,

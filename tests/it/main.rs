@@ -6,10 +6,13 @@
 mod common;
 mod import;
 mod ingest;
+mod namespaces;
 mod postgres;
 mod query;
+mod reconcile;
 mod replay;
 mod reporting;
+mod restarts;
 mod status;
 mod stream_ends;
 mod timeline;

@@ -1,5 +1,6 @@
 //! `query`: answers checked against the history the simulator generated.
 
+use nomad_chronicle::nomad::{Event, Frame, Line, parse_line};
 use nomad_chronicle::sim::{Generator, SimEvent, SimFrame};
 use serde_json::Value;
 
@@ -234,10 +235,98 @@ async fn answers_say_which_gaps_they_overlap(backend: Backend) {
     assert_eq!(doc["gaps"][0]["from_index"].as_u64(), Some(from));
 }
 
+/// `(Index, Topic, Key)` of events.
+type Identities = Vec<(u64, String, String)>;
+
+/// The identities of each ndjson line.
+fn identities(stdout: &str) -> Identities {
+    ndjson(stdout)
+        .iter()
+        .map(|l| {
+            (
+                l["Index"].as_u64().unwrap_or(0),
+                l["Topic"].as_str().unwrap_or("").to_owned(),
+                l["Key"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn each_object_filter_finds_exactly_its_events_in_stream_order(backend: Backend) {
+    let archive = Archive::new(backend).await;
+    let frames = Generator::new(75).frames(3_000);
+    import(&archive, "c.ndjson", &frames).await;
+    let parsed: Vec<Frame> = frames
+        .iter()
+        .filter_map(|f| match parse_line(f.to_line().as_bytes()) {
+            Ok(Line::Frame(frame)) => Some(frame),
+            _ => None,
+        })
+        .collect();
+    let events = || {
+        parsed
+            .iter()
+            .flat_map(|f| f.events.iter().map(move |e| (f.index, e)))
+    };
+    let pick = |field: fn(&Event) -> Option<&String>| {
+        events()
+            .find_map(|(_, e)| field(e).cloned())
+            .expect("the history has one")
+    };
+    let node = pick(|e| e.node_id.as_ref());
+    let eval = pick(|e| e.eval_id.as_ref());
+    let deployment = pick(|e| e.deployment_id.as_ref());
+    let alloc = first_key(&frames, "Allocation");
+    let want = |keep: &dyn Fn(&Event) -> bool| -> Identities {
+        events()
+            .filter(|(_, e)| keep(e))
+            .map(|(i, e)| (i, e.topic.clone(), e.key.clone()))
+            .collect()
+    };
+    let cases: Vec<(Vec<&str>, Identities)> = vec![
+        (
+            vec!["--node", &node],
+            want(&|e| e.node_id.as_ref() == Some(&node)),
+        ),
+        (
+            vec!["--eval", &eval],
+            want(&|e| e.eval_id.as_ref() == Some(&eval)),
+        ),
+        (
+            vec!["--deployment", &deployment],
+            want(&|e| e.deployment_id.as_ref() == Some(&deployment)),
+        ),
+        (
+            vec!["--topic", "Allocation", "--key", &alloc],
+            want(&|e| e.topic == "Allocation" && e.key == alloc),
+        ),
+        (vec!["--key", &alloc], want(&|e| e.key == alloc)),
+    ];
+    for (args, want) in cases {
+        assert!(want.len() > 1, "{args:?} finds several events");
+        let mut command = vec!["query", "events", "--output", "ndjson"];
+        command.extend(&args);
+        let run = archive.run(&command).await;
+        run.assert_success();
+        assert_eq!(identities(&run.stdout), want, "{args:?}");
+
+        // With a limit, the newest ones, still newest last.
+        command.extend(["--limit", "2"]);
+        let run = archive.run(&command).await;
+        run.assert_success();
+        assert_eq!(
+            identities(&run.stdout),
+            want[want.len() - 2..],
+            "{args:?} --limit 2"
+        );
+    }
+}
+
 on_both_backends!(
     events_of_one_allocation_by_prefix,
     events_of_a_job_in_one_namespace_as_a_table,
     state_at_an_index_is_the_last_description_before_it,
     ambiguous_and_unknown_ids_are_told_apart,
     answers_say_which_gaps_they_overlap,
+    each_object_filter_finds_exactly_its_events_in_stream_order,
 );

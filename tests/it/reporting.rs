@@ -2,7 +2,7 @@
 //! view returns for a scripted history (see `scenario`), and the documented
 //! example queries, run verbatim from the document, on both backends.
 
-mod db;
+pub(crate) mod db;
 mod scenario;
 
 use serde_json::{Value, json};
@@ -105,7 +105,7 @@ impl Scripted {
 /// Read from the document itself, so the examples users copy are the ones
 /// tested: the single ```` ```sql ```` block under the heading, or the one
 /// that starts `-- sqlite3` / `-- psql` when there are two.
-fn documented_query(heading: &str, backend: Backend) -> String {
+pub(crate) fn documented_query(heading: &str, backend: Backend) -> String {
     let doc = include_str!("../../docs/reporting.md");
     let start = doc
         .find(&format!("\n### {heading}\n"))

@@ -89,15 +89,18 @@ impl PgServer {
         )
     }
 
-    /// Stops the server when this test process is gone, however it ended.
+    /// Stops the server and removes its files when this test process is
+    /// gone, however it ended (the shared server lives in a static, which is
+    /// never dropped, so its `TempDir` would stay behind: ~1 GB a run).
     fn watchdog(&self) {
-        let script = r#"while [ -d "/proc/$0" ]; do sleep 1; done; "$1" stop -m immediate -D "$2" >/dev/null 2>&1"#;
+        let script = r#"while [ -d "/proc/$0" ]; do sleep 1; done; "$1" stop -m immediate -D "$2" >/dev/null 2>&1; rm -rf "$3""#;
         let _ = as_postgres(Path::new("sh"))
             .arg("-c")
             .arg(script)
             .arg(std::process::id().to_string())
             .arg(self.bin.join("pg_ctl"))
             .arg(self.data())
+            .arg(self.dir.path())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

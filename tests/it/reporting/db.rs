@@ -8,13 +8,13 @@ use sqlx::{Column, Connection, Row, TypeInfo, ValueRef};
 use crate::common::{Archive, Backend};
 
 /// A direct connection to the archive, as a user's sqlite3 or psql would have.
-pub(super) enum Db {
+pub(crate) enum Db {
     Sqlite(sqlx::SqliteConnection),
     Postgres(sqlx::PgConnection),
 }
 
 impl Db {
-    pub(super) async fn connect(archive: &Archive) -> Db {
+    pub(crate) async fn connect(archive: &Archive) -> Db {
         match archive.backend {
             Backend::Sqlite => Db::Sqlite(
                 sqlx::SqliteConnection::connect(&archive.url)
@@ -37,7 +37,7 @@ impl Db {
 
     /// Runs `sql` and returns its rows as JSON objects keyed by column name:
     /// integers, text, NULL, and (PostgreSQL) booleans and ISO 8601 times.
-    pub(super) async fn rows(&mut self, sql: &str) -> Vec<Map<String, Value>> {
+    pub(crate) async fn rows(&mut self, sql: &str) -> Vec<Map<String, Value>> {
         let sql = sql.trim().trim_end_matches(';');
         match self {
             Db::Sqlite(conn) => {

@@ -1,0 +1,404 @@
+//! The simulated state store behind Nomad's read endpoints: `/v1/jobs`,
+//! `/v1/allocations`, `/v1/evaluations`, `/v1/deployments`, `/v1/nodes` and
+//! `/v1/job/:id`, answered from what was published (each object as its
+//! latest event describes it), with Nomad's list stubs, `namespace`
+//! filtering (`*` for all, `default` when absent) and `X-Nomad-Index` (the
+//! index of the topic's last change, as Nomad reports a table's index).
+//!
+//! Publishing keeps a reference to each object's latest event and parses
+//! nothing but job events, so the stream stays as fast as before; a list
+//! parses the objects it returns. What the stream never says — garbage
+//! collection — is simulated with [`Sim::forget`]; a token lacking a list's
+//! capability with [`Sim::set_list_denied`], a failing server with
+//! [`Sim::set_list_failing`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use super::buffer::Entry;
+use super::server::{Inner, Sim, authorized, lock};
+
+mod stubs;
+use stubs::{alloc_stub, job_stub, node_stub};
+
+/// The topics whose objects the read endpoints serve.
+const TOPICS: [&str; 5] = ["Job", "Allocation", "Evaluation", "Deployment", "Node"];
+/// Objects of a topic kept after a garbage collection. The stream never
+/// says what Nomad collects, so a long-running simulator collects the least
+/// recently changed objects of a topic once it holds twice this many, to
+/// keep bounded memory (each object holds its latest frame).
+const KEEP_PER_TOPIC: usize = 10_000;
+
+/// One read request as the server saw it, for tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiRequest {
+    /// The path, e.g. `/v1/allocations`.
+    pub path: String,
+    /// The raw query string, without the `?`.
+    pub query: String,
+    /// The HTTP status answered.
+    pub status: u16,
+}
+
+/// A job's registrations: `(index, version, type)` each.
+type Registrations = Vec<(u64, u64, String)>;
+
+/// Where an object's latest description lives.
+struct Held {
+    entry: Arc<Entry>,
+    position: usize,
+}
+
+/// The objects the read endpoints answer from.
+#[derive(Default)]
+pub(crate) struct Objects {
+    /// `(topic, namespace, key)` → the latest event of each live object.
+    live: BTreeMap<(String, String, String), Held>,
+    /// The newest index taken in: after a restart, frames the state already
+    /// holds are published again and change nothing.
+    applied: Option<u64>,
+    /// Per topic, the index of its last change: `X-Nomad-Index`.
+    table_index: HashMap<String, u64>,
+    /// Per topic, how many objects are live.
+    counts: HashMap<String, usize>,
+    /// Per job `(namespace, id)`: `(index, version, type)` of each
+    /// registration, to give allocations their job's version and type.
+    job_versions: HashMap<(String, String), Registrations>,
+    /// Topics whose list the token may not read.
+    denied: BTreeSet<String>,
+    /// Topics whose list fails, with the status and body it fails with.
+    failing: BTreeMap<String, (u16, String)>,
+    /// Every read request.
+    requests: Vec<ApiRequest>,
+}
+
+impl Objects {
+    /// Takes in a published entry.
+    pub(crate) fn apply(&mut self, entry: &Arc<Entry>) {
+        if self.applied.is_some_and(|last| entry.index <= last) {
+            return;
+        }
+        self.applied = Some(entry.index);
+        for (position, (event, json)) in entry.events().enumerate() {
+            let Some(topic) = TOPICS.iter().find(|t| **t == event.topic) else {
+                continue;
+            };
+            self.table_index.insert((*topic).to_owned(), entry.index);
+            let id = (
+                event.topic.clone(),
+                event.namespace.clone(),
+                event.key.clone(),
+            );
+            let mut gone = event.event_type == "NodeDeregistration";
+            if *topic == "Job" {
+                // `job stop` keeps the job listed (stopped); a purge does not.
+                let job = serde_json::from_str::<Value>(json)
+                    .map(|v| v["Payload"]["Job"].clone())
+                    .unwrap_or(Value::Null);
+                gone = job.is_null();
+                if let Some(version) = job["Version"].as_u64() {
+                    let kind = job["Type"].as_str().unwrap_or("service").to_owned();
+                    self.job_versions
+                        .entry((event.namespace.clone(), event.key.clone()))
+                        .or_default()
+                        .push((entry.index, version, kind));
+                }
+            }
+            if gone {
+                self.remove(&id);
+            } else {
+                let held = Held {
+                    entry: entry.clone(),
+                    position,
+                };
+                if self.live.insert(id, held).is_none() {
+                    *self.counts.entry((*topic).to_owned()).or_default() += 1;
+                }
+            }
+            if self
+                .counts
+                .get(*topic)
+                .is_some_and(|n| *n > 2 * KEEP_PER_TOPIC)
+            {
+                self.collect_garbage(topic, entry.index);
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &(String, String, String)) -> bool {
+        let removed = self.live.remove(id).is_some();
+        if removed {
+            if let Some(n) = self.counts.get_mut(&id.0) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        removed
+    }
+
+    /// Forgets the least recently changed objects of `topic` beyond
+    /// [`KEEP_PER_TOPIC`], as Nomad's garbage collector would at `index`.
+    fn collect_garbage(&mut self, topic: &str, index: u64) {
+        let mut ages: Vec<(u64, (String, String, String))> = self
+            .live
+            .iter()
+            .filter(|((t, _, _), _)| t == topic)
+            .map(|(id, held)| (held.entry.index, id.clone()))
+            .collect();
+        ages.sort();
+        let excess = ages.len().saturating_sub(KEEP_PER_TOPIC);
+        for (_, id) in ages.into_iter().take(excess) {
+            self.remove(&id);
+        }
+        self.table_index.insert(topic.to_owned(), index);
+    }
+
+    /// The version and type of a job at `index`.
+    fn job_at(&self, namespace: &str, job: &str, index: u64) -> Option<(u64, &str)> {
+        let versions = self
+            .job_versions
+            .get(&(namespace.to_owned(), job.to_owned()))?;
+        versions
+            .iter()
+            .rev()
+            .find(|(at, _, _)| *at <= index)
+            .or(versions.first())
+            .map(|(_, version, kind)| (*version, kind.as_str()))
+    }
+
+    /// The object as its latest event describes it.
+    fn object(&self, held: &Held, topic: &str) -> Value {
+        held.entry
+            .events()
+            .nth(held.position)
+            .and_then(|(_, json)| serde_json::from_str::<Value>(json).ok())
+            .map(|v| v["Payload"][topic].clone())
+            .unwrap_or(Value::Null)
+    }
+}
+
+impl Sim {
+    /// Forgets an object without an event, as Nomad's garbage collector
+    /// does: it leaves the lists, and its topic's index moves to `index`.
+    pub fn forget(&self, topic: &str, namespace: &str, key: &str, index: u64) {
+        let mut objects = lock(&self.inner.objects);
+        let id = (topic.to_owned(), namespace.to_owned(), key.to_owned());
+        if objects.remove(&id) {
+            let at = objects.table_index.entry(topic.to_owned()).or_default();
+            *at = (*at).max(index);
+        }
+    }
+
+    /// Makes the token lack the capability to list `topic` (HTTP 403
+    /// `Permission denied`), or gives it back.
+    pub fn set_list_denied(&self, topic: &str, denied: bool) {
+        let mut objects = lock(&self.inner.objects);
+        if denied {
+            objects.denied.insert(topic.to_owned());
+        } else {
+            objects.denied.remove(topic);
+        }
+    }
+
+    /// Makes the list of `topic` fail with this status and plain-text body
+    /// (e.g. 500 `No cluster leader`), or work again with `None`.
+    pub fn set_list_failing(&self, topic: &str, failure: Option<(u16, &str)>) {
+        let mut objects = lock(&self.inner.objects);
+        match failure {
+            Some((status, body)) => {
+                objects
+                    .failing
+                    .insert(topic.to_owned(), (status, body.to_owned()));
+            }
+            None => {
+                objects.failing.remove(topic);
+            }
+        }
+    }
+
+    /// Every read request (lists and `/v1/job/:id`) so far, in arrival order.
+    pub fn api_requests(&self) -> Vec<ApiRequest> {
+        lock(&self.inner.objects).requests.clone()
+    }
+}
+
+/// `GET /v1/jobs`.
+pub(crate) async fn jobs(inner: State<Arc<Inner>>, uri: Uri, headers: HeaderMap) -> Response {
+    list(&inner, "Job", &uri, &headers)
+}
+
+/// `GET /v1/allocations`.
+pub(crate) async fn allocations(
+    inner: State<Arc<Inner>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    list(&inner, "Allocation", &uri, &headers)
+}
+
+/// `GET /v1/evaluations`.
+pub(crate) async fn evaluations(
+    inner: State<Arc<Inner>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    list(&inner, "Evaluation", &uri, &headers)
+}
+
+/// `GET /v1/deployments`.
+pub(crate) async fn deployments(
+    inner: State<Arc<Inner>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    list(&inner, "Deployment", &uri, &headers)
+}
+
+/// `GET /v1/nodes`.
+pub(crate) async fn nodes(inner: State<Arc<Inner>>, uri: Uri, headers: HeaderMap) -> Response {
+    list(&inner, "Node", &uri, &headers)
+}
+
+/// `GET /v1/job/:id`: the whole job.
+pub(crate) async fn job(
+    State(inner): State<Arc<Inner>>,
+    Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let query = Query::parse(&uri);
+    let answer = refusal(&inner, "Job", &headers).unwrap_or_else(|| {
+        let objects = lock(&inner.objects);
+        let key = ("Job".to_owned(), query.namespace_or_default(), id);
+        match objects.live.get(&key) {
+            Some(held) => json_answer(&objects.object(held, "Job"), index_of(&objects, "Job")),
+            None => plain(StatusCode::NOT_FOUND, "job not found"),
+        }
+    });
+    record(&inner, &uri, answer)
+}
+
+fn list(inner: &Arc<Inner>, topic: &str, uri: &Uri, headers: &HeaderMap) -> Response {
+    let query = Query::parse(uri);
+    let answer = refusal(inner, topic, headers).unwrap_or_else(|| {
+        let objects = lock(&inner.objects);
+        let listed: Vec<Value> = objects
+            .live
+            .iter()
+            .filter(|((t, ns, _), _)| t == topic && (topic == "Node" || query.wants(ns)))
+            .map(|(_, held)| {
+                let object = objects.object(held, topic);
+                match topic {
+                    "Job" => job_stub(&object),
+                    "Allocation" => alloc_stub(&objects, &object, query.task_states),
+                    "Node" => node_stub(&object, query.resources),
+                    _ => object,
+                }
+            })
+            .collect();
+        json_answer(&Value::Array(listed), index_of(&objects, topic))
+    });
+    record(inner, uri, answer)
+}
+
+/// The answer to a read of `topic` when it is refused (ACL) or made to fail.
+fn refusal(inner: &Inner, topic: &str, headers: &HeaderMap) -> Option<Response> {
+    if !authorized(inner, headers) || lock(&inner.objects).denied.contains(topic) {
+        return Some(plain(StatusCode::FORBIDDEN, "Permission denied"));
+    }
+    let expired = lock(&inner.token).is_some() && inner.token_expired.load(Ordering::SeqCst);
+    if expired {
+        return Some(plain(StatusCode::FORBIDDEN, "ACL token expired"));
+    }
+    let failing = lock(&inner.objects).failing.get(topic).cloned();
+    failing.map(|(status, body)| {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        response
+    })
+}
+
+fn index_of(objects: &Objects, topic: &str) -> u64 {
+    objects.table_index.get(topic).copied().unwrap_or(0).max(1)
+}
+
+fn record(inner: &Inner, uri: &Uri, response: Response) -> Response {
+    let request = ApiRequest {
+        path: uri.path().to_owned(),
+        query: uri.query().unwrap_or_default().to_owned(),
+        status: response.status().as_u16(),
+    };
+    lock(&inner.objects).requests.push(request);
+    response
+}
+
+fn json_answer(body: &Value, index: u64) -> Response {
+    let mut response = (StatusCode::OK, body.to_string()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert("X-Nomad-Index", HeaderValue::from(index));
+    headers.insert("X-Nomad-KnownLeader", HeaderValue::from_static("true"));
+    headers.insert("X-Nomad-LastContact", HeaderValue::from_static("0"));
+    response
+}
+
+fn plain(status: StatusCode, body: &'static str) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// The query parameters the read endpoints honour.
+struct Query {
+    namespace: Option<String>,
+    task_states: bool,
+    resources: bool,
+}
+
+impl Query {
+    fn parse(uri: &Uri) -> Query {
+        let pairs: Vec<(String, String)> =
+            form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+        let get = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        Query {
+            namespace: get("namespace"),
+            // Nomad's defaults: task states on, resources off.
+            task_states: get("task_states").is_none_or(|v| v != "false"),
+            resources: get("resources").is_some_and(|v| v == "true"),
+        }
+    }
+
+    fn namespace_or_default(&self) -> String {
+        self.namespace
+            .clone()
+            .filter(|ns| !ns.is_empty())
+            .unwrap_or_else(|| "default".to_owned())
+    }
+
+    fn wants(&self, namespace: &str) -> bool {
+        let asked = self.namespace_or_default();
+        asked == "*" || asked == namespace
+    }
+}
