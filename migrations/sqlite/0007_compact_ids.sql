@@ -70,13 +70,12 @@ ORDER BY e.cluster_id, e.raft_index, e.position;
 DROP TABLE events;
 
 -- The identity (one event per object per raft entry) and stream order as
--- before; the lookups of 0003 on integer references, which come before the
--- cluster: `names` is shared by all clusters, so an ID leads to its events
--- directly (a report that does not name the cluster included). The topic
--- leads the key index, so the events of one topic can be found too.
+-- before; the lookups of 0003 on integer references, which now come first:
+-- `names` is shared by all clusters, so an ID leads to its events directly
+-- (a report that does not name the cluster included).
 CREATE UNIQUE INDEX event_log_identity ON event_log (cluster_id, raft_index, topic, namespace, key_ref);
 CREATE INDEX event_log_stream_order ON event_log (cluster_id, raft_index, position);
-CREATE INDEX event_log_by_key ON event_log (topic, key_ref, cluster_id, raft_index);
+CREATE INDEX event_log_by_key ON event_log (key_ref, cluster_id, topic, raft_index);
 CREATE INDEX event_log_by_job ON event_log (job_ref, cluster_id, raft_index) WHERE job_ref IS NOT NULL;
 CREATE INDEX event_log_by_node ON event_log (node_ref, cluster_id, raft_index) WHERE node_ref IS NOT NULL;
 CREATE INDEX event_log_by_eval ON event_log (eval_ref, cluster_id, raft_index) WHERE eval_ref IS NOT NULL;
