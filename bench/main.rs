@@ -25,7 +25,9 @@ enum Bench {
     Query(query::QueryBench),
 }
 
-#[tokio::main]
+// One thread, as ingest and import run: the transport reader then pays for
+// no thread wake-up per chunk, which would understate the transport limit.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     match Bench::parse() {
         Bench::All(args) => all::command(args).await,

@@ -2,7 +2,6 @@
 //! the query commands in-process, through the same code the CLI uses, with
 //! output written to a sink.
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -248,14 +247,15 @@ async fn build(
         if batch.event_count() >= 5_000 {
             lease.commit(&cluster, &batch).await?;
             batch = Batch::default();
-            print!("\rbuilding the archive: {done} events");
-            std::io::stdout().flush()?;
+            if done / 100_000 != (done - frame.events.len()) / 100_000 {
+                progress(&format!("building the archive: {done} events"));
+            }
         }
     }
     if build {
         lease.commit(&cluster, &batch).await?;
         progress(&format!(
-            "\rbuilt the archive: {done} events in {:.1} s",
+            "built the archive: {done} events in {:.1} s",
             started.elapsed().as_secs_f64()
         ));
     }

@@ -35,7 +35,7 @@ const PAGE_SIZE: u32 = 16 * 1024;
 /// Page cache per connection, in KiB (SQLite's default is 2 MiB): it holds
 /// the index pages a commit updates, so they are not read back and written
 /// out more than once per commit.
-const CACHE_KIB: i64 = 32 * 1024;
+const CACHE_KIB: i64 = 16 * 1024;
 
 /// Columns bound per event row.
 const EVENT_COLUMNS: usize = 13;
@@ -532,21 +532,12 @@ impl Store for SqliteStore {
         cluster: &Cluster,
         name: &str,
     ) -> Result<Vec<String>, StoreError> {
-        // No index starts with the topic, and scanning the cluster for its
-        // Node events reads the whole archive. Every node ID is a node_ref
-        // (a Node event references its own node), so the distinct node IDs
-        // are walked through their index, one seek each, and each node's own
-        // events are read through the key index.
         Ok(sqlx::query_scalar(
-            "WITH RECURSIVE nodes (id) AS ( \
-                 SELECT MIN(node_ref) FROM event_log WHERE node_ref IS NOT NULL \
-                 UNION ALL \
-                 SELECT (SELECT MIN(node_ref) FROM event_log WHERE node_ref > nodes.id) \
-                 FROM nodes WHERE nodes.id IS NOT NULL) \
-             SELECT DISTINCT k.name FROM nodes \
-             JOIN event_log AS e INDEXED BY event_log_by_key ON e.key_ref = nodes.id \
-             JOIN names AS k ON k.id = e.key_ref \
-             WHERE e.cluster_id = ? AND e.topic = 'Node' \
+            // `+ 0`: SQLite, without statistics, would otherwise walk the
+            // stream-order index through every event of the cluster instead
+            // of the key index through the Node events.
+            "SELECT DISTINCT k.name FROM event_log AS e JOIN names AS k ON k.id = e.key_ref \
+             WHERE e.cluster_id + 0 = ? AND e.topic = 'Node' \
              AND json_extract(e.event, '$.Payload.Node.Name') = ? ORDER BY k.name LIMIT 20",
         )
         .bind(cluster.id)
