@@ -518,19 +518,9 @@ impl Store for PgStore {
         cluster: &Cluster,
         name: &str,
     ) -> Result<Vec<String>, StoreError> {
-        // No index starts with the topic: the distinct node IDs are walked
-        // through the node index, one seek each (a Node event references its
-        // own node), and each node's own events read through the key index.
+        // Migration 0008's key index, led by the topic, finds the Node events.
         Ok(sqlx::query_scalar(
-            "WITH RECURSIVE nodes (id) AS ( \
-                 (SELECT node_ref FROM event_log WHERE node_ref IS NOT NULL ORDER BY node_ref LIMIT 1) \
-                 UNION ALL \
-                 SELECT (SELECT e.node_ref FROM event_log AS e \
-                         WHERE e.node_ref > nodes.id ORDER BY e.node_ref LIMIT 1) \
-                 FROM nodes WHERE nodes.id IS NOT NULL) \
-             SELECT DISTINCT k.name FROM nodes \
-             JOIN event_log AS e ON e.key_ref = nodes.id \
-             JOIN names AS k ON k.id = e.key_ref \
+            "SELECT DISTINCT k.name FROM event_log AS e JOIN names AS k ON k.id = e.key_ref \
              WHERE e.cluster_id = $1 AND e.topic = 'Node' \
              AND e.event->'Payload'->'Node'->>'Name' = $2 ORDER BY k.name LIMIT 20",
         )
