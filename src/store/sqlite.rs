@@ -8,8 +8,9 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{AssertSqlSafe, ConnectOptions, Row, SqliteConnection, SqlitePool};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row, Sqlite, SqliteConnection, SqlitePool};
 
 use tokio_util::sync::CancellationToken;
 
@@ -22,7 +23,10 @@ use super::{
 use crate::config::DbUrl;
 use crate::nomad::ClusterIdentity;
 
+mod checkpoint;
 mod reconstruction;
+
+use checkpoint::Checkpoints;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -39,9 +43,12 @@ const CACHE_KIB: i64 = 16 * 1024;
 
 /// Columns bound per event row.
 const EVENT_COLUMNS: usize = 13;
-/// Rows per INSERT statement; remainders use the powers of two below it, so a
-/// handful of prepared statements serve every batch size.
-const ROWS_PER_STATEMENT: usize = 64;
+/// Rows per INSERT statement (6,656 parameters, under SQLite's 32,766);
+/// remainders use the powers of two below it, so a handful of prepared
+/// statements serve every batch size. Each statement is a round trip to
+/// sqlx's SQLite thread that waits for the reader's thread to be free: with
+/// 64 rows a batch of 5,000 took 79 of them.
+const ROWS_PER_STATEMENT: usize = 512;
 
 /// `INSERT_SQL[k]` inserts `2^k` rows.
 static INSERT_SQL: LazyLock<Vec<Arc<str>>> = LazyLock::new(|| {
@@ -69,11 +76,24 @@ fn insert_sql(rows: usize) -> String {
     )
 }
 
-/// Commits through the shared pool.
+/// Commits on a connection of its own: its page cache keeps the index pages
+/// each commit updates (SQLite empties a connection's cache when another
+/// connection has written), and WAL checkpoints run on the others.
 struct SqliteLease {
-    pool: SqlitePool,
+    conn: Writer,
     /// IDs this writer resolved recently.
     names: NameCache,
+    /// WAL checkpoints beside the writer; none for an in-memory database.
+    checkpoints: Option<Checkpoints>,
+}
+
+/// Where a lease commits.
+enum Writer {
+    /// A file: a connection held for as long as the lease.
+    Own(PoolConnection<Sqlite>),
+    /// `sqlite::memory:` lives in the pool's only connection, which
+    /// everything else needs too.
+    Shared(SqlitePool),
 }
 
 #[async_trait]
@@ -83,7 +103,13 @@ impl Lease for SqliteLease {
         cluster: &Cluster,
         batch: &Batch,
     ) -> Result<CommitStats, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        if let Some(checkpoints) = &mut self.checkpoints {
+            checkpoints.before_commit().await;
+        }
+        let mut tx = match &mut self.conn {
+            Writer::Own(conn) => conn.begin().await?,
+            Writer::Shared(pool) => pool.begin().await?,
+        };
         let rows: Vec<_> = batch.rows().collect();
         let mut names = BatchNames::new(&mut self.names, &rows);
         resolve_names(&mut tx, &mut names).await?;
@@ -147,6 +173,9 @@ impl Lease for SqliteLease {
         .await?;
         tx.commit().await?;
         self.names.remember(names.resolved);
+        if let Some(checkpoints) = &mut self.checkpoints {
+            checkpoints.after_commit(rows.iter().map(|r| r.event.raw.len()).sum());
+        }
         Ok(CommitStats {
             inserted,
             duplicates: rows.len() as u64 - inserted,
@@ -156,25 +185,38 @@ impl Lease for SqliteLease {
 
 /// Finds the integers of the batch's IDs the cache did not know, adding the
 /// IDs `names` does not hold yet. The lists go in as one JSON array each, so
-/// one prepared statement serves any number.
+/// one prepared statement serves any number, and the answer comes back as
+/// one JSON array too: sqlx hands SQLite rows over from its worker thread a
+/// few at a time, and while the reader keeps this thread busy each hand-over
+/// waits for it (a batch adds about a thousand new IDs).
 async fn resolve_names(
     tx: &mut SqliteConnection,
     names: &mut BatchNames<'_>,
 ) -> Result<(), StoreError> {
-    for sql in [
-        "SELECT id, name FROM names WHERE name IN (SELECT value FROM json_each(?))",
-        // OR IGNORE rather than ON CONFLICT: see `insert_sql`.
-        "INSERT OR IGNORE INTO names (name) SELECT value FROM json_each(?) RETURNING id, name",
-    ] {
-        let wanted = names.unresolved();
-        if wanted.is_empty() {
-            break;
-        }
-        let list = serde_json::to_string(&wanted).unwrap_or_default();
-        let found = sqlx::query(sql).bind(list).fetch_all(&mut *tx).await?;
-        for row in found {
-            names.found(row.get::<&str, _>(1), row.get(0));
-        }
+    let wanted = names.unresolved();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let list = serde_json::to_string(&wanted).unwrap_or_default();
+    // OR IGNORE rather than ON CONFLICT: see `insert_sql`.
+    sqlx::query("INSERT OR IGNORE INTO names (name) SELECT value FROM json_each(?)")
+        .bind(&list)
+        .execute(&mut *tx)
+        .await?;
+    let found: String = sqlx::query_scalar(
+        "SELECT json_group_array(json_array(id, name)) FROM names \
+         WHERE name IN (SELECT value FROM json_each(?))",
+    )
+    .bind(&list)
+    .fetch_one(&mut *tx)
+    .await?;
+    let found: Vec<(i64, String)> = serde_json::from_str(&found).map_err(|e| {
+        StoreError::Query(sqlx::Error::Protocol(format!(
+            "SQLite returned the IDs of `names` as unreadable JSON: {e}"
+        )))
+    })?;
+    for (id, name) in &found {
+        names.found(name, *id);
     }
     match names.unresolved().first() {
         Some(name) => Err(super::names::unresolved(name)),
@@ -186,6 +228,8 @@ async fn resolve_names(
 pub struct SqliteStore {
     pool: SqlitePool,
     url: String,
+    /// `sqlite::memory:`: one connection and no WAL, so nothing to checkpoint.
+    in_memory: bool,
 }
 
 impl SqliteStore {
@@ -224,7 +268,10 @@ impl SqliteStore {
                         .create_if_missing(true)
                         .page_size(PAGE_SIZE)
                         .journal_mode(SqliteJournalMode::Wal)
-                        .synchronous(SqliteSynchronous::Normal),
+                        .synchronous(SqliteSynchronous::Normal)
+                        // The writer's lease checkpoints on another
+                        // connection: see `checkpoint`.
+                        .pragma("wal_autocheckpoint", "0"),
                     4,
                 )
             }
@@ -249,7 +296,11 @@ impl SqliteStore {
             open_error(detail, hint)
         })?;
         migrate(&pool, &display).await?;
-        Ok(SqliteStore { pool, url: display })
+        Ok(SqliteStore {
+            pool,
+            url: display,
+            in_memory: matches!(url, DbUrl::SqliteMemory),
+        })
     }
 }
 
@@ -396,9 +447,18 @@ impl Store for SqliteStore {
         // One SQLite file is written by one machine; concurrent writers of the
         // same cluster would be serialized by SQLite's own lock and the
         // idempotent insert, so there is nothing to wait for.
+        let (conn, checkpoints) = if self.in_memory {
+            (Writer::Shared(self.pool.clone()), None)
+        } else {
+            (
+                Writer::Own(self.pool.acquire().await?),
+                Some(Checkpoints::new(self.pool.clone())),
+            )
+        };
         Ok(Some(Box::new(SqliteLease {
-            pool: self.pool.clone(),
+            conn,
             names: NameCache::default(),
+            checkpoints,
         })))
     }
 

@@ -3,6 +3,7 @@
 //! it, and check the archive (a real SQLite file or PostgreSQL database) row
 //! by row.
 
+mod checkpoint;
 mod common;
 mod import;
 mod ingest;

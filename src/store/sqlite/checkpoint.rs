@@ -1,0 +1,134 @@
+//! WAL checkpoints off the writer's path.
+//!
+//! In WAL mode every committed page is written twice: appended to the WAL at
+//! commit, then copied into the database file by a checkpoint, which also
+//! `fsync`s both files. SQLite's automatic checkpoint runs inside the commit
+//! that crosses its threshold, so the writer stood still for it: about a
+//! third of commit time during a fast import. Ingest connections therefore
+//! open with `wal_autocheckpoint=0`, and the writer's lease starts a PASSIVE
+//! checkpoint on another pooled connection (another SQLite thread) after
+//! each commit that added enough, while the next batch goes on being
+//! written.
+//!
+//! A checkpoint that runs beside the writer never finds the WAL's end, so
+//! the WAL would only grow: SQLite starts it over only when a write begins
+//! with every frame already copied. Once the WAL holds more than
+//! [`RESTART_FRAMES`], the next commit therefore first waits for the
+//! checkpoint in flight (the batch before it is all it has left to copy),
+//! and SQLite then starts the WAL over. A reader holding an old snapshot
+//! (a long `serve` or `replay`) keeps frames from being copied, exactly as
+//! with automatic checkpoints: the WAL grows until it lets go.
+
+use futures_util::FutureExt;
+use sqlx::SqlitePool;
+use tokio::task::JoinHandle;
+
+/// Event bytes committed before another checkpoint is started: about the
+/// WAL size at which SQLite's automatic checkpoint would run (1,000 pages).
+const CHECKPOINT_AFTER_BYTES: usize = 8 * 1024 * 1024;
+
+/// WAL frames (16 KiB pages) past which the next commit waits for the
+/// checkpoint in flight, so that SQLite can start the WAL over: 64 MiB.
+const RESTART_FRAMES: i64 = 4096;
+
+/// What `PRAGMA wal_checkpoint` reports.
+#[derive(Debug, Clone, Copy)]
+struct Outcome {
+    /// Frames in the WAL.
+    frames: i64,
+    /// Frames of those copied into the database.
+    copied: i64,
+}
+
+/// The checkpoints of one writer.
+pub struct Checkpoints {
+    /// Where a checkpoint finds a connection of its own.
+    pool: SqlitePool,
+    /// The checkpoint in flight; awaited before the next is started, and
+    /// aborted with the lease.
+    running: Option<JoinHandle<Option<Outcome>>>,
+    /// Event bytes committed since the last checkpoint was started.
+    pending_bytes: usize,
+    /// Frames in the WAL as of the last checkpoint that finished.
+    wal_frames: i64,
+}
+
+impl Checkpoints {
+    pub fn new(pool: SqlitePool) -> Self {
+        Checkpoints {
+            pool,
+            running: None,
+            pending_bytes: 0,
+            wal_frames: 0,
+        }
+    }
+
+    /// Before a commit: once the WAL is long, lets a checkpoint copy
+    /// everything committed so far, so that this commit starts the WAL over.
+    /// The checkpoint in flight has copied all but the last batch or so.
+    pub async fn before_commit(&mut self) {
+        if self.wal_frames < RESTART_FRAMES {
+            return;
+        }
+        if let Some(running) = self.running.take() {
+            let _ = running.await;
+        }
+        self.pending_bytes = 0;
+        self.wal_frames = match checkpoint(&self.pool).await {
+            // Nothing was committed since it started: the next write starts
+            // the WAL over.
+            Some(outcome) if outcome.copied >= outcome.frames => 0,
+            // A reader still needs frames; the WAL goes on until it lets go.
+            Some(outcome) => outcome.frames,
+            None => self.wal_frames,
+        };
+    }
+
+    /// After a commit of `bytes` event bytes: starts a checkpoint when
+    /// enough was added and none is in flight.
+    pub fn after_commit(&mut self, bytes: usize) {
+        self.pending_bytes += bytes;
+        if self.pending_bytes < CHECKPOINT_AFTER_BYTES {
+            return;
+        }
+        if let Some(running) = &self.running {
+            if !running.is_finished() {
+                return;
+            }
+        }
+        if let Some(finished) = self.running.take() {
+            // Finished, so this does not wait. Commits may have followed it,
+            // so only its count of frames is known to be current.
+            if let Some(outcome) = finished.now_or_never().and_then(Result::ok).flatten() {
+                self.wal_frames = self.wal_frames.max(outcome.frames);
+            }
+        }
+        self.pending_bytes = 0;
+        let pool = self.pool.clone();
+        self.running = Some(tokio::spawn(async move { checkpoint(&pool).await }));
+    }
+}
+
+impl Drop for Checkpoints {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.abort();
+        }
+    }
+}
+
+/// One PASSIVE checkpoint: copies what no reader still needs, without
+/// waiting for anyone. A failure is only logged; the next one tries again,
+/// and SQLite checkpoints when the last connection closes.
+async fn checkpoint(pool: &SqlitePool) -> Option<Outcome> {
+    match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(pool)
+        .await
+    {
+        Ok((_busy, frames, copied)) => Some(Outcome { frames, copied }),
+        Err(e) => {
+            tracing::debug!(error = %e, "WAL checkpoint failed; the next one retries");
+            None
+        }
+    }
+}

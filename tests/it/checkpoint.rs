@@ -1,0 +1,75 @@
+//! SQLite's WAL while a writer commits without pause: checkpoints run beside
+//! the writer, and the WAL is started over instead of growing with the
+//! archive.
+
+use nomad_chronicle::config::DbUrl;
+use nomad_chronicle::nomad::{Line, parse_line};
+use nomad_chronicle::store::{self, Batch, ReceivedFrame};
+use serde_json::json;
+
+/// An allocation event of about 8 KiB.
+fn line(index: u64) -> Vec<u8> {
+    let alloc = format!("{index:08}-0000-4000-8000-000000000000");
+    let padding = "x".repeat(8 * 1024);
+    let event = json!({
+        "Topic": "Allocation", "Type": "AllocationUpdated", "Key": alloc,
+        "Namespace": "default", "FilterKeys": ["web", "d1"], "Index": index,
+        "Payload": {"Allocation": {"ID": alloc, "JobID": "web", "NodeID": "n1",
+            "ClientStatus": "running", "Padding": padding}}
+    });
+    serde_json::to_vec(&json!({"Index": index, "Events": [event]})).expect("json")
+}
+
+fn batch(first: u64, events: u64) -> Batch {
+    let frames = (first..first + events)
+        .map(|index| match parse_line(&line(index)) {
+            Ok(Line::Frame(frame)) => ReceivedFrame {
+                frame,
+                received_at: 1,
+            },
+            other => panic!("not a frame: {other:?}"),
+        })
+        .collect();
+    Batch {
+        frames,
+        ..Batch::default()
+    }
+}
+
+const MIB: u64 = 1024 * 1024;
+
+#[tokio::test]
+async fn the_wal_stays_bounded_and_the_database_file_receives_the_events() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("archive.db");
+    let url = DbUrl::parse(&format!("sqlite://{}", path.display())).expect("url");
+    let store = store::connect(&url).await.expect("open");
+    let cluster = store.open_cluster("test", None).await.expect("cluster");
+    let mut lease = store
+        .lease("test", &Default::default())
+        .await
+        .expect("lease")
+        .expect("not stopped");
+    // 160 MiB of events, committed back to back.
+    let per_batch = 500;
+    for n in 0..40 {
+        lease
+            .commit(&cluster, &batch(1 + n * per_batch, per_batch))
+            .await
+            .expect("commit");
+    }
+    let wal = std::fs::metadata(dir.path().join("archive.db-wal"))
+        .expect("the WAL")
+        .len();
+    let db = std::fs::metadata(&path).expect("the database").len();
+    // Started over at 64 MiB; a batch is 4 MiB.
+    assert!(wal < 96 * MIB, "the WAL grew to {} MiB", wal / MIB);
+    // Everything but what the last checkpoints had not copied yet.
+    assert!(db > 100 * MIB, "the database file holds {} MiB", db / MIB);
+    drop(lease);
+    assert_eq!(
+        store.status().await.expect("status").clusters[0].events,
+        40 * per_batch
+    );
+    store.close().await;
+}
