@@ -240,7 +240,7 @@ async fn commit_with(
         .await?;
     }
     reconstruction::request(&mut tx, cluster, batch).await?;
-    sqlx::query(
+    let updated = sqlx::query(
         "UPDATE clusters SET \
            checkpoint = CASE WHEN $1::bigint IS NULL THEN checkpoint ELSE GREATEST(COALESCE(checkpoint, 0), $1) END, \
            malformed_lines = malformed_lines + $2, updated_at = $3, identity = COALESCE($5, identity) \
@@ -253,6 +253,13 @@ async fn commit_with(
     .bind(batch.identity.as_ref().map(ClusterIdentity::to_json))
     .execute(&mut *tx)
     .await?;
+    // No foreign key checks the events' cluster (migration 0009): the row
+    // updated here is the check, and stays locked until the commit.
+    if updated.rows_affected() != 1 {
+        return Err(StoreError::ClusterMissing {
+            cluster: cluster.name.clone(),
+        });
+    }
     tx.commit().await?;
     cache.remember(names.resolved);
     Ok(CommitStats {
@@ -260,7 +267,6 @@ async fn commit_with(
         duplicates: rows.len() as u64 - inserted,
     })
 }
-
 
 /// Stores the events of `rows` not stored yet with one `INSERT … SELECT FROM
 /// UNNEST(…) ON CONFLICT DO NOTHING`; returns how many were stored.
@@ -276,7 +282,7 @@ async fn insert_on_conflict(
     fn ids<T>(refs: &[RowRefs], f: impl Fn(&RowRefs) -> T) -> Vec<T> {
         refs.iter().map(f).collect()
     }
-Ok(sqlx::query(
+    Ok(sqlx::query(
         "INSERT INTO event_log (cluster_id, raft_index, position, topic, type, namespace, \
            key_ref, job_ref, node_ref, eval_ref, deployment_ref, received_at, event) \
          SELECT $1, r.* FROM UNNEST($2::bigint[], $3::int[], $4::text[], $5::text[], $6::text[], \

@@ -52,12 +52,17 @@ pub(super) async fn insert_new(
     let mut indexes: Vec<i64> = rows.iter().map(|r| r.index).collect();
     indexes.sort_unstable();
     indexes.dedup();
+    // A batch past everything stored (ingest keeping up, the usual case)
+    // skips the probe of the identity index: the one-time condition on the
+    // newest stored index is evaluated first.
     let stored: Vec<(i64, String, String, i64)> = sqlx::query(
         "SELECT raft_index, topic, namespace, key_ref FROM event_log \
-         WHERE cluster_id = $1 AND raft_index = ANY($2::bigint[])",
+         WHERE cluster_id = $1 AND raft_index = ANY($2::bigint[]) \
+         AND $3 <= (SELECT max(raft_index) FROM event_log WHERE cluster_id = $1)",
     )
     .bind(cluster_id)
     .bind(&indexes)
+    .bind(indexes.first().copied().unwrap_or_default())
     .fetch_all(&mut *conn)
     .await?
     .into_iter()
@@ -65,7 +70,11 @@ pub(super) async fn insert_new(
     .collect();
     let mut seen: HashSet<Identity<'_>, RandomState> =
         HashSet::with_capacity_and_hasher(rows.len() + stored.len(), RandomState::default());
-    seen.extend(stored.iter().map(|(i, t, n, k)| (*i, t.as_str(), n.as_str(), *k)));
+    seen.extend(
+        stored
+            .iter()
+            .map(|(i, t, n, k)| (*i, t.as_str(), n.as_str(), *k)),
+    );
 
     let mut copy = conn.copy_in_raw(COPY_SQL).await?;
     let mut buf = Vec::with_capacity(CHUNK + 4096);
