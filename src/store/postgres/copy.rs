@@ -76,21 +76,30 @@ pub(super) async fn insert_new(
             .map(|(i, t, n, k)| (*i, t.as_str(), n.as_str(), *k)),
     );
 
+    let fresh: Vec<(&EventRow<'_>, &RowRefs)> = rows
+        .iter()
+        .zip(refs)
+        .filter(|(row, refs)| {
+            seen.insert((
+                row.index,
+                row.event.topic.as_str(),
+                row.event.namespace.as_str(),
+                refs.key,
+            ))
+        })
+        .collect();
+    if fresh.is_empty() {
+        return Ok(0);
+    }
+
     let mut copy = conn.copy_in_raw(COPY_SQL).await?;
     let mut buf = Vec::with_capacity(CHUNK + 4096);
     buf.extend_from_slice(HEADER);
-    for (row, refs) in rows.iter().zip(refs) {
-        let event = row.event;
-        let identity = (
-            row.index,
-            event.topic.as_str(),
-            event.namespace.as_str(),
-            refs.key,
-        );
-        if !seen.insert(identity) {
-            continue;
+    for (row, refs) in fresh {
+        if let Err(e) = encode_row(&mut buf, cluster_id, row, refs) {
+            copy.abort(e.to_string()).await?;
+            return Err(e);
         }
-        encode_row(&mut buf, cluster_id, row, refs)?;
         if buf.len() >= CHUNK {
             copy.send(buf.as_slice()).await?;
             buf.clear();
