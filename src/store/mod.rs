@@ -266,6 +266,10 @@ pub enum StoreError {
     Migrate { url: String, detail: String },
     #[error("lost the connection that held the writer lock for this cluster: {detail}")]
     LeaseLost { detail: String },
+    /// The cluster's row went away under a writer (PostgreSQL, where no
+    /// foreign key checks each event: migration 0009).
+    #[error("cluster `{cluster}` is no longer in the archive: its row in `clusters` was deleted")]
+    ClusterMissing { cluster: String },
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
 }

@@ -1,8 +1,9 @@
 //! The PostgreSQL archive: for teams that archive many clusters centrally and
-//! report on them from BI tools. Batches go in with one `INSERT … SELECT FROM
-//! UNNEST(…)` per batch (14 array parameters, whatever the batch size), and a
-//! cluster has one writer at a time: a session advisory lock, held by the
-//! connection that also runs every commit.
+//! report on them from BI tools. A batch's events go in with one binary
+//! `COPY` (`copy.rs`; one `INSERT … SELECT FROM UNNEST(…) ON CONFLICT DO
+//! NOTHING` when another writer got in between), and a cluster has one
+//! writer at a time: a session advisory lock, held by the connection that
+//! also runs every commit.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -23,6 +24,7 @@ use crate::config::DbUrl;
 use crate::ingest::backoff::Backoff;
 use crate::nomad::ClusterIdentity;
 
+mod copy;
 mod reconstruction;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -166,11 +168,43 @@ impl Lease for PgLease {
     }
 }
 
+/// How a batch's events go into `event_log`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Insert {
+    /// Binary COPY of the events not stored yet ([`copy`]): the fast way.
+    Copy,
+    /// `INSERT … SELECT FROM UNNEST(…) ON CONFLICT DO NOTHING`: for when
+    /// another writer stored some of the batch while the COPY ran.
+    OnConflict,
+}
+
 async fn commit(
     conn: &mut PgConnection,
     cache: &mut NameCache,
     cluster: &Cluster,
     batch: &Batch,
+) -> Result<CommitStats, StoreError> {
+    match commit_with(conn, cache, cluster, batch, Insert::Copy).await {
+        // The transaction is rolled back; nothing of it stays.
+        Err(StoreError::Query(e)) if is_unique_violation(&e) => {
+            tracing::debug!(error = %e, "Events stored meanwhile by another writer; storing the batch again");
+            commit_with(conn, cache, cluster, batch, Insert::OnConflict).await
+        }
+        other => other,
+    }
+}
+
+/// `unique_violation`: a row with the same identity is already stored.
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
+}
+
+async fn commit_with(
+    conn: &mut PgConnection,
+    cache: &mut NameCache,
+    cluster: &Cluster,
+    batch: &Batch,
+    how: Insert,
 ) -> Result<CommitStats, StoreError> {
     let rows: Vec<_> = batch.rows().collect();
     let mut tx = conn.begin().await?;
@@ -186,36 +220,10 @@ async fn commit(
                     .ok_or_else(|| super::names::unresolved(&row.event.key))?,
             );
         }
-        fn column<'a, T>(rows: &[EventRow<'a>], f: impl Fn(&EventRow<'a>) -> T) -> Vec<T> {
-            rows.iter().map(f).collect()
-        }
-        fn ids<T>(refs: &[RowRefs], f: impl Fn(&RowRefs) -> T) -> Vec<T> {
-            refs.iter().map(f).collect()
-        }
-        inserted = sqlx::query(
-            "INSERT INTO event_log (cluster_id, raft_index, position, topic, type, namespace, \
-               key_ref, job_ref, node_ref, eval_ref, deployment_ref, received_at, event) \
-             SELECT $1, r.* FROM UNNEST($2::bigint[], $3::int[], $4::text[], $5::text[], $6::text[], \
-               $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], \
-               $13::text[]::json[]) AS r \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(cluster.id)
-        .bind(column(&rows, |r| r.index))
-        .bind(column(&rows, |r| r.position))
-        .bind(column(&rows, |r| r.event.topic.as_str()))
-        .bind(column(&rows, |r| r.event.event_type.as_str()))
-        .bind(column(&rows, |r| r.event.namespace.as_str()))
-        .bind(ids(&refs, |r| r.key))
-        .bind(ids(&refs, |r| r.job))
-        .bind(ids(&refs, |r| r.node))
-        .bind(ids(&refs, |r| r.eval))
-        .bind(ids(&refs, |r| r.deployment))
-        .bind(column(&rows, |r| r.received_at))
-        .bind(column(&rows, |r| &*r.event.raw))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        inserted = match how {
+            Insert::Copy => copy::insert_new(&mut tx, cluster.id, &rows, &refs).await?,
+            Insert::OnConflict => insert_on_conflict(&mut tx, cluster.id, &rows, &refs).await?,
+        };
     }
     for gap in &batch.gaps {
         sqlx::query(
@@ -232,7 +240,7 @@ async fn commit(
         .await?;
     }
     reconstruction::request(&mut tx, cluster, batch).await?;
-    sqlx::query(
+    let updated = sqlx::query(
         "UPDATE clusters SET \
            checkpoint = CASE WHEN $1::bigint IS NULL THEN checkpoint ELSE GREATEST(COALESCE(checkpoint, 0), $1) END, \
            malformed_lines = malformed_lines + $2, updated_at = $3, identity = COALESCE($5, identity) \
@@ -245,12 +253,59 @@ async fn commit(
     .bind(batch.identity.as_ref().map(ClusterIdentity::to_json))
     .execute(&mut *tx)
     .await?;
+    // No foreign key checks the events' cluster (migration 0009): the row
+    // updated here is the check, and stays locked until the commit.
+    if updated.rows_affected() != 1 {
+        return Err(StoreError::ClusterMissing {
+            cluster: cluster.name.clone(),
+        });
+    }
     tx.commit().await?;
     cache.remember(names.resolved);
     Ok(CommitStats {
         inserted,
         duplicates: rows.len() as u64 - inserted,
     })
+}
+
+/// Stores the events of `rows` not stored yet with one `INSERT … SELECT FROM
+/// UNNEST(…) ON CONFLICT DO NOTHING`; returns how many were stored.
+async fn insert_on_conflict(
+    conn: &mut PgConnection,
+    cluster_id: i64,
+    rows: &[EventRow<'_>],
+    refs: &[RowRefs],
+) -> Result<u64, sqlx::Error> {
+    fn column<'a, T>(rows: &[EventRow<'a>], f: impl Fn(&EventRow<'a>) -> T) -> Vec<T> {
+        rows.iter().map(f).collect()
+    }
+    fn ids<T>(refs: &[RowRefs], f: impl Fn(&RowRefs) -> T) -> Vec<T> {
+        refs.iter().map(f).collect()
+    }
+    Ok(sqlx::query(
+        "INSERT INTO event_log (cluster_id, raft_index, position, topic, type, namespace, \
+           key_ref, job_ref, node_ref, eval_ref, deployment_ref, received_at, event) \
+         SELECT $1, r.* FROM UNNEST($2::bigint[], $3::int[], $4::text[], $5::text[], $6::text[], \
+           $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], \
+           $13::text[]::json[]) AS r \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(cluster_id)
+    .bind(column(rows, |r| r.index))
+    .bind(column(rows, |r| r.position))
+    .bind(column(rows, |r| r.event.topic.as_str()))
+    .bind(column(rows, |r| r.event.event_type.as_str()))
+    .bind(column(rows, |r| r.event.namespace.as_str()))
+    .bind(ids(refs, |r| r.key))
+    .bind(ids(refs, |r| r.job))
+    .bind(ids(refs, |r| r.node))
+    .bind(ids(refs, |r| r.eval))
+    .bind(ids(refs, |r| r.deployment))
+    .bind(column(rows, |r| r.received_at))
+    .bind(column(rows, |r| &*r.event.raw))
+    .execute(conn)
+    .await?
+    .rows_affected())
 }
 
 /// Finds the integers of the batch's IDs the cache did not know, adding the

@@ -127,10 +127,44 @@ async fn a_missing_capture_file_is_a_clear_error(backend: Backend) {
     );
 }
 
+/// Events with what a text format must escape: backslashes, quotes, escaped
+/// and literal tabs, `\u` escapes (an accent, a surrogate pair, NUL, control
+/// characters), raw UTF-8, whitespace between tokens; IDs with escapes too.
+fn awkward_events() -> [String; 3] {
+    [
+        r#"{"Topic":"Job","Type":"JobRegistered","Key":"we\\b \"q\"","Namespace":"default","Index":10,"Payload":{"Job":{"ID":"we\\b \"q\"","Meta":{"path":"C:\\temp\\new\\","tab":"a\tb","uni":"caf\u00e9 \ud83d\ude00 \u0000 end","raw":"café 😀 — ünï","ctl":"\u001f\b\f\r\n\/"}}}}"#.to_owned(),
+        "{\t\"Topic\" :\t\"Allocation\",  \"Type\":\"AllocationUpdated\",\"Key\":\"0b5e-\\u00e9\",\"Namespace\":\"default\",\"Index\":10,\"Payload\":{\"Allocation\":{\"ID\":\"0b5e-\\u00e9\",\"JobID\":\"we\\\\b \\\"q\\\"\",\"Name\":\"tab\\there\\t\"}}\t}".to_owned(),
+        r#"{"Topic":"Node","Type":"NodeRegistration","Key":"n\u00f6de-1","Namespace":"","Index":11,"Payload":{"Node":{"ID":"n\u00f6de-1","Name":"back\\slash \"quoted\" 'single'","Attributes":{"emoji":"\ud83d\ude80🚀","percent":"100%","pipe":"a|b,c;d"}}}}"#.to_owned(),
+    ]
+}
+
+async fn events_with_escapes_and_unicode_are_stored_byte_for_byte(backend: Backend) {
+    let [job, alloc, node] = awkward_events();
+    let first = format!("{{\"Index\":10,\"Events\":[{job},{alloc}]}}");
+    let second = format!("{{\"Index\":11,\"Events\":[{node}]}}");
+    // The first frame twice in one batch, as after a reconnect: stored once.
+    let text = format!("{{}}\n{first}\n{first}\n{second}\n");
+    let archive = Archive::new(backend).await;
+    let file = archive.file("awkward.ndjson");
+    std::fs::write(&file, text).expect("write capture");
+
+    let run = archive.run(&["import", &file.display().to_string()]).await;
+
+    run.assert_success();
+    assert_eq!(
+        archive.events("default").await,
+        vec![(10, job), (10, alloc), (11, node)]
+    );
+    let replay = archive.run(&["replay"]).await;
+    replay.assert_success();
+    assert_eq!(replay.stdout, format!("{first}\n{second}\n"));
+}
+
 on_both_backends!(
     importing_a_capture_twice_stores_every_event_once,
     import_reads_standard_input_and_fills_history_behind_the_checkpoint,
     a_capture_cut_off_mid_line_keeps_everything_before_the_cut,
     a_capture_that_starts_after_the_archive_ends_is_a_gap,
     a_missing_capture_file_is_a_clear_error,
+    events_with_escapes_and_unicode_are_stored_byte_for_byte,
 );

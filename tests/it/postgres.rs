@@ -1,5 +1,6 @@
 //! What only PostgreSQL has: connection errors a user must fix, one writer
-//! per cluster with a hot standby, and a server restarting under ingest.
+//! per cluster with a hot standby, a server restarting under ingest, and
+//! events stored by another writer while a batch is copied in.
 
 use std::time::Duration;
 
@@ -160,4 +161,122 @@ async fn ingest_rides_out_a_postgres_restart() {
         .map(|e| (e.index, e.raw))
         .collect();
     assert_eq!(stored, expected(&sim.sim.history()));
+}
+
+#[tokio::test]
+async fn events_another_writer_stores_while_a_batch_is_copied_are_stored_once() {
+    if !available() {
+        return;
+    }
+    let frames = Generator::new(44).frames(300);
+    let archive = Archive::new(Backend::Postgres).await;
+    let file = archive.file("capture.ndjson");
+    let lines: String = frames.iter().map(|f| f.to_line() + "\n").collect();
+    std::fs::write(&file, lines).expect("write capture");
+    let file = file.display().to_string();
+    let head = archive.file("head.ndjson");
+    std::fs::write(&head, frames[0].to_line() + "\n").expect("write capture");
+    archive
+        .run(&["import", &head.display().to_string()])
+        .await
+        .assert_success();
+
+    // Another writer (not taking the writer lock) inserts an event of the
+    // capture and keeps its transaction open: the import's check does not
+    // see it, and its COPY waits on the unique index, then fails when the
+    // other writer commits.
+    let racer = &frames[150].events[0];
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&archive.url)
+        .await
+        .expect("connect");
+    sqlx::query("INSERT INTO names (name) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(&racer.key)
+        .execute(&mut conn)
+        .await
+        .expect("name");
+    sqlx::query("BEGIN")
+        .execute(&mut conn)
+        .await
+        .expect("begin");
+    sqlx::query(
+        "INSERT INTO event_log (cluster_id, raft_index, key_ref, received_at, position, \
+           topic, type, namespace, event) \
+         SELECT c.id, $1, n.id, 0, 0, $2, $3, $4, $5::json FROM clusters c, names n \
+         WHERE c.name = 'default' AND n.name = $6",
+    )
+    .bind(i64::try_from(frames[150].index).expect("index"))
+    .bind(&racer.topic)
+    .bind(&racer.event_type)
+    .bind(&racer.namespace)
+    .bind(&racer.json)
+    .bind(&racer.key)
+    .execute(&mut conn)
+    .await
+    .expect("insert");
+    let import = archive
+        .command(&["import", &file])
+        .spawn()
+        .expect("spawn import");
+    let url = archive.url.clone();
+    eventually("the import waits for the other writer", || {
+        let url = url.clone();
+        async move {
+            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+                .await
+                .expect("connect");
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE application_name = 'nomad-chronicle' AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&mut c)
+            .await
+            .expect("activity")
+                > 0
+        }
+    })
+    .await;
+    sqlx::query("COMMIT")
+        .execute(&mut conn)
+        .await
+        .expect("commit");
+
+    finish(import).await.assert_success();
+    assert_eq!(archive.events("default").await, expected(&frames));
+}
+
+#[tokio::test]
+async fn a_cluster_with_events_cannot_be_deleted() {
+    if !available() {
+        return;
+    }
+    let frames = Generator::new(45).frames(50);
+    let archive = Archive::new(Backend::Postgres).await;
+    let file = archive.file("capture.ndjson");
+    let lines: String = frames.iter().map(|f| f.to_line() + "\n").collect();
+    std::fs::write(&file, lines).expect("write capture");
+    archive
+        .run(&["import", &file.display().to_string(), "--cluster", "kept"])
+        .await
+        .assert_success();
+    archive
+        .run(&["import", "/dev/null", "--cluster", "empty"])
+        .await
+        .assert_success();
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&archive.url)
+        .await
+        .expect("connect");
+
+    let refused = sqlx::query("DELETE FROM clusters WHERE name = 'kept'")
+        .execute(&mut conn)
+        .await
+        .expect_err("a cluster with events is kept");
+    let deleted = sqlx::query("DELETE FROM clusters WHERE name = 'empty'")
+        .execute(&mut conn)
+        .await
+        .expect("a cluster without events can go");
+
+    let code = refused.as_database_error().and_then(|e| e.code());
+    assert_eq!(code.as_deref(), Some("23503"), "{refused}");
+    assert_eq!(deleted.rows_affected(), 1);
+    assert_eq!(archive.events("kept").await, expected(&frames));
 }
