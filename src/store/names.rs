@@ -72,6 +72,9 @@ pub struct BatchNames<'a> {
     pub resolved: Map<&'a str>,
     /// IDs neither the cache nor `resolved` knows yet, each once.
     pub missing: Vec<&'a str>,
+    /// Each row's IDs (in [`names`] order) as the cache knew them, so that
+    /// the cache is asked once per ID and row.
+    cached: Vec<[Option<i64>; 5]>,
 }
 
 impl<'a> BatchNames<'a> {
@@ -79,12 +82,17 @@ impl<'a> BatchNames<'a> {
     pub fn new(cache: &mut NameCache, rows: &[EventRow<'a>]) -> Self {
         let mut missing = Vec::new();
         let mut seen: HashSet<&'a str, RandomState> = HashSet::default();
+        let mut cached = Vec::with_capacity(rows.len());
         for row in rows {
-            for name in ids(row) {
-                if cache.get(name).is_none() && seen.insert(name) {
+            let mut ids = [None; 5];
+            for (id, name) in ids.iter_mut().zip(names(row)) {
+                let Some(name) = name else { continue };
+                *id = cache.get(name);
+                if id.is_none() && seen.insert(name) {
                     missing.push(name);
                 }
             }
+            cached.push(ids);
         }
         // A stable order: two writers adding overlapping names lock them
         // in the same order.
@@ -92,6 +100,7 @@ impl<'a> BatchNames<'a> {
         BatchNames {
             resolved: Map::with_capacity_and_hasher(missing.len(), RandomState::default()),
             missing,
+            cached,
         }
     }
 
@@ -111,37 +120,45 @@ impl<'a> BatchNames<'a> {
         }
     }
 
-    /// The integers of a row's references; `None` if one is unresolved.
-    pub fn refs(&self, cache: &mut NameCache, row: &EventRow<'_>) -> Option<RowRefs> {
-        let mut lookup = |name: &str| cache.get(name).or_else(|| self.resolved.get(name).copied());
-        let ev = row.event;
-        let mut optional = |name: Option<&String>| match name {
-            Some(name) => lookup(name).map(Some),
-            None => Some(None),
-        };
-        Some(RowRefs {
-            job: optional(ev.job_id.as_ref())?,
-            node: optional(ev.node_id.as_ref())?,
-            eval: optional(ev.eval_id.as_ref())?,
-            deployment: optional(ev.deployment_id.as_ref())?,
-            key: optional(Some(&ev.key))??,
-        })
+    /// The integers of the references of `rows` (the rows this was built
+    /// from), once every ID is resolved.
+    pub fn refs(&self, rows: &[EventRow<'_>]) -> Result<Vec<RowRefs>, StoreError> {
+        rows.iter()
+            .zip(&self.cached)
+            .map(|(row, cached)| {
+                let names = names(row);
+                let id = |i: usize| -> Result<Option<i64>, StoreError> {
+                    match names[i] {
+                        None => Ok(None),
+                        Some(name) => cached[i]
+                            .or_else(|| self.resolved.get(name).copied())
+                            .map(Some)
+                            .ok_or_else(|| unresolved(name)),
+                    }
+                };
+                Ok(RowRefs {
+                    key: id(0)?.ok_or_else(|| unresolved(&row.event.key))?,
+                    job: id(1)?,
+                    node: id(2)?,
+                    eval: id(3)?,
+                    deployment: id(4)?,
+                })
+            })
+            .collect()
     }
 }
 
-/// Every ID a row stores.
-fn ids<'a>(row: &EventRow<'a>) -> impl Iterator<Item = &'a str> {
+/// The IDs a row stores: its key, then the job, node, evaluation and
+/// deployment it references.
+fn names<'a>(row: &EventRow<'a>) -> [Option<&'a str>; 5] {
     let ev = row.event;
     [
-        Some(&ev.key),
-        ev.job_id.as_ref(),
-        ev.node_id.as_ref(),
-        ev.eval_id.as_ref(),
-        ev.deployment_id.as_ref(),
+        Some(ev.key.as_str()),
+        ev.job_id.as_deref(),
+        ev.node_id.as_deref(),
+        ev.eval_id.as_deref(),
+        ev.deployment_id.as_deref(),
     ]
-    .into_iter()
-    .flatten()
-    .map(String::as_str)
 }
 
 /// An ID that should have been resolved was not: the database did not

@@ -212,14 +212,7 @@ async fn commit_with(
     resolve_names(&mut tx, &mut names).await?;
     let mut inserted = 0;
     if !rows.is_empty() {
-        let mut refs = Vec::with_capacity(rows.len());
-        for row in &rows {
-            refs.push(
-                names
-                    .refs(cache, row)
-                    .ok_or_else(|| super::names::unresolved(&row.event.key))?,
-            );
-        }
+        let refs = names.refs(&rows)?;
         inserted = match how {
             Insert::Copy => copy::insert_new(&mut tx, cluster.id, &rows, &refs).await?,
             Insert::OnConflict => insert_on_conflict(&mut tx, cluster.id, &rows, &refs).await?,

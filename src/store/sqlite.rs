@@ -113,18 +113,18 @@ impl Lease for SqliteLease {
         let rows: Vec<_> = batch.rows().collect();
         let mut names = BatchNames::new(&mut self.names, &rows);
         resolve_names(&mut tx, &mut names).await?;
+        let refs = names.refs(&rows)?;
         let mut inserted = 0;
         let mut rest = rows.as_slice();
+        let mut rest_refs = refs.as_slice();
         while !rest.is_empty() {
             let k = ROWS_PER_STATEMENT.min(rest.len()).ilog2() as usize;
             let (chunk, tail) = rest.split_at(1 << k);
-            rest = tail;
+            let (chunk_refs, tail_refs) = rest_refs.split_at(chunk.len());
+            (rest, rest_refs) = (tail, tail_refs);
             let mut query = sqlx::query(AssertSqlSafe(INSERT_SQL[k].clone()));
-            for row in chunk {
+            for (row, refs) in chunk.iter().zip(chunk_refs) {
                 let ev = row.event;
-                let refs = names
-                    .refs(&mut self.names, row)
-                    .ok_or_else(|| super::names::unresolved(&ev.key))?;
                 query = query
                     .bind(cluster.id)
                     .bind(row.index)
