@@ -2,10 +2,11 @@
 //! the writer, and the WAL is started over instead of growing with the
 //! archive.
 
-use nomad_chronicle::config::DbUrl;
 use nomad_chronicle::nomad::{Line, parse_line};
-use nomad_chronicle::store::{self, Batch, ReceivedFrame};
+use nomad_chronicle::store::{Batch, ReceivedFrame};
 use serde_json::json;
+
+use crate::common::{Archive, Backend};
 
 /// An allocation event of about 8 KiB.
 fn line(index: u64) -> Vec<u8> {
@@ -40,16 +41,8 @@ const MIB: u64 = 1024 * 1024;
 
 #[tokio::test]
 async fn the_wal_stays_bounded_and_the_database_file_receives_the_events() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("archive.db");
-    let url = DbUrl::parse(&format!("sqlite://{}", path.display())).expect("url");
-    let store = store::connect(&url).await.expect("open");
-    let cluster = store.open_cluster("test", None).await.expect("cluster");
-    let mut lease = store
-        .lease("test", &Default::default())
-        .await
-        .expect("lease")
-        .expect("not stopped");
+    let archive = Archive::new(Backend::Sqlite).await;
+    let (store, cluster, mut lease) = archive.writer("test").await;
     // 160 MiB of events, committed back to back.
     let per_batch = 500;
     for n in 0..40 {
@@ -58,10 +51,12 @@ async fn the_wal_stays_bounded_and_the_database_file_receives_the_events() {
             .await
             .expect("commit");
     }
-    let wal = std::fs::metadata(dir.path().join("archive.db-wal"))
+    let wal = std::fs::metadata(archive.file("archive.db-wal"))
         .expect("the WAL")
         .len();
-    let db = std::fs::metadata(&path).expect("the database").len();
+    let db = std::fs::metadata(&archive.path)
+        .expect("the database")
+        .len();
     // Started over at 64 MiB; a batch is 4 MiB.
     assert!(wal < 96 * MIB, "the WAL grew to {} MiB", wal / MIB);
     // Everything but what the last checkpoints had not copied yet.

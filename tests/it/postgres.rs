@@ -170,16 +170,9 @@ async fn events_another_writer_stores_while_a_batch_is_copied_are_stored_once() 
     }
     let frames = Generator::new(44).frames(300);
     let archive = Archive::new(Backend::Postgres).await;
-    let file = archive.file("capture.ndjson");
-    let lines: String = frames.iter().map(|f| f.to_line() + "\n").collect();
-    std::fs::write(&file, lines).expect("write capture");
-    let file = file.display().to_string();
-    let head = archive.file("head.ndjson");
-    std::fs::write(&head, frames[0].to_line() + "\n").expect("write capture");
-    archive
-        .run(&["import", &head.display().to_string()])
-        .await
-        .assert_success();
+    let file = archive.capture("capture.ndjson", &frames);
+    let head = archive.capture("head.ndjson", &frames[..1]);
+    archive.run(&["import", &head]).await.assert_success();
 
     // Another writer (not taking the writer lock) inserts an event of the
     // capture and keeps its transaction open: the import's check does not
@@ -251,11 +244,9 @@ async fn a_cluster_with_events_cannot_be_deleted() {
     }
     let frames = Generator::new(45).frames(50);
     let archive = Archive::new(Backend::Postgres).await;
-    let file = archive.file("capture.ndjson");
-    let lines: String = frames.iter().map(|f| f.to_line() + "\n").collect();
-    std::fs::write(&file, lines).expect("write capture");
+    let file = archive.capture("capture.ndjson", &frames);
     archive
-        .run(&["import", &file.display().to_string(), "--cluster", "kept"])
+        .run(&["import", &file, "--cluster", "kept"])
         .await
         .assert_success();
     archive

@@ -8,13 +8,8 @@ use crate::common::{Archive, Backend, on_both_backends};
 
 /// Imports `frames` into `archive` as cluster `default`.
 async fn import(archive: &Archive, name: &str, frames: &[SimFrame]) {
-    let file = archive.file(name);
-    let text: String = frames.iter().map(|f| f.to_line() + "\n").collect();
-    std::fs::write(&file, text).expect("write capture");
-    archive
-        .run(&["import", &file.display().to_string()])
-        .await
-        .assert_success();
+    let file = archive.capture(name, frames);
+    archive.run(&["import", &file]).await.assert_success();
 }
 
 fn ndjson(stdout: &str) -> Vec<Value> {

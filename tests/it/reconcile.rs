@@ -806,15 +806,7 @@ async fn pending_reconstructions_left_behind_are_completed_once(backend: Backend
         sim.sim.publish(f);
     }
     // An earlier process recorded a gap and stopped before reading the lists.
-    let store = store::connect(&DbUrl::parse(&archive.url).expect("url"))
-        .await
-        .expect("open");
-    let cluster = store.open_cluster("test", None).await.expect("cluster");
-    let mut lease = store
-        .lease("test", &Default::default())
-        .await
-        .expect("lease")
-        .expect("not stopped");
+    let (store, cluster, mut lease) = archive.writer("test").await;
     let batch = Batch {
         gaps: vec![Gap {
             from_index: 5,

@@ -10,12 +10,8 @@ fn write_capture(
     events: usize,
 ) -> (String, Vec<nomad_chronicle::sim::SimFrame>) {
     let frames = Generator::new(seed).frames(events);
-    let text: String = frames.iter().map(|f| f.to_line() + "\n").collect();
-    let file = archive
-        .path
-        .with_file_name(format!("capture-{seed}.ndjson"));
-    std::fs::write(&file, text).expect("write capture");
-    (file.display().to_string(), frames)
+    let file = archive.capture(&format!("capture-{seed}.ndjson"), &frames);
+    (file, frames)
 }
 
 async fn status_reports_each_cluster_in_json_and_as_a_table(backend: Backend) {

@@ -8,11 +8,12 @@ pub mod python;
 
 use std::path::PathBuf;
 use std::process::{Output, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use nomad_chronicle::config::DbUrl;
 use nomad_chronicle::sim::{Framing, Generator, Sim, SimConfig, SimFrame};
-use nomad_chronicle::store::{self, ArchivedEvent, StatusReport};
+use nomad_chronicle::store::{self, ArchivedEvent, Cluster, Lease, StatusReport, Store};
 use tokio::process::{Child, Command};
 
 /// How long any single run of the binary may take before the test fails.
@@ -103,6 +104,29 @@ impl Archive {
     /// A path in the archive's temporary directory.
     pub fn file(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
+    }
+
+    /// Writes `frames` as an NDJSON capture named `name` and returns its path.
+    pub fn capture(&self, name: &str, frames: &[SimFrame]) -> String {
+        let file = self.file(name);
+        let text: String = frames.iter().map(|f| f.to_line() + "\n").collect();
+        std::fs::write(&file, text).expect("write capture");
+        file.display().to_string()
+    }
+
+    /// Opens the archive in this process and takes the writer's lease of
+    /// `cluster`, as ingest does.
+    pub async fn writer(&self, cluster: &str) -> (Arc<dyn Store>, Cluster, Box<dyn Lease>) {
+        let store = store::connect(&DbUrl::parse(&self.url).expect("url"))
+            .await
+            .expect("open");
+        let opened = store.open_cluster(cluster, None).await.expect("cluster");
+        let lease = store
+            .lease(cluster, &Default::default())
+            .await
+            .expect("lease")
+            .expect("not stopped");
+        (store, opened, lease)
     }
 
     /// Every event of `cluster`, in stream order, as (index, raw JSON).
