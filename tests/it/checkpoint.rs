@@ -8,10 +8,10 @@ use serde_json::json;
 
 use crate::common::{Archive, Backend};
 
-/// An allocation event of about 8 KiB.
-fn line(index: u64) -> Vec<u8> {
+/// An allocation event with `padding` bytes of payload.
+fn line(index: u64, padding: usize) -> Vec<u8> {
     let alloc = format!("{index:08}-0000-4000-8000-000000000000");
-    let padding = "x".repeat(8 * 1024);
+    let padding = "x".repeat(padding);
     let event = json!({
         "Topic": "Allocation", "Type": "AllocationUpdated", "Key": alloc,
         "Namespace": "default", "FilterKeys": ["web", "d1"], "Index": index,
@@ -21,9 +21,9 @@ fn line(index: u64) -> Vec<u8> {
     serde_json::to_vec(&json!({"Index": index, "Events": [event]})).expect("json")
 }
 
-fn batch(first: u64, events: u64) -> Batch {
+fn batch(first: u64, events: u64, padding: usize) -> Batch {
     let frames = (first..first + events)
-        .map(|index| match parse_line(&line(index)) {
+        .map(|index| match parse_line(&line(index, padding)) {
             Ok(Line::Frame(frame)) => ReceivedFrame {
                 frame,
                 received_at: 1,
@@ -47,7 +47,7 @@ async fn the_wal_stays_bounded_and_the_database_file_receives_the_events() {
     let per_batch = 500;
     for n in 0..40 {
         lease
-            .commit(&cluster, &batch(1 + n * per_batch, per_batch))
+            .commit(&cluster, &batch(1 + n * per_batch, per_batch, 8 * 1024))
             .await
             .expect("commit");
     }
@@ -65,6 +65,31 @@ async fn the_wal_stays_bounded_and_the_database_file_receives_the_events() {
     assert_eq!(
         store.status().await.expect("status").clusters[0].events,
         40 * per_batch
+    );
+    store.close().await;
+}
+
+/// A quiet cluster: one small event per commit, as ingest commits a second
+/// after the first event of a batch. Each commit still writes a dozen pages.
+#[tokio::test]
+async fn the_wal_stays_bounded_when_every_commit_is_small() {
+    let archive = Archive::new(Backend::Sqlite).await;
+    let (store, cluster, mut lease) = archive.writer("test").await;
+    for index in 1..=3_000 {
+        lease
+            .commit(&cluster, &batch(index, 1, 200))
+            .await
+            .expect("commit");
+    }
+    let wal = std::fs::metadata(archive.file("archive.db-wal"))
+        .expect("the WAL")
+        .len();
+    // 3,000 commits of ~11 pages would be over 500 MiB.
+    assert!(wal < 96 * MIB, "the WAL grew to {} MiB", wal / MIB);
+    drop(lease);
+    assert_eq!(
+        store.status().await.expect("status").clusters[0].events,
+        3_000
     );
     store.close().await;
 }

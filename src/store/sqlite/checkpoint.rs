@@ -27,6 +27,12 @@ use tokio::task::JoinHandle;
 /// WAL size at which SQLite's automatic checkpoint would run (1,000 pages).
 const CHECKPOINT_AFTER_BYTES: usize = 8 * 1024 * 1024;
 
+/// Commits before another checkpoint is started, however small they were:
+/// each commit writes a dozen pages (the table's last page, each index's,
+/// the checkpoint row) even for one event, so a quiet cluster committing
+/// every second would otherwise fill the WAL with ~11 frames per event.
+const CHECKPOINT_AFTER_COMMITS: u32 = 64;
+
 /// WAL frames (16 KiB pages) past which the next commit waits for the
 /// checkpoint in flight, so that SQLite can start the WAL over: 64 MiB.
 const RESTART_FRAMES: i64 = 4096;
@@ -49,16 +55,21 @@ pub struct Checkpoints {
     running: Option<JoinHandle<Option<Outcome>>>,
     /// Event bytes committed since the last checkpoint was started.
     pending_bytes: usize,
+    /// Commits since the last checkpoint was started.
+    pending_commits: u32,
     /// Frames in the WAL as of the last checkpoint that finished.
     wal_frames: i64,
 }
 
 impl Checkpoints {
+    /// Checkpoints on connections of `pool`, which the writer's own
+    /// connection is not one of while it holds it.
     pub fn new(pool: SqlitePool) -> Self {
         Checkpoints {
             pool,
             running: None,
             pending_bytes: 0,
+            pending_commits: 0,
             wal_frames: 0,
         }
     }
@@ -67,6 +78,7 @@ impl Checkpoints {
     /// everything committed so far, so that this commit starts the WAL over.
     /// The checkpoint in flight has copied all but the last batch or so.
     pub async fn before_commit(&mut self) {
+        self.collect_finished();
         if self.wal_frames < RESTART_FRAMES {
             return;
         }
@@ -74,6 +86,7 @@ impl Checkpoints {
             let _ = running.await;
         }
         self.pending_bytes = 0;
+        self.pending_commits = 0;
         self.wal_frames = match checkpoint(&self.pool).await {
             // Nothing was committed since it started: the next write starts
             // the WAL over.
@@ -88,24 +101,34 @@ impl Checkpoints {
     /// enough was added and none is in flight.
     pub fn after_commit(&mut self, bytes: usize) {
         self.pending_bytes += bytes;
-        if self.pending_bytes < CHECKPOINT_AFTER_BYTES {
+        self.pending_commits += 1;
+        if self.pending_bytes < CHECKPOINT_AFTER_BYTES
+            && self.pending_commits < CHECKPOINT_AFTER_COMMITS
+        {
             return;
         }
-        if let Some(running) = &self.running {
-            if !running.is_finished() {
-                return;
-            }
+        self.collect_finished();
+        if self.running.is_some() {
+            return;
+        }
+        self.pending_bytes = 0;
+        self.pending_commits = 0;
+        let pool = self.pool.clone();
+        self.running = Some(tokio::spawn(async move { checkpoint(&pool).await }));
+    }
+
+    /// Takes the outcome of a checkpoint that has finished, without waiting.
+    /// Commits may have followed it, so only its count of frames is known
+    /// to be current.
+    fn collect_finished(&mut self) {
+        if !self.running.as_ref().is_some_and(JoinHandle::is_finished) {
+            return;
         }
         if let Some(finished) = self.running.take() {
-            // Finished, so this does not wait. Commits may have followed it,
-            // so only its count of frames is known to be current.
             if let Some(outcome) = finished.now_or_never().and_then(Result::ok).flatten() {
                 self.wal_frames = self.wal_frames.max(outcome.frames);
             }
         }
-        self.pending_bytes = 0;
-        let pool = self.pool.clone();
-        self.running = Some(tokio::spawn(async move { checkpoint(&pool).await }));
     }
 }
 
@@ -127,7 +150,7 @@ async fn checkpoint(pool: &SqlitePool) -> Option<Outcome> {
     {
         Ok((_busy, frames, copied)) => Some(Outcome { frames, copied }),
         Err(e) => {
-            tracing::debug!(error = %e, "WAL checkpoint failed; the next one retries");
+            tracing::warn!(error = %e, "WAL checkpoint failed; the next one retries");
             None
         }
     }
