@@ -89,8 +89,13 @@ struct SqliteLease {
 
 /// Where a lease commits.
 enum Writer {
-    /// A file: a connection held for as long as the lease.
-    Own(PoolConnection<Sqlite>),
+    /// A file: a connection held from one commit to the next, and given
+    /// back after a failed one, so that a retry does not go on with a
+    /// broken connection (the pool tests it, and replaces it if need be).
+    Own {
+        pool: SqlitePool,
+        conn: Option<PoolConnection<Sqlite>>,
+    },
     /// `sqlite::memory:` lives in the pool's only connection, which
     /// everything else needs too.
     Shared(SqlitePool),
@@ -106,8 +111,33 @@ impl Lease for SqliteLease {
         if let Some(checkpoints) = &mut self.checkpoints {
             checkpoints.before_commit().await;
         }
+        let result = self.store(cluster, batch).await;
+        match (&result, &mut self.checkpoints) {
+            (Err(_), _) => {
+                if let Writer::Own { conn, .. } = &mut self.conn {
+                    *conn = None;
+                }
+            }
+            (Ok(_), Some(checkpoints)) => {
+                checkpoints.after_commit(batch.rows().map(|r| r.event.raw.len()).sum());
+            }
+            (Ok(_), None) => {}
+        }
+        result
+    }
+}
+
+impl SqliteLease {
+    /// Stores the batch in one transaction (see [`Lease::commit`]).
+    async fn store(&mut self, cluster: &Cluster, batch: &Batch) -> Result<CommitStats, StoreError> {
         let mut tx = match &mut self.conn {
-            Writer::Own(conn) => conn.begin().await?,
+            Writer::Own { pool, conn } => {
+                let conn = match conn {
+                    Some(conn) => conn,
+                    None => conn.insert(pool.acquire().await?),
+                };
+                conn.begin().await?
+            }
             Writer::Shared(pool) => pool.begin().await?,
         };
         let rows: Vec<_> = batch.rows().collect();
@@ -173,9 +203,6 @@ impl Lease for SqliteLease {
         .await?;
         tx.commit().await?;
         self.names.remember(names.resolved);
-        if let Some(checkpoints) = &mut self.checkpoints {
-            checkpoints.after_commit(rows.iter().map(|r| r.event.raw.len()).sum());
-        }
         Ok(CommitStats {
             inserted,
             duplicates: rows.len() as u64 - inserted,
@@ -451,7 +478,10 @@ impl Store for SqliteStore {
             (Writer::Shared(self.pool.clone()), None)
         } else {
             (
-                Writer::Own(self.pool.acquire().await?),
+                Writer::Own {
+                    pool: self.pool.clone(),
+                    conn: Some(self.pool.acquire().await?),
+                },
                 Some(Checkpoints::new(self.pool.clone())),
             )
         };
