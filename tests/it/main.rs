@@ -7,6 +7,7 @@ mod checkpoint;
 mod common;
 mod import;
 mod ingest;
+mod lease;
 mod namespaces;
 mod postgres;
 mod query;
