@@ -42,7 +42,11 @@ pub fn select_events(
 ) -> SelectSql {
     let mut w = Where::new(style);
     w.push("cluster_id = ", Bind::Int(cluster_id));
-    w.push("raft_index >= ", Bind::Int(to_i64(query.from_index)));
+    // From the start needs no bound, which would also steer the planner to
+    // the stream-order index when a time window has an index of its own.
+    if query.from_index > 0 {
+        w.push("raft_index >= ", Bind::Int(to_i64(query.from_index)));
+    }
     if let Some((index, position)) = query.after {
         let (a, b) = (
             w.placeholder(Bind::Int(to_i64(index))),
@@ -55,11 +59,8 @@ pub fn select_events(
     if let Some(to) = query.to_index {
         w.push("raft_index <= ", Bind::Int(to_i64(to)));
     }
-    if let Some(since) = query.since {
-        w.push("received_at >= ", Bind::Int(since));
-    }
-    if let Some(until) = query.until {
-        w.push("received_at < ", Bind::Int(until));
+    if query.since.is_some() || query.until.is_some() {
+        time_window(&mut w, cluster_id, query.since, query.until);
     }
     if let Some(ns) = &query.namespace {
         let p = w.placeholder(Bind::Text(ns.clone()));
@@ -107,6 +108,45 @@ pub fn select_events(
     SelectSql {
         sql,
         binds: w.binds,
+    }
+}
+
+/// Events received in `[since, until)`. The window's first and last raft
+/// index come from the index by receipt (migration 0010), and the events are
+/// read between them in stream order, so a narrow window reads little and a
+/// wide one is still read in order up to the page's limit. SQLite would
+/// rather read the whole window through the index by receipt and sort it all
+/// before the limit, however large the window; `+` keeps it off that index
+/// for the rows themselves.
+fn time_window(w: &mut Where, cluster_id: i64, since: Option<i64>, until: Option<i64>) {
+    let (received, hint) = match w.style {
+        Placeholders::Question => ("+received_at", " INDEXED BY event_log_by_received"),
+        Placeholders::Numbered => ("received_at", ""),
+    };
+    for (op, aggregate) in [(">=", "MIN"), ("<=", "MAX")] {
+        let mut window = vec![format!(
+            "cluster_id = {}",
+            w.placeholder(Bind::Int(cluster_id))
+        )];
+        if let Some(since) = since {
+            window.push(format!(
+                "received_at >= {}",
+                w.placeholder(Bind::Int(since))
+            ));
+        }
+        if let Some(until) = until {
+            window.push(format!("received_at < {}", w.placeholder(Bind::Int(until))));
+        }
+        w.clauses.push(format!(
+            "raft_index {op} (SELECT {aggregate}(raft_index) FROM event_log{hint} WHERE {})",
+            window.join(" AND ")
+        ));
+    }
+    if let Some(since) = since {
+        w.push(&format!("{received} >= "), Bind::Int(since));
+    }
+    if let Some(until) = until {
+        w.push(&format!("{received} < "), Bind::Int(until));
     }
 }
 

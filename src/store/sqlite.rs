@@ -501,14 +501,18 @@ impl Store for SqliteStore {
         let mut out = Vec::with_capacity(clusters.len());
         for row in clusters {
             let id: i64 = row.get(0);
+            // One aggregate per subquery: SQLite answers each MIN and MAX
+            // with one index lookup, where together they read every event.
             let totals = sqlx::query(
-                "SELECT COUNT(*), MIN(raft_index), MAX(raft_index), MIN(received_at), MAX(received_at) \
-                 FROM event_log WHERE cluster_id = ?",
+                "SELECT (SELECT MIN(raft_index) FROM event_log WHERE cluster_id = ?1), \
+                   (SELECT MAX(raft_index) FROM event_log WHERE cluster_id = ?1), \
+                   (SELECT MIN(received_at) FROM event_log WHERE cluster_id = ?1), \
+                   (SELECT MAX(received_at) FROM event_log WHERE cluster_id = ?1)",
             )
             .bind(id)
             .fetch_one(&self.pool)
             .await?;
-            let topics = sqlx::query(
+            let topics: Vec<TopicCount> = sqlx::query(
                 "SELECT topic, COUNT(*) FROM event_log WHERE cluster_id = ? GROUP BY topic ORDER BY topic",
             )
             .bind(id)
@@ -533,9 +537,9 @@ impl Store for SqliteStore {
             out.push(ClusterStatus {
                 cluster: row.get(1),
                 address: row.get(2),
-                events: to_u64(totals.get(0)),
-                first_index: totals.get::<Option<i64>, _>(1).map(to_u64),
-                last_index: totals.get::<Option<i64>, _>(2).map(to_u64),
+                events: topics.iter().map(|t| t.events).sum(),
+                first_index: totals.get::<Option<i64>, _>(0).map(to_u64),
+                last_index: totals.get::<Option<i64>, _>(1).map(to_u64),
                 checkpoint: row.get::<Option<i64>, _>(3).map(to_u64),
                 identity: row
                     .get::<Option<&str>, _>(5)
@@ -543,8 +547,8 @@ impl Store for SqliteStore {
                 topics,
                 gaps,
                 malformed_lines: to_u64(row.get(4)),
-                first_received_at: totals.get(3),
-                last_received_at: totals.get(4),
+                first_received_at: totals.get(2),
+                last_received_at: totals.get(3),
                 reconstructions: Vec::new(),
             });
         }

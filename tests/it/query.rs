@@ -346,6 +346,93 @@ async fn each_object_filter_finds_exactly_its_events_in_stream_order(backend: Ba
     }
 }
 
+/// Stores `frames` as received at `received_at` (Unix milliseconds).
+async fn store_received_at(archive: &Archive, frames: &[SimFrame], received_at: i64) {
+    let (store, cluster, mut lease) = archive.writer("default").await;
+    let frames = frames
+        .iter()
+        .map(|f| match parse_line(f.to_line().as_bytes()) {
+            Ok(Line::Frame(frame)) => nomad_chronicle::store::ReceivedFrame { frame, received_at },
+            other => panic!("not a frame: {other:?}"),
+        })
+        .collect();
+    let batch = nomad_chronicle::store::Batch {
+        frames,
+        ..Default::default()
+    };
+    lease.commit(&cluster, &batch).await.expect("commit");
+    drop(lease);
+    store.close().await;
+}
+
+/// `--since` / `--until` select by the time each event was received, which
+/// runs with the raft index only while history arrives live: a capture of
+/// older history imported later is received after newer events. The window
+/// holds exactly the events received in it, in stream order.
+async fn a_time_window_holds_exactly_the_events_received_in_it(backend: Backend) {
+    let archive = Archive::new(backend).await;
+    let frames = Generator::new(74).frames(600);
+    let third = frames.len() / 3;
+    let (old, rest) = frames.split_at(third);
+    let (middle, new) = rest.split_at(third);
+    // 2026-01-01T00:00:01Z, …:02Z, …:03Z: the middle first, then the newest,
+    // then the oldest (a backfill).
+    const NEW_YEAR: i64 = 1_767_225_600_000;
+    store_received_at(&archive, middle, NEW_YEAR + 1_000).await;
+    store_received_at(&archive, new, NEW_YEAR + 2_000).await;
+    store_received_at(&archive, old, NEW_YEAR + 3_000).await;
+    let indexes = |frames: &[SimFrame]| -> Vec<u64> {
+        frames
+            .iter()
+            .flat_map(|f| f.events.iter().map(move |_| f.index))
+            .collect()
+    };
+    let query = |window: &'static [&'static str]| {
+        let archive = &archive;
+        async move {
+            let mut args = vec!["query", "events", "--output", "ndjson", "--limit", "100000"];
+            args.extend_from_slice(window);
+            let run = archive.run(&args).await;
+            let got: Vec<u64> = ndjson(&run.stdout)
+                .iter()
+                .map(|e| e["Index"].as_u64().expect("Index"))
+                .collect();
+            (run, got)
+        }
+    };
+
+    let (run, got) = query(&[
+        "--since",
+        "2026-01-01T00:00:02Z",
+        "--until",
+        "2026-01-01T00:00:03Z",
+    ])
+    .await;
+    run.assert_success();
+    assert_eq!(got, indexes(new));
+    // The oldest and the newest events, not the middle ones between them.
+    let (run, got) = query(&["--since", "2026-01-01T00:00:02Z"]).await;
+    run.assert_success();
+    assert_eq!(got, [indexes(old), indexes(new)].concat());
+    let (run, got) = query(&["--until", "2026-01-01T00:00:02Z"]).await;
+    run.assert_success();
+    assert_eq!(got, indexes(middle));
+    let (run, got) = query(&[
+        "--since",
+        "2026-01-01T00:00:03Z",
+        "--until",
+        "2026-01-01T00:00:03.001Z",
+    ])
+    .await;
+    run.assert_success();
+    assert_eq!(got, indexes(old));
+    // Nothing received in the window: said so, with a non-zero exit.
+    let (run, got) = query(&["--since", "2026-01-01T00:00:04Z"]).await;
+    assert!(got.is_empty());
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(run.stderr.contains("no events match"), "{}", run.stderr);
+}
+
 on_both_backends!(
     events_of_one_allocation_by_prefix,
     events_of_a_job_in_one_namespace_as_a_table,
@@ -353,4 +440,5 @@ on_both_backends!(
     ambiguous_and_unknown_ids_are_told_apart,
     answers_say_which_gaps_they_overlap,
     each_object_filter_finds_exactly_its_events_in_stream_order,
+    a_time_window_holds_exactly_the_events_received_in_it,
 );
