@@ -9,7 +9,7 @@ use super::resolve::resolve;
 use super::summary::summarize;
 use super::{QueryError, covers, gaps};
 use crate::store::filter::RefColumn;
-use crate::store::{Cluster, Gap, PageQuery, Store};
+use crate::store::{Cluster, Gap, PageQuery, Store, StoreError};
 
 /// What to select. IDs of allocations, nodes, evaluations and deployments
 /// may be prefixes.
@@ -57,7 +57,7 @@ pub async fn run(
         };
         refs.push((*column, id));
     }
-    let page = PageQuery {
+    let mut page = PageQuery {
         from_index: query.from_index,
         to_index: query.to_index,
         since: query.since,
@@ -71,7 +71,10 @@ pub async fn run(
         limit: query.limit.saturating_add(1),
         ..PageQuery::default()
     };
-    let mut events = store.page(cluster, &page).await?;
+    let mut events = match within_window(store, cluster, &mut page).await? {
+        true => store.page(cluster, &page).await?,
+        false => Vec::new(),
+    };
     let truncated = events.len() > query.limit as usize;
     events.truncate(query.limit as usize);
     events.reverse();
@@ -150,4 +153,23 @@ pub async fn run(
     };
     written.map_err(QueryError::Output)?;
     Ok(events.len())
+}
+
+/// Narrows `page` to the stretch of the stream received in its time window,
+/// if it has one; `false` when nothing was received then.
+pub(crate) async fn within_window(
+    store: &dyn Store,
+    cluster: &Cluster,
+    page: &mut PageQuery,
+) -> Result<bool, StoreError> {
+    if page.since.is_none() && page.until.is_none() {
+        return Ok(true);
+    }
+    match store.received_span(cluster, page.since, page.until).await? {
+        Some((first, last)) => {
+            page.within(first, Some(last));
+            Ok(true)
+        }
+        None => Ok(false),
+    }
 }

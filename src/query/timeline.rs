@@ -118,7 +118,7 @@ pub async fn run(
         },
         _ => resolve(store, cluster, topic, &query.id).await?,
     };
-    let page = PageQuery {
+    let mut page = PageQuery {
         from_index: query.from_index,
         to_index: query.to_index,
         since: query.since,
@@ -128,7 +128,10 @@ pub async fn run(
         limit: query.limit.saturating_add(1),
         ..PageQuery::default()
     };
-    let mut events = store.page(cluster, &page).await?;
+    let mut events = match super::events::within_window(store, cluster, &mut page).await? {
+        true => store.page(cluster, &page).await?,
+        false => Vec::new(),
+    };
     let truncated = events.len() > query.limit as usize;
     events.truncate(query.limit as usize);
     if query.subject == Subject::Job && query.namespace.is_none() {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::nomad::Subscription;
 use crate::nomad::wire::filter_keys;
-use crate::store::{ArchivedEvent, Cluster, PageQuery, Store, StoreError};
+use crate::store::{ArchivedEvent, Cluster, PageQuery, Store, StoreError, now_millis};
 
 /// Events read per database round trip.
 pub const PAGE_SIZE: u32 = 1000;
@@ -45,6 +45,9 @@ pub struct FrameReader {
     pending: VecDeque<ArchivedEvent>,
     /// The last page came back short: everything committed so far is read.
     caught_up: bool,
+    /// The stretch of the stream received in the time window, once found
+    /// (the end is left open while events may still be received in it).
+    window: Option<(u64, Option<u64>)>,
 }
 
 impl FrameReader {
@@ -56,6 +59,7 @@ impl FrameReader {
             after: None,
             pending: VecDeque::new(),
             caught_up: false,
+            window: None,
         }
     }
 
@@ -101,7 +105,7 @@ impl FrameReader {
     /// Reads the next page; returns how many events it held.
     async fn fetch(&mut self) -> Result<usize, StoreError> {
         let sub = &self.query.subscription;
-        let page = PageQuery {
+        let mut page = PageQuery {
             after: self.after,
             from_index: self.after.map_or(sub.index, |(index, _)| index),
             to_index: self.query.to_index,
@@ -115,6 +119,19 @@ impl FrameReader {
             limit: PAGE_SIZE,
             ..PageQuery::default()
         };
+        if page.since.is_some() || page.until.is_some() {
+            if self.window.is_none() {
+                self.window = self.find_window().await?;
+            }
+            match self.window {
+                Some((first, last)) => page.within(first, last),
+                // Nothing received in the window yet.
+                None => {
+                    self.caught_up = true;
+                    return Ok(0);
+                }
+            }
+        }
         let events = self.store.page(&self.cluster, &page).await?;
         self.caught_up = events.len() < PAGE_SIZE as usize;
         if let Some(last) = events.last() {
@@ -123,6 +140,19 @@ impl FrameReader {
         let n = events.len();
         self.pending.extend(events);
         Ok(n)
+    }
+
+    /// Where the events received in the time window are, read once rather
+    /// than by every page. A window that ends in the past is closed: events
+    /// received from now on are outside it.
+    async fn find_window(&self) -> Result<Option<(u64, Option<u64>)>, StoreError> {
+        let (since, until) = (self.query.since, self.query.until);
+        let span = self
+            .store
+            .received_span(&self.cluster, since, until)
+            .await?;
+        let closed = until.is_some_and(|until| until <= now_millis());
+        Ok(span.map(|(first, last)| (first, closed.then_some(last))))
     }
 
     fn passes(&self, event: &ArchivedEvent) -> bool {

@@ -59,9 +59,7 @@ pub fn select_events(
     if let Some(to) = query.to_index {
         w.push("raft_index <= ", Bind::Int(to_i64(to)));
     }
-    if query.since.is_some() || query.until.is_some() {
-        time_window(&mut w, cluster_id, query.since, query.until);
-    }
+    time_window(&mut w, query.since, query.until);
     if let Some(ns) = &query.namespace {
         let p = w.placeholder(Bind::Text(ns.clone()));
         w.clauses.push(format!("namespace IN ({p}, '')"));
@@ -111,37 +109,17 @@ pub fn select_events(
     }
 }
 
-/// Events received in `[since, until)`. The window's first and last raft
-/// index come from the index by receipt (migration 0010), and the events are
-/// read between them in stream order, so a narrow window reads little and a
-/// wide one is still read in order up to the page's limit. SQLite would
-/// rather read the whole window through the index by receipt and sort it all
-/// before the limit, however large the window; `+` keeps it off that index
-/// for the rows themselves.
-fn time_window(w: &mut Where, cluster_id: i64, since: Option<i64>, until: Option<i64>) {
-    let (received, hint) = match w.style {
-        Placeholders::Question => ("+received_at", " INDEXED BY event_log_by_received"),
-        Placeholders::Numbered => ("received_at", ""),
+/// Events received in `[since, until)`. The callers narrow the raft-index
+/// range to the window first ([`super::Store::received_span`], once, not per
+/// page), and the events are read in stream order between those bounds. On
+/// SQLite, `+` keeps the planner off the index by receipt: without
+/// statistics it would read any window through it and sort the whole window
+/// before the page's limit (docs/performance.md).
+fn time_window(w: &mut Where, since: Option<i64>, until: Option<i64>) {
+    let received = match w.style {
+        Placeholders::Question => "+received_at",
+        Placeholders::Numbered => "received_at",
     };
-    for (op, aggregate) in [(">=", "MIN"), ("<=", "MAX")] {
-        let mut window = vec![format!(
-            "cluster_id = {}",
-            w.placeholder(Bind::Int(cluster_id))
-        )];
-        if let Some(since) = since {
-            window.push(format!(
-                "received_at >= {}",
-                w.placeholder(Bind::Int(since))
-            ));
-        }
-        if let Some(until) = until {
-            window.push(format!("received_at < {}", w.placeholder(Bind::Int(until))));
-        }
-        w.clauses.push(format!(
-            "raft_index {op} (SELECT {aggregate}(raft_index) FROM event_log{hint} WHERE {})",
-            window.join(" AND ")
-        ));
-    }
     if let Some(since) = since {
         w.push(&format!("{received} >= "), Bind::Int(since));
     }

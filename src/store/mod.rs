@@ -244,6 +244,19 @@ pub struct PageQuery {
     pub limit: u32,
 }
 
+impl PageQuery {
+    /// Reads only raft indexes `first..=last` (`last: None` leaves the end
+    /// open), within whatever range was asked for: with the span of a time
+    /// window ([`Store::received_span`]), a read of the window goes through
+    /// its stretch of the stream instead of the whole cluster.
+    pub fn within(&mut self, first: u64, last: Option<u64>) {
+        self.from_index = self.from_index.max(first);
+        if let Some(last) = last {
+            self.to_index = Some(self.to_index.map_or(last, |to| to.min(last)));
+        }
+    }
+}
+
 /// Why the archive could not be used.
 /// Statements slower than this are logged at debug level. sqlx warns about
 /// them by default, which a user reading `status` on a big archive would
@@ -373,6 +386,19 @@ pub trait Store: Send + Sync {
 
     /// The lowest and highest index archived for a cluster.
     async fn span(&self, cluster: &Cluster) -> Result<Option<(u64, u64)>, StoreError>;
+
+    /// The lowest and highest index of the events received in `[since,
+    /// until)` (either end open), read from the index by receipt (migration
+    /// 0010); `None` when nothing was received then. Receipt follows the
+    /// raft index only while history arrives live, so this range can hold
+    /// events received outside the window too: it bounds a read, and the
+    /// read still filters by time ([`PageQuery::within`]).
+    async fn received_span(
+        &self,
+        cluster: &Cluster,
+        since: Option<i64>,
+        until: Option<i64>,
+    ) -> Result<Option<(u64, u64)>, StoreError>;
 
     /// The latest event of every object of `topics` at or before a point
     /// (`to_index`, or received before `until`), only objects that reference

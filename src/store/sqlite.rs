@@ -621,6 +621,25 @@ impl Store for SqliteStore {
         Ok(first.zip(last).map(|(a, b)| (to_u64(a), to_u64(b))))
     }
 
+    async fn received_span(
+        &self,
+        cluster: &Cluster,
+        since: Option<i64>,
+        until: Option<i64>,
+    ) -> Result<Option<(u64, u64)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT MIN(raft_index), MAX(raft_index) FROM event_log INDEXED BY event_log_by_received \
+             WHERE cluster_id = ? AND received_at >= ? AND received_at < ?",
+        )
+        .bind(cluster.id)
+        .bind(since.unwrap_or(i64::MIN))
+        .bind(until.unwrap_or(i64::MAX))
+        .fetch_one(&self.pool)
+        .await?;
+        let (first, last): (Option<i64>, Option<i64>) = (row.get(0), row.get(1));
+        Ok(first.zip(last).map(|(a, b)| (to_u64(a), to_u64(b))))
+    }
+
     async fn node_ids_named(
         &self,
         cluster: &Cluster,

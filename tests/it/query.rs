@@ -426,6 +426,34 @@ async fn a_time_window_holds_exactly_the_events_received_in_it(backend: Backend)
     .await;
     run.assert_success();
     assert_eq!(got, indexes(old));
+    // Replay reads the same windows as frames, a page at a time.
+    let frame_indexes =
+        |frames: &[SimFrame]| -> Vec<u64> { frames.iter().map(|f| f.index).collect() };
+    for (window, want) in [
+        (
+            vec!["--since", "2026-01-01T00:00:02Z"],
+            [frame_indexes(old), frame_indexes(new)].concat(),
+        ),
+        (
+            vec![
+                "--since",
+                "2026-01-01T00:00:01Z",
+                "--until",
+                "2026-01-01T00:00:02Z",
+            ],
+            frame_indexes(middle),
+        ),
+    ] {
+        let run = archive
+            .run(&[&["replay"], window.as_slice()].concat())
+            .await;
+        run.assert_success();
+        let got: Vec<u64> = ndjson(&run.stdout)
+            .iter()
+            .map(|f| f["Index"].as_u64().expect("Index"))
+            .collect();
+        assert_eq!(got, want, "replay {window:?}");
+    }
     // Nothing received in the window: said so, with a non-zero exit.
     let (run, got) = query(&["--since", "2026-01-01T00:00:04Z"]).await;
     assert!(got.is_empty());
