@@ -611,8 +611,11 @@ impl Store for SqliteStore {
     }
 
     async fn span(&self, cluster: &Cluster) -> Result<Option<(u64, u64)>, StoreError> {
+        // A subquery each: SQLite answers a lone MIN or MAX with one index
+        // lookup, and both in one query by reading the cluster's entries.
         let row = sqlx::query(
-            "SELECT MIN(raft_index), MAX(raft_index) FROM event_log WHERE cluster_id = ?",
+            "SELECT (SELECT MIN(raft_index) FROM event_log WHERE cluster_id = ?1), \
+               (SELECT MAX(raft_index) FROM event_log WHERE cluster_id = ?1)",
         )
         .bind(cluster.id)
         .fetch_one(&self.pool)
