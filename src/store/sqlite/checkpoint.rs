@@ -37,6 +37,15 @@ const CHECKPOINT_AFTER_COMMITS: u32 = 64;
 /// checkpoint in flight, so that SQLite can start the WAL over: 64 MiB.
 const RESTART_FRAMES: i64 = 4096;
 
+/// Commits, and event bytes, after which the WAL is started over whatever
+/// the last finished checkpoint counted. That count is as old as the
+/// checkpoint: one that waits seconds for `fsync` on a busy disk reports
+/// long after the commits that followed it, and the WAL grew to 116 MiB of
+/// one-event commits before the count caught up. 256 commits of a dozen
+/// pages are 48 MiB; 64 MiB of events are about 77 MiB of WAL.
+const RESTART_AFTER_COMMITS: u32 = 256;
+const RESTART_AFTER_BYTES: usize = 64 * 1024 * 1024;
+
 /// What `PRAGMA wal_checkpoint` reports.
 #[derive(Debug, Clone, Copy)]
 struct Outcome {
@@ -59,6 +68,9 @@ pub struct Checkpoints {
     pending_commits: u32,
     /// Frames in the WAL as of the last checkpoint that finished.
     wal_frames: i64,
+    /// Commits and event bytes since the WAL was last started over.
+    commits_since_restart: u32,
+    bytes_since_restart: usize,
 }
 
 impl Checkpoints {
@@ -71,6 +83,8 @@ impl Checkpoints {
             pending_bytes: 0,
             pending_commits: 0,
             wal_frames: 0,
+            commits_since_restart: 0,
+            bytes_since_restart: 0,
         }
     }
 
@@ -79,7 +93,9 @@ impl Checkpoints {
     /// The checkpoint in flight has copied all but the last batch or so.
     pub async fn before_commit(&mut self) {
         self.collect_finished();
-        if self.wal_frames < RESTART_FRAMES {
+        let overdue = self.commits_since_restart >= RESTART_AFTER_COMMITS
+            || self.bytes_since_restart >= RESTART_AFTER_BYTES;
+        if self.wal_frames < RESTART_FRAMES && !overdue {
             return;
         }
         if let Some(running) = self.running.take() {
@@ -87,6 +103,8 @@ impl Checkpoints {
         }
         self.pending_bytes = 0;
         self.pending_commits = 0;
+        self.commits_since_restart = 0;
+        self.bytes_since_restart = 0;
         self.wal_frames = match checkpoint(&self.pool).await {
             // Nothing was committed since it started: the next write starts
             // the WAL over.
@@ -102,6 +120,8 @@ impl Checkpoints {
     pub fn after_commit(&mut self, bytes: usize) {
         self.pending_bytes += bytes;
         self.pending_commits += 1;
+        self.bytes_since_restart += bytes;
+        self.commits_since_restart += 1;
         if self.pending_bytes < CHECKPOINT_AFTER_BYTES
             && self.pending_commits < CHECKPOINT_AFTER_COMMITS
         {
