@@ -13,6 +13,9 @@ use crate::store::{ArchivedEvent, Cluster, PageQuery, Store, StoreError, now_mil
 /// Events read per database round trip.
 pub const PAGE_SIZE: u32 = 1000;
 
+/// How long after its end (ms) a time window can still gain events.
+const CLOSE_AFTER: i64 = 10 * 60 * 1000;
+
 /// One frame ready to send: `{"Index":N,"Events":[…]}` without its newline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutFrame {
@@ -143,15 +146,17 @@ impl FrameReader {
     }
 
     /// Where the events received in the time window are, read once rather
-    /// than by every page. A window that ends in the past is closed: events
-    /// received from now on are outside it.
+    /// than by every page. A window that ended a while ago is closed: a
+    /// frame is stamped when it arrives but committed up to a batch
+    /// interval (and any retries) later, and the writer's clock may be
+    /// another host's, so its end stays open for [`CLOSE_AFTER`] first.
     async fn find_window(&self) -> Result<Option<(u64, Option<u64>)>, StoreError> {
         let (since, until) = (self.query.since, self.query.until);
         let span = self
             .store
             .received_span(&self.cluster, since, until)
             .await?;
-        let closed = until.is_some_and(|until| until <= now_millis());
+        let closed = until.is_some_and(|until| until.saturating_add(CLOSE_AFTER) <= now_millis());
         Ok(span.map(|(first, last)| (first, closed.then_some(last))))
     }
 

@@ -325,6 +325,36 @@ mod tests {
     }
 
     #[test]
+    fn a_time_window_is_a_condition_on_the_rows_kept_off_the_receipt_index_on_sqlite() {
+        let query = PageQuery {
+            since: Some(100),
+            until: Some(200),
+            limit: 10,
+            ..PageQuery::default()
+        };
+        let pg = select_events(7, &query, Placeholders::Numbered, "event::text");
+        assert!(
+            pg.sql.contains(
+                "WHERE cluster_id = $1 AND received_at >= $2 AND received_at < $3 ORDER BY"
+            ),
+            "{}",
+            pg.sql
+        );
+        assert_eq!(
+            pg.binds,
+            [Bind::Int(7), Bind::Int(100), Bind::Int(200), Bind::Int(10)]
+        );
+        let lite = select_events(7, &query, Placeholders::Question, "event");
+        assert!(
+            lite.sql.contains(
+                "WHERE cluster_id = ? AND +received_at >= ? AND +received_at < ? ORDER BY"
+            ),
+            "{}",
+            lite.sql
+        );
+    }
+
+    #[test]
     fn a_key_without_a_topic_is_looked_up_under_every_archived_topic() {
         let query = PageQuery {
             key: Some("web".into()),

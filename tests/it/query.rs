@@ -371,7 +371,8 @@ async fn store_received_at(archive: &Archive, frames: &[SimFrame], received_at: 
 /// holds exactly the events received in it, in stream order.
 async fn a_time_window_holds_exactly_the_events_received_in_it(backend: Backend) {
     let archive = Archive::new(backend).await;
-    let frames = Generator::new(74).frames(600);
+    // Over a page of replay (1,000 events) in each third.
+    let frames = Generator::new(74).frames(4_500);
     let third = frames.len() / 3;
     let (old, rest) = frames.split_at(third);
     let (middle, new) = rest.split_at(third);
