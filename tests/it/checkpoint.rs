@@ -2,11 +2,10 @@
 //! the writer, and the WAL is started over instead of growing with the
 //! archive.
 
-use nomad_chronicle::nomad::{Line, parse_line};
-use nomad_chronicle::store::{Batch, ReceivedFrame};
+use nomad_chronicle::store::Batch;
 use serde_json::json;
 
-use crate::common::{Archive, Backend};
+use crate::common::{Archive, Backend, batch_of_lines};
 
 /// An allocation event with `padding` bytes of payload.
 fn line(index: u64, padding: usize) -> Vec<u8> {
@@ -22,19 +21,7 @@ fn line(index: u64, padding: usize) -> Vec<u8> {
 }
 
 fn batch(first: u64, events: u64, padding: usize) -> Batch {
-    let frames = (first..first + events)
-        .map(|index| match parse_line(&line(index, padding)) {
-            Ok(Line::Frame(frame)) => ReceivedFrame {
-                frame,
-                received_at: 1,
-            },
-            other => panic!("not a frame: {other:?}"),
-        })
-        .collect();
-    Batch {
-        frames,
-        ..Batch::default()
-    }
+    batch_of_lines((first..first + events).map(|index| line(index, padding)), 1)
 }
 
 const MIB: u64 = 1024 * 1024;

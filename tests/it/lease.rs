@@ -1,28 +1,10 @@
 //! The writer's lease when a commit fails: nothing of the batch is kept, and
 //! the lease goes on with the next commit as if the failed one never was.
 
-use nomad_chronicle::nomad::{Line, parse_line};
 use nomad_chronicle::sim::{Generator, SimFrame};
-use nomad_chronicle::store::{Batch, ReceivedFrame, StoreError};
+use nomad_chronicle::store::StoreError;
 
-use crate::common::{Archive, Backend, expected, on_both_backends};
-
-fn batch(frames: &[SimFrame]) -> Batch {
-    let frames = frames
-        .iter()
-        .map(|f| match parse_line(f.to_line().as_bytes()) {
-            Ok(Line::Frame(frame)) => ReceivedFrame {
-                frame,
-                received_at: 1,
-            },
-            other => panic!("not a frame: {other:?}"),
-        })
-        .collect();
-    Batch {
-        frames,
-        ..Batch::default()
-    }
-}
+use crate::common::{Archive, Backend, batch, expected, on_both_backends};
 
 /// SQL run on the archive from outside the lease.
 async fn execute(archive: &Archive, statements: &[&str]) {
@@ -80,7 +62,7 @@ async fn id_columns(archive: &Archive) -> Vec<[Option<String>; 5]> {
 
 /// The ID columns the events of `frames` should have.
 fn expected_ids(frames: &[SimFrame]) -> Vec<[Option<String>; 5]> {
-    batch(frames)
+    batch(frames, 1)
         .frames
         .into_iter()
         .flat_map(|f| f.frame.events)
@@ -115,7 +97,7 @@ async fn a_failed_commit_stores_nothing_and_the_lease_goes_on(backend: Backend) 
     execute(&archive, &fail).await;
 
     let failed = lease
-        .commit(&cluster, &batch(early))
+        .commit(&cluster, &batch(early, 1))
         .await
         .expect_err("the trigger refuses every event");
     assert!(failed.to_string().contains("disk trouble"), "{failed}");
@@ -124,8 +106,14 @@ async fn a_failed_commit_stores_nothing_and_the_lease_goes_on(backend: Backend) 
     execute(&archive, &["DELETE FROM fail"]).await;
     // The later events first: they name new objects, taking the numbers
     // the failed commit had given out.
-    let later = lease.commit(&cluster, &batch(late)).await.expect("commit");
-    let retried = lease.commit(&cluster, &batch(early)).await.expect("retry");
+    let later = lease
+        .commit(&cluster, &batch(late, 1))
+        .await
+        .expect("commit");
+    let retried = lease
+        .commit(&cluster, &batch(early, 1))
+        .await
+        .expect("retry");
     drop(lease);
 
     let all = expected(&frames);
@@ -153,7 +141,7 @@ async fn a_commit_for_a_deleted_cluster_stores_nothing_and_says_so() {
     execute(&archive, &["DELETE FROM clusters WHERE name = 'gone'"]).await;
 
     let refused = lease
-        .commit(&cluster, &batch(&frames))
+        .commit(&cluster, &batch(&frames, 1))
         .await
         .expect_err("no cluster to store under");
     assert!(

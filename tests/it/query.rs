@@ -349,17 +349,7 @@ async fn each_object_filter_finds_exactly_its_events_in_stream_order(backend: Ba
 /// Stores `frames` as received at `received_at` (Unix milliseconds).
 async fn store_received_at(archive: &Archive, frames: &[SimFrame], received_at: i64) {
     let (store, cluster, mut lease) = archive.writer("default").await;
-    let frames = frames
-        .iter()
-        .map(|f| match parse_line(f.to_line().as_bytes()) {
-            Ok(Line::Frame(frame)) => nomad_chronicle::store::ReceivedFrame { frame, received_at },
-            other => panic!("not a frame: {other:?}"),
-        })
-        .collect();
-    let batch = nomad_chronicle::store::Batch {
-        frames,
-        ..Default::default()
-    };
+    let batch = crate::common::batch(frames, received_at);
     lease.commit(&cluster, &batch).await.expect("commit");
     drop(lease);
     store.close().await;

@@ -12,8 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nomad_chronicle::config::DbUrl;
+use nomad_chronicle::nomad::{Line, parse_line};
 use nomad_chronicle::sim::{Framing, Generator, Sim, SimConfig, SimFrame};
-use nomad_chronicle::store::{self, ArchivedEvent, Cluster, Lease, StatusReport, Store};
+use nomad_chronicle::store::{
+    self, ArchivedEvent, Batch, Cluster, Lease, ReceivedFrame, StatusReport, Store,
+};
 use tokio::process::{Child, Command};
 
 /// How long any single run of the binary may take before the test fails.
@@ -285,6 +288,27 @@ impl SimAt {
 }
 
 /// What the archive must hold for these frames: (index, raw event JSON).
+/// A batch of the frames in `lines` (NDJSON lines, parsed as ingest parses
+/// them), all received at `received_at`, for a lease to commit directly.
+pub fn batch_of_lines(lines: impl IntoIterator<Item = Vec<u8>>, received_at: i64) -> Batch {
+    let frames = lines
+        .into_iter()
+        .map(|line| match parse_line(&line) {
+            Ok(Line::Frame(frame)) => ReceivedFrame { frame, received_at },
+            other => panic!("not a frame: {other:?}"),
+        })
+        .collect();
+    Batch {
+        frames,
+        ..Batch::default()
+    }
+}
+
+/// [`batch_of_lines`] of generated frames.
+pub fn batch(frames: &[SimFrame], received_at: i64) -> Batch {
+    batch_of_lines(frames.iter().map(|f| f.to_line().into_bytes()), received_at)
+}
+
 pub fn expected(frames: &[SimFrame]) -> Vec<(u64, String)> {
     frames
         .iter()
