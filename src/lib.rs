@@ -15,8 +15,10 @@
 //!   at a point in history), rendered as table, JSON or NDJSON.
 //! - [`replay`]: stored history read back as Nomad frames, and `serve`, the
 //!   archive as a `/v1/event/stream` endpoint.
-//! - [`sim`]: a Nomad-compatible event stream simulator and history
-//!   generator, for tests, demos and benchmarks.
+//!
+//! The Nomad-compatible simulator (`nomad-sim`), the benchmark harness
+//! (`bench`) and the shared test support (`testkit`) are packages of their
+//! own in this workspace; see docs/architecture.md.
 
 pub mod cli;
 pub mod config;
@@ -24,5 +26,4 @@ pub mod ingest;
 pub mod nomad;
 pub mod query;
 pub mod replay;
-pub mod sim;
 pub mod store;

@@ -275,7 +275,7 @@ mod tests {
 
     #[test]
     fn the_fast_scan_reads_generated_history_exactly_as_serde_does() {
-        let mut generator = crate::sim::Generator::new(7);
+        let mut generator = nomad_sim::Generator::new(7);
         let mut events = 0;
         for frame in generator.frames(20_000) {
             for (position, e) in frame.events.iter().enumerate() {

@@ -2,14 +2,14 @@
 
 use std::io::Write;
 
-use nomad_chronicle::sim::Generator;
 use nomad_chronicle::store::GapKind;
+use nomad_sim::Generator;
 use tokio::io::AsyncWriteExt;
 
 use crate::common::{Archive, Backend, expected, finish, on_both_backends};
 
 /// A capture with a greeting, the frames, and heartbeats between them.
-fn capture(frames: &[nomad_chronicle::sim::SimFrame]) -> String {
+fn capture(frames: &[nomad_sim::SimFrame]) -> String {
     let mut out = String::from("{}\n");
     for (i, frame) in frames.iter().enumerate() {
         out.push_str(&frame.to_line());

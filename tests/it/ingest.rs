@@ -3,10 +3,8 @@
 
 use std::time::Duration;
 
-use nomad_chronicle::sim::{
-    ConnFault, Framing, Generator, SimConfig, SimEvent, SimFrame, Subscription,
-};
 use nomad_chronicle::store::GapKind;
+use nomad_sim::{ConnFault, Framing, Generator, SimConfig, SimEvent, SimFrame, Subscription};
 
 use crate::common::{
     Archive, Backend, SimAt, eventually, expected, finish, on_both_backends,

@@ -1,8 +1,8 @@
 //! The writer's lease when a commit fails: nothing of the batch is kept, and
 //! the lease goes on with the next commit as if the failed one never was.
 
-use nomad_chronicle::sim::{Generator, SimFrame};
 use nomad_chronicle::store::StoreError;
+use nomad_sim::{Generator, SimFrame};
 
 use crate::common::{Archive, Backend, batch, expected, on_both_backends};
 

@@ -3,7 +3,7 @@
 //! later do, so ingest must watch `GET /v1/namespaces` and resubscribe — and
 //! keep streaming when that list cannot be read.
 
-use nomad_chronicle::sim::{Framing, Generator, SimEvent, SimFrame};
+use nomad_sim::{Framing, Generator, SimEvent, SimFrame};
 
 use crate::common::{
     Archive, Backend, SimAt, eventually, expected, finish, on_both_backends,

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use nomad_chronicle::sim::{Generator, SimFrame};
+use nomad_sim::{Generator, SimFrame};
 
 use crate::common::pg::{self, PgServer};
 use crate::common::{Archive, Backend, SimAt, eventually, expected, finish, read_until};

@@ -1,7 +1,7 @@
 //! `query`: answers checked against the history the simulator generated.
 
 use nomad_chronicle::nomad::{Event, Frame, Line, parse_line};
-use nomad_chronicle::sim::{Generator, SimEvent, SimFrame};
+use nomad_sim::{Generator, SimEvent, SimFrame};
 use serde_json::Value;
 
 use crate::common::{Archive, Backend, on_both_backends};

@@ -7,10 +7,10 @@
 //! turned off, and left pending by an earlier process.
 
 use nomad_chronicle::config::DbUrl;
-use nomad_chronicle::sim::{SimConfig, SimEvent, SimFrame};
 use nomad_chronicle::store::{
     self, Batch, Cluster, Gap, GapKind, ReconcileScope, ReconstructedObject, Reconstruction, Store,
 };
+use nomad_sim::{SimConfig, SimEvent, SimFrame};
 use serde_json::{Value, json};
 
 use crate::common::{Archive, Backend, Run, SimAt, on_both_backends};

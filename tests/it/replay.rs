@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use nomad_chronicle::sim::{Generator, SimFrame, Subscription};
+use nomad_sim::{Generator, SimFrame, Subscription};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 

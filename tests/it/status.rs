@@ -1,6 +1,6 @@
 //! `status`, and the database URL errors every command shares.
 
-use nomad_chronicle::sim::Generator;
+use nomad_sim::Generator;
 
 use crate::common::{Archive, Backend, expected, on_both_backends};
 
@@ -8,7 +8,7 @@ fn write_capture(
     archive: &Archive,
     seed: u64,
     events: usize,
-) -> (String, Vec<nomad_chronicle::sim::SimFrame>) {
+) -> (String, Vec<nomad_sim::SimFrame>) {
     let frames = Generator::new(seed).frames(events);
     let file = archive.capture(&format!("capture-{seed}.ndjson"), &frames);
     (file, frames)

@@ -5,10 +5,10 @@
 //! through the real binary, with the archive, gaps, exit code and message
 //! checked exactly.
 
-use nomad_chronicle::sim::{
+use nomad_chronicle::store::GapKind;
+use nomad_sim::{
     ConnFault, Framing, Generator, SIM_TOKEN_ACCESSOR, SIM_TOKEN_NAME, SimConfig, SimFrame,
 };
-use nomad_chronicle::store::GapKind;
 
 use crate::common::{
     Archive, Backend, Run, SimAt, eventually, expected, finish, on_both_backends,

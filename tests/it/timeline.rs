@@ -2,7 +2,7 @@
 //! OOM-killed and fails, a redeploy with a new image and count, a node drain,
 //! and a job stop and deregistration.
 
-use nomad_chronicle::sim::{SimEvent, SimFrame};
+use nomad_sim::{SimEvent, SimFrame};
 use serde_json::{Value, json};
 
 use crate::common::{Archive, Backend, on_both_backends};

@@ -3,8 +3,10 @@
 
 #![allow(dead_code)]
 
-pub mod pg;
 pub mod python;
+
+pub use testkit::pg;
+pub use testkit::sim::{SimAt, batch, batch_of_lines, expected};
 
 use std::path::PathBuf;
 use std::process::{Output, Stdio};
@@ -12,11 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nomad_chronicle::config::DbUrl;
-use nomad_chronicle::nomad::{Line, parse_line};
-use nomad_chronicle::sim::{Framing, Generator, Sim, SimConfig, SimFrame};
-use nomad_chronicle::store::{
-    self, ArchivedEvent, Batch, Cluster, Lease, ReceivedFrame, StatusReport, Store,
-};
+use nomad_chronicle::store::{self, ArchivedEvent, Cluster, Lease, StatusReport, Store};
+use nomad_sim::SimFrame;
 use tokio::process::{Child, Command};
 
 /// How long any single run of the binary may take before the test fails.
@@ -63,7 +62,7 @@ macro_rules! on_both_backends_and_framings {
     )*};
     (@framing $name:ident, $module:ident, $framing:ident) => {
         mod $module {
-            use nomad_chronicle::sim::Framing;
+            use nomad_sim::Framing;
             #[tokio::test]
             async fn sqlite() {
                 super::super::$name(crate::common::Backend::Sqlite, Framing::$framing).await
@@ -244,76 +243,6 @@ pub async fn finish(child: Child) -> Run {
         Ok(output) => output.expect("wait for nomad-chronicle").into(),
         Err(_) => panic!("nomad-chronicle ran longer than {RUN_LIMIT:?}"),
     }
-}
-
-/// A running simulator and its address.
-pub struct SimAt {
-    pub sim: Sim,
-    pub address: String,
-}
-
-impl SimAt {
-    pub async fn start(config: SimConfig) -> SimAt {
-        let (sim, addr) = Sim::start(config).await.expect("start simulator");
-        SimAt {
-            sim,
-            address: format!("http://{addr}"),
-        }
-    }
-
-    /// A simulator whose buffer holds everything published.
-    pub async fn roomy() -> SimAt {
-        SimAt::roomy_framed(Framing::Chunked).await
-    }
-
-    /// [`SimAt::roomy`], streaming with the given framing.
-    pub async fn roomy_framed(framing: Framing) -> SimAt {
-        SimAt::start(SimConfig {
-            buffer_size: 1_000_000,
-            framing,
-            ..SimConfig::default()
-        })
-        .await
-    }
-
-    /// Publishes generated frames until at least `events` events; returns the last index.
-    pub fn publish(&self, generator: &mut Generator, events: usize) -> u64 {
-        let mut last = 0;
-        for frame in generator.frames(events) {
-            last = frame.index;
-            self.sim.publish(frame);
-        }
-        last
-    }
-}
-
-/// What the archive must hold for these frames: (index, raw event JSON).
-/// A batch of the frames in `lines` (NDJSON lines, parsed as ingest parses
-/// them), all received at `received_at`, for a lease to commit directly.
-pub fn batch_of_lines(lines: impl IntoIterator<Item = Vec<u8>>, received_at: i64) -> Batch {
-    let frames = lines
-        .into_iter()
-        .map(|line| match parse_line(&line) {
-            Ok(Line::Frame(frame)) => ReceivedFrame { frame, received_at },
-            other => panic!("not a frame: {other:?}"),
-        })
-        .collect();
-    Batch {
-        frames,
-        ..Batch::default()
-    }
-}
-
-/// [`batch_of_lines`] of generated frames.
-pub fn batch(frames: &[SimFrame], received_at: i64) -> Batch {
-    batch_of_lines(frames.iter().map(|f| f.to_line().into_bytes()), received_at)
-}
-
-pub fn expected(frames: &[SimFrame]) -> Vec<(u64, String)> {
-    frames
-        .iter()
-        .flat_map(|f| f.events.iter().map(move |e| (f.index, e.json.clone())))
-        .collect()
 }
 
 /// Polls `condition` every 20 ms for up to 30 s.

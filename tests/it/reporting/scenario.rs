@@ -7,7 +7,7 @@
 //! that, an allocation of job `cron` was OOM-killed eight days ago, outside
 //! "the last week".
 
-use nomad_chronicle::sim::{SimEvent, SimFrame};
+use nomad_sim::{SimEvent, SimFrame};
 use serde_json::{Value, json};
 
 pub(super) const NODE: &str = "9a1e0c4e-0000-4000-8000-000000000001";

@@ -11,13 +11,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use nomad_chronicle::sim::Generator;
+use nomad_sim::Generator;
 
 use crate::child::{Run, on_path, remove_sqlite, run_measured, sqlite_bytes};
-use crate::pg::{self, PgServer};
 use crate::query::{self, QueryBench};
 use crate::stats::{median, ms};
 use crate::transport;
+use testkit::pg::{self, Durability, PgServer};
 
 #[derive(Debug, clap::Args)]
 pub struct AllBench {
@@ -161,7 +161,7 @@ pub async fn command(args: AllBench) -> anyhow::Result<()> {
     let mut baseline = None;
     if args.runs("baseline") {
         let db = args.dir.join("nc-bench-baseline.db");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/baseline.py");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("baseline.py");
         let row = sqlite_row(
             "BASELINE: bench/baseline.py, HTTP → sqlite3",
             &args,
@@ -211,7 +211,14 @@ fn binaries() -> anyhow::Result<PathBuf> {
     if let Some(cargo) = std::env::var_os("CARGO") {
         let profile = dir.file_name().and_then(|n| n.to_str()) == Some("release");
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--bin", "nomad-chronicle", "--bin", "nomad-sim"]);
+        cmd.args([
+            "build",
+            "-p",
+            "nomad-chronicle",
+            "-p",
+            "nomad-sim",
+            "--bins",
+        ]);
         if profile {
             cmd.arg("--release");
         }
@@ -223,7 +230,7 @@ fn binaries() -> anyhow::Result<PathBuf> {
     for name in ["nomad-chronicle", "nomad-sim"] {
         if !dir.join(name).is_file() {
             bail!(
-                "`{}` is missing: run `cargo build --release --bins` first",
+                "`{}` is missing: run `cargo build --release --workspace --bins` first",
                 dir.join(name).display()
             );
         }
@@ -295,7 +302,7 @@ struct Simulator {
 
 impl Simulator {
     fn start(bin: &Path, args: &AllBench, capture: &Capture) -> anyhow::Result<Simulator> {
-        let port = pg::free_port()?;
+        let port = pg::free_port().map_err(anyhow::Error::msg)?;
         let child = Command::new(bin.join("nomad-sim"))
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--preload", &args.events.to_string()])
@@ -382,9 +389,10 @@ async fn postgres_rows(
     let admin = match &args.pg {
         Some(url) => url.clone(),
         None => {
-            server = PgServer::start(&args.dir)?;
+            server =
+                PgServer::start_in(&args.dir, Durability::Stock).map_err(anyhow::Error::msg)?;
             println!("PostgreSQL: a throwaway server, {}", server.version());
-            server.admin_url()
+            server.url("postgres")
         }
     };
     let name = "nc_bench";
@@ -395,7 +403,9 @@ async fn postgres_rows(
     ] {
         let (mut runs, mut bytes) = (Vec::new(), Vec::new());
         for _ in 0..args.runs {
-            let url = pg::fresh_database(&admin, name).await?;
+            let url = pg::recreate_database(&admin, name)
+                .await
+                .map_err(anyhow::Error::msg)?;
             let mut cmd = Command::new(bin.join("nomad-chronicle"));
             cmd.arg("--db").arg(&url);
             if import {
@@ -405,11 +415,13 @@ async fn postgres_rows(
                     .arg(capture.last_index.to_string());
             }
             runs.push(run_measured(&mut cmd).context(what)?);
-            bytes.push(pg::archive_bytes(&url).await? as f64);
+            bytes.push(pg::archive_bytes(&url).await.map_err(anyhow::Error::msg)? as f64);
         }
         rows.push(row_of_runs(what, capture, &runs, &bytes));
     }
-    pg::drop_database(&admin, name).await?;
+    pg::drop_database(&admin, name)
+        .await
+        .map_err(anyhow::Error::msg)?;
     Ok(rows)
 }
 

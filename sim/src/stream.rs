@@ -13,7 +13,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use super::buffer::{Cursor, Entry, Fetch};
 use super::server::{ConnFault, Inner, lock};
-use crate::nomad::Subscription;
+use nomad_chronicle::nomad::Subscription;
 
 /// The heartbeat line, also the greeting.
 const HEARTBEAT: &[u8] = b"{}\n";
@@ -138,7 +138,7 @@ impl StreamState {
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut restarts = inner.restarts.subscribe();
         restarts.borrow_and_update();
-        let namespaces_at = (sub.namespace == crate::nomad::subscription::ALL)
+        let namespaces_at = (sub.namespace == nomad_chronicle::nomad::subscription::ALL)
             .then(|| lock(&inner.namespaces).index);
         StreamState {
             restarts,

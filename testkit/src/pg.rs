@@ -1,7 +1,9 @@
-//! A PostgreSQL server for the tests: `NOMAD_CHRONICLE_TEST_PG` (an admin URL)
-//! when set, otherwise a throwaway server started from the installed binaries
-//! (initdb and pg_ctl into a temporary directory, on a free loopback port).
-//! Without PostgreSQL the PostgreSQL tests are skipped loudly — except under
+//! A PostgreSQL server for the tests and the benchmarks: a throwaway server
+//! started from the installed binaries (initdb and pg_ctl into a temporary
+//! directory, on a free loopback port, as the `postgres` user when run as
+//! root), and the admin statements both need. For the tests, the shared
+//! server is `NOMAD_CHRONICLE_TEST_PG` (an admin URL) when set; without
+//! PostgreSQL the PostgreSQL tests are skipped loudly — except under
 //! `CI=true`, where that is a failure.
 
 use std::path::{Path, PathBuf};
@@ -9,25 +11,44 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use sqlx::Connection;
+
 /// The superuser password of throwaway servers (they listen on loopback only).
 pub const PASSWORD: &str = "chronicle";
 
-/// A throwaway server; stopped when dropped, and by a watchdog if the test
-/// process dies first.
+/// How a throwaway server writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// `fsync` and `synchronous_commit` off: tests, where speed matters and
+    /// a crash of the machine loses nothing anyone keeps.
+    Fast,
+    /// PostgreSQL's stock settings, as an operator runs it: benchmarks.
+    Stock,
+}
+
+/// A throwaway server; stopped and removed when dropped, and by a watchdog
+/// if the process dies first.
 pub struct PgServer {
     dir: tempfile::TempDir,
     bin: PathBuf,
+    durability: Durability,
     pub port: u16,
 }
 
 impl PgServer {
-    /// Creates a cluster and starts it. `Err` says why it could not.
+    /// Creates a cluster in a temporary directory and starts it. `Err` says
+    /// why it could not.
     pub fn start() -> Result<PgServer, String> {
-        let bin = find_bin().ok_or("no PostgreSQL binaries (initdb) found")?;
+        PgServer::start_in(&std::env::temp_dir(), Durability::Fast)
+    }
+
+    /// Creates a cluster in a temporary directory under `parent` and starts it.
+    pub fn start_in(parent: &Path, durability: Durability) -> Result<PgServer, String> {
+        let bin = find_bin().ok_or("no PostgreSQL server binaries (initdb) found")?;
         let dir = tempfile::Builder::new()
             .prefix("nc-pg-")
-            .tempdir()
-            .map_err(|e| e.to_string())?;
+            .tempdir_in(parent)
+            .map_err(|e| format!("cannot create a directory under {parent:?}: {e}"))?;
         let data = dir.path().join("data");
         let pwfile = dir.path().join("pw");
         std::fs::write(&pwfile, PASSWORD).map_err(|e| e.to_string())?;
@@ -50,7 +71,12 @@ impl PgServer {
             .arg("--auth-host=scram-sha-256")
             .arg(format!("--pwfile={}", pwfile.display())))?;
         let port = free_port()?;
-        let server = PgServer { dir, bin, port };
+        let server = PgServer {
+            dir,
+            bin,
+            durability,
+            port,
+        };
         server.start_again()?;
         server.watchdog();
         Ok(server)
@@ -62,8 +88,12 @@ impl PgServer {
 
     /// Starts the (stopped) server again on the same port and data.
     pub fn start_again(&self) -> Result<(), String> {
+        let durability = match self.durability {
+            Durability::Fast => " -F -c synchronous_commit=off -c full_page_writes=off",
+            Durability::Stock => "",
+        };
         let options = format!(
-            "-p {} -k {} -h 127.0.0.1 -F -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+            "-p {} -k {} -h 127.0.0.1 -c max_connections=200{durability}",
             self.port,
             self.dir.path().display()
         );
@@ -89,9 +119,18 @@ impl PgServer {
         )
     }
 
-    /// Stops the server and removes its files when this test process is
-    /// gone, however it ended (the shared server lives in a static, which is
-    /// never dropped, so its `TempDir` would stay behind: ~1 GB a run).
+    /// The server's version line.
+    pub fn version(&self) -> String {
+        Command::new(self.bin.join("postgres"))
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// Stops the server and removes its files when this process is gone,
+    /// however it ended (the tests' shared server lives in a static, which
+    /// is never dropped, so its `TempDir` would stay behind: ~1 GB a run).
     fn watchdog(&self) {
         let script = r#"while [ -d "/proc/$0" ]; do sleep 1; done; "$1" stop -m immediate -D "$2" >/dev/null 2>&1; rm -rf "$3""#;
         let _ = as_postgres(Path::new("sh"))
@@ -101,9 +140,6 @@ impl PgServer {
             .arg(self.bin.join("pg_ctl"))
             .arg(self.data())
             .arg(self.dir.path())
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
             .spawn();
     }
 }
@@ -144,9 +180,9 @@ pub fn shared_admin_url() -> Option<&'static str> {
         .map(|(url, _)| url.as_str())
 }
 
-/// Creates an empty database on the shared server and returns its URL.
+/// Creates an empty database with a name of its own on the shared server
+/// and returns its URL.
 pub async fn fresh_database() -> String {
-    use sqlx::Connection;
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let admin = shared_admin_url().expect("PostgreSQL is available");
     let name = format!(
@@ -154,15 +190,64 @@ pub async fn fresh_database() -> String {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
+    recreate_database(admin, &name)
+        .await
+        .expect("create a test database")
+}
+
+/// Drops database `name` if it exists and creates it empty, through the
+/// `admin` URL; returns its URL.
+pub async fn recreate_database(admin: &str, name: &str) -> Result<String, String> {
+    admin_statements(
+        admin,
+        &[
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            format!("CREATE DATABASE {name}"),
+        ],
+    )
+    .await?;
+    Ok(with_database(admin, name))
+}
+
+/// Drops database `name` through the `admin` URL.
+pub async fn drop_database(admin: &str, name: &str) -> Result<(), String> {
+    admin_statements(
+        admin,
+        &[format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")],
+    )
+    .await
+}
+
+async fn admin_statements(admin: &str, statements: &[String]) -> Result<(), String> {
     let mut conn = sqlx::PgConnection::connect(admin)
         .await
-        .expect("connect as admin");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .expect("create database");
+        .map_err(|e| format!("cannot connect to PostgreSQL as admin: {e}"))?;
+    for sql in statements {
+        sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+            .execute(&mut conn)
+            .await
+            .map_err(|e| format!("`{sql}`: {e}"))?;
+    }
     let _ = conn.close().await;
-    with_database(admin, &name)
+    Ok(())
+}
+
+/// Bytes of the archive's tables with their indexes and TOAST, not counting
+/// the catalog every database has.
+pub async fn archive_bytes(url: &str) -> Result<u64, String> {
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let bytes: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'm')",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .map_err(|e| e.to_string())?;
+    let _ = conn.close().await;
+    Ok(u64::try_from(bytes).unwrap_or_default())
 }
 
 /// `url` with its database replaced.
@@ -172,12 +257,15 @@ pub fn with_database(url: &str, db: &str) -> String {
     parsed.to_string()
 }
 
+/// The newest installed server's binaries: `NOMAD_CHRONICLE_PG_BIN`, else
+/// Debian's /usr/lib/postgresql/N/bin, else wherever `initdb` is on PATH.
 fn find_bin() -> Option<PathBuf> {
     if let Ok(dir) = std::env::var("NOMAD_CHRONICLE_PG_BIN") {
         return Some(PathBuf::from(dir));
     }
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
+        .into_iter()
+        .flatten()
         .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
         .filter(|bin| bin.join("initdb").exists())
         .collect();
@@ -186,7 +274,17 @@ fn find_bin() -> Option<PathBuf> {
             .and_then(|v| v.file_name()?.to_str()?.parse::<u32>().ok())
             .unwrap_or(0)
     });
-    versions.pop()
+    versions.pop().or_else(|| {
+        on_path("initdb").and_then(|p| Some(p.canonicalize().ok()?.parent()?.to_owned()))
+    })
+}
+
+/// Where `program` is on PATH.
+fn on_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
 }
 
 fn running_as_root() -> bool {
@@ -221,7 +319,8 @@ fn run(cmd: &mut Command) -> Result<(), String> {
     }
 }
 
-fn free_port() -> Result<u16, String> {
+/// A TCP port free on loopback right now.
+pub fn free_port() -> Result<u16, String> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     listener
         .local_addr()

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::Generator;
-use crate::sim::SimFrame;
+use crate::SimFrame;
 
 fn lines(seed: u64, events: usize) -> Vec<String> {
     Generator::new(seed)

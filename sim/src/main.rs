@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use nomad_chronicle::sim::{Framing, Generator, Sim, SimConfig};
+use nomad_sim::{Framing, Generator, Sim, SimConfig};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 

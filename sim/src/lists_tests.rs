@@ -5,8 +5,8 @@
 use serde_json::{Value, json};
 
 use super::{Sim, SimConfig, SimEvent, SimFrame};
-use crate::config::{NomadConfig, Secret, parse_address};
-use crate::nomad::{NomadClient, ReadError};
+use nomad_chronicle::config::{NomadConfig, Secret, parse_address};
+use nomad_chronicle::nomad::{NomadClient, ReadError};
 
 const TOKEN: &str = "list-secret";
 
@@ -83,7 +83,7 @@ async fn started() -> (Sim, std::net::SocketAddr) {
     (sim, addr)
 }
 
-fn list(answer: &crate::nomad::ReadAnswer) -> Vec<Value> {
+fn list(answer: &nomad_chronicle::nomad::ReadAnswer) -> Vec<Value> {
     serde_json::from_slice(&answer.body).expect("a JSON list")
 }
 

@@ -27,7 +27,7 @@ use super::framing::{self, Framing, SimListener};
 use super::lists::{self, Objects};
 use super::namespaces::{self, Namespaces};
 use super::stream;
-use crate::nomad::Subscription;
+use nomad_chronicle::nomad::Subscription;
 
 /// How the simulated Nomad agent behaves; the defaults are Nomad's.
 #[derive(Clone)]

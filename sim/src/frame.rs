@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::nomad::Subscription;
+use nomad_chronicle::nomad::Subscription;
 
 /// One event as the simulator streams it.
 ///

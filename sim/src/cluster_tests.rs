@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::http_tests::{fast, get, job_frame};
 use super::{Sim, SimConfig};
-use crate::nomad::ClusterIdentity;
+use nomad_chronicle::nomad::ClusterIdentity;
 
 /// A plain GET over loopback: status, `X-Nomad-Index`, body.
 async fn call(addr: std::net::SocketAddr, path: &str) -> (u16, Option<u64>, String) {

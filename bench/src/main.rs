@@ -1,4 +1,4 @@
-//! Benchmarks, run by hand (never in tests): `cargo run --release --bin bench -- --help`.
+//! Benchmarks, run by hand (never in tests): `cargo run --release -p bench -- --help`.
 //!
 //! - `all` runs everything on one generated capture and prints one table:
 //!   the transport limit, nomad-chronicle's ingest over HTTP and import into
@@ -9,7 +9,6 @@
 
 mod all;
 mod child;
-mod pg;
 mod query;
 mod stats;
 mod transport;

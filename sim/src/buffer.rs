@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::frame::{SimEvent, SimFrame, frame_line};
-use crate::nomad::Subscription;
+use nomad_chronicle::nomad::Subscription;
 
 /// A published frame, stored once and shared by the buffer, the history and
 /// every subscriber that is about to send it.

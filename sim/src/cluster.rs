@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::buffer::Buffer;
 use super::server::{Inner, Sim, authorized, lock, text};
-use crate::nomad::ClusterIdentity;
+use nomad_chronicle::nomad::ClusterIdentity;
 
 /// How many servers a simulated cluster has.
 const SERVERS: usize = 3;

@@ -11,8 +11,8 @@ use nomad_chronicle::query::render::Output;
 use nomad_chronicle::query::snapshot::{self, SnapshotQuery};
 use nomad_chronicle::query::state::{self, At, StateQuery};
 use nomad_chronicle::query::timeline::{self, Subject, TimelineQuery};
-use nomad_chronicle::sim::Generator;
 use nomad_chronicle::store::{self, Batch, ReceivedFrame, Store, now_millis};
+use nomad_sim::Generator;
 
 use crate::stats::{ms, percentile};
 

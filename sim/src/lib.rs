@@ -33,9 +33,9 @@ mod http_tests;
 #[cfg(test)]
 mod lists_tests;
 
-pub use crate::nomad::Subscription;
 pub use frame::{SimEvent, SimFrame};
 pub use framing::Framing;
 pub use generator::Generator;
 pub use lists::ApiRequest;
+pub use nomad_chronicle::nomad::Subscription;
 pub use server::{ConnFault, SIM_TOKEN_ACCESSOR, SIM_TOKEN_NAME, Sim, SimConfig, StreamRequest};

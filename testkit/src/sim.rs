@@ -1,0 +1,76 @@
+//! A running simulator for a test or a benchmark, and the batches and
+//! expectations built from generated frames.
+
+use nomad_chronicle::nomad::{Line, parse_line};
+use nomad_chronicle::store::{Batch, ReceivedFrame};
+use nomad_sim::{Framing, Generator, Sim, SimConfig, SimFrame};
+
+/// A running simulator and its address.
+pub struct SimAt {
+    pub sim: Sim,
+    pub address: String,
+}
+
+impl SimAt {
+    pub async fn start(config: SimConfig) -> SimAt {
+        let (sim, addr) = Sim::start(config).await.expect("start simulator");
+        SimAt {
+            sim,
+            address: format!("http://{addr}"),
+        }
+    }
+
+    /// A simulator whose buffer holds everything published.
+    pub async fn roomy() -> SimAt {
+        SimAt::roomy_framed(Framing::Chunked).await
+    }
+
+    /// [`SimAt::roomy`], streaming with the given framing.
+    pub async fn roomy_framed(framing: Framing) -> SimAt {
+        SimAt::start(SimConfig {
+            buffer_size: 1_000_000,
+            framing,
+            ..SimConfig::default()
+        })
+        .await
+    }
+
+    /// Publishes generated frames until at least `events` events; returns the last index.
+    pub fn publish(&self, generator: &mut Generator, events: usize) -> u64 {
+        let mut last = 0;
+        for frame in generator.frames(events) {
+            last = frame.index;
+            self.sim.publish(frame);
+        }
+        last
+    }
+}
+
+/// A batch of the frames in `lines` (NDJSON lines, parsed as ingest parses
+/// them), all received at `received_at`, for a lease to commit directly.
+pub fn batch_of_lines(lines: impl IntoIterator<Item = Vec<u8>>, received_at: i64) -> Batch {
+    let frames = lines
+        .into_iter()
+        .map(|line| match parse_line(&line) {
+            Ok(Line::Frame(frame)) => ReceivedFrame { frame, received_at },
+            other => panic!("not a frame: {other:?}"),
+        })
+        .collect();
+    Batch {
+        frames,
+        ..Batch::default()
+    }
+}
+
+/// [`batch_of_lines`] of generated frames.
+pub fn batch(frames: &[SimFrame], received_at: i64) -> Batch {
+    batch_of_lines(frames.iter().map(|f| f.to_line().into_bytes()), received_at)
+}
+
+/// What the archive must hold for these frames: (index, raw event JSON).
+pub fn expected(frames: &[SimFrame]) -> Vec<(u64, String)> {
+    frames
+        .iter()
+        .flat_map(|f| f.events.iter().map(move |e| (f.index, e.json.clone())))
+        .collect()
+}
