@@ -2,6 +2,9 @@
 //! queryable history.
 //!
 //! # Layout
+//! - [`archive`]: the domain model (frames as received, batches, gaps,
+//!   clusters, archived events, status), shared by every module below.
+//! - [`backoff`]: exponential backoff with jitter, for reconnects and retries.
 //! - [`cli`]: the command line, one file per subcommand; thin, it calls into
 //!   the modules below.
 //! - [`config`]: validated settings (database URL, agent address, TLS, token,
@@ -10,7 +13,8 @@
 //!   HTTP client.
 //! - [`ingest`]: reader → bounded channel → batching writer; resume points,
 //!   gap detection, reconnects.
-//! - [`store`]: the `Store` trait and its backends; the only place with SQL.
+//! - [`store`]: the `Store` trait, `StoreError`, `connect` and the two
+//!   backends; the only place with SQL.
 //! - [`query`]: answers from the archive (filtered events, an object's state
 //!   at a point in history), rendered as table, JSON or NDJSON.
 //! - [`replay`]: stored history read back as Nomad frames, and `serve`, the
@@ -20,6 +24,8 @@
 //! (`bench`) and the shared test support (`testkit`) are packages of their
 //! own in this workspace; see docs/architecture.md.
 
+pub mod archive;
+pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod ingest;

@@ -5,13 +5,14 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use nomad_chronicle::archive::{Batch, ReceivedFrame, now_millis};
 use nomad_chronicle::config::DbUrl;
 use nomad_chronicle::nomad::{Line, parse_line};
 use nomad_chronicle::query::render::Output;
 use nomad_chronicle::query::snapshot::{self, SnapshotQuery};
 use nomad_chronicle::query::state::{self, At, StateQuery};
 use nomad_chronicle::query::timeline::{self, Subject, TimelineQuery};
-use nomad_chronicle::store::{self, Batch, ReceivedFrame, Store, now_millis};
+use nomad_chronicle::store::{self, Store};
 use nomad_sim::Generator;
 
 use crate::stats::{ms, percentile};

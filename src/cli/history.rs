@@ -5,7 +5,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::bail;
 
-use crate::store::{Cluster, Store};
+use crate::archive::Cluster;
+use crate::store::Store;
 
 /// The cluster named by `--cluster`, or the only one the archive holds.
 pub async fn pick_cluster(
@@ -78,7 +79,7 @@ mod tests {
         assert_eq!(parse_time("1970-01-01T00:00:01Z"), Ok(1000));
         assert_eq!(parse_time("2026-11-25T14:32:00Z"), Ok(1_795_617_120_000));
         let two_hours_ago = parse_time("2h").unwrap_or_default();
-        let now = crate::store::now_millis();
+        let now = crate::archive::now_millis();
         assert!((now - two_hours_ago - 7_200_000).abs() < 5_000);
         assert!(
             parse_time("yesterday-ish")

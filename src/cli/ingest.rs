@@ -9,12 +9,13 @@ use anyhow::{Context, bail};
 use tokio_util::sync::CancellationToken;
 
 use super::{BatchArgs, parse_duration};
+use crate::archive::Cluster;
+use crate::backoff::Backoff;
 use crate::config::{DbUrl, NomadConfig, Secret, default_cluster_label, parse_address, redact_url};
-use crate::ingest::backoff::Backoff;
 use crate::ingest::reconcile::{self, ReconcileConfig};
 use crate::ingest::{self, FollowEnd, FollowOptions, IngestError, MAX_LINE_BYTES, Sink, Stats};
 use crate::nomad::{NomadClient, Subscription};
-use crate::store::{self, Cluster, StoreError};
+use crate::store::{self, StoreError};
 
 /// Follow a Nomad agent's event stream and archive every event.
 ///

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use super::history::{parse_time, pick_cluster};
+use crate::archive::{Cluster, RefColumn};
 use crate::config::DbUrl;
 use crate::query::events::{self, EventsQuery};
 use crate::query::render::{Output, colour_wanted};
@@ -11,7 +12,7 @@ use crate::query::snapshot::{self, SnapshotQuery};
 use crate::query::state::{self, At, StateQuery};
 use crate::query::timeline::{self, Subject, TimelineQuery};
 use crate::query::{QueryError, canonical_topic};
-use crate::store::{self, Cluster, Store, filter::RefColumn};
+use crate::store::{self, Store};
 
 /// Reconstruct what happened from the archive.
 #[derive(Debug, clap::Args)]

@@ -4,8 +4,9 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
+use crate::archive::{PartStatus, PartSummary, StatusReport};
 use crate::config::DbUrl;
-use crate::store::{self, PartStatus, PartSummary, StatusReport, Store, StoreError};
+use crate::store::{self, Store, StoreError};
 
 /// Summarize the archive: per cluster, event counts, index range, topics,
 /// the Nomad cluster's identity, recorded gaps and what was reconstructed

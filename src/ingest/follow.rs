@@ -18,7 +18,6 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::backoff::Backoff;
 use super::behind::{ForeignCluster, ServerIdentity};
 use super::namespaces::NewNamespace;
 use super::pump::{Pump, PumpEnd, PumpSeen};
@@ -26,6 +25,7 @@ use super::rejection::{Rejection, Symptom};
 use super::resume::Resume;
 use super::stats::Stats;
 use super::writer::Msg;
+use crate::backoff::Backoff;
 use crate::nomad::{
     CloseReason, IdentityError, LineReader, NomadClient, StreamError, Subscription,
 };

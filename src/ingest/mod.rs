@@ -16,7 +16,6 @@
 //! - [`writer`] batches and commits;
 //! - [`reconcile`] rebuilds state after a gap from Nomad's list endpoints.
 
-pub mod backoff;
 pub mod behind;
 pub mod follow;
 pub mod namespaces;
@@ -36,10 +35,11 @@ use tokio::task::JoinHandle;
 use tokio_util::io::ReaderStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::archive::Cluster;
 use crate::config::BatchConfig;
 use crate::nomad::subscription::ALL;
 use crate::nomad::{CloseReason, LineReader, NomadClient};
-use crate::store::{Cluster, Lease, StoreError};
+use crate::store::{Lease, StoreError};
 pub use follow::{FollowEnd, FollowError, FollowOptions};
 use namespaces::NamespaceWatch;
 use pump::{Pump, PumpEnd, PumpSeen};

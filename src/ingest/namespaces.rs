@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::backoff::Backoff;
+use crate::backoff::Backoff;
 use crate::nomad::{NamespaceList, NamespacesError, NomadClient};
 
 /// How long a blocking query waits for a change (Nomad's default is 5 minutes).

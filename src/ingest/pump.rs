@@ -17,9 +17,9 @@ use super::namespaces::NewNamespace;
 use super::resume::{Notice, Resume};
 use super::stats::Stats;
 use super::writer::Msg;
+use crate::archive::{ReceivedFrame, now_millis};
 use crate::nomad::wire::LineError;
 use crate::nomad::{Line, LineItem, LineReader, parse_line};
-use crate::store::{ReceivedFrame, now_millis};
 
 /// How reading a body ended.
 #[derive(Debug)]

@@ -29,12 +29,12 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::nomad::{NomadClient, ReadError, Subscription};
-use crate::store::reconstruction::{ObjectRow, TOPICS, endpoint};
-use crate::store::{
-    ClosedPart, Cluster, PartStatus, PendingPart, ReconcileScope, Store, StoreError, StoredPart,
-    now_millis,
+use crate::archive::reconstruction::{ObjectRow, TOPICS, endpoint};
+use crate::archive::{
+    ClosedPart, Cluster, PartStatus, PendingPart, ReconcileScope, StoredPart, now_millis,
 };
+use crate::nomad::{NomadClient, ReadError, Subscription};
+use crate::store::{Store, StoreError};
 pub use listed::parse_list;
 use listed::{parse_object, path_segment};
 

@@ -32,8 +32,8 @@
 use std::collections::VecDeque;
 
 use super::behind::{Behind, Foreign, ServerIdentity, Verdict, far_behind};
+use crate::archive::{Gap, GapKind, now_millis};
 use crate::nomad::ClusterIdentity;
-use crate::store::{Gap, GapKind, now_millis};
 
 /// Frame indexes remembered for [`Resume::rewind`]; Nomad's buffer holds 100
 /// entries by default, so anything older is gone from it anyway.

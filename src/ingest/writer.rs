@@ -12,11 +12,12 @@ use tokio::sync::{Notify, mpsc};
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
-use super::backoff::Backoff;
 use super::stats::Stats;
+use crate::archive::{Batch, Cluster, Gap, ReceivedFrame, ReconcileScope};
+use crate::backoff::Backoff;
 use crate::config::BatchConfig;
 use crate::nomad::ClusterIdentity;
-use crate::store::{Batch, Cluster, Gap, Lease, ReceivedFrame, ReconcileScope, StoreError};
+use crate::store::{Lease, StoreError};
 
 /// What the reader hands to the writer.
 #[derive(Debug)]

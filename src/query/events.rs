@@ -8,8 +8,9 @@ use super::render::{self, EventRecord, Output};
 use super::resolve::resolve;
 use super::summary::summarize;
 use super::{QueryError, covers, gaps};
-use crate::store::filter::RefColumn;
-use crate::store::{Cluster, Gap, PageQuery, Store, StoreError};
+use crate::archive::RefColumn;
+use crate::archive::{Cluster, Gap, PageQuery};
+use crate::store::{Store, StoreError};
 
 /// What to select. IDs of allocations, nodes, evaluations and deployments
 /// may be prefixes.

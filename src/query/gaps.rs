@@ -1,7 +1,7 @@
 //! Which recorded gaps an answer overlaps, so no timeline pretends to be
 //! complete where the archive is not.
 
-use crate::store::Gap;
+use crate::archive::Gap;
 
 /// Gaps that intersect the index range `first..=last` of an answer.
 pub fn overlapping(gaps: &[Gap], first: u64, last: u64) -> Vec<Gap> {
@@ -25,7 +25,7 @@ pub fn sentence(gap: &Gap) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::GapKind;
+    use crate::archive::GapKind;
 
     fn gap(from_index: u64, to_index: u64) -> Gap {
         Gap {

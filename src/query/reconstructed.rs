@@ -23,10 +23,9 @@ use serde_json::Value;
 use super::QueryError;
 use super::render;
 use super::resolve::{noun, resolve};
-use crate::store::filter::RefColumn;
-use crate::store::{
-    ArchivedEvent, Cluster, Gap, ReconstructedObject, Reconstruction, Store, StoreError,
-};
+use crate::archive::RefColumn;
+use crate::archive::{ArchivedEvent, Cluster, Gap, ReconstructedObject, Reconstruction};
+use crate::store::{Store, StoreError};
 
 /// `Type` of an answer's part that came from a reconstruction: it is no event.
 pub const RECONSTRUCTED: &str = "Reconstructed";
@@ -357,7 +356,7 @@ fn nouns(topic: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::GapKind;
+    use crate::archive::GapKind;
 
     fn reconstruction() -> Reconstruction {
         Reconstruction {

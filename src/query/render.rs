@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::gaps;
-use crate::store::{ArchivedEvent, Gap};
+use crate::archive::{ArchivedEvent, Gap};
 
 /// How an answer is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

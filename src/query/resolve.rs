@@ -3,7 +3,8 @@
 //! lists the candidates.
 
 use super::{QueryError, covers};
-use crate::store::{Cluster, PageQuery, Store};
+use crate::archive::{Cluster, PageQuery};
+use crate::store::Store;
 
 /// The shortest prefix accepted.
 pub const MIN_PREFIX: usize = 4;

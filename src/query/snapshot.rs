@@ -18,8 +18,9 @@ use super::render::{self, Output, short_id};
 use super::resolve::resolve;
 use super::state::At;
 use super::{QueryError, covers, gaps};
-use crate::store::filter::RefColumn;
-use crate::store::{ArchivedEvent, Cluster, Gap, Store};
+use crate::archive::RefColumn;
+use crate::archive::{ArchivedEvent, Cluster, Gap};
+use crate::store::Store;
 
 /// What to include.
 #[derive(Debug, Clone)]
@@ -202,7 +203,7 @@ fn describe(event: ArchivedEvent) -> Option<Described> {
 }
 
 /// An object as a reconstruction listed it.
-fn from_reconstruction(object: crate::store::ReconstructedObject, label: Label) -> Described {
+fn from_reconstruction(object: crate::archive::ReconstructedObject, label: Label) -> Described {
     Described {
         index: label.index,
         topic: label.topic.clone(),

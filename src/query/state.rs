@@ -12,7 +12,8 @@ use super::reconstructed::{self, Known, Label, Source};
 use super::render::{self, Output};
 use super::resolve::noun;
 use super::{QueryError, covers, gaps};
-use crate::store::{Cluster, PageQuery, Store};
+use crate::archive::{Cluster, PageQuery};
+use crate::store::Store;
 
 /// The point in history to look at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

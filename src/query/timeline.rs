@@ -11,8 +11,9 @@ use super::describe::{TaskDetail, Tracker};
 use super::render::{self, Output};
 use super::resolve::{noun, resolve};
 use super::{QueryError, covers, gaps};
-use crate::store::filter::RefColumn;
-use crate::store::{Cluster, Gap, PageQuery, Store};
+use crate::archive::RefColumn;
+use crate::archive::{Cluster, Gap, PageQuery};
+use crate::store::Store;
 
 /// Which kind of object a timeline is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,9 +6,10 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use crate::archive::{ArchivedEvent, Cluster, PageQuery, now_millis};
 use crate::nomad::Subscription;
 use crate::nomad::wire::filter_keys;
-use crate::store::{ArchivedEvent, Cluster, PageQuery, Store, StoreError, now_millis};
+use crate::store::{Store, StoreError};
 
 /// Events read per database round trip.
 pub const PAGE_SIZE: u32 = 1000;

@@ -7,7 +7,8 @@
 //! 0007): an ID to look for becomes its integer by a subquery, which the
 //! databases evaluate once and use as a key of the lookup indexes.
 
-use super::{PageQuery, to_i64};
+use super::to_i64;
+use crate::archive::{PageQuery, RefColumn};
 
 /// How a backend writes placeholders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,16 +198,6 @@ pub fn select_latest(
         sql,
         binds: w.binds,
     }
-}
-
-/// A column that references another object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefColumn {
-    Job,
-    Alloc,
-    Node,
-    Eval,
-    Deployment,
 }
 
 impl RefColumn {

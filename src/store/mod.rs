@@ -7,255 +7,24 @@ pub mod filter;
 mod names;
 mod postgres;
 pub mod reconstruction;
+pub mod rows;
 mod sqlite;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use crate::archive::{
+    ArchivedEvent, Batch, ClosedPart, Cluster, CommitStats, Gap, PageQuery, PartSummary,
+    PendingPart, ReconstructedObject, Reconstruction, RefColumn, StatusReport, StoredPart,
+};
 use crate::config::DbUrl;
-use crate::nomad::{ClusterIdentity, Frame};
 
 pub use postgres::PgStore;
-pub use reconstruction::{
-    ClosedPart, PartStatus, PartSummary, PendingPart, ReconcileScope, ReconstructedObject,
-    Reconstruction, StoredPart,
-};
+pub use rows::EventRow;
+pub(crate) use rows::{to_i64, to_u64};
 pub use sqlite::SqliteStore;
-
-/// A frame as the archive stores it: the events of one raft entry and when
-/// they were received (the stream itself carries no wall-clock time).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReceivedFrame {
-    pub frame: Frame,
-    /// Unix time in milliseconds.
-    pub received_at: i64,
-}
-
-/// What kind of hole in the history a gap is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GapKind {
-    /// The resume point had left Nomad's event buffer: events between the two
-    /// indexes may be lost for good.
-    Buffer,
-    /// A line of the stream could not be parsed; the events it held are missing.
-    Malformed,
-    /// The server's history was behind the archive (a restore, a restarted dev
-    /// agent, or another cluster at the same address).
-    ServerBehind,
-}
-
-impl GapKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GapKind::Buffer => "buffer",
-            GapKind::Malformed => "malformed",
-            GapKind::ServerBehind => "server_behind",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        [GapKind::Buffer, GapKind::Malformed, GapKind::ServerBehind]
-            .into_iter()
-            .find(|k| k.as_str() == value)
-    }
-}
-
-/// A stretch of history the archive cannot vouch for: events with
-/// `from_index < Index < to_index` may be missing.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Gap {
-    pub from_index: u64,
-    pub to_index: u64,
-    pub kind: GapKind,
-    /// Why, in words, for `status` and the query commands.
-    pub reason: String,
-    /// Unix time in milliseconds.
-    pub detected_at: i64,
-}
-
-/// One transaction's worth of work: whole frames, the gaps found while
-/// receiving them, the count of malformed lines skipped, and the identity
-/// of the cluster the frames came from when it was read.
-#[derive(Debug, Default, Clone)]
-pub struct Batch {
-    pub frames: Vec<ReceivedFrame>,
-    pub gaps: Vec<Gap>,
-    pub malformed_lines: u64,
-    /// Recorded with the checkpoint, replacing the cluster's identity.
-    pub identity: Option<ClusterIdentity>,
-    /// With a scope, each gap of a kind worth reconciling is committed with
-    /// a pending reconstruction per topic of the scope.
-    pub reconcile: Option<ReconcileScope>,
-}
-
-impl Batch {
-    pub fn event_count(&self) -> usize {
-        self.frames.iter().map(|f| f.frame.events.len()).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.frames.is_empty()
-            && self.gaps.is_empty()
-            && self.malformed_lines == 0
-            && self.identity.is_none()
-    }
-
-    /// The highest index in the batch, which becomes the checkpoint.
-    pub fn max_index(&self) -> Option<u64> {
-        self.frames.iter().map(|f| f.frame.index).max()
-    }
-
-    /// Every event with what its row needs from its frame.
-    pub fn rows(&self) -> impl Iterator<Item = EventRow<'_>> {
-        self.frames.iter().flat_map(|f| {
-            f.frame
-                .events
-                .iter()
-                .enumerate()
-                .map(move |(position, event)| EventRow {
-                    index: to_i64(f.frame.index),
-                    position: i32::try_from(position).unwrap_or(i32::MAX),
-                    received_at: f.received_at,
-                    event,
-                })
-        })
-    }
-}
-
-/// One event as a row of the `events` table.
-pub struct EventRow<'a> {
-    pub index: i64,
-    pub position: i32,
-    pub received_at: i64,
-    pub event: &'a crate::nomad::Event,
-}
-
-/// Raft indexes as the databases store them (BIGINT). Indexes never come
-/// near 2^63; the conversion saturates rather than wraps.
-pub(crate) fn to_i64(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-pub(crate) fn to_u64(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or_default()
-}
-
-/// A cluster's identity in the archive and where ingest resumes.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Cluster {
-    pub id: i64,
-    pub name: String,
-    /// The highest index whose frame is fully stored; `None` for an empty archive.
-    pub checkpoint: Option<u64>,
-    /// The Nomad cluster the history came from, as last recorded; `None`
-    /// until ingest could read it (imports never record one).
-    pub identity: Option<ClusterIdentity>,
-}
-
-/// What a commit changed.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct CommitStats {
-    /// Events newly stored.
-    pub inserted: u64,
-    /// Events already in the archive (a resend), skipped.
-    pub duplicates: u64,
-}
-
-/// One cluster's summary, for `status`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ClusterStatus {
-    pub cluster: String,
-    pub address: Option<String>,
-    pub events: u64,
-    pub first_index: Option<u64>,
-    pub last_index: Option<u64>,
-    pub checkpoint: Option<u64>,
-    /// The Nomad cluster the history came from, as last recorded.
-    pub identity: Option<ClusterIdentity>,
-    pub topics: Vec<TopicCount>,
-    pub gaps: Vec<Gap>,
-    pub malformed_lines: u64,
-    /// Unix time in milliseconds of the first and last received event.
-    pub first_received_at: Option<i64>,
-    pub last_received_at: Option<i64>,
-    /// What was reconstructed after each gap (filled in by `status`).
-    pub reconstructions: Vec<PartSummary>,
-}
-
-/// Events per topic.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TopicCount {
-    pub topic: String,
-    pub events: u64,
-}
-
-/// The whole archive's summary.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StatusReport {
-    pub database: String,
-    pub backend: &'static str,
-    pub database_bytes: u64,
-    pub clusters: Vec<ClusterStatus>,
-}
-
-/// An event read back from the archive.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ArchivedEvent {
-    pub index: u64,
-    pub position: u32,
-    pub topic: String,
-    pub key: String,
-    pub namespace: String,
-    pub received_at: i64,
-    /// The event's JSON exactly as received.
-    pub raw: String,
-}
-
-/// One page of a cluster's events in stream order, for replay and serve.
-/// The filters narrow the read; exact Nomad matching (keys against
-/// FilterKeys) is the caller's, with [`crate::nomad::Subscription`].
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct PageQuery {
-    /// Start after this (index, position); `None` starts at `from_index`.
-    pub after: Option<(u64, u32)>,
-    /// Lowest index, inclusive.
-    pub from_index: u64,
-    /// Highest index, inclusive.
-    pub to_index: Option<u64>,
-    /// Received at or after / before this Unix time in milliseconds.
-    pub since: Option<i64>,
-    pub until: Option<i64>,
-    /// Only these topics; `None` for all.
-    pub topics: Option<Vec<String>>,
-    /// Only this namespace and the namespace-less events; `None` for all.
-    pub namespace: Option<String>,
-    /// Only these event types; `None` for all.
-    pub types: Option<Vec<String>>,
-    /// Only events whose Key is this.
-    pub key: Option<String>,
-    /// Only events that reference these objects.
-    pub refs: Vec<(filter::RefColumn, String)>,
-    /// Newest first (then `after` pages backwards).
-    pub newest_first: bool,
-    pub limit: u32,
-}
-
-impl PageQuery {
-    /// Reads only raft indexes `first..=last` (`last: None` leaves the end
-    /// open), within whatever range was asked for: with the span of a time
-    /// window ([`Store::received_span`]), a read of the window goes through
-    /// its stretch of the stream instead of the whole cluster.
-    pub fn within(&mut self, first: u64, last: Option<u64>) {
-        self.from_index = self.from_index.max(first);
-        if let Some(last) = last {
-            self.to_index = Some(self.to_index.map_or(last, |to| to.min(last)));
-        }
-    }
-}
 
 /// Why the archive could not be used.
 /// Statements slower than this are logged at debug level. sqlx warns about
@@ -409,7 +178,7 @@ pub trait Store: Send + Sync {
         topics: &[String],
         to_index: Option<u64>,
         until: Option<i64>,
-        refs: &[(filter::RefColumn, String)],
+        refs: &[(RefColumn, String)],
     ) -> Result<Vec<ArchivedEvent>, StoreError>;
 
     /// IDs of the nodes that were ever called `name`.
@@ -472,7 +241,7 @@ pub trait Reconstructions: Send + Sync {
         &self,
         reconstruction: &Reconstruction,
         key: Option<&str>,
-        refs: &[(filter::RefColumn, String)],
+        refs: &[(RefColumn, String)],
     ) -> Result<Vec<ReconstructedObject>, StoreError>;
 
     /// Every reconstruction of the cluster labelled `cluster`, by gap.
@@ -495,14 +264,6 @@ pub async fn connect(url: &DbUrl) -> Result<Arc<dyn Store>, StoreError> {
         DbUrl::SqliteFile(_) | DbUrl::SqliteMemory => Ok(Arc::new(SqliteStore::open(url).await?)),
         DbUrl::Postgres(_) => Ok(Arc::new(PgStore::open(url).await?)),
     }
-}
-
-/// The current time as Unix milliseconds.
-pub fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -13,15 +13,16 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgConnection, PgPool, Row};
 use tokio_util::sync::CancellationToken;
 
-use super::filter::{Bind, Placeholders, RefColumn, SelectSql, select_events, select_latest};
+use super::filter::{Bind, Placeholders, SelectSql, select_events, select_latest};
 use super::names::{BatchNames, NameCache, RowRefs};
-use super::{
-    ArchivedEvent, Batch, Cluster, ClusterStatus, CommitStats, EventRow, Gap, GapKind, Lease,
-    PageQuery, Reconstructions, StatusReport, Store, StoreError, TopicCount, is_transient,
-    now_millis, to_i64, to_u64,
+use super::rows::{EventRow, event_rows};
+use super::{Lease, Reconstructions, Store, StoreError, is_transient, to_i64, to_u64};
+use crate::archive::{
+    ArchivedEvent, Batch, Cluster, ClusterStatus, CommitStats, Gap, GapKind, PageQuery, RefColumn,
+    StatusReport, TopicCount, now_millis,
 };
+use crate::backoff::Backoff;
 use crate::config::DbUrl;
-use crate::ingest::backoff::Backoff;
 use crate::nomad::ClusterIdentity;
 
 mod copy;
@@ -206,7 +207,7 @@ async fn commit_with(
     batch: &Batch,
     how: Insert,
 ) -> Result<CommitStats, StoreError> {
-    let rows: Vec<_> = batch.rows().collect();
+    let rows: Vec<_> = event_rows(batch).collect();
     let mut tx = conn.begin().await?;
     let mut names = BatchNames::new(cache, &rows);
     resolve_names(&mut tx, &mut names).await?;

@@ -14,11 +14,13 @@ use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row, Sqlite, SqliteConnect
 
 use tokio_util::sync::CancellationToken;
 
-use super::filter::{Bind, Placeholders, RefColumn, SelectSql, select_events, select_latest};
+use super::filter::{Bind, Placeholders, SelectSql, select_events, select_latest};
 use super::names::{BatchNames, NameCache};
-use super::{
-    ArchivedEvent, Batch, Cluster, ClusterStatus, CommitStats, Gap, GapKind, Lease, PageQuery,
-    Reconstructions, StatusReport, Store, StoreError, TopicCount, now_millis, to_i64, to_u64,
+use super::rows::event_rows;
+use super::{Lease, Reconstructions, Store, StoreError, to_i64, to_u64};
+use crate::archive::{
+    ArchivedEvent, Batch, Cluster, ClusterStatus, CommitStats, Gap, GapKind, PageQuery, RefColumn,
+    StatusReport, TopicCount, now_millis,
 };
 use crate::config::DbUrl;
 use crate::nomad::ClusterIdentity;
@@ -119,7 +121,7 @@ impl Lease for SqliteLease {
                 }
             }
             (Ok(_), Some(checkpoints)) => {
-                checkpoints.after_commit(batch.rows().map(|r| r.event.raw.len()).sum());
+                checkpoints.after_commit(event_rows(batch).map(|r| r.event.raw.len()).sum());
             }
             (Ok(_), None) => {}
         }
@@ -140,7 +142,7 @@ impl SqliteLease {
             }
             Writer::Shared(pool) => pool.begin().await?,
         };
-        let rows: Vec<_> = batch.rows().collect();
+        let rows: Vec<_> = event_rows(batch).collect();
         let mut names = BatchNames::new(&mut self.names, &rows);
         resolve_names(&mut tx, &mut names).await?;
         let refs = names.refs(&rows)?;

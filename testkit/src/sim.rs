@@ -1,8 +1,8 @@
 //! A running simulator for a test or a benchmark, and the batches and
 //! expectations built from generated frames.
 
+use nomad_chronicle::archive::{Batch, ReceivedFrame};
 use nomad_chronicle::nomad::{Line, parse_line};
-use nomad_chronicle::store::{Batch, ReceivedFrame};
 use nomad_sim::{Framing, Generator, Sim, SimConfig, SimFrame};
 
 /// A running simulator and its address.

@@ -2,7 +2,7 @@
 //! the writer, and the WAL is started over instead of growing with the
 //! archive.
 
-use nomad_chronicle::store::Batch;
+use nomad_chronicle::archive::Batch;
 use serde_json::json;
 
 use crate::common::{Archive, Backend, batch_of_lines};

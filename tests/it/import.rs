@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use nomad_chronicle::store::GapKind;
+use nomad_chronicle::archive::GapKind;
 use nomad_sim::Generator;
 use tokio::io::AsyncWriteExt;
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use nomad_chronicle::store::GapKind;
+use nomad_chronicle::archive::GapKind;
 use nomad_sim::{ConnFault, Framing, Generator, SimConfig, SimEvent, SimFrame, Subscription};
 
 use crate::common::{

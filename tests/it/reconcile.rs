@@ -6,10 +6,11 @@
 //! state`, `replay` and `status` checked exactly, with lists refused or failing,
 //! turned off, and left pending by an earlier process.
 
-use nomad_chronicle::config::DbUrl;
-use nomad_chronicle::store::{
-    self, Batch, Cluster, Gap, GapKind, ReconcileScope, ReconstructedObject, Reconstruction, Store,
+use nomad_chronicle::archive::{
+    Batch, Cluster, Gap, GapKind, ReconcileScope, ReconstructedObject, Reconstruction,
 };
+use nomad_chronicle::config::DbUrl;
+use nomad_chronicle::store::{self, Store};
 use nomad_sim::{SimConfig, SimEvent, SimFrame};
 use serde_json::{Value, json};
 

@@ -4,7 +4,7 @@
 //! apart by the cluster identity recorded with the checkpoint — or by the
 //! indexes alone when the token may not read it.
 
-use nomad_chronicle::store::GapKind;
+use nomad_chronicle::archive::GapKind;
 use nomad_sim::{ConnFault, Generator, SimFrame};
 
 use crate::common::{Archive, Backend, Run, SimAt, eventually, expected, finish, on_both_backends};

@@ -5,7 +5,7 @@
 //! through the real binary, with the archive, gaps, exit code and message
 //! checked exactly.
 
-use nomad_chronicle::store::GapKind;
+use nomad_chronicle::archive::GapKind;
 use nomad_sim::{
     ConnFault, Framing, Generator, SIM_TOKEN_ACCESSOR, SIM_TOKEN_NAME, SimConfig, SimFrame,
 };

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::store::reconstruction::ObjectRow;
+use crate::archive::reconstruction::ObjectRow;
 
 /// The fields of a listed object the archive indexes.
 #[derive(Deserialize)]

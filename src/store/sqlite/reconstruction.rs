@@ -6,13 +6,15 @@ use async_trait::async_trait;
 use sqlx::{AssertSqlSafe, Row, Sqlite, Transaction};
 
 use super::SqliteStore;
-use crate::store::filter::{Bind, Placeholders, RefColumn, SelectSql};
-use crate::store::reconstruction::{TOPICS, endpoint, sql};
-use crate::store::{
+use crate::archive::RefColumn;
+use crate::archive::reconstruction::{TOPICS, endpoint};
+use crate::archive::{
     Batch, ClosedPart, Cluster, Gap, GapKind, PartStatus, PartSummary, PendingPart,
-    ReconstructedObject, Reconstruction, Reconstructions, StoreError, StoredPart, now_millis,
-    to_i64, to_u64,
+    ReconstructedObject, Reconstruction, StoredPart, now_millis,
 };
+use crate::store::filter::{Bind, Placeholders, SelectSql};
+use crate::store::reconstruction::sql;
+use crate::store::{Reconstructions, StoreError, to_i64, to_u64};
 
 const STYLE: Placeholders = Placeholders::Question;
 

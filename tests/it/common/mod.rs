@@ -13,8 +13,9 @@ use std::process::{Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use nomad_chronicle::archive::{ArchivedEvent, Cluster, StatusReport};
 use nomad_chronicle::config::DbUrl;
-use nomad_chronicle::store::{self, ArchivedEvent, Cluster, Lease, StatusReport, Store};
+use nomad_chronicle::store::{self, Lease, Store};
 use nomad_sim::SimFrame;
 use tokio::process::{Child, Command};
 

@@ -1,0 +1,44 @@
+//! The archive's summary, as `status` reports it.
+
+use serde::Serialize;
+
+use crate::nomad::ClusterIdentity;
+
+use super::{Gap, PartSummary};
+
+/// One cluster's summary, for `status`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClusterStatus {
+    pub cluster: String,
+    pub address: Option<String>,
+    pub events: u64,
+    pub first_index: Option<u64>,
+    pub last_index: Option<u64>,
+    pub checkpoint: Option<u64>,
+    /// The Nomad cluster the history came from, as last recorded.
+    pub identity: Option<ClusterIdentity>,
+    pub topics: Vec<TopicCount>,
+    pub gaps: Vec<Gap>,
+    pub malformed_lines: u64,
+    /// Unix time in milliseconds of the first and last received event.
+    pub first_received_at: Option<i64>,
+    pub last_received_at: Option<i64>,
+    /// What was reconstructed after each gap (filled in by `status`).
+    pub reconstructions: Vec<PartSummary>,
+}
+
+/// Events per topic.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TopicCount {
+    pub topic: String,
+    pub events: u64,
+}
+
+/// The whole archive's summary.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusReport {
+    pub database: String,
+    pub backend: &'static str,
+    pub database_bytes: u64,
+    pub clusters: Vec<ClusterStatus>,
+}
