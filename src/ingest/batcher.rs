@@ -38,7 +38,7 @@ struct Filling {
     bytes: usize,
     /// The batch interval after its first message.
     deadline: Option<Instant>,
-    reserved: Vec<Reserved>,
+    reserved: Reserved,
 }
 
 #[derive(Debug)]
@@ -56,7 +56,7 @@ pub struct Sealed {
     /// Bytes of events in the batch.
     pub bytes: usize,
     /// Given back to the reader when the batch is dropped (committed).
-    pub reserved: Vec<Reserved>,
+    pub reserved: Reserved,
 }
 
 impl Batcher {
@@ -80,7 +80,7 @@ impl Batcher {
         let Msg::Frame(_) = &msg else {
             self.tail_since.get_or_insert(now);
             self.tail.push(msg);
-            self.filling.reserved.push(reserved);
+            self.filling.reserved.merge(reserved);
             return;
         };
         let bytes = msg.bytes();
@@ -100,7 +100,7 @@ impl Batcher {
             self.filling.add(msg);
         }
         self.filling.add(msg);
-        self.filling.reserved.push(reserved);
+        self.filling.reserved.merge(reserved);
     }
 
     /// Whether the batch must be committed before anything more is added.
@@ -132,7 +132,7 @@ impl Batcher {
             for msg in spill.msgs {
                 next.add(msg);
             }
-            next.reserved.push(spill.reserved);
+            next.reserved.merge(spill.reserved);
         }
         let done = std::mem::replace(&mut self.filling, next);
         Sealed {
@@ -172,8 +172,11 @@ impl Filling {
 mod tests {
     use std::time::Duration;
 
+    use futures_util::FutureExt;
+
     use super::*;
     use crate::archive::{Gap, GapKind};
+    use crate::ingest::channel;
 
     const INTERVAL: Duration = Duration::from_secs(1);
 
@@ -286,6 +289,31 @@ mod tests {
         assert_eq!(frames(&sealed), vec![(1, 1)]);
         assert_eq!(sealed.batch.gaps.len(), 1);
         assert!(batcher.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_batch_holds_its_frames_bytes_of_the_channel_until_it_is_dropped() {
+        let (tx, mut rx) = channel::bounded(16, 200);
+        let mut batcher = batcher(usize::MAX, 100);
+        for (index, bytes) in [(1, 60), (2, 30), (3, 50)] {
+            tx.send(Msg::test_frame(index, 1, bytes))
+                .await
+                .expect("sent");
+            let (msg, reserved) = rx.recv().await.expect("received");
+            batcher.push(msg, reserved);
+        }
+
+        let first = batcher.take();
+        assert_eq!(first.reserved.bytes(), 90);
+        drop(first);
+        let second = batcher.take();
+        assert_eq!(second.reserved.bytes(), 50, "the frame that did not fit");
+        let sent = tx.send(Msg::test_frame(4, 1, 150)).now_or_never();
+        assert_eq!(
+            sent,
+            Some(Ok(())),
+            "200 - 50 bytes are free once the first batch is gone"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -93,6 +93,16 @@ impl Reserved {
     pub fn bytes(&self) -> usize {
         self.0.as_ref().map_or(0, OwnedSemaphorePermit::num_permits)
     }
+
+    /// Takes over what `other` holds, so a batch gives back its frames'
+    /// bytes at once. Both must come from the same channel.
+    pub fn merge(&mut self, other: Reserved) {
+        match (&mut self.0, other.0) {
+            (Some(mine), Some(theirs)) => mine.merge(theirs),
+            (mine @ None, theirs) => *mine = theirs,
+            (Some(_), None) => {}
+        }
+    }
 }
 
 #[cfg(test)]
@@ -148,6 +158,24 @@ mod tests {
         assert!((&mut gap).now_or_never().is_none());
         drop(held);
         assert_eq!(gap.await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn merged_shares_are_given_back_together() {
+        let (tx, mut rx) = bounded(16, 100);
+        tx.send(frame(1, 30)).await.expect("sent");
+        tx.send(Msg::Malformed).await.expect("sent");
+        tx.send(frame(2, 70)).await.expect("sent");
+        let mut batch = Reserved::default();
+        for _ in 0..3 {
+            let (_, held) = rx.recv().await.expect("a message");
+            batch.merge(held);
+        }
+        assert_eq!(batch.bytes(), 100);
+        let mut next = Box::pin(tx.send(frame(3, 1)));
+        assert!((&mut next).now_or_never().is_none());
+        drop(batch);
+        assert_eq!(next.await, Ok(()));
     }
 
     #[tokio::test]
