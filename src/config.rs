@@ -195,7 +195,7 @@ impl BatchConfig {
     pub const DEFAULT_MAX_BYTES: usize = 16 << 20;
     /// The largest `max_bytes` accepted: twice it must still count in the
     /// channel's budget (see [`BatchConfig::in_flight_bytes`]).
-    pub const MAX_MAX_BYTES: usize = 1 << 30;
+    pub const MAX_BYTES_LIMIT: usize = 1 << 30;
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 
     /// The most bytes of events held between the reader and the store: a

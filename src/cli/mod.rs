@@ -106,10 +106,10 @@ fn parse_batch_size(value: &str) -> Result<usize, String> {
 
 fn parse_batch_bytes(value: &str) -> Result<usize, String> {
     match value.parse::<usize>() {
-        Ok(n) if (1..=BatchConfig::MAX_MAX_BYTES).contains(&n) => Ok(n),
+        Ok(n) if (1..=BatchConfig::MAX_BYTES_LIMIT).contains(&n) => Ok(n),
         _ => Err(format!(
             "`{value}` is not a whole number of bytes from 1 to {} (e.g. 16777216 for 16 MiB)",
-            BatchConfig::MAX_MAX_BYTES
+            BatchConfig::MAX_BYTES_LIMIT
         )),
     }
 }

@@ -13,7 +13,7 @@
 //!   not cover yet;
 //! - [`rejection`] explains, from Nomad's view of the token, why it will not
 //!   stream;
-//! - [`channel`] carries them from the reader to the writer, bounded in
+//! - [`channel`] carries the reader's messages to the writer, bounded in
 //!   frames and in bytes;
 //! - [`writer`] batches (as [`batcher`] decides) and commits;
 //! - [`reconcile`] rebuilds state after a gap from Nomad's list endpoints.
