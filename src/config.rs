@@ -177,23 +177,39 @@ pub fn default_cluster_label(address: &Url) -> String {
     }
 }
 
-/// When the writer commits: after `max_events` events or `timeout` after the
-/// first event of a batch, whichever comes first; a frame is never split.
+/// When the writer commits: after `max_events` events, before a frame would
+/// take the batch past `max_bytes` of events, or `timeout` after the first
+/// message of a batch, whichever comes first. A frame is never split: one
+/// larger than `max_bytes` makes a batch on its own.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BatchConfig {
     pub max_events: usize,
+    /// Bounds the memory a batch holds when frames are large (a job with a
+    /// multi-megabyte template), where `max_events` alone would not.
+    pub max_bytes: usize,
     pub timeout: Duration,
 }
 
 impl BatchConfig {
     pub const DEFAULT_MAX_EVENTS: usize = 5000;
+    pub const DEFAULT_MAX_BYTES: usize = 16 << 20;
+    /// The largest `max_bytes` accepted: twice it must still count in the
+    /// channel's budget (see [`BatchConfig::in_flight_bytes`]).
+    pub const MAX_BYTES_LIMIT: usize = 1 << 30;
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+
+    /// The most bytes of events held between the reader and the store: a
+    /// batch committing and the next one filling.
+    pub fn in_flight_bytes(&self) -> usize {
+        self.max_bytes.saturating_mul(2)
+    }
 }
 
 impl Default for BatchConfig {
     fn default() -> Self {
         BatchConfig {
             max_events: Self::DEFAULT_MAX_EVENTS,
+            max_bytes: Self::DEFAULT_MAX_BYTES,
             timeout: Self::DEFAULT_TIMEOUT,
         }
     }

@@ -79,12 +79,19 @@ pub struct BatchArgs {
     /// Commit at the latest this long after the first event of a batch arrived (e.g. 500ms, 1s, 2m).
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub batch_interval: std::time::Duration,
+
+    /// Commit before a batch's events would exceed this many bytes; a frame
+    /// larger than this is committed on its own. Twice this bounds the
+    /// events held between reading and committing.
+    #[arg(long, value_name = "BYTES", default_value_t = BatchConfig::DEFAULT_MAX_BYTES, value_parser = parse_batch_bytes)]
+    pub batch_bytes: usize,
 }
 
 impl BatchArgs {
     pub fn config(&self) -> BatchConfig {
         BatchConfig {
             max_events: self.batch_size,
+            max_bytes: self.batch_bytes,
             timeout: self.batch_interval,
         }
     }
@@ -94,6 +101,16 @@ fn parse_batch_size(value: &str) -> Result<usize, String> {
     match value.parse::<usize>() {
         Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
         _ => Err(format!("`{value}` is not a whole number from 1 to 1000000")),
+    }
+}
+
+fn parse_batch_bytes(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(n) if (1..=BatchConfig::MAX_BYTES_LIMIT).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "`{value}` is not a whole number of bytes from 1 to {} (e.g. 16777216 for 16 MiB)",
+            BatchConfig::MAX_BYTES_LIMIT
+        )),
     }
 }
 

@@ -19,12 +19,12 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::behind::{ForeignCluster, ServerIdentity};
+use super::channel::Sender;
 use super::namespaces::NewNamespace;
 use super::pump::{Pump, PumpEnd, PumpSeen};
 use super::rejection::{Rejection, Symptom};
 use super::resume::Resume;
 use super::stats::Stats;
-use super::writer::Msg;
 use crate::backoff::Backoff;
 use crate::nomad::{
     CloseReason, IdentityError, LineReader, NomadClient, StreamError, Subscription,
@@ -85,7 +85,7 @@ pub async fn follow(
     options: &mut FollowOptions,
     resume: &mut Resume,
     mut new_namespaces: Option<&mut mpsc::UnboundedReceiver<NewNamespace>>,
-    tx: &mpsc::Sender<Msg>,
+    tx: &Sender,
     stats: &Stats,
     shutdown: &CancellationToken,
 ) -> Result<FollowEnd, FollowError> {

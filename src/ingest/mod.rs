@@ -13,10 +13,14 @@
 //!   not cover yet;
 //! - [`rejection`] explains, from Nomad's view of the token, why it will not
 //!   stream;
-//! - [`writer`] batches and commits;
+//! - [`channel`] carries the reader's messages to the writer, bounded in
+//!   frames and in bytes;
+//! - [`writer`] batches (as [`batcher`] decides) and commits;
 //! - [`reconcile`] rebuilds state after a gap from Nomad's list endpoints.
 
+pub mod batcher;
 pub mod behind;
+pub mod channel;
 pub mod follow;
 pub mod namespaces;
 pub mod pump;
@@ -30,7 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::AsyncRead;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::io::ReaderStream;
 use tokio_util::sync::CancellationToken;
@@ -73,7 +77,7 @@ pub enum IngestError {
 
 /// The reader's end of a running writer.
 struct Pipeline {
-    tx: mpsc::Sender<Msg>,
+    tx: channel::Sender,
     writer: JoinHandle<Result<(), StoreError>>,
     progress: JoinHandle<()>,
     progress_stop: CancellationToken,
@@ -98,7 +102,7 @@ impl Pipeline {
     /// Starts the writer; `wake` is notified after each commit that
     /// requested reconstructions.
     fn start(sink: Sink, shutdown: &CancellationToken, wake: Option<Arc<Notify>>) -> Self {
-        let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
+        let (tx, rx) = channel::bounded(CHANNEL_FRAMES, sink.batch.in_flight_bytes());
         let reconcile = sink.reconcile.map(|config| (config.scope, wake));
         let writer = tokio::spawn(writer::run(
             sink.lease,

@@ -13,13 +13,14 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::behind::Foreign;
+use super::channel::Sender;
 use super::namespaces::NewNamespace;
 use super::resume::{Notice, Resume};
 use super::stats::Stats;
 use super::writer::Msg;
 use crate::archive::{ReceivedFrame, now_millis};
 use crate::nomad::wire::LineError;
-use crate::nomad::{Line, LineItem, LineReader, parse_line};
+use crate::nomad::{ClusterIdentity, Line, LineItem, LineReader, parse_line};
 
 /// How reading a body ended.
 #[derive(Debug)]
@@ -57,7 +58,7 @@ pub struct PumpSeen {
 /// Settings for one pump.
 pub struct Pump<'a> {
     pub resume: &'a mut Resume,
-    pub tx: &'a mpsc::Sender<Msg>,
+    pub tx: &'a Sender,
     pub stats: &'a Stats,
     pub shutdown: &'a CancellationToken,
     pub until_index: Option<u64>,
@@ -151,37 +152,9 @@ impl Pump<'_> {
         let index = frame.index;
         Stats::raise(&self.stats.received_index, index);
         let decision = self.resume.frame(index);
-        let mut identity = None;
-        let behind = match decision.notice {
-            Some(Notice::Foreign(foreign)) => return Some(PumpEnd::Foreign(foreign)),
-            Some(Notice::Behind(behind)) => {
-                tracing::warn!(
-                    source = self.source,
-                    first = behind.first,
-                    checkpoint = behind.resume,
-                    "Behind the archive: {behind}"
-                );
-                true
-            }
-            Some(Notice::Identity {
-                identity: id,
-                replaces,
-            }) => {
-                if let Some(old) = replaces {
-                    tracing::warn!(
-                        source = self.source,
-                        "The agent reports another cluster ({id}) than the archive recorded ({old}); \
-                         its history is not far behind the archive's, so it is taken for the same cluster \
-                         with its servers replaced, and its identity is recorded (hint: if it is another \
-                         cluster, stop ingest and give it a label of its own with --cluster)"
-                    );
-                } else {
-                    tracing::debug!(source = self.source, identity = %id, "Recording the cluster's identity");
-                }
-                identity = Some(id);
-                false
-            }
-            None => false,
+        let (behind, identity) = match self.notice(decision.notice) {
+            Ok(meaning) => meaning,
+            Err(end) => return Some(end),
         };
         if let Some(gap) = decision.gap {
             if !behind {
@@ -205,6 +178,7 @@ impl Pump<'_> {
             }
         }
         if decision.store {
+            let events = frame.events.len();
             let msg = Msg::Frame(ReceivedFrame {
                 frame,
                 received_at: now_millis(),
@@ -212,10 +186,54 @@ impl Pump<'_> {
             if let Some(end) = self.send(msg).await {
                 return Some(end);
             }
+            tracing::trace!(
+                source = self.source,
+                index,
+                events,
+                "Handed a frame to the writer"
+            );
         }
         match self.until_index {
             Some(until) if index >= until => Some(PumpEnd::ReachedUntil),
             _ => None,
+        }
+    }
+
+    /// Acts on what [`Resume`] noticed about a frame: whether the server is
+    /// behind the archive and an identity to record, or the end of the body.
+    fn notice<E>(
+        &self,
+        notice: Option<Notice>,
+    ) -> Result<(bool, Option<ClusterIdentity>), PumpEnd<E>> {
+        match notice {
+            Some(Notice::Foreign(foreign)) => Err(PumpEnd::Foreign(foreign)),
+            Some(Notice::Behind(behind)) => {
+                tracing::warn!(
+                    source = self.source,
+                    first = behind.first,
+                    checkpoint = behind.resume,
+                    "Behind the archive: {behind}"
+                );
+                Ok((true, None))
+            }
+            Some(Notice::Identity {
+                identity: id,
+                replaces,
+            }) => {
+                if let Some(old) = replaces {
+                    tracing::warn!(
+                        source = self.source,
+                        "The agent reports another cluster ({id}) than the archive recorded ({old}); \
+                     its history is not far behind the archive's, so it is taken for the same cluster \
+                     with its servers replaced, and its identity is recorded (hint: if it is another \
+                     cluster, stop ingest and give it a label of its own with --cluster)"
+                    );
+                } else {
+                    tracing::debug!(source = self.source, identity = %id, "Recording the cluster's identity");
+                }
+                Ok((false, Some(id)))
+            }
+            None => Ok((false, None)),
         }
     }
 

@@ -1,19 +1,22 @@
 //! The writer: receives frames from the reader over a bounded channel, groups
-//! them into batches (by event count or by time since the batch's first
-//! message, whichever comes first; a frame is never split) and commits each
+//! them into batches as [`Batcher`] decides (by events, by bytes, by time
+//! since the batch's first message; a frame is never split) and commits each
 //! batch with its checkpoint (and the cluster's identity, when one came with
-//! the frames) in one transaction. While a batch commits, the next one is
-//! filled, so the reader is not held up by the database.
+//! the frames) in one transaction, retrying what [`StoreError::is_retriable`]
+//! calls passing. While a batch commits, the next one is filled, so the
+//! reader is not held up by the database.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
+use super::batcher::{Batcher, Sealed};
+use super::channel::Receiver;
 use super::stats::Stats;
-use crate::archive::{Batch, Cluster, Gap, ReceivedFrame, ReconcileScope};
+use crate::archive::{Cluster, Gap, ReceivedFrame, ReconcileScope};
 use crate::backoff::Backoff;
 use crate::config::BatchConfig;
 use crate::nomad::ClusterIdentity;
@@ -42,34 +45,14 @@ pub struct Settings {
 /// How long a failing commit is still retried once shutdown was requested.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-/// A batch being filled.
-struct Filling {
-    batch: Batch,
-    events: usize,
-    /// When it must be committed: the batch interval after its first message.
-    deadline: Option<Instant>,
-}
-
-impl Filling {
-    fn new(reconcile: Option<ReconcileScope>) -> Self {
-        Filling {
-            batch: Batch {
-                reconcile,
-                ..Batch::default()
-            },
-            events: 0,
-            deadline: None,
+impl Msg {
+    /// Bytes of events the message carries: what counts against the byte
+    /// budgets of a batch and of the channel.
+    pub fn bytes(&self) -> usize {
+        match self {
+            Msg::Frame(frame) => frame.frame.events.iter().map(|e| e.raw.len()).sum(),
+            Msg::Gap(_) | Msg::Malformed | Msg::Identity(_) => 0,
         }
-    }
-
-    fn add(&mut self, msg: Msg, config: &BatchConfig) {
-        self.deadline
-            .get_or_insert_with(|| Instant::now() + config.timeout);
-        self.events += add(&mut self.batch, msg);
-    }
-
-    fn is_full(&self, config: &BatchConfig) -> bool {
-        self.events >= config.max_events
     }
 }
 
@@ -79,53 +62,38 @@ impl Filling {
 pub async fn run(
     mut lease: Box<dyn Lease>,
     cluster: Cluster,
-    mut rx: mpsc::Receiver<Msg>,
+    mut rx: Receiver,
     settings: Settings,
     stats: Arc<Stats>,
     shutdown: CancellationToken,
 ) -> Result<(), StoreError> {
-    let config = settings.batch;
     let (scope, wake) = settings.reconcile.unzip();
     let wake = wake.flatten();
+    let mut batcher = Batcher::new(settings.batch, scope);
     let mut closed = false;
-    let mut filling = Filling::new(scope.clone());
     loop {
-        // Fill until the batch is full, its interval is over, or the reader
-        // is done.
-        while !closed && !filling.is_full(&config) {
-            let msg = match filling.deadline {
-                None => rx.recv().await,
-                Some(deadline) => tokio::select! {
-                    biased;
-                    msg = rx.recv() => msg,
-                    _ = sleep_until(deadline) => break,
-                },
-            };
-            match msg {
-                Some(msg) => filling.add(msg, &config),
-                None => closed = true,
-            }
-        }
-        if filling.batch.is_empty() {
+        closed = fill(&mut batcher, &mut rx, closed).await;
+        if batcher.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::replace(&mut filling, Filling::new(scope.clone())).batch;
-        let committing = commit(lease.as_mut(), &cluster, &batch, &stats, &shutdown);
+        let sealed = batcher.take();
+        let committing = commit(lease.as_mut(), &cluster, &sealed, &stats, &shutdown);
         tokio::pin!(committing);
+        // While the batch commits, the next one fills.
         loop {
             tokio::select! {
                 biased;
                 committed = &mut committing => {
                     committed?;
-                    if batch.gaps.iter().any(|g| g.kind.is_reconciled()) {
+                    if sealed.batch.gaps.iter().any(|g| g.kind.is_reconciled()) {
                         if let Some(wake) = &wake {
                             wake.notify_one();
                         }
                     }
                     break;
                 }
-                msg = rx.recv(), if !closed && !filling.is_full(&config) => match msg {
-                    Some(msg) => filling.add(msg, &config),
+                received = rx.recv(), if !closed && !batcher.is_full() => match received {
+                    Some((msg, reserved)) => batcher.push(msg, reserved),
                     None => closed = true,
                 },
             }
@@ -133,35 +101,34 @@ pub async fn run(
     }
 }
 
-fn add(batch: &mut Batch, msg: Msg) -> usize {
-    match msg {
-        Msg::Frame(frame) => {
-            let n = frame.frame.events.len();
-            batch.frames.push(frame);
-            n
-        }
-        Msg::Gap(gap) => {
-            batch.gaps.push(gap);
-            0
-        }
-        Msg::Malformed => {
-            batch.malformed_lines += 1;
-            0
-        }
-        Msg::Identity(identity) => {
-            batch.identity = Some(identity);
-            0
+/// Receives into the batch until it is due (full, or its interval is over)
+/// or the channel is closed; returns whether it is closed.
+async fn fill(batcher: &mut Batcher, rx: &mut Receiver, mut closed: bool) -> bool {
+    while !closed && !batcher.is_full() {
+        let received = match batcher.deadline() {
+            None => rx.recv().await,
+            Some(deadline) => tokio::select! {
+                biased;
+                received = rx.recv() => received,
+                _ = sleep_until(deadline) => break,
+            },
+        };
+        match received {
+            Some((msg, reserved)) => batcher.push(msg, reserved),
+            None => closed = true,
         }
     }
+    closed
 }
 
 async fn commit(
     lease: &mut dyn Lease,
     cluster: &Cluster,
-    batch: &Batch,
+    sealed: &Sealed,
     stats: &Stats,
     shutdown: &CancellationToken,
 ) -> Result<(), StoreError> {
+    let batch = &sealed.batch;
     let mut backoff = Backoff::default();
     let mut give_up_at: Option<Instant> = None;
     loop {
@@ -175,6 +142,7 @@ async fn commit(
                 tracing::debug!(
                     events = outcome.inserted,
                     duplicates = outcome.duplicates,
+                    bytes = sealed.bytes,
                     checkpoint = batch.max_index(),
                     "Committed"
                 );
@@ -193,5 +161,109 @@ async fn commit(
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+impl Msg {
+    /// A frame of `events` events of `bytes_each` bytes each.
+    pub(crate) fn test_frame(index: u64, events: usize, bytes_each: usize) -> Msg {
+        let event = crate::nomad::Event {
+            raw: "x".repeat(bytes_each).into(),
+            ..crate::nomad::Event::default()
+        };
+        Msg::Frame(ReceivedFrame {
+            frame: crate::nomad::Frame {
+                index,
+                events: vec![event; events],
+            },
+            received_at: crate::archive::now_millis(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::channel;
+
+    fn batcher(max_events: usize, timeout: Duration) -> Batcher {
+        let config = BatchConfig {
+            max_events,
+            max_bytes: 1 << 20,
+            timeout,
+        };
+        Batcher::new(config, None)
+    }
+
+    fn indexes(sealed: &Sealed) -> Vec<u64> {
+        sealed.batch.frames.iter().map(|f| f.frame.index).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_is_committed_the_interval_after_its_first_event_not_its_last() {
+        let (tx, mut rx) = channel::bounded(16, 1 << 20);
+        let start = Instant::now();
+        let reader = tokio::spawn(async move {
+            tx.send(Msg::test_frame(1, 1, 10)).await.expect("sent");
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            tx.send(Msg::test_frame(2, 1, 10)).await.expect("sent");
+            // The reader stays open: only the interval can end the batch.
+            std::future::pending::<()>().await;
+        });
+        let mut batcher = batcher(100, Duration::from_secs(1));
+
+        let closed = fill(&mut batcher, &mut rx, false).await;
+
+        assert!(!closed);
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
+        assert_eq!(indexes(&batcher.take()), vec![1, 2]);
+        reader.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_is_committed_before_the_interval_ends() {
+        let (tx, mut rx) = channel::bounded(16, 1 << 20);
+        tx.send(Msg::test_frame(1, 1, 10)).await.expect("sent");
+        let mut batcher = batcher(100, Duration::from_secs(600));
+
+        let waited =
+            tokio::time::timeout(Duration::from_secs(599), fill(&mut batcher, &mut rx, false))
+                .await;
+
+        assert!(waited.is_err(), "the batch was due before its interval");
+        assert!(!batcher.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_batch_is_committed_without_waiting_for_the_interval() {
+        let (tx, mut rx) = channel::bounded(16, 1 << 20);
+        for index in 1..=4 {
+            tx.send(Msg::test_frame(index, 1, 10)).await.expect("sent");
+        }
+        let start = Instant::now();
+        let mut batcher = batcher(3, Duration::from_secs(600));
+
+        let closed = fill(&mut batcher, &mut rx, false).await;
+
+        assert!(!closed);
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        assert_eq!(indexes(&batcher.take()), vec![1, 2, 3]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_end_of_the_stream_commits_what_was_received_at_once() {
+        let (tx, mut rx) = channel::bounded(16, 1 << 20);
+        tx.send(Msg::test_frame(1, 1, 10)).await.expect("sent");
+        drop(tx);
+        let start = Instant::now();
+        let mut batcher = batcher(100, Duration::from_secs(600));
+
+        let closed = fill(&mut batcher, &mut rx, false).await;
+
+        assert!(closed);
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        assert_eq!(indexes(&batcher.take()), vec![1]);
+        assert!(batcher.is_empty());
     }
 }

@@ -4,11 +4,13 @@
 use std::time::Duration;
 
 use nomad_chronicle::archive::GapKind;
+use tokio::io::AsyncReadExt;
+
 use nomad_sim::{ConnFault, Framing, Generator, SimConfig, SimEvent, SimFrame, Subscription};
 
 use crate::common::{
     Archive, Backend, SimAt, eventually, expected, finish, on_both_backends,
-    on_both_backends_and_framings,
+    on_both_backends_and_framings, read_until,
 };
 
 async fn the_archive_equals_the_stream(backend: Backend, framing: Framing) {
@@ -276,28 +278,32 @@ async fn a_checkpoint_that_left_the_buffer_is_recorded_as_a_gap(
 
 async fn sigterm_commits_what_was_received_and_exits_zero(backend: Backend) {
     let sim = SimAt::roomy().await;
-    sim.publish(&mut Generator::new(9), 400);
+    let last = sim.publish(&mut Generator::new(9), 400);
     let archive = Archive::new(backend).await;
-    let child = archive
-        .command(&[
-            "ingest",
-            "--address",
-            &sim.address,
-            "--cluster",
-            "test",
-            "--batch-interval",
-            "10m",
-            "--batch-size",
-            "1000000",
-        ])
-        .spawn()
-        .expect("spawn");
-    eventually("the subscription", || async {
-        sim.sim.connection_count() == 1
-    })
+    let mut cmd = archive.command(&[
+        "ingest",
+        "--address",
+        &sim.address,
+        "--cluster",
+        "test",
+        "--batch-interval",
+        "10m",
+        "--batch-size",
+        "1000000",
+    ]);
+    cmd.env("RUST_LOG", "nomad_chronicle=trace");
+    let mut child = cmd.spawn().expect("spawn");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let mut log = Vec::new();
+    read_until(
+        &mut stderr,
+        &mut log,
+        &format!(
+            "Handed a frame to the writer source={:?} index={last} ",
+            sim.address
+        ),
+    )
     .await;
-    // Loopback delivers the whole backlog long before this.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(
         archive.events("test").await.is_empty(),
         "nothing is committed before the batch ends"
@@ -308,9 +314,136 @@ async fn sigterm_commits_what_was_received_and_exits_zero(backend: Backend) {
         .status();
     assert!(killed.is_ok_and(|s| s.success()));
 
-    finish(child).await.assert_success();
+    stderr
+        .read_to_end(&mut log)
+        .await
+        .expect("the rest of the log");
+    let run = finish(child).await;
+    run.assert_success();
 
+    let history = sim.sim.history();
+    assert_eq!(archive.events("test").await, expected(&history));
+    let log = String::from_utf8_lossy(&log);
+    assert_eq!(
+        commits(&log),
+        vec![expected(&history).len() as u64],
+        "one commit, at shutdown, of every event received:\n{log}"
+    );
+}
+
+/// The events of each commit the log reports, in order.
+fn commits(log: &str) -> Vec<u64> {
+    log.lines()
+        .filter(|line| line.contains(" Committed "))
+        .map(|line| {
+            let events = line.split(" events=").nth(1).unwrap_or_default();
+            let digits: String = events.chars().take_while(char::is_ascii_digit).collect();
+            digits
+                .parse()
+                .unwrap_or_else(|_| panic!("no event count in `{line}`"))
+        })
+        .collect()
+}
+
+/// A frame of one event carrying a blob of `bytes` bytes.
+fn big_frame(index: u64, bytes: usize) -> SimFrame {
+    let key = format!("big-{index}");
+    let payload = serde_json::json!({"Job": {"ID": key, "Meta": {"blob": "x".repeat(bytes)}}});
+    SimFrame {
+        index,
+        events: vec![SimEvent::new(
+            "Job",
+            "JobRegistered",
+            &key,
+            "default",
+            vec![],
+            index,
+            payload,
+        )],
+    }
+}
+
+async fn batches_of_multi_megabyte_events_keep_to_the_byte_budget(backend: Backend) {
+    let sim = SimAt::roomy().await;
+    // Five events of 3 MiB and one of 8 MiB, under a budget of 7,000,000
+    // bytes: two of 3 MiB fit, a third does not, and 8 MiB is a batch alone.
+    let sizes = [3 << 20, 3 << 20, 3 << 20, 3 << 20, 3 << 20, 8 << 20];
+    for (index, bytes) in (1..).zip(sizes) {
+        sim.sim.publish(big_frame(index, bytes));
+    }
+    let last = sizes.len() as u64;
+    let archive = Archive::new(backend).await;
+    let mut cmd = archive.command(&[
+        "ingest",
+        "--address",
+        &sim.address,
+        "--cluster",
+        "test",
+        "--until-index",
+        &last.to_string(),
+        // Neither time nor the event count ends a batch: only bytes do.
+        "--batch-interval",
+        "10m",
+        "--batch-bytes",
+        "7000000",
+    ]);
+    cmd.env("RUST_LOG", "nomad_chronicle=debug");
+
+    let run = finish(cmd.spawn().expect("spawn")).await;
+
+    run.assert_success();
     assert_eq!(archive.events("test").await, expected(&sim.sim.history()));
+    assert_eq!(
+        commits(&run.stderr),
+        vec![2, 2, 1, 1],
+        "3+3 MiB, 3+3 MiB, 3 MiB (8 more would pass the budget), 8 MiB alone:\n{}",
+        run.stderr
+    );
+}
+
+/// SQLite reports a writer it waited 10 s for as busy, which a retry can
+/// get past: the writer retries the commit until the lock is gone, and the
+/// retry stores each event once. (PostgreSQL's transient errors take the
+/// writer's lock with them, which `postgres::` tests cover.)
+#[tokio::test]
+async fn a_commit_that_finds_the_archive_locked_is_retried_until_it_is_stored() {
+    let sim = SimAt::roomy().await;
+    let archive = Archive::new(Backend::Sqlite).await;
+    let mut child = archive
+        .command(&["ingest", "--address", &sim.address, "--cluster", "test"])
+        .spawn()
+        .expect("spawn");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let mut log = Vec::new();
+    read_until(&mut stderr, &mut log, "Connected").await;
+    let mut other_writer = <sqlx::SqliteConnection as sqlx::Connection>::connect(&archive.url)
+        .await
+        .expect("connect");
+    sqlx::raw_sql("BEGIN IMMEDIATE")
+        .execute(&mut other_writer)
+        .await
+        .expect("take the write lock");
+    let last = sim.publish(&mut Generator::new(17), 300);
+
+    read_until(&mut stderr, &mut log, "Commit failed; retrying").await;
+    assert!(archive.events("test").await.is_empty());
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut other_writer)
+        .await
+        .expect("release the write lock");
+
+    eventually("the retried commit", || async {
+        archive.events("test").await.last().map(|e| e.0) == Some(last)
+    })
+    .await;
+    child.start_kill().expect("stop");
+    let _ = child.wait().await;
+    assert_eq!(archive.events("test").await, expected(&sim.sim.history()));
+    assert!(
+        String::from_utf8_lossy(&log).contains("database is locked"),
+        "{}",
+        String::from_utf8_lossy(&log)
+    );
 }
 
 async fn the_token_is_sent_and_never_logged(backend: Backend) {
@@ -559,9 +692,29 @@ on_both_backends!(
     a_stalled_connection_is_abandoned_after_the_idle_timeout,
     kill_9_and_restart_resume_from_the_checkpoint_without_loss_or_duplicates,
     sigterm_commits_what_was_received_and_exits_zero,
+    batches_of_multi_megabyte_events_keep_to_the_byte_budget,
     the_token_is_sent_and_never_logged,
     a_denied_token_is_a_clear_error_not_a_retry_loop,
     an_address_that_is_not_a_nomad_agent_is_a_clear_error,
     from_index_is_refused_once_the_archive_has_history,
     topic_and_namespace_filters_reach_the_server,
 );
+
+#[tokio::test]
+async fn a_byte_budget_that_is_not_a_positive_number_of_bytes_is_refused() {
+    let archive = Archive::new(Backend::Sqlite).await;
+    for value in ["0", "16MiB", "-1"] {
+        let run = archive
+            .run(&["ingest", &format!("--batch-bytes={value}")])
+            .await;
+
+        assert_eq!(run.code, Some(2), "{value}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!(
+                "`{value}` is not a whole number of bytes from 1 to"
+            )),
+            "{}",
+            run.stderr
+        );
+    }
+}
