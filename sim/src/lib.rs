@@ -26,13 +26,6 @@ mod namespaces;
 mod server;
 mod stream;
 
-#[cfg(test)]
-mod cluster_tests;
-#[cfg(test)]
-mod http_tests;
-#[cfg(test)]
-mod lists_tests;
-
 pub use frame::{SimEvent, SimFrame};
 pub use framing::Framing;
 pub use generator::Generator;

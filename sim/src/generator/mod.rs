@@ -345,5 +345,3 @@ impl Generator {
     }
 }
 
-#[cfg(test)]
-mod tests;
