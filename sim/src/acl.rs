@@ -104,3 +104,37 @@ impl Acl {
         json(token.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(name: &'static str, value: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(name, HeaderValue::from_static(value));
+        headers
+    }
+
+    #[test]
+    fn the_token_is_accepted_in_either_header_and_only_when_it_matches() {
+        let acl = Acl::new(Some("s3cret".into()));
+        assert!(acl.authorizes(&headers("x-nomad-token", "s3cret")));
+        assert!(acl.authorizes(&headers("authorization", "Bearer s3cret ")));
+        assert!(!acl.authorizes(&headers("x-nomad-token", "other")));
+        assert!(!acl.authorizes(&headers("authorization", "s3cret")));
+        assert!(!acl.authorizes(&HeaderMap::new()));
+        acl.set_token(None);
+        assert!(acl.authorizes(&HeaderMap::new()), "ACLs off");
+    }
+
+    #[test]
+    fn a_token_counts_as_expired_only_while_acls_are_on() {
+        let acl = Acl::new(None);
+        acl.set_expired(true);
+        assert!(!acl.expired());
+        acl.set_token(Some("s3cret".into()));
+        assert!(acl.expired());
+        acl.set_expired(false);
+        assert!(!acl.expired());
+    }
+}

@@ -151,6 +151,23 @@ mod tests {
         assert!(!accepts_gzip(&HeaderMap::new()));
     }
 
+    #[test]
+    fn a_body_format_gives_back_the_framing_and_chunk_size_set() {
+        let format = BodyFormat::new(Framing::Http00);
+        assert_eq!(format.framing(), Framing::Http00);
+        for framing in Framing::ALL {
+            format.set_framing(framing);
+            assert_eq!(format.framing(), framing);
+        }
+        assert_eq!(format.split_chunks(), 0, "lines go whole at first");
+        format.set_split_chunks(Some(0));
+        assert_eq!(format.split_chunks(), 1);
+        format.set_split_chunks(Some(7));
+        assert_eq!(format.split_chunks(), 7);
+        format.set_split_chunks(None);
+        assert_eq!(format.split_chunks(), 0);
+    }
+
     #[tokio::test]
     async fn a_gzipped_body_decodes_to_the_lines_it_was_given() {
         let lines = ["{}\n", "{\"Index\":1,\"Events\":[]}\n", "event dropped"];

@@ -64,7 +64,7 @@ pub(crate) struct Lists {
 
 /// The objects the read endpoints answer from.
 #[derive(Default)]
-pub(crate) struct Objects {
+struct Objects {
     /// `(topic, namespace, key)` → the latest event of each live object.
     live: BTreeMap<(String, String, String), Held>,
     /// The newest index taken in: after a restart, frames the state already
@@ -178,6 +178,15 @@ impl Objects {
             .map(|(_, version, kind)| (*version, kind.as_str()))
     }
 
+    /// The version and type of an allocation's job when it was created,
+    /// `(0, "")` when the job was never seen.
+    fn job_of(&self, alloc: &Value) -> (u64, &str) {
+        let text = |f: &str| alloc[f].as_str().unwrap_or_default();
+        let created = alloc["CreateIndex"].as_u64().unwrap_or(u64::MAX);
+        self.job_at(text("Namespace"), text("JobID"), created)
+            .unwrap_or((0, ""))
+    }
+
     /// The object as its latest event describes it.
     fn object(&self, held: &Held, topic: &str) -> Value {
         held.entry
@@ -268,7 +277,9 @@ impl Lists {
                     let object = objects.object(held, topic);
                     match topic {
                         "Job" => job_stub(&object),
-                        "Allocation" => alloc_stub(&objects, &object, query.task_states),
+                        "Allocation" => {
+                            alloc_stub(&object, objects.job_of(&object), query.task_states)
+                        }
                         "Node" => node_stub(&object, query.resources),
                         _ => object,
                     }

@@ -132,3 +132,84 @@ impl Published {
         self.updates.subscribe()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::SimEvent;
+
+    fn frame(index: u64) -> SimFrame {
+        let ev = SimEvent::new(
+            "Job",
+            "JobRegistered",
+            "web",
+            "default",
+            vec![],
+            index,
+            serde_json::json!({"Job": {"ID": "web"}}),
+        );
+        SimFrame {
+            index,
+            events: vec![ev],
+        }
+    }
+
+    fn buffered(published: &Published) -> Vec<u64> {
+        let mut out = VecDeque::new();
+        published.fetch(&mut Cursor::Start(0), 100, &mut out);
+        out.iter().map(|e| e.index).collect()
+    }
+
+    fn indexes(frames: &[SimFrame]) -> Vec<u64> {
+        frames.iter().map(|f| f.index).collect()
+    }
+
+    #[test]
+    fn an_index_without_an_event_is_taken_above_the_last_publish_and_the_floor() {
+        let published = Published::new(10);
+        assert_eq!(published.take_index_above(0), 1);
+        published.publish(frame(20), |_| {});
+        assert_eq!(published.take_index_above(5), 21);
+        assert_eq!(published.take_index_above(40), 41);
+        published.publish(frame(42), |_| {});
+        assert_eq!(indexes(&published.history()), [20, 42]);
+    }
+
+    #[test]
+    fn a_restart_empties_the_buffer_and_a_republished_frame_is_kept_once() {
+        let published = Published::new(10);
+        let mut seen = Vec::new();
+        for i in [10, 12] {
+            published.publish(frame(i), |e| seen.push(e.index));
+        }
+        published.restart();
+        assert!(buffered(&published).is_empty());
+        for i in [11, 12, 14] {
+            published.publish(frame(i), |e| seen.push(e.index));
+        }
+        assert_eq!(buffered(&published), [11, 12, 14]);
+        assert_eq!(indexes(&published.history()), [10, 12, 14]);
+        assert_eq!(seen, [10, 12, 11, 12, 14], "every publish is taken in");
+        published.start_over();
+        published.publish(frame(1), |_| {});
+        assert_eq!(indexes(&published.history()), [1]);
+    }
+
+    #[test]
+    fn a_frame_without_events_and_frames_off_the_record_stay_out_of_the_history() {
+        let published = Published::new(10);
+        published.publish(
+            SimFrame {
+                index: 5,
+                events: vec![],
+            },
+            |_| panic!("an empty frame is not taken in"),
+        );
+        published.set_record_history(false);
+        published.publish(frame(6), |_| {});
+        published.set_record_history(true);
+        published.publish(frame(7), |_| {});
+        assert_eq!(indexes(&published.history()), [7]);
+        assert_eq!(buffered(&published), [6, 7]);
+    }
+}
