@@ -1,6 +1,7 @@
-//! Which cluster the simulator is, and the ways it stops being the same
-//! agent: a restart or leader change (same cluster, empty buffer) and
-//! becoming another cluster at the same address (new identity, new history).
+//! Which cluster the simulator is, and the signal that ends every stream
+//! when it stops being the same agent: a restart or leader change (same
+//! cluster) or another cluster at the same address (a new identity). The
+//! handle empties the buffer and the other state alongside.
 //!
 //! Its identity is what `GET /v1/agent/members` shows: a region and the
 //! node IDs of its servers, drawn at random for each simulator, so two

@@ -1,7 +1,7 @@
 //! `/v1/event/stream` as an endpoint: what a request is answered with
 //! (method, query, ACL, a queued fault), the faults queued for the next
 //! connections, every request seen, and the chunked response the router
-//! sends; close-delimited responses are written by [`super::listener`].
+//! sends; close-delimited responses are written by the `listener` module.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;

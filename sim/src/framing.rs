@@ -1,7 +1,7 @@
 //! How the simulator frames `/v1/event/stream` bodies, as the Nomad versions
 //! in the field do (see `nomad-event-stream.md`, "Response"): chunked, chunked
 //! and gzip-compressed, or close-delimited after `Connection: close` (written
-//! by hand in [`super::listener`]); and the shape new bodies are written in.
+//! by hand by the `listener` module); and the shape new bodies are written in.
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};

@@ -30,8 +30,8 @@
 //!   requests seen) imports `stream`, `acl`, `framing`; `listener` (the
 //!   socket, close-delimited bodies written by hand) imports `endpoint`.
 //! - `server` (the [`Sim`] handle and the router) composes the owners and
-//!   sends each request to the one it concerns; only this file re-exports
-//!   from it.
+//!   sends each request to the one it concerns; nothing imports from it
+//!   but the re-exports below.
 
 mod acl;
 mod buffer;
