@@ -1,25 +1,16 @@
 //! How the simulator frames `/v1/event/stream` bodies, as the Nomad versions
 //! in the field do (see `nomad-event-stream.md`, "Response"): chunked, chunked
-//! and gzip-compressed, or close-delimited after `Connection: close` — the
-//! last written by hand on the raw socket, since an HTTP server library
-//! cannot send a body that ends when the socket closes.
+//! and gzip-compressed, or close-delimited after `Connection: close` (written
+//! by hand by the `listener` module); and the shape new bodies are written in.
 
 use std::io::{self, Write};
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use futures_util::{Stream, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-
-use super::server::{Answer, Inner, StreamRequest, answer};
-use super::stream;
 
 /// The event stream's framing, by Nomad version.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -44,6 +35,63 @@ impl Framing {
     /// Whether the connection is taken over and the body ends at close.
     pub fn is_close_delimited(self) -> bool {
         matches!(self, Framing::CloseDelimited | Framing::Http00)
+    }
+}
+
+impl Framing {
+    /// Every framing, indexed by its number in [`BodyFormat`].
+    const ALL: [Framing; 4] = [
+        Framing::Chunked,
+        Framing::ChunkedGzip,
+        Framing::CloseDelimited,
+        Framing::Http00,
+    ];
+}
+
+/// How new stream bodies are written: their framing and the largest body
+/// chunk. Each is read once per response or line, so plain atomics do.
+#[derive(Debug)]
+pub(crate) struct BodyFormat {
+    /// The framing, as its position in [`Framing::ALL`].
+    framing: AtomicU8,
+    /// Maximum body chunk size; 0 means lines are written whole.
+    split_chunks: AtomicUsize,
+}
+
+impl BodyFormat {
+    /// Bodies framed as `framing`, lines written whole.
+    pub(crate) fn new(framing: Framing) -> BodyFormat {
+        let format = BodyFormat {
+            framing: AtomicU8::new(0),
+            split_chunks: AtomicUsize::new(0),
+        };
+        format.set_framing(framing);
+        format
+    }
+
+    /// The framing for a new stream response.
+    pub(crate) fn framing(&self) -> Framing {
+        let at = usize::from(self.framing.load(Ordering::SeqCst));
+        Framing::ALL.get(at).copied().unwrap_or_default()
+    }
+
+    /// Changes how new stream responses are framed.
+    pub(crate) fn set_framing(&self, framing: Framing) {
+        let at = Framing::ALL.iter().position(|f| *f == framing).unwrap_or(0);
+        self.framing
+            .store(u8::try_from(at).unwrap_or(0), Ordering::SeqCst);
+    }
+
+    /// The largest body chunk a line is written in; 0 when lines go whole.
+    pub(crate) fn split_chunks(&self) -> usize {
+        self.split_chunks.load(Ordering::Relaxed)
+    }
+
+    /// Splits lines into chunks of at most `max_bytes`, or writes them
+    /// whole again with `None`.
+    pub(crate) fn set_split_chunks(&self, max_bytes: Option<usize>) {
+        let k = max_bytes.map_or(0, |k| k.max(1));
+        self.split_chunks.store(k, Ordering::Relaxed);
     }
 }
 
@@ -84,212 +132,10 @@ where
     )
 }
 
-/// The listener the router serves from. With a close-delimited framing,
-/// connections whose first request is `/v1/event/stream` are answered here
-/// by hand; every other connection goes to the router.
-pub(crate) struct SimListener {
-    /// The bound socket.
-    tcp: TcpListener,
-    /// The simulator, for the framing and the stream bodies.
-    inner: Arc<Inner>,
-    /// Connections a sorting task found to be for the router.
-    for_router: mpsc::Receiver<(TcpStream, SocketAddr)>,
-    /// Handed to each sorting task.
-    to_router: mpsc::Sender<(TcpStream, SocketAddr)>,
-}
-
-impl SimListener {
-    pub(crate) fn new(tcp: TcpListener, inner: Arc<Inner>) -> Self {
-        let (to_router, for_router) = mpsc::channel(64);
-        SimListener {
-            tcp,
-            inner,
-            for_router,
-            to_router,
-        }
-    }
-}
-
-impl axum::serve::Listener for SimListener {
-    type Io = TcpStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
-        loop {
-            tokio::select! {
-                Some(conn) = self.for_router.recv() => return conn,
-                accepted = self.tcp.accept() => match accepted {
-                    Ok(conn) if !self.inner.framing().is_close_delimited() => return conn,
-                    Ok((tcp, addr)) => {
-                        // Sorting waits for the request line; it must not
-                        // hold up other connections.
-                        let inner = self.inner.clone();
-                        let to_router = self.to_router.clone();
-                        tokio::spawn(async move {
-                            if is_event_stream(&tcp).await {
-                                serve_by_hand(inner, tcp).await;
-                            } else {
-                                let _ = to_router.send((tcp, addr)).await;
-                            }
-                        });
-                    }
-                    Err(error) => {
-                        tracing::debug!(%error, "Simulator accept failed");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                },
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.tcp.local_addr()
-    }
-}
-
-/// Whether the connection's first request line asks for the event stream;
-/// peeks, so the router still reads the request when it does not.
-async fn is_event_stream(tcp: &TcpStream) -> bool {
-    let mut buf = [0u8; 2048];
-    for _ in 0..5000 {
-        let Ok(n) = tcp.peek(&mut buf).await else {
-            return false;
-        };
-        if n == 0 {
-            return false;
-        }
-        if let Some(end) = memchr::memchr(b'\n', &buf[..n]) {
-            let line = String::from_utf8_lossy(&buf[..end]);
-            let target = line.split(' ').nth(1).unwrap_or_default();
-            return target == "/v1/event/stream" || target.starts_with("/v1/event/stream?");
-        }
-        if n == buf.len() {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    false
-}
-
-/// One request on a taken-over connection: the head is read here, answered
-/// as the router would, and a stream body is written raw until it ends;
-/// then the socket closes, which ends the body.
-async fn serve_by_hand(inner: Arc<Inner>, mut tcp: TcpStream) {
-    let Some((method, target, headers)) = read_head(&mut tcp).await else {
-        return;
-    };
-    let query = target.split_once('?').map_or("", |(_, q)| q);
-    let mut record = StreamRequest::new(query, &headers);
-    let status_line = if inner.framing() == Framing::Http00 {
-        "HTTP/0.0 200 OK"
-    } else {
-        "HTTP/1.1 200 OK"
-    };
-    let stream_head = format!(
-        "{status_line}\r\nContent-Type: application/json\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n"
-    );
-    match answer(&inner, &method, &headers, &mut record) {
-        Answer::Text(status, body) => {
-            record.status = status.as_u16();
-            inner.record(record);
-            let _ = tcp.write_all(text_response(status, &body).as_bytes()).await;
-        }
-        Answer::Empty => {
-            record.status = 200;
-            inner.record(record);
-            let _ = tcp.write_all(stream_head.as_bytes()).await;
-        }
-        Answer::Stream { sub, fault } => {
-            record.status = 200;
-            inner.record(record);
-            if tcp.write_all(stream_head.as_bytes()).await.is_err() {
-                return;
-            }
-            let (mut reader, mut writer) = tcp.into_split();
-            let body = stream::body(inner.clone(), sub, fault, false);
-            let mut body = std::pin::pin!(body);
-            let mut scratch = [0u8; 512];
-            loop {
-                let item = tokio::select! {
-                    item = body.next() => item,
-                    // The client went away; stop producing for it.
-                    _ = reader.read(&mut scratch) => return,
-                };
-                match item {
-                    Some(Ok(bytes)) => {
-                        if writer.write_all(&bytes).await.is_err() {
-                            return;
-                        }
-                    }
-                    Some(Err(_)) => {
-                        // A simulated cut: reset the connection rather than
-                        // close it, or the client would see a clean end.
-                        if let Ok(tcp) = reader.reunite(writer) {
-                            let _ = tcp.set_zero_linger();
-                        }
-                        return;
-                    }
-                    None => break,
-                }
-            }
-            let _ = writer.shutdown().await;
-            return;
-        }
-    }
-    let _ = tcp.shutdown().await;
-}
-
-/// Reads the request head up to its blank line and parses what the answer
-/// needs: method, target and headers.
-async fn read_head(tcp: &mut TcpStream) -> Option<(Method, String, HeaderMap)> {
-    const LIMIT: usize = 64 * 1024;
-    let mut head = Vec::new();
-    let mut buf = [0u8; 4096];
-    while memchr::memmem::find(&head, b"\r\n\r\n").is_none() {
-        if head.len() > LIMIT {
-            return None;
-        }
-        let n = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf))
-            .await
-            .ok()?
-            .ok()?;
-        if n == 0 {
-            return None;
-        }
-        head.extend_from_slice(&buf[..n]);
-    }
-    let text = String::from_utf8_lossy(&head);
-    let mut lines = text.split("\r\n");
-    let mut request_line = lines.next()?.split(' ');
-    let method = Method::from_bytes(request_line.next()?.as_bytes()).ok()?;
-    let target = request_line.next()?.to_owned();
-    let mut headers = HeaderMap::new();
-    for line in lines.take_while(|l| !l.is_empty()) {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.trim().as_bytes()),
-            HeaderValue::from_str(value.trim()),
-        ) {
-            headers.append(name, value);
-        }
-    }
-    Some((method, target, headers))
-}
-
-/// A complete plain-text response that closes the connection.
-fn text_response(status: StatusCode, body: &str) -> String {
-    format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or(""),
-        body.len()
-    )
-}
-
 #[cfg(test)]
 mod tests {
+    use axum::http::HeaderValue;
+
     use super::*;
 
     #[test]
@@ -303,6 +149,23 @@ mod tests {
         assert!(with("br, gzip;q=0.5"));
         assert!(!with("br, deflate"));
         assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn a_body_format_gives_back_the_framing_and_chunk_size_set() {
+        let format = BodyFormat::new(Framing::Http00);
+        assert_eq!(format.framing(), Framing::Http00);
+        for framing in Framing::ALL {
+            format.set_framing(framing);
+            assert_eq!(format.framing(), framing);
+        }
+        assert_eq!(format.split_chunks(), 0, "lines go whole at first");
+        format.set_split_chunks(Some(0));
+        assert_eq!(format.split_chunks(), 1);
+        format.set_split_chunks(Some(7));
+        assert_eq!(format.split_chunks(), 7);
+        format.set_split_chunks(None);
+        assert_eq!(format.split_chunks(), 0);
     }
 
     #[tokio::test]

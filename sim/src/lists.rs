@@ -8,21 +8,21 @@
 //! Publishing keeps a reference to each object's latest event and parses
 //! nothing but job events, so the stream stays as fast as before; a list
 //! parses the objects it returns. What the stream never says — garbage
-//! collection — is simulated with [`Sim::forget`]; a token lacking a list's
-//! capability with [`Sim::set_list_denied`], a failing server with
-//! [`Sim::set_list_failing`].
+//! collection — is simulated with [`crate::Sim::forget`]; a token lacking a
+//! list's capability with [`crate::Sim::set_list_denied`], a failing server
+//! with [`crate::Sim::set_list_failing`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 
-use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
+use super::acl::Acl;
 use super::buffer::Entry;
-use super::server::{Inner, Sim, authorized, lock};
+use super::reply::text;
+use super::sync::lock;
 
 mod stubs;
 use stubs::{alloc_stub, job_stub, node_stub};
@@ -55,9 +55,16 @@ struct Held {
     position: usize,
 }
 
+/// The read endpoints and the objects they answer from.
+#[derive(Default)]
+pub(crate) struct Lists {
+    /// What was published, and how the lists answer.
+    objects: Mutex<Objects>,
+}
+
 /// The objects the read endpoints answer from.
 #[derive(Default)]
-pub(crate) struct Objects {
+struct Objects {
     /// `(topic, namespace, key)` → the latest event of each live object.
     live: BTreeMap<(String, String, String), Held>,
     /// The newest index taken in: after a restart, frames the state already
@@ -80,7 +87,7 @@ pub(crate) struct Objects {
 
 impl Objects {
     /// Takes in a published entry.
-    pub(crate) fn apply(&mut self, entry: &Arc<Entry>) {
+    fn apply(&mut self, entry: &Arc<Entry>) {
         if self.applied.is_some_and(|last| entry.index <= last) {
             return;
         }
@@ -171,6 +178,15 @@ impl Objects {
             .map(|(_, version, kind)| (*version, kind.as_str()))
     }
 
+    /// The version and type of an allocation's job when it was created,
+    /// `(0, "")` when the job was never seen.
+    fn job_of(&self, alloc: &Value) -> (u64, &str) {
+        let text = |f: &str| alloc[f].as_str().unwrap_or_default();
+        let created = alloc["CreateIndex"].as_u64().unwrap_or(u64::MAX);
+        self.job_at(text("Namespace"), text("JobID"), created)
+            .unwrap_or((0, ""))
+    }
+
     /// The object as its latest event describes it.
     fn object(&self, held: &Held, topic: &str) -> Value {
         held.entry
@@ -182,11 +198,21 @@ impl Objects {
     }
 }
 
-impl Sim {
+impl Lists {
+    /// Takes in a published entry.
+    pub(crate) fn apply(&self, entry: &Arc<Entry>) {
+        lock(&self.objects).apply(entry);
+    }
+
+    /// Forgets every object (another cluster); the settings of a test go too.
+    pub(crate) fn reset(&self) {
+        *lock(&self.objects) = Objects::default();
+    }
+
     /// Forgets an object without an event, as Nomad's garbage collector
     /// does: it leaves the lists, and its topic's index moves to `index`.
-    pub fn forget(&self, topic: &str, namespace: &str, key: &str, index: u64) {
-        let mut objects = lock(&self.inner.objects);
+    pub(crate) fn forget(&self, topic: &str, namespace: &str, key: &str, index: u64) {
+        let mut objects = lock(&self.objects);
         let id = (topic.to_owned(), namespace.to_owned(), key.to_owned());
         if objects.remove(&id) {
             let at = objects.table_index.entry(topic.to_owned()).or_default();
@@ -194,10 +220,9 @@ impl Sim {
         }
     }
 
-    /// Makes the token lack the capability to list `topic` (HTTP 403
-    /// `Permission denied`), or gives it back.
-    pub fn set_list_denied(&self, topic: &str, denied: bool) {
-        let mut objects = lock(&self.inner.objects);
+    /// Refuses the list of `topic` (403), or answers it again.
+    pub(crate) fn set_denied(&self, topic: &str, denied: bool) {
+        let mut objects = lock(&self.objects);
         if denied {
             objects.denied.insert(topic.to_owned());
         } else {
@@ -205,10 +230,9 @@ impl Sim {
         }
     }
 
-    /// Makes the list of `topic` fail with this status and plain-text body
-    /// (e.g. 500 `No cluster leader`), or work again with `None`.
-    pub fn set_list_failing(&self, topic: &str, failure: Option<(u16, &str)>) {
-        let mut objects = lock(&self.inner.objects);
+    /// Makes the list of `topic` fail with this status and body, or work again.
+    pub(crate) fn set_failing(&self, topic: &str, failure: Option<(u16, &str)>) {
+        let mut objects = lock(&self.objects);
         match failure {
             Some((status, body)) => {
                 objects
@@ -221,124 +245,80 @@ impl Sim {
         }
     }
 
-    /// Every read request (lists and `/v1/job/:id`) so far, in arrival order.
-    pub fn api_requests(&self) -> Vec<ApiRequest> {
-        lock(&self.inner.objects).requests.clone()
+    /// Every read request so far, in arrival order.
+    pub(crate) fn requests(&self) -> Vec<ApiRequest> {
+        lock(&self.objects).requests.clone()
     }
-}
 
-/// `GET /v1/jobs`.
-pub(crate) async fn jobs(inner: State<Arc<Inner>>, uri: Uri, headers: HeaderMap) -> Response {
-    list(&inner, "Job", &uri, &headers)
-}
+    /// `GET /v1/job/:id`: the whole job.
+    pub(crate) fn job(&self, acl: &Acl, id: String, uri: &Uri, headers: &HeaderMap) -> Response {
+        let query = Query::parse(uri);
+        let answer = self.refusal(acl, "Job", headers).unwrap_or_else(|| {
+            let objects = lock(&self.objects);
+            let key = ("Job".to_owned(), query.namespace_or_default(), id);
+            match objects.live.get(&key) {
+                Some(held) => json_answer(&objects.object(held, "Job"), index_of(&objects, "Job")),
+                None => text(StatusCode::NOT_FOUND, "job not found"),
+            }
+        });
+        self.record(uri, answer)
+    }
 
-/// `GET /v1/allocations`.
-pub(crate) async fn allocations(
-    inner: State<Arc<Inner>>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    list(&inner, "Allocation", &uri, &headers)
-}
+    /// `GET /v1/jobs`, `/v1/allocations`, … : the list of `topic`.
+    pub(crate) fn list(&self, acl: &Acl, topic: &str, uri: &Uri, headers: &HeaderMap) -> Response {
+        let query = Query::parse(uri);
+        let answer = self.refusal(acl, topic, headers).unwrap_or_else(|| {
+            let objects = lock(&self.objects);
+            let listed: Vec<Value> = objects
+                .live
+                .iter()
+                .filter(|((t, ns, _), _)| t == topic && (topic == "Node" || query.wants(ns)))
+                .map(|(_, held)| {
+                    let object = objects.object(held, topic);
+                    match topic {
+                        "Job" => job_stub(&object),
+                        "Allocation" => {
+                            alloc_stub(&object, objects.job_of(&object), query.task_states)
+                        }
+                        "Node" => node_stub(&object, query.resources),
+                        _ => object,
+                    }
+                })
+                .collect();
+            json_answer(&Value::Array(listed), index_of(&objects, topic))
+        });
+        self.record(uri, answer)
+    }
 
-/// `GET /v1/evaluations`.
-pub(crate) async fn evaluations(
-    inner: State<Arc<Inner>>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    list(&inner, "Evaluation", &uri, &headers)
-}
-
-/// `GET /v1/deployments`.
-pub(crate) async fn deployments(
-    inner: State<Arc<Inner>>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    list(&inner, "Deployment", &uri, &headers)
-}
-
-/// `GET /v1/nodes`.
-pub(crate) async fn nodes(inner: State<Arc<Inner>>, uri: Uri, headers: HeaderMap) -> Response {
-    list(&inner, "Node", &uri, &headers)
-}
-
-/// `GET /v1/job/:id`: the whole job.
-pub(crate) async fn job(
-    State(inner): State<Arc<Inner>>,
-    Path(id): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    let query = Query::parse(&uri);
-    let answer = refusal(&inner, "Job", &headers).unwrap_or_else(|| {
-        let objects = lock(&inner.objects);
-        let key = ("Job".to_owned(), query.namespace_or_default(), id);
-        match objects.live.get(&key) {
-            Some(held) => json_answer(&objects.object(held, "Job"), index_of(&objects, "Job")),
-            None => plain(StatusCode::NOT_FOUND, "job not found"),
+    /// The answer to a read of `topic` when it is refused (ACL) or made to fail.
+    fn refusal(&self, acl: &Acl, topic: &str, headers: &HeaderMap) -> Option<Response> {
+        if !acl.authorizes(headers) || lock(&self.objects).denied.contains(topic) {
+            return Some(text(StatusCode::FORBIDDEN, "Permission denied"));
         }
-    });
-    record(&inner, &uri, answer)
-}
-
-fn list(inner: &Arc<Inner>, topic: &str, uri: &Uri, headers: &HeaderMap) -> Response {
-    let query = Query::parse(uri);
-    let answer = refusal(inner, topic, headers).unwrap_or_else(|| {
-        let objects = lock(&inner.objects);
-        let listed: Vec<Value> = objects
-            .live
-            .iter()
-            .filter(|((t, ns, _), _)| t == topic && (topic == "Node" || query.wants(ns)))
-            .map(|(_, held)| {
-                let object = objects.object(held, topic);
-                match topic {
-                    "Job" => job_stub(&object),
-                    "Allocation" => alloc_stub(&objects, &object, query.task_states),
-                    "Node" => node_stub(&object, query.resources),
-                    _ => object,
-                }
-            })
-            .collect();
-        json_answer(&Value::Array(listed), index_of(&objects, topic))
-    });
-    record(inner, uri, answer)
-}
-
-/// The answer to a read of `topic` when it is refused (ACL) or made to fail.
-fn refusal(inner: &Inner, topic: &str, headers: &HeaderMap) -> Option<Response> {
-    if !authorized(inner, headers) || lock(&inner.objects).denied.contains(topic) {
-        return Some(plain(StatusCode::FORBIDDEN, "Permission denied"));
+        if acl.expired() {
+            return Some(text(StatusCode::FORBIDDEN, "ACL token expired"));
+        }
+        let failing = lock(&self.objects).failing.get(topic).cloned();
+        failing.map(|(status, body)| {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            text(status, body)
+        })
     }
-    let expired = lock(&inner.token).is_some() && inner.token_expired.load(Ordering::SeqCst);
-    if expired {
-        return Some(plain(StatusCode::FORBIDDEN, "ACL token expired"));
-    }
-    let failing = lock(&inner.objects).failing.get(topic).cloned();
-    failing.map(|(status, body)| {
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = (status, body).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
+
+    /// Keeps the request for [`crate::Sim::api_requests`].
+    fn record(&self, uri: &Uri, response: Response) -> Response {
+        let request = ApiRequest {
+            path: uri.path().to_owned(),
+            query: uri.query().unwrap_or_default().to_owned(),
+            status: response.status().as_u16(),
+        };
+        lock(&self.objects).requests.push(request);
         response
-    })
+    }
 }
 
 fn index_of(objects: &Objects, topic: &str) -> u64 {
     objects.table_index.get(topic).copied().unwrap_or(0).max(1)
-}
-
-fn record(inner: &Inner, uri: &Uri, response: Response) -> Response {
-    let request = ApiRequest {
-        path: uri.path().to_owned(),
-        query: uri.query().unwrap_or_default().to_owned(),
-        status: response.status().as_u16(),
-    };
-    lock(&inner.objects).requests.push(request);
-    response
 }
 
 fn json_answer(body: &Value, index: u64) -> Response {
@@ -351,15 +331,6 @@ fn json_answer(body: &Value, index: u64) -> Response {
     headers.insert("X-Nomad-Index", HeaderValue::from(index));
     headers.insert("X-Nomad-KnownLeader", HeaderValue::from_static("true"));
     headers.insert("X-Nomad-LastContact", HeaderValue::from_static("0"));
-    response
-}
-
-fn plain(status: StatusCode, body: &'static str) -> Response {
-    let mut response = (status, body).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
     response
 }
 

@@ -3,20 +3,22 @@
 //! covers only the namespaces that existed when it started.
 //!
 //! The simulator starts with the namespaces its generator uses (`default`,
-//! `platform`, `analytics`); a test adds more with [`Sim::create_namespace`],
+//! `platform`, `analytics`); a test adds more with [`crate::Sim::create_namespace`],
 //! which takes a raft index of its own (namespace changes produce no event).
 //! Events of a namespace the registry never heard of reach every subscriber,
 //! so hand-made histories need not declare their namespaces.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use tokio::sync::watch;
 
-use super::server::{Inner, Sim, authorized, lock, text};
+use super::acl::Acl;
+use super::reply::{json, text};
+use super::sync::lock;
 
 /// The namespaces a new simulator has: those the generator writes events in.
 const INITIAL: [&str; 3] = ["analytics", "default", "platform"];
@@ -24,13 +26,22 @@ const INITIAL: [&str; 3] = ["analytics", "default", "platform"];
 const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 const MAX_WAIT: Duration = Duration::from_secs(600);
 
-/// The namespace table.
-#[derive(Debug)]
+/// The namespace table and the signal that announces its changes.
 pub(crate) struct Namespaces {
+    /// The table.
+    table: Mutex<Table>,
+    /// Bumped when the table changes: wakes blocking queries and tells
+    /// streams to look at it again.
+    updates: watch::Sender<u64>,
+}
+
+/// The namespaces, and how their list is answered.
+#[derive(Debug)]
+struct Table {
     /// Name → the raft index that created it.
     created: BTreeMap<String, u64>,
     /// The table's index, what `X-Nomad-Index` carries.
-    pub(crate) index: u64,
+    index: u64,
     /// Whether list requests are refused (a token without namespace rights).
     denied: bool,
     /// Statuses to answer the next list requests with, one each.
@@ -39,9 +50,9 @@ pub(crate) struct Namespaces {
     requests: usize,
 }
 
-impl Default for Namespaces {
+impl Default for Table {
     fn default() -> Self {
-        Namespaces {
+        Table {
             created: INITIAL.iter().map(|n| (n.to_string(), 1)).collect(),
             index: 1,
             denied: false,
@@ -51,20 +62,15 @@ impl Default for Namespaces {
     }
 }
 
-impl Namespaces {
+impl Table {
     /// The namespaces created after the table stood at `index`: what a
     /// `namespace=*` subscription made then does not cover.
-    pub(crate) fn created_after(&self, index: u64) -> Vec<String> {
+    fn created_after(&self, index: u64) -> Vec<String> {
         self.created
             .iter()
             .filter(|(_, created)| **created > index)
             .map(|(name, _)| name.clone())
             .collect()
-    }
-
-    /// Forgets every namespace but the initial ones (another cluster).
-    pub(crate) fn reset(&mut self) {
-        *self = Namespaces::default();
     }
 
     /// The list as Nomad writes it, sorted by name.
@@ -90,92 +96,118 @@ impl Namespaces {
     }
 }
 
-impl Sim {
-    /// Creates a namespace at the next raft index (above every published
-    /// frame, which later frames must then exceed) and returns that index.
-    /// Open `namespace=*` streams do not deliver its events; new ones do.
-    pub fn create_namespace(&self, name: &str) -> u64 {
+impl Namespaces {
+    /// The initial namespaces.
+    pub(crate) fn new() -> Namespaces {
+        Namespaces {
+            table: Mutex::new(Table::default()),
+            updates: watch::Sender::new(0),
+        }
+    }
+
+    /// Creates a namespace at the raft index `take_index` returns given the
+    /// table's own index, and returns that index.
+    pub(crate) fn create(&self, name: &str, take_index: impl FnOnce(u64) -> u64) -> u64 {
         let index = {
-            let mut state = lock(&self.inner.state);
-            let mut namespaces = lock(&self.inner.namespaces);
-            let index = state.last_index.unwrap_or(0).max(namespaces.index) + 1;
-            state.last_index = Some(index);
-            namespaces.created.insert(name.to_owned(), index);
-            namespaces.index = index;
+            let mut table = lock(&self.table);
+            let index = take_index(table.index);
+            table.created.insert(name.to_owned(), index);
+            table.index = index;
             index
         };
-        self.inner.namespace_updates.send_modify(|n| *n += 1);
+        self.updates.send_modify(|n| *n += 1);
         index
     }
 
-    /// When on, `GET /v1/namespaces` answers 403 `Permission denied`, as
-    /// for a token that may not list namespaces.
-    pub fn set_namespaces_denied(&self, denied: bool) {
-        lock(&self.inner.namespaces).denied = denied;
+    /// Forgets every namespace but the initial ones (another cluster).
+    pub(crate) fn reset(&self) {
+        *lock(&self.table) = Table::default();
+        self.updates.send_modify(|n| *n += 1);
     }
 
-    /// Answers the next `GET /v1/namespaces` with this status (a plain-text
-    /// error), before any blocking.
-    pub fn push_namespaces_fault(&self, status: u16) {
-        lock(&self.inner.namespaces).faults.push_back(status);
+    /// Refuses the list, or answers it again.
+    pub(crate) fn set_denied(&self, denied: bool) {
+        lock(&self.table).denied = denied;
     }
 
-    /// How many `GET /v1/namespaces` requests arrived.
-    pub fn namespace_requests(&self) -> usize {
-        lock(&self.inner.namespaces).requests
+    /// Answers the next list request with this status.
+    pub(crate) fn push_fault(&self, status: u16) {
+        lock(&self.table).faults.push_back(status);
     }
-}
 
-/// `GET /v1/namespaces?index=N&wait=D`: answers at once when the table's
-/// index is past `N`, otherwise when it changes or `wait` has passed.
-pub(crate) async fn list(
-    State(inner): State<Arc<Inner>>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    lock(&inner.namespaces).requests += 1;
-    let (index, wait) = match blocking_params(uri.query().unwrap_or_default()) {
-        Ok(params) => params,
-        Err(body) => return text(StatusCode::BAD_REQUEST, body),
-    };
-    if !authorized(&inner, &headers) {
-        return text(StatusCode::FORBIDDEN, "Permission denied");
+    /// How many list requests arrived.
+    pub(crate) fn requests(&self) -> usize {
+        lock(&self.table).requests
     }
-    {
-        let mut namespaces = lock(&inner.namespaces);
-        if namespaces.denied {
+
+    /// The table's index now: where a `namespace=*` subscription stands.
+    pub(crate) fn index(&self) -> u64 {
+        lock(&self.table).index
+    }
+
+    /// The namespaces created after the table stood at `index`.
+    pub(crate) fn created_after(&self, index: u64) -> Vec<String> {
+        lock(&self.table).created_after(index)
+    }
+
+    /// Tells a stream when the table changes.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.updates.subscribe()
+    }
+
+    /// `GET /v1/namespaces?index=N&wait=D`: answers at once when the
+    /// table's index is past `N`, otherwise when it changes, `wait` has
+    /// passed or the simulator shuts down.
+    pub(crate) async fn list(
+        &self,
+        acl: &Acl,
+        mut shutdown: watch::Receiver<bool>,
+        query: &str,
+        headers: &HeaderMap,
+    ) -> Response {
+        lock(&self.table).requests += 1;
+        let (index, wait) = match blocking_params(query) {
+            Ok(params) => params,
+            Err(body) => return text(StatusCode::BAD_REQUEST, body),
+        };
+        if !acl.authorizes(headers) {
             return text(StatusCode::FORBIDDEN, "Permission denied");
         }
-        if let Some(code) = namespaces.faults.pop_front() {
-            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return text(status, "simulated failure");
+        if let Some(refusal) = self.refusal() {
+            return refusal;
+        }
+        let mut updates = self.updates.subscribe();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            {
+                let table = lock(&self.table);
+                if table.index > index || tokio::time::Instant::now() >= deadline {
+                    let mut response = json(table.to_json());
+                    response
+                        .headers_mut()
+                        .insert("X-Nomad-Index", HeaderValue::from(table.index.max(1)));
+                    return response;
+                }
+            }
+            tokio::select! {
+                _ = updates.changed() => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+                _ = shutdown.wait_for(|stop| *stop) => {
+                    return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+                }
+            }
         }
     }
-    let mut updates = inner.namespace_updates.subscribe();
-    let mut shutdown = inner.shutdown.subscribe();
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        {
-            let namespaces = lock(&inner.namespaces);
-            if namespaces.index > index || tokio::time::Instant::now() >= deadline {
-                let mut response = (
-                    [(header::CONTENT_TYPE, "application/json")],
-                    namespaces.to_json(),
-                )
-                    .into_response();
-                response
-                    .headers_mut()
-                    .insert("X-Nomad-Index", HeaderValue::from(namespaces.index.max(1)));
-                return response;
-            }
+
+    /// The answer when the list is denied or a fault is queued for it.
+    fn refusal(&self) -> Option<Response> {
+        let mut table = lock(&self.table);
+        if table.denied {
+            return Some(text(StatusCode::FORBIDDEN, "Permission denied"));
         }
-        tokio::select! {
-            _ = updates.changed() => {}
-            _ = tokio::time::sleep_until(deadline) => {}
-            _ = shutdown.wait_for(|stop| *stop) => {
-                return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
-            }
-        }
+        let code = table.faults.pop_front()?;
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Some(text(status, "simulated failure"))
     }
 }
 
@@ -215,9 +247,9 @@ mod tests {
 
     #[test]
     fn a_namespace_is_hidden_from_subscriptions_made_before_it() {
-        let mut namespaces = Namespaces::default();
-        namespaces.created.insert("staging".to_owned(), 40);
-        namespaces.index = 40;
+        let namespaces = Namespaces::new();
+        assert_eq!(namespaces.create("staging", |_| 40), 40);
+        assert_eq!(namespaces.index(), 40);
         assert_eq!(namespaces.created_after(1), vec!["staging".to_owned()]);
         assert!(namespaces.created_after(40).is_empty());
     }

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,7 +12,10 @@ use tokio::sync::watch;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use super::buffer::{Cursor, Entry, Fetch};
-use super::server::{ConnFault, Inner, lock};
+use super::cluster::Cluster;
+use super::framing::BodyFormat;
+use super::namespaces::Namespaces;
+use super::published::Published;
 use nomad_chronicle::nomad::Subscription;
 
 /// The heartbeat line, also the greeting.
@@ -26,17 +29,83 @@ const BATCH: usize = 16;
 /// Time given to the server to flush the half frame before a cut.
 const CUT_FLUSH: Duration = Duration::from_millis(5);
 
+/// A misbehaviour injected into one stream connection, to test how a client copes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConnFault {
+    /// Answer with this status and plain-text body instead of streaming (e.g. 500 `No cluster leader`).
+    Status {
+        /// The HTTP status code.
+        code: u16,
+        /// The plain-text body.
+        body: String,
+    },
+    /// After `frames` frames, send the first half of the next frame's bytes and abort the connection.
+    CutAfter {
+        /// Frames sent intact before the cut.
+        frames: usize,
+    },
+    /// After `frames` frames, write `line` and a newline as if it were a frame, then go on normally.
+    GarbageAfter {
+        /// Frames sent before the garbage line.
+        frames: usize,
+        /// The bytes written in place of a frame.
+        line: String,
+    },
+    /// After `frames` frames, send nothing more (not even heartbeats) but keep the connection open.
+    StallAfter {
+        /// Frames sent before the stall.
+        frames: usize,
+    },
+    /// Answer 200 and end the body at once, before the `{}` greeting: how
+    /// Nomad >= 1.11.2 shows an ACL denial.
+    CloseBeforeGreeting,
+    /// After `frames` frames, stop reading the buffer (as a subscriber whose
+    /// client reads too slowly) until the entry it stands on has been
+    /// evicted by later publishes, then end the body as Nomad does: with
+    /// `event dropped from buffer` when chunked, by closing when not.
+    FallBehindAfter {
+        /// Frames sent before the subscriber stops reading.
+        frames: usize,
+    },
+    /// After `frames` frames, write `reason` with no newline (if any) and end the body cleanly.
+    CloseAfter {
+        /// Frames sent before the close.
+        frames: usize,
+        /// Raw close reason, e.g. `subscription closed by server, client should resubscribe`.
+        reason: Option<String>,
+    },
+}
+
+/// What a stream body reads from and answers to.
+#[derive(Clone)]
+pub(crate) struct Sources {
+    /// The frames it sends.
+    pub(crate) published: Arc<Published>,
+    /// Ends it on a restart.
+    pub(crate) cluster: Arc<Cluster>,
+    /// Which namespaces a `namespace=*` subscription covers.
+    pub(crate) namespaces: Arc<Namespaces>,
+    /// How big the body chunks may be.
+    pub(crate) format: Arc<BodyFormat>,
+    /// Ends it when the simulator shuts down.
+    pub(crate) shutdown: watch::Receiver<bool>,
+    /// Interval between `{}` heartbeats.
+    pub(crate) heartbeat: Duration,
+    /// Stream bodies currently alive.
+    pub(crate) open: Arc<AtomicUsize>,
+}
+
 /// The body of one stream response, as a stream of chunks; an error item
 /// makes the server abort the connection mid-body. `close_reasons` says
 /// whether the body may end with Nomad's raw close reason (chunked framing)
 /// or simply ends (close-delimited framing: Nomad >= 1.11.2 only closes).
 pub(crate) fn body(
-    inner: Arc<Inner>,
+    sources: Sources,
     sub: Subscription,
     fault: Option<ConnFault>,
     close_reasons: bool,
 ) -> impl Stream<Item = Result<Bytes, io::Error>> + Send + 'static {
-    let state = StreamState::new(inner, sub, fault, close_reasons);
+    let state = StreamState::new(sources, sub, fault, close_reasons);
     futures_util::stream::unfold(state, |mut state| async move {
         let item = state.next_chunk().await?;
         Some((item, state))
@@ -69,8 +138,8 @@ enum Wake {
 
 /// Everything one subscriber needs; dropped when the client goes away.
 struct StreamState {
-    /// The simulator's shared state.
-    inner: Arc<Inner>,
+    /// The frames, the namespaces and the body format.
+    sources: Sources,
     /// The subscriber's filter.
     sub: Subscription,
     /// The fault this connection still has to act out.
@@ -110,48 +179,48 @@ struct StreamState {
     _guard: ConnectionGuard,
 }
 
-/// Keeps `Inner::connections` accurate, however the stream ends.
-struct ConnectionGuard(Arc<Inner>);
+/// Keeps the count of open stream bodies accurate, however the stream ends.
+struct ConnectionGuard(Arc<AtomicUsize>);
 
 impl ConnectionGuard {
-    fn new(inner: Arc<Inner>) -> Self {
-        inner.connections.fetch_add(1, Ordering::SeqCst);
-        ConnectionGuard(inner)
+    fn new(open: Arc<AtomicUsize>) -> Self {
+        open.fetch_add(1, Ordering::SeqCst);
+        ConnectionGuard(open)
     }
 }
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, Ordering::SeqCst);
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 impl StreamState {
     fn new(
-        inner: Arc<Inner>,
+        sources: Sources,
         sub: Subscription,
         fault: Option<ConnFault>,
         close_reasons: bool,
     ) -> Self {
-        let period = inner.heartbeat.max(Duration::from_millis(1));
+        let period = sources.heartbeat.max(Duration::from_millis(1));
         let mut heartbeat = tokio::time::interval_at(Instant::now() + period, period);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut restarts = inner.restarts.subscribe();
+        let mut restarts = sources.cluster.restarts();
         restarts.borrow_and_update();
         let namespaces_at = (sub.namespace == nomad_chronicle::nomad::subscription::ALL)
-            .then(|| lock(&inner.namespaces).index);
+            .then(|| sources.namespaces.index());
         StreamState {
             restarts,
             namespaces_at,
-            namespace_updates: inner.namespace_updates.subscribe(),
+            namespace_updates: sources.namespaces.subscribe(),
             hidden: Vec::new(),
             cursor: Cursor::Start(sub.index),
             consumed: None,
             close_reasons,
-            updates: inner.updates.subscribe(),
-            shutdown: inner.shutdown.subscribe(),
-            _guard: ConnectionGuard::new(inner.clone()),
-            inner,
+            updates: sources.published.subscribe(),
+            shutdown: sources.shutdown.clone(),
+            _guard: ConnectionGuard::new(sources.open.clone()),
+            sources,
             sub,
             fault,
             queue: VecDeque::new(),
@@ -227,10 +296,10 @@ impl StreamState {
                 return;
             }
             self.updates.borrow_and_update();
-            let fetched = {
-                let state = lock(&self.inner.state);
-                state.buffer.fetch(&mut self.cursor, BATCH, &mut self.queue)
-            };
+            let fetched = self
+                .sources
+                .published
+                .fetch(&mut self.cursor, BATCH, &mut self.queue);
             match fetched {
                 Fetch::Some => {}
                 Fetch::Dropped => {
@@ -295,7 +364,7 @@ impl StreamState {
     fn refresh_hidden(&mut self) {
         self.namespace_updates.borrow_and_update();
         if let Some(at) = self.namespaces_at {
-            self.hidden = lock(&self.inner.namespaces).created_after(at);
+            self.hidden = self.sources.namespaces.created_after(at);
         }
     }
 
@@ -317,12 +386,10 @@ impl StreamState {
         }
         loop {
             self.updates.borrow_and_update();
-            let dropped = {
-                let state = lock(&self.inner.state);
-                let mut probe = self.cursor;
-                let mut scratch = VecDeque::new();
-                state.buffer.fetch(&mut probe, 1, &mut scratch) == Fetch::Dropped
-            };
+            let mut probe = self.cursor;
+            let mut scratch = VecDeque::new();
+            let dropped =
+                self.sources.published.fetch(&mut probe, 1, &mut scratch) == Fetch::Dropped;
             if dropped {
                 self.close(DROPPED.to_owned());
                 return;
@@ -339,7 +406,7 @@ impl StreamState {
 
     /// Queues a line whole, or in pieces when chunk splitting is on.
     fn push_line(&mut self, line: Bytes) {
-        let max = self.inner.split_chunks.load(Ordering::Relaxed);
+        let max = self.sources.format.split_chunks();
         if max == 0 || line.len() <= max {
             self.out.push_back(Out::Data(line));
             return;

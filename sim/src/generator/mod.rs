@@ -344,6 +344,3 @@ impl Generator {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -3,8 +3,6 @@
 
 use serde_json::{Map, Value, json};
 
-use super::Objects;
-
 /// Copies `fields` of `object` into a stub, `null` for absent ones.
 fn pick(object: &Value, fields: &[&str]) -> Map<String, Value> {
     fields
@@ -45,10 +43,10 @@ pub(super) fn job_stub(job: &Value) -> Value {
     Value::Object(stub)
 }
 
-/// `AllocationListStub`: the allocation's own fields, and its job's version
-/// and type (events carry no job; the version is the one registered last
-/// before the allocation was created).
-pub(super) fn alloc_stub(objects: &Objects, alloc: &Value, task_states: bool) -> Value {
+/// `AllocationListStub`: the allocation's own fields, and its job's
+/// `(version, type)` (events carry no job; the caller knows which version
+/// was registered last before the allocation was created).
+pub(super) fn alloc_stub(alloc: &Value, job: (u64, &str), task_states: bool) -> Value {
     let mut stub = pick(
         alloc,
         &[
@@ -76,11 +74,7 @@ pub(super) fn alloc_stub(objects: &Objects, alloc: &Value, task_states: bool) ->
             "ModifyTime",
         ],
     );
-    let text = |f: &str| alloc[f].as_str().unwrap_or_default();
-    let created = alloc["CreateIndex"].as_u64().unwrap_or(u64::MAX);
-    let (version, kind) = objects
-        .job_at(text("Namespace"), text("JobID"), created)
-        .unwrap_or((0, ""));
+    let (version, kind) = job;
     stub.insert("JobVersion".into(), json!(version));
     stub.insert("JobType".into(), json!(kind));
     if task_states {

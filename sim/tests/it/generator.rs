@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::Generator;
-use crate::SimFrame;
+use nomad_sim::Generator;
+use nomad_sim::SimFrame;
 
 fn lines(seed: u64, events: usize) -> Vec<String> {
     Generator::new(seed)

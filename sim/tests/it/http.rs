@@ -7,13 +7,13 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use super::{ConnFault, Framing, Generator, Sim, SimConfig, SimEvent, SimFrame};
+use nomad_sim::{ConnFault, Framing, Generator, Sim, SimConfig, SimEvent, SimFrame};
 
 /// Generous bound on every read, so a broken server fails the test instead of hanging it.
 const WAIT: Duration = Duration::from_secs(5);
 
 /// A frame with one Job event in `namespace`.
-pub(super) fn job_frame(index: u64, namespace: &str) -> SimFrame {
+pub(crate) fn job_frame(index: u64, namespace: &str) -> SimFrame {
     let ev = SimEvent::new(
         "Job",
         "JobRegistered",
@@ -30,8 +30,8 @@ pub(super) fn job_frame(index: u64, namespace: &str) -> SimFrame {
 }
 
 /// One HTTP response, read as it arrives.
-pub(super) struct Response {
-    pub(super) status: u16,
+pub(crate) struct Response {
+    pub(crate) status: u16,
     headers: Vec<(String, String)>,
     reader: BufReader<TcpStream>,
     /// Decoded body bytes not yet returned as lines.
@@ -43,7 +43,7 @@ pub(super) struct Response {
 }
 
 /// Sends `GET path` with extra header lines and reads the status line and headers.
-pub(super) async fn get(addr: SocketAddr, path: &str, headers: &str) -> Response {
+pub(crate) async fn get(addr: SocketAddr, path: &str, headers: &str) -> Response {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
@@ -105,7 +105,7 @@ impl Response {
     }
 
     /// The next `\n`-terminated line of the body (without the newline).
-    pub(super) async fn line(&mut self) -> String {
+    pub(crate) async fn line(&mut self) -> String {
         loop {
             if let Some(end) = self.body.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = self.body.drain(..=end).collect();
@@ -121,7 +121,7 @@ impl Response {
     }
 
     /// Everything up to the end of the body: `Ok(rest)` after a clean end, `Err(rest)` after a break.
-    pub(super) async fn rest(&mut self) -> Result<String, String> {
+    pub(crate) async fn rest(&mut self) -> Result<String, String> {
         while !self.ended {
             if timeout(WAIT, self.read_chunk()).await.unwrap().is_err() {
                 return Err(String::from_utf8_lossy(&self.body).into_owned());
@@ -131,7 +131,7 @@ impl Response {
     }
 }
 
-pub(super) fn fast() -> SimConfig {
+pub(crate) fn fast() -> SimConfig {
     SimConfig {
         heartbeat: Duration::from_secs(3600),
         ..SimConfig::default()

@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use super::http_tests::{fast, get, job_frame};
-use super::{Sim, SimConfig};
+use crate::http::{fast, get, job_frame};
 use nomad_chronicle::nomad::ClusterIdentity;
+use nomad_sim::{Sim, SimConfig};
 
 /// A plain GET over loopback: status, `X-Nomad-Index`, body.
 async fn call(addr: std::net::SocketAddr, path: &str) -> (u16, Option<u64>, String) {

@@ -4,9 +4,9 @@
 
 use serde_json::{Value, json};
 
-use super::{Sim, SimConfig, SimEvent, SimFrame};
 use nomad_chronicle::config::{NomadConfig, Secret, parse_address};
 use nomad_chronicle::nomad::{NomadClient, ReadError};
+use nomad_sim::{Sim, SimConfig, SimEvent, SimFrame};
 
 const TOKEN: &str = "list-secret";
 
