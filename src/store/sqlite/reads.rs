@@ -159,3 +159,37 @@ impl Store for SqliteStore {
         self.pool.close().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DbUrl;
+
+    #[tokio::test]
+    async fn a_stored_value_of_another_type_is_an_error_naming_its_column_not_a_panic() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = DbUrl::SqliteFile(dir.path().join("archive.db"));
+        let store = SqliteStore::open(&url).await.expect("open");
+        let cluster = store.open_cluster("c", None).await.expect("cluster");
+        // SQLite keeps text in an INTEGER column when it is no number.
+        for sql in [
+            "INSERT INTO names (name) VALUES ('web')",
+            "INSERT INTO event_log (cluster_id, raft_index, position, topic, type, namespace, \
+             key_ref, received_at, event) \
+             SELECT c.id, 7, 0, 'Job', 'JobRegistered', 'default', n.id, 'yesterday', '{}' \
+             FROM clusters AS c, names AS n",
+        ] {
+            sqlx::query(sql).execute(&store.pool).await.expect(sql);
+        }
+        let read = store.events(&cluster, 0, 10).await;
+        assert!(
+            matches!(
+                &read,
+                Err(StoreError::Query(sqlx::Error::ColumnDecode { index, .. }))
+                    if index.contains("received_at")
+            ),
+            "{read:?}"
+        );
+        Store::close(&store).await;
+    }
+}
