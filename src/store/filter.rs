@@ -7,30 +7,18 @@
 //! 0007): an ID to look for becomes its integer by a subquery, which the
 //! databases evaluate once and use as a key of the lookup indexes.
 
+use super::statement::Binds;
+pub use super::statement::{Bind, Placeholders, Statement};
 use super::to_i64;
 use crate::archive::{PageQuery, RefColumn};
 
-/// How a backend writes placeholders.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Placeholders {
-    /// `?`
-    Question,
-    /// `$1`, `$2`, …
-    Numbered,
-}
-
-/// A value to bind, in order.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Bind {
-    Int(i64),
-    Text(String),
-}
-
-/// SQL selecting a page of events, and what to bind to it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SelectSql {
-    pub sql: String,
-    pub binds: Vec<Bind>,
+/// The columns of an event as [`super::records::EventRecord`] maps them;
+/// `event_column` is how the backend reads the event as text.
+fn event_columns(event_column: &str) -> String {
+    format!(
+        "e.raft_index, e.position, e.topic, k.name AS key, e.namespace, e.received_at, \
+         {event_column} AS event"
+    )
 }
 
 /// Builds `SELECT … FROM events WHERE … ORDER BY … LIMIT …` for `query`.
@@ -40,7 +28,7 @@ pub fn select_events(
     query: &PageQuery,
     style: Placeholders,
     event_column: &str,
-) -> SelectSql {
+) -> Statement {
     let mut w = Where::new(style);
     w.push("cluster_id = ", Bind::Int(cluster_id));
     // From the start needs no bound, which would also steer the planner to
@@ -99,14 +87,14 @@ pub fn select_events(
     };
     let limit = w.placeholder(Bind::Int(i64::from(query.limit)));
     let sql = format!(
-        "{with}SELECT e.raft_index, e.position, e.topic, k.name, e.namespace, e.received_at, {event_column} \
-         FROM event_log AS e{hint} JOIN names AS k ON k.id = e.key_ref \
+        "{with}SELECT {} FROM event_log AS e{hint} JOIN names AS k ON k.id = e.key_ref \
          WHERE {} ORDER BY {by} {order}, position {order} LIMIT {limit}",
+        event_columns(event_column),
         w.clauses.join(" AND "),
     );
-    SelectSql {
+    Statement {
         sql,
-        binds: w.binds,
+        binds: w.binds.values,
     }
 }
 
@@ -117,7 +105,7 @@ pub fn select_events(
 /// statistics it would read any window through it and sort the whole window
 /// before the page's limit (docs/performance.md).
 fn time_window(w: &mut Where, since: Option<i64>, until: Option<i64>) {
-    let received = match w.style {
+    let received = match w.binds.style {
         Placeholders::Question => "+received_at",
         Placeholders::Numbered => "received_at",
     };
@@ -162,7 +150,7 @@ pub fn select_latest(
     refs: &[(RefColumn, String)],
     style: Placeholders,
     event_column: &str,
-) -> SelectSql {
+) -> Statement {
     let mut w = Where::new(style);
     w.push("cluster_id = ", Bind::Int(cluster_id));
     w.any_of("topic", Some(topics));
@@ -187,16 +175,16 @@ pub fn select_latest(
     let inner = w.clauses.join(" AND ");
     let outer = w.placeholder(Bind::Int(cluster_id));
     let sql = format!(
-        "SELECT e.raft_index, e.position, e.topic, k.name, e.namespace, e.received_at, {event_column} \
-         FROM event_log AS e JOIN (SELECT topic, namespace, key_ref, MAX(raft_index) AS last FROM event_log \
+        "SELECT {} FROM event_log AS e JOIN (SELECT topic, namespace, key_ref, MAX(raft_index) AS last FROM event_log \
          WHERE {inner} GROUP BY topic, namespace, key_ref) AS l \
          ON e.topic = l.topic AND e.namespace = l.namespace AND e.key_ref = l.key_ref AND e.raft_index = l.last \
          JOIN names AS k ON k.id = e.key_ref \
-         WHERE e.cluster_id = {outer} ORDER BY e.topic, e.namespace, k.name"
+         WHERE e.cluster_id = {outer} ORDER BY e.topic, e.namespace, k.name",
+        event_columns(event_column)
     );
-    SelectSql {
+    Statement {
         sql,
-        binds: w.binds,
+        binds: w.binds.values,
     }
 }
 
@@ -235,26 +223,20 @@ fn name_ref(placeholder: &str) -> String {
 }
 
 struct Where {
-    style: Placeholders,
     clauses: Vec<String>,
-    binds: Vec<Bind>,
+    binds: Binds,
 }
 
 impl Where {
     fn new(style: Placeholders) -> Self {
         Where {
-            style,
             clauses: Vec::new(),
-            binds: Vec::new(),
+            binds: Binds::new(style),
         }
     }
 
     fn placeholder(&mut self, value: Bind) -> String {
-        self.binds.push(value);
-        match self.style {
-            Placeholders::Question => "?".to_owned(),
-            Placeholders::Numbered => format!("${}", self.binds.len()),
-        }
+        self.binds.push(value)
     }
 
     fn push(&mut self, lhs: &str, value: Bind) {
@@ -295,8 +277,8 @@ mod tests {
         let pg = select_events(7, &query, Placeholders::Numbered, "event::text");
         assert_eq!(
             pg.sql,
-            "SELECT e.raft_index, e.position, e.topic, k.name, e.namespace, e.received_at, event::text \
-             FROM event_log AS e JOIN names AS k ON k.id = e.key_ref \
+            "SELECT e.raft_index, e.position, e.topic, k.name AS key, e.namespace, e.received_at, \
+             event::text AS event FROM event_log AS e JOIN names AS k ON k.id = e.key_ref \
              WHERE cluster_id = $1 AND raft_index >= $2 AND raft_index <= $3 AND namespace IN ($4, '') \
              AND topic IN ($5, $6) AND job_ref = (SELECT id FROM names WHERE name = $7) \
              ORDER BY raft_index ASC, position ASC LIMIT $8"

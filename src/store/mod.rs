@@ -1,14 +1,19 @@
 //! The archive's storage boundary: a [`Store`] trait in the archive's own words
 //! (open a cluster, commit a batch with its checkpoint, report status, read
 //! events back) and one implementation per backend, chosen once from the
-//! `--db` URL by [`connect`]. All SQL lives in the backend files.
+//! `--db` URL by [`connect`]. SQL that both dialects read alike is written
+//! once ([`filter`], `queries`, [`reconstruction`]) and run by each backend;
+//! the rest lives in the backend folders. Rows map by column name (`records`).
 
 pub mod filter;
 mod names;
 mod postgres;
+mod queries;
 pub mod reconstruction;
+mod records;
 pub mod rows;
 mod sqlite;
+mod statement;
 
 use std::sync::Arc;
 

@@ -4,8 +4,10 @@
 /// SQL shared by both backends; only placeholders and the JSON column's
 /// reading differ.
 pub(crate) mod sql {
-    use crate::archive::RefColumn;
-    use crate::store::filter::{Bind, Placeholders, SelectSql};
+    use crate::archive::reconstruction::TOPICS;
+    use crate::archive::{Batch, ClosedPart, RefColumn, StoredPart};
+    use crate::store::statement::{Bind, Binds, Placeholders, Statement};
+    use crate::store::to_i64;
 
     /// Requests a pending reconstruction for a gap just recorded in the same
     /// transaction; a reconstruction of that gap and topic already requested
@@ -40,20 +42,20 @@ pub(crate) mod sql {
         to_index: Option<i64>,
         until: Option<i64>,
         style: Placeholders,
-    ) -> SelectSql {
-        let mut q = Query::new(style);
+    ) -> Statement {
+        let mut q = Binds::new(style);
         let mut clauses = vec![
-            format!("r.cluster_id = {}", q.bind(Bind::Int(cluster_id))),
-            format!("r.topic = {}", q.bind(Bind::Text(topic.to_owned()))),
+            format!("r.cluster_id = {}", q.push(Bind::Int(cluster_id))),
+            format!("r.topic = {}", q.push(Bind::Text(topic.to_owned()))),
             "r.status = 'stored'".to_owned(),
         ];
         if let Some(to) = to_index {
-            clauses.push(format!("r.raft_index <= {}", q.bind(Bind::Int(to))));
+            clauses.push(format!("r.raft_index <= {}", q.push(Bind::Int(to))));
         }
         if let Some(until) = until {
-            clauses.push(format!("r.recorded_at < {}", q.bind(Bind::Int(until))));
+            clauses.push(format!("r.recorded_at < {}", q.push(Bind::Int(until))));
         }
-        SelectSql {
+        Statement {
             sql: format!(
                 "SELECT r.id, r.raft_index, r.topic, r.namespace, r.recorded_at, \
                  g.from_index, g.to_index, g.kind, g.reason, g.detected_at \
@@ -61,7 +63,7 @@ pub(crate) mod sql {
                  WHERE {} ORDER BY r.raft_index DESC, r.id DESC LIMIT 1",
                 clauses.join(" AND ")
             ),
-            binds: q.binds,
+            binds: q.values,
         }
     }
 
@@ -75,20 +77,20 @@ pub(crate) mod sql {
         refs: &[(RefColumn, String)],
         style: Placeholders,
         object_column: &str,
-    ) -> SelectSql {
-        let mut q = Query::new(style);
+    ) -> Statement {
+        let mut q = Binds::new(style);
         let mut clauses = vec![format!(
             "reconstruction_id = {}",
-            q.bind(Bind::Int(reconstruction_id))
+            q.push(Bind::Int(reconstruction_id))
         )];
         if let Some(key) = key {
-            clauses.push(format!("key = {}", q.bind(Bind::Text(key.to_owned()))));
+            clauses.push(format!("key = {}", q.push(Bind::Text(key.to_owned()))));
         }
         if !refs.is_empty() {
             let any: Vec<String> = refs
                 .iter()
                 .map(|(column, id)| {
-                    let p = q.bind(Bind::Text(id.clone()));
+                    let p = q.push(Bind::Text(id.clone()));
                     match column {
                         RefColumn::Job => format!("job_id = {p}"),
                         RefColumn::Node => format!("node_id = {p}"),
@@ -101,13 +103,13 @@ pub(crate) mod sql {
                 .collect();
             clauses.push(format!("({})", any.join(" OR ")));
         }
-        SelectSql {
+        Statement {
             sql: format!(
-                "SELECT namespace, key, modify_index, shape, {object_column} \
+                "SELECT namespace, key, modify_index, shape, {object_column} AS object \
                  FROM reconstructed_objects WHERE {} ORDER BY namespace, key",
                 clauses.join(" AND ")
             ),
-            binds: q.binds,
+            binds: q.values,
         }
     }
 
@@ -124,40 +126,86 @@ pub(crate) mod sql {
         WHERE r.cluster_id = {p1} AND r.topic = {p2} AND substr(o.key, 1, CAST({p3} AS INTEGER)) = {p4} \
         ORDER BY o.key LIMIT {p5}";
 
-    /// Writes `template`'s `{pN}` markers in a backend's placeholder style.
-    pub fn placeholders(template: &str, style: Placeholders) -> String {
-        let mut out = template.to_owned();
-        for n in (1..=9).rev() {
-            let marker = format!("{{p{n}}}");
-            let with = match style {
-                Placeholders::Question => "?".to_owned(),
-                Placeholders::Numbered => format!("${n}"),
-            };
-            out = out.replace(&marker, &with);
-        }
-        out
-    }
-
-    struct Query {
+    /// The requests for reconstructions a batch's gaps call for, to run in
+    /// its transaction after the gaps are stored.
+    pub fn requests(
+        cluster_id: i64,
+        batch: &Batch,
+        requested_at: i64,
         style: Placeholders,
-        binds: Vec<Bind>,
+    ) -> Vec<Statement> {
+        let Some(scope) = &batch.reconcile else {
+            return Vec::new();
+        };
+        let topics = || scope.topics.iter().filter(|t| TOPICS.contains(&t.as_str()));
+        let gaps = batch.gaps.iter().filter(|g| g.kind.is_reconciled());
+        gaps.flat_map(|gap| {
+            topics().map(move |topic| {
+                let binds = vec![
+                    Bind::Int(cluster_id),
+                    topic.as_str().into(),
+                    scope.namespace.as_str().into(),
+                    Bind::Int(requested_at),
+                    Bind::Int(cluster_id),
+                    Bind::Int(to_i64(gap.from_index)),
+                    Bind::Int(to_i64(gap.to_index)),
+                    gap.kind.as_str().into(),
+                ];
+                Statement::new(REQUEST, style, binds)
+            })
+        })
+        .collect()
     }
 
-    impl Query {
-        fn new(style: Placeholders) -> Self {
-            Query {
-                style,
-                binds: Vec::new(),
-            }
-        }
+    /// Pending reconstructions of a cluster ([`PENDING`]).
+    pub fn pending(cluster_id: i64, style: Placeholders) -> Statement {
+        Statement::new(PENDING, style, vec![Bind::Int(cluster_id)])
+    }
 
-        fn bind(&mut self, value: Bind) -> String {
-            self.binds.push(value);
-            match self.style {
-                Placeholders::Question => "?".to_owned(),
-                Placeholders::Numbered => format!("${}", self.binds.len()),
-            }
-        }
+    /// Marks `part` stored unless it is no longer pending ([`COMPLETE`]).
+    pub fn complete(part: &StoredPart, style: Placeholders) -> Statement {
+        let objects = i64::try_from(part.objects.len()).unwrap_or(i64::MAX);
+        let binds = vec![
+            Bind::Int(to_i64(part.index)),
+            Bind::Int(objects),
+            Bind::Int(part.recorded_at),
+            Bind::Int(part.id),
+        ];
+        Statement::new(COMPLETE, style, binds)
+    }
+
+    /// Ends `part` unless it is no longer pending ([`CLOSE`]).
+    pub fn close(part: &ClosedPart, recorded_at: i64, style: Placeholders) -> Statement {
+        let binds = vec![
+            part.status.as_str().into(),
+            part.detail.as_str().into(),
+            Bind::Int(recorded_at),
+            Bind::Int(part.id),
+        ];
+        Statement::new(CLOSE, style, binds)
+    }
+
+    /// Every reconstruction of the cluster labelled `cluster` ([`SUMMARY`]).
+    pub fn summary(cluster: &str, style: Placeholders) -> Statement {
+        Statement::new(SUMMARY, style, vec![cluster.into()])
+    }
+
+    /// Keys of `topic` starting with `prefix` ([`KEYS_WITH_PREFIX`]).
+    pub fn keys_with_prefix(
+        cluster_id: i64,
+        topic: &str,
+        prefix: &str,
+        limit: u32,
+        style: Placeholders,
+    ) -> Statement {
+        let binds = vec![
+            Bind::Int(cluster_id),
+            topic.into(),
+            Bind::Int(i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX)),
+            prefix.into(),
+            Bind::Int(i64::from(limit)),
+        ];
+        Statement::new(KEYS_WITH_PREFIX, style, binds)
     }
 
     #[cfg(test)]
@@ -167,16 +215,11 @@ pub(crate) mod sql {
         #[test]
         fn templates_take_either_placeholder_style() {
             assert_eq!(
-                placeholders(COMPLETE, Placeholders::Numbered),
+                Placeholders::Numbered.fill(COMPLETE),
                 "UPDATE reconstructions SET status = 'stored', raft_index = $1, objects = $2, \
                  recorded_at = $3 WHERE id = $4 AND status = 'pending'"
             );
-            assert_eq!(
-                placeholders(REQUEST, Placeholders::Question)
-                    .matches('?')
-                    .count(),
-                8
-            );
+            assert_eq!(Placeholders::Question.fill(REQUEST).matches('?').count(), 8);
         }
 
         #[test]
@@ -195,7 +238,7 @@ pub(crate) mod sql {
             );
             assert_eq!(
                 q.sql,
-                "SELECT namespace, key, modify_index, shape, object::text FROM reconstructed_objects \
+                "SELECT namespace, key, modify_index, shape, object::text AS object FROM reconstructed_objects \
                  WHERE reconstruction_id = $1 AND (job_id = $2 OR node_id = $3) ORDER BY namespace, key"
             );
             assert_eq!(q.binds.len(), 3);

@@ -16,7 +16,7 @@
 use std::collections::HashSet;
 
 use foldhash::fast::RandomState;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 
 use crate::store::EventRow;
 use crate::store::names::RowRefs;
@@ -40,6 +40,15 @@ const CHUNK: usize = 1 << 20;
 /// (within one cluster): raft index, topic, namespace, key.
 type Identity<'a> = (i64, &'a str, &'a str, i64);
 
+/// The identity of an event already stored, as read back.
+#[derive(Debug, sqlx::FromRow)]
+struct Stored {
+    raft_index: i64,
+    topic: String,
+    namespace: String,
+    key_ref: i64,
+}
+
 /// Stores the events of `rows` (with their resolved `refs`, in the same
 /// order) that `event_log` does not hold yet; returns how many were stored.
 /// Must run in the batch's transaction.
@@ -55,7 +64,7 @@ pub(super) async fn insert_new(
     // A batch past everything stored (ingest keeping up, the usual case)
     // skips the probe of the identity index: the one-time condition on the
     // newest stored index is evaluated first.
-    let stored: Vec<(i64, String, String, i64)> = sqlx::query(
+    let stored: Vec<Stored> = sqlx::query_as(
         "SELECT raft_index, topic, namespace, key_ref FROM event_log \
          WHERE cluster_id = $1 AND raft_index = ANY($2::bigint[]) \
          AND $3 <= (SELECT max(raft_index) FROM event_log WHERE cluster_id = $1)",
@@ -64,17 +73,17 @@ pub(super) async fn insert_new(
     .bind(&indexes)
     .bind(indexes.first().copied().unwrap_or_default())
     .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
-    .collect();
+    .await?;
     let mut seen: HashSet<Identity<'_>, RandomState> =
         HashSet::with_capacity_and_hasher(rows.len() + stored.len(), RandomState::default());
-    seen.extend(
-        stored
-            .iter()
-            .map(|(i, t, n, k)| (*i, t.as_str(), n.as_str(), *k)),
-    );
+    seen.extend(stored.iter().map(|s| {
+        (
+            s.raft_index,
+            s.topic.as_str(),
+            s.namespace.as_str(),
+            s.key_ref,
+        )
+    }));
 
     let fresh: Vec<(&EventRow<'_>, &RowRefs)> = rows
         .iter()

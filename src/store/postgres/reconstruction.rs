@@ -1,23 +1,21 @@
-//! Reconstructions on PostgreSQL: the SQL of [`crate::store::reconstruction`]
-//! with `$n` placeholders; a list's objects go in with one `INSERT … SELECT
-//! FROM UNNEST(…)` inside the transaction that completes the reconstruction.
-//! Like events, objects are `json`, so they read back exactly as listed.
+//! Reconstructions on PostgreSQL: the statements of
+//! [`crate::store::reconstruction`] with `$n` placeholders; a list's objects
+//! go in with one `INSERT … SELECT FROM UNNEST(…)` inside the transaction
+//! that completes the reconstruction. Like events, objects are `json`, so
+//! they read back exactly as listed.
 
 use async_trait::async_trait;
-use sqlx::{AssertSqlSafe, PgConnection, Postgres, Row};
+use sqlx::PgConnection;
 
-use super::PgStore;
-use crate::archive::RefColumn;
-use crate::archive::reconstruction::{ObjectRow, TOPICS, endpoint};
+use super::{PgStore, STYLE, query, query_scalar};
+use crate::archive::reconstruction::ObjectRow;
 use crate::archive::{
-    Batch, ClosedPart, Cluster, Gap, GapKind, PartStatus, PartSummary, PendingPart,
-    ReconstructedObject, Reconstruction, StoredPart, now_millis,
+    Batch, ClosedPart, Cluster, PartSummary, PendingPart, ReconstructedObject, Reconstruction,
+    RefColumn, StoredPart, now_millis,
 };
-use crate::store::filter::{Bind, Placeholders, SelectSql};
 use crate::store::reconstruction::sql;
-use crate::store::{Reconstructions, StoreError, to_i64, to_u64};
-
-const STYLE: Placeholders = Placeholders::Numbered;
+use crate::store::records::{ObjectRecord, PendingRecord, ReconstructionRecord, SummaryRecord};
+use crate::store::{Reconstructions, StoreError, to_i64};
 
 /// Requests the reconstructions a batch's gaps call for, in its transaction.
 pub(super) async fn request(
@@ -25,49 +23,10 @@ pub(super) async fn request(
     cluster: &Cluster,
     batch: &Batch,
 ) -> Result<(), StoreError> {
-    let Some(scope) = &batch.reconcile else {
-        return Ok(());
-    };
-    let now = now_millis();
-    for gap in batch.gaps.iter().filter(|g| g.kind.is_reconciled()) {
-        for topic in scope.topics.iter().filter(|t| TOPICS.contains(&t.as_str())) {
-            sqlx::query(AssertSqlSafe(sql::placeholders(sql::REQUEST, STYLE)))
-                .bind(cluster.id)
-                .bind(topic.as_str())
-                .bind(scope.namespace.as_str())
-                .bind(now)
-                .bind(cluster.id)
-                .bind(to_i64(gap.from_index))
-                .bind(to_i64(gap.to_index))
-                .bind(gap.kind.as_str())
-                .execute(&mut *tx)
-                .await?;
-        }
+    for statement in sql::requests(cluster.id, batch, now_millis(), STYLE) {
+        query(statement)?.execute(&mut *tx).await?;
     }
     Ok(())
-}
-
-fn gap_at(row: &sqlx::postgres::PgRow, first: usize) -> Gap {
-    Gap {
-        from_index: to_u64(row.get(first)),
-        to_index: to_u64(row.get(first + 1)),
-        kind: GapKind::parse(row.get::<&str, _>(first + 2)).unwrap_or(GapKind::Buffer),
-        reason: row.get(first + 3),
-        detected_at: row.get(first + 4),
-    }
-}
-
-fn bound<'q>(
-    select: SelectSql,
-) -> sqlx::query::Query<'q, Postgres, <Postgres as sqlx::Database>::Arguments> {
-    let mut query = sqlx::query(AssertSqlSafe(select.sql));
-    for bind in select.binds {
-        query = match bind {
-            Bind::Int(v) => query.bind(v),
-            Bind::Text(v) => query.bind(v),
-        };
-    }
-    query
 }
 
 fn column<'a>(
@@ -77,65 +36,55 @@ fn column<'a>(
     objects.iter().map(f).collect()
 }
 
+/// Inserts the objects of `part` with one statement, in the transaction
+/// that completes it.
+async fn insert_objects(tx: &mut PgConnection, part: &StoredPart) -> Result<(), StoreError> {
+    let objects = &part.objects;
+    if objects.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO reconstructed_objects (reconstruction_id, namespace, key, job_id, \
+           node_id, eval_id, deployment_id, modify_index, shape, object) \
+         SELECT $1, o.* FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], \
+           $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[]::json[]) AS o \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(part.id)
+    .bind(column(objects, |o| Some(o.namespace.as_str())))
+    .bind(column(objects, |o| Some(o.key.as_str())))
+    .bind(column(objects, |o| o.job_id.as_deref()))
+    .bind(column(objects, |o| o.node_id.as_deref()))
+    .bind(column(objects, |o| o.eval_id.as_deref()))
+    .bind(column(objects, |o| o.deployment_id.as_deref()))
+    .bind(
+        objects
+            .iter()
+            .map(|o| o.modify_index.map(to_i64))
+            .collect::<Vec<_>>(),
+    )
+    .bind(column(objects, |o| Some(o.shape)))
+    .bind(column(objects, |o| Some(o.raw.as_str())))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl Reconstructions for PgStore {
     async fn pending(&self, cluster: &Cluster) -> Result<Vec<PendingPart>, StoreError> {
-        let rows = sqlx::query(AssertSqlSafe(sql::placeholders(sql::PENDING, STYLE)))
-            .bind(cluster.id)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| PendingPart {
-                id: r.get(0),
-                topic: r.get(1),
-                namespace: r.get(2),
-                gap: gap_at(r, 3),
-            })
-            .collect())
+        self.all::<PendingRecord, _>(sql::pending(cluster.id, STYLE))
+            .await
     }
 
     async fn store(&self, part: &StoredPart) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let completed = sqlx::query(AssertSqlSafe(sql::placeholders(sql::COMPLETE, STYLE)))
-            .bind(to_i64(part.index))
-            .bind(i64::try_from(part.objects.len()).unwrap_or(i64::MAX))
-            .bind(part.recorded_at)
-            .bind(part.id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if completed == 0 {
+        let completed = query(sql::complete(part, STYLE))?.execute(&mut *tx).await?;
+        if completed.rows_affected() == 0 {
             tx.rollback().await?;
             return Ok(false);
         }
-        let objects = &part.objects;
-        if !objects.is_empty() {
-            sqlx::query(
-                "INSERT INTO reconstructed_objects (reconstruction_id, namespace, key, job_id, \
-                   node_id, eval_id, deployment_id, modify_index, shape, object) \
-                 SELECT $1, o.* FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], \
-                   $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[]::json[]) AS o \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(part.id)
-            .bind(column(objects, |o| Some(o.namespace.as_str())))
-            .bind(column(objects, |o| Some(o.key.as_str())))
-            .bind(column(objects, |o| o.job_id.as_deref()))
-            .bind(column(objects, |o| o.node_id.as_deref()))
-            .bind(column(objects, |o| o.eval_id.as_deref()))
-            .bind(column(objects, |o| o.deployment_id.as_deref()))
-            .bind(
-                objects
-                    .iter()
-                    .map(|o| o.modify_index.map(to_i64))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(column(objects, |o| Some(o.shape)))
-            .bind(column(objects, |o| Some(o.raw.as_str())))
-            .execute(&mut *tx)
-            .await?;
-        }
+        insert_objects(&mut tx, part).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -143,11 +92,7 @@ impl Reconstructions for PgStore {
     async fn close(&self, parts: &[ClosedPart]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         for part in parts {
-            sqlx::query(AssertSqlSafe(sql::placeholders(sql::CLOSE, STYLE)))
-                .bind(part.status.as_str())
-                .bind(part.detail.as_str())
-                .bind(now_millis())
-                .bind(part.id)
+            query(sql::close(part, now_millis(), STYLE))?
                 .execute(&mut *tx)
                 .await?;
         }
@@ -163,19 +108,7 @@ impl Reconstructions for PgStore {
         until: Option<i64>,
     ) -> Result<Option<Reconstruction>, StoreError> {
         let select = sql::at(cluster.id, topic, to_index.map(to_i64), until, STYLE);
-        let row = bound(select).fetch_optional(&self.pool).await?;
-        Ok(row.map(|r| {
-            let topic: String = r.get(2);
-            Reconstruction {
-                id: r.get(0),
-                index: to_u64(r.get(1)),
-                endpoint: endpoint(&topic).to_owned(),
-                topic,
-                namespace: r.get(3),
-                recorded_at: r.get::<Option<i64>, _>(4).unwrap_or_default(),
-                gap: gap_at(&r, 5),
-            }
-        }))
+        self.optional::<ReconstructionRecord, _>(select).await
     }
 
     async fn objects(
@@ -184,44 +117,14 @@ impl Reconstructions for PgStore {
         key: Option<&str>,
         refs: &[(RefColumn, String)],
     ) -> Result<Vec<ReconstructedObject>, StoreError> {
-        let select = sql::objects(
-            reconstruction.id,
-            &reconstruction.topic,
-            key,
-            refs,
-            STYLE,
-            "object::text",
-        );
-        let rows = bound(select).fetch_all(&self.pool).await?;
-        Ok(rows
-            .iter()
-            .map(|r| ReconstructedObject {
-                namespace: r.get(0),
-                key: r.get(1),
-                modify_index: r.get::<Option<i64>, _>(2).map(to_u64),
-                shape: r.get(3),
-                raw: r.get(4),
-            })
-            .collect())
+        let (id, topic) = (reconstruction.id, &reconstruction.topic);
+        let select = sql::objects(id, topic, key, refs, STYLE, "object::text");
+        self.all::<ObjectRecord, _>(select).await
     }
 
     async fn summary(&self, cluster: &str) -> Result<Vec<PartSummary>, StoreError> {
-        let rows = sqlx::query(AssertSqlSafe(sql::placeholders(sql::SUMMARY, STYLE)))
-            .bind(cluster)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| PartSummary {
-                gap_from_index: to_u64(r.get(0)),
-                gap_to_index: to_u64(r.get(1)),
-                topic: r.get(2),
-                status: PartStatus::parse(r.get::<&str, _>(3)).unwrap_or(PartStatus::Failed),
-                index: r.get::<Option<i64>, _>(4).map(to_u64),
-                objects: to_u64(r.get(5)),
-                detail: r.get(6),
-            })
-            .collect())
+        self.all::<SummaryRecord, _>(sql::summary(cluster, STYLE))
+            .await
     }
 
     async fn keys_with_prefix(
@@ -231,16 +134,7 @@ impl Reconstructions for PgStore {
         prefix: &str,
         limit: u32,
     ) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(AssertSqlSafe(sql::placeholders(
-            sql::KEYS_WITH_PREFIX,
-            STYLE,
-        )))
-        .bind(cluster.id)
-        .bind(topic)
-        .bind(i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX))
-        .bind(prefix)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?)
+        let select = sql::keys_with_prefix(cluster.id, topic, prefix, limit, STYLE);
+        Ok(query_scalar(select)?.fetch_all(&self.pool).await?)
     }
 }

@@ -46,12 +46,15 @@ const RESTART_FRAMES: i64 = 4096;
 const RESTART_AFTER_COMMITS: u32 = 256;
 const RESTART_AFTER_BYTES: usize = 64 * 1024 * 1024;
 
-/// What `PRAGMA wal_checkpoint` reports.
-#[derive(Debug, Clone, Copy)]
+/// What `PRAGMA wal_checkpoint` reports (its columns `log` and
+/// `checkpointed`; `busy` is not needed).
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
 struct Outcome {
     /// Frames in the WAL.
+    #[sqlx(rename = "log")]
     frames: i64,
     /// Frames of those copied into the database.
+    #[sqlx(rename = "checkpointed")]
     copied: i64,
 }
 
@@ -164,14 +167,42 @@ impl Drop for Checkpoints {
 /// waiting for anyone. A failure is only logged; the next one tries again,
 /// and SQLite checkpoints when the last connection closes.
 async fn checkpoint(pool: &SqlitePool) -> Option<Outcome> {
-    match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+    match sqlx::query_as::<_, Outcome>("PRAGMA wal_checkpoint(PASSIVE)")
         .fetch_one(pool)
         .await
     {
-        Ok((_busy, frames, copied)) => Some(Outcome { frames, copied }),
+        Ok(outcome) => Some(outcome),
         Err(e) => {
             tracing::warn!(error = %e, "WAL checkpoint failed; the next one retries");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_checkpoint_reports_the_frames_in_the_wal_and_those_copied() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let options = SqliteConnectOptions::new()
+            .filename(dir.path().join("wal.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .pragma("wal_autocheckpoint", "0");
+        let pool = SqlitePoolOptions::new()
+            .connect_with(options)
+            .await
+            .expect("open");
+        for sql in ["CREATE TABLE t (x)", "INSERT INTO t VALUES (1)"] {
+            sqlx::query(sql).execute(&pool).await.expect(sql);
+        }
+        let outcome = checkpoint(&pool).await.expect("a checkpoint outcome");
+        assert!(outcome.frames > 0, "{outcome:?}");
+        assert_eq!(outcome.copied, outcome.frames, "nothing held frames back");
+        pool.close().await;
     }
 }

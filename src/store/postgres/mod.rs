@@ -1,0 +1,105 @@
+//! The PostgreSQL archive: for teams that archive many clusters centrally and
+//! report on them from BI tools. A batch's events go in with one binary
+//! `COPY` (`copy.rs`; one `INSERT … SELECT FROM UNNEST(…) ON CONFLICT DO
+//! NOTHING` when another writer got in between), and a cluster has one
+//! writer at a time: a session advisory lock, held by the connection that
+//! also runs every commit.
+//!
+//! By concern: `open` (connecting, migrations), `lease` (the writer lock
+//! and commits), `copy` (the binary COPY of events), `reads` (what
+//! [`Store`](super::Store) answers: clusters, events, pages, lookups),
+//! `status`, and `reconstruction`. Rows map by column name onto
+//! [`super::records`].
+
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgRow};
+use sqlx::query::{Query, QueryAs, QueryScalar};
+use sqlx::{Arguments, AssertSqlSafe, FromRow, PgPool, Postgres};
+
+use super::StoreError;
+use super::statement::{Bind, Placeholders, Statement};
+
+mod copy;
+mod lease;
+mod open;
+mod reads;
+mod reconstruction;
+mod status;
+
+/// PostgreSQL writes placeholders as `$1`, `$2`, ….
+const STYLE: Placeholders = Placeholders::Numbered;
+
+/// The PostgreSQL implementation of [`Store`](super::Store).
+pub struct PgStore {
+    /// Reads and cluster bookkeeping.
+    pool: PgPool,
+    /// For the dedicated connections that hold writer locks.
+    options: PgConnectOptions,
+    /// The URL with its password masked, for messages.
+    url: String,
+}
+impl PgStore {
+    /// Runs `statement` and turns each row, mapped by column name onto `R`,
+    /// into a `T`.
+    async fn all<R, T>(&self, statement: Statement) -> Result<Vec<T>, StoreError>
+    where
+        R: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+        T: From<R>,
+    {
+        let rows: Vec<R> = query_as(statement)?.fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(T::from).collect())
+    }
+
+    /// Runs `statement` for at most one row, mapped as by [`Self::all`].
+    async fn optional<R, T>(&self, statement: Statement) -> Result<Option<T>, StoreError>
+    where
+        R: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+        T: From<R>,
+    {
+        let row: Option<R> = query_as(statement)?.fetch_optional(&self.pool).await?;
+        Ok(row.map(T::from))
+    }
+}
+
+/// The values of `binds`, in order.
+fn arguments(binds: Vec<Bind>) -> Result<PgArguments, StoreError> {
+    let mut arguments = PgArguments::default();
+    for bind in binds {
+        match bind {
+            Bind::Int(v) => arguments.add(v),
+            Bind::Text(v) => arguments.add(v),
+        }
+        .map_err(|e| StoreError::Query(sqlx::Error::Encode(e)))?;
+    }
+    Ok(arguments)
+}
+
+/// `statement` with its values bound, to execute.
+fn query(statement: Statement) -> Result<Query<'static, Postgres, PgArguments>, StoreError> {
+    let arguments = arguments(statement.binds)?;
+    Ok(sqlx::query_with(AssertSqlSafe(statement.sql), arguments))
+}
+
+/// `statement` with its values bound, its rows mapped by column name onto `T`.
+fn query_as<T>(
+    statement: Statement,
+) -> Result<QueryAs<'static, Postgres, T, PgArguments>, StoreError>
+where
+    T: for<'r> FromRow<'r, PgRow>,
+{
+    let arguments = arguments(statement.binds)?;
+    Ok(sqlx::query_as_with(AssertSqlSafe(statement.sql), arguments))
+}
+
+/// `statement` with its values bound, selecting one column.
+fn query_scalar<T>(
+    statement: Statement,
+) -> Result<QueryScalar<'static, Postgres, T, PgArguments>, StoreError>
+where
+    (T,): for<'r> FromRow<'r, PgRow>,
+{
+    let arguments = arguments(statement.binds)?;
+    Ok(sqlx::query_scalar_with(
+        AssertSqlSafe(statement.sql),
+        arguments,
+    ))
+}

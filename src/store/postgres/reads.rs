@@ -1,0 +1,156 @@
+//! What [`Store`] answers on PostgreSQL: clusters, events, pages and
+//! lookups. The writer's lease and the status report are built in their own
+//! files.
+
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+use super::{PgStore, STYLE, lease, query_scalar, status};
+use crate::archive::{ArchivedEvent, Cluster, Gap, PageQuery, RefColumn, StatusReport, now_millis};
+use crate::store::filter::{select_events, select_latest};
+use crate::store::records::{ClusterRecord, EventRecord, GapRecord, SpanRecord};
+use crate::store::{Lease, Reconstructions, Store, StoreError, queries};
+
+/// How PostgreSQL reads an event (`json`) as text, exactly as stored.
+const EVENT: &str = "e.event::text";
+
+/// Adds a cluster or updates its address, returning its row.
+const UPSERT_CLUSTER: &str = "INSERT INTO clusters (name, address, created_at, updated_at) \
+     VALUES ($1, $2, $3, $3) \
+     ON CONFLICT (name) DO UPDATE SET address = COALESCE(EXCLUDED.address, clusters.address) \
+     RETURNING id, name, checkpoint, identity";
+
+/// The lowest and highest index of a cluster.
+const SPAN: &str =
+    "SELECT MIN(raft_index) AS first, MAX(raft_index) AS last FROM event_log WHERE cluster_id = $1";
+
+/// The lowest and highest index received in a window.
+const RECEIVED_SPAN: &str = "SELECT MIN(raft_index) AS first, MAX(raft_index) AS last \
+     FROM event_log WHERE cluster_id = $1 AND received_at >= $2 AND received_at < $3";
+
+/// IDs of the nodes once called a name. Migration 0008's key index, led by
+/// the topic, finds the Node events.
+const NODE_IDS_NAMED: &str = "SELECT DISTINCT k.name FROM event_log AS e \
+     JOIN names AS k ON k.id = e.key_ref \
+     WHERE e.cluster_id = $1 AND e.topic = 'Node' \
+     AND e.event->'Payload'->'Node'->>'Name' = $2 ORDER BY k.name LIMIT 20";
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn open_cluster(&self, name: &str, address: Option<&str>) -> Result<Cluster, StoreError> {
+        let row: ClusterRecord = sqlx::query_as(UPSERT_CLUSTER)
+            .bind(name)
+            .bind(address)
+            .bind(now_millis())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.into())
+    }
+
+    async fn find_cluster(&self, name: &str) -> Result<Option<Cluster>, StoreError> {
+        self.optional::<ClusterRecord, _>(queries::find_cluster(name, STYLE))
+            .await
+    }
+
+    async fn lease(
+        &self,
+        cluster: &str,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<Box<dyn Lease>>, StoreError> {
+        lease::acquire(self, cluster, shutdown).await
+    }
+
+    async fn status(&self) -> Result<StatusReport, StoreError> {
+        status::report(self).await
+    }
+
+    async fn page(
+        &self,
+        cluster: &Cluster,
+        q: &PageQuery,
+    ) -> Result<Vec<ArchivedEvent>, StoreError> {
+        let select = select_events(cluster.id, q, STYLE, EVENT);
+        self.all::<EventRecord, _>(select).await
+    }
+
+    async fn latest(
+        &self,
+        cluster: &Cluster,
+        topics: &[String],
+        to_index: Option<u64>,
+        until: Option<i64>,
+        refs: &[(RefColumn, String)],
+    ) -> Result<Vec<ArchivedEvent>, StoreError> {
+        let select = select_latest(cluster.id, topics, to_index, until, refs, STYLE, EVENT);
+        self.all::<EventRecord, _>(select).await
+    }
+
+    async fn gaps(&self, cluster: &Cluster) -> Result<Vec<Gap>, StoreError> {
+        self.all::<GapRecord, _>(queries::gaps(cluster.id, STYLE))
+            .await
+    }
+
+    async fn span(&self, cluster: &Cluster) -> Result<Option<(u64, u64)>, StoreError> {
+        let span: SpanRecord = sqlx::query_as(SPAN)
+            .bind(cluster.id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(span.range())
+    }
+
+    async fn received_span(
+        &self,
+        cluster: &Cluster,
+        since: Option<i64>,
+        until: Option<i64>,
+    ) -> Result<Option<(u64, u64)>, StoreError> {
+        let span: SpanRecord = sqlx::query_as(RECEIVED_SPAN)
+            .bind(cluster.id)
+            .bind(since.unwrap_or(i64::MIN))
+            .bind(until.unwrap_or(i64::MAX))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(span.range())
+    }
+
+    async fn node_ids_named(
+        &self,
+        cluster: &Cluster,
+        name: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(NODE_IDS_NAMED)
+            .bind(cluster.id)
+            .bind(name)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn keys_with_prefix(
+        &self,
+        cluster: &Cluster,
+        topic: &str,
+        prefix: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        let select = queries::keys_with_prefix(cluster.id, topic, prefix, limit, STYLE);
+        Ok(query_scalar(select)?.fetch_all(&self.pool).await?)
+    }
+
+    async fn cluster_names(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(queries::CLUSTER_NAMES)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    fn reconstructions(&self) -> &dyn Reconstructions {
+        self
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,43 @@
+//! What `status` reports of a PostgreSQL archive: each cluster with the
+//! extent of its events, its topics and gaps, and the database's size.
+
+use super::{PgStore, STYLE};
+use crate::archive::{Gap, StatusReport, TopicCount};
+use crate::store::records::{GapRecord, StatusRecord, TopicRecord, cluster_status};
+use crate::store::{Store, StoreError, queries, to_u64};
+
+/// Every cluster with the extent of its events. MIN and MAX each in a
+/// subquery of its own: PostgreSQL answers each with one index lookup, where
+/// together they read every event. The count is the topics' sum.
+const CLUSTERS: &str = "SELECT c.id, c.name, c.address, c.checkpoint, c.malformed_lines, \
+       (SELECT MIN(raft_index) FROM event_log WHERE cluster_id = c.id) AS first_index, \
+       (SELECT MAX(raft_index) FROM event_log WHERE cluster_id = c.id) AS last_index, \
+       (SELECT MIN(received_at) FROM event_log WHERE cluster_id = c.id) AS first_received_at, \
+       (SELECT MAX(received_at) FROM event_log WHERE cluster_id = c.id) AS last_received_at, \
+       c.identity \
+     FROM clusters c ORDER BY c.name";
+
+/// Summaries of every cluster in the archive.
+pub(super) async fn report(store: &PgStore) -> Result<StatusReport, StoreError> {
+    let clusters: Vec<StatusRecord> = sqlx::query_as(CLUSTERS).fetch_all(&store.pool).await?;
+    let mut out = Vec::with_capacity(clusters.len());
+    for StatusRecord { cluster, totals } in clusters {
+        let id = cluster.id;
+        let topics = store
+            .all::<TopicRecord, TopicCount>(queries::topic_counts(id, STYLE))
+            .await?;
+        let gaps = store
+            .all::<GapRecord, Gap>(queries::gaps(id, STYLE))
+            .await?;
+        out.push(cluster_status(cluster, totals, topics, gaps));
+    }
+    let size: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
+        .fetch_one(&store.pool)
+        .await?;
+    Ok(StatusReport {
+        database: store.url.clone(),
+        backend: store.backend(),
+        database_bytes: to_u64(size),
+        clusters: out,
+    })
+}

@@ -1,0 +1,279 @@
+//! Rows as both backends read them back, mapped by column name
+//! (`#[derive(sqlx::FromRow)]`: a missing column or a value of another type
+//! is an error, never a panic), and their conversion into the archive's
+//! types. The SQL selects these names, with aliases where a column is
+//! computed.
+
+use super::to_u64;
+use crate::archive::reconstruction::endpoint;
+use crate::archive::{
+    ArchivedEvent, Cluster, ClusterStatus, Gap, GapKind, PartStatus, PartSummary, PendingPart,
+    ReconstructedObject, Reconstruction, TopicCount,
+};
+use crate::nomad::ClusterIdentity;
+
+/// An event as [`super::filter`]'s selects read it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct EventRecord {
+    raft_index: i64,
+    position: i32,
+    topic: String,
+    key: String,
+    namespace: String,
+    received_at: i64,
+    /// The event's JSON as text.
+    event: String,
+}
+
+impl From<EventRecord> for ArchivedEvent {
+    fn from(r: EventRecord) -> Self {
+        ArchivedEvent {
+            index: to_u64(r.raft_index),
+            position: u32::try_from(r.position).unwrap_or_default(),
+            topic: r.topic,
+            key: r.key,
+            namespace: r.namespace,
+            received_at: r.received_at,
+            raw: r.event,
+        }
+    }
+}
+
+/// A `clusters` row: `id, name, checkpoint, identity`.
+#[derive(Debug, sqlx::FromRow)]
+pub struct ClusterRecord {
+    id: i64,
+    name: String,
+    checkpoint: Option<i64>,
+    identity: Option<String>,
+}
+
+impl From<ClusterRecord> for Cluster {
+    fn from(r: ClusterRecord) -> Self {
+        Cluster {
+            id: r.id,
+            name: r.name,
+            checkpoint: r.checkpoint.map(to_u64),
+            identity: r.identity.as_deref().and_then(ClusterIdentity::from_json),
+        }
+    }
+}
+
+/// A `gaps` row: `from_index, to_index, kind, reason, detected_at`.
+#[derive(Debug, sqlx::FromRow)]
+pub struct GapRecord {
+    from_index: i64,
+    to_index: i64,
+    kind: String,
+    reason: String,
+    detected_at: i64,
+}
+
+impl From<GapRecord> for Gap {
+    fn from(r: GapRecord) -> Self {
+        Gap {
+            from_index: to_u64(r.from_index),
+            to_index: to_u64(r.to_index),
+            kind: GapKind::parse(&r.kind).unwrap_or(GapKind::Buffer),
+            reason: r.reason,
+            detected_at: r.detected_at,
+        }
+    }
+}
+
+/// Events of one topic: `topic, events`.
+#[derive(Debug, sqlx::FromRow)]
+pub struct TopicRecord {
+    topic: String,
+    events: i64,
+}
+
+impl From<TopicRecord> for TopicCount {
+    fn from(r: TopicRecord) -> Self {
+        TopicCount {
+            topic: r.topic,
+            events: to_u64(r.events),
+        }
+    }
+}
+
+/// The lowest and highest raft index of some events: `first, last`.
+#[derive(Debug, sqlx::FromRow)]
+pub struct SpanRecord {
+    first: Option<i64>,
+    last: Option<i64>,
+}
+
+impl SpanRecord {
+    /// Both ends, unless there were no events.
+    pub fn range(self) -> Option<(u64, u64)> {
+        self.first
+            .zip(self.last)
+            .map(|(a, b)| (to_u64(a), to_u64(b)))
+    }
+}
+
+/// A cluster as status reports it: `id, name, address, checkpoint,
+/// malformed_lines, identity`.
+#[derive(Debug, sqlx::FromRow)]
+pub struct StatusClusterRecord {
+    pub id: i64,
+    name: String,
+    address: Option<String>,
+    checkpoint: Option<i64>,
+    malformed_lines: i64,
+    identity: Option<String>,
+}
+
+/// The extent of a cluster's events: `first_index, last_index,
+/// first_received_at, last_received_at`.
+#[derive(Debug, sqlx::FromRow)]
+pub struct TotalsRecord {
+    first_index: Option<i64>,
+    last_index: Option<i64>,
+    first_received_at: Option<i64>,
+    last_received_at: Option<i64>,
+}
+
+/// A cluster and the extent of its events in one row.
+#[derive(Debug, sqlx::FromRow)]
+pub struct StatusRecord {
+    #[sqlx(flatten)]
+    pub cluster: StatusClusterRecord,
+    #[sqlx(flatten)]
+    pub totals: TotalsRecord,
+}
+
+/// One cluster's status from its row, the extent of its events, its
+/// topics and its gaps.
+pub fn cluster_status(
+    cluster: StatusClusterRecord,
+    totals: TotalsRecord,
+    topics: Vec<TopicCount>,
+    gaps: Vec<Gap>,
+) -> ClusterStatus {
+    ClusterStatus {
+        cluster: cluster.name,
+        address: cluster.address,
+        events: topics.iter().map(|t| t.events).sum(),
+        first_index: totals.first_index.map(to_u64),
+        last_index: totals.last_index.map(to_u64),
+        checkpoint: cluster.checkpoint.map(to_u64),
+        identity: cluster
+            .identity
+            .as_deref()
+            .and_then(ClusterIdentity::from_json),
+        topics,
+        gaps,
+        malformed_lines: to_u64(cluster.malformed_lines),
+        first_received_at: totals.first_received_at,
+        last_received_at: totals.last_received_at,
+        reconstructions: Vec::new(),
+    }
+}
+
+/// An entry of `names`: `id, name`.
+#[derive(Debug, sqlx::FromRow)]
+pub struct NameRecord {
+    pub id: i64,
+    pub name: String,
+}
+
+/// A pending reconstruction with its gap: `id, topic, namespace` and the
+/// gap's columns.
+#[derive(Debug, sqlx::FromRow)]
+pub struct PendingRecord {
+    id: i64,
+    topic: String,
+    namespace: String,
+    #[sqlx(flatten)]
+    gap: GapRecord,
+}
+
+impl From<PendingRecord> for PendingPart {
+    fn from(r: PendingRecord) -> Self {
+        PendingPart {
+            id: r.id,
+            topic: r.topic,
+            namespace: r.namespace,
+            gap: r.gap.into(),
+        }
+    }
+}
+
+/// A stored reconstruction with its gap: `id, raft_index, topic,
+/// namespace, recorded_at` and the gap's columns.
+#[derive(Debug, sqlx::FromRow)]
+pub struct ReconstructionRecord {
+    id: i64,
+    raft_index: i64,
+    topic: String,
+    namespace: String,
+    recorded_at: Option<i64>,
+    #[sqlx(flatten)]
+    gap: GapRecord,
+}
+
+impl From<ReconstructionRecord> for Reconstruction {
+    fn from(r: ReconstructionRecord) -> Self {
+        Reconstruction {
+            id: r.id,
+            index: to_u64(r.raft_index),
+            endpoint: endpoint(&r.topic).to_owned(),
+            topic: r.topic,
+            namespace: r.namespace,
+            recorded_at: r.recorded_at.unwrap_or_default(),
+            gap: r.gap.into(),
+        }
+    }
+}
+
+/// A reconstructed object: `namespace, key, modify_index, shape, object`
+/// (its JSON as text).
+#[derive(Debug, sqlx::FromRow)]
+pub struct ObjectRecord {
+    namespace: String,
+    key: String,
+    modify_index: Option<i64>,
+    shape: String,
+    object: String,
+}
+
+impl From<ObjectRecord> for ReconstructedObject {
+    fn from(r: ObjectRecord) -> Self {
+        ReconstructedObject {
+            namespace: r.namespace,
+            key: r.key,
+            modify_index: r.modify_index.map(to_u64),
+            shape: r.shape,
+            raw: r.object,
+        }
+    }
+}
+
+/// A reconstruction by gap: `from_index, to_index, topic, status,
+/// raft_index, objects, detail`.
+#[derive(Debug, sqlx::FromRow)]
+pub struct SummaryRecord {
+    from_index: i64,
+    to_index: i64,
+    topic: String,
+    status: String,
+    raft_index: Option<i64>,
+    objects: i64,
+    detail: Option<String>,
+}
+
+impl From<SummaryRecord> for PartSummary {
+    fn from(r: SummaryRecord) -> Self {
+        PartSummary {
+            gap_from_index: to_u64(r.from_index),
+            gap_to_index: to_u64(r.to_index),
+            topic: r.topic,
+            status: PartStatus::parse(&r.status).unwrap_or(PartStatus::Failed),
+            index: r.raft_index.map(to_u64),
+            objects: to_u64(r.objects),
+            detail: r.detail,
+        }
+    }
+}

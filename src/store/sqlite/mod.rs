@@ -1,0 +1,102 @@
+//! The SQLite archive: the embedded default. One file in WAL mode with
+//! `synchronous=NORMAL` (a committed batch survives a process crash; a power
+//! loss can cost the last batches, which the next run fetches again from
+//! Nomad's buffer when it still holds them).
+//!
+//! By concern: `open` (connecting, pragmas, migrations), `lease` (the writer
+//! and its commits), `checkpoint` (WAL checkpoints beside the writer),
+//! `reads` (what [`Store`](super::Store) answers: clusters, events, pages,
+//! lookups), `status`, and `reconstruction`. Rows map by column name onto
+//! [`super::records`].
+
+use sqlx::query::{Query, QueryAs, QueryScalar};
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{Arguments, AssertSqlSafe, FromRow, Sqlite, SqlitePool};
+
+use super::StoreError;
+use super::statement::{Bind, Placeholders, Statement};
+
+mod checkpoint;
+mod lease;
+mod open;
+mod reads;
+mod reconstruction;
+mod status;
+
+/// SQLite writes placeholders as `?`.
+const STYLE: Placeholders = Placeholders::Question;
+
+/// The SQLite implementation of [`Store`](super::Store).
+pub struct SqliteStore {
+    pool: SqlitePool,
+    url: String,
+    /// `sqlite::memory:`: one connection and no WAL, so nothing to checkpoint.
+    in_memory: bool,
+}
+
+impl SqliteStore {
+    /// Runs `statement` and turns each row, mapped by column name onto `R`,
+    /// into a `T`.
+    async fn all<R, T>(&self, statement: Statement) -> Result<Vec<T>, StoreError>
+    where
+        R: for<'r> FromRow<'r, SqliteRow> + Send + Unpin,
+        T: From<R>,
+    {
+        let rows: Vec<R> = query_as(statement)?.fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(T::from).collect())
+    }
+
+    /// Runs `statement` for at most one row, mapped as by [`Self::all`].
+    async fn optional<R, T>(&self, statement: Statement) -> Result<Option<T>, StoreError>
+    where
+        R: for<'r> FromRow<'r, SqliteRow> + Send + Unpin,
+        T: From<R>,
+    {
+        let row: Option<R> = query_as(statement)?.fetch_optional(&self.pool).await?;
+        Ok(row.map(T::from))
+    }
+}
+
+/// The values of `binds`, in order.
+fn arguments(binds: Vec<Bind>) -> Result<SqliteArguments, StoreError> {
+    let mut arguments = SqliteArguments::default();
+    for bind in binds {
+        match bind {
+            Bind::Int(v) => arguments.add(v),
+            Bind::Text(v) => arguments.add(v),
+        }
+        .map_err(|e| StoreError::Query(sqlx::Error::Encode(e)))?;
+    }
+    Ok(arguments)
+}
+
+/// `statement` with its values bound, to execute.
+fn query(statement: Statement) -> Result<Query<'static, Sqlite, SqliteArguments>, StoreError> {
+    let arguments = arguments(statement.binds)?;
+    Ok(sqlx::query_with(AssertSqlSafe(statement.sql), arguments))
+}
+
+/// `statement` with its values bound, its rows mapped by column name onto `T`.
+fn query_as<T>(
+    statement: Statement,
+) -> Result<QueryAs<'static, Sqlite, T, SqliteArguments>, StoreError>
+where
+    T: for<'r> FromRow<'r, SqliteRow>,
+{
+    let arguments = arguments(statement.binds)?;
+    Ok(sqlx::query_as_with(AssertSqlSafe(statement.sql), arguments))
+}
+
+/// `statement` with its values bound, selecting one column.
+fn query_scalar<T>(
+    statement: Statement,
+) -> Result<QueryScalar<'static, Sqlite, T, SqliteArguments>, StoreError>
+where
+    (T,): for<'r> FromRow<'r, SqliteRow>,
+{
+    let arguments = arguments(statement.binds)?;
+    Ok(sqlx::query_scalar_with(
+        AssertSqlSafe(statement.sql),
+        arguments,
+    ))
+}

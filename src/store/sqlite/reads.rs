@@ -1,0 +1,195 @@
+//! What [`Store`] answers on SQLite: clusters, events, pages and lookups.
+//! The writer's lease and the status report are built in their own files.
+
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+use super::{STYLE, SqliteStore, lease, query_scalar, status};
+use crate::archive::{ArchivedEvent, Cluster, Gap, PageQuery, RefColumn, StatusReport, now_millis};
+use crate::store::filter::{select_events, select_latest};
+use crate::store::records::{ClusterRecord, EventRecord, GapRecord, SpanRecord};
+use crate::store::{Lease, Reconstructions, Store, StoreError, queries};
+
+/// How SQLite reads an event as text.
+const EVENT: &str = "event";
+
+/// The lowest and highest index of a cluster. A subquery each: SQLite
+/// answers a lone MIN or MAX with one index lookup, and both in one query by
+/// reading the cluster's entries.
+const SPAN: &str = "SELECT (SELECT MIN(raft_index) FROM event_log WHERE cluster_id = ?1) AS first, \
+       (SELECT MAX(raft_index) FROM event_log WHERE cluster_id = ?1) AS last";
+
+/// The lowest and highest index received in a window, read from the index
+/// by receipt.
+const RECEIVED_SPAN: &str = "SELECT MIN(raft_index) AS first, MAX(raft_index) AS last \
+     FROM event_log INDEXED BY event_log_by_received \
+     WHERE cluster_id = ? AND received_at >= ? AND received_at < ?";
+
+/// IDs of the nodes once called a name. `+ 0`: SQLite, without statistics,
+/// would otherwise walk the stream-order index through every event of the
+/// cluster instead of the key index through the Node events.
+const NODE_IDS_NAMED: &str = "SELECT DISTINCT k.name FROM event_log AS e \
+     JOIN names AS k ON k.id = e.key_ref \
+     WHERE e.cluster_id + 0 = ? AND e.topic = 'Node' \
+     AND json_extract(e.event, '$.Payload.Node.Name') = ? ORDER BY k.name LIMIT 20";
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn open_cluster(&self, name: &str, address: Option<&str>) -> Result<Cluster, StoreError> {
+        let now = now_millis();
+        sqlx::query(
+            "INSERT INTO clusters (name, address, created_at, updated_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET address = COALESCE(excluded.address, clusters.address)",
+        )
+        .bind(name)
+        .bind(address)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        self.find_cluster(name)
+            .await?
+            .ok_or_else(|| StoreError::Query(sqlx::Error::RowNotFound))
+    }
+
+    async fn find_cluster(&self, name: &str) -> Result<Option<Cluster>, StoreError> {
+        self.optional::<ClusterRecord, _>(queries::find_cluster(name, STYLE))
+            .await
+    }
+
+    async fn lease(
+        &self,
+        _cluster: &str,
+        _shutdown: &CancellationToken,
+    ) -> Result<Option<Box<dyn Lease>>, StoreError> {
+        Ok(Some(lease::lease(self).await?))
+    }
+
+    async fn status(&self) -> Result<StatusReport, StoreError> {
+        status::report(self).await
+    }
+
+    async fn page(
+        &self,
+        cluster: &Cluster,
+        q: &PageQuery,
+    ) -> Result<Vec<ArchivedEvent>, StoreError> {
+        let select = select_events(cluster.id, q, STYLE, EVENT);
+        self.all::<EventRecord, _>(select).await
+    }
+
+    async fn latest(
+        &self,
+        cluster: &Cluster,
+        topics: &[String],
+        to_index: Option<u64>,
+        until: Option<i64>,
+        refs: &[(RefColumn, String)],
+    ) -> Result<Vec<ArchivedEvent>, StoreError> {
+        let select = select_latest(cluster.id, topics, to_index, until, refs, STYLE, EVENT);
+        self.all::<EventRecord, _>(select).await
+    }
+
+    async fn gaps(&self, cluster: &Cluster) -> Result<Vec<Gap>, StoreError> {
+        self.all::<GapRecord, _>(queries::gaps(cluster.id, STYLE))
+            .await
+    }
+
+    async fn span(&self, cluster: &Cluster) -> Result<Option<(u64, u64)>, StoreError> {
+        let span: SpanRecord = sqlx::query_as(SPAN)
+            .bind(cluster.id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(span.range())
+    }
+
+    async fn received_span(
+        &self,
+        cluster: &Cluster,
+        since: Option<i64>,
+        until: Option<i64>,
+    ) -> Result<Option<(u64, u64)>, StoreError> {
+        let span: SpanRecord = sqlx::query_as(RECEIVED_SPAN)
+            .bind(cluster.id)
+            .bind(since.unwrap_or(i64::MIN))
+            .bind(until.unwrap_or(i64::MAX))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(span.range())
+    }
+
+    async fn node_ids_named(
+        &self,
+        cluster: &Cluster,
+        name: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(NODE_IDS_NAMED)
+            .bind(cluster.id)
+            .bind(name)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn keys_with_prefix(
+        &self,
+        cluster: &Cluster,
+        topic: &str,
+        prefix: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        let select = queries::keys_with_prefix(cluster.id, topic, prefix, limit, STYLE);
+        Ok(query_scalar(select)?.fetch_all(&self.pool).await?)
+    }
+
+    async fn cluster_names(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(queries::CLUSTER_NAMES)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    fn reconstructions(&self) -> &dyn Reconstructions {
+        self
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DbUrl;
+
+    #[tokio::test]
+    async fn a_stored_value_of_another_type_is_an_error_naming_its_column_not_a_panic() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = DbUrl::SqliteFile(dir.path().join("archive.db"));
+        let store = SqliteStore::open(&url).await.expect("open");
+        let cluster = store.open_cluster("c", None).await.expect("cluster");
+        // SQLite keeps text in an INTEGER column when it is no number.
+        for sql in [
+            "INSERT INTO names (name) VALUES ('web')",
+            "INSERT INTO event_log (cluster_id, raft_index, position, topic, type, namespace, \
+             key_ref, received_at, event) \
+             SELECT c.id, 7, 0, 'Job', 'JobRegistered', 'default', n.id, 'yesterday', '{}' \
+             FROM clusters AS c, names AS n",
+        ] {
+            sqlx::query(sql).execute(&store.pool).await.expect(sql);
+        }
+        let read = store.events(&cluster, 0, 10).await;
+        assert!(
+            matches!(
+                &read,
+                Err(StoreError::Query(sqlx::Error::ColumnDecode { index, .. }))
+                    if index.contains("received_at")
+            ),
+            "{read:?}"
+        );
+        Store::close(&store).await;
+    }
+}
