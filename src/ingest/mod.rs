@@ -14,7 +14,9 @@
 //! - [`rejection`] explains, from Nomad's view of the token, why it will not
 //!   stream;
 //! - [`writer`] batches and commits;
-//! - [`reconcile`] rebuilds state after a gap from Nomad's list endpoints.
+//! - [`reconcile`] rebuilds state after a gap from Nomad's list endpoints;
+//! - [`service`] runs `ingest`: the writer lease, turn after turn, until
+//!   shutdown.
 
 pub mod behind;
 pub mod follow;
@@ -23,6 +25,7 @@ pub mod pump;
 pub mod reconcile;
 pub mod rejection;
 pub mod resume;
+pub mod service;
 pub mod stats;
 pub mod writer;
 
