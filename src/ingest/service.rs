@@ -216,3 +216,94 @@ impl Start {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use nomad_sim::{Generator, Sim, SimConfig};
+
+    use super::*;
+    use crate::config::parse_address;
+
+    /// A simulator holding `events` generated events, the last index, and
+    /// settings that archive it into a fresh SQLite file.
+    async fn archiving(dir: &tempfile::TempDir, events: usize) -> (Sim, u64, Settings) {
+        let (sim, addr) = Sim::start(SimConfig {
+            buffer_size: 1_000_000,
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let mut last = 0;
+        for frame in Generator::new(5).frames(events) {
+            last = frame.index;
+            sim.publish(frame);
+        }
+        let path = dir.path().join("archive.db");
+        let settings = Settings {
+            nomad: NomadConfig {
+                address: parse_address(&format!("http://{addr}")).unwrap(),
+                token: None,
+                region: None,
+                ca_cert: None,
+                client_cert: None,
+                client_key: None,
+                tls_server_name: None,
+                tls_skip_verify: false,
+            },
+            db: DbUrl::parse(&format!("sqlite://{}", path.display())).unwrap(),
+            cluster: "test".to_owned(),
+            subscription: Subscription::everything(0),
+            from_index: None,
+            override_checkpoint: false,
+            until_index: Some(last),
+            idle_timeout: Duration::from_secs(90),
+            batch: BatchConfig::default(),
+            reconcile: false,
+        };
+        (sim, last, settings)
+    }
+
+    async fn checkpoint(settings: &Settings) -> Option<u64> {
+        let store = store::connect(&settings.db).await.unwrap();
+        let cluster = store.open_cluster(&settings.cluster, None).await.unwrap();
+        store.close().await;
+        cluster.checkpoint
+    }
+
+    #[tokio::test]
+    async fn ingest_runs_until_the_index_asked_for_and_commits_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_sim, last, settings) = archiving(&dir, 200).await;
+        let end = run(settings.clone(), std::future::pending()).await.unwrap();
+        assert_eq!(end, FollowEnd::ReachedUntil);
+        assert_eq!(checkpoint(&settings).await, Some(last));
+    }
+
+    #[tokio::test]
+    async fn a_shutdown_already_requested_stops_ingest_with_nothing_archived() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_sim, _, settings) = archiving(&dir, 200).await;
+        let end = run(settings.clone(), std::future::ready(())).await.unwrap();
+        assert_eq!(end, FollowEnd::Stopped);
+        assert_eq!(checkpoint(&settings).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_from_index_the_checkpoint_is_past_is_refused_with_the_override_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_sim, last, settings) = archiving(&dir, 200).await;
+        run(settings.clone(), std::future::pending()).await.unwrap();
+        let again = Settings {
+            from_index: Some(5),
+            ..settings
+        };
+        let refused = run(again, std::future::pending()).await.unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            format!(
+                "the archive already holds cluster `test` up to index {last} and resumes from there; \
+                 to start at index 5 anyway, add --override-checkpoint"
+            )
+        );
+    }
+}
