@@ -16,7 +16,7 @@ use super::payload::{Envelope, SnapshotFields};
 use super::reconstructed::{self, Known, Label, Source, Used};
 use super::render::{self, Output, short_id};
 use super::resolve::resolve;
-use super::state::At;
+use super::state::{At, bounds, point};
 use super::{QueryError, covers, gaps};
 use crate::archive::RefColumn;
 use crate::archive::{ArchivedEvent, Cluster, Gap};
@@ -104,14 +104,6 @@ pub async fn run(
     render(&snapshot, &cluster.name, output, out, colour).map_err(QueryError::Output)
 }
 
-/// The bounds of a page that ends at `at`: an index, or a time (inclusive).
-fn bounds(at: At) -> (Option<u64>, Option<i64>) {
-    match at {
-        At::Index(index) => (Some(index), None),
-        At::Time(millis) => (None, Some(millis.saturating_add(1))),
-    }
-}
-
 /// Resolves the node asked about and reads what last described each
 /// object at the point, with the cluster's gaps and extent.
 pub async fn fetch(
@@ -163,10 +155,7 @@ pub fn build(query: &SnapshotQuery, fetched: Fetched) -> Result<Snapshot, QueryE
             _ => allocations.push(described),
         }
     }
-    let point = match query.at {
-        At::Index(index) => format!("index {index}"),
-        At::Time(millis) => render::time(millis),
-    };
+    let point = point(query.at);
     if nodes.is_empty() && jobs.is_empty() && allocations.is_empty() {
         return Err(QueryError::NotFound(format!(
             "no nodes, jobs or allocations at or before {point} ({})",

@@ -95,7 +95,7 @@ pub async fn run(
 }
 
 /// The bounds of a page that ends at `at`: an index, or a time (inclusive).
-fn bounds(at: At) -> (Option<u64>, Option<i64>) {
+pub(super) fn bounds(at: At) -> (Option<u64>, Option<i64>) {
     match at {
         At::Index(index) => (Some(index), None),
         At::Time(millis) => (None, Some(millis.saturating_add(1))),
@@ -141,7 +141,7 @@ pub async fn fetch(
 }
 
 /// The point asked for, in words.
-fn point(at: At) -> String {
+pub(super) fn point(at: At) -> String {
     match at {
         At::Index(index) => format!("index {index}"),
         At::Time(millis) => render::time(millis),
