@@ -2,20 +2,14 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
 use tokio_util::sync::CancellationToken;
 
 use super::{BatchArgs, parse_duration};
-use crate::archive::Cluster;
-use crate::backoff::Backoff;
-use crate::config::{DbUrl, NomadConfig, Secret, default_cluster_label, parse_address, redact_url};
-use crate::ingest::reconcile::{self, ReconcileConfig};
-use crate::ingest::{self, FollowEnd, FollowOptions, IngestError, MAX_LINE_BYTES, Sink, Stats};
-use crate::nomad::{NomadClient, Subscription};
-use crate::store::{self, StoreError};
+use crate::config::{DbUrl, NomadConfig, Secret, default_cluster_label, parse_address};
+use crate::ingest::service::{self, Settings};
+use crate::nomad::Subscription;
 
 /// Follow a Nomad agent's event stream and archive every event.
 ///
@@ -122,133 +116,49 @@ pub(super) fn parse_topic(value: &str) -> Result<(String, String), String> {
     }
 }
 
+impl IngestArgs {
+    /// The validated settings these options ask for; no connection is opened.
+    fn settings(self, db: &DbUrl) -> anyhow::Result<Settings> {
+        let address = parse_address(&self.address)?;
+        let cluster = self
+            .cluster
+            .unwrap_or_else(|| default_cluster_label(&address));
+        let nomad = NomadConfig {
+            address,
+            token: self.token.filter(|t| !t.expose().is_empty()),
+            region: self.region,
+            ca_cert: self.ca_cert,
+            client_cert: self.client_cert,
+            client_key: self.client_key,
+            tls_server_name: self.tls_server_name,
+            tls_skip_verify: self.tls_skip_verify,
+        };
+        let mut subscription = Subscription::everything(0);
+        subscription.namespace = self.namespace;
+        if !self.topics.is_empty() {
+            subscription.topics = self.topics;
+        }
+        Ok(Settings {
+            nomad,
+            db: db.clone(),
+            cluster,
+            subscription,
+            from_index: self.from_index,
+            override_checkpoint: self.override_checkpoint,
+            until_index: self.until_index,
+            idle_timeout: self.idle_timeout,
+            batch: self.batch.config(),
+            reconcile: self.reconcile && !self.no_reconcile,
+        })
+    }
+}
+
 pub async fn run(
     args: IngestArgs,
     db: &DbUrl,
     shutdown: CancellationToken,
 ) -> anyhow::Result<ExitCode> {
-    let address = parse_address(&args.address)?;
-    let config = NomadConfig {
-        address: address.clone(),
-        token: args.token.filter(|t| !t.expose().is_empty()),
-        region: args.region,
-        ca_cert: args.ca_cert,
-        client_cert: args.client_cert,
-        client_key: args.client_key,
-        tls_server_name: args.tls_server_name,
-        tls_skip_verify: args.tls_skip_verify,
-    };
-    let cluster_name = args
-        .cluster
-        .unwrap_or_else(|| default_cluster_label(&address));
-    let client = NomadClient::new(&config).await?;
-    let store = store::connect(db).await?;
-    let mut subscription = Subscription::everything(0);
-    subscription.namespace = args.namespace;
-    if !args.topics.is_empty() {
-        subscription.topics = args.topics;
-    }
-    let reconcile = (args.reconcile && !args.no_reconcile).then(|| ReconcileConfig {
-        store: store.clone(),
-        scope: reconcile::scope(&subscription),
-    });
-    let options = FollowOptions {
-        subscription,
-        cluster: cluster_name.clone(),
-        until_index: args.until_index,
-        idle_timeout: args.idle_timeout,
-        max_line: MAX_LINE_BYTES,
-        backoff: Backoff::default(),
-    };
-    let stats = Arc::new(Stats::default());
-    let mut start = Start {
-        from_index: args.from_index,
-        override_checkpoint: args.override_checkpoint,
-    };
-    // Each turn holds the cluster's writer lease from the start; losing it
-    // (PostgreSQL went away under us) means standing by again and resuming
-    // from whatever the archive holds by then.
-    let result = loop {
-        let Some(lease) = store.lease(&cluster_name, &shutdown).await? else {
-            break Ok(FollowEnd::Stopped);
-        };
-        let cluster = store
-            .open_cluster(&cluster_name, Some(&redact_url(address.as_str())))
-            .await
-            .with_context(|| format!("cannot open cluster `{cluster_name}` in `{db}`"))?;
-        let (cluster, requested) = start.resolve(cluster)?;
-        if let (Some(until), Some(checkpoint)) = (args.until_index, cluster.checkpoint) {
-            if checkpoint >= until {
-                tracing::info!(
-                    checkpoint,
-                    until,
-                    "The archive already reaches --until-index"
-                );
-                break Ok(FollowEnd::ReachedUntil);
-            }
-        }
-        tracing::info!(
-            cluster = %cluster.name,
-            database = %db,
-            checkpoint = cluster.checkpoint,
-            "Archiving the event stream"
-        );
-        let sink = Sink {
-            lease,
-            cluster,
-            batch: args.batch.config(),
-            stats: stats.clone(),
-            reconcile: reconcile.clone(),
-        };
-        match ingest::ingest(sink, &client, options.clone(), requested, shutdown.clone()).await {
-            Err(IngestError::Store(StoreError::LeaseLost { detail })) => {
-                tracing::warn!(error = %detail, "Lost the writer lock; standing by to resume from the checkpoint");
-            }
-            other => break other,
-        }
-    };
-    store.close().await;
-    let end = result?;
-    tracing::info!(
-        events_stored = Stats::get(&stats.events_stored),
-        duplicates_skipped = Stats::get(&stats.duplicates),
-        last_index = Stats::get(&stats.committed_index),
-        malformed_lines = Stats::get(&stats.malformed_lines),
-        gaps = Stats::get(&stats.gaps),
-        reason = match end {
-            FollowEnd::Stopped => "shutdown",
-            FollowEnd::ReachedUntil => "until-index reached",
-        },
-        "Stopped"
-    );
+    let settings = args.settings(db)?;
+    service::run(settings, shutdown.cancelled_owned()).await?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// `--from-index` and `--override-checkpoint`, applied to the first turn only.
-struct Start {
-    from_index: Option<u64>,
-    override_checkpoint: bool,
-}
-
-impl Start {
-    /// The cluster to ingest into and the index to request when it is empty.
-    fn resolve(&mut self, cluster: Cluster) -> anyhow::Result<(Cluster, Option<u64>)> {
-        let from = self.from_index.take();
-        let override_checkpoint = std::mem::take(&mut self.override_checkpoint);
-        match (cluster.checkpoint, from) {
-            (Some(checkpoint), Some(from)) if !override_checkpoint => bail!(
-                "the archive already holds cluster `{}` up to index {checkpoint} and resumes from there; \
-                 to start at index {from} anyway, add --override-checkpoint",
-                cluster.name
-            ),
-            (_, Some(from)) if override_checkpoint => Ok((
-                Cluster {
-                    checkpoint: None,
-                    ..cluster
-                },
-                Some(from),
-            )),
-            (_, from) => Ok((cluster, from)),
-        }
-    }
 }

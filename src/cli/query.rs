@@ -24,11 +24,31 @@ pub struct QueryArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum QueryCommand {
     Events(EventsArgs),
-    Job(JobArgs),
-    Alloc(AllocArgs),
-    Node(NodeArgs),
-    Eval(EvalArgs),
-    Deployment(DeploymentArgs),
+    /// A job's timeline: versions registered (with image, count and resource
+    /// changes), its evaluations, deployments and allocations (placements, status
+    /// transitions, task failures with their messages), stop and deregistration.
+    #[command(mut_arg("id", |a| a.value_name("JOB").help("The job ID (exact)")))]
+    Job(ObjectArgs),
+    /// An allocation's lifecycle: placement, desired and client status changes,
+    /// each task's state changes and task events (once each, across Nomad's
+    /// repeated snapshots), and what it replaced or what replaced it.
+    #[command(mut_arg("id", |a| a
+        .value_name("ALLOC")
+        .help("The allocation ID or a unique prefix (at least 4 characters)")))]
+    Alloc(ObjectArgs),
+    /// A node's timeline: status, eligibility and drain changes, node events, and
+    /// the allocations placed on it with their status changes.
+    #[command(mut_arg("id", |a| a.value_name("NODE").help("The node ID, a unique prefix, or its name")))]
+    Node(ObjectArgs),
+    /// An evaluation's timeline: trigger, status changes, failed placements, and
+    /// the allocations it placed.
+    #[command(mut_arg("id", |a| a.value_name("EVAL").help("The evaluation ID or a unique prefix")))]
+    Eval(ObjectArgs),
+    /// A deployment's timeline: status transitions, and its allocations.
+    #[command(mut_arg("id", |a| a
+        .value_name("DEPLOYMENT")
+        .help("The deployment ID or a unique prefix")))]
+    Deployment(ObjectArgs),
     State(StateArgs),
     Snapshot(SnapshotArgs),
 }
@@ -59,61 +79,12 @@ pub struct SnapshotArgs {
     pub common: Common,
 }
 
-/// A job's timeline: versions registered (with image, count and resource
-/// changes), its evaluations, deployments and allocations (placements, status
-/// transitions, task failures with their messages), stop and deregistration.
+/// The object a timeline is about, and which part of its history to read.
+/// Each timeline subcommand names and describes the object's ID itself.
 #[derive(Debug, clap::Args)]
-pub struct JobArgs {
-    /// The job ID (exact).
-    pub job: String,
-    #[command(flatten)]
-    pub common: Common,
-    #[command(flatten)]
-    pub range: Range,
-}
-
-/// An allocation's lifecycle: placement, desired and client status changes,
-/// each task's state changes and task events (once each, across Nomad's
-/// repeated snapshots), and what it replaced or what replaced it.
-#[derive(Debug, clap::Args)]
-pub struct AllocArgs {
-    /// The allocation ID or a unique prefix (at least 4 characters).
-    pub alloc: String,
-    #[command(flatten)]
-    pub common: Common,
-    #[command(flatten)]
-    pub range: Range,
-}
-
-/// A node's timeline: status, eligibility and drain changes, node events, and
-/// the allocations placed on it with their status changes.
-#[derive(Debug, clap::Args)]
-pub struct NodeArgs {
-    /// The node ID, a unique prefix, or its name.
-    pub node: String,
-    #[command(flatten)]
-    pub common: Common,
-    #[command(flatten)]
-    pub range: Range,
-}
-
-/// An evaluation's timeline: trigger, status changes, failed placements, and
-/// the allocations it placed.
-#[derive(Debug, clap::Args)]
-pub struct EvalArgs {
-    /// The evaluation ID or a unique prefix.
-    pub eval: String,
-    #[command(flatten)]
-    pub common: Common,
-    #[command(flatten)]
-    pub range: Range,
-}
-
-/// A deployment's timeline: status transitions, and its allocations.
-#[derive(Debug, clap::Args)]
-pub struct DeploymentArgs {
-    /// The deployment ID or a unique prefix.
-    pub deployment: String,
+pub struct ObjectArgs {
+    /// The object's ID.
+    pub id: String,
     #[command(flatten)]
     pub common: Common,
     #[command(flatten)]
@@ -217,27 +188,13 @@ impl QueryCommand {
     fn common(&self) -> &Common {
         match self {
             QueryCommand::Events(a) => &a.common,
-            QueryCommand::Job(a) => &a.common,
-            QueryCommand::Alloc(a) => &a.common,
-            QueryCommand::Node(a) => &a.common,
-            QueryCommand::Eval(a) => &a.common,
-            QueryCommand::Deployment(a) => &a.common,
             QueryCommand::State(a) => &a.common,
             QueryCommand::Snapshot(a) => &a.common,
-        }
-    }
-
-    /// The object, options and range of a timeline query; `None` for the others.
-    fn timeline(&self) -> Option<(Subject, &str, &Common, &Range)> {
-        match self {
-            QueryCommand::Job(a) => Some((Subject::Job, &a.job, &a.common, &a.range)),
-            QueryCommand::Alloc(a) => Some((Subject::Alloc, &a.alloc, &a.common, &a.range)),
-            QueryCommand::Node(a) => Some((Subject::Node, &a.node, &a.common, &a.range)),
-            QueryCommand::Eval(a) => Some((Subject::Eval, &a.eval, &a.common, &a.range)),
-            QueryCommand::Deployment(a) => {
-                Some((Subject::Deployment, &a.deployment, &a.common, &a.range))
-            }
-            QueryCommand::Events(_) | QueryCommand::State(_) | QueryCommand::Snapshot(_) => None,
+            QueryCommand::Job(a)
+            | QueryCommand::Alloc(a)
+            | QueryCommand::Node(a)
+            | QueryCommand::Eval(a)
+            | QueryCommand::Deployment(a) => &a.common,
         }
     }
 }
@@ -255,26 +212,90 @@ fn namespace(common: &Common) -> Option<String> {
     common.namespace.clone().filter(|ns| ns != "*")
 }
 
-async fn timeline(
+impl EventsArgs {
+    /// The selection these options ask for.
+    fn query(&self) -> EventsQuery {
+        let refs = [
+            (RefColumn::Job, &self.job),
+            (RefColumn::Alloc, &self.alloc),
+            (RefColumn::Node, &self.node),
+            (RefColumn::Eval, &self.eval),
+            (RefColumn::Deployment, &self.deployment),
+        ]
+        .into_iter()
+        .filter_map(|(column, id)| id.clone().map(|id| (column, id)))
+        .collect();
+        EventsQuery {
+            topics: self.topics.iter().map(|t| canonical_topic(t)).collect(),
+            types: self.types.clone(),
+            key: self.key.clone(),
+            refs,
+            namespace: namespace(&self.common),
+            from_index: self.range.from_index,
+            to_index: self.range.to_index,
+            since: self.range.since,
+            until: self.range.until,
+            limit: self.range.limit.max(1),
+        }
+    }
+}
+
+impl ObjectArgs {
+    /// The timeline these options ask for, about `subject`.
+    fn query(&self, subject: Subject) -> TimelineQuery {
+        TimelineQuery {
+            subject,
+            id: self.id.clone(),
+            namespace: namespace(&self.common),
+            from_index: self.range.from_index,
+            to_index: self.range.to_index,
+            since: self.range.since,
+            until: self.range.until,
+            limit: self.range.limit.max(1),
+        }
+    }
+}
+
+/// Answers the query into `out`.
+async fn answer(
+    command: &QueryCommand,
     store: &dyn Store,
     cluster: &Cluster,
-    subject: Subject,
-    id: &str,
-    common: &Common,
-    range: &Range,
     out: &mut Vec<u8>,
 ) -> Result<(), QueryError> {
-    let query = TimelineQuery {
-        subject,
-        id: id.to_owned(),
-        namespace: namespace(common),
-        from_index: range.from_index,
-        to_index: range.to_index,
-        since: range.since,
-        until: range.until,
-        limit: range.limit.max(1),
+    let colour = colour_wanted();
+    let output = command.common().output;
+    let (subject, object) = match command {
+        QueryCommand::Events(a) => {
+            let query = a.query();
+            return events::run(store, cluster, &query, output, out, colour)
+                .await
+                .map(|_| ());
+        }
+        QueryCommand::Snapshot(a) => {
+            let query = SnapshotQuery {
+                at: point(a.at_index, a.at),
+                job: a.job.clone(),
+                node: a.node.clone(),
+            };
+            return snapshot::run(store, cluster, &query, output, out, colour).await;
+        }
+        QueryCommand::State(a) => {
+            let query = StateQuery {
+                topic: canonical_topic(&a.topic),
+                key: a.key.clone(),
+                at: point(a.at_index, a.at),
+            };
+            return state::run(store, cluster, &query, output, out, colour).await;
+        }
+        QueryCommand::Job(a) => (Subject::Job, a),
+        QueryCommand::Alloc(a) => (Subject::Alloc, a),
+        QueryCommand::Node(a) => (Subject::Node, a),
+        QueryCommand::Eval(a) => (Subject::Eval, a),
+        QueryCommand::Deployment(a) => (Subject::Deployment, a),
     };
-    timeline::run(store, cluster, &query, common.output, out, colour_wanted()).await
+    let query = object.query(subject);
+    timeline::run(store, cluster, &query, output, out, colour).await
 }
 
 pub async fn run(args: QueryArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
@@ -288,87 +309,8 @@ pub async fn run(args: QueryArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
             return Err(e);
         }
     };
-    let colour = colour_wanted();
     let mut out = Vec::new();
-    let answered = match &args.command {
-        QueryCommand::Events(a) => {
-            let refs = [
-                (RefColumn::Job, &a.job),
-                (RefColumn::Alloc, &a.alloc),
-                (RefColumn::Node, &a.node),
-                (RefColumn::Eval, &a.eval),
-                (RefColumn::Deployment, &a.deployment),
-            ]
-            .into_iter()
-            .filter_map(|(column, id)| id.clone().map(|id| (column, id)))
-            .collect();
-            let query = EventsQuery {
-                topics: a.topics.iter().map(|t| canonical_topic(t)).collect(),
-                types: a.types.clone(),
-                key: a.key.clone(),
-                refs,
-                namespace: namespace(&a.common),
-                from_index: a.range.from_index,
-                to_index: a.range.to_index,
-                since: a.range.since,
-                until: a.range.until,
-                limit: a.range.limit.max(1),
-            };
-            events::run(
-                store.as_ref(),
-                &cluster,
-                &query,
-                a.common.output,
-                &mut out,
-                colour,
-            )
-            .await
-            .map(|_| ())
-        }
-        QueryCommand::Job(_)
-        | QueryCommand::Alloc(_)
-        | QueryCommand::Node(_)
-        | QueryCommand::Eval(_)
-        | QueryCommand::Deployment(_) => match args.command.timeline() {
-            Some((subject, id, common, range)) => {
-                timeline(&*store, &cluster, subject, id, common, range, &mut out).await
-            }
-            None => Ok(()),
-        },
-        QueryCommand::Snapshot(a) => {
-            let query = SnapshotQuery {
-                at: point(a.at_index, a.at),
-                job: a.job.clone(),
-                node: a.node.clone(),
-            };
-            snapshot::run(
-                store.as_ref(),
-                &cluster,
-                &query,
-                a.common.output,
-                &mut out,
-                colour,
-            )
-            .await
-        }
-        QueryCommand::State(a) => {
-            let at = point(a.at_index, a.at);
-            let query = StateQuery {
-                topic: canonical_topic(&a.topic),
-                key: a.key.clone(),
-                at,
-            };
-            state::run(
-                store.as_ref(),
-                &cluster,
-                &query,
-                a.common.output,
-                &mut out,
-                colour,
-            )
-            .await
-        }
-    };
+    let answered = answer(&args.command, store.as_ref(), &cluster, &mut out).await;
     store.close().await;
     match answered {
         Ok(()) => {}

@@ -26,6 +26,7 @@ use super::rejection::{Rejection, Symptom};
 use super::resume::Resume;
 use super::stats::Stats;
 use crate::backoff::Backoff;
+use crate::nomad::client::ByteStream;
 use crate::nomad::{
     CloseReason, IdentityError, LineReader, NomadClient, StreamError, Subscription,
 };
@@ -84,126 +85,185 @@ pub async fn follow(
     client: &NomadClient,
     options: &mut FollowOptions,
     resume: &mut Resume,
-    mut new_namespaces: Option<&mut mpsc::UnboundedReceiver<NewNamespace>>,
+    new_namespaces: Option<&mut mpsc::UnboundedReceiver<NewNamespace>>,
     tx: &Sender,
     stats: &Stats,
     shutdown: &CancellationToken,
 ) -> Result<FollowEnd, FollowError> {
-    let mut silent_rejections = 0;
-    let mut probe = IdentityProbe::default();
-    loop {
-        // Namespaces that appeared while not streaming: the next
-        // subscription covers them, if it starts early enough.
-        if let Some(rx) = new_namespaces.as_deref_mut() {
-            while let Ok(new) = rx.try_recv() {
-                resume.rewind(new.create_index);
+    let mut follower = Follower {
+        client,
+        options,
+        resume,
+        new_namespaces,
+        tx,
+        stats,
+        shutdown,
+        silent_rejections: 0,
+    };
+    follower.run().await
+}
+
+/// What to do once a subscription is over.
+enum Next {
+    /// Stop following, with this outcome.
+    End(Result<FollowEnd, FollowError>),
+    /// Subscribe again at once (new namespaces to cover).
+    Resubscribe,
+    /// Back off, then subscribe again; the reason is logged.
+    Reconnect(String),
+}
+
+/// One agent followed across reconnects.
+struct Follower<'a> {
+    client: &'a NomadClient,
+    options: &'a mut FollowOptions,
+    resume: &'a mut Resume,
+    /// The namespace watch, when there is one.
+    new_namespaces: Option<&'a mut mpsc::UnboundedReceiver<NewNamespace>>,
+    tx: &'a Sender,
+    stats: &'a Stats,
+    shutdown: &'a CancellationToken,
+    /// Bodies in a row that ended before the greeting.
+    silent_rejections: u32,
+}
+
+impl Follower<'_> {
+    /// Subscribes, reads the body, and reconnects with backoff, until an end.
+    async fn run(&mut self) -> Result<FollowEnd, FollowError> {
+        let mut probe = IdentityProbe::default();
+        loop {
+            // Namespaces that appeared while not streaming: the next
+            // subscription covers them, if it starts early enough.
+            if let Some(rx) = self.new_namespaces.as_deref_mut() {
+                while let Ok(new) = rx.try_recv() {
+                    self.resume.rewind(new.create_index);
+                }
+            }
+            let identity = tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled() => return Ok(FollowEnd::Stopped),
+                identity = probe.read(self.client) => identity,
+            };
+            self.resume.set_server_identity(identity);
+            let subscription = Subscription {
+                index: self.resume.resume_index(),
+                ..self.options.subscription.clone()
+            };
+            let idle_timeout = self.options.idle_timeout;
+            let opened = tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled() => return Ok(FollowEnd::Stopped),
+                _ = self.tx.closed() => return Err(FollowError::WriterGone),
+                opened = tokio::time::timeout(idle_timeout, self.client.event_stream(&subscription)) => {
+                    opened.unwrap_or(Err(StreamError::NoAnswer(idle_timeout)))
+                }
+            };
+            let next = match opened {
+                Err(error) if !error.is_retriable() => {
+                    Next::End(Err(FollowError::Refused { error }))
+                }
+                Err(error) => Next::Reconnect(error.to_string()),
+                Ok(body) => self.read(body, subscription.index).await,
+            };
+            let reason = match next {
+                Next::End(end) => return end,
+                Next::Resubscribe => continue,
+                Next::Reconnect(reason) => reason,
+            };
+            let delay = self.options.backoff.next_delay();
+            tracing::warn!(reason = %reason, retry_in = ?delay, resume_index = self.resume.resume_index(), "Reconnecting");
+            tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled() => return Ok(FollowEnd::Stopped),
+                _ = self.tx.closed() => return Err(FollowError::WriterGone),
+                _ = tokio::time::sleep(delay) => {}
             }
         }
-        let identity = tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => return Ok(FollowEnd::Stopped),
-            identity = probe.read(client) => identity,
+    }
+
+    /// Pumps one body subscribed at `index` to the writer, and counts
+    /// bodies that end before the greeting.
+    async fn read(&mut self, body: ByteStream, index: u64) -> Next {
+        let client = self.client;
+        tracing::info!(address = client.address(), index, "Connected");
+        self.resume.connected();
+        let mut lines = LineReader::new(body, self.options.max_line);
+        let mut pump = Pump {
+            resume: self.resume,
+            tx: self.tx,
+            stats: self.stats,
+            shutdown: self.shutdown,
+            until_index: self.options.until_index,
+            idle_timeout: Some(self.options.idle_timeout),
+            source: client.address(),
+            seen: PumpSeen::default(),
+            new_namespaces: self.new_namespaces.as_deref_mut(),
         };
-        resume.set_server_identity(identity);
-        let subscription = Subscription {
-            index: resume.resume_index(),
-            ..options.subscription.clone()
-        };
-        let opened = tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => return Ok(FollowEnd::Stopped),
-            _ = tx.closed() => return Err(FollowError::WriterGone),
-            opened = tokio::time::timeout(options.idle_timeout, client.event_stream(&subscription)) => {
-                opened.unwrap_or(Err(StreamError::NoAnswer(options.idle_timeout)))
+        let end = pump.run(&mut lines).await;
+        let seen = pump.seen;
+        if seen.frames || seen.heartbeat {
+            self.options.backoff.reset();
+            self.silent_rejections = 0;
+        } else if matches!(end, PumpEnd::Eof) {
+            self.silent_rejections += 1;
+            if self.silent_rejections >= MAX_SILENT_REJECTIONS {
+                let symptom = Symptom::EmptyStreams(self.silent_rejections);
+                return Next::End(Err(
+                    rejected(client, &self.options.subscription, symptom).await
+                ));
             }
-        };
-        let reason = match opened {
-            Err(error) if !error.is_retriable() => return Err(FollowError::Refused { error }),
-            Err(error) => error.to_string(),
-            Ok(body) => {
+        }
+        self.ended(end).await
+    }
+
+    /// What a body's end means: an outcome, a new subscription, or a reconnect.
+    async fn ended(&mut self, end: PumpEnd<StreamError>) -> Next {
+        let client = self.client;
+        let reason = match end {
+            PumpEnd::Stopped => return Next::End(Ok(FollowEnd::Stopped)),
+            PumpEnd::ReachedUntil => return Next::End(Ok(FollowEnd::ReachedUntil)),
+            PumpEnd::WriterGone => return Next::End(Err(FollowError::WriterGone)),
+            PumpEnd::Foreign(foreign) => {
+                return Next::End(Err(FollowError::Foreign(Box::new(ForeignCluster {
+                    label: self.options.cluster.clone(),
+                    address: client.address().to_owned(),
+                    foreign: *foreign,
+                }))));
+            }
+            PumpEnd::Resubscribe(new) => {
+                let earliest = new.iter().map(|n| n.create_index).min().unwrap_or(0);
+                self.resume.rewind(earliest);
+                let names: Vec<&str> = new.iter().map(|n| n.name.as_str()).collect();
                 tracing::info!(
-                    address = client.address(),
-                    index = subscription.index,
-                    "Connected"
+                    namespaces = ?names,
+                    index = self.resume.resume_index(),
+                    "Resubscribing to cover the new namespaces"
                 );
-                resume.connected();
-                let mut lines = LineReader::new(body, options.max_line);
-                let mut pump = Pump {
-                    resume,
-                    tx,
-                    stats,
-                    shutdown,
-                    until_index: options.until_index,
-                    idle_timeout: Some(options.idle_timeout),
-                    source: client.address(),
-                    seen: PumpSeen::default(),
-                    new_namespaces: new_namespaces.as_deref_mut(),
-                };
-                let end = pump.run(&mut lines).await;
-                let seen = pump.seen;
-                if seen.frames || seen.heartbeat {
-                    options.backoff.reset();
-                    silent_rejections = 0;
-                } else if matches!(end, PumpEnd::Eof) {
-                    silent_rejections += 1;
-                    if silent_rejections >= MAX_SILENT_REJECTIONS {
-                        let symptom = Symptom::EmptyStreams(silent_rejections);
-                        return Err(rejected(client, &options.subscription, symptom).await);
-                    }
-                }
-                match end {
-                    PumpEnd::Stopped => return Ok(FollowEnd::Stopped),
-                    PumpEnd::ReachedUntil => return Ok(FollowEnd::ReachedUntil),
-                    PumpEnd::WriterGone => return Err(FollowError::WriterGone),
-                    PumpEnd::Foreign(foreign) => {
-                        return Err(FollowError::Foreign(Box::new(ForeignCluster {
-                            label: options.cluster.clone(),
-                            address: client.address().to_owned(),
-                            foreign: *foreign,
-                        })));
-                    }
-                    PumpEnd::Resubscribe(new) => {
-                        let earliest = new.iter().map(|n| n.create_index).min().unwrap_or(0);
-                        resume.rewind(earliest);
-                        let names: Vec<&str> = new.iter().map(|n| n.name.as_str()).collect();
-                        tracing::info!(
-                            namespaces = ?names,
-                            index = resume.resume_index(),
-                            "Resubscribing to cover the new namespaces"
-                        );
-                        continue;
-                    }
-                    PumpEnd::Eof => StreamError::Closed.to_string(),
-                    PumpEnd::Idle => StreamError::Idle(options.idle_timeout).to_string(),
-                    PumpEnd::Failed(e) => e.to_string(),
-                    PumpEnd::Closed(why) => match CloseReason::parse(&why) {
-                        Some(CloseReason::TokenExpired) => {
-                            let symptom = Symptom::ExpiredCloseReason;
-                            return Err(rejected(client, &options.subscription, symptom).await);
-                        }
-                        Some(CloseReason::Dropped) => {
-                            resume.lost();
-                            format!(
-                                "the server closed the stream: {why} (this reader fell behind; \
-                                 events after index {} may be lost)",
-                                resume.resume_index()
-                            )
-                        }
-                        Some(CloseReason::Resubscribe) | None => {
-                            format!("the server closed the stream: {why}")
-                        }
-                    },
-                }
+                return Next::Resubscribe;
             }
+            PumpEnd::Eof => StreamError::Closed.to_string(),
+            PumpEnd::Idle => StreamError::Idle(self.options.idle_timeout).to_string(),
+            PumpEnd::Failed(e) => e.to_string(),
+            PumpEnd::Closed(why) => match CloseReason::parse(&why) {
+                Some(CloseReason::TokenExpired) => {
+                    let symptom = Symptom::ExpiredCloseReason;
+                    let rejection = rejected(client, &self.options.subscription, symptom).await;
+                    return Next::End(Err(rejection));
+                }
+                Some(CloseReason::Dropped) => {
+                    self.resume.lost();
+                    format!(
+                        "the server closed the stream: {why} (this reader fell behind; \
+                         events after index {} may be lost)",
+                        self.resume.resume_index()
+                    )
+                }
+                Some(CloseReason::Resubscribe) | None => {
+                    format!("the server closed the stream: {why}")
+                }
+            },
         };
-        let delay = options.backoff.next_delay();
-        tracing::warn!(reason = %reason, retry_in = ?delay, resume_index = resume.resume_index(), "Reconnecting");
-        tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => return Ok(FollowEnd::Stopped),
-            _ = tx.closed() => return Err(FollowError::WriterGone),
-            _ = tokio::time::sleep(delay) => {}
-        }
+        Next::Reconnect(reason)
     }
 }
 

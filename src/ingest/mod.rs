@@ -16,7 +16,9 @@
 //! - [`channel`] carries the reader's messages to the writer, bounded in
 //!   frames and in bytes;
 //! - [`writer`] batches (as [`batcher`] decides) and commits;
-//! - [`reconcile`] rebuilds state after a gap from Nomad's list endpoints.
+//! - [`reconcile`] rebuilds state after a gap from Nomad's list endpoints;
+//! - [`service`] runs `ingest`: the writer lease, turn after turn, until
+//!   shutdown.
 
 pub mod batcher;
 pub mod behind;
@@ -27,6 +29,7 @@ pub mod pump;
 pub mod reconcile;
 pub mod rejection;
 pub mod resume;
+pub mod service;
 pub mod stats;
 pub mod writer;
 

@@ -27,11 +27,16 @@
 //! last frame handed on before the namespace existed, so the next
 //! subscription re-reads from there (resends are stored idempotently).
 //!
+//! What a frame below the resume point means, and which identity to
+//! record, is decided in [`cluster`].
+//!
 //! [`behind`]: super::behind
+
+mod cluster;
 
 use std::collections::VecDeque;
 
-use super::behind::{Behind, Foreign, ServerIdentity, Verdict, far_behind};
+use super::behind::{Behind, Foreign, ServerIdentity};
 use crate::archive::{Gap, GapKind, now_millis};
 use crate::nomad::ClusterIdentity;
 
@@ -192,77 +197,84 @@ impl Resume {
         let rewound = first && std::mem::take(&mut self.rewound);
         let mut gap = None;
         if self.mode == Mode::Follow {
-            let resume = self.at.or(self.requested);
-            if let Some(resume) = resume {
+            if let Some(resume) = self.at.or(self.requested) {
                 if index < resume {
-                    let mut decision = Decision {
-                        store: false,
-                        gap: None,
-                        notice: None,
-                    };
-                    if first {
-                        // Every connection is checked, even within an episode
-                        // already reported: the agent behind the address may
-                        // have changed since.
-                        if let Some(foreign) = self.foreign(index) {
-                            decision.notice = Some(Notice::Foreign(Box::new(foreign)));
-                        } else if !self.behind_reported {
-                            self.behind_reported = true;
-                            decision = self.behind(index, resume);
-                        }
-                    }
-                    self.prev = Some(index);
-                    return decision;
+                    return self.before_resume(index, resume, first);
                 }
-                if first && index > resume && (self.at.is_some() || resume > 0) {
-                    // A requested start is not stored itself, so the gap
-                    // covers it: from the index before it.
-                    let from = if self.at.is_some() {
-                        resume
-                    } else {
-                        resume - 1
-                    };
-                    let reason = if lost {
-                        format!(
-                            "Nomad dropped this reader from its event buffer (`event dropped from buffer`) \
-                             after index {resume}; the stream resumed at {index}"
-                        )
-                    } else if rewound {
-                        format!(
-                            "the stream was re-read from index {resume} for a new namespace, but Nomad's \
-                             event buffer no longer held it; the stream resumed at {index}, and the new \
-                             namespace's events between may be missing"
-                        )
-                    } else {
-                        format!(
-                            "index {resume} was no longer in Nomad's event buffer; the stream resumed at {index}"
-                        )
-                    };
-                    gap = Some(new_gap(from, index, GapKind::Buffer, reason));
+                if first {
+                    gap = self.resumed_late(index, resume, lost, rewound);
                 }
             }
         } else if first {
-            if let Some(high) = self.high.filter(|h| index > *h) {
-                gap = Some(new_gap(
-                    high,
-                    index,
-                    GapKind::Buffer,
-                    format!(
-                        "the capture begins at index {index}, after the archive's last index {high}"
-                    ),
-                ));
-            }
+            gap = self.capture_starts_late(index);
         }
         if std::mem::take(&mut self.malformed) && gap.is_none() {
-            if let Some(prev) = self.prev.or(self.at).filter(|p| index > *p) {
-                gap = Some(new_gap(
-                    prev,
-                    index,
-                    GapKind::Malformed,
-                    "a malformed line was skipped; the events it held are missing".to_owned(),
-                ));
-            }
+            gap = self.malformed_gap(index);
         }
+        self.handed_on(index);
+        Decision {
+            store: true,
+            gap,
+            notice: self.identity_to_record(),
+        }
+    }
+
+    /// The gap before the first frame of a connection when it comes after
+    /// the resume point: Nomad's buffer no longer held it.
+    fn resumed_late(&self, index: u64, resume: u64, lost: bool, rewound: bool) -> Option<Gap> {
+        if index <= resume || (self.at.is_none() && resume == 0) {
+            return None;
+        }
+        // A requested start is not stored itself, so the gap covers it:
+        // from the index before it.
+        let from = if self.at.is_some() {
+            resume
+        } else {
+            resume - 1
+        };
+        let reason = if lost {
+            format!(
+                "Nomad dropped this reader from its event buffer (`event dropped from buffer`) \
+                 after index {resume}; the stream resumed at {index}"
+            )
+        } else if rewound {
+            format!(
+                "the stream was re-read from index {resume} for a new namespace, but Nomad's \
+                 event buffer no longer held it; the stream resumed at {index}, and the new \
+                 namespace's events between may be missing"
+            )
+        } else {
+            format!(
+                "index {resume} was no longer in Nomad's event buffer; the stream resumed at {index}"
+            )
+        };
+        Some(new_gap(from, index, GapKind::Buffer, reason))
+    }
+
+    /// The gap before a capture that begins after the archive's last index.
+    fn capture_starts_late(&self, index: u64) -> Option<Gap> {
+        let high = self.high.filter(|h| index > *h)?;
+        Some(new_gap(
+            high,
+            index,
+            GapKind::Buffer,
+            format!("the capture begins at index {index}, after the archive's last index {high}"),
+        ))
+    }
+
+    /// The gap a skipped malformed line leaves before this frame.
+    fn malformed_gap(&self, index: u64) -> Option<Gap> {
+        let prev = self.prev.or(self.at).filter(|p| index > *p)?;
+        Some(new_gap(
+            prev,
+            index,
+            GapKind::Malformed,
+            "a malformed line was skipped; the events it held are missing".to_owned(),
+        ))
+    }
+
+    /// Moves the resume point to a frame handed on to the writer.
+    fn handed_on(&mut self, index: u64) {
         self.prev = Some(index);
         self.high = Some(self.high.map_or(index, |h| h.max(index)));
         self.at = match self.mode {
@@ -274,76 +286,6 @@ impl Resume {
             self.recent.pop_front();
         }
         self.behind_reported = false;
-        Decision {
-            store: true,
-            gap,
-            notice: self.identity_to_record(),
-        }
-    }
-
-    /// The server's identity, once per connection, with its first stored
-    /// frame; from then on it is the archive's.
-    fn identity_to_record(&mut self) -> Option<Notice> {
-        if !std::mem::take(&mut self.identity_pending) {
-            return None;
-        }
-        let Some(ServerIdentity::Known(identity)) = &self.server else {
-            return None;
-        };
-        if self.archived.as_ref() == Some(identity) {
-            return None;
-        }
-        let replaces = self
-            .archived
-            .take()
-            .filter(|archived| !archived.same_cluster(identity));
-        self.archived = Some(identity.clone());
-        Some(Notice::Identity {
-            identity: identity.clone(),
-            replaces,
-        })
-    }
-
-    /// The first frame of a connection is behind the resume point: is it
-    /// another cluster? Only when the archive has history, the server's is
-    /// far behind it, and the identities do not say it is the same cluster.
-    fn foreign(&self, first: u64) -> Option<Foreign> {
-        let checkpoint = self.high.filter(|c| far_behind(first, *c))?;
-        let verdict = Verdict::of(self.archived.as_ref(), self.server.as_ref());
-        (verdict != Verdict::Same).then_some(Foreign {
-            first,
-            checkpoint,
-            verdict,
-        })
-    }
-
-    /// The first frame of a connection is behind the resume point, and it is
-    /// the same cluster (or cannot be told from it): its frames up to the
-    /// resume point are skipped; a gap is recorded when the identities
-    /// cannot vouch for them.
-    fn behind(&self, first: u64, resume: u64) -> Decision {
-        let verdict = Verdict::of(self.archived.as_ref(), self.server.as_ref());
-        let gap = (verdict != Verdict::Same).then(|| {
-            new_gap(
-                first,
-                resume,
-                GapKind::ServerBehind,
-                format!(
-                    "the server's history was behind the archive (its stream resumed at index {first}, \
-                     the archive's checkpoint was {resume}) and its cluster could not be confirmed as the \
-                     archived one, so the frames it sent up to the checkpoint were skipped unchecked"
-                ),
-            )
-        });
-        Decision {
-            store: false,
-            gap,
-            notice: Some(Notice::Behind(Behind {
-                first,
-                resume,
-                verdict,
-            })),
-        }
     }
 }
 
@@ -358,4 +300,170 @@ fn new_gap(from_index: u64, to_index: u64, kind: GapKind, reason: String) -> Gap
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    //! What [`Resume`] decides, frame by frame, about continuity, gaps and
+    //! rewinds.
+
+    use super::*;
+
+    fn summary(d: &Decision) -> (bool, Option<(u64, u64, GapKind)>) {
+        (
+            d.store,
+            d.gap.as_ref().map(|g| (g.from_index, g.to_index, g.kind)),
+        )
+    }
+
+    #[test]
+    fn empty_archive_stores_from_whatever_the_buffer_holds_without_a_gap() {
+        let mut r = Resume::new(Mode::Follow, None, None);
+        assert_eq!(r.resume_index(), 0);
+        assert_eq!(summary(&r.frame(500)), (true, None));
+        assert_eq!(
+            summary(&r.frame(502)),
+            (true, None),
+            "raft indexes skip numbers"
+        );
+        assert_eq!(r.resume_index(), 502);
+    }
+
+    #[test]
+    fn the_resent_frame_at_the_checkpoint_is_continuity_not_a_gap() {
+        let mut r = Resume::new(Mode::Follow, Some(100), None);
+        assert_eq!(r.resume_index(), 100);
+        assert_eq!(
+            summary(&r.frame(100)),
+            (true, None),
+            "stored again, idempotently"
+        );
+        assert_eq!(summary(&r.frame(101)), (true, None));
+    }
+
+    #[test]
+    fn a_checkpoint_that_left_the_buffer_records_a_gap() {
+        let mut r = Resume::new(Mode::Follow, Some(100), None);
+        assert_eq!(
+            summary(&r.frame(250)),
+            (true, Some((100, 250, GapKind::Buffer)))
+        );
+        r.connected();
+        assert_eq!(summary(&r.frame(250)), (true, None));
+        assert_eq!(summary(&r.frame(260)), (true, None));
+    }
+
+    #[test]
+    fn a_rewind_for_a_new_namespace_rereads_from_the_last_frame_before_it() {
+        let mut r = Resume::new(Mode::Follow, None, None);
+        for i in [10, 12, 15, 20] {
+            r.frame(i);
+        }
+        assert_eq!(
+            r.rewind(25),
+            None,
+            "created after everything read: no rewind"
+        );
+        assert_eq!(r.rewind(14), Some(12));
+        assert_eq!(r.resume_index(), 12);
+        assert_eq!(r.high(), Some(20), "the high-water mark stays");
+        r.connected();
+        assert_eq!(
+            summary(&r.frame(12)),
+            (true, None),
+            "the resend proves continuity"
+        );
+        assert_eq!(
+            summary(&r.frame(13)),
+            (true, None),
+            "the new namespace's event"
+        );
+        assert_eq!(
+            summary(&r.frame(15)),
+            (true, None),
+            "read again, stored idempotently"
+        );
+        assert_eq!(r.resume_index(), 15);
+
+        let mut r = Resume::new(Mode::Follow, None, None);
+        r.frame(10);
+        r.frame(20);
+        r.rewind(14);
+        r.connected();
+        let d = r.frame(18);
+        assert_eq!(summary(&d), (true, Some((10, 18, GapKind::Buffer))));
+        assert!(d.gap.is_some_and(|g| g.reason.contains("new namespace")));
+    }
+
+    #[test]
+    fn from_index_on_an_empty_archive_is_inclusive_and_checked() {
+        let mut r = Resume::new(Mode::Follow, None, Some(50));
+        assert_eq!(r.resume_index(), 50);
+        assert_eq!(
+            summary(&r.frame(50)),
+            (true, None),
+            "the requested index itself is stored"
+        );
+        let mut r = Resume::new(Mode::Follow, None, Some(50));
+        assert_eq!(
+            summary(&r.frame(80)),
+            (true, Some((49, 80, GapKind::Buffer))),
+            "the requested index itself is missing too"
+        );
+    }
+
+    #[test]
+    fn a_reader_dropped_from_the_buffer_gets_a_gap_unless_nomad_still_held_its_place() {
+        let mut r = Resume::new(Mode::Follow, None, None);
+        r.frame(10);
+        r.frame(12);
+        r.lost();
+        r.connected();
+        let d = r.frame(40);
+        assert_eq!(summary(&d), (true, Some((12, 40, GapKind::Buffer))));
+        assert!(
+            d.gap
+                .is_some_and(|g| g.reason.contains("event dropped from buffer")),
+            "the gap says why"
+        );
+        assert_eq!(summary(&r.frame(41)), (true, None));
+
+        let mut r = Resume::new(Mode::Follow, Some(12), None);
+        r.lost();
+        r.connected();
+        assert_eq!(
+            summary(&r.frame(12)),
+            (true, None),
+            "the resume point itself came back: nothing was lost"
+        );
+        r.connected();
+        assert!(
+            r.frame(50)
+                .gap
+                .is_some_and(|g| !g.reason.contains("dropped")),
+            "the mark is spent on the first frame after it"
+        );
+    }
+
+    #[test]
+    fn a_malformed_line_between_frames_is_a_gap() {
+        let mut r = Resume::new(Mode::Follow, None, None);
+        r.frame(10);
+        r.malformed();
+        assert_eq!(
+            summary(&r.frame(12)),
+            (true, Some((10, 12, GapKind::Malformed)))
+        );
+        assert_eq!(summary(&r.frame(13)), (true, None));
+    }
+
+    #[test]
+    fn backfill_stores_old_frames_and_flags_a_capture_that_starts_late() {
+        let mut r = Resume::new(Mode::Backfill, Some(100), None);
+        assert_eq!(summary(&r.frame(20)), (true, None));
+        assert_eq!(summary(&r.frame(100)), (true, None));
+        assert_eq!(r.high(), Some(100));
+        let mut r = Resume::new(Mode::Backfill, Some(100), None);
+        assert_eq!(
+            summary(&r.frame(150)),
+            (true, Some((100, 150, GapKind::Buffer)))
+        );
+    }
+}

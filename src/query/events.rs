@@ -9,7 +9,7 @@ use super::resolve::resolve;
 use super::summary::summarize;
 use super::{QueryError, covers, gaps};
 use crate::archive::RefColumn;
-use crate::archive::{Cluster, Gap, PageQuery};
+use crate::archive::{ArchivedEvent, Cluster, Gap, PageQuery};
 use crate::store::{Store, StoreError};
 
 /// What to select. IDs of allocations, nodes, evaluations and deployments
@@ -30,11 +30,33 @@ pub struct EventsQuery {
     pub limit: u32,
 }
 
+/// What the archive holds for an events query, read before anything is built.
+#[derive(Debug, Clone, Default)]
+pub struct Fetched {
+    /// The matching events, newest first, at most one more than the query's limit.
+    pub events: Vec<ArchivedEvent>,
+    /// The cluster's recorded gaps (read only when events match).
+    pub gaps: Vec<Gap>,
+    /// The archive's extent (read only when nothing matches, for the message).
+    pub span: Option<(u64, u64)>,
+}
+
+/// The events that answer a query, ready to render.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Events {
+    /// The newest `limit` matching events, oldest first.
+    pub events: Vec<ArchivedEvent>,
+    /// Recorded gaps their index range overlaps.
+    pub gaps: Vec<Gap>,
+    /// Whether older events matched too.
+    pub truncated: bool,
+}
+
 #[derive(Serialize)]
 struct Document<'a> {
     cluster: &'a str,
     events: Vec<EventRecord<'a>>,
-    gaps: Vec<Gap>,
+    gaps: &'a [Gap],
     truncated: bool,
 }
 
@@ -47,6 +69,19 @@ pub async fn run(
     out: &mut impl Write,
     colour: bool,
 ) -> Result<usize, QueryError> {
+    let fetched = fetch(store, cluster, query).await?;
+    let events = build(&cluster.name, query, fetched)?;
+    render(&events, &cluster.name, output, out, colour).map_err(QueryError::Output)?;
+    Ok(events.events.len())
+}
+
+/// Resolves the IDs given, reads the newest matching events, and the gaps
+/// or the archive's extent that the answer will mention.
+pub async fn fetch(
+    store: &dyn Store,
+    cluster: &Cluster,
+    query: &EventsQuery,
+) -> Result<Fetched, QueryError> {
     let mut refs = Vec::new();
     for (column, given) in &query.refs {
         let id = match column {
@@ -72,18 +107,32 @@ pub async fn run(
         limit: query.limit.saturating_add(1),
         ..PageQuery::default()
     };
-    let mut events = match within_window(store, cluster, &mut page).await? {
+    let events = match within_window(store, cluster, &mut page).await? {
         true => store.page(cluster, &page).await?,
         false => Vec::new(),
     };
+    let (gaps, span) = if events.is_empty() {
+        (Vec::new(), store.span(cluster).await?)
+    } else {
+        (store.gaps(cluster).await?, None)
+    };
+    Ok(Fetched { events, gaps, span })
+}
+
+/// Keeps the newest `limit` events, oldest first, with the gaps among them;
+/// no I/O. `cluster` names the cluster in the "not found" message.
+pub fn build(cluster: &str, query: &EventsQuery, fetched: Fetched) -> Result<Events, QueryError> {
+    let Fetched {
+        mut events,
+        gaps,
+        span,
+    } = fetched;
     let truncated = events.len() > query.limit as usize;
     events.truncate(query.limit as usize);
     events.reverse();
     let (Some(first), Some(last)) = (events.first(), events.last()) else {
-        let span = store.span(cluster).await?;
         return Err(QueryError::NotFound(format!(
-            "no events match in cluster `{}`{} ({})",
-            cluster.name,
+            "no events match in cluster `{cluster}`{} ({})",
             query
                 .namespace
                 .as_ref()
@@ -92,23 +141,41 @@ pub async fn run(
             covers(span)
         )));
     };
-    let overlapping = gaps::overlapping(&store.gaps(cluster).await?, first.index, last.index);
-    let written = match output {
+    let gaps = gaps::overlapping(&gaps, first.index, last.index);
+    Ok(Events {
+        events,
+        gaps,
+        truncated,
+    })
+}
+
+/// Writes the events as a table, one JSON document, or NDJSON records (gaps
+/// then go to the log).
+pub fn render(
+    answer: &Events,
+    cluster: &str,
+    output: Output,
+    out: &mut impl Write,
+    colour: bool,
+) -> std::io::Result<()> {
+    let Events {
+        events,
+        gaps: overlapping,
+        truncated,
+    } = answer;
+    match output {
         Output::Table => {
-            let mut rows = vec![
-                [
-                    "INDEX",
-                    "TIME",
-                    "TOPIC",
-                    "TYPE",
-                    "NAMESPACE",
-                    "KEY",
-                    "SUMMARY",
-                ]
-                .map(str::to_owned)
-                .to_vec(),
+            let header = [
+                "INDEX",
+                "TIME",
+                "TOPIC",
+                "TYPE",
+                "NAMESPACE",
+                "KEY",
+                "SUMMARY",
             ];
-            for e in &events {
+            let mut rows = vec![header.map(str::to_owned).to_vec()];
+            for e in events {
                 rows.push(vec![
                     e.index.to_string(),
                     render::time(e.received_at),
@@ -119,31 +186,28 @@ pub async fn run(
                     summarize(&e.topic, &e.raw),
                 ]);
             }
-            render::table(out, &rows, colour)
-                .and_then(|()| render::gap_lines(out, &overlapping, colour))
-                .and_then(|()| {
-                    if truncated {
-                        writeln!(
-                            out,
-                            "(showing the newest {}; use --limit, --from-index or --since for more)",
-                            events.len()
-                        )
-                    } else {
-                        Ok(())
-                    }
-                })
+            render::table(out, &rows, colour)?;
+            render::gap_lines(out, overlapping, colour)?;
+            if *truncated {
+                writeln!(
+                    out,
+                    "(showing the newest {}; use --limit, --from-index or --since for more)",
+                    events.len()
+                )?;
+            }
+            Ok(())
         }
         Output::Json => {
             let document = Document {
-                cluster: &cluster.name,
+                cluster,
                 events: events.iter().filter_map(render::record).collect(),
                 gaps: overlapping,
-                truncated,
+                truncated: *truncated,
             };
             render::json_line(out, &document)
         }
         Output::Ndjson => {
-            for gap in &overlapping {
+            for gap in overlapping {
                 tracing::warn!("{}", gaps::sentence(gap));
             }
             events
@@ -151,9 +215,7 @@ pub async fn run(
                 .filter_map(render::record)
                 .try_for_each(|record| render::json_line(out, &record))
         }
-    };
-    written.map_err(QueryError::Output)?;
-    Ok(events.len())
+    }
 }
 
 /// Narrows `page` to the stretch of the stream received in its time window,
@@ -172,5 +234,87 @@ pub(crate) async fn within_window(
             Ok(true)
         }
         None => Ok(false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::GapKind;
+
+    fn event(index: u64) -> ArchivedEvent {
+        ArchivedEvent {
+            index,
+            position: 0,
+            topic: "Node".to_owned(),
+            key: "node-1".to_owned(),
+            namespace: String::new(),
+            received_at: 1_700_000_000_000,
+            raw: r#"{"Topic":"Node","Type":"NodeRegistration"}"#.to_owned(),
+        }
+    }
+
+    fn gap(from_index: u64, to_index: u64) -> Gap {
+        Gap {
+            from_index,
+            to_index,
+            kind: GapKind::Buffer,
+            reason: "event dropped from buffer".to_owned(),
+            detected_at: 0,
+        }
+    }
+
+    fn query(limit: u32) -> EventsQuery {
+        EventsQuery {
+            limit,
+            ..EventsQuery::default()
+        }
+    }
+
+    fn indexes(answer: &Events) -> Vec<u64> {
+        answer.events.iter().map(|e| e.index).collect()
+    }
+
+    #[test]
+    fn matching_events_are_shown_oldest_first_with_the_gaps_among_them() {
+        let fetched = Fetched {
+            events: vec![event(30), event(20), event(10)],
+            gaps: vec![gap(1, 5), gap(12, 18), gap(30, 40)],
+            span: None,
+        };
+        let answer = build("prod", &query(100), fetched).unwrap();
+        assert_eq!(indexes(&answer), vec![10, 20, 30]);
+        assert_eq!(answer.gaps, vec![gap(12, 18)]);
+        assert!(!answer.truncated);
+    }
+
+    #[test]
+    fn past_the_limit_the_newest_events_are_kept_and_the_answer_is_truncated() {
+        let fetched = Fetched {
+            events: vec![event(30), event(20), event(10)],
+            ..Fetched::default()
+        };
+        let answer = build("prod", &query(2), fetched).unwrap();
+        assert_eq!(indexes(&answer), vec![20, 30]);
+        assert!(answer.truncated);
+    }
+
+    #[test]
+    fn no_match_is_not_found_naming_the_cluster_namespace_and_extent() {
+        let fetched = Fetched {
+            span: Some((1, 50)),
+            ..Fetched::default()
+        };
+        let asked = EventsQuery {
+            namespace: Some("batch".to_owned()),
+            ..query(100)
+        };
+        match build("prod", &asked, fetched) {
+            Err(QueryError::NotFound(message)) => assert_eq!(
+                message,
+                "no events match in cluster `prod`, namespace `batch` (archive covers index 1–50)"
+            ),
+            other => panic!("expected not found, got {other:?}"),
+        }
     }
 }

@@ -6,6 +6,10 @@
 //! answer says which recorded gaps it overlaps ([`gaps`]); states and
 //! snapshots after a gap use, and label, what Nomad's lists said then
 //! ([`reconstructed`]); [`render`] writes table, JSON or NDJSON to any writer.
+//!
+//! Each answer is read from the store (`fetch`), built from what was read
+//! without any I/O (`build`, unit-tested on hand-made events and gaps), and
+//! written out (`render`).
 
 pub mod describe;
 pub mod events;

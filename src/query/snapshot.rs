@@ -16,7 +16,7 @@ use super::payload::{Envelope, SnapshotFields};
 use super::reconstructed::{self, Known, Label, Source, Used};
 use super::render::{self, Output, short_id};
 use super::resolve::resolve;
-use super::state::At;
+use super::state::{At, bounds, point};
 use super::{QueryError, covers, gaps};
 use crate::archive::RefColumn;
 use crate::archive::{ArchivedEvent, Cluster, Gap};
@@ -53,14 +53,40 @@ pub struct Described {
     pub reconstruction: Option<Label>,
 }
 
+/// What the archive holds for a snapshot, read before anything is built.
+#[derive(Debug, Default)]
+pub struct Fetched {
+    /// What last described each node, job and allocation at the point.
+    pub known: Vec<Known>,
+    /// The reconstructions that filled in what the stream could not say.
+    pub used: Vec<Used>,
+    /// The cluster's recorded gaps.
+    pub gaps: Vec<Gap>,
+    /// The archive's extent, for the "not found" message.
+    pub span: Option<(u64, u64)>,
+}
+
+/// The cluster as of a point, ready to render.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The point asked for, in words.
+    pub point: String,
+    pub nodes: Vec<Described>,
+    pub jobs: Vec<Described>,
+    pub allocations: Vec<Described>,
+    /// Recorded gaps before the point, which may have changed what it shows.
+    pub gaps: Vec<Gap>,
+    pub used: Vec<Used>,
+}
+
 #[derive(Serialize)]
 struct Document<'a> {
     cluster: &'a str,
-    at: String,
+    at: &'a str,
     nodes: &'a [Described],
     jobs: &'a [Described],
     allocations: &'a [Described],
-    gaps: Vec<Gap>,
+    gaps: &'a [Gap],
     reconstructions: &'a [Used],
 }
 
@@ -73,6 +99,18 @@ pub async fn run(
     out: &mut impl Write,
     colour: bool,
 ) -> Result<(), QueryError> {
+    let fetched = fetch(store, cluster, query).await?;
+    let snapshot = build(query, fetched)?;
+    render(&snapshot, &cluster.name, output, out, colour).map_err(QueryError::Output)
+}
+
+/// Resolves the node asked about and reads what last described each
+/// object at the point, with the cluster's gaps and extent.
+pub async fn fetch(
+    store: &dyn Store,
+    cluster: &Cluster,
+    query: &SnapshotQuery,
+) -> Result<Fetched, QueryError> {
     let mut refs = Vec::new();
     if let Some(job) = &query.job {
         refs.push((RefColumn::Job, job.clone()));
@@ -84,20 +122,26 @@ pub async fn run(
         };
         refs.push((RefColumn::Node, id));
     }
-    let (to_index, until) = match query.at {
-        At::Index(index) => (Some(index), None),
-        At::Time(millis) => (None, Some(millis.saturating_add(1))),
-    };
+    let (to_index, until) = bounds(query.at);
     let topics = ["Node", "Job", "Allocation"].map(str::to_owned);
     let latest = store
         .latest(cluster, &topics, to_index, until, &refs)
         .await?;
-    let (latest, used) =
+    let (known, used) =
         reconstructed::combine(store, cluster, &topics, (to_index, until), &refs, latest).await?;
-    let mut nodes = Vec::new();
-    let mut jobs = Vec::new();
-    let mut allocations = Vec::new();
-    for known in latest {
+    Ok(Fetched {
+        known,
+        used,
+        gaps: store.gaps(cluster).await?,
+        span: store.span(cluster).await?,
+    })
+}
+
+/// Sorts what describes each object into nodes, jobs and allocations,
+/// leaving out objects gone by then; no I/O.
+pub fn build(query: &SnapshotQuery, fetched: Fetched) -> Result<Snapshot, QueryError> {
+    let (mut nodes, mut jobs, mut allocations) = (Vec::new(), Vec::new(), Vec::new());
+    for known in fetched.known {
         let described = match known {
             Known::Event(event) => describe(event),
             Known::Reconstructed(object, label) => Some(from_reconstruction(object, label)),
@@ -111,15 +155,11 @@ pub async fn run(
             _ => allocations.push(described),
         }
     }
-    let point = match query.at {
-        At::Index(index) => format!("index {index}"),
-        At::Time(millis) => render::time(millis),
-    };
+    let point = point(query.at);
     if nodes.is_empty() && jobs.is_empty() && allocations.is_empty() {
-        let span = store.span(cluster).await?;
         return Err(QueryError::NotFound(format!(
             "no nodes, jobs or allocations at or before {point} ({})",
-            covers(span)
+            covers(fetched.span)
         )));
     }
     let newest = [&nodes, &jobs, &allocations]
@@ -128,49 +168,59 @@ pub async fn run(
         .max()
         .unwrap_or(0);
     // Anything missing before the point may have changed what it shows.
-    let overlapping = gaps::overlapping(
-        &store.gaps(cluster).await?,
-        0,
-        newest.max(to_index.unwrap_or(0)),
-    );
-    let written = match output {
-        Output::Table => write_table(
-            out,
-            &point,
-            &nodes,
-            &jobs,
-            &allocations,
-            &overlapping,
-            colour,
-        )
-        .and_then(|()| reconstructed::lines(out, &used, colour)),
+    let to_index = bounds(query.at).0.unwrap_or(0);
+    let gaps = gaps::overlapping(&fetched.gaps, 0, newest.max(to_index));
+    Ok(Snapshot {
+        point,
+        nodes,
+        jobs,
+        allocations,
+        gaps,
+        used: fetched.used,
+    })
+}
+
+/// Writes the snapshot as tables, one JSON document, or NDJSON objects
+/// (gaps and reconstructions then go to the log).
+pub fn render(
+    snapshot: &Snapshot,
+    cluster: &str,
+    output: Output,
+    out: &mut impl Write,
+    colour: bool,
+) -> std::io::Result<()> {
+    let s = snapshot;
+    match output {
+        Output::Table => {
+            write_table(out, s, colour)?;
+            reconstructed::lines(out, &s.used, colour)
+        }
         Output::Json => render::json_line(
             out,
             &Document {
-                cluster: &cluster.name,
-                at: point,
-                nodes: &nodes,
-                jobs: &jobs,
-                allocations: &allocations,
-                gaps: overlapping,
-                reconstructions: &used,
+                cluster,
+                at: &s.point,
+                nodes: &s.nodes,
+                jobs: &s.jobs,
+                allocations: &s.allocations,
+                gaps: &s.gaps,
+                reconstructions: &s.used,
             },
         ),
         Output::Ndjson => {
-            for gap in &overlapping {
+            for gap in &s.gaps {
                 tracing::warn!("{}", gaps::sentence(gap));
             }
-            for u in &used {
+            for u in &s.used {
                 tracing::warn!("{}", reconstructed::sentence(u));
             }
-            nodes
+            s.nodes
                 .iter()
-                .chain(&jobs)
-                .chain(&allocations)
+                .chain(&s.jobs)
+                .chain(&s.allocations)
                 .try_for_each(|d| render::json_line(out, d))
         }
-    };
-    written.map_err(QueryError::Output)
+    }
 }
 
 /// The object an event describes; `None` for an object gone by then (a
@@ -242,20 +292,12 @@ type Section<'a> = (
     fn(&Described) -> Vec<String>,
 );
 
-fn write_table(
-    out: &mut impl Write,
-    point: &str,
-    nodes: &[Described],
-    jobs: &[Described],
-    allocations: &[Described],
-    overlapping: &[Gap],
-    colour: bool,
-) -> std::io::Result<()> {
-    writeln!(out, "as of {point}")?;
+fn write_table(out: &mut impl Write, snapshot: &Snapshot, colour: bool) -> std::io::Result<()> {
+    writeln!(out, "as of {}", snapshot.point)?;
     let sections: [Section; 3] = [
         (
             "NODES",
-            nodes,
+            &snapshot.nodes,
             &["ID", "NAME", "STATUS", "ELIGIBILITY", "DRAIN", "INDEX"],
             |d| {
                 let f = fields(d);
@@ -271,7 +313,7 @@ fn write_table(
         ),
         (
             "JOBS",
-            jobs,
+            &snapshot.jobs,
             &["ID", "NAMESPACE", "VERSION", "STATUS", "STOP", "INDEX"],
             |d| {
                 let f = fields(d);
@@ -287,7 +329,7 @@ fn write_table(
         ),
         (
             "ALLOCATIONS",
-            allocations,
+            &snapshot.allocations,
             &["ID", "JOB", "GROUP", "NODE", "DESIRED", "CLIENT", "INDEX"],
             |d| {
                 let f = fields(d);
@@ -312,5 +354,137 @@ fn write_table(
         rows.extend(list.iter().map(row));
         render::table(out, &rows, colour)?;
     }
-    render::gap_lines(out, overlapping, colour)
+    render::gap_lines(out, &snapshot.gaps, colour)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::{GapKind, ReconstructedObject};
+
+    fn event(index: u64, topic: &str, event_type: &str, key: &str) -> Known {
+        Known::Event(ArchivedEvent {
+            index,
+            position: 0,
+            topic: topic.to_owned(),
+            key: key.to_owned(),
+            namespace: "default".to_owned(),
+            received_at: 1_700_000_000_000,
+            raw: format!(
+                r#"{{"Topic":"{topic}","Type":"{event_type}","Key":"{key}","Payload":{{"{topic}":{{"ID":"{key}"}}}}}}"#
+            ),
+        })
+    }
+
+    fn gap(from_index: u64, to_index: u64) -> Gap {
+        Gap {
+            from_index,
+            to_index,
+            kind: GapKind::Buffer,
+            reason: "event dropped from buffer".to_owned(),
+            detected_at: 0,
+        }
+    }
+
+    fn reconstructed_alloc(key: &str) -> Known {
+        let object = ReconstructedObject {
+            namespace: "default".to_owned(),
+            key: key.to_owned(),
+            modify_index: Some(70),
+            shape: "AllocationListStub".to_owned(),
+            raw: format!(r#"{{"ID":"{key}"}}"#),
+        };
+        let label = Label {
+            topic: "Allocation".to_owned(),
+            index: 80,
+            endpoint: "/v1/allocations".to_owned(),
+            shape: Some("AllocationListStub".to_owned()),
+            time: "2023-11-14T22:13:21.000Z".to_owned(),
+            present: true,
+            gap: gap(50, 60),
+        };
+        Known::Reconstructed(object, label)
+    }
+
+    fn keys(list: &[Described]) -> Vec<(&str, u64, Source)> {
+        list.iter()
+            .map(|d| (d.key.as_str(), d.index, d.source))
+            .collect()
+    }
+
+    fn at_index(index: u64) -> SnapshotQuery {
+        SnapshotQuery {
+            at: At::Index(index),
+            job: None,
+            node: None,
+        }
+    }
+
+    #[test]
+    fn objects_are_sorted_by_kind_and_those_gone_by_then_left_out() {
+        let fetched = Fetched {
+            known: vec![
+                event(10, "Node", "NodeRegistration", "node-1"),
+                event(11, "Node", "NodeDeregistration", "node-2"),
+                event(20, "Job", "JobRegistered", "web"),
+                event(21, "Job", "JobDeregistered", "old"),
+                event(30, "Allocation", "AllocationUpdated", "alloc-1"),
+                reconstructed_alloc("alloc-2"),
+            ],
+            ..Fetched::default()
+        };
+        let snapshot = build(&at_index(100), fetched).unwrap();
+        assert_eq!(snapshot.point, "index 100");
+        assert_eq!(keys(&snapshot.nodes), vec![("node-1", 10, Source::Event)]);
+        assert_eq!(keys(&snapshot.jobs), vec![("web", 20, Source::Event)]);
+        assert_eq!(
+            keys(&snapshot.allocations),
+            vec![
+                ("alloc-1", 30, Source::Event),
+                ("alloc-2", 80, Source::Reconstruction)
+            ]
+        );
+        assert_eq!(snapshot.jobs[0].object.get(), r#"{"ID":"web"}"#);
+        assert_eq!(snapshot.allocations[1].event_type, "Reconstructed");
+    }
+
+    #[test]
+    fn gaps_before_the_point_asked_for_or_the_newest_object_are_named() {
+        let gaps = vec![gap(5, 8), gap(90, 95), gap(120, 130)];
+        let fetched = Fetched {
+            known: vec![event(10, "Node", "NodeRegistration", "node-1")],
+            gaps: gaps.clone(),
+            ..Fetched::default()
+        };
+        let snapshot = build(&at_index(100), fetched).unwrap();
+        assert_eq!(snapshot.gaps, vec![gap(5, 8), gap(90, 95)]);
+        let at_time = SnapshotQuery {
+            at: At::Time(1_700_000_000_000),
+            ..at_index(0)
+        };
+        let fetched = Fetched {
+            known: vec![event(10, "Node", "NodeRegistration", "node-1")],
+            gaps,
+            ..Fetched::default()
+        };
+        let snapshot = build(&at_time, fetched).unwrap();
+        assert_eq!(snapshot.point, "2023-11-14T22:13:20.000Z");
+        assert_eq!(snapshot.gaps, vec![gap(5, 8)]);
+    }
+
+    #[test]
+    fn a_snapshot_of_only_deregistered_objects_is_not_found() {
+        let fetched = Fetched {
+            known: vec![event(21, "Job", "JobDeregistered", "old")],
+            span: Some((1, 50)),
+            ..Fetched::default()
+        };
+        match build(&at_index(40), fetched) {
+            Err(QueryError::NotFound(message)) => assert_eq!(
+                message,
+                "no nodes, jobs or allocations at or before index 40 (archive covers index 1–50)"
+            ),
+            other => panic!("expected not found, got {other:?}"),
+        }
+    }
 }

@@ -12,7 +12,7 @@ use super::render::{self, Output};
 use super::resolve::{noun, resolve};
 use super::{QueryError, covers, gaps};
 use crate::archive::RefColumn;
-use crate::archive::{Cluster, Gap, PageQuery};
+use crate::archive::{ArchivedEvent, Cluster, Gap, PageQuery};
 use crate::store::Store;
 
 /// Which kind of object a timeline is about.
@@ -84,13 +84,38 @@ pub struct Entry {
     pub change: String,
 }
 
+/// An object's timeline, ready to render.
+#[derive(Debug, Clone)]
+pub struct Timeline {
+    /// The object's full ID, as resolved from what was given.
+    pub id: String,
+    pub entries: Vec<Entry>,
+    /// Recorded gaps the timeline's index range overlaps.
+    pub gaps: Vec<Gap>,
+    /// Whether more events matched than `--limit` allowed.
+    pub truncated: bool,
+}
+
+/// What the archive holds for a timeline query, read before anything is built.
+#[derive(Debug, Clone, Default)]
+pub struct Fetched {
+    /// The object's full ID.
+    pub id: String,
+    /// Its events in index order, at most one more than the query's limit.
+    pub events: Vec<ArchivedEvent>,
+    /// The cluster's recorded gaps (read only when there are events).
+    pub gaps: Vec<Gap>,
+    /// The archive's extent (read only when there are no events, for the message).
+    pub span: Option<(u64, u64)>,
+}
+
 #[derive(Serialize)]
 struct Document<'a> {
     cluster: &'a str,
     subject: &'static str,
     id: &'a str,
     timeline: &'a [Entry],
-    gaps: Vec<Gap>,
+    gaps: &'a [Gap],
     truncated: bool,
 }
 
@@ -103,22 +128,19 @@ pub async fn run(
     out: &mut impl Write,
     colour: bool,
 ) -> Result<(), QueryError> {
-    let topic = query.subject.topic();
-    let id = match query.subject {
-        Subject::Job => query.id.clone(),
-        Subject::Node => match store.node_ids_named(cluster, &query.id).await?.as_slice() {
-            [one] => one.clone(),
-            [] => resolve(store, cluster, topic, &query.id).await?,
-            many => {
-                return Err(QueryError::Ambiguous(format!(
-                    "several nodes were called `{}`: {}; give the node ID",
-                    query.id,
-                    many.join(", ")
-                )));
-            }
-        },
-        _ => resolve(store, cluster, topic, &query.id).await?,
-    };
+    let fetched = fetch(store, cluster, query).await?;
+    let timeline = build(query, fetched)?;
+    render(&timeline, &cluster.name, query, output, out, colour).map_err(QueryError::Output)
+}
+
+/// Resolves the object's ID and reads its events, and the gaps or the
+/// archive's extent that the answer will mention.
+pub async fn fetch(
+    store: &dyn Store,
+    cluster: &Cluster,
+    query: &TimelineQuery,
+) -> Result<Fetched, QueryError> {
+    let id = resolve_id(store, cluster, query).await?;
     let mut page = PageQuery {
         from_index: query.from_index,
         to_index: query.to_index,
@@ -129,10 +151,54 @@ pub async fn run(
         limit: query.limit.saturating_add(1),
         ..PageQuery::default()
     };
-    let mut events = match super::events::within_window(store, cluster, &mut page).await? {
+    let events = match super::events::within_window(store, cluster, &mut page).await? {
         true => store.page(cluster, &page).await?,
         false => Vec::new(),
     };
+    let (gaps, span) = if events.is_empty() {
+        (Vec::new(), store.span(cluster).await?)
+    } else {
+        (store.gaps(cluster).await?, None)
+    };
+    Ok(Fetched {
+        id,
+        events,
+        gaps,
+        span,
+    })
+}
+
+/// The full ID the query names: job IDs are exact, a node may be named.
+async fn resolve_id(
+    store: &dyn Store,
+    cluster: &Cluster,
+    query: &TimelineQuery,
+) -> Result<String, QueryError> {
+    let topic = query.subject.topic();
+    match query.subject {
+        Subject::Job => Ok(query.id.clone()),
+        Subject::Node => match store.node_ids_named(cluster, &query.id).await?.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => resolve(store, cluster, topic, &query.id).await,
+            many => Err(QueryError::Ambiguous(format!(
+                "several nodes were called `{}`: {}; give the node ID",
+                query.id,
+                many.join(", ")
+            ))),
+        },
+        _ => resolve(store, cluster, topic, &query.id).await,
+    }
+}
+
+/// Turns the object's events into transitions; no I/O.
+pub fn build(query: &TimelineQuery, fetched: Fetched) -> Result<Timeline, QueryError> {
+    let Fetched {
+        id,
+        mut events,
+        gaps,
+        span,
+    } = fetched;
+    let topic = query.subject.topic();
     let truncated = events.len() > query.limit as usize;
     events.truncate(query.limit as usize);
     if query.subject == Subject::Job && query.namespace.is_none() {
@@ -151,7 +217,6 @@ pub async fn run(
         }
     }
     let (Some(first), Some(last)) = (events.first(), events.last()) else {
-        let span = store.span(cluster).await?;
         let namespace = query
             .namespace
             .as_ref()
@@ -163,10 +228,21 @@ pub async fn run(
             covers(span)
         )));
     };
-    let overlapping = gaps::overlapping(&store.gaps(cluster).await?, first.index, last.index);
-    let mut tracker = Tracker::new(query.subject.detail());
+    let gaps = gaps::overlapping(&gaps, first.index, last.index);
+    let entries = transitions(query.subject, &events);
+    Ok(Timeline {
+        id,
+        entries,
+        gaps,
+        truncated,
+    })
+}
+
+/// One entry per change each event brings, in index order.
+fn transitions(subject: Subject, events: &[ArchivedEvent]) -> Vec<Entry> {
+    let mut tracker = Tracker::new(subject.detail());
     let mut entries = Vec::new();
-    for event in &events {
+    for event in events {
         let (event_type, changes) = tracker.changes(&event.topic, &event.key, &event.raw);
         for change in changes {
             entries.push(Entry {
@@ -180,14 +256,27 @@ pub async fn run(
             });
         }
     }
-    let written = match output {
+    entries
+}
+
+/// Writes the timeline as a table, one JSON document, or NDJSON entries
+/// (gaps then go to the log).
+pub fn render(
+    timeline: &Timeline,
+    cluster: &str,
+    query: &TimelineQuery,
+    output: Output,
+    out: &mut impl Write,
+    colour: bool,
+) -> std::io::Result<()> {
+    match output {
         Output::Table => {
             let mut rows = vec![
                 ["INDEX", "TIME", "OBJECT", "CHANGE"]
                     .map(str::to_owned)
                     .to_vec(),
             ];
-            for e in &entries {
+            for e in &timeline.entries {
                 rows.push(vec![
                     e.index.to_string(),
                     e.time.clone(),
@@ -195,37 +284,214 @@ pub async fn run(
                     e.change.clone(),
                 ]);
             }
-            render::table(out, &rows, colour)
-                .and_then(|()| render::gap_lines(out, &overlapping, colour))
-                .and_then(|()| {
-                    if truncated {
-                        writeln!(
-                            out,
-                            "(stopped after {} events; use --limit or --from-index for more)",
-                            query.limit
-                        )
-                    } else {
-                        Ok(())
-                    }
-                })
+            render::table(out, &rows, colour)?;
+            render::gap_lines(out, &timeline.gaps, colour)?;
+            if timeline.truncated {
+                writeln!(
+                    out,
+                    "(stopped after {} events; use --limit or --from-index for more)",
+                    query.limit
+                )?;
+            }
+            Ok(())
         }
         Output::Json => render::json_line(
             out,
             &Document {
-                cluster: &cluster.name,
-                subject: topic,
-                id: &id,
-                timeline: &entries,
-                gaps: overlapping,
-                truncated,
+                cluster,
+                subject: query.subject.topic(),
+                id: &timeline.id,
+                timeline: &timeline.entries,
+                gaps: &timeline.gaps,
+                truncated: timeline.truncated,
             },
         ),
         Output::Ndjson => {
-            for gap in &overlapping {
+            for gap in &timeline.gaps {
                 tracing::warn!("{}", gaps::sentence(gap));
             }
-            entries.iter().try_for_each(|e| render::json_line(out, e))
+            timeline
+                .entries
+                .iter()
+                .try_for_each(|e| render::json_line(out, e))
         }
-    };
-    written.map_err(QueryError::Output)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::GapKind;
+
+    fn query(subject: Subject, id: &str, limit: u32) -> TimelineQuery {
+        TimelineQuery {
+            subject,
+            id: id.to_owned(),
+            namespace: None,
+            from_index: 0,
+            to_index: None,
+            since: None,
+            until: None,
+            limit,
+        }
+    }
+
+    fn job_event(index: u64, namespace: &str, event_type: &str, job: &str) -> ArchivedEvent {
+        ArchivedEvent {
+            index,
+            position: 0,
+            topic: "Job".to_owned(),
+            key: "web".to_owned(),
+            namespace: namespace.to_owned(),
+            received_at: 1_700_000_000_000 + index as i64,
+            raw: format!(
+                r#"{{"Topic":"Job","Type":"{event_type}","Key":"web","Index":{index},"Payload":{{"Job":{job}}}}}"#
+            ),
+        }
+    }
+
+    fn gap(from_index: u64, to_index: u64) -> Gap {
+        Gap {
+            from_index,
+            to_index,
+            kind: GapKind::Buffer,
+            reason: "event dropped from buffer".to_owned(),
+            detected_at: 0,
+        }
+    }
+
+    fn web_history() -> Vec<ArchivedEvent> {
+        vec![
+            job_event(
+                10,
+                "default",
+                "JobRegistered",
+                r#"{"Version":0,"Status":"pending"}"#,
+            ),
+            job_event(
+                12,
+                "default",
+                "JobRegistered",
+                r#"{"Version":0,"Status":"running"}"#,
+            ),
+            job_event(
+                20,
+                "default",
+                "JobRegistered",
+                r#"{"Version":1,"Status":"running","Stop":true}"#,
+            ),
+        ]
+    }
+
+    fn changes(timeline: &Timeline) -> Vec<(u64, &str, &str)> {
+        timeline
+            .entries
+            .iter()
+            .map(|e| (e.index, e.event_type.as_str(), e.change.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn a_timeline_has_one_entry_per_change_in_index_order() {
+        let fetched = Fetched {
+            id: "web".to_owned(),
+            events: web_history(),
+            ..Fetched::default()
+        };
+        let timeline = build(&query(Subject::Job, "web", 100), fetched).unwrap();
+        assert_eq!(
+            changes(&timeline),
+            vec![
+                (10, "JobRegistered", "version 0 registered"),
+                (12, "JobRegistered", "status pending → running"),
+                (20, "JobRegistered", "version 1 registered"),
+                (20, "JobRegistered", "stopped"),
+            ]
+        );
+        let first = &timeline.entries[0];
+        assert_eq!(
+            (
+                first.topic.as_str(),
+                first.key.as_str(),
+                first.namespace.as_str()
+            ),
+            ("Job", "web", "default")
+        );
+        assert_eq!(first.time, "2023-11-14T22:13:20.010Z");
+        assert!(!timeline.truncated);
+        assert!(timeline.gaps.is_empty());
+    }
+
+    #[test]
+    fn a_timeline_names_only_the_gaps_within_its_index_range() {
+        let fetched = Fetched {
+            id: "web".to_owned(),
+            events: web_history(),
+            gaps: vec![gap(2, 10), gap(11, 15), gap(20, 30)],
+            span: None,
+        };
+        let timeline = build(&query(Subject::Job, "web", 100), fetched).unwrap();
+        let gaps: Vec<_> = timeline
+            .gaps
+            .iter()
+            .map(|g| (g.from_index, g.to_index))
+            .collect();
+        assert_eq!(gaps, vec![(11, 15)]);
+    }
+
+    #[test]
+    fn a_timeline_past_its_limit_keeps_the_oldest_events_and_says_it_stopped() {
+        let fetched = Fetched {
+            id: "web".to_owned(),
+            events: web_history(),
+            ..Fetched::default()
+        };
+        let timeline = build(&query(Subject::Job, "web", 2), fetched).unwrap();
+        assert!(timeline.truncated);
+        assert_eq!(
+            changes(&timeline),
+            vec![
+                (10, "JobRegistered", "version 0 registered"),
+                (12, "JobRegistered", "status pending → running"),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_object_without_events_is_not_found_with_the_archives_extent() {
+        let fetched = Fetched {
+            id: "3f1c2a9e-0000-4000-8000-000000000001".to_owned(),
+            span: Some((1, 50)),
+            ..Fetched::default()
+        };
+        let mut asked = query(Subject::Alloc, "3f1c", 100);
+        asked.namespace = Some("prod".to_owned());
+        match build(&asked, fetched) {
+            Err(QueryError::NotFound(message)) => assert_eq!(
+                message,
+                "no events for allocation `3f1c2a9e-0000-4000-8000-000000000001` in namespace \
+                 `prod` (archive covers index 1–50)"
+            ),
+            other => panic!("expected not found, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_job_in_several_namespaces_needs_one_chosen() {
+        let fetched = Fetched {
+            id: "web".to_owned(),
+            events: vec![
+                job_event(10, "prod", "JobRegistered", r#"{"Version":0}"#),
+                job_event(11, "default", "JobRegistered", r#"{"Version":0}"#),
+            ],
+            ..Fetched::default()
+        };
+        match build(&query(Subject::Job, "web", 100), fetched) {
+            Err(QueryError::Ambiguous(message)) => assert_eq!(
+                message,
+                "job `web` exists in several namespaces (default, prod): choose one with --namespace"
+            ),
+            other => panic!("expected ambiguous, got {other:?}"),
+        }
+    }
 }
