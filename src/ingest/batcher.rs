@@ -8,7 +8,7 @@
 use tokio::time::Instant;
 
 use super::channel::Reserved;
-use super::writer::Msg;
+use super::msg::Msg;
 use crate::archive::{Batch, ReconcileScope};
 use crate::config::BatchConfig;
 

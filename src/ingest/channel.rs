@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-use super::writer::Msg;
+use super::msg::Msg;
 
 /// Opens a channel holding at most `frames` messages and `bytes` of events
 /// (from 1 to `u32::MAX`; larger budgets count as `u32::MAX`).
@@ -110,21 +110,9 @@ mod tests {
     use futures_util::FutureExt;
 
     use super::*;
-    use crate::archive::{ReceivedFrame, now_millis};
-    use crate::nomad::{Event, Frame};
 
     fn frame(index: u64, bytes: usize) -> Msg {
-        let event = Event {
-            raw: "x".repeat(bytes).into(),
-            ..Event::default()
-        };
-        Msg::Frame(ReceivedFrame {
-            frame: Frame {
-                index,
-                events: vec![event],
-            },
-            received_at: now_millis(),
-        })
+        Msg::test_frame(index, 1, bytes)
     }
 
     #[tokio::test]

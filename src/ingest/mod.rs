@@ -24,6 +24,7 @@ pub mod batcher;
 pub mod behind;
 pub mod channel;
 pub mod follow;
+pub mod msg;
 pub mod namespaces;
 pub mod pump;
 pub mod reconcile;
@@ -86,7 +87,7 @@ struct Pipeline {
     progress_stop: CancellationToken,
 }
 
-use writer::Msg;
+use msg::Msg;
 
 /// Where events go: the archive, the cluster they belong to, how they are
 /// batched, and the counters that report on it.

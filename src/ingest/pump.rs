@@ -14,10 +14,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::behind::Foreign;
 use super::channel::Sender;
+use super::msg::Msg;
 use super::namespaces::NewNamespace;
 use super::resume::{Notice, Resume};
 use super::stats::Stats;
-use super::writer::Msg;
 use crate::archive::{ReceivedFrame, now_millis};
 use crate::nomad::wire::LineError;
 use crate::nomad::{ClusterIdentity, Line, LineItem, LineReader, parse_line};

@@ -16,23 +16,10 @@ use tokio_util::sync::CancellationToken;
 use super::batcher::{Batcher, Sealed};
 use super::channel::Receiver;
 use super::stats::Stats;
-use crate::archive::{Cluster, Gap, ReceivedFrame, ReconcileScope};
+use crate::archive::{Cluster, ReconcileScope};
 use crate::backoff::Backoff;
 use crate::config::BatchConfig;
-use crate::nomad::ClusterIdentity;
 use crate::store::{Lease, StoreError};
-
-/// What the reader hands to the writer.
-#[derive(Debug)]
-pub enum Msg {
-    Frame(ReceivedFrame),
-    Gap(Gap),
-    /// A line was skipped as malformed.
-    Malformed,
-    /// The identity of the cluster the next frames come from, to record
-    /// with the checkpoint.
-    Identity(ClusterIdentity),
-}
 
 /// How the writer batches, and what it asks for after a gap.
 pub struct Settings {
@@ -44,17 +31,6 @@ pub struct Settings {
 
 /// How long a failing commit is still retried once shutdown was requested.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
-impl Msg {
-    /// Bytes of events the message carries: what counts against the byte
-    /// budgets of a batch and of the channel.
-    pub fn bytes(&self) -> usize {
-        match self {
-            Msg::Frame(frame) => frame.frame.events.iter().map(|e| e.raw.len()).sum(),
-            Msg::Gap(_) | Msg::Malformed | Msg::Identity(_) => 0,
-        }
-    }
-}
 
 /// Commits everything received until the channel closes. A store error that
 /// retrying cannot fix ends the writer; what was committed before stays.
@@ -165,27 +141,10 @@ async fn commit(
 }
 
 #[cfg(test)]
-impl Msg {
-    /// A frame of `events` events of `bytes_each` bytes each.
-    pub(crate) fn test_frame(index: u64, events: usize, bytes_each: usize) -> Msg {
-        let event = crate::nomad::Event {
-            raw: "x".repeat(bytes_each).into(),
-            ..crate::nomad::Event::default()
-        };
-        Msg::Frame(ReceivedFrame {
-            frame: crate::nomad::Frame {
-                index,
-                events: vec![event; events],
-            },
-            received_at: crate::archive::now_millis(),
-        })
-    }
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
     use crate::ingest::channel;
+    use crate::ingest::msg::Msg;
 
     fn batcher(max_events: usize, timeout: Duration) -> Batcher {
         let config = BatchConfig {
