@@ -44,3 +44,17 @@ pub struct Gap {
     /// Unix time in milliseconds.
     pub detected_at: i64,
 }
+
+#[cfg(test)]
+impl Gap {
+    /// A buffer overrun between two indexes, as unit tests build answers from.
+    pub(crate) fn buffer_overrun(from_index: u64, to_index: u64) -> Gap {
+        Gap {
+            from_index,
+            to_index,
+            kind: GapKind::Buffer,
+            reason: "event dropped from buffer".to_owned(),
+            detected_at: 0,
+        }
+    }
+}

@@ -58,17 +58,8 @@ pub enum QueryCommand {
 /// /v1/allocations would have answered.
 #[derive(Debug, clap::Args)]
 pub struct SnapshotArgs {
-    /// At or before this raft index.
-    #[arg(
-        long,
-        value_name = "N",
-        required_unless_present = "at",
-        conflicts_with = "at"
-    )]
-    pub at_index: Option<u64>,
-    /// At or before this time: RFC 3339, or a duration ago (2h).
-    #[arg(long, value_parser = parse_time, value_name = "TIME")]
-    pub at: Option<i64>,
+    #[command(flatten)]
+    pub point: PointArgs,
     /// Only this job and its allocations.
     #[arg(long)]
     pub job: Option<String>,
@@ -154,17 +145,8 @@ pub struct StateArgs {
     pub topic: String,
     /// Its ID (or a unique prefix of at least 4 characters).
     pub key: String,
-    /// At or before this raft index.
-    #[arg(
-        long,
-        value_name = "N",
-        required_unless_present = "at",
-        conflicts_with = "at"
-    )]
-    pub at_index: Option<u64>,
-    /// At or before this time: RFC 3339, or a duration ago (2h).
-    #[arg(long, value_parser = parse_time, value_name = "TIME")]
-    pub at: Option<i64>,
+    #[command(flatten)]
+    pub point: PointArgs,
     #[command(flatten)]
     pub common: Common,
 }
@@ -199,12 +181,30 @@ impl QueryCommand {
     }
 }
 
-/// `--at-index` or `--at`, whichever was given (clap requires one).
-fn point(at_index: Option<u64>, at: Option<i64>) -> At {
-    match (at_index, at) {
-        (Some(index), _) => At::Index(index),
-        (None, Some(time)) => At::Time(time),
-        (None, None) => At::Index(u64::MAX),
+/// A point in history, for `snapshot` and `state`.
+#[derive(Debug, clap::Args)]
+pub struct PointArgs {
+    /// At or before this raft index.
+    #[arg(
+        long,
+        value_name = "N",
+        required_unless_present = "at",
+        conflicts_with = "at"
+    )]
+    pub at_index: Option<u64>,
+    /// At or before this time: RFC 3339, or a duration ago (2h).
+    #[arg(long, value_parser = parse_time, value_name = "TIME")]
+    pub at: Option<i64>,
+}
+
+impl PointArgs {
+    /// `--at-index` or `--at`, whichever was given (clap requires one).
+    fn at(&self) -> At {
+        match (self.at_index, self.at) {
+            (Some(index), _) => At::Index(index),
+            (None, Some(time)) => At::Time(time),
+            (None, None) => At::Index(u64::MAX),
+        }
     }
 }
 
@@ -274,7 +274,7 @@ async fn answer(
         }
         QueryCommand::Snapshot(a) => {
             let query = SnapshotQuery {
-                at: point(a.at_index, a.at),
+                at: a.point.at(),
                 job: a.job.clone(),
                 node: a.node.clone(),
             };
@@ -284,7 +284,7 @@ async fn answer(
             let query = StateQuery {
                 topic: canonical_topic(&a.topic),
                 key: a.key.clone(),
-                at: point(a.at_index, a.at),
+                at: a.point.at(),
             };
             return state::run(store, cluster, &query, output, out, colour).await;
         }

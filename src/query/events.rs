@@ -240,7 +240,6 @@ pub(crate) async fn within_window(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive::GapKind;
 
     fn event(index: u64) -> ArchivedEvent {
         ArchivedEvent {
@@ -255,13 +254,7 @@ mod tests {
     }
 
     fn gap(from_index: u64, to_index: u64) -> Gap {
-        Gap {
-            from_index,
-            to_index,
-            kind: GapKind::Buffer,
-            reason: "event dropped from buffer".to_owned(),
-            detected_at: 0,
-        }
+        Gap::buffer_overrun(from_index, to_index)
     }
 
     fn query(limit: u32) -> EventsQuery {

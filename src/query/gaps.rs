@@ -25,16 +25,9 @@ pub fn sentence(gap: &Gap) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive::GapKind;
 
     fn gap(from_index: u64, to_index: u64) -> Gap {
-        Gap {
-            from_index,
-            to_index,
-            kind: GapKind::Buffer,
-            reason: "r".into(),
-            detected_at: 0,
-        }
+        Gap::buffer_overrun(from_index, to_index)
     }
 
     #[test]
@@ -51,7 +44,7 @@ mod tests {
         );
         assert_eq!(
             sentence(&gaps[0]),
-            "archive has no events between index 10 and 20 (buffer: r)"
+            "archive has no events between index 10 and 20 (buffer: event dropped from buffer)"
         );
     }
 }

@@ -360,7 +360,7 @@ fn write_table(out: &mut impl Write, snapshot: &Snapshot, colour: bool) -> std::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive::{GapKind, ReconstructedObject};
+    use crate::archive::ReconstructedObject;
 
     fn event(index: u64, topic: &str, event_type: &str, key: &str) -> Known {
         Known::Event(ArchivedEvent {
@@ -377,13 +377,7 @@ mod tests {
     }
 
     fn gap(from_index: u64, to_index: u64) -> Gap {
-        Gap {
-            from_index,
-            to_index,
-            kind: GapKind::Buffer,
-            reason: "event dropped from buffer".to_owned(),
-            detected_at: 0,
-        }
+        Gap::buffer_overrun(from_index, to_index)
     }
 
     fn reconstructed_alloc(key: &str) -> Known {

@@ -264,7 +264,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::archive::{ArchivedEvent, GapKind, ReconstructedObject};
+    use crate::archive::{ArchivedEvent, ReconstructedObject};
 
     fn query(at: At) -> StateQuery {
         StateQuery {
@@ -275,13 +275,7 @@ mod tests {
     }
 
     fn gap(from_index: u64, to_index: u64) -> Gap {
-        Gap {
-            from_index,
-            to_index,
-            kind: GapKind::Buffer,
-            reason: "event dropped from buffer".to_owned(),
-            detected_at: 0,
-        }
+        Gap::buffer_overrun(from_index, to_index)
     }
 
     fn event(index: u64) -> ArchivedEvent {

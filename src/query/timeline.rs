@@ -321,7 +321,6 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive::GapKind;
 
     fn query(subject: Subject, id: &str, limit: u32) -> TimelineQuery {
         TimelineQuery {
@@ -351,13 +350,7 @@ mod tests {
     }
 
     fn gap(from_index: u64, to_index: u64) -> Gap {
-        Gap {
-            from_index,
-            to_index,
-            kind: GapKind::Buffer,
-            reason: "event dropped from buffer".to_owned(),
-            detected_at: 0,
-        }
+        Gap::buffer_overrun(from_index, to_index)
     }
 
     fn web_history() -> Vec<ArchivedEvent> {
