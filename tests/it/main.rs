@@ -3,6 +3,7 @@
 //! it, and check the archive (a real SQLite file or PostgreSQL database) row
 //! by row.
 
+mod architecture;
 mod checkpoint;
 mod common;
 mod import;
