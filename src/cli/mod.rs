@@ -83,7 +83,7 @@ pub struct BatchArgs {
     /// Commit before a batch's events would exceed this many bytes; a frame
     /// larger than this is committed on its own. Twice this bounds the
     /// events held between reading and committing.
-    #[arg(long, value_name = "BYTES", default_value_t = BatchConfig::DEFAULT_MAX_BYTES, value_parser = parse_batch_bytes)]
+    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_batch_bytes)]
     pub batch_bytes: usize,
 }
 
@@ -104,12 +104,16 @@ fn parse_batch_size(value: &str) -> Result<usize, String> {
     }
 }
 
+/// Parses a size as bytes or with a unit (`16MiB`, `512KiB`, `16MB`).
 fn parse_batch_bytes(value: &str) -> Result<usize, String> {
-    match value.parse::<usize>() {
-        Ok(n) if (1..=BatchConfig::MAX_BYTES_LIMIT).contains(&n) => Ok(n),
+    let bytes = value
+        .parse::<bytesize::ByteSize>()
+        .ok()
+        .and_then(|size| usize::try_from(size.as_u64()).ok());
+    match bytes {
+        Some(n) if (1..=BatchConfig::MAX_BYTES_LIMIT).contains(&n) => Ok(n),
         _ => Err(format!(
-            "`{value}` is not a whole number of bytes from 1 to {} (e.g. 16777216 for 16 MiB)",
-            BatchConfig::MAX_BYTES_LIMIT
+            "`{value}` is not a size from 1 byte to 1 GiB; use e.g. 16MiB, 512KiB or 16777216"
         )),
     }
 }
@@ -176,4 +180,35 @@ async fn wait_for_signal() {
 #[cfg(not(unix))]
 async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn a_batch_budget_is_read_in_bytes_or_with_a_unit() {
+        assert_eq!(parse_batch_bytes("16777216"), Ok(16 << 20));
+        assert_eq!(parse_batch_bytes("16MiB"), Ok(16 << 20));
+        assert_eq!(parse_batch_bytes("512KiB"), Ok(512 << 10));
+        assert_eq!(parse_batch_bytes("16MB"), Ok(16_000_000));
+        assert_eq!(parse_batch_bytes("1GiB"), Ok(1 << 30));
+        assert!(parse_batch_bytes("1025MiB").is_err());
+        assert!(parse_batch_bytes("0").is_err());
+    }
+
+    #[test]
+    fn the_default_batch_budget_is_the_configs() {
+        let cli =
+            Cli::try_parse_from(["nomad-chronicle", "import", "capture.ndjson"]).expect("parses");
+        let Command::Import(args) = cli.command else {
+            panic!("not import: {:?}", cli.command);
+        };
+        assert_eq!(
+            args.batch.config().max_bytes,
+            BatchConfig::DEFAULT_MAX_BYTES
+        );
+    }
 }

@@ -701,18 +701,17 @@ on_both_backends!(
 );
 
 #[tokio::test]
-async fn a_byte_budget_that_is_not_a_positive_number_of_bytes_is_refused() {
+async fn a_byte_budget_that_is_not_a_size_from_one_byte_to_one_gib_is_refused() {
     let archive = Archive::new(Backend::Sqlite).await;
-    for value in ["0", "16MiB", "-1"] {
+    for value in ["0", "2GiB", "-1", "16 furlongs"] {
         let run = archive
             .run(&["ingest", &format!("--batch-bytes={value}")])
             .await;
 
         assert_eq!(run.code, Some(2), "{value}: {}", run.stderr);
         assert!(
-            run.stderr.contains(&format!(
-                "`{value}` is not a whole number of bytes from 1 to"
-            )),
+            run.stderr
+                .contains(&format!("`{value}` is not a size from 1 byte to 1 GiB")),
             "{}",
             run.stderr
         );
