@@ -212,19 +212,7 @@ mod tests {
     use super::*;
 
     fn entry(index: u64) -> Arc<Entry> {
-        let ev = SimEvent::new(
-            "Job",
-            "JobRegistered",
-            "web",
-            "default",
-            vec![],
-            index,
-            serde_json::json!({"Job": {"ID": "web"}}),
-        );
-        Arc::new(Entry::new(SimFrame {
-            index,
-            events: vec![ev],
-        }))
+        Arc::new(Entry::new(SimFrame::job_registered(index)))
     }
 
     /// A buffer holding entries 10, 20, 30.

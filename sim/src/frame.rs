@@ -136,6 +136,26 @@ pub(crate) fn frame_line<'a>(index: u64, events: impl Iterator<Item = &'a str>) 
 }
 
 #[cfg(test)]
+impl SimFrame {
+    /// A frame of one `JobRegistered` event for job `web`, for unit tests.
+    pub(crate) fn job_registered(index: u64) -> SimFrame {
+        let event = SimEvent::new(
+            "Job",
+            "JobRegistered",
+            "web",
+            "default",
+            vec![],
+            index,
+            serde_json::json!({"Job": {"ID": "web"}}),
+        );
+        SimFrame {
+            index,
+            events: vec![event],
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;

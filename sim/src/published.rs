@@ -136,22 +136,9 @@ impl Published {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::SimEvent;
 
     fn frame(index: u64) -> SimFrame {
-        let ev = SimEvent::new(
-            "Job",
-            "JobRegistered",
-            "web",
-            "default",
-            vec![],
-            index,
-            serde_json::json!({"Job": {"ID": "web"}}),
-        );
-        SimFrame {
-            index,
-            events: vec![ev],
-        }
+        SimFrame::job_registered(index)
     }
 
     fn buffered(published: &Published) -> Vec<u64> {

@@ -373,20 +373,12 @@ async fn batches_of_multi_megabyte_events_keep_to_the_byte_budget(backend: Backe
     }
     let last = sizes.len() as u64;
     let archive = Archive::new(backend).await;
-    let mut cmd = archive.command(&[
-        "ingest",
-        "--address",
-        &sim.address,
-        "--cluster",
-        "test",
-        "--until-index",
-        &last.to_string(),
-        // Neither time nor the event count ends a batch: only bytes do.
-        "--batch-interval",
-        "10m",
-        "--batch-bytes",
-        "7000000",
-    ]);
+    // Neither time nor the event count ends a batch: only bytes do.
+    let mut cmd = archive.ingest_command(
+        &sim,
+        last,
+        &["--batch-interval", "10m", "--batch-bytes", "7000000"],
+    );
     cmd.env("RUST_LOG", "nomad_chronicle=debug");
 
     let run = finish(cmd.spawn().expect("spawn")).await;
@@ -457,15 +449,7 @@ async fn the_token_is_sent_and_never_logged(backend: Backend) {
     let last = sim.publish(&mut Generator::new(10), 100);
     let archive = Archive::new(backend).await;
 
-    let mut cmd = archive.command(&[
-        "ingest",
-        "--address",
-        &sim.address,
-        "--cluster",
-        "test",
-        "--until-index",
-        &last.to_string(),
-    ]);
+    let mut cmd = archive.ingest_command(&sim, last, &[]);
     cmd.env("NOMAD_TOKEN", token).env("RUST_LOG", "trace");
     let run = finish(cmd.spawn().expect("spawn")).await;
 

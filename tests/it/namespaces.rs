@@ -30,17 +30,7 @@ fn job_frame(index: u64, namespace: &str) -> SimFrame {
 /// Starts `ingest` until `until`, logging at INFO.
 fn spawn_ingest(archive: &Archive, sim: &SimAt, until: u64) -> tokio::process::Child {
     archive
-        .command(&[
-            "ingest",
-            "--address",
-            &sim.address,
-            "--cluster",
-            "test",
-            "--until-index",
-            &until.to_string(),
-            "--batch-interval",
-            "20ms",
-        ])
+        .ingest_command(sim, until, &["--batch-interval", "20ms"])
         .spawn()
         .expect("spawn")
 }

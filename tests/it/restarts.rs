@@ -54,17 +54,7 @@ async fn follow_a_lagging_leader(
     }
     let last = newer.last().map(|f| f.index).unwrap_or_default();
     let child = archive
-        .command(&[
-            "ingest",
-            "--address",
-            &sim.address,
-            "--cluster",
-            "test",
-            "--until-index",
-            &last.to_string(),
-            "--batch-interval",
-            "20ms",
-        ])
+        .ingest_command(sim, last, &["--batch-interval", "20ms"])
         .spawn()
         .expect("spawn");
     eventually("the connections to the lagging leader", || async {

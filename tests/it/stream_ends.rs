@@ -61,17 +61,7 @@ async fn a_reader_dropped_from_the_buffer_records_the_gap_and_reconnects(
     let last = later.last().map(|f| f.index).unwrap_or_default();
     let archive = Archive::new(backend).await;
     let child = archive
-        .command(&[
-            "ingest",
-            "--address",
-            &sim.address,
-            "--cluster",
-            "test",
-            "--until-index",
-            &last.to_string(),
-            "--batch-interval",
-            "20ms",
-        ])
+        .ingest_command(&sim, last, &["--batch-interval", "20ms"])
         .spawn()
         .expect("spawn");
     eventually("the frames before the stall", || async {

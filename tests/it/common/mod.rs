@@ -189,8 +189,9 @@ impl Archive {
         finish(child).await
     }
 
-    /// `ingest` against the simulator until the given index is stored.
-    pub async fn ingest_until(&self, sim: &SimAt, until: u64, extra: &[&str]) -> Run {
+    /// `ingest` of cluster `test` from the simulator until the given index
+    /// is stored, with `extra` arguments, ready to spawn.
+    pub fn ingest_command(&self, sim: &SimAt, until: u64, extra: &[&str]) -> Command {
         let until = until.to_string();
         let mut args = vec![
             "ingest",
@@ -200,11 +201,20 @@ impl Archive {
             "test",
             "--until-index",
             &until,
-            "--batch-interval",
-            "50ms",
         ];
         args.extend_from_slice(extra);
-        self.run(&args).await
+        self.command(&args)
+    }
+
+    /// [`Archive::ingest_command`] with 50 ms batches, run to completion.
+    pub async fn ingest_until(&self, sim: &SimAt, until: u64, extra: &[&str]) -> Run {
+        let mut args = vec!["--batch-interval", "50ms"];
+        args.extend_from_slice(extra);
+        let child = self
+            .ingest_command(sim, until, &args)
+            .spawn()
+            .expect("spawn nomad-chronicle");
+        finish(child).await
     }
 }
 
