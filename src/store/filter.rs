@@ -8,7 +8,7 @@
 //! databases evaluate once and use as a key of the lookup indexes.
 
 use super::statement::Binds;
-pub use super::statement::{Bind, Placeholders, Statement};
+use super::statement::{Bind, Placeholders, Statement};
 use super::to_i64;
 use crate::archive::{PageQuery, RefColumn};
 

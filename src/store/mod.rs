@@ -11,7 +11,7 @@ mod postgres;
 mod queries;
 pub mod reconstruction;
 mod records;
-pub mod rows;
+mod rows;
 mod sqlite;
 mod statement;
 
@@ -27,16 +27,15 @@ use crate::archive::{
 use crate::config::DbUrl;
 
 pub use postgres::PgStore;
-pub use rows::EventRow;
 pub(crate) use rows::{to_i64, to_u64};
 pub use sqlite::SqliteStore;
 
-/// Why the archive could not be used.
 /// Statements slower than this are logged at debug level. sqlx warns about
 /// them by default, which a user reading `status` on a big archive would
 /// take for a problem.
 const SLOW_STATEMENT: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// Why the archive could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open database `{url}`: {detail}{}", hint.map(|h| format!(" ({h})")).unwrap_or_default())]

@@ -12,7 +12,8 @@ use std::collections::{HashMap, HashSet};
 
 use foldhash::fast::RandomState;
 
-use super::{EventRow, StoreError};
+use super::StoreError;
+use super::rows::EventRow;
 
 /// IDs and their integers.
 type Map<K> = HashMap<K, i64, RandomState>;

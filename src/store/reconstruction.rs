@@ -13,26 +13,26 @@ pub(crate) mod sql {
     /// transaction; a reconstruction of that gap and topic already requested
     /// is left alone. Binds: cluster, topic, namespace, requested_at, then
     /// cluster, from, to, kind of the gap.
-    pub const REQUEST: &str = "INSERT INTO reconstructions \
+    const REQUEST: &str = "INSERT INTO reconstructions \
         (cluster_id, gap_id, topic, namespace, status, requested_at) \
         SELECT {p1}, id, {p2}, {p3}, 'pending', {p4} FROM gaps \
         WHERE cluster_id = {p5} AND from_index = {p6} AND to_index = {p7} AND kind = {p8} \
         ON CONFLICT DO NOTHING";
 
     /// Pending reconstructions of a cluster with their gaps. Binds: cluster.
-    pub const PENDING: &str = "SELECT r.id, r.topic, r.namespace, \
+    const PENDING: &str = "SELECT r.id, r.topic, r.namespace, \
         g.from_index, g.to_index, g.kind, g.reason, g.detected_at \
         FROM reconstructions r JOIN gaps g ON g.id = r.gap_id \
         WHERE r.cluster_id = {p1} AND r.status = 'pending' ORDER BY g.to_index, g.id, r.id";
 
     /// Marks a pending reconstruction stored. Binds: index, objects,
     /// recorded_at, id.
-    pub const COMPLETE: &str = "UPDATE reconstructions SET status = 'stored', \
+    const COMPLETE: &str = "UPDATE reconstructions SET status = 'stored', \
         raft_index = {p1}, objects = {p2}, recorded_at = {p3} \
         WHERE id = {p4} AND status = 'pending'";
 
     /// Ends a pending reconstruction. Binds: status, detail, recorded_at, id.
-    pub const CLOSE: &str = "UPDATE reconstructions SET status = {p1}, detail = {p2}, \
+    const CLOSE: &str = "UPDATE reconstructions SET status = {p1}, detail = {p2}, \
         recorded_at = {p3} WHERE id = {p4} AND status = 'pending'";
 
     /// The newest stored reconstruction of a topic at or before a point.
@@ -114,14 +114,14 @@ pub(crate) mod sql {
     }
 
     /// Every reconstruction of the cluster named, by gap. Binds: cluster name.
-    pub const SUMMARY: &str = "SELECT g.from_index, g.to_index, r.topic, r.status, \
+    const SUMMARY: &str = "SELECT g.from_index, g.to_index, r.topic, r.status, \
         r.raft_index, r.objects, r.detail \
         FROM reconstructions r JOIN gaps g ON g.id = r.gap_id JOIN clusters c ON c.id = r.cluster_id \
         WHERE c.name = {p1} ORDER BY g.to_index, g.id, r.id";
 
     /// Keys of a topic in stored reconstructions of a cluster with a prefix.
     /// Binds: cluster, topic, prefix length, prefix, limit.
-    pub const KEYS_WITH_PREFIX: &str = "SELECT DISTINCT o.key FROM reconstructed_objects o \
+    const KEYS_WITH_PREFIX: &str = "SELECT DISTINCT o.key FROM reconstructed_objects o \
         JOIN reconstructions r ON r.id = o.reconstruction_id \
         WHERE r.cluster_id = {p1} AND r.topic = {p2} AND substr(o.key, 1, CAST({p3} AS INTEGER)) = {p4} \
         ORDER BY o.key LIMIT {p5}";

@@ -172,13 +172,6 @@ pub fn cluster_status(
     }
 }
 
-/// An entry of `names`: `id, name`.
-#[derive(Debug, sqlx::FromRow)]
-pub struct NameRecord {
-    pub id: i64,
-    pub name: String,
-}
-
 /// A pending reconstruction with its gap: `id, topic, namespace` and the
 /// gap's columns.
 #[derive(Debug, sqlx::FromRow)]

@@ -22,12 +22,40 @@ impl Placeholders {
         }
     }
 
-    /// Writes `template`'s `{pN}` markers in this style.
+    /// Writes `template`'s `{pN}` markers in this style, in one pass.
+    ///
+    /// SQLite binds a bare `?` by its place in the text, so in that style
+    /// the markers must appear as `{p1}`, `{p2}`, … each once and in order;
+    /// a template that repeats or reorders them is a bug, caught in debug
+    /// builds (every template runs in the tests).
     pub fn fill(self, template: &str) -> String {
-        let mut out = template.to_owned();
-        for n in (1..=9).rev() {
-            out = out.replace(&format!("{{p{n}}}"), &self.nth(n));
+        let mut out = String::with_capacity(template.len());
+        let mut rest = template;
+        let mut expected = 1;
+        while let Some(at) = rest.find("{p") {
+            out.push_str(&rest[..at]);
+            let after = &rest[at + 2..];
+            let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+            match (
+                after[..digits].parse::<usize>(),
+                after[digits..].starts_with('}'),
+            ) {
+                (Ok(n), true) => {
+                    debug_assert!(
+                        self == Placeholders::Numbered || n == expected,
+                        "marker {{p{n}}} where {{p{expected}}} was due: `?` binds in order"
+                    );
+                    expected = n + 1;
+                    out.push_str(&self.nth(n));
+                    rest = &after[digits + 1..];
+                }
+                _ => {
+                    out.push_str("{p");
+                    rest = after;
+                }
+            }
         }
+        out.push_str(rest);
         out
     }
 }
@@ -37,12 +65,6 @@ impl Placeholders {
 pub enum Bind {
     Int(i64),
     Text(String),
-}
-
-impl From<i64> for Bind {
-    fn from(value: i64) -> Self {
-        Bind::Int(value)
-    }
 }
 
 impl From<&str> for Bind {
@@ -106,6 +128,21 @@ mod tests {
             Placeholders::Question.fill("SELECT {p1}, {p2}"),
             "SELECT ?, ?"
         );
+    }
+
+    #[test]
+    fn markers_past_nine_are_written_too() {
+        let template: String = (1..=11).map(|n| format!("{{p{n}}} ")).collect();
+        assert_eq!(
+            Placeholders::Numbered.fill(&template),
+            "$1 $2 $3 $4 $5 $6 $7 $8 $9 $10 $11 "
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "`?` binds in order")]
+    fn a_repeated_marker_is_refused_where_placeholders_bind_in_order() {
+        Placeholders::Question.fill("SELECT {p1}, {p1}");
     }
 
     #[test]

@@ -18,8 +18,8 @@ use std::collections::HashSet;
 use foldhash::fast::RandomState;
 use sqlx::PgConnection;
 
-use crate::store::EventRow;
 use crate::store::names::RowRefs;
+use crate::store::rows::EventRow;
 
 /// The columns, in the order each row gives them.
 const COPY_SQL: &str = "COPY event_log (cluster_id, raft_index, key_ref, job_ref, node_ref, \

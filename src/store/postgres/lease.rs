@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::{Connection, PgConnection};
+use sqlx::{Connection, PgConnection, Row};
 use tokio_util::sync::CancellationToken;
 
 use super::{PgStore, STYLE, copy, query, reconstruction};
@@ -13,7 +13,6 @@ use crate::archive::{Batch, Cluster, CommitStats, now_millis};
 use crate::backoff::Backoff;
 use crate::nomad::ClusterIdentity;
 use crate::store::names::{BatchNames, NameCache, RowRefs};
-use crate::store::records::NameRecord;
 use crate::store::rows::{EventRow, event_rows};
 use crate::store::{Lease, StoreError, is_transient, queries, to_i64};
 
@@ -258,9 +257,11 @@ async fn resolve_names(
         if wanted.is_empty() {
             break;
         }
-        let found: Vec<NameRecord> = sqlx::query_as(sql).bind(wanted).fetch_all(&mut *tx).await?;
+        // Read by name but borrowed from the row: a batch resolves up to
+        // thousands of IDs, and none of them needs a copy of its own.
+        let found = sqlx::query(sql).bind(wanted).fetch_all(&mut *tx).await?;
         for row in found {
-            names.found(&row.name, row.id);
+            names.found(row.try_get::<&str, _>("name")?, row.try_get("id")?);
         }
     }
     match names.unresolved().first() {
