@@ -81,8 +81,9 @@ pub struct BatchArgs {
     pub batch_interval: std::time::Duration,
 
     /// Commit before a batch's events would exceed this many bytes; a frame
-    /// larger than this is committed on its own. Twice this bounds the
-    /// events held between reading and committing.
+    /// larger than this is committed on its own. Events waiting for the
+    /// writer are held to about twice this, plus the frame being read (a
+    /// single larger frame is held whole).
     #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_batch_bytes)]
     pub batch_bytes: usize,
 }
@@ -113,7 +114,8 @@ fn parse_batch_bytes(value: &str) -> Result<usize, String> {
     match bytes {
         Some(n) if (1..=BatchConfig::MAX_BYTES_LIMIT).contains(&n) => Ok(n),
         _ => Err(format!(
-            "`{value}` is not a size from 1 byte to 1 GiB; use e.g. 16MiB, 512KiB or 16777216"
+            "`{value}` is not a size from 1 byte to {} GiB; use e.g. 16MiB, 512KiB or 16777216",
+            BatchConfig::MAX_BYTES_LIMIT >> 30
         )),
     }
 }

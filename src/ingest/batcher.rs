@@ -9,8 +9,9 @@ use tokio::time::Instant;
 
 use super::channel::Reserved;
 use super::msg::Msg;
-use crate::archive::{Batch, ReconcileScope};
+use crate::archive::{Batch, Gap, ReceivedFrame, ReconcileScope};
 use crate::config::BatchConfig;
+use crate::nomad::ClusterIdentity;
 
 /// Groups the writer's messages into batches.
 #[derive(Debug)]
@@ -19,21 +20,31 @@ pub struct Batcher {
     /// Copied into every batch (see [`Batch::reconcile`]).
     reconcile: Option<ReconcileScope>,
     filling: Filling,
-    /// Gaps, identities and skipped lines received since the batch's last
-    /// frame: they go with the next frame, into whichever batch it goes,
-    /// so that an identity is never recorded with the frames before it.
-    tail: Vec<Msg>,
-    /// When the first message of `tail` arrived.
-    tail_since: Option<Instant>,
+    /// What came since the batch's last frame: it goes with the next frame,
+    /// into whichever batch that frame goes, so a frame that starts the next
+    /// batch takes its gap and identity along. A batch ended by its interval
+    /// or by the end of the stream takes it as it is.
+    tail: Tail,
     /// A frame that did not fit, with the tail before it: the start of the
     /// next batch. While there is one, the batch is due.
     spill: Option<Spill>,
+}
+
+/// Gaps, skipped lines and an identity received since the last frame.
+#[derive(Debug, Default)]
+struct Tail {
+    gaps: Vec<Gap>,
+    malformed_lines: u64,
+    identity: Option<ClusterIdentity>,
+    /// When its first message arrived.
+    since: Option<Instant>,
 }
 
 /// A batch being filled, and what it holds of the channel's budget.
 #[derive(Debug, Default)]
 struct Filling {
     batch: Batch,
+    /// [`Batch::event_count`], kept as frames are added.
     events: usize,
     bytes: usize,
     /// The batch interval after its first message.
@@ -43,8 +54,11 @@ struct Filling {
 
 #[derive(Debug)]
 struct Spill {
-    msgs: Vec<Msg>,
+    tail: Tail,
+    frame: ReceivedFrame,
+    bytes: usize,
     reserved: Reserved,
+    /// When the next batch started: its tail's first message, or the frame.
     since: Instant,
 }
 
@@ -65,8 +79,7 @@ impl Batcher {
             config,
             reconcile: reconcile.clone(),
             filling: Filling::new(reconcile),
-            tail: Vec::new(),
-            tail_since: None,
+            tail: Tail::default(),
             spill: None,
         }
     }
@@ -77,29 +90,25 @@ impl Batcher {
         self.filling
             .deadline
             .get_or_insert(now + self.config.timeout);
-        let Msg::Frame(_) = &msg else {
-            self.tail_since.get_or_insert(now);
-            self.tail.push(msg);
+        let bytes = msg.bytes();
+        let Some(frame) = self.tail.keep(msg, now) else {
             self.filling.reserved.merge(reserved);
             return;
         };
-        let bytes = msg.bytes();
         let has_frames = !self.filling.batch.frames.is_empty();
         if has_frames && self.filling.bytes.saturating_add(bytes) > self.config.max_bytes {
-            let mut msgs = std::mem::take(&mut self.tail);
-            msgs.push(msg);
+            let tail = std::mem::take(&mut self.tail);
             self.spill = Some(Spill {
-                msgs,
+                since: tail.since.unwrap_or(now),
+                tail,
+                frame,
+                bytes,
                 reserved,
-                since: self.tail_since.take().unwrap_or(now),
             });
             return;
         }
-        self.tail_since = None;
-        for msg in std::mem::take(&mut self.tail) {
-            self.filling.add(msg);
-        }
-        self.filling.add(msg);
+        self.filling.add_tail(std::mem::take(&mut self.tail));
+        self.filling.add_frame(frame, bytes);
         self.filling.reserved.merge(reserved);
     }
 
@@ -116,22 +125,18 @@ impl Batcher {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.filling.batch.is_empty() && self.tail.is_empty()
+        self.filling.batch.is_empty() && self.tail.since.is_none()
     }
 
     /// Ends the batch being filled and starts the next one (with the frame
     /// that did not fit, if one did not).
     pub fn take(&mut self) -> Sealed {
-        for msg in std::mem::take(&mut self.tail) {
-            self.filling.add(msg);
-        }
-        self.tail_since = None;
+        self.filling.add_tail(std::mem::take(&mut self.tail));
         let mut next = Filling::new(self.reconcile.clone());
         if let Some(spill) = self.spill.take() {
             next.deadline = Some(spill.since + self.config.timeout);
-            for msg in spill.msgs {
-                next.add(msg);
-            }
+            next.add_tail(spill.tail);
+            next.add_frame(spill.frame, spill.bytes);
             next.reserved.merge(spill.reserved);
         }
         let done = std::mem::replace(&mut self.filling, next);
@@ -154,17 +159,34 @@ impl Filling {
         }
     }
 
-    fn add(&mut self, msg: Msg) {
-        self.bytes += msg.bytes();
-        match msg {
-            Msg::Frame(frame) => {
-                self.events += frame.frame.events.len();
-                self.batch.frames.push(frame);
-            }
-            Msg::Gap(gap) => self.batch.gaps.push(gap),
-            Msg::Malformed => self.batch.malformed_lines += 1,
-            Msg::Identity(identity) => self.batch.identity = Some(identity),
+    /// Adds a frame of `bytes` bytes of events.
+    fn add_frame(&mut self, frame: ReceivedFrame, bytes: usize) {
+        self.bytes += bytes;
+        self.events += frame.frame.events.len();
+        self.batch.frames.push(frame);
+    }
+
+    fn add_tail(&mut self, tail: Tail) {
+        self.batch.gaps.extend(tail.gaps);
+        self.batch.malformed_lines += tail.malformed_lines;
+        if tail.identity.is_some() {
+            self.batch.identity = tail.identity;
         }
+    }
+}
+
+impl Tail {
+    /// Keeps a message received `now` unless it is a frame, which it
+    /// gives back.
+    fn keep(&mut self, msg: Msg, now: Instant) -> Option<ReceivedFrame> {
+        match msg {
+            Msg::Frame(frame) => return Some(frame),
+            Msg::Gap(gap) => self.gaps.push(gap),
+            Msg::Malformed => self.malformed_lines += 1,
+            Msg::Identity(identity) => self.identity = Some(identity),
+        }
+        self.since.get_or_insert(now);
+        None
     }
 }
 
@@ -175,7 +197,6 @@ mod tests {
     use futures_util::FutureExt;
 
     use super::*;
-    use crate::archive::{Gap, GapKind};
     use crate::ingest::channel;
 
     const INTERVAL: Duration = Duration::from_secs(1);
@@ -203,13 +224,7 @@ mod tests {
     }
 
     fn gap(to_index: u64) -> Msg {
-        Msg::Gap(Gap {
-            from_index: 0,
-            to_index,
-            kind: GapKind::Buffer,
-            reason: "test".into(),
-            detected_at: 0,
-        })
+        Msg::Gap(Gap::buffer_overrun(0, to_index))
     }
 
     #[test]
