@@ -32,7 +32,7 @@ pub struct EventsQuery {
 
 /// What the archive holds for an events query, read before anything is built.
 #[derive(Debug, Clone, Default)]
-pub struct Fetched {
+struct Fetched {
     /// The matching events, newest first, at most one more than the query's limit.
     pub events: Vec<ArchivedEvent>,
     /// The cluster's recorded gaps (read only when events match).
@@ -43,7 +43,7 @@ pub struct Fetched {
 
 /// The events that answer a query, ready to render.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Events {
+struct Events {
     /// The newest `limit` matching events, oldest first.
     pub events: Vec<ArchivedEvent>,
     /// Recorded gaps their index range overlaps.
@@ -77,7 +77,7 @@ pub async fn run(
 
 /// Resolves the IDs given, reads the newest matching events, and the gaps
 /// or the archive's extent that the answer will mention.
-pub async fn fetch(
+async fn fetch(
     store: &dyn Store,
     cluster: &Cluster,
     query: &EventsQuery,
@@ -111,17 +111,13 @@ pub async fn fetch(
         true => store.page(cluster, &page).await?,
         false => Vec::new(),
     };
-    let (gaps, span) = if events.is_empty() {
-        (Vec::new(), store.span(cluster).await?)
-    } else {
-        (store.gaps(cluster).await?, None)
-    };
+    let (gaps, span) = super::gaps::around(store, cluster, !events.is_empty()).await?;
     Ok(Fetched { events, gaps, span })
 }
 
 /// Keeps the newest `limit` events, oldest first, with the gaps among them;
 /// no I/O. `cluster` names the cluster in the "not found" message.
-pub fn build(cluster: &str, query: &EventsQuery, fetched: Fetched) -> Result<Events, QueryError> {
+fn build(cluster: &str, query: &EventsQuery, fetched: Fetched) -> Result<Events, QueryError> {
     let Fetched {
         mut events,
         gaps,
@@ -151,7 +147,7 @@ pub fn build(cluster: &str, query: &EventsQuery, fetched: Fetched) -> Result<Eve
 
 /// Writes the events as a table, one JSON document, or NDJSON records (gaps
 /// then go to the log).
-pub fn render(
+fn render(
     answer: &Events,
     cluster: &str,
     output: Output,

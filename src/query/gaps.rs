@@ -1,7 +1,23 @@
 //! Which recorded gaps an answer overlaps, so no timeline pretends to be
 //! complete where the archive is not.
 
-use crate::archive::Gap;
+use crate::archive::{Cluster, Gap};
+use crate::store::{Store, StoreError};
+
+/// What an answer of events names around them: the cluster's gaps when
+/// events were `found` (to pick those they overlap), else the archive's
+/// extent for the "not found" message. Each is read only when needed.
+pub async fn around(
+    store: &dyn Store,
+    cluster: &Cluster,
+    found: bool,
+) -> Result<(Vec<Gap>, Option<(u64, u64)>), StoreError> {
+    if found {
+        Ok((store.gaps(cluster).await?, None))
+    } else {
+        Ok((Vec::new(), store.span(cluster).await?))
+    }
+}
 
 /// Gaps that intersect the index range `first..=last` of an answer.
 pub fn overlapping(gaps: &[Gap], first: u64, last: u64) -> Vec<Gap> {

@@ -55,7 +55,7 @@ pub struct Described {
 
 /// What the archive holds for a snapshot, read before anything is built.
 #[derive(Debug, Default)]
-pub struct Fetched {
+struct Fetched {
     /// What last described each node, job and allocation at the point.
     pub known: Vec<Known>,
     /// The reconstructions that filled in what the stream could not say.
@@ -68,7 +68,7 @@ pub struct Fetched {
 
 /// The cluster as of a point, ready to render.
 #[derive(Debug)]
-pub struct Snapshot {
+struct Snapshot {
     /// The point asked for, in words.
     pub point: String,
     pub nodes: Vec<Described>,
@@ -106,7 +106,7 @@ pub async fn run(
 
 /// Resolves the node asked about and reads what last described each
 /// object at the point, with the cluster's gaps and extent.
-pub async fn fetch(
+async fn fetch(
     store: &dyn Store,
     cluster: &Cluster,
     query: &SnapshotQuery,
@@ -139,7 +139,7 @@ pub async fn fetch(
 
 /// Sorts what describes each object into nodes, jobs and allocations,
 /// leaving out objects gone by then; no I/O.
-pub fn build(query: &SnapshotQuery, fetched: Fetched) -> Result<Snapshot, QueryError> {
+fn build(query: &SnapshotQuery, fetched: Fetched) -> Result<Snapshot, QueryError> {
     let (mut nodes, mut jobs, mut allocations) = (Vec::new(), Vec::new(), Vec::new());
     for known in fetched.known {
         let described = match known {
@@ -182,7 +182,7 @@ pub fn build(query: &SnapshotQuery, fetched: Fetched) -> Result<Snapshot, QueryE
 
 /// Writes the snapshot as tables, one JSON document, or NDJSON objects
 /// (gaps and reconstructions then go to the log).
-pub fn render(
+fn render(
     snapshot: &Snapshot,
     cluster: &str,
     output: Output,

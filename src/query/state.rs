@@ -56,7 +56,7 @@ pub struct StateQuery {
 
 /// What the archive holds for a state query, read before anything is built.
 #[derive(Debug, Default)]
-pub struct Fetched {
+struct Fetched {
     /// The object's full key.
     pub key: String,
     /// What describes it at the point asked for, and the reconstruction
@@ -71,7 +71,7 @@ pub struct Fetched {
 
 /// An object's state, ready to render.
 #[derive(Debug, Clone, PartialEq)]
-pub struct State {
+struct State {
     /// The object's full key.
     pub key: String,
     pub record: StateRecord,
@@ -105,7 +105,7 @@ pub(super) fn bounds(at: At) -> (Option<u64>, Option<i64>) {
 /// Resolves the key and reads the newest event or reconstruction that
 /// describes the object, and the gaps or the archive's extent that the
 /// answer will mention.
-pub async fn fetch(
+async fn fetch(
     store: &dyn Store,
     cluster: &Cluster,
     query: &StateQuery,
@@ -149,7 +149,7 @@ pub(super) fn point(at: At) -> String {
 }
 
 /// Picks the object out of what describes it; no I/O.
-pub fn build(query: &StateQuery, fetched: Fetched) -> Result<State, QueryError> {
+fn build(query: &StateQuery, fetched: Fetched) -> Result<State, QueryError> {
     let topic = query.topic.as_str();
     let Fetched {
         key,
@@ -212,7 +212,7 @@ fn record(topic: &str, known: Known, gone: Option<Label>) -> StateRecord {
 
 /// Writes the state as a titled, pretty-printed object, or as one JSON line
 /// (gaps and reconstruction labels then go to the log).
-pub fn render(
+fn render(
     state: &State,
     query: &StateQuery,
     output: Output,

@@ -86,7 +86,7 @@ pub struct Entry {
 
 /// An object's timeline, ready to render.
 #[derive(Debug, Clone)]
-pub struct Timeline {
+struct Timeline {
     /// The object's full ID, as resolved from what was given.
     pub id: String,
     pub entries: Vec<Entry>,
@@ -98,7 +98,7 @@ pub struct Timeline {
 
 /// What the archive holds for a timeline query, read before anything is built.
 #[derive(Debug, Clone, Default)]
-pub struct Fetched {
+struct Fetched {
     /// The object's full ID.
     pub id: String,
     /// Its events in index order, at most one more than the query's limit.
@@ -135,7 +135,7 @@ pub async fn run(
 
 /// Resolves the object's ID and reads its events, and the gaps or the
 /// archive's extent that the answer will mention.
-pub async fn fetch(
+async fn fetch(
     store: &dyn Store,
     cluster: &Cluster,
     query: &TimelineQuery,
@@ -155,11 +155,7 @@ pub async fn fetch(
         true => store.page(cluster, &page).await?,
         false => Vec::new(),
     };
-    let (gaps, span) = if events.is_empty() {
-        (Vec::new(), store.span(cluster).await?)
-    } else {
-        (store.gaps(cluster).await?, None)
-    };
+    let (gaps, span) = super::gaps::around(store, cluster, !events.is_empty()).await?;
     Ok(Fetched {
         id,
         events,
@@ -191,7 +187,7 @@ async fn resolve_id(
 }
 
 /// Turns the object's events into transitions; no I/O.
-pub fn build(query: &TimelineQuery, fetched: Fetched) -> Result<Timeline, QueryError> {
+fn build(query: &TimelineQuery, fetched: Fetched) -> Result<Timeline, QueryError> {
     let Fetched {
         id,
         mut events,
@@ -261,7 +257,7 @@ fn transitions(subject: Subject, events: &[ArchivedEvent]) -> Vec<Entry> {
 
 /// Writes the timeline as a table, one JSON document, or NDJSON entries
 /// (gaps then go to the log).
-pub fn render(
+fn render(
     timeline: &Timeline,
     cluster: &str,
     query: &TimelineQuery,
