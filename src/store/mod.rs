@@ -56,8 +56,19 @@ pub enum StoreError {
     /// foreign key checks each event: migration 0009).
     #[error("cluster `{cluster}` is no longer in the archive: its row in `clusters` was deleted")]
     ClusterMissing { cluster: String },
-    #[error("database error: {0}")]
+    #[error("{}", query_message(.0))]
     Query(#[from] sqlx::Error),
+}
+
+/// A failed statement in words: a value that cannot be read back is a
+/// stored row nomad-chronicle did not write, which another program changed.
+fn query_message(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::ColumnDecode { index, source } => format!(
+            "the archive holds a value nomad-chronicle did not write in column {index} ({source}):              another program changed the database; restore it from a copy"
+        ),
+        other => format!("database error: {other}"),
+    }
 }
 
 impl StoreError {

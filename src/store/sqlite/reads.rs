@@ -190,6 +190,13 @@ mod tests {
             ),
             "{read:?}"
         );
+        let message = read.expect_err("an error").to_string();
+        assert!(
+            message.starts_with(
+                "the archive holds a value nomad-chronicle did not write in column \"received_at\""
+            ) && message.ends_with("restore it from a copy"),
+            "{message}"
+        );
         Store::close(&store).await;
     }
 }
