@@ -175,6 +175,8 @@ pub async fn measure(
                         at: At::Index(rng.u64(1..=samples.last_index)),
                         job: None,
                         node: None,
+                        // `query snapshot`'s default window, an hour.
+                        terminal_within: Some(3_600_000),
                     };
                     snapshot::run(store.as_ref(), &cluster, &q, Output::Json, &mut sink, false)
                         .await

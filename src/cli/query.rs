@@ -4,6 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use super::history::{parse_time, pick_cluster};
+use super::parse_duration;
 use crate::archive::{Cluster, RefColumn};
 use crate::config::DbUrl;
 use crate::query::events::{self, EventsQuery};
@@ -53,9 +54,12 @@ pub enum QueryCommand {
     Snapshot(SnapshotArgs),
 }
 
-/// The cluster as of a point in history: every node, job and allocation as
-/// Nomad last described it then — what /v1/nodes, /v1/jobs and
-/// /v1/allocations would have answered.
+/// The cluster as of a point in history: every node, job and allocation
+/// present then, as Nomad last described it — what /v1/nodes, /v1/jobs and
+/// /v1/allocations would have answered. A stopped job is listed (dead); a
+/// purged job and a deregistered node are not. Allocations that completed,
+/// failed or were lost are listed only when their last change is recent;
+/// the header says how many were left out.
 #[derive(Debug, clap::Args)]
 pub struct SnapshotArgs {
     #[command(flatten)]
@@ -66,6 +70,13 @@ pub struct SnapshotArgs {
     /// Only this node (ID, prefix or name) and its allocations.
     #[arg(long)]
     pub node: Option<String>,
+    /// Terminal allocations (complete, failed, lost) whose last change is at
+    /// most this long before the point are listed (e.g. 30m, 1d).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    pub terminal_within: std::time::Duration,
+    /// List every terminal allocation, however old (reads history from its start).
+    #[arg(long, conflicts_with = "terminal_within")]
+    pub all: bool,
     #[command(flatten)]
     pub common: Common,
 }
@@ -261,7 +272,7 @@ async fn answer(
     command: &QueryCommand,
     store: &dyn Store,
     cluster: &Cluster,
-    out: &mut Vec<u8>,
+    out: &mut impl Write,
 ) -> Result<(), QueryError> {
     let colour = colour_wanted();
     let output = command.common().output;
@@ -273,10 +284,12 @@ async fn answer(
                 .map(|_| ());
         }
         QueryCommand::Snapshot(a) => {
+            let within = i64::try_from(a.terminal_within.as_millis()).unwrap_or(i64::MAX);
             let query = SnapshotQuery {
                 at: a.point.at(),
                 job: a.job.clone(),
                 node: a.node.clone(),
+                terminal_within: (!a.all).then_some(within),
             };
             return snapshot::run(store, cluster, &query, output, out, colour).await;
         }
@@ -309,19 +322,26 @@ pub async fn run(args: QueryArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
             return Err(e);
         }
     };
-    let mut out = Vec::new();
-    let answered = answer(&args.command, store.as_ref(), &cluster, &mut out).await;
+    // A snapshot is written as its rows are read, which may be many; the
+    // other answers are built whole first.
+    let streamed = matches!(args.command, QueryCommand::Snapshot(_));
+    let mut buffered = Vec::new();
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let answered = match streamed {
+        true => answer(&args.command, store.as_ref(), &cluster, &mut stdout).await,
+        false => answer(&args.command, store.as_ref(), &cluster, &mut buffered).await,
+    };
     store.close().await;
-    match answered {
-        Ok(()) => {}
+    let written = match answered {
+        Ok(()) => stdout.write_all(&buffered).and_then(|()| stdout.flush()),
         Err(QueryError::NotFound(message)) => {
             eprintln!("{message}");
             return Ok(ExitCode::from(1));
         }
+        Err(QueryError::Output(e)) => Err(e),
         Err(e) => return Err(e.into()),
-    }
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(&out).and_then(|()| stdout.flush()) {
+    };
+    match written {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(ExitCode::SUCCESS),
     }

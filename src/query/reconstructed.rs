@@ -14,7 +14,7 @@
 //! - objects only `R` knows (created while the archive could not see) are
 //!   shown from `R`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 
 use serde::Serialize;
@@ -23,8 +23,8 @@ use serde_json::Value;
 use super::QueryError;
 use super::render;
 use super::resolve::{noun, resolve};
-use crate::archive::RefColumn;
 use crate::archive::{ArchivedEvent, Cluster, Gap, ReconstructedObject, Reconstruction};
+use crate::archive::{PageQuery, RefColumn};
 use crate::store::{Store, StoreError};
 
 /// `Type` of an answer's part that came from a reconstruction: it is no event.
@@ -102,13 +102,25 @@ pub struct Used {
     pub gone: usize,
 }
 
+/// Which events an overlay was given: the latest of each object at or
+/// before `index` read after `read_after`, and those of the objects present
+/// at the keyframe before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub index: u64,
+    pub read_after: u64,
+}
+
 /// The objects of `topics` at a point: the latest events, combined with each
-/// topic's newest reconstruction at or before it.
+/// topic's newest reconstruction at or before it. An object the
+/// reconstruction lists but the events given leave out, though events after
+/// the reconstruction describe it, was gone by the point (terminal or
+/// removed), and is left out too.
 pub async fn combine(
     store: &dyn Store,
     cluster: &Cluster,
     topics: &[String],
-    at: (Option<u64>, Option<i64>),
+    window: Window,
     refs: &[(RefColumn, String)],
     latest: Vec<ArchivedEvent>,
 ) -> Result<(Vec<Known>, Vec<Used>), StoreError> {
@@ -121,13 +133,14 @@ pub async fn combine(
         let events = by_topic.remove(topic).unwrap_or_default();
         let Some(r) = store
             .reconstructions()
-            .at(cluster, topic, at.0, at.1)
+            .at(cluster, topic, Some(window.index), None)
             .await?
         else {
             known.extend(events.into_iter().map(Known::Event));
             continue;
         };
         let objects = store.reconstructions().objects(&r, None, refs).await?;
+        let objects = unchanged_since(store, cluster, &r, window, &events, objects).await?;
         let (items, shown, gone) = overlay(&r, events, objects);
         if shown + gone > 0 {
             used.push(Used {
@@ -143,6 +156,46 @@ pub async fn combine(
         known.extend(items);
     }
     Ok((known, used))
+}
+
+/// The objects `r` lists, less those the `events` given leave out though an
+/// event after `r` and at or before the point describes them: events older
+/// than the window's start can only be missing for objects not present
+/// then. Looked up one by one, as many as the list holds at most.
+async fn unchanged_since(
+    store: &dyn Store,
+    cluster: &Cluster,
+    r: &Reconstruction,
+    window: Window,
+    events: &[ArchivedEvent],
+    objects: Vec<ReconstructedObject>,
+) -> Result<Vec<ReconstructedObject>, StoreError> {
+    if r.index >= window.read_after {
+        return Ok(objects);
+    }
+    let given: HashSet<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.namespace.as_str(), e.key.as_str()))
+        .collect();
+    let mut kept = Vec::with_capacity(objects.len());
+    for object in objects {
+        if !given.contains(&(object.namespace.as_str(), object.key.as_str())) {
+            let page = PageQuery {
+                topics: Some(vec![r.topic.clone()]),
+                key: Some(object.key.clone()),
+                namespace: Some(object.namespace.clone()),
+                from_index: r.index + 1,
+                to_index: Some(window.index),
+                limit: 1,
+                ..PageQuery::default()
+            };
+            if !store.page(cluster, &page).await?.is_empty() {
+                continue;
+            }
+        }
+        kept.push(object);
+    }
+    Ok(kept)
 }
 
 /// One topic's events overlaid with its reconstruction; also how many

@@ -1,26 +1,35 @@
 //! `query snapshot`: the cluster as of a point in history — every node, job
-//! and allocation as Nomad last described it at or before that point, which
-//! is what `/v1/nodes`, `/v1/jobs` and `/v1/allocations` would have answered
-//! then (objects garbage-collected since are still here: the archive keeps
-//! what the stream said). After a gap, the newest reconstruction at or before
-//! the point fills in what the stream could not say ([`super::reconstructed`]),
-//! and every object taken from it is labelled.
+//! and allocation present then, as Nomad last described it, which is what
+//! `/v1/nodes`, `/v1/jobs` and `/v1/allocations` would have answered (a
+//! stopped job is still there, dead; a purged job and a deregistered node
+//! are gone). Allocations that had completed, failed or were lost by then
+//! are shown only when their last change is within `--terminal-within` of
+//! the moment (or all of them with `--all`); the others are counted.
+//!
+//! The store reads the newest keyframe at or before the point and the
+//! events after it ([`crate::store::Store::moment_objects`]), and the rows
+//! are written out as they come ([`write`]). After a gap, the newest
+//! reconstruction at or before the point fills in what the stream could not
+//! say ([`super::reconstructed`]): that path collects the rows to overlay
+//! them, and labels every object taken from a reconstruction.
 
-use std::collections::HashMap;
+mod write;
+
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 
+use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::payload::{Envelope, SnapshotFields};
+use super::payload::Envelope;
 use super::reconstructed::{self, Known, Label, Source, Used};
-use super::render::{self, Output, short_id};
+use super::render::{self, Output};
 use super::resolve::resolve;
-use super::state::{At, bounds, point};
+use super::state::{At, point};
 use super::{QueryError, covers, gaps};
-use crate::archive::RefColumn;
-use crate::archive::{ArchivedEvent, Cluster, Gap};
-use crate::store::Store;
+use crate::archive::{ArchivedEvent, Cluster, Gap, RefColumn};
+use crate::store::{Moment, MomentObject, MomentQuery, Point, Rows, Store};
 
 /// What to include.
 #[derive(Debug, Clone)]
@@ -30,6 +39,9 @@ pub struct SnapshotQuery {
     pub job: Option<String>,
     /// Only this node (ID, prefix or name) and its allocations.
     pub node: Option<String>,
+    /// Terminal allocations last changed at most this long (ms) before the
+    /// moment are shown; `None`: every terminal allocation (`--all`).
+    pub terminal_within: Option<i64>,
 }
 
 /// One object in a snapshot.
@@ -53,44 +65,29 @@ pub struct Described {
     pub reconstruction: Option<Label>,
 }
 
-/// What the archive holds for a snapshot, read before anything is built.
-#[derive(Debug, Default)]
-struct Fetched {
-    /// What last described each node, job and allocation at the point.
-    pub known: Vec<Known>,
-    /// The reconstructions that filled in what the stream could not say.
-    pub used: Vec<Used>,
-    /// The cluster's recorded gaps.
-    pub gaps: Vec<Gap>,
-    /// The archive's extent, for the "not found" message.
-    pub span: Option<(u64, u64)>,
-}
-
-/// The cluster as of a point, ready to render.
+/// What a snapshot says besides its objects, known before the first one.
 #[derive(Debug)]
-struct Snapshot {
+pub(super) struct Header<'a> {
+    pub cluster: &'a str,
     /// The point asked for, in words.
     pub point: String,
-    pub nodes: Vec<Described>,
-    pub jobs: Vec<Described>,
-    pub allocations: Vec<Described>,
+    /// Terminal allocations left out; `None` with `--all`.
+    pub left_out: Option<u64>,
+    /// The window of terminal allocations shown, in ms.
+    pub terminal_within: Option<i64>,
     /// Recorded gaps before the point, which may have changed what it shows.
     pub gaps: Vec<Gap>,
+    /// The reconstructions that filled in what the stream could not say.
     pub used: Vec<Used>,
 }
 
-#[derive(Serialize)]
-struct Document<'a> {
-    cluster: &'a str,
-    at: &'a str,
-    nodes: &'a [Described],
-    jobs: &'a [Described],
-    allocations: &'a [Described],
-    gaps: &'a [Gap],
-    reconstructions: &'a [Used],
-}
+/// The objects shown, as they come.
+type Objects<'a> = stream::BoxStream<'a, Result<Described, QueryError>>;
 
-/// Builds and writes the snapshot.
+/// The topics of a snapshot, in the order it lists them.
+const TOPICS: [&str; 3] = ["Node", "Job", "Allocation"];
+
+/// Reads the snapshot and writes it out as its rows come.
 pub async fn run(
     store: &dyn Store,
     cluster: &Cluster,
@@ -99,18 +96,54 @@ pub async fn run(
     out: &mut impl Write,
     colour: bool,
 ) -> Result<(), QueryError> {
-    let fetched = fetch(store, cluster, query).await?;
-    let snapshot = build(query, fetched)?;
-    render(&snapshot, &cluster.name, output, out, colour).map_err(QueryError::Output)
+    let moment_query = MomentQuery {
+        point: match query.at {
+            At::Index(index) => Point::Index(index),
+            At::Time(time) => Point::Time(time),
+        },
+        terminal_within: query.terminal_within,
+        refs: refs(store, cluster, query).await?,
+    };
+    let not_found = || async {
+        Ok::<_, QueryError>(QueryError::NotFound(format!(
+            "no nodes, jobs or allocations at or before {} ({})",
+            point(query.at),
+            covers(store.span(cluster).await?)
+        )))
+    };
+    let Some(moment) = store.moment(cluster, &moment_query).await? else {
+        return Err(not_found().await?);
+    };
+    let gaps = gaps::overlapping(&store.gaps(cluster).await?, 0, moment.index);
+    let left_out = match query.terminal_within {
+        Some(_) => Some(store.terminal_left_out(cluster, &moment).await?),
+        None => None,
+    };
+    let (mut objects, used) = objects(store, cluster, &moment).await?;
+    // The first object is read before anything is written: none is "not found".
+    let Some(first) = objects.next().await.transpose()? else {
+        drop(objects);
+        return Err(not_found().await?);
+    };
+    let header = Header {
+        cluster: &cluster.name,
+        point: point(query.at),
+        left_out,
+        terminal_within: query.terminal_within,
+        gaps,
+        used,
+    };
+    let objects = stream::once(async { Ok(first) }).chain(objects).boxed();
+    write::write(&header, objects, output, out, colour).await
 }
 
-/// Resolves the node asked about and reads what last described each
-/// object at the point, with the cluster's gaps and extent.
-async fn fetch(
+/// The IDs the snapshot is narrowed to: the job, and the node resolved
+/// from its ID, prefix or name.
+async fn refs(
     store: &dyn Store,
     cluster: &Cluster,
     query: &SnapshotQuery,
-) -> Result<Fetched, QueryError> {
+) -> Result<Vec<(RefColumn, String)>, QueryError> {
     let mut refs = Vec::new();
     if let Some(job) = &query.job {
         refs.push((RefColumn::Job, job.clone()));
@@ -122,119 +155,95 @@ async fn fetch(
         };
         refs.push((RefColumn::Node, id));
     }
-    let (to_index, until) = bounds(query.at);
-    let topics = ["Node", "Job", "Allocation"].map(str::to_owned);
-    let latest = store
-        .latest(cluster, &topics, to_index, until, &refs)
-        .await?;
-    let (known, used) =
-        reconstructed::combine(store, cluster, &topics, (to_index, until), &refs, latest).await?;
-    Ok(Fetched {
-        known,
-        used,
-        gaps: store.gaps(cluster).await?,
-        span: store.span(cluster).await?,
-    })
+    Ok(refs)
 }
 
-/// Sorts what describes each object into nodes, jobs and allocations,
-/// leaving out objects gone by then; no I/O.
-fn build(query: &SnapshotQuery, fetched: Fetched) -> Result<Snapshot, QueryError> {
-    let (mut nodes, mut jobs, mut allocations) = (Vec::new(), Vec::new(), Vec::new());
-    for known in fetched.known {
-        let described = match known {
+/// The objects of the snapshot: streamed from the store, or, when a
+/// reconstruction at or before the point exists, collected and overlaid on
+/// it; with the reconstructions used.
+async fn objects<'a>(
+    store: &'a dyn Store,
+    cluster: &'a Cluster,
+    moment: &'a Moment,
+) -> Result<(Objects<'a>, Vec<Used>), QueryError> {
+    let at = (Some(moment.index), None);
+    let mut any = false;
+    for topic in TOPICS {
+        any |= store
+            .reconstructions()
+            .at(cluster, topic, at.0, at.1)
+            .await?
+            .is_some();
+    }
+    if !any {
+        let rows = store
+            .moment_objects(cluster, moment, Rows::Shown)
+            .map_err(QueryError::from)
+            .try_filter_map(|o| async move { Ok(describe(o.event)) })
+            .boxed();
+        return Ok((rows, Vec::new()));
+    }
+    let rows: Vec<MomentObject> = store
+        .moment_objects(cluster, moment, Rows::Every)
+        .try_collect()
+        .await?;
+    let (known, used) = overlaid(store, cluster, moment, rows).await?;
+    let described: Vec<Result<Described, QueryError>> = known
+        .into_iter()
+        .filter_map(|known| match known {
             Known::Event(event) => describe(event),
             Known::Reconstructed(object, label) => Some(from_reconstruction(object, label)),
-        };
-        let Some(described) = described else {
-            continue;
-        };
-        match described.topic.as_str() {
-            "Node" => nodes.push(described),
-            "Job" => jobs.push(described),
-            _ => allocations.push(described),
-        }
-    }
-    let point = point(query.at);
-    if nodes.is_empty() && jobs.is_empty() && allocations.is_empty() {
-        return Err(QueryError::NotFound(format!(
-            "no nodes, jobs or allocations at or before {point} ({})",
-            covers(fetched.span)
-        )));
-    }
-    let newest = [&nodes, &jobs, &allocations]
+        })
+        .map(Ok)
+        .collect();
+    Ok((stream::iter(described).boxed(), used))
+}
+
+/// Every object read, overlaid on the reconstructions; an event wins only
+/// when the snapshot shows what it says (present, or terminal within the
+/// window), and objects a reconstruction lists are left out when events the
+/// rows did not include changed them since ([`reconstructed::combine`]).
+async fn overlaid(
+    store: &dyn Store,
+    cluster: &Cluster,
+    moment: &Moment,
+    rows: Vec<MomentObject>,
+) -> Result<(Vec<Known>, Vec<Used>), QueryError> {
+    let hidden: HashSet<(String, String, String)> = rows
         .iter()
-        .flat_map(|list| list.iter().map(|d| d.index))
-        .max()
-        .unwrap_or(0);
-    // Anything missing before the point may have changed what it shows.
-    let to_index = bounds(query.at).0.unwrap_or(0);
-    let gaps = gaps::overlapping(&fetched.gaps, 0, newest.max(to_index));
-    Ok(Snapshot {
-        point,
-        nodes,
-        jobs,
-        allocations,
-        gaps,
-        used: fetched.used,
-    })
+        .filter(|o| !o.shown(moment))
+        .map(|o| identity(&o.event))
+        .collect();
+    let events = rows.into_iter().map(|o| o.event).collect();
+    let topics = TOPICS.map(str::to_owned);
+    let window = reconstructed::Window {
+        index: moment.index,
+        read_after: moment.read_after,
+    };
+    let (known, used) =
+        reconstructed::combine(store, cluster, &topics, window, &moment.refs, events).await?;
+    let known = known
+        .into_iter()
+        .filter(|k| !matches!(k, Known::Event(e) if hidden.contains(&identity(e))))
+        .collect();
+    Ok((known, used))
 }
 
-/// Writes the snapshot as tables, one JSON document, or NDJSON objects
-/// (gaps and reconstructions then go to the log).
-fn render(
-    snapshot: &Snapshot,
-    cluster: &str,
-    output: Output,
-    out: &mut impl Write,
-    colour: bool,
-) -> std::io::Result<()> {
-    let s = snapshot;
-    match output {
-        Output::Table => {
-            write_table(out, s, colour)?;
-            reconstructed::lines(out, &s.used, colour)
-        }
-        Output::Json => render::json_line(
-            out,
-            &Document {
-                cluster,
-                at: &s.point,
-                nodes: &s.nodes,
-                jobs: &s.jobs,
-                allocations: &s.allocations,
-                gaps: &s.gaps,
-                reconstructions: &s.used,
-            },
-        ),
-        Output::Ndjson => {
-            for gap in &s.gaps {
-                tracing::warn!("{}", gaps::sentence(gap));
-            }
-            for u in &s.used {
-                tracing::warn!("{}", reconstructed::sentence(u));
-            }
-            s.nodes
-                .iter()
-                .chain(&s.jobs)
-                .chain(&s.allocations)
-                .try_for_each(|d| render::json_line(out, d))
-        }
-    }
+/// An object's identity: topic, namespace, key.
+fn identity(event: &ArchivedEvent) -> (String, String, String) {
+    (
+        event.topic.clone(),
+        event.namespace.clone(),
+        event.key.clone(),
+    )
 }
 
-/// The object an event describes; `None` for an object gone by then (a
-/// deregistered job or node). Only the event's type is parsed; the payload
-/// is kept as raw JSON.
+/// The object an event describes; `None` when its stored JSON is not
+/// valid (which ingest never stores). Only the event's type is parsed;
+/// the payload is kept as raw JSON.
 fn describe(event: ArchivedEvent) -> Option<Described> {
     let parsed: Envelope<HashMap<String, Box<RawValue>>> = serde_json::from_str(&event.raw).ok()?;
     let event_type = parsed.event_type.unwrap_or_default();
-    if matches!(
-        event_type.as_str(),
-        "JobDeregistered" | "JobBatchDeregistered" | "NodeDeregistration"
-    ) {
-        return None;
-    }
     let object = parsed
         .payload
         .and_then(|mut payload| payload.remove(&event.topic))
@@ -267,103 +276,12 @@ fn from_reconstruction(object: crate::archive::ReconstructedObject, label: Label
     }
 }
 
-/// The INDEX cell: the index, marked when a reconstruction describes it.
-fn index_cell(d: &Described) -> String {
-    match d.source {
-        Source::Event => d.index.to_string(),
-        Source::Reconstruction => format!("{} (reconstructed)", d.index),
-    }
-}
-
-/// The fields a table row shows, read from the raw object.
-fn fields(d: &Described) -> SnapshotFields {
-    serde_json::from_str(d.object.get()).unwrap_or_default()
-}
-
-fn text(value: Option<String>) -> String {
-    value.unwrap_or_default()
-}
-
-/// A table of the snapshot: title, objects, column names, and one row each.
-type Section<'a> = (
-    &'a str,
-    &'a [Described],
-    &'a [&'a str],
-    fn(&Described) -> Vec<String>,
-);
-
-fn write_table(out: &mut impl Write, snapshot: &Snapshot, colour: bool) -> std::io::Result<()> {
-    writeln!(out, "as of {}", snapshot.point)?;
-    let sections: [Section; 3] = [
-        (
-            "NODES",
-            &snapshot.nodes,
-            &["ID", "NAME", "STATUS", "ELIGIBILITY", "DRAIN", "INDEX"],
-            |d| {
-                let f = fields(d);
-                vec![
-                    short_id(&d.key).to_owned(),
-                    text(f.name),
-                    text(f.status),
-                    text(f.scheduling_eligibility),
-                    text(f.drain),
-                    index_cell(d),
-                ]
-            },
-        ),
-        (
-            "JOBS",
-            &snapshot.jobs,
-            &["ID", "NAMESPACE", "VERSION", "STATUS", "STOP", "INDEX"],
-            |d| {
-                let f = fields(d);
-                vec![
-                    d.key.clone(),
-                    d.namespace.clone(),
-                    text(f.version),
-                    text(f.status),
-                    text(f.stop),
-                    index_cell(d),
-                ]
-            },
-        ),
-        (
-            "ALLOCATIONS",
-            &snapshot.allocations,
-            &["ID", "JOB", "GROUP", "NODE", "DESIRED", "CLIENT", "INDEX"],
-            |d| {
-                let f = fields(d);
-                vec![
-                    short_id(&d.key).to_owned(),
-                    text(f.job_id),
-                    text(f.task_group),
-                    text(f.node_name),
-                    text(f.desired_status),
-                    text(f.client_status),
-                    index_cell(d),
-                ]
-            },
-        ),
-    ];
-    for (title, list, header, row) in sections {
-        if list.is_empty() {
-            continue;
-        }
-        writeln!(out, "\n{title}")?;
-        let mut rows = vec![header.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>()];
-        rows.extend(list.iter().map(row));
-        render::table(out, &rows, colour)?;
-    }
-    render::gap_lines(out, &snapshot.gaps, colour)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive::ReconstructedObject;
 
-    fn event(index: u64, topic: &str, event_type: &str, key: &str) -> Known {
-        Known::Event(ArchivedEvent {
+    fn event(index: u64, topic: &str, event_type: &str, key: &str) -> ArchivedEvent {
+        ArchivedEvent {
             index,
             position: 0,
             topic: topic.to_owned(),
@@ -371,114 +289,31 @@ mod tests {
             namespace: "default".to_owned(),
             received_at: 1_700_000_000_000,
             raw: format!(
-                r#"{{"Topic":"{topic}","Type":"{event_type}","Key":"{key}","Payload":{{"{topic}":{{"ID":"{key}"}}}}}}"#
+                r#"{{"Topic":"{topic}","Type":"{event_type}","Key":"{key}","Payload":{{"{topic}":{{"ID":"{key}","Stop":true}}}}}}"#
             ),
-        })
-    }
-
-    fn gap(from_index: u64, to_index: u64) -> Gap {
-        Gap::buffer_overrun(from_index, to_index)
-    }
-
-    fn reconstructed_alloc(key: &str) -> Known {
-        let object = ReconstructedObject {
-            namespace: "default".to_owned(),
-            key: key.to_owned(),
-            modify_index: Some(70),
-            shape: "AllocationListStub".to_owned(),
-            raw: format!(r#"{{"ID":"{key}"}}"#),
-        };
-        let label = Label {
-            topic: "Allocation".to_owned(),
-            index: 80,
-            endpoint: "/v1/allocations".to_owned(),
-            shape: Some("AllocationListStub".to_owned()),
-            time: "2023-11-14T22:13:21.000Z".to_owned(),
-            present: true,
-            gap: gap(50, 60),
-        };
-        Known::Reconstructed(object, label)
-    }
-
-    fn keys(list: &[Described]) -> Vec<(&str, u64, Source)> {
-        list.iter()
-            .map(|d| (d.key.as_str(), d.index, d.source))
-            .collect()
-    }
-
-    fn at_index(index: u64) -> SnapshotQuery {
-        SnapshotQuery {
-            at: At::Index(index),
-            job: None,
-            node: None,
         }
     }
 
     #[test]
-    fn objects_are_sorted_by_kind_and_those_gone_by_then_left_out() {
-        let fetched = Fetched {
-            known: vec![
-                event(10, "Node", "NodeRegistration", "node-1"),
-                event(11, "Node", "NodeDeregistration", "node-2"),
-                event(20, "Job", "JobRegistered", "web"),
-                event(21, "Job", "JobDeregistered", "old"),
-                event(30, "Allocation", "AllocationUpdated", "alloc-1"),
-                reconstructed_alloc("alloc-2"),
-            ],
-            ..Fetched::default()
-        };
-        let snapshot = build(&at_index(100), fetched).unwrap();
-        assert_eq!(snapshot.point, "index 100");
-        assert_eq!(keys(&snapshot.nodes), vec![("node-1", 10, Source::Event)]);
-        assert_eq!(keys(&snapshot.jobs), vec![("web", 20, Source::Event)]);
+    fn an_event_describes_its_object_from_the_payload_of_its_topic() {
+        let d = describe(event(21, "Job", "JobDeregistered", "web")).expect("valid");
         assert_eq!(
-            keys(&snapshot.allocations),
-            vec![
-                ("alloc-1", 30, Source::Event),
-                ("alloc-2", 80, Source::Reconstruction)
-            ]
-        );
-        assert_eq!(snapshot.jobs[0].object.get(), r#"{"ID":"web"}"#);
-        assert_eq!(snapshot.allocations[1].event_type, "Reconstructed");
-    }
-
-    #[test]
-    fn gaps_before_the_point_asked_for_or_the_newest_object_are_named() {
-        let gaps = vec![gap(5, 8), gap(90, 95), gap(120, 130)];
-        let fetched = Fetched {
-            known: vec![event(10, "Node", "NodeRegistration", "node-1")],
-            gaps: gaps.clone(),
-            ..Fetched::default()
-        };
-        let snapshot = build(&at_index(100), fetched).unwrap();
-        assert_eq!(snapshot.gaps, vec![gap(5, 8), gap(90, 95)]);
-        let at_time = SnapshotQuery {
-            at: At::Time(1_700_000_000_000),
-            ..at_index(0)
-        };
-        let fetched = Fetched {
-            known: vec![event(10, "Node", "NodeRegistration", "node-1")],
-            gaps,
-            ..Fetched::default()
-        };
-        let snapshot = build(&at_time, fetched).unwrap();
-        assert_eq!(snapshot.point, "2023-11-14T22:13:20.000Z");
-        assert_eq!(snapshot.gaps, vec![gap(5, 8)]);
-    }
-
-    #[test]
-    fn a_snapshot_of_only_deregistered_objects_is_not_found() {
-        let fetched = Fetched {
-            known: vec![event(21, "Job", "JobDeregistered", "old")],
-            span: Some((1, 50)),
-            ..Fetched::default()
-        };
-        match build(&at_index(40), fetched) {
-            Err(QueryError::NotFound(message)) => assert_eq!(
-                message,
-                "no nodes, jobs or allocations at or before index 40 (archive covers index 1–50)"
+            (
+                d.index,
+                d.topic.as_str(),
+                d.event_type.as_str(),
+                d.key.as_str()
             ),
-            other => panic!("expected not found, got {other:?}"),
-        }
+            (21, "Job", "JobDeregistered", "web")
+        );
+        assert_eq!(d.object.get(), r#"{"ID":"web","Stop":true}"#);
+        assert_eq!(d.source, Source::Event);
+    }
+
+    #[test]
+    fn an_event_whose_json_is_not_valid_describes_nothing() {
+        let mut broken = event(3, "Node", "NodeRegistration", "n1");
+        broken.raw = "{".to_owned();
+        assert!(describe(broken).is_none());
     }
 }

@@ -14,7 +14,7 @@ use crate::archive::{PageQuery, RefColumn};
 
 /// The columns of an event as [`super::records::EventRecord`] maps them;
 /// `event_column` is how the backend reads the event as text.
-fn event_columns(event_column: &str) -> String {
+pub(super) fn event_columns(event_column: &str) -> String {
     format!(
         "e.raft_index, e.position, e.topic, k.name AS key, e.namespace, e.received_at, \
          {event_column} AS event"
@@ -138,55 +138,6 @@ const ARCHIVED_TOPICS: &str = "WITH RECURSIVE archived_topics (topic) AS ( \
        UNION ALL \
        SELECT (SELECT MIN(topic) FROM event_log WHERE topic > archived_topics.topic) \
        FROM archived_topics WHERE archived_topics.topic IS NOT NULL) ";
-
-/// Builds the query for the latest event of every object of `topics` at or
-/// before a point, optionally only objects referencing `refs`: the state of
-/// the cluster as of that point.
-pub fn select_latest(
-    cluster_id: i64,
-    topics: &[String],
-    to_index: Option<u64>,
-    until: Option<i64>,
-    refs: &[(RefColumn, String)],
-    style: Placeholders,
-    event_column: &str,
-) -> Statement {
-    let mut w = Where::new(style);
-    w.push("cluster_id = ", Bind::Int(cluster_id));
-    w.any_of("topic", Some(topics));
-    if let Some(to) = to_index {
-        w.push("raft_index <= ", Bind::Int(to_i64(to)));
-    }
-    if let Some(until) = until {
-        w.push("received_at < ", Bind::Int(until));
-    }
-    if !refs.is_empty() {
-        // An object belongs when it references any of them (a job's own
-        // events carry job_id too, a node's node_id).
-        let any: Vec<String> = refs
-            .iter()
-            .map(|(column, id)| {
-                let p = w.placeholder(Bind::Text(id.clone()));
-                column.clause(&p)
-            })
-            .collect();
-        w.clauses.push(format!("({})", any.join(" OR ")));
-    }
-    let inner = w.clauses.join(" AND ");
-    let outer = w.placeholder(Bind::Int(cluster_id));
-    let sql = format!(
-        "SELECT {} FROM event_log AS e JOIN (SELECT topic, namespace, key_ref, MAX(raft_index) AS last FROM event_log \
-         WHERE {inner} GROUP BY topic, namespace, key_ref) AS l \
-         ON e.topic = l.topic AND e.namespace = l.namespace AND e.key_ref = l.key_ref AND e.raft_index = l.last \
-         JOIN names AS k ON k.id = e.key_ref \
-         WHERE e.cluster_id = {outer} ORDER BY e.topic, e.namespace, k.name",
-        event_columns(event_column)
-    );
-    Statement {
-        sql,
-        binds: w.binds.values,
-    }
-}
 
 impl RefColumn {
     /// The condition "references this object", for a bound `placeholder`

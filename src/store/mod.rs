@@ -6,6 +6,8 @@
 //! the rest lives in the backend folders. Rows map by column name (`records`).
 
 pub mod filter;
+pub mod keyframe;
+pub mod moment;
 mod names;
 mod postgres;
 mod queries;
@@ -18,6 +20,7 @@ mod statement;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures_util::stream::BoxStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::archive::{
@@ -26,6 +29,7 @@ use crate::archive::{
 };
 use crate::config::DbUrl;
 
+pub use moment::{Moment, MomentObject, MomentQuery, Point, Presence, Rows};
 pub use postgres::PgStore;
 pub(crate) use rows::{to_i64, to_u64};
 pub use sqlite::SqliteStore;
@@ -56,6 +60,12 @@ pub enum StoreError {
     /// foreign key checks each event: migration 0009).
     #[error("cluster `{cluster}` is no longer in the archive: its row in `clusters` was deleted")]
     ClusterMissing { cluster: String },
+    /// Events archived before migration 0011 still wait for their time
+    /// and presence, which opening the archive fills in.
+    #[error(
+        "cluster `{cluster}` has events whose time and presence are not filled in yet: open the archive with this version of nomad-chronicle first"
+    )]
+    Unfilled { cluster: String },
     #[error("{}", query_message(.0))]
     Query(#[from] sqlx::Error),
 }
@@ -184,17 +194,47 @@ pub trait Store: Send + Sync {
         until: Option<i64>,
     ) -> Result<Option<(u64, u64)>, StoreError>;
 
-    /// The latest event of every object of `topics` at or before a point
-    /// (`to_index`, or received before `until`), only objects that reference
-    /// one of `refs` when any are given; ordered by topic, namespace, key.
-    async fn latest(
+    /// Resolves the moment a snapshot asks for: its index and Nomad time,
+    /// the keyframe it starts from and the events to read after it; `None`
+    /// when nothing is archived at or before it.
+    async fn moment(
         &self,
         cluster: &Cluster,
-        topics: &[String],
-        to_index: Option<u64>,
-        until: Option<i64>,
-        refs: &[(RefColumn, String)],
-    ) -> Result<Vec<ArchivedEvent>, StoreError>;
+        query: &MomentQuery,
+    ) -> Result<Option<Moment>, StoreError>;
+
+    /// The nodes, jobs and allocations at `moment`, each by the event that
+    /// last describes it, streamed in order of topic (Node, Job,
+    /// Allocation), namespace and key: what a snapshot shows, or with
+    /// [`Rows::Every`] whatever each object's presence. The rows are read
+    /// as they are consumed; nothing else should use a SQLite in-memory
+    /// archive meanwhile (its one connection is taken).
+    fn moment_objects<'a>(
+        &'a self,
+        cluster: &'a Cluster,
+        moment: &'a Moment,
+        rows: Rows,
+    ) -> BoxStream<'a, Result<MomentObject, StoreError>>;
+
+    /// How many allocations terminal at `moment` its snapshot leaves out
+    /// (those whose last change is before the window).
+    async fn terminal_left_out(
+        &self,
+        cluster: &Cluster,
+        moment: &Moment,
+    ) -> Result<u64, StoreError>;
+
+    /// Builds the keyframes missing from the cluster's history, threshold
+    /// by threshold after the newest one, each in a transaction of its own;
+    /// `progress` hears each keyframe's index and the cluster's last index.
+    /// Returns how many were built. Refuses ([`StoreError::Unfilled`])
+    /// while any event of the cluster waits for its time and presence: run
+    /// it after they are filled in, when the archive is opened.
+    async fn build_keyframes(
+        &self,
+        cluster: &Cluster,
+        progress: &(dyn Fn(u64, u64) + Send + Sync),
+    ) -> Result<u64, StoreError>;
 
     /// IDs of the nodes that were ever called `name`.
     async fn node_ids_named(

@@ -12,6 +12,7 @@ use super::{PgStore, STYLE, copy, query, reconstruction};
 use crate::archive::{Batch, Cluster, CommitStats, now_millis};
 use crate::backoff::Backoff;
 use crate::nomad::ClusterIdentity;
+use crate::store::keyframe::{self, Tracker};
 use crate::store::names::{BatchNames, NameCache, RowRefs};
 use crate::store::rows::{EventRow, event_rows};
 use crate::store::{Lease, StoreError, is_transient, queries, to_i64};
@@ -48,6 +49,7 @@ pub(super) async fn acquire(
                     Box::new(PgLease {
                         conn,
                         names: NameCache::default(),
+                        keyframes: Tracker::Unknown,
                     }) as Box<dyn Lease>
                 }));
             }
@@ -96,6 +98,8 @@ struct PgLease {
     conn: PgConnection,
     /// IDs this writer resolved recently.
     names: NameCache,
+    /// The newest keyframe and the events stored since.
+    keyframes: Tracker,
 }
 
 #[async_trait]
@@ -105,7 +109,15 @@ impl Lease for PgLease {
         cluster: &Cluster,
         batch: &Batch,
     ) -> Result<CommitStats, StoreError> {
-        match commit(&mut self.conn, &mut self.names, cluster, batch).await {
+        let writer = Writer {
+            names: &mut self.names,
+            keyframes: &mut self.keyframes,
+        };
+        let committed = commit(&mut self.conn, writer, cluster, batch).await;
+        if committed.is_err() {
+            self.keyframes = Tracker::Unknown;
+        }
+        match committed {
             // Without its connection the lock is gone: another ingester may
             // hold it by now, so this one must not write again.
             Err(StoreError::Query(e)) if is_transient(&e) => Err(StoreError::LeaseLost {
@@ -126,17 +138,25 @@ enum Insert {
     OnConflict,
 }
 
+/// What a commit keeps from one to the next.
+struct Writer<'a> {
+    names: &'a mut NameCache,
+    keyframes: &'a mut Tracker,
+}
+
 async fn commit(
     conn: &mut PgConnection,
-    cache: &mut NameCache,
+    mut writer: Writer<'_>,
     cluster: &Cluster,
     batch: &Batch,
 ) -> Result<CommitStats, StoreError> {
-    match commit_with(conn, cache, cluster, batch, Insert::Copy).await {
+    match commit_with(conn, &mut writer, cluster, batch, Insert::Copy).await {
         // The transaction is rolled back; nothing of it stays.
         Err(StoreError::Query(e)) if is_unique_violation(&e) => {
             tracing::debug!(error = %e, "Events stored meanwhile by another writer; storing the batch again");
-            commit_with(conn, cache, cluster, batch, Insert::OnConflict).await
+            // The keyframes' count went up with the failed attempt.
+            *writer.keyframes = Tracker::Unknown;
+            commit_with(conn, &mut writer, cluster, batch, Insert::OnConflict).await
         }
         other => other,
     }
@@ -149,14 +169,14 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 async fn commit_with(
     conn: &mut PgConnection,
-    cache: &mut NameCache,
+    writer: &mut Writer<'_>,
     cluster: &Cluster,
     batch: &Batch,
     how: Insert,
 ) -> Result<CommitStats, StoreError> {
     let rows: Vec<_> = event_rows(batch).collect();
     let mut tx = conn.begin().await?;
-    let mut names = BatchNames::new(cache, &rows);
+    let mut names = BatchNames::new(writer.names, &rows);
     resolve_names(&mut tx, &mut names).await?;
     let mut inserted = 0;
     if !rows.is_empty() {
@@ -172,6 +192,7 @@ async fn commit_with(
             .await?;
     }
     reconstruction::request(&mut tx, cluster, batch).await?;
+    keyframe::after_insert(&mut *tx, writer.keyframes, cluster.id, batch, inserted).await?;
     let updated = sqlx::query(
         "UPDATE clusters SET \
            checkpoint = CASE WHEN $1::bigint IS NULL THEN checkpoint ELSE GREATEST(COALESCE(checkpoint, 0), $1) END, \
@@ -193,7 +214,7 @@ async fn commit_with(
         });
     }
     tx.commit().await?;
-    cache.remember(names.resolved);
+    writer.names.remember(names.resolved);
     Ok(CommitStats {
         inserted,
         duplicates: rows.len() as u64 - inserted,

@@ -19,6 +19,7 @@ use super::StoreError;
 use super::statement::{Bind, Placeholders, Statement};
 
 mod copy;
+mod keyframe;
 mod lease;
 mod open;
 mod reads;

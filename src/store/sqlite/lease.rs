@@ -12,6 +12,7 @@ use super::checkpoint::Checkpoints;
 use super::{STYLE, SqliteStore, query, reconstruction};
 use crate::archive::{Batch, Cluster, CommitStats, now_millis};
 use crate::nomad::ClusterIdentity;
+use crate::store::keyframe::{self, Tracker};
 use crate::store::names::{BatchNames, NameCache, RowRefs};
 use crate::store::rows::{EventRow, event_rows};
 use crate::store::{Lease, StoreError, queries, to_i64};
@@ -60,6 +61,8 @@ struct SqliteLease {
     names: NameCache,
     /// WAL checkpoints beside the writer; none for an in-memory database.
     checkpoints: Option<Checkpoints>,
+    /// The newest keyframe and the events stored since.
+    keyframes: Tracker,
 }
 
 /// Where a lease commits.
@@ -89,6 +92,7 @@ impl Lease for SqliteLease {
         let result = self.store(cluster, batch).await;
         match (&result, &mut self.checkpoints) {
             (Err(_), _) => {
+                self.keyframes = Tracker::Unknown;
                 if let Writer::Own { conn, .. } = &mut self.conn {
                     *conn = None;
                 }
@@ -126,6 +130,7 @@ impl SqliteLease {
                 .await?;
         }
         reconstruction::request(&mut tx, cluster, batch).await?;
+        keyframe::after_insert(&mut *tx, &mut self.keyframes, cluster.id, batch, inserted).await?;
         sqlx::query(
             "UPDATE clusters SET \
                checkpoint = CASE WHEN ? IS NULL THEN checkpoint ELSE MAX(COALESCE(checkpoint, 0), ?) END, \
@@ -249,5 +254,6 @@ pub(super) async fn lease(store: &SqliteStore) -> Result<Box<dyn Lease>, StoreEr
         conn,
         names: NameCache::default(),
         checkpoints,
+        keyframes: Tracker::Unknown,
     }))
 }

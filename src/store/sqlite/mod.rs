@@ -17,6 +17,7 @@ use super::StoreError;
 use super::statement::{Bind, Placeholders, Statement};
 
 mod checkpoint;
+mod keyframe;
 mod lease;
 mod open;
 mod reads;

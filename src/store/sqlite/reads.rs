@@ -2,13 +2,16 @@
 //! The writer's lease and the status report are built in their own files.
 
 use async_trait::async_trait;
+use futures_util::stream::BoxStream;
 use tokio_util::sync::CancellationToken;
 
-use super::{STYLE, SqliteStore, lease, query_scalar, status};
-use crate::archive::{ArchivedEvent, Cluster, Gap, PageQuery, RefColumn, StatusReport, now_millis};
-use crate::store::filter::{select_events, select_latest};
+use super::{STYLE, SqliteStore, keyframe, lease, query_scalar, status};
+use crate::archive::{ArchivedEvent, Cluster, Gap, PageQuery, StatusReport, now_millis};
+use crate::store::filter::select_events;
 use crate::store::records::{ClusterRecord, EventRecord, GapRecord, SpanRecord};
-use crate::store::{Lease, Reconstructions, Store, StoreError, queries};
+use crate::store::{
+    Lease, Moment, MomentObject, MomentQuery, Reconstructions, Rows, Store, StoreError, queries,
+};
 
 /// How SQLite reads an event as text.
 const EVENT: &str = "event";
@@ -82,16 +85,37 @@ impl Store for SqliteStore {
         self.all::<EventRecord, _>(select).await
     }
 
-    async fn latest(
+    async fn moment(
         &self,
         cluster: &Cluster,
-        topics: &[String],
-        to_index: Option<u64>,
-        until: Option<i64>,
-        refs: &[(RefColumn, String)],
-    ) -> Result<Vec<ArchivedEvent>, StoreError> {
-        let select = select_latest(cluster.id, topics, to_index, until, refs, STYLE, EVENT);
-        self.all::<EventRecord, _>(select).await
+        query: &MomentQuery,
+    ) -> Result<Option<Moment>, StoreError> {
+        keyframe::moment(self, cluster, query).await
+    }
+
+    fn moment_objects<'a>(
+        &'a self,
+        cluster: &'a Cluster,
+        moment: &'a Moment,
+        rows: Rows,
+    ) -> BoxStream<'a, Result<MomentObject, StoreError>> {
+        keyframe::objects(self, cluster, moment, rows)
+    }
+
+    async fn terminal_left_out(
+        &self,
+        cluster: &Cluster,
+        moment: &Moment,
+    ) -> Result<u64, StoreError> {
+        keyframe::left_out(self, cluster, moment).await
+    }
+
+    async fn build_keyframes(
+        &self,
+        cluster: &Cluster,
+        progress: &(dyn Fn(u64, u64) + Send + Sync),
+    ) -> Result<u64, StoreError> {
+        keyframe::build(self, cluster, progress).await
     }
 
     async fn gaps(&self, cluster: &Cluster) -> Result<Vec<Gap>, StoreError> {
