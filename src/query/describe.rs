@@ -91,7 +91,7 @@ impl Tracker {
                 (kind, step(&mut self.deployments, key, current, deployment))
             }
             "Job" => {
-                let (kind, current) = parse(raw, |p: JobPayload| p.object)?;
+                let (kind, current) = parse(raw, JobPayload::job)?;
                 let lines = step(&mut self.jobs, key, current, |prev, cur| {
                     job(&kind, prev, cur)
                 });
@@ -372,7 +372,9 @@ fn deployment(previous: Option<&Deployment>, cur: &Deployment) -> Vec<String> {
 fn job(event_type: &str, previous: Option<&Job>, cur: &Job) -> Vec<String> {
     let mut out = Vec::new();
     if event_type == "JobDeregistered" || event_type == "JobBatchDeregistered" {
-        out.push("deregistered".to_owned());
+        // A stop keeps the job (dead); a purge deletes it.
+        let what = if cur.purged { "purged" } else { "stopped" };
+        out.push(what.to_owned());
         return out;
     }
     if previous.is_none_or(|p| p.version != cur.version) {

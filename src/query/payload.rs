@@ -50,6 +50,18 @@ pub struct DeploymentPayload {
 pub struct JobPayload {
     #[serde(rename = "Job")]
     pub object: Option<Job>,
+    /// `true` on the `JobDeregistered` of a purge (`nomad job stop
+    /// -purge`): the job left the state store. A plain stop keeps it.
+    #[serde(rename = "Deleted", default, deserialize_with = "boolean")]
+    pub deleted: Option<bool>,
+}
+
+impl JobPayload {
+    /// The job, marked purged when the payload says it was deleted.
+    pub fn job(self) -> Option<Job> {
+        let purged = self.deleted == Some(true);
+        self.object.map(|job| Job { purged, ..job })
+    }
 }
 
 /// `Payload` of a Node event.
@@ -164,6 +176,9 @@ pub struct Job {
     pub status: Option<String>,
     #[serde(rename = "TaskGroups", deserialize_with = "or_empty")]
     pub task_groups: Vec<TaskGroup>,
+    /// Set from the payload's `Deleted` ([`JobPayload::job`]).
+    #[serde(skip)]
+    pub purged: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

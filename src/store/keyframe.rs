@@ -8,6 +8,8 @@
 //! ([`crate::store::Store::build_keyframes`]). Both backends run the same
 //! statements through [`Run`].
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use async_trait::async_trait;
 
 use super::statement::{Bind, Placeholders, Statement};
@@ -19,8 +21,20 @@ use crate::archive::{Batch, now_millis};
 /// (or the keyframe's object count, when larger) after its keyframe.
 pub const MIN_EVENTS_BETWEEN: u64 = 10_000;
 
-/// Overrides [`MIN_EVENTS_BETWEEN`] (tests build keyframes every few events).
+/// Overrides [`MIN_EVENTS_BETWEEN`] in a process started with it (tests
+/// build keyframes every few events).
 pub const EVENTS_BETWEEN_ENV: &str = "NOMAD_CHRONICLE_KEYFRAME_EVENTS";
+
+/// Overrides [`MIN_EVENTS_BETWEEN`] and [`EVENTS_BETWEEN_ENV`] in this
+/// process; 0: no override.
+static EVENTS_BETWEEN: AtomicU64 = AtomicU64::new(0);
+
+/// Makes keyframes of this process follow each other every `events` events
+/// at least (0: the default again), as [`EVENTS_BETWEEN_ENV`] does for a
+/// process started with it: for tests that build keyframes in process.
+pub fn set_min_events_between(events: u64) {
+    EVENTS_BETWEEN.store(events, Ordering::Relaxed);
+}
 
 /// A keyframe as the archive holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,11 +72,15 @@ impl From<KeyframeRecord> for Keyframe {
 /// one: never fewer than [`MIN_EVENTS_BETWEEN`] (or its override), nor
 /// fewer than the objects the next keyframe copies.
 pub fn threshold(objects: u64) -> u64 {
-    let least = std::env::var(EVENTS_BETWEEN_ENV)
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(MIN_EVENTS_BETWEEN);
+    let set = EVENTS_BETWEEN.load(Ordering::Relaxed);
+    let least = match set {
+        0 => std::env::var(EVENTS_BETWEEN_ENV)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(MIN_EVENTS_BETWEEN),
+        set => set,
+    };
     least.max(objects)
 }
 

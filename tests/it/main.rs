@@ -8,6 +8,7 @@ mod checkpoint;
 mod common;
 mod import;
 mod ingest;
+mod keyframes;
 mod lease;
 mod namespaces;
 mod postgres;

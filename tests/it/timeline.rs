@@ -376,7 +376,7 @@ async fn the_job_timeline_tells_the_whole_story(backend: Backend) {
             ),
             (60, "Job", "stopped"),
             (60, "Job", "status running → dead"),
-            (61, "Job", "deregistered"),
+            (61, "Job", "stopped"),
         ])
     );
 }
@@ -548,9 +548,11 @@ async fn snapshots_show_the_cluster_as_it_was(backend: Backend) {
             s("Allocation", ALLOC2, 42, "run pending"),
         ]
     );
+    // `nomad job stop` deregisters the job without purging it: it stays, dead.
     let after_deregistration = snapshot(&archive, &["--at-index", "61", "--job", "web"]).await;
-    assert!(
-        after_deregistration.iter().all(|o| o.0 == "Allocation"),
+    assert_eq!(
+        after_deregistration.first(),
+        Some(&s("Job", "web", 61, "v1 dead")),
         "{after_deregistration:?}"
     );
     let before_anything = archive.run(&["query", "snapshot", "--at-index", "5"]).await;
