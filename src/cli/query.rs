@@ -4,7 +4,6 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use super::history::{parse_time, pick_cluster};
-use super::parse_duration;
 use crate::archive::{Cluster, RefColumn};
 use crate::config::DbUrl;
 use crate::query::events::{self, EventsQuery};
@@ -72,7 +71,8 @@ pub struct SnapshotArgs {
     pub node: Option<String>,
     /// Terminal allocations (complete, failed, lost) whose last change is at
     /// most this long before the point are listed (e.g. 30m, 1d).
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    /// 0s lists only those that ended at the point itself.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_window)]
     pub terminal_within: std::time::Duration,
     /// List every terminal allocation, however old (reads history from its start).
     #[arg(long, conflicts_with = "terminal_within")]
@@ -217,6 +217,12 @@ impl PointArgs {
             (None, None) => At::Index(u64::MAX),
         }
     }
+}
+
+/// Parses a window such as `30m`, `1d` or `0s` (humantime syntax).
+fn parse_window(value: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(value)
+        .map_err(|e| format!("`{value}` is not a duration ({e}); use e.g. 30m, 1h or 2d"))
 }
 
 fn namespace(common: &Common) -> Option<String> {

@@ -6,10 +6,12 @@
 use std::io::{self, Write};
 
 use futures_util::StreamExt;
+use serde::Serialize;
 
 use super::{Described, Header, Objects, TOPICS};
+use crate::archive::Gap;
 use crate::query::payload::SnapshotFields;
-use crate::query::reconstructed::{self, Source};
+use crate::query::reconstructed::{self, Source, Used};
 use crate::query::render::{self, Output, short_id};
 use crate::query::{QueryError, gaps};
 
@@ -60,12 +62,14 @@ impl Writer {
                 writeln!(out, "as of {}{}", h.point, left_out_note(h))
             }
             Output::Json => {
-                write!(out, "{{\"cluster\":")?;
-                serde_json::to_writer(&mut *out, h.cluster)?;
-                write!(out, ",\"at\":")?;
-                serde_json::to_writer(&mut *out, &h.point)?;
-                write!(out, ",\"terminal_allocations_left_out\":")?;
-                serde_json::to_writer(&mut *out, &h.left_out).map_err(io::Error::from)
+                // The document's first members, its closing brace held back.
+                let head = serde_json::to_string(&Head {
+                    cluster: h.cluster,
+                    at: &h.point,
+                    terminal_allocations_left_out: h.left_out,
+                })?;
+                let open = head.len().saturating_sub(1);
+                write!(out, "{}", head.get(..open).unwrap_or_default())
             }
             Output::Ndjson => {
                 for gap in &h.gaps {
@@ -148,15 +152,31 @@ impl Writer {
                 reconstructed::lines(out, &h.used, self.colour)
             }
             Output::Json => {
-                write!(out, ",\"gaps\":")?;
-                serde_json::to_writer(&mut *out, &h.gaps)?;
-                write!(out, ",\"reconstructions\":")?;
-                serde_json::to_writer(&mut *out, &h.used)?;
-                writeln!(out, "}}")
+                // The document's last members, after its opening brace.
+                let tail = serde_json::to_string(&Tail {
+                    gaps: &h.gaps,
+                    reconstructions: &h.used,
+                })?;
+                writeln!(out, ",{}", tail.get(1..).unwrap_or_default())
             }
             Output::Ndjson => Ok(()),
         }
     }
+}
+
+/// The JSON document's members before the objects.
+#[derive(Serialize)]
+struct Head<'a> {
+    cluster: &'a str,
+    at: &'a str,
+    terminal_allocations_left_out: Option<u64>,
+}
+
+/// The JSON document's members after the objects.
+#[derive(Serialize)]
+struct Tail<'a> {
+    gaps: &'a [Gap],
+    reconstructions: &'a [Used],
 }
 
 /// The sentence after `as of …` saying how many terminal allocations were
