@@ -132,7 +132,7 @@ async fn emit(
             }
         };
         if let (Some(speed), Some(prev)) = (speed, &previous) {
-            let gap_ms = (frame.received_at - prev.received_at).max(0) as f64 / speed;
+            let gap_ms = (frame.time - prev.time).max(0) as f64 / speed;
             out.flush().await?;
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs_f64(gap_ms / 1000.0)) => {}

@@ -102,6 +102,9 @@ pub fn render_table(out: &mut impl Write, report: &StatusReport) -> std::io::Res
             _ => "no events".to_owned(),
         };
         writeln!(out, "  events      {:<12} {range}", thousands(c.events))?;
+        if let (Some(a), Some(b)) = (c.first_event_at, c.last_event_at) {
+            writeln!(out, "  happened    {} – {}", timestamp(a), timestamp(b))?;
+        }
         if let (Some(a), Some(b)) = (c.first_received_at, c.last_received_at) {
             writeln!(out, "  received    {} – {}", timestamp(a), timestamp(b))?;
         }

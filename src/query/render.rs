@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::gaps;
-use crate::archive::{ArchivedEvent, Gap};
+use crate::archive::{ArchivedEvent, Gap, TimeSource};
 
 /// How an answer is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -32,6 +32,45 @@ pub fn time(millis: i64) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
+/// When something happened, as answers give it: `Time` by Nomad's clock
+/// (or the receipt time when its frame carried none: `TimeSource`
+/// `received`), and `Received`, when the archive received it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Dated {
+    pub time: String,
+    pub time_source: TimeSource,
+    pub received: String,
+}
+
+impl Dated {
+    /// An event's time and receipt.
+    pub fn of(event: &ArchivedEvent) -> Self {
+        Dated {
+            time: time(event.time),
+            time_source: event.time_source,
+            received: time(event.received_at),
+        }
+    }
+
+    /// Something known only by when it was read (a reconstruction).
+    pub fn read_at(when: &str) -> Self {
+        Dated {
+            time: when.to_owned(),
+            time_source: TimeSource::Received,
+            received: when.to_owned(),
+        }
+    }
+
+    /// The TIME cell of a table: `~` marks a receipt time.
+    pub fn cell(&self) -> String {
+        match self.time_source {
+            TimeSource::Nomad => self.time.clone(),
+            TimeSource::Received => format!("~{}", self.time),
+        }
+    }
+}
+
 /// An archived event as scripts see it.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -42,7 +81,8 @@ pub struct EventRecord<'a> {
     pub event_type: String,
     pub key: &'a str,
     pub namespace: &'a str,
-    pub time: String,
+    #[serde(flatten)]
+    pub time: Dated,
     /// The whole event as archived.
     pub event: Box<RawValue>,
 }
@@ -113,7 +153,7 @@ pub fn record(event: &ArchivedEvent) -> Option<EventRecord<'_>> {
         event_type: event_type(&event.raw),
         key: &event.key,
         namespace: &event.namespace,
-        time: time(event.received_at),
+        time: Dated::of(event),
         event: RawValue::from_string(event.raw.clone()).ok()?,
     })
 }

@@ -10,6 +10,7 @@ mod import;
 mod ingest;
 mod lease;
 mod namespaces;
+mod nomad_time;
 mod postgres;
 mod query;
 mod reconcile;

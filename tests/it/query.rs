@@ -355,14 +355,34 @@ async fn store_received_at(archive: &Archive, frames: &[SimFrame], received_at: 
     store.close().await;
 }
 
-/// `--since` / `--until` select by the time each event was received, which
-/// runs with the raft index only while history arrives live: a capture of
-/// older history imported later is received after newer events. The window
-/// holds exactly the events received in it, in stream order.
-async fn a_time_window_holds_exactly_the_events_received_in_it(backend: Backend) {
+/// `frames` with every time Nomad puts in a payload taken out: the archive
+/// can only date them by their receipt.
+fn without_times(frames: Vec<SimFrame>) -> Vec<SimFrame> {
+    const TIMES: [&str; 4] = ["ModifyTime", "SubmitTime", "StatusUpdatedAt", "Events"];
+    frames
+        .into_iter()
+        .map(|mut frame| {
+            for event in &mut frame.events {
+                let mut v: serde_json::Value = serde_json::from_str(&event.json).expect("JSON");
+                if let Some(object) = v["Payload"][&event.topic].as_object_mut() {
+                    object.retain(|k, _| !TIMES.contains(&k.as_str()));
+                }
+                event.json = v.to_string();
+            }
+            frame
+        })
+        .collect()
+}
+
+/// `--since` / `--until` select by each event's time. Events whose frames
+/// carry no time of Nomad's are dated by their receipt, which runs with the
+/// raft index only while history arrives live: a capture of older history
+/// imported later is received after newer events. The window holds exactly
+/// the events dated in it, in stream order.
+async fn a_time_window_holds_exactly_the_events_dated_in_it(backend: Backend) {
     let archive = Archive::new(backend).await;
     // Over a page of replay (1,000 events) in each third.
-    let frames = Generator::new(74).frames(4_500);
+    let frames = without_times(Generator::new(74).frames(4_500));
     let third = frames.len() / 3;
     let (old, rest) = frames.split_at(third);
     let (middle, new) = rest.split_at(third);
@@ -459,5 +479,5 @@ on_both_backends!(
     ambiguous_and_unknown_ids_are_told_apart,
     answers_say_which_gaps_they_overlap,
     each_object_filter_finds_exactly_its_events_in_stream_order,
-    a_time_window_holds_exactly_the_events_received_in_it,
+    a_time_window_holds_exactly_the_events_dated_in_it,
 );
