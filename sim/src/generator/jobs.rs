@@ -242,7 +242,7 @@ impl Generator {
         if let Some((group, n)) = eval.failed.clone() {
             if let Some(mut blocked) = self.new_eval(&eval.job_id, eval.triggered_by, None) {
                 blocked.status = "blocked";
-                blocked.status_description = "created to place remaining allocations";
+                blocked.status_description = "created to place remaining allocations".into();
                 blocked.previous_eval = Some(eval.id.clone());
                 blocked.queued = vec![(group.clone(), n)];
                 eval.blocked_eval = Some(blocked.id.clone());
@@ -265,7 +265,7 @@ impl Generator {
             return Outcome::Skip;
         };
         eval.status = "pending";
-        eval.status_description = "";
+        eval.status_description.clear();
         eval.triggered_by = "queued-allocs";
         eval.modify_index = index;
         eval.modify_time = now;
