@@ -427,3 +427,55 @@ pub(super) fn deployment(d: &Deployment) -> Value {
         "TaskGroups": groups,
     }})
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_is_gos_padded_standard_encoding() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(&[0xfb, 0xff]), "+/8=");
+        assert_eq!(base64(&[0; 32]).len(), 44);
+    }
+
+    #[test]
+    fn a_node_pool_has_nomads_fields_and_no_time() {
+        let pool = NodePool {
+            name: "gpu",
+            description: "Nodes with NVIDIA GPUs",
+            meta: vec![("owner", "data".to_string())],
+            algorithm: Some("spread"),
+            hash: [1; 32],
+            create_index: 40,
+            modify_index: 52,
+        };
+        assert_eq!(
+            node_pool(&pool),
+            json!({"NodePool": {
+                "CreateIndex": 40, "Description": "Nodes with NVIDIA GPUs",
+                "Hash": "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+                "Meta": {"owner": "data"}, "ModifyIndex": 52, "Name": "gpu",
+                "NodeIdentityTTL": 86_400_000_000_000_i64,
+                "SchedulerConfiguration": {"MemoryOversubscriptionEnabled": null, "SchedulerAlgorithm": "spread"},
+            }})
+        );
+        let plain = NodePool {
+            meta: Vec::new(),
+            algorithm: None,
+            ..pool
+        };
+        let plain = node_pool(&plain);
+        assert_eq!(
+            (
+                &plain["NodePool"]["Meta"],
+                &plain["NodePool"]["SchedulerConfiguration"]
+            ),
+            (&Value::Null, &Value::Null),
+            "nil fields are written as null"
+        );
+    }
+}
