@@ -203,6 +203,10 @@ impl Generator {
     }
 
     /// A Job event plus a new pending evaluation, both of `event_type`.
+    ///
+    /// Nomad commits the evaluation in a second transaction at the same raft
+    /// index, so it streams two frames with one `Index`; the generator keeps
+    /// both events in one frame, as its indexes strictly increase.
     fn register_entry(&mut self, job_id: &str, event_type: &str, trigger: &'static str) -> Outcome {
         let Some(eval) = self.new_eval(job_id, trigger, None) else {
             return Outcome::Skip;

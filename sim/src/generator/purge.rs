@@ -10,6 +10,8 @@ impl Generator {
     ///
     /// Nomad deletes the job's allocations and deployments in the same
     /// entry and sends nothing for them: they simply stop being updated.
+    /// (Nomad streams the new evaluation as a second frame of the same index;
+    /// here it closes the one frame, as in [`Generator::job_register`].)
     pub(super) fn job_purge(&mut self, id: &str) -> Outcome {
         let index = self.index;
         let Some(position) = self.jobs.iter().position(|j| j.id == id) else {
