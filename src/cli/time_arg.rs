@@ -115,8 +115,8 @@ pub struct TimeDisplay {
     #[arg(long, global = true, conflicts_with = "local")]
     pub utc: bool,
     /// Show times in the local zone (`TZ`, else the system's) with their
-    /// offset, e.g. 2026-12-04T17:41:30.000+01:00; also in JSON output,
-    /// which is otherwise UTC.
+    /// offset, e.g. 2026-12-04T17:41:30.000+01:00, in tables and in query
+    /// JSON (which is otherwise UTC too).
     #[arg(long, global = true)]
     pub local: bool,
 }

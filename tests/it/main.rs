@@ -18,4 +18,5 @@ mod reporting;
 mod restarts;
 mod status;
 mod stream_ends;
+mod time_args;
 mod timeline;
