@@ -19,4 +19,5 @@ mod reporting;
 mod restarts;
 mod status;
 mod stream_ends;
+mod time_args;
 mod timeline;
