@@ -4,7 +4,7 @@ use nomad_chronicle::nomad::{Event, Frame, Line, parse_line};
 use nomad_sim::{Generator, SimEvent, SimFrame};
 use serde_json::Value;
 
-use crate::common::{Archive, Backend, on_both_backends};
+use crate::common::{Archive, Backend, on_both_backends, without_times};
 
 /// Imports `frames` into `archive` as cluster `default`.
 async fn import(archive: &Archive, name: &str, frames: &[SimFrame]) {
@@ -353,25 +353,6 @@ async fn store_received_at(archive: &Archive, frames: &[SimFrame], received_at: 
     lease.commit(&cluster, &batch).await.expect("commit");
     drop(lease);
     store.close().await;
-}
-
-/// `frames` with every time Nomad puts in a payload taken out: the archive
-/// can only date them by their receipt.
-fn without_times(frames: Vec<SimFrame>) -> Vec<SimFrame> {
-    const TIMES: [&str; 4] = ["ModifyTime", "SubmitTime", "StatusUpdatedAt", "Events"];
-    frames
-        .into_iter()
-        .map(|mut frame| {
-            for event in &mut frame.events {
-                let mut v: serde_json::Value = serde_json::from_str(&event.json).expect("JSON");
-                if let Some(object) = v["Payload"][&event.topic].as_object_mut() {
-                    object.retain(|k, _| !TIMES.contains(&k.as_str()));
-                }
-                event.json = v.to_string();
-            }
-            frame
-        })
-        .collect()
 }
 
 /// `--since` / `--until` select by each event's time. Events whose frames

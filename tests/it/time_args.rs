@@ -4,7 +4,7 @@
 use nomad_sim::{Generator, SimFrame};
 use serde_json::Value;
 
-use crate::common::{Archive, Backend, Run, finish};
+use crate::common::{Archive, Backend, Run, finish, without_times};
 
 /// Central European time, +01:00 in December, as a POSIX rule so the test
 /// needs no time zone database.
@@ -15,10 +15,11 @@ const EARLY: i64 = 1_796_402_490_000;
 const LATE: i64 = EARLY + 3_600_000;
 
 /// An archive whose first half of a history was received at [`EARLY`] and
-/// second half at [`LATE`], with the halves.
+/// second half at [`LATE`], with the halves. The payloads carry no times of
+/// Nomad's, so the events are dated by their receipt.
 async fn received_an_hour_apart() -> (Archive, Vec<SimFrame>, Vec<SimFrame>) {
     let archive = Archive::new(Backend::Sqlite).await;
-    let frames = Generator::new(91).frames(400);
+    let frames = without_times(Generator::new(91).frames(400));
     let (early, late) = frames.split_at(frames.len() / 2);
     let (store, cluster, mut lease) = archive.writer("default").await;
     for (frames, received_at) in [(early, EARLY), (late, LATE)] {
