@@ -104,12 +104,16 @@ impl Objects {
             );
             let mut gone = event.event_type == "NodeDeregistration";
             if *topic == "Job" {
-                // `job stop` keeps the job listed (stopped); a purge does not.
-                let job = serde_json::from_str::<Value>(json)
-                    .map(|v| v["Payload"]["Job"].clone())
+                // `job stop` keeps the job listed (stopped); a purge deletes it,
+                // with its allocations and deployments.
+                let payload = serde_json::from_str::<Value>(json)
+                    .map(|mut v| v["Payload"].take())
                     .unwrap_or(Value::Null);
-                gone = job.is_null();
-                if let Some(version) = job["Version"].as_u64() {
+                let job = &payload["Job"];
+                gone = job.is_null() || payload["Deleted"] == true;
+                if gone {
+                    self.remove_job_objects(&event.namespace, &event.key, entry.index);
+                } else if let Some(version) = job["Version"].as_u64() {
                     let kind = job["Type"].as_str().unwrap_or("service").to_owned();
                     self.job_versions
                         .entry((event.namespace.clone(), event.key.clone()))
@@ -146,6 +150,26 @@ impl Objects {
             }
         }
         removed
+    }
+
+    /// Deletes a purged job's allocations and deployments, as Nomad's state
+    /// store does in the purge's own entry (the stream says nothing of them).
+    fn remove_job_objects(&mut self, namespace: &str, job: &str, index: u64) {
+        for topic in ["Allocation", "Deployment"] {
+            let doomed: Vec<(String, String, String)> = self
+                .live
+                .iter()
+                .filter(|((t, ns, _), _)| t == topic && ns == namespace)
+                .filter(|(_, held)| self.object(held, topic)["JobID"] == job)
+                .map(|(id, _)| id.clone())
+                .collect();
+            if !doomed.is_empty() {
+                for id in &doomed {
+                    self.remove(id);
+                }
+                self.table_index.insert(topic.to_owned(), index);
+            }
+        }
     }
 
     /// Forgets the least recently changed objects of `topic` beyond

@@ -1,5 +1,7 @@
 //! An event as read back from the archive.
 
+use super::TimeSource;
+
 /// An event read back from the archive.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArchivedEvent {
@@ -9,6 +11,10 @@ pub struct ArchivedEvent {
     pub key: String,
     pub namespace: String,
     pub received_at: i64,
+    /// When it happened (Unix ms): Nomad's clock, or the receipt time when
+    /// its frame carried none ([`TimeSource`]).
+    pub time: i64,
+    pub time_source: TimeSource,
     /// The event's JSON exactly as received.
     pub raw: String,
 }

@@ -15,6 +15,7 @@ mod gap;
 mod page;
 pub mod reconstruction;
 mod status;
+mod time;
 
 pub use batch::{Batch, CommitStats};
 pub use cluster::Cluster;
@@ -27,3 +28,4 @@ pub use reconstruction::{
     ReconstructedObject, Reconstruction, StoredPart,
 };
 pub use status::{ClusterStatus, StatusReport, TopicCount};
+pub use time::{EventTime, TimeSource, frame_times};

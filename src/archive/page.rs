@@ -32,7 +32,7 @@ pub struct PageQuery {
 impl PageQuery {
     /// Reads only raft indexes `first..=last` (`last: None` leaves the end
     /// open), within whatever range was asked for: with the span of a time
-    /// window ([`Store::received_span`]), a read of the window goes through
+    /// window ([`Store::time_span`]), a read of the window goes through
     /// its stretch of the stream instead of the whole cluster.
     pub fn within(&mut self, first: u64, last: Option<u64>) {
         self.from_index = self.from_index.max(first);

@@ -20,7 +20,10 @@ pub struct ClusterStatus {
     pub topics: Vec<TopicCount>,
     pub gaps: Vec<Gap>,
     pub malformed_lines: u64,
-    /// Unix time in milliseconds of the first and last received event.
+    /// The earliest and latest time of its events by Nomad's clock, Unix ms.
+    pub first_event_at: Option<i64>,
+    pub last_event_at: Option<i64>,
+    /// When the first and last event (in stream order) were received, Unix ms.
     pub first_received_at: Option<i64>,
     pub last_received_at: Option<i64>,
     /// What was reconstructed after each gap (filled in by `status`).

@@ -8,6 +8,7 @@ mod query;
 mod replay;
 mod serve;
 mod status;
+mod time_arg;
 
 use std::process::ExitCode;
 

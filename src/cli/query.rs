@@ -3,7 +3,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use super::history::{parse_time, pick_cluster};
+use super::history::pick_cluster;
+use super::time_arg::{TimeDisplay, parse_time};
 use crate::archive::{Cluster, RefColumn};
 use crate::config::DbUrl;
 use crate::query::events::{self, EventsQuery};
@@ -19,6 +20,8 @@ use crate::store::{self, Store};
 pub struct QueryArgs {
     #[command(subcommand)]
     pub command: QueryCommand,
+    #[command(flatten)]
+    pub times: TimeDisplay,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -102,10 +105,14 @@ pub struct Range {
     /// Highest index (inclusive).
     #[arg(long)]
     pub to_index: Option<u64>,
-    /// Only events received at or after this time: RFC 3339, or a duration ago (2h).
+    /// Only events that happened (Nomad's clock) at or after this time: 2026-12-04T17:41:30+01:00 or …Z
+    /// (RFC 3339), 2026-12-04 17:41, 2026-12-04 or 17:41 (without an offset: in
+    /// the local zone, `TZ`), or a duration ago (2h, 1h30m).
     #[arg(long, value_parser = parse_time, value_name = "TIME")]
     pub since: Option<i64>,
-    /// Only events received before this time.
+    /// Only events that happened before this time: 2026-12-04T17:41:30+01:00 or …Z
+    /// (RFC 3339), 2026-12-04 17:41, 2026-12-04 or 17:41 (without an offset: in
+    /// the local zone, `TZ`), or a duration ago (2h, 1h30m).
     #[arg(long, value_parser = parse_time, value_name = "TIME")]
     pub until: Option<i64>,
     /// Read at most this many events.
@@ -203,7 +210,9 @@ pub struct PointArgs {
         conflicts_with = "at"
     )]
     pub at_index: Option<u64>,
-    /// At or before this time: RFC 3339, or a duration ago (2h).
+    /// At or before this time: 2026-12-04T17:41:30+01:00 or …Z
+    /// (RFC 3339), 2026-12-04 17:41, 2026-12-04 or 17:41 (without an offset: in
+    /// the local zone, `TZ`), or a duration ago (2h, 1h30m).
     #[arg(long, value_parser = parse_time, value_name = "TIME")]
     pub at: Option<i64>,
 }
@@ -318,6 +327,7 @@ async fn answer(
 }
 
 pub async fn run(args: QueryArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
+    args.times.apply();
     let store = store::connect(db).await?;
     let common = args.command.common();
     let cluster = pick_cluster(store.as_ref(), common.cluster.as_deref(), &db.to_string()).await;

@@ -6,9 +6,10 @@ use std::time::Duration;
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio_util::sync::CancellationToken;
 
-use super::history::{parse_time, pick_cluster};
+use super::history::pick_cluster;
 use super::ingest::parse_topic;
 use super::parse_duration;
+use super::time_arg::parse_time;
 use crate::config::DbUrl;
 use crate::nomad::Subscription;
 use crate::replay::{FrameQuery, FrameReader, OutFrame};
@@ -33,11 +34,15 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "N")]
     pub to_index: Option<u64>,
 
-    /// Only frames received at or after this time: RFC 3339, or a duration ago (2h).
+    /// Only frames that happened (Nomad's clock) at or after this time: 2026-12-04T17:41:30+01:00 or …Z
+    /// (RFC 3339), 2026-12-04 17:41, 2026-12-04 or 17:41 (without an offset: in
+    /// the local zone, `TZ`), or a duration ago (2h, 1h30m).
     #[arg(long, value_parser = parse_time, value_name = "TIME")]
     pub since: Option<i64>,
 
-    /// Only frames received before this time: RFC 3339, or a duration ago.
+    /// Only frames that happened before this time: 2026-12-04T17:41:30+01:00 or …Z
+    /// (RFC 3339), 2026-12-04 17:41, 2026-12-04 or 17:41 (without an offset: in
+    /// the local zone, `TZ`), or a duration ago (2h, 1h30m).
     #[arg(long, value_parser = parse_time, value_name = "TIME")]
     pub until: Option<i64>,
 
@@ -132,7 +137,7 @@ async fn emit(
             }
         };
         if let (Some(speed), Some(prev)) = (speed, &previous) {
-            let gap_ms = (frame.received_at - prev.received_at).max(0) as f64 / speed;
+            let gap_ms = (frame.time - prev.time).max(0) as f64 / speed;
             out.flush().await?;
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs_f64(gap_ms / 1000.0)) => {}

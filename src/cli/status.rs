@@ -2,10 +2,11 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::{Duration, UNIX_EPOCH};
 
+use super::time_arg::TimeDisplay;
 use crate::archive::{PartStatus, PartSummary, StatusReport};
 use crate::config::DbUrl;
+use crate::query::render;
 use crate::store::{self, Store, StoreError};
 
 /// Summarize the archive: per cluster, event counts, index range, topics,
@@ -16,6 +17,8 @@ pub struct StatusArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
+    #[command(flatten)]
+    pub times: TimeDisplay,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -32,6 +35,7 @@ pub async fn run(args: StatusArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    args.times.apply();
     let store = store::connect(db).await?;
     let report = with_reconstructions(store.as_ref()).await;
     store.close().await;
@@ -102,8 +106,21 @@ pub fn render_table(out: &mut impl Write, report: &StatusReport) -> std::io::Res
             _ => "no events".to_owned(),
         };
         writeln!(out, "  events      {:<12} {range}", thousands(c.events))?;
+        if let (Some(a), Some(b)) = (c.first_event_at, c.last_event_at) {
+            writeln!(
+                out,
+                "  happened    {} – {}",
+                render::time_seconds(a),
+                render::time_seconds(b)
+            )?;
+        }
         if let (Some(a), Some(b)) = (c.first_received_at, c.last_received_at) {
-            writeln!(out, "  received    {} – {}", timestamp(a), timestamp(b))?;
+            writeln!(
+                out,
+                "  received    {} – {}",
+                render::time_seconds(a),
+                render::time_seconds(b)
+            )?;
         }
         if let Some(cp) = c.checkpoint {
             writeln!(out, "  checkpoint  {cp}")?;
@@ -134,7 +151,7 @@ pub fn render_table(out: &mut impl Write, report: &StatusReport) -> std::io::Res
                     g.from_index,
                     g.to_index,
                     g.kind.as_str(),
-                    timestamp(g.detected_at),
+                    render::time_seconds(g.detected_at),
                     g.reason
                 )?;
                 let parts: Vec<&PartSummary> = c
@@ -149,11 +166,6 @@ pub fn render_table(out: &mut impl Write, report: &StatusReport) -> std::io::Res
         }
     }
     Ok(())
-}
-
-fn timestamp(millis: i64) -> String {
-    let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(millis).unwrap_or_default());
-    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 fn thousands(n: u64) -> String {

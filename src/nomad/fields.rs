@@ -1,6 +1,7 @@
 //! The fast path of reading an event: its header (Topic, Type, Key,
-//! Namespace, FilterKeys) and its payload's references (JobID, NodeID,
-//! EvalID, DeploymentID of an Allocation, Evaluation or Deployment), taken
+//! Namespace, FilterKeys), its payload's references (JobID, NodeID,
+//! EvalID, DeploymentID of an Allocation, Evaluation or Deployment) and the
+//! fields that date it or end its object ([`super::stamps`]), taken
 //! from the event's JSON text in one forward scan that skips everything else
 //! without decoding it.
 //!
@@ -16,6 +17,8 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
+use super::stamps::{Raw, Stamps};
+
 /// The parts of an event the archive indexes, borrowed from its text where
 /// they hold no escapes.
 #[derive(Debug, Default, PartialEq)]
@@ -25,14 +28,26 @@ pub struct Fields<'a> {
     pub key: Cow<'a, str>,
     pub namespace: Option<Cow<'a, str>>,
     pub filter_keys: Option<Vec<Option<Cow<'a, str>>>>,
-    /// The references of the payload object named after the event's topic
-    /// (`Payload.Allocation` of an Allocation event…).
-    pub refs: Refs<'a>,
+    /// What the payload object named after the event's topic
+    /// (`Payload.Allocation` of an Allocation event…) says.
+    pub object: PayloadObject<'a>,
+    /// The payload's `Deleted` (a purged job), as raw text.
+    pub deleted: Option<Raw<'a>>,
 }
 
-/// IDs a payload object names (serde reads them too, on the slow path).
-#[derive(Debug, Default, PartialEq, Deserialize)]
+/// IDs a payload object names.
+#[derive(Debug, Default, PartialEq)]
 pub struct Refs<'a> {
+    pub job_id: Option<Cow<'a, str>>,
+    pub node_id: Option<Cow<'a, str>>,
+    pub eval_id: Option<Cow<'a, str>>,
+    pub deployment_id: Option<Cow<'a, str>>,
+}
+
+/// The fields of a payload object the archive reads: its references and
+/// its stamps (serde reads the same, on the slow path).
+#[derive(Debug, Default, PartialEq, Deserialize)]
+pub struct PayloadObject<'a> {
     #[serde(rename = "JobID", borrow, default)]
     pub job_id: Option<Cow<'a, str>>,
     #[serde(rename = "NodeID", borrow, default)]
@@ -41,10 +56,44 @@ pub struct Refs<'a> {
     pub eval_id: Option<Cow<'a, str>>,
     #[serde(rename = "DeploymentID", borrow, default)]
     pub deployment_id: Option<Cow<'a, str>>,
+    #[serde(rename = "ModifyTime", borrow, default)]
+    pub modify_time: Option<Raw<'a>>,
+    #[serde(rename = "SubmitTime", borrow, default)]
+    pub submit_time: Option<Raw<'a>>,
+    #[serde(rename = "JobModifyIndex", borrow, default)]
+    pub job_modify_index: Option<Raw<'a>>,
+    #[serde(rename = "StatusUpdatedAt", borrow, default)]
+    pub status_updated_at: Option<Raw<'a>>,
+    #[serde(rename = "Events", borrow, default)]
+    pub events: Option<Raw<'a>>,
+    #[serde(rename = "ClientStatus", borrow, default)]
+    pub client_status: Option<Raw<'a>>,
 }
 
-/// The payload objects whose references are indexed.
-const REF_PAYLOADS: [&str; 3] = ["Allocation", "Evaluation", "Deployment"];
+impl<'a> PayloadObject<'a> {
+    /// The references and the stamps, apart.
+    pub fn split(self) -> (Refs<'a>, Stamps<'a>) {
+        let refs = Refs {
+            job_id: self.job_id,
+            node_id: self.node_id,
+            eval_id: self.eval_id,
+            deployment_id: self.deployment_id,
+        };
+        let stamps = Stamps {
+            modify_time: self.modify_time,
+            submit_time: self.submit_time,
+            job_modify_index: self.job_modify_index,
+            status_updated_at: self.status_updated_at,
+            events: self.events,
+            client_status: self.client_status,
+        };
+        (refs, stamps)
+    }
+}
+
+/// The payload objects that are read: the topics whose references are
+/// indexed, and those snapshots show.
+const OBJECT_PAYLOADS: [&str; 5] = ["Allocation", "Evaluation", "Deployment", "Job", "Node"];
 
 /// Scans one event; `None` means "not the plain shape, read it with serde".
 pub fn scan(text: &str) -> Option<Fields<'_>> {
@@ -53,7 +102,8 @@ pub fn scan(text: &str) -> Option<Fields<'_>> {
     let (mut namespace, mut filter_keys) = (None, None);
     // The references of each payload object serde would read (it rejects
     // the payload if any of them is malformed); the topic's are indexed.
-    let mut payload: [Option<Refs<'_>>; 3] = [None, None, None];
+    let mut payload: [Option<PayloadObject<'_>>; 5] = Default::default();
+    let mut deleted = None;
     let mut seen_payload = false;
     c.expect(b'{')?;
     if c.peek()? == b'}' {
@@ -72,7 +122,7 @@ pub fn scan(text: &str) -> Option<Fields<'_>> {
                 if std::mem::replace(&mut seen_payload, true) {
                     return None;
                 }
-                c.payload(&mut payload)?;
+                c.payload(&mut payload, &mut deleted)?;
             }
             _ => c.skip_value()?,
         }
@@ -83,7 +133,7 @@ pub fn scan(text: &str) -> Option<Fields<'_>> {
         }
     }
     let topic = topic?;
-    let refs = REF_PAYLOADS
+    let object = OBJECT_PAYLOADS
         .iter()
         .position(|p| *p == topic)
         .and_then(|i| payload[i].take())
@@ -94,7 +144,8 @@ pub fn scan(text: &str) -> Option<Fields<'_>> {
         key: key.unwrap_or_default(),
         namespace: namespace.flatten(),
         filter_keys: filter_keys.flatten(),
-        refs,
+        object,
+        deleted,
     })
 }
 
@@ -247,9 +298,13 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// Payload: `null`, or an object whose Allocation, Evaluation and
-    /// Deployment members are read for their references.
-    fn payload(&mut self, found: &mut [Option<Refs<'a>>; 3]) -> Option<()> {
+    /// Payload: `null`, or an object whose members named in
+    /// [`OBJECT_PAYLOADS`] are read, and whose `Deleted` is kept.
+    fn payload(
+        &mut self,
+        found: &mut [Option<PayloadObject<'a>>; 5],
+        deleted: &mut Option<Raw<'a>>,
+    ) -> Option<()> {
         match self.peek()? {
             b'n' => return self.literal("null"),
             b'{' => self.at += 1,
@@ -262,8 +317,9 @@ impl<'a> Cursor<'a> {
         loop {
             let name = self.plain_string()?;
             self.expect(b':')?;
-            match REF_PAYLOADS.iter().position(|p| *p == name) {
-                Some(i) => set_once(&mut found[i], self.refs()?)?,
+            match OBJECT_PAYLOADS.iter().position(|p| *p == name) {
+                Some(i) => set_once(&mut found[i], self.object()?)?,
+                None if name == "Deleted" => set_once(deleted, self.raw()?)?,
                 None => self.skip_value()?,
             }
             match self.next_byte()? {
@@ -274,13 +330,22 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// The references of one payload object (`{…}` or `null`).
-    fn refs(&mut self) -> Option<Refs<'a>> {
+    /// One value's JSON text, uninterpreted.
+    fn raw(&mut self) -> Option<Raw<'a>> {
+        self.peek()?;
+        let start = self.at;
+        self.skip_value()?;
+        self.text.get(start..self.at).map(Raw)
+    }
+
+    /// The fields read of one payload object (`{…}` or `null`).
+    fn object(&mut self) -> Option<PayloadObject<'a>> {
         if self.peek()? == b'n' {
             self.literal("null")?;
-            return Some(Refs::default());
+            return Some(PayloadObject::default());
         }
-        let (mut job, mut node, mut eval, mut deployment) = (None, None, None, None);
+        let mut o = PayloadObject::default();
+        let mut ids_seen = [false; 4];
         self.expect(b'{')?;
         if self.peek()? == b'}' {
             self.at += 1;
@@ -288,13 +353,7 @@ impl<'a> Cursor<'a> {
             loop {
                 let name = self.plain_string()?;
                 self.expect(b':')?;
-                match name {
-                    "JobID" => set_once(&mut job, self.nullable_string()?)?,
-                    "NodeID" => set_once(&mut node, self.nullable_string()?)?,
-                    "EvalID" => set_once(&mut eval, self.nullable_string()?)?,
-                    "DeploymentID" => set_once(&mut deployment, self.nullable_string()?)?,
-                    _ => self.skip_value()?,
-                }
+                self.object_field(name, &mut o, &mut ids_seen)?;
                 match self.next_byte()? {
                     b',' => {}
                     b'}' => break,
@@ -302,12 +361,38 @@ impl<'a> Cursor<'a> {
                 }
             }
         }
-        Some(Refs {
-            job_id: job.flatten(),
-            node_id: node.flatten(),
-            eval_id: eval.flatten(),
-            deployment_id: deployment.flatten(),
-        })
+        Some(o)
+    }
+
+    /// One field of a payload object: read into `o` when it is one of
+    /// those read, skipped otherwise; a field seen twice gives up (an ID's
+    /// `null` counts as seen: `ids_seen`).
+    fn object_field(
+        &mut self,
+        name: &str,
+        o: &mut PayloadObject<'a>,
+        ids_seen: &mut [bool; 4],
+    ) -> Option<()> {
+        let mut id = |c: &mut Self, i: usize, slot: &mut Option<Cow<'a, str>>| {
+            if std::mem::replace(&mut ids_seen[i], true) {
+                return None;
+            }
+            *slot = c.nullable_string()?;
+            Some(())
+        };
+        match name {
+            "JobID" => id(self, 0, &mut o.job_id),
+            "NodeID" => id(self, 1, &mut o.node_id),
+            "EvalID" => id(self, 2, &mut o.eval_id),
+            "DeploymentID" => id(self, 3, &mut o.deployment_id),
+            "ModifyTime" => set_once(&mut o.modify_time, self.raw()?),
+            "SubmitTime" => set_once(&mut o.submit_time, self.raw()?),
+            "JobModifyIndex" => set_once(&mut o.job_modify_index, self.raw()?),
+            "StatusUpdatedAt" => set_once(&mut o.status_updated_at, self.raw()?),
+            "Events" => set_once(&mut o.events, self.raw()?),
+            "ClientStatus" => set_once(&mut o.client_status, self.raw()?),
+            _ => self.skip_value(),
+        }
     }
 
     /// Moves past one value of any kind.
@@ -362,10 +447,10 @@ mod tests {
         assert_eq!(f.key, "a1");
         assert_eq!(f.namespace.as_deref(), Some("prod"));
         assert_eq!(f.filter_keys, Some(vec![Some(Cow::Borrowed("web")), None]));
-        assert_eq!(f.refs.job_id.as_deref(), Some("web"));
-        assert_eq!(f.refs.node_id.as_deref(), Some("n1"));
-        assert_eq!(f.refs.eval_id.as_deref(), Some("e\"1"));
-        assert_eq!(f.refs.deployment_id, None);
+        assert_eq!(f.object.job_id.as_deref(), Some("web"));
+        assert_eq!(f.object.node_id.as_deref(), Some("n1"));
+        assert_eq!(f.object.eval_id.as_deref(), Some("e\"1"));
+        assert_eq!(f.object.deployment_id, None);
     }
 
     #[test]
@@ -393,6 +478,7 @@ mod tests {
         assert_eq!(f.key, "");
         assert_eq!(f.namespace, None);
         assert_eq!(f.filter_keys, None);
-        assert_eq!(f.refs, Refs::default());
+        assert_eq!(f.object, PayloadObject::default());
+        assert_eq!(f.deleted, None);
     }
 }

@@ -12,6 +12,7 @@ mod fields;
 pub mod identity;
 pub mod lines;
 pub mod namespaces;
+pub mod stamps;
 pub mod subscription;
 pub mod wire;
 

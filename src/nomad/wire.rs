@@ -11,7 +11,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::fields::Refs;
+use super::fields::PayloadObject;
+use super::stamps::{self, Presence, Raw};
 
 /// One line of the stream, parsed.
 #[derive(Debug)]
@@ -45,6 +46,11 @@ pub struct Event {
     pub node_id: Option<String>,
     pub eval_id: Option<String>,
     pub deployment_id: Option<String>,
+    /// The time Nomad gave the event, from its payload (Unix ms); `None`
+    /// when the payload carries none ([`stamps`]).
+    pub nomad_time: Option<i64>,
+    /// What the event says of its object, for the topics snapshots show.
+    pub presence: Option<Presence>,
     /// The event exactly as received, for replay (shared, so storing it
     /// copies nothing).
     pub raw: Arc<str>,
@@ -90,30 +96,53 @@ struct WireEvent<'a, P> {
     payload: Option<P>,
 }
 
-/// The references an event's payload makes to other objects. Unknown payload
-/// kinds and fields are ignored.
+/// What an event's payload says of its object: its references to other
+/// objects and its stamps. Unknown payload kinds and fields are ignored.
 #[derive(Deserialize, Default)]
 struct WirePayload<'a> {
     #[serde(rename = "Allocation", borrow, default)]
-    allocation: Option<Refs<'a>>,
+    allocation: Option<PayloadObject<'a>>,
     #[serde(rename = "Evaluation", borrow, default)]
-    evaluation: Option<Refs<'a>>,
+    evaluation: Option<PayloadObject<'a>>,
     #[serde(rename = "Deployment", borrow, default)]
-    deployment: Option<Refs<'a>>,
+    deployment: Option<PayloadObject<'a>>,
+    #[serde(rename = "Job", borrow, default)]
+    job: Option<PayloadObject<'a>>,
+    #[serde(rename = "Node", borrow, default)]
+    node: Option<PayloadObject<'a>>,
+    #[serde(rename = "Deleted", borrow, default)]
+    deleted: Option<Raw<'a>>,
 }
 
 impl<'a> WirePayload<'a> {
-    /// A payload as the fast scan read it: the references of the object
-    /// named after the topic.
-    fn of_topic(topic: &str, refs: Refs<'a>) -> Self {
-        let mut payload = WirePayload::default();
-        match topic {
-            "Allocation" => payload.allocation = Some(refs),
-            "Evaluation" => payload.evaluation = Some(refs),
-            "Deployment" => payload.deployment = Some(refs),
-            _ => {}
-        }
+    /// A payload as the fast scan read it: the object named after the topic.
+    fn of_topic(topic: &str, object: PayloadObject<'a>, deleted: Option<Raw<'a>>) -> Self {
+        let mut payload = WirePayload {
+            deleted,
+            ..WirePayload::default()
+        };
+        let slot = match topic {
+            "Allocation" => &mut payload.allocation,
+            "Evaluation" => &mut payload.evaluation,
+            "Deployment" => &mut payload.deployment,
+            "Job" => &mut payload.job,
+            "Node" => &mut payload.node,
+            _ => return payload,
+        };
+        *slot = Some(object);
         payload
+    }
+
+    /// The object named after `topic`.
+    fn take(&mut self, topic: &str) -> Option<PayloadObject<'a>> {
+        match topic {
+            "Allocation" => self.allocation.take(),
+            "Evaluation" => self.evaluation.take(),
+            "Deployment" => self.deployment.take(),
+            "Job" => self.job.take(),
+            "Node" => self.node.take(),
+            _ => None,
+        }
     }
 }
 
@@ -129,7 +158,7 @@ pub fn parse_line(line: &[u8]) -> Result<Line, LineError> {
                 .into_iter()
                 .enumerate()
                 .map(|(position, raw)| {
-                    parse_event(raw, position)
+                    parse_event(raw, index, position)
                         .map_err(|source| LineError::BadEvent { position, source })
                 })
                 .collect::<Result<_, _>>()?;
@@ -137,6 +166,13 @@ pub fn parse_line(line: &[u8]) -> Result<Line, LineError> {
         }
         _ => Err(LineError::NotAFrame),
     }
+}
+
+/// Reads an event as the archive stored it (its raw JSON text) in a frame
+/// of index `index`, exactly as when it arrived.
+pub fn parse_stored(text: &str, index: u64) -> Result<Event, serde_json::Error> {
+    let raw: &RawValue = serde_json::from_str(text)?;
+    parse_event(raw, index, 0)
 }
 
 #[derive(Deserialize)]
@@ -166,13 +202,13 @@ fn is_heartbeat(line: &[u8]) -> bool {
         && significant.next().is_none()
 }
 
-fn parse_event(raw: &RawValue, position: usize) -> Result<Event, serde_json::Error> {
+fn parse_event(raw: &RawValue, index: u64, position: usize) -> Result<Event, serde_json::Error> {
     let text = raw.get();
     // The plain shape Nomad sends is scanned for what is indexed; anything
     // else is read with serde.
     let wire = match super::fields::scan(text) {
         Some(f) => WireEvent {
-            payload: Some(WirePayload::of_topic(&f.topic, f.refs)),
+            payload: Some(WirePayload::of_topic(&f.topic, f.object, f.deleted)),
             topic: f.topic,
             event_type: f.event_type,
             key: f.key,
@@ -181,7 +217,7 @@ fn parse_event(raw: &RawValue, position: usize) -> Result<Event, serde_json::Err
         },
         None => parse_with_serde(text)?,
     };
-    Ok(event_of(wire, text, position))
+    Ok(event_of(wire, text, index, position))
 }
 
 /// Reads an event with serde: one pass for the header and the references;
@@ -204,43 +240,32 @@ fn parse_with_serde(text: &str) -> Result<WireEvent<'_, WirePayload<'_>>, serde_
     })
 }
 
-fn event_of(wire: WireEvent<'_, WirePayload<'_>>, text: &str, position: usize) -> Event {
-    let payload = wire.payload.unwrap_or_default();
+fn event_of(
+    wire: WireEvent<'_, WirePayload<'_>>,
+    text: &str,
+    index: u64,
+    position: usize,
+) -> Event {
+    let mut payload = wire.payload.unwrap_or_default();
+    let (refs, stamps) = payload.take(&wire.topic).unwrap_or_default().split();
     let mut event = Event {
         key: wire.key.into_owned(),
         namespace: wire.namespace.map(Cow::into_owned).unwrap_or_default(),
         raw: Arc::from(text),
         ..Event::default()
     };
-    let refs = match wire.topic.as_ref() {
-        "Job" => {
-            event.job_id = nonempty(Some(Cow::Borrowed(event.key.as_str())));
-            None
-        }
-        "Node" => {
-            event.node_id = nonempty(Some(Cow::Borrowed(event.key.as_str())));
-            None
-        }
-        "Allocation" => {
-            event.alloc_id = nonempty(Some(Cow::Borrowed(event.key.as_str())));
-            payload.allocation
-        }
-        "Evaluation" => {
-            event.eval_id = nonempty(Some(Cow::Borrowed(event.key.as_str())));
-            payload.evaluation
-        }
-        "Deployment" => {
-            event.deployment_id = nonempty(Some(Cow::Borrowed(event.key.as_str())));
-            payload.deployment
-        }
-        _ => None,
-    };
-    if let Some(refs) = refs {
+    set_own_id(&mut event, &wire.topic);
+    if matches!(
+        wire.topic.as_ref(),
+        "Allocation" | "Evaluation" | "Deployment"
+    ) {
         event.job_id = event.job_id.or_else(|| nonempty(refs.job_id));
         event.node_id = event.node_id.or_else(|| nonempty(refs.node_id));
         event.eval_id = event.eval_id.or_else(|| nonempty(refs.eval_id));
         event.deployment_id = event.deployment_id.or_else(|| nonempty(refs.deployment_id));
     }
+    event.nomad_time = stamps::event_time(&wire.topic, index, &stamps);
+    event.presence = stamps::presence(&wire.topic, &wire.event_type, &stamps, payload.deleted);
     // Events whose Key is empty (HostVolumeDeleted) name their object in
     // FilterKeys[0]; an event with neither is told apart by its position, so
     // two of them in one frame are not taken for the same event.
@@ -256,6 +281,20 @@ fn event_of(wire: WireEvent<'_, WirePayload<'_>>, text: &str, position: usize) -
     event.topic = wire.topic.into_owned();
     event.event_type = wire.event_type.into_owned();
     event
+}
+
+/// The reference column an event's own key fills: a Job event's job_id is
+/// its key, and so on.
+fn set_own_id(event: &mut Event, topic: &str) {
+    let own = nonempty(Some(Cow::Borrowed(event.key.as_str())));
+    match topic {
+        "Job" => event.job_id = own,
+        "Node" => event.node_id = own,
+        "Allocation" => event.alloc_id = own,
+        "Evaluation" => event.eval_id = own,
+        "Deployment" => event.deployment_id = own,
+        _ => {}
+    }
 }
 
 fn nonempty(value: Option<Cow<'_, str>>) -> Option<String> {
@@ -287,8 +326,8 @@ mod tests {
                 let raw: &RawValue = serde_json::from_str(&e.json).expect("valid JSON");
                 let slow = parse_with_serde(&e.json).expect("an event");
                 assert_eq!(
-                    parse_event(raw, position).expect("an event"),
-                    event_of(slow, &e.json, position)
+                    parse_event(raw, frame.index, position).expect("an event"),
+                    event_of(slow, &e.json, frame.index, position)
                 );
                 events += 1;
             }
@@ -310,8 +349,8 @@ mod tests {
             let raw: &RawValue = serde_json::from_str(ev).expect("valid JSON");
             let slow = parse_with_serde(ev).expect("an event");
             assert_eq!(
-                parse_event(raw, 3).expect("an event"),
-                event_of(slow, ev, 3),
+                parse_event(raw, 9, 3).expect("an event"),
+                event_of(slow, ev, 9, 3),
                 "{ev}"
             );
         }

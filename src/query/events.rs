@@ -174,7 +174,7 @@ fn render(
             for e in events {
                 rows.push(vec![
                     e.index.to_string(),
-                    render::time(e.received_at),
+                    render::Dated::of(e).cell(),
                     e.topic.clone(),
                     render::event_type(&e.raw),
                     e.namespace.clone(),
@@ -214,8 +214,8 @@ fn render(
     }
 }
 
-/// Narrows `page` to the stretch of the stream received in its time window,
-/// if it has one; `false` when nothing was received then.
+/// Narrows `page` to the stretch of the stream dated in its time window,
+/// if it has one; `false` when nothing happened then.
 pub(crate) async fn within_window(
     store: &dyn Store,
     cluster: &Cluster,
@@ -224,7 +224,7 @@ pub(crate) async fn within_window(
     if page.since.is_none() && page.until.is_none() {
         return Ok(true);
     }
-    match store.received_span(cluster, page.since, page.until).await? {
+    match store.time_span(cluster, page.since, page.until).await? {
         Some((first, last)) => {
             page.within(first, Some(last));
             Ok(true)
@@ -245,6 +245,8 @@ mod tests {
             key: "node-1".to_owned(),
             namespace: String::new(),
             received_at: 1_700_000_000_000,
+            time: 1_700_000_000_000,
+            time_source: crate::archive::TimeSource::Nomad,
             raw: r#"{"Topic":"Node","Type":"NodeRegistration"}"#.to_owned(),
         }
     }

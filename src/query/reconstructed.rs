@@ -437,6 +437,8 @@ mod tests {
             key: key.into(),
             namespace: "default".into(),
             received_at: 0,
+            time: 0,
+            time_source: crate::archive::TimeSource::Nomad,
             raw: format!(
                 r#"{{"Topic":"Allocation","Payload":{{"Allocation":{{"ID":"{key}","ModifyIndex":{modify}}}}}}}"#
             ),

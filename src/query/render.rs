@@ -4,13 +4,16 @@
 //! Type, Key, Namespace and Time.
 
 use std::io::{self, Write};
-use std::time::{Duration, UNIX_EPOCH};
+use std::sync::OnceLock;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
 
 use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::gaps;
-use crate::archive::{ArchivedEvent, Gap};
+use crate::archive::{ArchivedEvent, Gap, TimeSource};
 
 /// How an answer is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -26,10 +29,82 @@ pub fn colour_wanted() -> bool {
     io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
-/// RFC 3339 (UTC, milliseconds) for Unix milliseconds.
+/// The zone answers show times in: set at most once, by the command line
+/// (`--local`) before a query runs, so that tables and JSON agree; unset
+/// means UTC. The one process-wide display setting.
+static DISPLAY_ZONE: OnceLock<TimeZone> = OnceLock::new();
+
+/// Makes [`time`] and [`time_seconds`] show times in `zone` with its offset
+/// instead of UTC. Only the first call counts.
+pub fn show_times_in(zone: TimeZone) {
+    let _ = DISPLAY_ZONE.set(zone);
+}
+
+/// RFC 3339 with milliseconds for Unix milliseconds: UTC
+/// (`2026-12-04T16:41:30.000Z`), or with the offset of the zone set by
+/// [`show_times_in`] (`2026-12-04T17:41:30.000+01:00`).
 pub fn time(millis: i64) -> String {
-    let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(millis).unwrap_or_default());
-    humantime::format_rfc3339_millis(t).to_string()
+    time_in(millis, DISPLAY_ZONE.get(), "%Y-%m-%dT%H:%M:%S%.3f")
+}
+
+/// As [`time`], to the second: `2026-12-04T16:41:30Z`.
+pub fn time_seconds(millis: i64) -> String {
+    time_in(millis, DISPLAY_ZONE.get(), "%Y-%m-%dT%H:%M:%S")
+}
+
+/// `millis` written with `format`, then `Z` in UTC (`zone` `None`) or the
+/// zone's offset. Times outside the years -9999 to 9999 are written as
+/// their milliseconds.
+fn time_in(millis: i64, zone: Option<&TimeZone>, format: &str) -> String {
+    let Ok(at) = Timestamp::from_millisecond(millis) else {
+        return format!("{millis}ms");
+    };
+    match zone {
+        None => format!("{}Z", at.strftime(format)),
+        Some(zone) => at
+            .to_zoned(zone.clone())
+            .strftime(&format!("{format}%:z"))
+            .to_string(),
+    }
+}
+
+/// When something happened, as answers give it: `Time` by Nomad's clock
+/// (or the receipt time when its frame carried none: `TimeSource`
+/// `received`), and `Received`, when the archive received it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Dated {
+    pub time: String,
+    pub time_source: TimeSource,
+    pub received: String,
+}
+
+impl Dated {
+    /// An event's time and receipt.
+    pub fn of(event: &ArchivedEvent) -> Self {
+        Dated {
+            time: time(event.time),
+            time_source: event.time_source,
+            received: time(event.received_at),
+        }
+    }
+
+    /// Something known only by when it was read (a reconstruction).
+    pub fn read_at(when: &str) -> Self {
+        Dated {
+            time: when.to_owned(),
+            time_source: TimeSource::Received,
+            received: when.to_owned(),
+        }
+    }
+
+    /// The TIME cell of a table: `~` marks a receipt time.
+    pub fn cell(&self) -> String {
+        match self.time_source {
+            TimeSource::Nomad => self.time.clone(),
+            TimeSource::Received => format!("~{}", self.time),
+        }
+    }
 }
 
 /// An archived event as scripts see it.
@@ -42,7 +117,8 @@ pub struct EventRecord<'a> {
     pub event_type: String,
     pub key: &'a str,
     pub namespace: &'a str,
-    pub time: String,
+    #[serde(flatten)]
+    pub time: Dated,
     /// The whole event as archived.
     pub event: Box<RawValue>,
 }
@@ -113,7 +189,7 @@ pub fn record(event: &ArchivedEvent) -> Option<EventRecord<'_>> {
         event_type: event_type(&event.raw),
         key: &event.key,
         namespace: &event.namespace,
-        time: time(event.received_at),
+        time: Dated::of(event),
         event: RawValue::from_string(event.raw.clone()).ok()?,
     })
 }
@@ -128,4 +204,50 @@ pub fn json_line(out: &mut impl Write, value: &impl Serialize) -> io::Result<()>
 pub fn short_id(key: &str) -> &str {
     let uuid_like = key.len() == 36 && key.chars().filter(|c| *c == '-').count() == 4;
     if uuid_like { &key[..8] } else { key }
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::tz::Offset;
+
+    use super::*;
+
+    /// 2026-12-04T16:41:30.042Z, in milliseconds.
+    const AT: i64 = 1_796_402_490_042;
+
+    #[test]
+    fn times_are_utc_with_milliseconds_by_default() {
+        assert_eq!(
+            time_in(AT, None, "%Y-%m-%dT%H:%M:%S%.3f"),
+            "2026-12-04T16:41:30.042Z"
+        );
+        assert_eq!(
+            time_in(0, None, "%Y-%m-%dT%H:%M:%S"),
+            "1970-01-01T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn local_times_carry_their_offset() {
+        let plus_one = TimeZone::fixed(Offset::constant(1));
+        assert_eq!(
+            time_in(AT, Some(&plus_one), "%Y-%m-%dT%H:%M:%S%.3f"),
+            "2026-12-04T17:41:30.042+01:00"
+        );
+        let cet = TimeZone::posix("CET-1CEST,M3.5.0,M10.5.0/3").expect("a POSIX zone");
+        let summer = AT - 150 * 86_400_000;
+        assert_eq!(
+            time_in(summer, Some(&cet), "%Y-%m-%dT%H:%M:%S"),
+            "2026-07-07T18:41:30+02:00"
+        );
+        assert_eq!(
+            time_in(AT, Some(&TimeZone::UTC), "%Y-%m-%dT%H:%M:%S"),
+            "2026-12-04T16:41:30+00:00"
+        );
+    }
+
+    #[test]
+    fn a_time_beyond_year_9999_is_written_as_milliseconds() {
+        assert_eq!(time_in(i64::MAX, None, "%Y"), format!("{}ms", i64::MAX));
+    }
 }

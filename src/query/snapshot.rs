@@ -55,7 +55,8 @@ pub struct Described {
     pub event_type: String,
     pub key: String,
     pub namespace: String,
-    pub time: String,
+    #[serde(flatten)]
+    pub time: render::Dated,
     /// The object exactly as archived: it is written out, never rebuilt.
     pub object: Box<RawValue>,
     /// Whether an event or a reconstruction describes it.
@@ -251,7 +252,7 @@ fn describe(event: ArchivedEvent) -> Option<Described> {
     Some(Described {
         index: event.index,
         object,
-        time: render::time(event.received_at),
+        time: render::Dated::of(&event),
         topic: event.topic,
         event_type,
         key: event.key,
@@ -268,7 +269,7 @@ fn from_reconstruction(object: crate::archive::ReconstructedObject, label: Label
         topic: label.topic.clone(),
         event_type: reconstructed::RECONSTRUCTED.to_owned(),
         object: RawValue::from_string(object.raw.clone()).unwrap_or_default(),
-        time: label.time.clone(),
+        time: render::Dated::read_at(&label.time),
         key: object.key,
         namespace: object.namespace,
         source: Source::Reconstruction,
@@ -288,6 +289,8 @@ mod tests {
             key: key.to_owned(),
             namespace: "default".to_owned(),
             received_at: 1_700_000_000_000,
+            time: 1_700_000_000_000,
+            time_source: crate::archive::TimeSource::Nomad,
             raw: format!(
                 r#"{{"Topic":"{topic}","Type":"{event_type}","Key":"{key}","Payload":{{"{topic}":{{"ID":"{key}","Stop":true}}}}}}"#
             ),

@@ -20,7 +20,7 @@ use crate::store::Store;
 pub enum At {
     /// At or before this raft index.
     Index(u64),
-    /// Received at or before this Unix time in milliseconds.
+    /// At or before this Unix time in milliseconds, by Nomad's clock.
     Time(i64),
 }
 
@@ -35,7 +35,8 @@ pub struct StateRecord {
     pub event_type: String,
     pub key: String,
     pub namespace: String,
-    pub time: String,
+    #[serde(flatten)]
+    pub time: render::Dated,
     /// The object itself: the payload's object, not the whole event.
     pub object: Value,
     pub source: Source,
@@ -188,9 +189,9 @@ fn record(topic: &str, known: Known, gone: Option<Label>) -> StateRecord {
                 index: event.index,
                 topic: topic.to_owned(),
                 event_type: render::event_type(&event.raw),
+                time: render::Dated::of(&event),
                 key: event.key,
                 namespace: event.namespace,
-                time: render::time(event.received_at),
                 object,
                 source: Source::Event,
                 reconstruction: gone,
@@ -203,7 +204,7 @@ fn record(topic: &str, known: Known, gone: Option<Label>) -> StateRecord {
             object: reconstructed::object(&object),
             key: object.key,
             namespace: object.namespace,
-            time: label.time.clone(),
+            time: render::Dated::read_at(&label.time),
             source: Source::Reconstruction,
             reconstruction: Some(label),
         },
@@ -224,12 +225,14 @@ fn render(
         Output::Table => {
             let source = match record.source {
                 Source::Event => format!(
-                    "from index {} ({}), received {}",
-                    record.index, record.event_type, record.time
+                    "from index {} ({}) of {}",
+                    record.index,
+                    record.event_type,
+                    record.time.cell()
                 ),
                 Source::Reconstruction => format!(
                     "reconstructed at index {}, read {}",
-                    record.index, record.time
+                    record.index, record.time.time
                 ),
             };
             let header = format!("{topic} {} as of {}: {source}", state.key, point(query.at));
@@ -286,6 +289,8 @@ mod tests {
             key: "0b7e0e1c".to_owned(),
             namespace: "default".to_owned(),
             received_at: 1_700_000_000_000,
+            time: 1_700_000_000_000,
+            time_source: crate::archive::TimeSource::Nomad,
             raw: r#"{"Topic":"Allocation","Type":"AllocationUpdated","Key":"0b7e0e1c","Payload":{"Allocation":{"ID":"0b7e0e1c","ClientStatus":"running"}}}"#.to_owned(),
         }
     }
@@ -319,7 +324,11 @@ mod tests {
                 event_type: "AllocationUpdated".to_owned(),
                 key: "0b7e0e1c".to_owned(),
                 namespace: "default".to_owned(),
-                time: "2023-11-14T22:13:20.000Z".to_owned(),
+                time: render::Dated {
+                    time: "2023-11-14T22:13:20.000Z".to_owned(),
+                    time_source: crate::archive::TimeSource::Nomad,
+                    received: "2023-11-14T22:13:20.000Z".to_owned(),
+                },
                 object: json!({"ID": "0b7e0e1c", "ClientStatus": "running"}),
                 source: Source::Event,
                 reconstruction: None,
@@ -360,7 +369,7 @@ mod tests {
             (record.index, record.event_type.as_str(), record.source),
             (40, "Reconstructed", Source::Reconstruction)
         );
-        assert_eq!(record.time, "2023-11-14T22:13:21.000Z");
+        assert_eq!(record.time.time, "2023-11-14T22:13:21.000Z");
         assert_eq!(
             record.object,
             json!({"ID": "0b7e0e1c", "ClientStatus": "complete"})

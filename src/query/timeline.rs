@@ -80,7 +80,8 @@ pub struct Entry {
     pub event_type: String,
     pub key: String,
     pub namespace: String,
-    pub time: String,
+    #[serde(flatten)]
+    pub time: render::Dated,
     pub change: String,
 }
 
@@ -247,7 +248,7 @@ fn transitions(subject: Subject, events: &[ArchivedEvent]) -> Vec<Entry> {
                 event_type: event_type.clone(),
                 key: event.key.clone(),
                 namespace: event.namespace.clone(),
-                time: render::time(event.received_at),
+                time: render::Dated::of(event),
                 change,
             });
         }
@@ -275,7 +276,7 @@ fn render(
             for e in &timeline.entries {
                 rows.push(vec![
                     e.index.to_string(),
-                    e.time.clone(),
+                    e.time.cell(),
                     format!("{} {}", e.topic, render::short_id(&e.key)),
                     e.change.clone(),
                 ]);
@@ -339,6 +340,8 @@ mod tests {
             key: "web".to_owned(),
             namespace: namespace.to_owned(),
             received_at: 1_700_000_000_000 + index as i64,
+            time: 1_700_000_000_000 + index as i64,
+            time_source: crate::archive::TimeSource::Nomad,
             raw: format!(
                 r#"{{"Topic":"Job","Type":"{event_type}","Key":"web","Index":{index},"Payload":{{"Job":{job}}}}}"#
             ),
@@ -406,7 +409,7 @@ mod tests {
             ),
             ("Job", "web", "default")
         );
-        assert_eq!(first.time, "2023-11-14T22:13:20.010Z");
+        assert_eq!(first.time.time, "2023-11-14T22:13:20.010Z");
         assert!(!timeline.truncated);
         assert!(timeline.gaps.is_empty());
     }

@@ -21,8 +21,9 @@ const CLOSE_AFTER: i64 = 10 * 60 * 1000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutFrame {
     pub index: u64,
-    /// When the archive received the frame (Unix ms), for pacing.
-    pub received_at: i64,
+    /// When the frame happened (Unix ms, its newest event time: Nomad's
+    /// clock, or the receipt time when it carried none), for pacing.
+    pub time: i64,
     pub events: usize,
     pub line: String,
 }
@@ -33,7 +34,7 @@ pub struct FrameQuery {
     /// The filter; its `index` is the first index to read (inclusive).
     pub subscription: Subscription,
     pub to_index: Option<u64>,
-    /// Received-at bounds, Unix ms.
+    /// Time bounds (Nomad's clock), Unix ms.
     pub since: Option<i64>,
     pub until: Option<i64>,
 }
@@ -49,7 +50,7 @@ pub struct FrameReader {
     pending: VecDeque<ArchivedEvent>,
     /// The last page came back short: everything committed so far is read.
     caught_up: bool,
-    /// The stretch of the stream received in the time window, once found
+    /// The stretch of the stream dated in the time window, once found
     /// (the end is left open while events may still be received in it).
     window: Option<(u64, Option<u64>)>,
 }
@@ -86,10 +87,10 @@ impl FrameReader {
             let Some(index) = self.pending.front().map(|e| e.index) else {
                 continue;
             };
-            let mut received_at = 0;
+            let mut time = i64::MIN;
             let mut events = Vec::new();
             while let Some(event) = self.pending.front().filter(|e| e.index == index) {
-                received_at = event.received_at;
+                time = time.max(event.time);
                 if self.passes(event) {
                     events.push(event.raw.clone());
                 }
@@ -98,7 +99,7 @@ impl FrameReader {
             if !events.is_empty() {
                 return Ok(Some(OutFrame {
                     index,
-                    received_at,
+                    time,
                     events: events.len(),
                     line: frame_line(index, &events),
                 }));
@@ -129,7 +130,7 @@ impl FrameReader {
             }
             match self.window {
                 Some((first, last)) => page.within(first, last),
-                // Nothing received in the window yet.
+                // Nothing dated in the window yet.
                 None => {
                     self.caught_up = true;
                     return Ok(0);
@@ -146,17 +147,14 @@ impl FrameReader {
         Ok(n)
     }
 
-    /// Where the events received in the time window are, read once rather
+    /// Where the events dated in the time window are, read once rather
     /// than by every page. A window that ended a while ago is closed: a
     /// frame is stamped when it arrives but committed up to a batch
     /// interval (and any retries) later, and the writer's clock may be
     /// another host's, so its end stays open for [`CLOSE_AFTER`] first.
     async fn find_window(&self) -> Result<Option<(u64, Option<u64>)>, StoreError> {
         let (since, until) = (self.query.since, self.query.until);
-        let span = self
-            .store
-            .received_span(&self.cluster, since, until)
-            .await?;
+        let span = self.store.time_span(&self.cluster, since, until).await?;
         let closed = until.is_some_and(|until| until.saturating_add(CLOSE_AFTER) <= now_millis());
         Ok(span.map(|(first, last)| (first, closed.then_some(last))))
     }

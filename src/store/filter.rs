@@ -17,7 +17,8 @@ use crate::archive::{PageQuery, RefColumn};
 pub(super) fn event_columns(event_column: &str) -> String {
     format!(
         "e.raft_index, e.position, e.topic, k.name AS key, e.namespace, e.received_at, \
-         {event_column} AS event"
+         COALESCE(e.event_at, e.received_at) AS event_at, \
+         COALESCE(e.time_source, 'received') AS time_source, {event_column} AS event"
     )
 }
 
@@ -98,22 +99,22 @@ pub fn select_events(
     }
 }
 
-/// Events received in `[since, until)`. The callers narrow the raft-index
-/// range to the window first ([`super::Store::received_span`], once, not per
-/// page), and the events are read in stream order between those bounds. On
-/// SQLite, `+` keeps the planner off the index by receipt: without
-/// statistics it would read any window through it and sort the whole window
-/// before the page's limit (docs/performance.md).
+/// Events dated (by Nomad's clock) in `[since, until)`. The callers narrow
+/// the raft-index range to the window first ([`super::Store::time_span`],
+/// once, not per page), and the events are read in stream order between
+/// those bounds. On SQLite, `+` keeps the planner off the index by time:
+/// without statistics it would read any window through it and sort the
+/// whole window before the page's limit (docs/performance.md).
 fn time_window(w: &mut Where, since: Option<i64>, until: Option<i64>) {
-    let received = match w.binds.style {
-        Placeholders::Question => "+received_at",
-        Placeholders::Numbered => "received_at",
+    let dated = match w.binds.style {
+        Placeholders::Question => "+event_at",
+        Placeholders::Numbered => "event_at",
     };
     if let Some(since) = since {
-        w.push(&format!("{received} >= "), Bind::Int(since));
+        w.push(&format!("{dated} >= "), Bind::Int(since));
     }
     if let Some(until) = until {
-        w.push(&format!("{received} < "), Bind::Int(until));
+        w.push(&format!("{dated} < "), Bind::Int(until));
     }
 }
 
@@ -229,6 +230,8 @@ mod tests {
         assert_eq!(
             pg.sql,
             "SELECT e.raft_index, e.position, e.topic, k.name AS key, e.namespace, e.received_at, \
+             COALESCE(e.event_at, e.received_at) AS event_at, \
+             COALESCE(e.time_source, 'received') AS time_source, \
              event::text AS event FROM event_log AS e JOIN names AS k ON k.id = e.key_ref \
              WHERE cluster_id = $1 AND raft_index >= $2 AND raft_index <= $3 AND namespace IN ($4, '') \
              AND topic IN ($5, $6) AND job_ref = (SELECT id FROM names WHERE name = $7) \
@@ -249,7 +252,7 @@ mod tests {
     }
 
     #[test]
-    fn a_time_window_is_a_condition_on_the_rows_kept_off_the_receipt_index_on_sqlite() {
+    fn a_time_window_is_a_condition_on_the_rows_kept_off_the_time_index_on_sqlite() {
         let query = PageQuery {
             since: Some(100),
             until: Some(200),
@@ -258,9 +261,8 @@ mod tests {
         };
         let pg = select_events(7, &query, Placeholders::Numbered, "event::text");
         assert!(
-            pg.sql.contains(
-                "WHERE cluster_id = $1 AND received_at >= $2 AND received_at < $3 ORDER BY"
-            ),
+            pg.sql
+                .contains("WHERE cluster_id = $1 AND event_at >= $2 AND event_at < $3 ORDER BY"),
             "{}",
             pg.sql
         );
@@ -270,9 +272,8 @@ mod tests {
         );
         let lite = select_events(7, &query, Placeholders::Question, "event");
         assert!(
-            lite.sql.contains(
-                "WHERE cluster_id = ? AND +received_at >= ? AND +received_at < ? ORDER BY"
-            ),
+            lite.sql
+                .contains("WHERE cluster_id = ? AND +event_at >= ? AND +event_at < ? ORDER BY"),
             "{}",
             lite.sql
         );

@@ -5,6 +5,7 @@
 //! once ([`filter`], `queries`, [`reconstruction`]) and run by each backend;
 //! the rest lives in the backend folders. Rows map by column name (`records`).
 
+mod backfill;
 pub mod filter;
 pub mod keyframe;
 pub mod moment;
@@ -181,13 +182,13 @@ pub trait Store: Send + Sync {
     /// The lowest and highest index archived for a cluster.
     async fn span(&self, cluster: &Cluster) -> Result<Option<(u64, u64)>, StoreError>;
 
-    /// The lowest and highest index of the events received in `[since,
-    /// until)` (either end open), read from the index by receipt (migration
-    /// 0010); `None` when nothing was received then. Receipt follows the
-    /// raft index only while history arrives live, so this range can hold
-    /// events received outside the window too: it bounds a read, and the
+    /// The lowest and highest index of the events dated (by Nomad's clock)
+    /// in `[since, until)` (either end open), read from the index by time
+    /// (migration 0011); `None` when nothing happened then. Time follows the
+    /// raft index only roughly (a skewed server clock), so this range can
+    /// hold events dated outside the window too: it bounds a read, and the
     /// read still filters by time ([`PageQuery::within`]).
-    async fn received_span(
+    async fn time_span(
         &self,
         cluster: &Cluster,
         since: Option<i64>,

@@ -342,6 +342,7 @@ fn terminal_referencing(cluster_id: i64, moment: &Moment, style: Placeholders) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::archive::TimeSource;
 
     fn moment(terminal_since: Option<i64>) -> Moment {
         Moment {
@@ -363,6 +364,8 @@ mod tests {
                 key: "a".into(),
                 namespace: "default".into(),
                 received_at: 0,
+                time: 0,
+                time_source: TimeSource::Nomad,
                 raw: "{}".into(),
             },
             presence,

@@ -8,7 +8,7 @@ use super::to_u64;
 use crate::archive::reconstruction::endpoint;
 use crate::archive::{
     ArchivedEvent, Cluster, ClusterStatus, Gap, GapKind, PartStatus, PartSummary, PendingPart,
-    ReconstructedObject, Reconstruction, TopicCount,
+    ReconstructedObject, Reconstruction, TimeSource, TopicCount,
 };
 use crate::nomad::ClusterIdentity;
 
@@ -21,6 +21,9 @@ pub struct EventRecord {
     key: String,
     namespace: String,
     received_at: i64,
+    /// Nomad's time, or the receipt time for a row not dated yet.
+    event_at: i64,
+    time_source: Option<String>,
     /// The event's JSON as text.
     event: String,
 }
@@ -34,6 +37,8 @@ impl From<EventRecord> for ArchivedEvent {
             key: r.key,
             namespace: r.namespace,
             received_at: r.received_at,
+            time: r.event_at,
+            time_source: TimeSource::parse(r.time_source.as_deref()),
             raw: r.event,
         }
     }
@@ -126,11 +131,13 @@ pub struct StatusClusterRecord {
 }
 
 /// The extent of a cluster's events: `first_index, last_index,
-/// first_received_at, last_received_at`.
+/// first_event_at, last_event_at, first_received_at, last_received_at`.
 #[derive(Debug, sqlx::FromRow)]
 pub struct TotalsRecord {
     first_index: Option<i64>,
     last_index: Option<i64>,
+    first_event_at: Option<i64>,
+    last_event_at: Option<i64>,
     first_received_at: Option<i64>,
     last_received_at: Option<i64>,
 }
@@ -166,6 +173,8 @@ pub fn cluster_status(
         topics,
         gaps,
         malformed_lines: to_u64(cluster.malformed_lines),
+        first_event_at: totals.first_event_at,
+        last_event_at: totals.last_event_at,
         first_received_at: totals.first_received_at,
         last_received_at: totals.last_received_at,
         reconstructions: Vec::new(),

@@ -1,7 +1,7 @@
 //! A batch's events as the backends write them: one row each, with the
 //! raft index in the databases' integer type.
 
-use crate::archive::Batch;
+use crate::archive::{Batch, EventTime, frame_times};
 use crate::nomad::Event;
 
 /// One event as a row of the `events` table.
@@ -9,7 +9,16 @@ pub struct EventRow<'a> {
     pub index: i64,
     pub position: i32,
     pub received_at: i64,
+    /// When it happened: Nomad's clock, or the receipt time.
+    pub time: EventTime,
     pub event: &'a Event,
+}
+
+impl EventRow<'_> {
+    /// The `presence` column.
+    pub fn presence(&self) -> Option<i16> {
+        self.event.presence.map(|p| p.code())
+    }
 }
 
 /// Every event of `batch` with what its row needs from its frame.
@@ -18,11 +27,13 @@ pub fn event_rows(batch: &Batch) -> impl Iterator<Item = EventRow<'_>> {
         f.frame
             .events
             .iter()
+            .zip(frame_times(&f.frame, f.received_at))
             .enumerate()
-            .map(move |(position, event)| EventRow {
+            .map(move |(position, (event, time))| EventRow {
                 index: to_i64(f.frame.index),
                 position: i32::try_from(position).unwrap_or(i32::MAX),
                 received_at: f.received_at,
+                time,
                 event,
             })
     })

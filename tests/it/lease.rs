@@ -6,34 +6,6 @@ use nomad_sim::{Generator, SimFrame};
 
 use crate::common::{Archive, Backend, batch, expected, on_both_backends};
 
-/// SQL run on the archive from outside the lease.
-async fn execute(archive: &Archive, statements: &[&str]) {
-    match archive.backend {
-        Backend::Sqlite => {
-            let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&archive.url)
-                .await
-                .expect("connect");
-            for sql in statements {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
-                    .execute(&mut conn)
-                    .await
-                    .expect(sql);
-            }
-        }
-        Backend::Postgres => {
-            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&archive.url)
-                .await
-                .expect("connect");
-            for sql in statements {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
-                    .execute(&mut conn)
-                    .await
-                    .expect(sql);
-            }
-        }
-    }
-}
-
 /// Every stored event's ID columns, read through the `events` view, in
 /// stream order.
 async fn id_columns(archive: &Archive) -> Vec<[Option<String>; 5]> {
@@ -94,7 +66,7 @@ async fn a_failed_commit_stores_nothing_and_the_lease_goes_on(backend: Backend) 
             "CREATE TRIGGER fail BEFORE INSERT ON event_log FOR EACH ROW EXECUTE FUNCTION fail()",
         ],
     };
-    execute(&archive, &fail).await;
+    archive.execute(&fail).await;
 
     let failed = lease
         .commit(&cluster, &batch(early, 1))
@@ -103,7 +75,7 @@ async fn a_failed_commit_stores_nothing_and_the_lease_goes_on(backend: Backend) 
     assert!(failed.to_string().contains("disk trouble"), "{failed}");
     assert!(archive.events("test").await.is_empty());
 
-    execute(&archive, &["DELETE FROM fail"]).await;
+    archive.execute(&["DELETE FROM fail"]).await;
     // The later events first: they name new objects, taking the numbers
     // the failed commit had given out.
     let later = lease
@@ -138,7 +110,9 @@ async fn a_commit_for_a_deleted_cluster_stores_nothing_and_says_so() {
     let frames = Generator::new(72).frames(40);
     let (store, cluster, mut lease) = archive.writer("gone").await;
     // No events yet, so the delete guard lets it go.
-    execute(&archive, &["DELETE FROM clusters WHERE name = 'gone'"]).await;
+    archive
+        .execute(&["DELETE FROM clusters WHERE name = 'gone'"])
+        .await;
 
     let refused = lease
         .commit(&cluster, &batch(&frames, 1))

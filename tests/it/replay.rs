@@ -7,7 +7,7 @@ use nomad_sim::{Generator, SimFrame, Subscription};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::common::{Archive, Backend, SimAt, finish, on_both_backends, read_until};
+use crate::common::{Archive, Backend, SimAt, eval_frame, finish, on_both_backends, read_until};
 
 /// Archives `events` generated events of two namespaces and more; returns the frames.
 async fn archived_history(archive: &Archive, seed: u64, events: usize) -> Vec<SimFrame> {
@@ -509,18 +509,19 @@ async fn fifty_clients_from_different_indexes_each_get_their_frames(backend: Bac
     served.child.start_kill().expect("stop serve");
 }
 
+/// Pacing follows Nomad's clock: two entries 1.2 s apart by their payloads
+/// are replayed 1.2 s apart (0.3 s at four times the speed), however fast
+/// they were imported.
 async fn realtime_replay_keeps_the_original_pauses(backend: Backend) {
     let archive = Archive::new(backend).await;
-    let sim = SimAt::roomy().await;
-    let mut generator = Generator::new(62);
-    let first = sim.publish(&mut generator, 100);
+    let t0 = 1_800_000_000_000_000_000_i64;
+    let capture = [eval_frame(10, t0), eval_frame(11, t0 + 1_200_000_000)].join("\n");
+    let file = archive.file("capture.ndjson");
+    std::fs::write(&file, capture + "\n").expect("write capture");
     archive
-        .ingest_until(&sim, first, &[])
+        .run(&["import", &file.display().to_string()])
         .await
         .assert_success();
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    let last = sim.publish(&mut generator, 100);
-    archive.ingest_until(&sim, last, &[]).await.assert_success();
     let unpaced = archive.run(&["replay"]).await.stdout;
 
     for (flags, at_least) in [(&["--realtime"][..], 1000), (&["--speed", "4"][..], 250)] {

@@ -7,6 +7,8 @@ use super::{Generator, Outcome, Step};
 
 /// Restarts a task gets before it fails (the job's restart policy).
 const RESTART_ATTEMPTS: u64 = 2;
+/// Of 100 stopped jobs, how many an operator purges after they finished.
+const PURGE_STOPPED_PERCENT: u8 = 5;
 /// Checks of a deployment before it fails on its progress deadline.
 const DEPLOYMENT_CHECKS: u32 = 400;
 
@@ -201,14 +203,21 @@ impl Generator {
         Outcome::Frame(vec![event])
     }
 
-    /// Drops a stopped job once none of its allocations is still running.
+    /// Once none of a stopped job's allocations is still running, the
+    /// generator forgets the job (Nomad's garbage collection, which the
+    /// stream never reports), or now and then an operator purges it later.
     fn forget_stopped_job(&mut self, job_id: &str) {
         let stopped = self.jobs.iter().any(|j| j.id == job_id && j.stop);
         let active = self
             .allocs
             .values()
             .any(|a| a.job_id == job_id && !a.is_terminal());
-        if stopped && !active {
+        if !stopped || active {
+            return;
+        }
+        if self.rng.u8(..100) < PURGE_STOPPED_PERCENT {
+            self.pending.push(Step::JobPurge(job_id.to_string()));
+        } else {
             self.jobs.retain(|j| j.id != job_id);
         }
     }

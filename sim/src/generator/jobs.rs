@@ -203,6 +203,10 @@ impl Generator {
     }
 
     /// A Job event plus a new pending evaluation, both of `event_type`.
+    ///
+    /// Nomad commits the evaluation in a second transaction at the same raft
+    /// index, so it streams two frames with one `Index`; the generator keeps
+    /// both events in one frame, as its indexes strictly increase.
     fn register_entry(&mut self, job_id: &str, event_type: &str, trigger: &'static str) -> Outcome {
         let Some(eval) = self.new_eval(job_id, trigger, None) else {
             return Outcome::Skip;
@@ -242,7 +246,7 @@ impl Generator {
         if let Some((group, n)) = eval.failed.clone() {
             if let Some(mut blocked) = self.new_eval(&eval.job_id, eval.triggered_by, None) {
                 blocked.status = "blocked";
-                blocked.status_description = "created to place remaining allocations";
+                blocked.status_description = "created to place remaining allocations".into();
                 blocked.previous_eval = Some(eval.id.clone());
                 blocked.queued = vec![(group.clone(), n)];
                 eval.blocked_eval = Some(blocked.id.clone());
@@ -265,7 +269,7 @@ impl Generator {
             return Outcome::Skip;
         };
         eval.status = "pending";
-        eval.status_description = "";
+        eval.status_description.clear();
         eval.triggered_by = "queued-allocs";
         eval.modify_index = index;
         eval.modify_time = now;

@@ -1,4 +1,4 @@
-//! A deterministic generator of realistic Nomad history: nodes, jobs, evaluations, allocations, deployments.
+//! A deterministic generator of realistic Nomad history: nodes, node pools, jobs, evaluations, allocations, deployments.
 //!
 //! The generator keeps a small simulated cluster and advances it one raft
 //! entry at a time. Each entry comes from a queued step of some "story" (a
@@ -11,18 +11,22 @@ mod client;
 mod jobs;
 mod model;
 mod nodes;
+mod pools;
+mod purge;
 mod render;
 mod scheduler;
 
 use std::collections::BTreeMap;
 
 use super::frame::{SimEvent, SimFrame};
-use model::{Alloc, Deployment, Eval, Job, Node, START_NS};
+use model::{Alloc, Deployment, Eval, Job, Node, NodePool, START_NS};
 
 /// The first raft index a generated history uses (a fresh cluster has a few entries already).
 const FIRST_INDEX: u64 = 10;
 /// Stories are started until at least this many steps are queued.
 const MIN_PENDING: usize = 3;
+/// Of 100 deregistrations, how many purge the running job (`nomad job stop -purge`).
+const PURGE_PERCENT: u8 = 3;
 /// Above this many allocations, terminal ones are forgotten (Nomad's GC; the stream never says).
 const ALLOC_GC_AT: usize = 300;
 
@@ -41,6 +45,8 @@ pub struct Generator {
     node_seq: u64,
     /// Every client node, registered or down.
     nodes: Vec<Node>,
+    /// Node pools an operator created (the built-in ones never change).
+    pools: Vec<NodePool>,
     /// Jobs that still have a spec in the state store.
     jobs: Vec<Job>,
     /// Evaluations still referenced by a queued step.
@@ -68,6 +74,9 @@ enum Step {
     /// Registers a new job, or a new version of the given one.
     JobRegister(Option<String>),
     JobDeregister(String),
+    /// `nomad job stop -purge`, of a running job or of one stopped earlier.
+    JobPurge(String),
+    NodePoolUpsert,
     AllocStop(String),
     Schedule(String),
     EvalDone(String),
@@ -95,6 +104,7 @@ impl Generator {
             now: START_NS,
             node_seq: 0,
             nodes: Vec::new(),
+            pools: Vec::new(),
             jobs: Vec::new(),
             evals: BTreeMap::new(),
             allocs: BTreeMap::new(),
@@ -174,6 +184,9 @@ impl Generator {
                 Step::JobRegister(job)
             }
             60..=67 if live.len() > 6 => match pick_job(self) {
+                Some(i) if self.rng.u8(..100) < PURGE_PERCENT => {
+                    Step::JobPurge(self.jobs[i].id.clone())
+                }
                 Some(i) => Step::JobDeregister(self.jobs[i].id.clone()),
                 None => Step::JobRegister(None),
             },
@@ -198,6 +211,7 @@ impl Generator {
                     None => Step::JobRegister(None),
                 }
             }
+            85 => Step::NodePoolUpsert,
             _ if live.len() < 14 => Step::JobRegister(None),
             _ => {
                 let job = pick_job(self).map(|i| self.jobs[i].id.clone());
@@ -220,6 +234,8 @@ impl Generator {
             Step::NodeUp(id) => self.node_up(&id),
             Step::JobRegister(id) => self.job_register(id.as_deref()),
             Step::JobDeregister(id) => self.job_deregister(&id),
+            Step::JobPurge(id) => self.job_purge(&id),
+            Step::NodePoolUpsert => self.node_pool_upsert(),
             Step::AllocStop(id) => self.alloc_stop(&id),
             Step::Schedule(id) => self.schedule(&id),
             Step::EvalDone(id) => self.eval_done(&id),
@@ -299,6 +315,32 @@ impl Generator {
             Vec::new(),
             self.index,
             render::job(j),
+        )
+    }
+
+    /// The Job event of a purge: the job as it was, flagged `Deleted`.
+    fn purged_job_event(&self, j: &Job) -> SimEvent {
+        SimEvent::new(
+            "Job",
+            "JobDeregistered",
+            j.id.as_str(),
+            j.namespace,
+            Vec::new(),
+            self.index,
+            render::purged_job(j),
+        )
+    }
+
+    /// A NodePool event of this entry; pools are cluster-wide, so the namespace is empty.
+    fn node_pool_event(&self, p: &NodePool) -> SimEvent {
+        SimEvent::new(
+            "NodePool",
+            "NodePoolUpserted",
+            p.name,
+            "",
+            Vec::new(),
+            self.index,
+            render::node_pool(p),
         )
     }
 

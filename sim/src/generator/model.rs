@@ -109,7 +109,7 @@ pub(super) struct Eval {
     pub deployment_id: Option<String>,
     /// `pending`, `complete` or `blocked`.
     pub status: &'static str,
-    pub status_description: &'static str,
+    pub status_description: String,
     pub previous_eval: Option<String>,
     pub blocked_eval: Option<String>,
     /// Task group that could not be placed, with how many allocations.
@@ -119,6 +119,19 @@ pub(super) struct Eval {
     pub modify_index: u64,
     pub create_time: i64,
     pub modify_time: i64,
+}
+
+/// A node pool an operator created (`nomad node pool apply`).
+pub(super) struct NodePool {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub meta: Vec<(&'static str, String)>,
+    /// The pool's own scheduler algorithm, when it overrides the cluster's.
+    pub algorithm: Option<&'static str>,
+    /// What Nomad's `NodePool.Hash` holds: 32 bytes that change with every update.
+    pub hash: [u8; 32],
+    pub create_index: u64,
+    pub modify_index: u64,
 }
 
 /// An allocation; the generator keeps it as the server's state store does.

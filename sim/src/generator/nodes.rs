@@ -261,7 +261,7 @@ impl Generator {
             node_id: node_id.map(str::to_string),
             deployment_id: None,
             status: "pending",
-            status_description: "",
+            status_description: String::new(),
             previous_eval: None,
             blocked_eval: None,
             failed: None,

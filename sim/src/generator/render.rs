@@ -2,7 +2,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::model::{Alloc, Deployment, Eval, Job, JobKind, Node, Task, TaskEvent, rfc3339};
+use super::model::{
+    Alloc, Deployment, Eval, Job, JobKind, Node, NodePool, Task, TaskEvent, rfc3339,
+};
 
 /// An object of string values from pairs.
 fn string_map<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a String)>) -> Value {
@@ -198,6 +200,59 @@ pub(super) fn job(j: &Job) -> Value {
     json!({ "Job": spec })
 }
 
+/// `{"Job": {…}, "Deleted": true}`: a purge sends the job as it was before
+/// the deletion (not stopped by it, no new version), flagged as deleted.
+pub(super) fn purged_job(j: &Job) -> Value {
+    let mut payload = job(j);
+    if let Some(map) = payload.as_object_mut() {
+        map.insert("Deleted".into(), Value::Bool(true));
+    }
+    payload
+}
+
+/// Nomad's node identities live a day unless the pool says otherwise, in ns.
+const NODE_IDENTITY_TTL_NS: i64 = 86_400 * 1_000_000_000;
+
+/// `{"NodePool": {…}}`: every field of Nomad's struct, none of them a time.
+pub(super) fn node_pool(p: &NodePool) -> Value {
+    let meta = (!p.meta.is_empty()).then(|| string_map(p.meta.iter().map(|(k, v)| (*k, v))));
+    let scheduler = p.algorithm.map(
+        |algorithm| json!({"MemoryOversubscriptionEnabled": null, "SchedulerAlgorithm": algorithm}),
+    );
+    json!({"NodePool": {
+        "CreateIndex": p.create_index,
+        "Description": p.description,
+        "Hash": base64(&p.hash),
+        "Meta": meta,
+        "ModifyIndex": p.modify_index,
+        "Name": p.name,
+        "NodeIdentityTTL": NODE_IDENTITY_TTL_NS,
+        "SchedulerConfiguration": scheduler,
+    }})
+}
+
+/// Standard padded base64, as Go's JSON encoder writes a `[]byte`.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// `{"Evaluation": {…}}`, empty fields omitted.
 pub(super) fn eval(e: &Eval) -> Value {
     let mut m = Map::new();
@@ -211,7 +266,11 @@ pub(super) fn eval(e: &Eval) -> Value {
     put(&mut m, "NodeID", json!(e.node_id));
     put(&mut m, "DeploymentID", json!(e.deployment_id));
     put(&mut m, "Status", e.status.into());
-    put(&mut m, "StatusDescription", e.status_description.into());
+    put(
+        &mut m,
+        "StatusDescription",
+        e.status_description.as_str().into(),
+    );
     put(&mut m, "PreviousEval", json!(e.previous_eval));
     put(&mut m, "BlockedEval", json!(e.blocked_eval));
     if let Some((group, n)) = &e.failed {
@@ -367,4 +426,56 @@ pub(super) fn deployment(d: &Deployment) -> Value {
         "Namespace": d.namespace, "Status": d.status, "StatusDescription": d.status_description,
         "TaskGroups": groups,
     }})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_is_gos_padded_standard_encoding() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(&[0xfb, 0xff]), "+/8=");
+        assert_eq!(base64(&[0; 32]).len(), 44);
+    }
+
+    #[test]
+    fn a_node_pool_has_nomads_fields_and_no_time() {
+        let pool = NodePool {
+            name: "gpu",
+            description: "Nodes with NVIDIA GPUs",
+            meta: vec![("owner", "data".to_string())],
+            algorithm: Some("spread"),
+            hash: [1; 32],
+            create_index: 40,
+            modify_index: 52,
+        };
+        assert_eq!(
+            node_pool(&pool),
+            json!({"NodePool": {
+                "CreateIndex": 40, "Description": "Nodes with NVIDIA GPUs",
+                "Hash": "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+                "Meta": {"owner": "data"}, "ModifyIndex": 52, "Name": "gpu",
+                "NodeIdentityTTL": 86_400_000_000_000_i64,
+                "SchedulerConfiguration": {"MemoryOversubscriptionEnabled": null, "SchedulerAlgorithm": "spread"},
+            }})
+        );
+        let plain = NodePool {
+            meta: Vec::new(),
+            algorithm: None,
+            ..pool
+        };
+        let plain = node_pool(&plain);
+        assert_eq!(
+            (
+                &plain["NodePool"]["Meta"],
+                &plain["NodePool"]["SchedulerConfiguration"]
+            ),
+            (&Value::Null, &Value::Null),
+            "nil fields are written as null"
+        );
+    }
 }

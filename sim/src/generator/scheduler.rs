@@ -11,7 +11,8 @@ impl Generator {
             return Outcome::Skip;
         };
         let Some(job_pos) = self.jobs.iter().position(|j| j.id == eval.job_id) else {
-            self.evals.remove(eval_id);
+            // The job was purged: there is nothing to plan, and the evaluation completes.
+            self.pending.push(Step::EvalDone(eval_id.to_string()));
             return Outcome::Skip;
         };
         let job_id = eval.job_id.clone();

@@ -17,7 +17,13 @@ fn lines(seed: u64, events: usize) -> Vec<String> {
 
 #[test]
 fn the_same_seed_gives_the_same_bytes() {
-    assert_eq!(lines(42, 3000), lines(42, 3000));
+    let history = lines(42, 5000);
+    assert!(
+        history.iter().any(|l| l.contains(r#""Deleted":true"#))
+            && history.iter().any(|l| l.contains("NodePoolUpserted")),
+        "the compared history holds a purge and a node pool"
+    );
+    assert_eq!(history, lines(42, 5000));
     assert_ne!(lines(42, 300), lines(43, 300));
 }
 
@@ -31,13 +37,23 @@ fn frames_stops_at_the_frame_reaching_the_event_count() {
 
 /// Parses 5,000 events of seed 1, checking each event's envelope.
 fn checked_events() -> Vec<(u64, Value)> {
+    checked_events_of(1, 5000)
+}
+
+/// Parses `events` events of `seed`, checking each event's envelope.
+fn checked_events_of(seed: u64, events: usize) -> Vec<(u64, Value)> {
     let mut out = Vec::new();
     let mut last_index = 0;
-    for frame in Generator::new(1).frames(5000) {
+    for frame in Generator::new(seed).frames(events) {
         assert!(frame.index > last_index, "indexes strictly increase");
         last_index = frame.index;
         let parsed: Value = serde_json::from_str(&frame.to_line()).expect("frame line is JSON");
         assert_eq!(parsed["Index"], frame.index);
+        // A purge sends the job and the evaluations it completes as they were before.
+        let purge = frame
+            .events
+            .iter()
+            .any(|e| e.json.contains(r#""Deleted":true"#));
         for (ev, json) in frame
             .events
             .iter()
@@ -62,13 +78,17 @@ fn checked_events() -> Vec<(u64, Value)> {
             assert_eq!(json["Topic"], ev.topic.as_str());
             assert_eq!(json["Index"], frame.index);
             let payload = json["Payload"].as_object().expect("payload is an object");
-            assert_eq!(payload.len(), 1);
+            let deleted = payload.get("Deleted").is_some();
+            assert_eq!(payload.len(), if deleted { 2 } else { 1 });
             let object = &payload[&ev.topic];
-            assert_eq!(object["ID"], ev.key.as_str(), "Key is the object's ID");
-            assert_eq!(
-                object["ModifyIndex"], frame.index,
-                "ModifyIndex is the entry's index"
-            );
+            let id = if ev.topic == "NodePool" { "Name" } else { "ID" };
+            assert_eq!(object[id], ev.key.as_str(), "Key is the object's {id}");
+            if !(purge && (ev.topic == "Job" || object["Status"] == "complete")) {
+                assert_eq!(
+                    object["ModifyIndex"], frame.index,
+                    "ModifyIndex is the entry's index"
+                );
+            }
             out.push((frame.index, json.clone()));
         }
     }
@@ -107,8 +127,11 @@ fn allocation_events_carry_job_and_deployment_filter_keys_and_no_job() {
                 assert!(object.get("Job").is_none_or(Value::is_null));
             }
             "Deployment" => assert_eq!(ev["FilterKeys"], serde_json::json!([object["JobID"]])),
-            "Job" | "Node" => assert!(ev["FilterKeys"].is_null()),
+            "Job" | "Node" | "NodePool" => assert!(ev["FilterKeys"].is_null()),
             other => panic!("unexpected topic {other}"),
+        }
+        if topic == "Node" || topic == "NodePool" {
+            assert_eq!(ev["Namespace"], "");
         }
         if topic == "Node" {
             assert_eq!(ev["Namespace"], "");
@@ -144,6 +167,7 @@ fn the_history_tells_every_kind_of_story() {
         "Allocation/AllocationUpdated",
         "Allocation/AllocationUpdateDesiredStatus",
         "Deployment/DeploymentStatusUpdate",
+        "NodePool/NodePoolUpserted",
     ] {
         assert!(types.contains(want), "no {want} in {types:?}");
     }
@@ -227,4 +251,221 @@ fn allocations_reference_objects_the_stream_already_showed() {
             }
         }
     }
+}
+
+/// Seed 7's first 20,000 events: purges of running jobs and of stopped ones.
+fn purge_history() -> Vec<(u64, Value)> {
+    checked_events_of(7, 20_000)
+}
+
+/// The events of each frame, in order.
+fn by_frame(events: &[(u64, Value)]) -> BTreeMap<u64, Vec<&Value>> {
+    let mut frames: BTreeMap<u64, Vec<&Value>> = BTreeMap::new();
+    for (index, ev) in events {
+        frames.entry(*index).or_default().push(ev);
+    }
+    frames
+}
+
+#[test]
+fn a_stop_keeps_the_job_stopped_at_a_new_version_without_a_deleted_flag() {
+    let events = purge_history();
+    let mut stops = 0;
+    for (index, frame) in by_frame(&events) {
+        let Some(job) = frame.first().filter(|e| e["Topic"] == "Job") else {
+            continue;
+        };
+        if job["Type"] != "JobDeregistered" || job["Payload"].get("Deleted").is_some() {
+            continue;
+        }
+        stops += 1;
+        let spec = &job["Payload"]["Job"];
+        assert_eq!(job["Payload"].as_object().map(|p| p.len()), Some(1));
+        assert_eq!(
+            (&spec["Stop"], &spec["ModifyIndex"]),
+            (&Value::Bool(true), &Value::from(index))
+        );
+        assert_eq!(
+            frame.len(),
+            2,
+            "the job and its deregistration's evaluation"
+        );
+        let eval = &frame[1]["Payload"]["Evaluation"];
+        assert_eq!(
+            (&frame[1]["Type"], &eval["Status"], &eval["TriggeredBy"]),
+            (
+                &Value::from("JobDeregistered"),
+                &Value::from("pending"),
+                &Value::from("job-deregister")
+            )
+        );
+    }
+    assert!(stops >= 20, "{stops} stops");
+}
+
+#[test]
+fn a_purge_sends_the_job_as_it_was_flagged_deleted_and_completes_its_evaluations() {
+    let events = purge_history();
+    let mut last_job: BTreeMap<String, Value> = BTreeMap::new();
+    let (mut running, mut stopped) = (0, 0);
+    for (index, frame) in by_frame(&events) {
+        let Some(job) = frame.first().filter(|e| e["Payload"]["Deleted"] == true) else {
+            for ev in frame.iter().filter(|e| e["Topic"] == "Job") {
+                let key = ev["Key"].as_str().unwrap_or_default().to_owned();
+                last_job.insert(key, ev["Payload"]["Job"].clone());
+            }
+            continue;
+        };
+        assert_eq!(
+            (&job["Topic"], &job["Type"]),
+            (&Value::from("Job"), &Value::from("JobDeregistered"))
+        );
+        let id = job["Key"].as_str().unwrap_or_default();
+        let spec = &job["Payload"]["Job"];
+        assert_eq!(Some(spec), last_job.get(id), "the job exactly as last sent");
+        assert!(spec["ModifyIndex"].as_u64() < Some(index));
+        if spec["Stop"] == true {
+            stopped += 1
+        } else {
+            running += 1
+        }
+        let (last, middle) = frame[1..].split_last().expect("an evaluation follows");
+        let eval = &last["Payload"]["Evaluation"];
+        assert_eq!(
+            (
+                &last["Type"],
+                &eval["JobID"],
+                &eval["Status"],
+                &eval["TriggeredBy"],
+                &eval["JobModifyIndex"]
+            ),
+            (
+                &Value::from("JobDeregistered"),
+                &Value::from(id),
+                &Value::from("pending"),
+                &Value::from("job-deregister"),
+                &Value::from(index)
+            )
+        );
+        for ev in middle {
+            let done = &ev["Payload"]["Evaluation"];
+            assert_eq!(ev["Type"], "JobDeregistered");
+            assert_eq!(
+                (&done["JobID"], &done["Status"]),
+                (&Value::from(id), &Value::from("complete"))
+            );
+            assert_eq!(done["StatusDescription"], format!("job {id} deleted"));
+        }
+    }
+    assert!(
+        running >= 1 && stopped >= 1,
+        "purged {running} running and {stopped} stopped jobs"
+    );
+}
+
+#[test]
+fn a_purged_jobs_allocations_and_deployments_are_never_updated_again() {
+    let events = purge_history();
+    let mut purged: BTreeSet<String> = BTreeSet::new();
+    let mut purges = 0;
+    for (_, ev) in &events {
+        let topic = ev["Topic"].as_str().unwrap_or_default();
+        let object = &ev["Payload"][topic];
+        let job = format!(
+            "{}/{}",
+            ev["Namespace"].as_str().unwrap_or(""),
+            object["JobID"]
+                .as_str()
+                .or(ev["Key"].as_str())
+                .unwrap_or("")
+        );
+        match topic {
+            "Job" if ev["Payload"]["Deleted"] == true => {
+                purges += 1;
+                purged.insert(job);
+            }
+            "Job" => {
+                // A new job may take the purged one's name.
+                purged.remove(&job);
+            }
+            "Allocation" | "Deployment" => {
+                assert!(!purged.contains(&job), "{topic} of purged job {job}: {ev}");
+            }
+            _ => {}
+        }
+    }
+    assert!(purges >= 3, "{purges} purges");
+}
+
+/// Keys of Nomad's time fields, none of which a node pool has.
+const TIME_FIELDS: [&str; 7] = [
+    "CreateTime",
+    "ModifyTime",
+    "SubmitTime",
+    "StatusUpdatedAt",
+    "Timestamp",
+    "Time",
+    "StartedAt",
+];
+
+/// Whether any object inside `value` has a key naming a time.
+fn carries_time(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| TIME_FIELDS.contains(&k.as_str()) || carries_time(v)),
+        Value::Array(items) => items.iter().any(carries_time),
+        _ => false,
+    }
+}
+
+#[test]
+fn node_pool_upserts_are_frames_without_any_time() {
+    let events = checked_events();
+    let frames = by_frame(&events);
+    let pools: Vec<&Vec<&Value>> = frames
+        .values()
+        .filter(|f| f.iter().any(|e| e["Topic"] == "NodePool"))
+        .collect();
+    assert!(pools.len() >= 2, "{} node pool frames", pools.len());
+    for frame in pools {
+        assert_eq!(frame.len(), 1, "a pool's entry has only the pool");
+        let ev = frame[0];
+        assert_eq!(
+            (&ev["Type"], &ev["Namespace"], &ev["FilterKeys"]),
+            (
+                &Value::from("NodePoolUpserted"),
+                &Value::from(""),
+                &Value::Null
+            )
+        );
+        let pool = ev["Payload"]["NodePool"].as_object().expect("a pool");
+        let fields: Vec<&str> = pool.keys().map(String::as_str).collect();
+        assert_eq!(
+            fields,
+            [
+                "CreateIndex",
+                "Description",
+                "Hash",
+                "Meta",
+                "ModifyIndex",
+                "Name",
+                "NodeIdentityTTL",
+                "SchedulerConfiguration"
+            ]
+        );
+        assert_eq!(
+            pool["Hash"].as_str().map(str::len),
+            Some(44),
+            "32 bytes in base64"
+        );
+        assert!(!carries_time(ev), "no time in {ev}");
+    }
+    assert!(
+        events
+            .iter()
+            .filter(|(_, e)| e["Topic"] != "NodePool")
+            .all(|(_, e)| carries_time(e)),
+        "every other event carries a time"
+    );
 }

@@ -173,6 +173,50 @@ async fn lists_are_stubs_of_the_published_state_with_the_topics_index() {
 }
 
 #[tokio::test]
+async fn a_purged_job_leaves_the_lists_with_its_allocations_and_a_stopped_one_stays() {
+    let (sim, addr) = started().await;
+    let stopped = json!({"Job": {"ID": "api", "Namespace": "prod", "Type": "batch", "Version": 4,
+        "Stop": true, "ModifyIndex": 15, "JobModifyIndex": 15}});
+    sim.publish(frame(15, "Job", "JobDeregistered", "api", "prod", stopped));
+    let purged = json!({"Deleted": true, "Job": {"ID": "web", "Namespace": "default", "Type": "batch",
+        "Version": 1, "Stop": false, "ModifyIndex": 14, "JobModifyIndex": 14}});
+    sim.publish(frame(
+        16,
+        "Job",
+        "JobDeregistered",
+        "web",
+        "default",
+        purged,
+    ));
+    let nomad = client(addr, TOKEN).await;
+
+    let jobs = nomad
+        .read("/v1/jobs", &[("namespace", "*")])
+        .await
+        .expect("jobs");
+    let listed = list(&jobs);
+    assert_eq!(jobs.index, 16);
+    assert_eq!(listed.len(), 1, "only the stopped job is left: {listed:?}");
+    assert_eq!(
+        (&listed[0]["ID"], &listed[0]["Stop"]),
+        (&json!("api"), &json!(true))
+    );
+    let allocs = nomad
+        .read("/v1/allocations", &[("namespace", "*")])
+        .await
+        .expect("allocations");
+    assert_eq!(
+        (allocs.index, list(&allocs).len()),
+        (16, 0),
+        "the purge deleted the job's allocation"
+    );
+    assert!(matches!(
+        nomad.read("/v1/job/web", &[("namespace", "default")]).await,
+        Err(ReadError::Status { status: 404, .. })
+    ));
+}
+
+#[tokio::test]
 async fn lists_honour_the_token_and_denied_capabilities() {
     let (sim, addr) = started().await;
     let wrong = client(addr, "not-it").await;

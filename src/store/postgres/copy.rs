@@ -23,11 +23,11 @@ use crate::store::rows::EventRow;
 
 /// The columns, in the order each row gives them.
 const COPY_SQL: &str = "COPY event_log (cluster_id, raft_index, key_ref, job_ref, node_ref, \
-     eval_ref, deployment_ref, received_at, position, topic, type, namespace, event) \
-     FROM STDIN (FORMAT binary)";
+     eval_ref, deployment_ref, received_at, position, topic, type, namespace, event, event_at, \
+     time_source, presence) FROM STDIN (FORMAT binary)";
 
 /// Values per row.
-const COLUMNS: i16 = 13;
+const COLUMNS: i16 = 16;
 
 /// The binary format's signature, flags (none) and header extension length (0).
 const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
@@ -141,7 +141,22 @@ fn encode_row(
     text(buf, &event.topic)?;
     text(buf, &event.event_type)?;
     text(buf, &event.namespace)?;
-    text(buf, &event.raw)
+    text(buf, &event.raw)?;
+    bigint(buf, Some(row.time.at));
+    text(buf, row.time.source.as_str())?;
+    smallint(buf, row.presence());
+    Ok(())
+}
+
+/// A `smallint` value, or NULL.
+fn smallint(buf: &mut Vec<u8>, value: Option<i16>) {
+    match value {
+        Some(v) => {
+            buf.extend_from_slice(&2i32.to_be_bytes());
+            buf.extend_from_slice(&v.to_be_bytes());
+        }
+        None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
+    }
 }
 
 /// A `bigint` value, or NULL.

@@ -237,10 +237,11 @@ async fn insert_on_conflict(
     }
     Ok(sqlx::query(
         "INSERT INTO event_log (cluster_id, raft_index, position, topic, type, namespace, \
-           key_ref, job_ref, node_ref, eval_ref, deployment_ref, received_at, event) \
+           key_ref, job_ref, node_ref, eval_ref, deployment_ref, received_at, event, event_at, \
+           time_source, presence) \
          SELECT $1, r.* FROM UNNEST($2::bigint[], $3::int[], $4::text[], $5::text[], $6::text[], \
            $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], \
-           $13::text[]::json[]) AS r \
+           $13::text[]::json[], $14::bigint[], $15::text[], $16::smallint[]) AS r \
          ON CONFLICT DO NOTHING",
     )
     .bind(cluster_id)
@@ -256,6 +257,9 @@ async fn insert_on_conflict(
     .bind(ids(refs, |r| r.deployment))
     .bind(column(rows, |r| r.received_at))
     .bind(column(rows, |r| &*r.event.raw))
+    .bind(column(rows, |r| r.time.at))
+    .bind(column(rows, |r| r.time.source.as_str()))
+    .bind(column(rows, EventRow::presence))
     .execute(conn)
     .await?
     .rows_affected())

@@ -18,6 +18,7 @@ use sqlx::{Arguments, AssertSqlSafe, FromRow, PgPool, Postgres};
 use super::StoreError;
 use super::statement::{Bind, Placeholders, Statement};
 
+mod backfill;
 mod copy;
 mod keyframe;
 mod lease;

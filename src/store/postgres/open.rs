@@ -46,6 +46,7 @@ impl PgStore {
             .await
             .map_err(|e| open_error(&display, e))?;
         migrate(&pool, &display).await?;
+        crate::store::backfill::run(&super::backfill::Backfill(&pool)).await?;
         Ok(PgStore {
             pool,
             options,

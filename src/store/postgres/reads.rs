@@ -27,9 +27,9 @@ const UPSERT_CLUSTER: &str = "INSERT INTO clusters (name, address, created_at, u
 const SPAN: &str =
     "SELECT MIN(raft_index) AS first, MAX(raft_index) AS last FROM event_log WHERE cluster_id = $1";
 
-/// The lowest and highest index received in a window.
-const RECEIVED_SPAN: &str = "SELECT MIN(raft_index) AS first, MAX(raft_index) AS last \
-     FROM event_log WHERE cluster_id = $1 AND received_at >= $2 AND received_at < $3";
+/// The lowest and highest index of the events dated in a window.
+const TIME_SPAN: &str = "SELECT MIN(raft_index) AS first, MAX(raft_index) AS last \
+     FROM event_log WHERE cluster_id = $1 AND event_at >= $2 AND event_at < $3";
 
 /// IDs of the nodes once called a name. Migration 0008's key index, led by
 /// the topic, finds the Node events.
@@ -126,13 +126,13 @@ impl Store for PgStore {
         Ok(span.range())
     }
 
-    async fn received_span(
+    async fn time_span(
         &self,
         cluster: &Cluster,
         since: Option<i64>,
         until: Option<i64>,
     ) -> Result<Option<(u64, u64)>, StoreError> {
-        let span: SpanRecord = sqlx::query_as(RECEIVED_SPAN)
+        let span: SpanRecord = sqlx::query_as(TIME_SPAN)
             .bind(cluster.id)
             .bind(since.unwrap_or(i64::MIN))
             .bind(until.unwrap_or(i64::MAX))

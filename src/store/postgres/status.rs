@@ -6,14 +6,19 @@ use crate::archive::{Gap, StatusReport, TopicCount};
 use crate::store::records::{GapRecord, StatusRecord, TopicRecord, cluster_status};
 use crate::store::{Store, StoreError, queries, to_u64};
 
-/// Every cluster with the extent of its events. MIN and MAX each in a
+/// Every cluster with the extent of its events (indexes, Nomad's times, the
+/// receipt of the first and last event in stream order). Each aggregate in a
 /// subquery of its own: PostgreSQL answers each with one index lookup, where
 /// together they read every event. The count is the topics' sum.
 const CLUSTERS: &str = "SELECT c.id, c.name, c.address, c.checkpoint, c.malformed_lines, \
        (SELECT MIN(raft_index) FROM event_log WHERE cluster_id = c.id) AS first_index, \
        (SELECT MAX(raft_index) FROM event_log WHERE cluster_id = c.id) AS last_index, \
-       (SELECT MIN(received_at) FROM event_log WHERE cluster_id = c.id) AS first_received_at, \
-       (SELECT MAX(received_at) FROM event_log WHERE cluster_id = c.id) AS last_received_at, \
+       (SELECT MIN(event_at) FROM event_log WHERE cluster_id = c.id) AS first_event_at, \
+       (SELECT MAX(event_at) FROM event_log WHERE cluster_id = c.id) AS last_event_at, \
+       (SELECT received_at FROM event_log WHERE cluster_id = c.id \
+          ORDER BY raft_index, position LIMIT 1) AS first_received_at, \
+       (SELECT received_at FROM event_log WHERE cluster_id = c.id \
+          ORDER BY raft_index DESC, position DESC LIMIT 1) AS last_received_at, \
        c.identity \
      FROM clusters c ORDER BY c.name";
 

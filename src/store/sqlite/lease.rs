@@ -18,7 +18,7 @@ use crate::store::rows::{EventRow, event_rows};
 use crate::store::{Lease, StoreError, queries, to_i64};
 
 /// Columns bound per event row.
-const EVENT_COLUMNS: usize = 13;
+const EVENT_COLUMNS: usize = 16;
 /// Rows per INSERT statement (6,656 parameters, under SQLite's 32,766);
 /// remainders use the powers of two below it, so a handful of prepared
 /// statements serve every batch size. Each statement is a round trip to
@@ -47,7 +47,8 @@ fn insert_sql(rows: usize) -> String {
     let placeholders = format!("({})", vec!["?"; EVENT_COLUMNS].join(","));
     format!(
         "INSERT OR IGNORE INTO event_log (cluster_id, raft_index, position, topic, type, namespace, \
-         key_ref, job_ref, node_ref, eval_ref, deployment_ref, received_at, event) VALUES {}",
+         key_ref, job_ref, node_ref, eval_ref, deployment_ref, received_at, event, event_at, \
+         time_source, presence) VALUES {}",
         vec![placeholders; rows].join(",")
     )
 }
@@ -187,7 +188,10 @@ async fn insert_events(
                 .bind(refs.eval)
                 .bind(refs.deployment)
                 .bind(row.received_at)
-                .bind(ev.raw.clone());
+                .bind(ev.raw.clone())
+                .bind(row.time.at)
+                .bind(row.time.source.as_str())
+                .bind(row.presence());
         }
         inserted += query.execute(&mut *tx).await?.rows_affected();
     }

@@ -16,6 +16,7 @@ use sqlx::{Arguments, AssertSqlSafe, FromRow, Sqlite, SqlitePool};
 use super::StoreError;
 use super::statement::{Bind, Placeholders, Statement};
 
+mod backfill;
 mod checkpoint;
 mod keyframe;
 mod lease;

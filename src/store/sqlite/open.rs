@@ -89,6 +89,7 @@ impl SqliteStore {
             open_error(detail, hint)
         })?;
         migrate(&pool, &display).await?;
+        crate::store::backfill::run(&super::backfill::Backfill(&pool)).await?;
         Ok(SqliteStore {
             pool,
             url: display,

@@ -22,11 +22,11 @@ const EVENT: &str = "event";
 const SPAN: &str = "SELECT (SELECT MIN(raft_index) FROM event_log WHERE cluster_id = ?1) AS first, \
        (SELECT MAX(raft_index) FROM event_log WHERE cluster_id = ?1) AS last";
 
-/// The lowest and highest index received in a window, read from the index
-/// by receipt.
-const RECEIVED_SPAN: &str = "SELECT MIN(raft_index) AS first, MAX(raft_index) AS last \
-     FROM event_log INDEXED BY event_log_by_received \
-     WHERE cluster_id = ? AND received_at >= ? AND received_at < ?";
+/// The lowest and highest index of the events dated in a window, read from the index
+/// by time.
+const TIME_SPAN: &str = "SELECT MIN(raft_index) AS first, MAX(raft_index) AS last \
+     FROM event_log INDEXED BY event_log_by_time \
+     WHERE cluster_id = ? AND event_at >= ? AND event_at < ?";
 
 /// IDs of the nodes once called a name. `+ 0`: SQLite, without statistics,
 /// would otherwise walk the stream-order index through every event of the
@@ -131,13 +131,13 @@ impl Store for SqliteStore {
         Ok(span.range())
     }
 
-    async fn received_span(
+    async fn time_span(
         &self,
         cluster: &Cluster,
         since: Option<i64>,
         until: Option<i64>,
     ) -> Result<Option<(u64, u64)>, StoreError> {
-        let span: SpanRecord = sqlx::query_as(RECEIVED_SPAN)
+        let span: SpanRecord = sqlx::query_as(TIME_SPAN)
             .bind(cluster.id)
             .bind(since.unwrap_or(i64::MIN))
             .bind(until.unwrap_or(i64::MAX))

@@ -8,14 +8,19 @@ use crate::store::records::{
 };
 use crate::store::{Store, StoreError, queries, to_u64};
 
-/// The extent of one cluster's events. One aggregate per subquery: SQLite
-/// answers each MIN and MAX with one index lookup, where together they read
-/// every event.
+/// The extent of one cluster's events: indexes, Nomad's times, and the
+/// receipt of the first and last event in stream order. One aggregate per
+/// subquery: SQLite answers each with one index lookup, where together they
+/// read every event.
 const TOTALS: &str = "SELECT \
        (SELECT MIN(raft_index) FROM event_log WHERE cluster_id = ?1) AS first_index, \
        (SELECT MAX(raft_index) FROM event_log WHERE cluster_id = ?1) AS last_index, \
-       (SELECT MIN(received_at) FROM event_log WHERE cluster_id = ?1) AS first_received_at, \
-       (SELECT MAX(received_at) FROM event_log WHERE cluster_id = ?1) AS last_received_at";
+       (SELECT MIN(event_at) FROM event_log WHERE cluster_id = ?1) AS first_event_at, \
+       (SELECT MAX(event_at) FROM event_log WHERE cluster_id = ?1) AS last_event_at, \
+       (SELECT received_at FROM event_log WHERE cluster_id = ?1 \
+          ORDER BY raft_index, position LIMIT 1) AS first_received_at, \
+       (SELECT received_at FROM event_log WHERE cluster_id = ?1 \
+          ORDER BY raft_index DESC, position DESC LIMIT 1) AS last_received_at";
 
 /// Summaries of every cluster in the archive.
 pub(super) async fn report(store: &SqliteStore) -> Result<StatusReport, StoreError> {

@@ -19,6 +19,33 @@ use nomad_chronicle::store::{self, Lease, Store};
 use nomad_sim::SimFrame;
 use tokio::process::{Child, Command};
 
+/// An evaluation frame at `index` whose second event, a Job status change
+/// without a time of its own, shares its frame's time.
+pub fn eval_frame(index: u64, modify_ns: i64) -> String {
+    format!(
+        r#"{{"Index":{index},"Events":[{{"Topic":"Evaluation","Type":"EvaluationUpdated","Key":"e{index}","Namespace":"default","FilterKeys":["web",""],"Index":{index},"Payload":{{"Evaluation":{{"ID":"e{index}","JobID":"web","ModifyTime":{modify_ns}}}}}}},{{"Topic":"Job","Type":"EvaluationUpdated","Key":"web","Namespace":"default","FilterKeys":null,"Index":{index},"Payload":{{"Job":{{"ID":"web","JobModifyIndex":1,"SubmitTime":1000000000000000000}}}}}}]}}"#
+    )
+}
+
+/// `frames` with every time Nomad puts in a payload taken out: the archive
+/// can only date them by their receipt.
+pub fn without_times(frames: Vec<SimFrame>) -> Vec<SimFrame> {
+    const TIMES: [&str; 4] = ["ModifyTime", "SubmitTime", "StatusUpdatedAt", "Events"];
+    frames
+        .into_iter()
+        .map(|mut frame| {
+            for event in &mut frame.events {
+                let mut v: serde_json::Value = serde_json::from_str(&event.json).expect("JSON");
+                if let Some(object) = v["Payload"][&event.topic].as_object_mut() {
+                    object.retain(|k, _| !TIMES.contains(&k.as_str()));
+                }
+                event.json = v.to_string();
+            }
+            frame
+        })
+        .collect()
+}
+
 /// How long any single run of the binary may take before the test fails.
 pub const RUN_LIMIT: Duration = Duration::from_secs(60);
 
@@ -163,6 +190,34 @@ impl Archive {
         let report = store.status().await.expect("status");
         store.close().await;
         report
+    }
+
+    /// Runs SQL on the archive from outside nomad-chronicle.
+    pub async fn execute(&self, statements: &[&str]) {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&self.url)
+                    .await
+                    .expect("connect");
+                for sql in statements {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+                        .execute(&mut conn)
+                        .await
+                        .expect(sql);
+                }
+            }
+            Backend::Postgres => {
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&self.url)
+                    .await
+                    .expect("connect");
+                for sql in statements {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+                        .execute(&mut conn)
+                        .await
+                        .expect(sql);
+                }
+            }
+        }
     }
 
     /// The binary with `--db` pointing here.

@@ -1,0 +1,176 @@
+//! Events dated by Nomad's clock: from their payloads, or their frame's,
+//! or — marked — by their receipt; order stays the raft index whatever the
+//! clocks say; archives from before are dated when first opened.
+
+use nomad_chronicle::archive::{ArchivedEvent, TimeSource};
+use nomad_sim::Generator;
+use serde_json::Value;
+
+use crate::common::{Archive, Backend, eval_frame, on_both_backends};
+
+/// An Allocation, Evaluation or Deployment event's `ModifyTime` in Unix ms.
+fn modify_time(event: &ArchivedEvent) -> Option<i64> {
+    let v: Value = serde_json::from_str(&event.raw).ok()?;
+    let ns = v["Payload"][&event.topic]["ModifyTime"].as_i64()?;
+    Some(ns / 1_000_000)
+}
+
+async fn imported_history_is_dated_by_the_captures_own_clock(backend: Backend) {
+    let frames = Generator::new(31).frames(3_000);
+    let archive = Archive::new(backend).await;
+    let file = archive.capture("capture.ndjson", &frames);
+    archive.run(&["import", &file]).await.assert_success();
+
+    let events = archive.archived("default").await;
+    let mut checked = 0;
+    for e in &events {
+        if let Some(expected) = modify_time(e) {
+            assert_eq!(
+                (e.time, e.time_source),
+                (expected, TimeSource::Nomad),
+                "{}",
+                e.raw
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 1_000, "{checked}");
+    // An import happens in seconds; the history it holds spans much more.
+    let first = events.iter().map(|e| e.time).min().unwrap_or_default();
+    let last = events.iter().map(|e| e.time).max().unwrap_or_default();
+    assert!(last - first > 3_600_000, "{first}..{last}");
+    let received = events.iter().map(|e| e.received_at);
+    assert!(
+        received.clone().max().unwrap_or_default() - received.min().unwrap_or_default() < 3_600_000
+    );
+}
+
+/// A capture of hand-written frames.
+fn capture(archive: &Archive, lines: &[&str]) -> String {
+    let file = archive.file("capture.ndjson");
+    std::fs::write(&file, lines.join("\n") + "\n").expect("write capture");
+    file.display().to_string()
+}
+
+/// The (Index, Time, TimeSource) of each event `query events` answers.
+async fn answered(archive: &Archive, extra: &[&str]) -> Vec<(u64, String, String)> {
+    let mut args = vec!["query", "events", "--output", "ndjson"];
+    args.extend_from_slice(extra);
+    let run = archive.run(&args).await;
+    run.assert_success();
+    run.stdout
+        .lines()
+        .map(|line| {
+            let v: Value = serde_json::from_str(line).expect("a JSON line");
+            (
+                v["Index"].as_u64().unwrap_or_default(),
+                v["Time"].as_str().unwrap_or_default().to_owned(),
+                v["TimeSource"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+const NODE_POOL: &str = r#"{"Index":5,"Events":[{"Topic":"NodePool","Type":"NodePoolUpserted","Key":"gpu","Namespace":"","FilterKeys":null,"Index":5,"Payload":{"NodePool":{"Name":"gpu","CreateIndex":5,"ModifyIndex":5}}}]}"#;
+
+async fn a_frame_without_any_time_is_dated_by_its_receipt_and_says_so(backend: Backend) {
+    let archive = Archive::new(backend).await;
+    let eval = eval_frame(6, 1_800_000_000_000_000_000);
+    let file = capture(&archive, &[NODE_POOL, &eval]);
+    archive.run(&["import", &file]).await.assert_success();
+
+    let answer = answered(&archive, &[]).await;
+    assert_eq!(answer.len(), 3);
+    assert_eq!(answer[0].2, "received");
+    let nomad = "2027-01-15T08:00:00.000Z".to_owned();
+    assert_eq!(answer[1], (6, nomad.clone(), "nomad".to_owned()));
+    // The job's SubmitTime is older than this entry: the frame's time counts.
+    assert_eq!(answer[2], (6, nomad, "nomad".to_owned()));
+
+    let table = archive.run(&["query", "events"]).await;
+    table.assert_success();
+    let row = |index: &str| {
+        table
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(index))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(row("5 ").contains(" ~20"), "{}", table.stdout);
+    assert!(!row("6 ").contains('~'), "{}", table.stdout);
+}
+
+async fn a_clock_that_goes_backwards_does_not_reorder_history(backend: Backend) {
+    let archive = Archive::new(backend).await;
+    let hour = 3_600_000_000_000_i64;
+    let t0 = 1_800_000_000_000_000_000_i64;
+    // Entry 11 comes from a server whose clock is two hours behind.
+    let frames = [
+        eval_frame(10, t0 + 2 * hour),
+        eval_frame(11, t0),
+        eval_frame(12, t0 + 2 * hour + 1_000_000_000),
+    ];
+    let lines: Vec<&str> = frames.iter().map(String::as_str).collect();
+    let file = capture(&archive, &lines);
+    archive.run(&["import", &file]).await.assert_success();
+
+    let indexes = |answer: Vec<(u64, String, String)>| -> Vec<u64> {
+        let mut seen: Vec<u64> = answer.into_iter().map(|a| a.0).collect();
+        seen.dedup();
+        seen
+    };
+    assert_eq!(indexes(answered(&archive, &[]).await), [10, 11, 12]);
+    let since = "2027-01-15T09:00:00Z";
+    assert_eq!(
+        indexes(answered(&archive, &["--since", since]).await),
+        [10, 12]
+    );
+    let until = "2027-01-15T09:00:00Z";
+    assert_eq!(indexes(answered(&archive, &["--until", until]).await), [11]);
+}
+
+/// Each event's time, source and presence, read with SQL, in stream order.
+async fn dating(archive: &Archive) -> Vec<(i64, Option<i64>, Option<String>, Option<i64>)> {
+    const SQL: &str = "SELECT raft_index, event_at, time_source, CAST(presence AS BIGINT) \
+                       FROM event_log ORDER BY raft_index, position";
+    match archive.backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&archive.url).await.expect("open");
+            sqlx::query_as(SQL).fetch_all(&pool).await.expect("read")
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&archive.url).await.expect("open");
+            sqlx::query_as(SQL).fetch_all(&pool).await.expect("read")
+        }
+    }
+}
+
+async fn an_archive_from_before_nomad_time_is_dated_when_first_opened(backend: Backend) {
+    // More events than one chunk of the backfill, so it resumes after a cursor.
+    let frames = Generator::new(32).frames(12_000);
+    let archive = Archive::new(backend).await;
+    let file = archive.capture("capture.ndjson", &frames);
+    archive.run(&["import", &file]).await.assert_success();
+    let dated_by_ingest = dating(&archive).await;
+    assert!(
+        dated_by_ingest
+            .iter()
+            .all(|d| d.1.is_some() && d.2.is_some())
+    );
+
+    archive
+        .execute(&["UPDATE event_log SET event_at = NULL, time_source = NULL, presence = NULL"])
+        .await;
+    assert!(dating(&archive).await.iter().all(|d| d.1.is_none()));
+    archive.run(&["status"]).await.assert_success();
+
+    assert_eq!(dating(&archive).await, dated_by_ingest);
+}
+
+on_both_backends!(
+    imported_history_is_dated_by_the_captures_own_clock,
+    a_frame_without_any_time_is_dated_by_its_receipt_and_says_so,
+    a_clock_that_goes_backwards_does_not_reorder_history,
+    an_archive_from_before_nomad_time_is_dated_when_first_opened,
+);
