@@ -124,6 +124,16 @@ impl Params {
         }
     }
 
+    /// SQLite's hint to look an object's events up by key: without
+    /// statistics it would rather read every event of the index range
+    /// through the identity index.
+    pub fn by_key(&self) -> &'static str {
+        match self.style {
+            Placeholders::Question => " INDEXED BY event_log_by_key",
+            Placeholders::Numbered => "",
+        }
+    }
+
     pub fn statement(self, sql: String) -> Statement {
         Statement {
             sql,
@@ -212,11 +222,12 @@ pub fn terminal_delta(
         p.int(to_i64(upto)),
     );
     let latest = latest_between(&p, &c, &after, &upto, "'Allocation'");
+    let by_key = p.by_key();
     p.statement(format!(
         "SELECT CAST(COALESCE(SUM(CASE WHEN e.presence = 1 THEN 1 ELSE 0 END \
            - CASE WHEN NOT EXISTS (SELECT 1 FROM keyframe_objects AS o WHERE o.keyframe_id = {kf} \
                     AND o.topic = 'Allocation' AND o.namespace = l.o_namespace AND o.key_ref = l.o_key) \
-                   AND EXISTS (SELECT 1 FROM event_log AS b WHERE b.topic = 'Allocation' \
+                   AND EXISTS (SELECT 1 FROM event_log AS b{by_key} WHERE b.topic = 'Allocation' \
                     AND b.key_ref = l.o_key AND b.cluster_id = {c} AND b.raft_index <= {after} \
                     AND b.namespace = l.o_namespace) \
              THEN 1 ELSE 0 END), 0) AS BIGINT) AS delta \
@@ -260,11 +271,12 @@ fn insert_objects(
         p.int(to_i64(index)),
     );
     let latest = latest_between(&p, &c, &after, &upto, OBJECT_TOPICS);
+    let by_key = p.by_key();
     p.statement(format!(
         "INSERT INTO keyframe_objects (keyframe_id, topic, namespace, key_ref, raft_index) \
          SELECT CAST({new} AS BIGINT), o.topic, o.namespace, o.key_ref, o.raft_index \
          FROM keyframe_objects AS o WHERE o.keyframe_id = {kf} AND NOT EXISTS ( \
-           SELECT 1 FROM event_log AS x WHERE x.topic = o.topic AND x.key_ref = o.key_ref \
+           SELECT 1 FROM event_log AS x{by_key} WHERE x.topic = o.topic AND x.key_ref = o.key_ref \
            AND x.cluster_id = {c} AND x.raft_index > {after} AND x.raft_index <= {upto} \
            AND x.namespace = o.namespace) \
          UNION ALL \

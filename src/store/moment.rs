@@ -262,6 +262,7 @@ pub(super) fn objects(
     );
     let kf = p.int(moment.keyframe.map_or(-1, |k| k.id));
     let latest = keyframe::latest_between(&p, &c, &after, &upto, OBJECT_TOPICS);
+    let by_key = p.by_key();
     let since = moment.terminal_since.unwrap_or(i64::MIN);
     let (columns, mut filter, order) = match select {
         Select::Rows(rows, event_column) => (
@@ -292,7 +293,7 @@ pub(super) fn objects(
         "SELECT {columns} FROM ({latest} \
            UNION ALL \
            SELECT o.topic, o.namespace, o.key_ref, o.raft_index FROM keyframe_objects AS o \
-           WHERE o.keyframe_id = {kf} AND NOT EXISTS (SELECT 1 FROM event_log AS x \
+           WHERE o.keyframe_id = {kf} AND NOT EXISTS (SELECT 1 FROM event_log AS x{by_key} \
              WHERE x.topic = o.topic AND x.key_ref = o.key_ref AND x.cluster_id = {c} \
              AND x.raft_index > {after} AND x.raft_index <= {upto} AND x.namespace = o.namespace)) AS l \
          JOIN event_log AS e ON e.cluster_id = {c} AND e.raft_index = l.o_last \
