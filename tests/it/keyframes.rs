@@ -403,6 +403,14 @@ async fn terminal_allocations_outside_the_window_are_counted_and_all_shows_them(
             Some(0)
         )
     );
+    // Narrowed to the job, the count comes from the job's own events.
+    assert_eq!(
+        keys(snapshot(&archive, 14, &["--job", "web"]).await),
+        (
+            vec![a2.to_owned(), a3.to_owned(), "web".to_owned()],
+            Some(1)
+        )
+    );
     assert_eq!(
         keys(snapshot(&archive, 14, &["--all"]).await),
         (
