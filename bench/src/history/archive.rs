@@ -11,6 +11,7 @@ use anyhow::{Context, bail};
 
 use super::place::Place;
 use crate::child::{Run, Running, run_measured, tail};
+use crate::stats::median;
 
 /// The cluster label the archives hold their history under.
 pub const CLUSTER: &str = "bench";
@@ -81,17 +82,22 @@ fn import_command(bin: &Path, url: &str, input: &Path) -> Command {
     cmd
 }
 
+/// Imports of the next events into an empty archive, to take the median of.
+const EMPTY_RUNS: usize = 3;
+
 /// Import rates of the events that follow an archive's history.
 pub struct Ingest {
-    /// Into an empty archive, events/s.
+    /// Bytes of the next events' capture.
+    pub bytes: u64,
+    /// Into an empty archive, events/s: the median of [`EMPTY_RUNS`].
     pub empty: f64,
-    /// Into the archive, events/s.
+    /// Into the archive, events/s (one run: it keeps them).
     pub into: f64,
 }
 
 /// Writes the `events` events after `archive`'s checkpoint to a file in
-/// `dir`, and times importing that file into an empty archive and into
-/// `archive` (which keeps them).
+/// `dir`, and times importing that file into an empty archive (its schema
+/// already created) and into `archive` (which keeps them).
 pub async fn next_events(
     bin: &Path,
     place: &Place,
@@ -110,12 +116,9 @@ pub async fn next_events(
             .arg("--output")
             .arg(&file),
     )?;
-    let empty = "nc-history-empty";
+    let bytes = std::fs::metadata(&file).map_or(0, |m| m.len());
     let result = async {
-        let url = place.recreate(empty).await?;
-        let run_empty = run_measured(&mut import_command(bin, &url, &file))?;
-        let imported = place.holding(empty, CLUSTER).await.map_or(0, |h| h.events);
-        place.remove(empty).await?;
+        let (imported, empty) = into_empty(bin, place, &file).await?;
         let run_into = run_measured(&mut import_command(bin, &place.url(archive), &file))?;
         let after = place
             .holding(archive, CLUSTER)
@@ -125,13 +128,28 @@ pub async fn next_events(
         if added != imported {
             bail!("the archive took {added} of the {imported} next events: are they new to it?");
         }
-        let rate = |run: &Run| imported as f64 / run.wall.as_secs_f64();
         Ok(Ingest {
-            empty: rate(&run_empty),
-            into: rate(&run_into),
+            bytes,
+            empty,
+            into: imported as f64 / run_into.wall.as_secs_f64(),
         })
     }
     .await;
     let _ = std::fs::remove_file(&file);
     result
+}
+
+/// Imports `file` into a new empty archive [`EMPTY_RUNS`] times: the events
+/// it holds, and the median rate in events/s.
+async fn into_empty(bin: &Path, place: &Place, file: &Path) -> anyhow::Result<(u64, f64)> {
+    let empty = "nc-history-empty";
+    let (mut imported, mut rates) = (0, Vec::new());
+    for _ in 0..EMPTY_RUNS {
+        let url = place.recreate(empty).await?;
+        let run = run_measured(&mut import_command(bin, &url, file))?;
+        imported = place.holding(empty, CLUSTER).await.map_or(0, |h| h.events);
+        rates.push(imported as f64 / run.wall.as_secs_f64());
+    }
+    place.remove(empty).await?;
+    Ok((imported, median(&rates).unwrap_or(f64::NAN)))
 }

@@ -138,7 +138,8 @@ async fn measure(
     events: usize,
 ) -> anyhow::Result<Measured> {
     let name = format!("nc-history-{events}-{}", args.seed);
-    let sidecar = dir.join(format!("{name}.capture-bytes"));
+    // The size of the capture a kept archive holds, for the next run.
+    let sidecar = dir.join(format!("{name}.{}.capture-bytes", place.backend()));
     let found = match &args.keep {
         Some(_) => place.holding(&name, CLUSTER).await,
         None => None,
@@ -172,9 +173,16 @@ async fn measure(
         .await
         .map_err(|e| say(&format!("the ingest measurement failed: {e:#}")))
         .ok();
-    if args.keep.is_none() {
-        place.remove(&name).await?;
-        let _ = std::fs::remove_file(&sidecar);
+    match (&args.keep, capture_bytes, &ingest) {
+        (None, ..) => {
+            place.remove(&name).await?;
+            let _ = std::fs::remove_file(&sidecar);
+        }
+        // The archive keeps the next events: so does its capture's size.
+        (Some(_), Some(bytes), Some(next)) => {
+            let _ = std::fs::write(&sidecar, (bytes + next.bytes).to_string());
+        }
+        (Some(_), ..) => {}
     }
     Ok(Measured {
         events: held.events,

@@ -80,6 +80,14 @@ impl Place {
         })
     }
 
+    /// The backend, as a word for file names.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Place::Sqlite { .. } => "sqlite",
+            Place::Postgres { .. } => "postgres",
+        }
+    }
+
     /// The URL of archive `name`.
     pub fn url(&self, name: &str) -> String {
         match self {
@@ -112,7 +120,8 @@ impl Place {
         })
     }
 
-    /// Makes archive `name` exist and be empty; returns its URL.
+    /// Makes archive `name` exist and be empty, with its schema created so
+    /// that an import into it pays for no migration; returns its URL.
     pub async fn recreate(&self, name: &str) -> anyhow::Result<String> {
         match self {
             Place::Sqlite { dir } => remove_sqlite(&self.file(dir, name)),
@@ -122,7 +131,12 @@ impl Place {
                     .map_err(anyhow::Error::msg)?;
             }
         }
-        Ok(self.url(name))
+        let url = self.url(name);
+        let store = store::connect(&DbUrl::parse(&url)?)
+            .await
+            .with_context(|| format!("cannot create the archive `{url}`"))?;
+        store.close().await;
+        Ok(url)
     }
 
     /// Removes archive `name`.

@@ -131,13 +131,15 @@ fn rows(kinds: &[&Kind], results: &[BackendResult], args: &HistoryBench) -> Vec<
             false,
         ),
         row(
-            format!("import of the next {next} events into an empty archive, events/s"),
+            format!(
+                "import of the next {next} events into an empty archive, events/s (median of 3)"
+            ),
             &|m| m.ingest.as_ref().map(|i| i.empty),
             thousands,
             false,
         ),
         row(
-            format!("import of the same {next} events into this archive, events/s"),
+            format!("import of the same {next} events into this archive, events/s (one run)"),
             &|m| m.ingest.as_ref().map(|i| i.into),
             thousands,
             false,
