@@ -89,6 +89,8 @@ pub struct Measured {
 /// Every archive size of one backend.
 pub struct BackendResult {
     pub backend: Backend,
+    /// Where its archives were.
+    pub place: String,
     /// One per `--events` size, in order.
     pub sizes: Vec<Measured>,
 }
@@ -106,13 +108,16 @@ pub async fn command(mut args: HistoryBench) -> anyhow::Result<()> {
     let started = Instant::now();
     let load_at_start = load_average();
     let mut results = Vec::new();
+    let mut failed = Vec::new();
     for backend in args.backend.clone() {
-        let place = Place::open(backend, &dir, args.keep.is_some(), args.pg.as_deref())?;
-        let mut sizes = Vec::new();
-        for &events in &args.events {
-            sizes.push(measure(&bin, &place, &args, &dir, &kinds, events).await?);
+        // A backend that fails is reported and left out; the others still run.
+        match measure_backend(&bin, backend, &args, &dir, &kinds).await {
+            Ok(result) => results.push(result),
+            Err(e) => {
+                say(&format!("{} left out: {e:#}", backend.shown()));
+                failed.push(format!("{} left out: {e:#}", backend.shown()));
+            }
         }
-        results.push(BackendResult { backend, sizes });
     }
     println!("\n# Query cost against history size\n");
     println!("{}", machine());
@@ -121,10 +126,36 @@ pub async fn command(mut args: HistoryBench) -> anyhow::Result<()> {
         load_average(),
         started.elapsed().as_secs_f64()
     );
+    for r in &results {
+        println!("{}", r.place);
+    }
+    for f in &failed {
+        println!("{f}");
+    }
     let command: Vec<String> = std::env::args().collect();
     println!("command: `{}`\n", command.join(" "));
     table::print(&args.events, &kinds, &results, &args);
     Ok(())
+}
+
+/// Every size on one backend, one archive at a time.
+async fn measure_backend(
+    bin: &Path,
+    backend: Backend,
+    args: &HistoryBench,
+    dir: &Path,
+    kinds: &[&Kind],
+) -> anyhow::Result<BackendResult> {
+    let place = Place::open(backend, dir, args.keep.is_some(), args.pg.as_deref())?;
+    let mut sizes = Vec::new();
+    for &events in &args.events {
+        sizes.push(measure(bin, &place, args, dir, kinds, events).await?);
+    }
+    Ok(BackendResult {
+        backend,
+        place: place.shown(),
+        sizes,
+    })
 }
 
 /// Builds (or, with `--keep`, finds) the archive of `events` events on

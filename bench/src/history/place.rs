@@ -37,6 +37,8 @@ pub enum Place {
         admin: String,
         /// The server we started, stopped when this is dropped.
         _server: Option<PgServer>,
+        /// Which server, for the report.
+        shown: String,
     },
 }
 
@@ -63,6 +65,7 @@ impl Place {
             (Backend::Postgres, Some(admin)) => Place::Postgres {
                 admin: admin.to_owned(),
                 _server: None,
+                shown: "PostgreSQL: the server `--pg` names".to_owned(),
             },
             (Backend::Postgres, None) => {
                 let server = if kept {
@@ -71,13 +74,24 @@ impl Place {
                     PgServer::start_in(dir, Durability::Stock)
                 }
                 .map_err(anyhow::Error::msg)?;
-                println!("PostgreSQL: our own server, {}", server.version());
                 Place::Postgres {
                     admin: server.url("postgres"),
+                    shown: format!(
+                        "PostgreSQL: a server of our own with stock settings, {}",
+                        server.version()
+                    ),
                     _server: Some(server),
                 }
             }
         })
+    }
+
+    /// Where the archives are, for the report.
+    pub fn shown(&self) -> String {
+        match self {
+            Place::Sqlite { dir } => format!("SQLite: files in `{}`", dir.display()),
+            Place::Postgres { shown, .. } => shown.clone(),
+        }
     }
 
     /// The backend, as a word for file names.
