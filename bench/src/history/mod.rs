@@ -149,7 +149,12 @@ async fn measure_backend(
     let place = Place::open(backend, dir, args.keep.is_some(), args.pg.as_deref())?;
     let mut sizes = Vec::new();
     for &events in &args.events {
-        sizes.push(measure(bin, &place, args, dir, kinds, events).await?);
+        let measured = measure(bin, &place, args, dir, kinds, events).await;
+        if measured.is_err() && args.keep.is_none() {
+            // Not left behind to fill the disk the next backend needs.
+            let _ = place.remove(&archive_name(events, args.seed)).await;
+        }
+        sizes.push(measured?);
     }
     Ok(BackendResult {
         backend,
@@ -168,7 +173,7 @@ async fn measure(
     kinds: &[&Kind],
     events: usize,
 ) -> anyhow::Result<Measured> {
-    let name = format!("nc-history-{events}-{}", args.seed);
+    let name = archive_name(events, args.seed);
     // The size of the capture a kept archive holds, for the next run.
     let sidecar = dir.join(format!("{name}.{}.capture-bytes", place.backend()));
     let found = match &args.keep {
@@ -224,6 +229,11 @@ async fn measure(
         build_rate,
         ingest,
     })
+}
+
+/// The name of the archive of `events` events of seed `seed`'s history.
+fn archive_name(events: usize, seed: u64) -> String {
+    format!("nc-history-{events}-{seed}")
 }
 
 /// Times each kind on the archive at `url`; a kind that fails is reported
