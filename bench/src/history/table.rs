@@ -72,8 +72,15 @@ fn ratio_cell(wanted: bool, cells: &[Option<f64>]) -> String {
     }
 }
 
-fn rows(kinds: &[&Kind], results: &[BackendResult], args: &HistoryBench) -> Vec<Row> {
-    let row = |what: String, value: &dyn Fn(&Measured) -> Option<f64>, format, ratio| Row {
+/// A row with a value per backend and size, and no notes.
+fn row(
+    results: &[BackendResult],
+    what: String,
+    value: &dyn Fn(&Measured) -> Option<f64>,
+    format: fn(f64) -> String,
+    ratio: bool,
+) -> Row {
+    Row {
         what,
         cells: results
             .iter()
@@ -85,15 +92,14 @@ fn rows(kinds: &[&Kind], results: &[BackendResult], args: &HistoryBench) -> Vec<
             .collect(),
         format,
         ratio,
-    };
+    }
+}
+
+fn rows(kinds: &[&Kind], results: &[BackendResult], args: &HistoryBench) -> Vec<Row> {
     let mut rows = Vec::new();
     for (i, kind) in kinds.iter().enumerate() {
-        let mut r = row(
-            kind.shown.to_owned(),
-            &|m| m.queries[i].as_ref().map(|t| t.p50.as_secs_f64() * 1000.0),
-            ms,
-            true,
-        );
+        let p50 = |m: &Measured| m.queries[i].as_ref().map(|t| t.p50.as_secs_f64() * 1000.0);
+        let mut r = row(results, kind.shown.to_owned(), &p50, ms, true);
         r.notes = results
             .iter()
             .map(|b| {
@@ -108,30 +114,36 @@ fn rows(kinds: &[&Kind], results: &[BackendResult], args: &HistoryBench) -> Vec<
             .collect();
         rows.push(r);
         if kind.name == "snapshot" {
-            rows.push(row(
-                "`query snapshot` peak RSS, MB".to_owned(),
-                &|m| m.queries[i].as_ref()?.peak_rss.map(|b| b as f64 / 1e6),
-                whole,
-                true,
-            ));
+            let rss = |m: &Measured| m.queries[i].as_ref()?.peak_rss.map(|b| b as f64 / 1e6);
+            let what = "`query snapshot` peak RSS, MB".to_owned();
+            rows.push(row(results, what, &rss, whole, true));
         }
     }
-    let next = thousands(args.next_events as f64);
-    rows.extend([
+    rows.extend(archive_rows(results, args.next_events));
+    rows
+}
+
+/// The rows about each archive: its events, builds, imports and sizes.
+fn archive_rows(results: &[BackendResult], next_events: usize) -> Vec<Row> {
+    let next = thousands(next_events as f64);
+    let row = |what: &str, value: &dyn Fn(&Measured) -> Option<f64>, format, ratio| {
+        row(results, what.to_owned(), value, format, ratio)
+    };
+    vec![
         row(
-            "events in the archive".to_owned(),
+            "events in the archive",
             &|m| Some(m.events as f64),
             thousands,
             false,
         ),
         row(
-            "building it: `nomad-sim capture | nomad-chronicle import -`, events/s".to_owned(),
+            "building it: `nomad-sim capture \\| nomad-chronicle import -`, events/s",
             &|m| m.build_rate,
             thousands,
             false,
         ),
         row(
-            format!(
+            &format!(
                 "import of the next {next} events into an empty archive, events/s (median of 3)"
             ),
             &|m| m.ingest.as_ref().map(|i| i.empty),
@@ -139,37 +151,36 @@ fn rows(kinds: &[&Kind], results: &[BackendResult], args: &HistoryBench) -> Vec<
             false,
         ),
         row(
-            format!("import of the same {next} events into this archive, events/s (one run)"),
+            &format!("import of the same {next} events into this archive, events/s (one run)"),
             &|m| m.ingest.as_ref().map(|i| i.into),
             thousands,
             false,
         ),
         row(
-            "into this archive / into an empty one".to_owned(),
+            "into this archive / into an empty one",
             &|m| m.ingest.as_ref().map(|i| 100.0 * i.into / i.empty),
             percent,
             false,
         ),
         row(
-            "archive on disk, MB".to_owned(),
+            "archive on disk, MB",
             &|m| Some(m.archive_bytes as f64 / 1e6),
             whole,
             true,
         ),
         row(
-            "its capture (piped, never written), MB".to_owned(),
+            "its capture (piped, never written), MB",
             &|m| m.capture_bytes.map(|b| b as f64 / 1e6),
             whole,
             true,
         ),
         row(
-            "archive / capture".to_owned(),
+            "archive / capture",
             &|m| Some(m.archive_bytes as f64 / m.capture_bytes? as f64),
             two,
             false,
         ),
-    ]);
-    rows
+    ]
 }
 
 /// What each archive's queries asked about, and how much each answered.
