@@ -1,6 +1,6 @@
 //! Child processes timed from spawn to exit, with their peak resident memory.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::thread::JoinHandle;
@@ -49,14 +49,7 @@ impl Running {
         let mut child = cmd
             .spawn()
             .with_context(|| format!("cannot start {shown}"))?;
-        let stderr = child.stderr.take();
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            if let Some(mut stderr) = stderr {
-                let _ = stderr.read_to_string(&mut text);
-            }
-            text
-        });
+        let stderr = read_stderr(&mut child);
         Ok(Running {
             child,
             shown,
@@ -91,6 +84,50 @@ impl Running {
         }
         Ok(Run { wall, peak_rss })
     }
+}
+
+/// Reads the child's stderr to its end in a thread of its own, so the child
+/// never blocks on a full pipe.
+fn read_stderr(child: &mut Child) -> JoinHandle<String> {
+    let stderr = child.stderr.take();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut stderr) = stderr {
+            let _ = stderr.read_to_string(&mut text);
+        }
+        text
+    })
+}
+
+/// Runs `cmd` to completion with stdin empty, handing each line of its
+/// stdout to `each` as it comes (a large output is never held whole); fails
+/// with the end of its stderr when it does not exit 0.
+pub fn for_each_line(cmd: &mut Command, mut each: impl FnMut(&[u8])) -> anyhow::Result<()> {
+    let shown = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start {shown}"))?;
+    let stderr = read_stderr(&mut child);
+    if let Some(stdout) = child.stdout.take() {
+        let mut stdout = BufReader::with_capacity(1 << 16, stdout);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if stdout.read_until(b'\n', &mut line)? == 0 {
+                break;
+            }
+            each(&line);
+        }
+    }
+    let status = child.wait()?;
+    let stderr = stderr.join().unwrap_or_default();
+    if !status.success() {
+        bail!("{shown} failed ({status}):\n{}", tail(&stderr));
+    }
+    Ok(())
 }
 
 /// The last lines of a child's stderr, for an error message.

@@ -9,6 +9,7 @@
 mod archive;
 mod kinds;
 mod place;
+mod subjects;
 mod table;
 mod timing;
 
@@ -40,7 +41,8 @@ pub struct HistoryBench {
     #[arg(long, default_value_t = 10)]
     runs: usize,
     /// Seconds of timed runs after which a query stops repeating (after at
-    /// least 3 runs); the table says when a query had fewer than `--runs`.
+    /// least 3 runs, or 1 when its warm-up run alone took longer); the table
+    /// says when a query had fewer than `--runs`.
     #[arg(long, default_value_t = 60)]
     budget: u64,
     /// Events of the same history imported after each archive's own, into
@@ -201,7 +203,7 @@ async fn measure(
         .holding(&name, CLUSTER)
         .await
         .with_context(|| format!("the archive `{url}` holds no cluster `{CLUSTER}`"))?;
-    let subjects = kinds::pick(bin, &url, held.checkpoint)?;
+    let subjects = subjects::pick(bin, &url, held.checkpoint)?;
     let queries = time_kinds(bin, &url, &subjects, kinds, args);
     let archive_bytes = place.bytes(&name).await?;
     say(&format!("importing the next {} events", args.next_events));
@@ -222,7 +224,7 @@ async fn measure(
     }
     Ok(Measured {
         events: held.events,
-        subjects: kinds::describe(&subjects),
+        subjects: subjects::describe(&subjects),
         queries,
         archive_bytes,
         capture_bytes,
@@ -241,7 +243,7 @@ fn archive_name(events: usize, seed: u64) -> String {
 fn time_kinds(
     bin: &Path,
     url: &str,
-    subjects: &kinds::Subjects,
+    subjects: &subjects::Subjects,
     kinds: &[&Kind],
     args: &HistoryBench,
 ) -> Vec<Option<Timing>> {

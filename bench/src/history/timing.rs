@@ -5,12 +5,13 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
-use crate::child::{run_measured, tail};
+use crate::child::{for_each_line, run_measured};
 use crate::stats::percentile;
 
-/// The fewest timed runs of a query, however slow.
+/// The fewest timed runs of a query whose warm-up run took less than the
+/// budget.
 const MIN_RUNS: usize = 3;
 
 /// What the runs of one query on one archive measured.
@@ -29,7 +30,8 @@ pub struct Timing {
 pub struct Repeat {
     /// Timed runs wanted.
     pub runs: usize,
-    /// Stop after this much time spent in timed runs, once [`MIN_RUNS`] are done.
+    /// Stop after this much time spent in timed runs, once [`MIN_RUNS`] are
+    /// done (one when the warm-up run alone took longer).
     pub budget: Duration,
 }
 
@@ -45,22 +47,20 @@ pub fn time_query(
         cmd.args(["--db", url, "query"]).args(args);
         cmd
     };
-    let warm = command()
-        .output()
-        .context("cannot run `nomad-chronicle query`")?;
-    if !warm.status.success() {
-        bail!(
-            "`query {}` failed ({}):\n{}",
-            args.join(" "),
-            warm.status,
-            tail(&String::from_utf8_lossy(&warm.stderr))
-        );
-    }
-    let lines = warm.stdout.iter().filter(|b| **b == b'\n').count();
+    let mut lines = 0;
+    let warm_up = Instant::now();
+    for_each_line(&mut command(), |_| lines += 1)
+        .with_context(|| format!("`query {}`", args.join(" ")))?;
+    // A query slower than the budget on its own is timed once.
+    let min_runs = if warm_up.elapsed() > repeat.budget {
+        1
+    } else {
+        MIN_RUNS
+    };
     let started = Instant::now();
     let (mut times, mut peak_rss) = (Vec::new(), None);
     while times.len() < repeat.runs.max(1)
-        && (times.len() < MIN_RUNS || started.elapsed() < repeat.budget)
+        && (times.len() < min_runs || started.elapsed() < repeat.budget)
     {
         let run = run_measured(&mut command())?;
         times.push(run.wall);
