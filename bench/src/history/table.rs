@@ -54,7 +54,7 @@ pub fn print(sizes: &[usize], kinds: &[&Kind], results: &[BackendResult], args: 
         println!("| {} |", line.join(" | "));
     }
     println!(
-        "\nQuery figures are the p50 in ms of {} timed runs of the binary (spawn to exit, default table output) after one warm-up run, at the archive's newest index; \"(n)\" marks a query that stopped after n runs because its runs took longer than {} s.\n",
+        "\nQuery figures are the p50 in ms of {} timed runs of the binary (spawn to exit, default table output) after one warm-up run, at the archive's newest index; \"(n)\" marks a query that stopped after n runs because its runs took longer than {} s (at least 3, or 1 when its warm-up run alone took longer).\n",
         args.runs, args.budget
     );
     print_subjects(sizes, kinds, results);
