@@ -202,7 +202,7 @@ pub async fn command(args: AllBench) -> anyhow::Result<()> {
 }
 
 /// The directory of the binaries to run, built first when run through cargo.
-fn binaries() -> anyhow::Result<PathBuf> {
+pub fn binaries() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("where the bench binary is")?;
     let dir = exe
         .parent()
@@ -239,7 +239,7 @@ fn binaries() -> anyhow::Result<PathBuf> {
 }
 
 /// `nproc`, the CPU model and memory, from /proc.
-fn machine() -> String {
+pub fn machine() -> String {
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
@@ -257,7 +257,7 @@ fn machine() -> String {
     format!("machine: {cpus} CPUs ({model}), {mem_gib:.1} GiB memory")
 }
 
-fn load_average() -> String {
+pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".to_owned())

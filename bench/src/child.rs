@@ -1,8 +1,9 @@
 //! Child processes timed from spawn to exit, with their peak resident memory.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -21,44 +22,119 @@ pub struct Run {
     pub peak_rss: Option<u64>,
 }
 
-/// Runs `cmd` to completion with stdout discarded; fails with the end of its
-/// stderr when it does not exit 0.
+/// Runs `cmd` to completion with stdin empty and stdout discarded; fails
+/// with the end of its stderr when it does not exit 0.
 pub fn run_measured(cmd: &mut Command) -> anyhow::Result<Run> {
-    let shown = format!("{cmd:?}");
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let started = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("cannot start {shown}"))?;
+    cmd.stdin(Stdio::null());
+    Running::spawn(cmd)?.wait()
+}
+
+/// A child process being measured: started with stdout discarded and stderr
+/// kept for the error message; its stdin is what the caller set.
+pub struct Running {
+    child: Child,
+    /// The command line, for errors.
+    shown: String,
+    started: Instant,
+    /// Reads stderr to its end, so the child never blocks on a full pipe.
+    stderr: JoinHandle<String>,
+}
+
+impl Running {
+    /// Starts `cmd`; the clock starts now.
+    pub fn spawn(cmd: &mut Command) -> anyhow::Result<Running> {
+        let shown = format!("{cmd:?}");
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+        let started = Instant::now();
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {shown}"))?;
+        let stderr = read_stderr(&mut child);
+        Ok(Running {
+            child,
+            shown,
+            started,
+            stderr,
+        })
+    }
+
+    /// The child's stdin, when it was started with `Stdio::piped()`.
+    pub fn take_stdin(&mut self) -> Option<ChildStdin> {
+        self.child.stdin.take()
+    }
+
+    /// Waits for the child, sampling its peak RSS; fails with the end of its
+    /// stderr when it does not exit 0.
+    pub fn wait(mut self) -> anyhow::Result<Run> {
+        let pid = self.child.id();
+        let mut peak_rss = None;
+        let status = loop {
+            if let Some(status) = self.child.try_wait()? {
+                break status;
+            }
+            if let Some(hwm) = vm_hwm(pid) {
+                peak_rss = Some(peak_rss.map_or(hwm, |p: u64| p.max(hwm)));
+            }
+            std::thread::sleep(RSS_POLL);
+        };
+        let wall = self.started.elapsed();
+        let stderr = self.stderr.join().unwrap_or_default();
+        if !status.success() {
+            bail!("{} failed ({status}):\n{}", self.shown, tail(&stderr));
+        }
+        Ok(Run { wall, peak_rss })
+    }
+}
+
+/// Reads the child's stderr to its end in a thread of its own, so the child
+/// never blocks on a full pipe.
+fn read_stderr(child: &mut Child) -> JoinHandle<String> {
     let stderr = child.stderr.take();
-    let reader = std::thread::spawn(move || {
+    std::thread::spawn(move || {
         let mut text = String::new();
         if let Some(mut stderr) = stderr {
             let _ = stderr.read_to_string(&mut text);
         }
         text
-    });
-    let pid = child.id();
-    let mut peak_rss = None;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
+    })
+}
+
+/// Runs `cmd` to completion with stdin empty, handing each line of its
+/// stdout to `each` as it comes (a large output is never held whole); fails
+/// with the end of its stderr when it does not exit 0.
+pub fn for_each_line(cmd: &mut Command, mut each: impl FnMut(&[u8])) -> anyhow::Result<()> {
+    let shown = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start {shown}"))?;
+    let stderr = read_stderr(&mut child);
+    if let Some(stdout) = child.stdout.take() {
+        let mut stdout = BufReader::with_capacity(1 << 16, stdout);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if stdout.read_until(b'\n', &mut line)? == 0 {
+                break;
+            }
+            each(&line);
         }
-        if let Some(hwm) = vm_hwm(pid) {
-            peak_rss = Some(peak_rss.map_or(hwm, |p: u64| p.max(hwm)));
-        }
-        std::thread::sleep(RSS_POLL);
-    };
-    let wall = started.elapsed();
-    let stderr = reader.join().unwrap_or_default();
-    if !status.success() {
-        let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        bail!("{shown} failed ({status}):\n{}", tail.join("\n"));
     }
-    Ok(Run { wall, peak_rss })
+    let status = child.wait()?;
+    let stderr = stderr.join().unwrap_or_default();
+    if !status.success() {
+        bail!("{shown} failed ({status}):\n{}", tail(&stderr));
+    }
+    Ok(())
+}
+
+/// The last lines of a child's stderr, for an error message.
+pub fn tail(stderr: &str) -> String {
+    let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    tail.join("\n")
 }
 
 /// `VmHWM` of a running process, in bytes.

@@ -5,10 +5,14 @@
 //!   SQLite and PostgreSQL, the Python baseline (bench/baseline.py), and
 //!   query latency next to `jq` over the same history;
 //! - `query` times the query commands alone, on an archive of generated
-//!   history.
+//!   history;
+//! - `history` times the query binary on archives of growing history (by
+//!   default 1,000,000 and 10,000,000 events) on SQLite and PostgreSQL, with
+//!   the import rate into them, for docs/performance.md.
 
 mod all;
 mod child;
+mod history;
 mod query;
 mod stats;
 mod transport;
@@ -22,6 +26,8 @@ enum Bench {
     All(all::AllBench),
     /// Query latency on an archive of generated history.
     Query(query::QueryBench),
+    /// Query cost and ingest rate against history size.
+    History(history::HistoryBench),
 }
 
 // One thread, as ingest and import run: the transport reader then pays for
@@ -31,5 +37,6 @@ async fn main() -> anyhow::Result<()> {
     match Bench::parse() {
         Bench::All(args) => all::command(args).await,
         Bench::Query(args) => query::command(args).await,
+        Bench::History(args) => history::command(args).await,
     }
 }

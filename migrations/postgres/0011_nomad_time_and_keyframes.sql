@@ -68,3 +68,211 @@ LEFT JOIN names AS j ON j.id = e.job_ref
 LEFT JOIN names AS n ON n.id = e.node_ref
 LEFT JOIN names AS v ON v.id = e.eval_ref
 LEFT JOIN names AS d ON d.id = e.deployment_ref;
+
+-- The reporting views of 0007 gain the time of each row by Nomad's clock
+-- (`event_at`, Unix ms, and the same as readable time), as their last
+-- columns: reports written against them keep working.
+CREATE OR REPLACE VIEW allocation_transitions AS
+WITH allocation_events AS (
+    SELECT
+        c.name AS cluster,
+        e.raft_index,
+        e.position,
+        e.received_at,
+        e.event_at,
+        e.namespace,
+        -- An allocation event's alloc_id is its key, which is indexed.
+        k.name AS alloc_id,
+        j.name AS job_id,
+        e.event->'Payload'->'Allocation'->>'TaskGroup' AS task_group,
+        n.name AS node_id,
+        e.event->'Payload'->'Allocation'->>'NodeName' AS node_name,
+        e.event->'Payload'->'Allocation'->>'DesiredStatus' AS desired_status,
+        e.event->'Payload'->'Allocation'->>'ClientStatus' AS client_status,
+        e.event->'Payload'->'Allocation'->>'ClientDescription' AS client_description
+    FROM event_log AS e
+    JOIN clusters AS c ON c.id = e.cluster_id
+    JOIN names AS k ON k.id = e.key_ref
+    LEFT JOIN names AS j ON j.id = e.job_ref
+    LEFT JOIN names AS n ON n.id = e.node_ref
+    WHERE e.topic = 'Allocation'
+),
+with_previous AS (
+    SELECT
+        *,
+        -- NULL for the allocation's first event, which always counts.
+        lag(raft_index) OVER allocation AS previous_index,
+        lag(desired_status) OVER allocation AS previous_desired_status,
+        lag(client_status) OVER allocation AS previous_client_status
+    FROM allocation_events
+    -- An allocation never changes namespace or job: partitioning by them as
+    -- well changes nothing but lets `WHERE job_id = …` use event_log_by_job.
+    WINDOW allocation AS (
+        PARTITION BY cluster, namespace, job_id, alloc_id
+        ORDER BY raft_index, position
+    )
+)
+SELECT
+    cluster,
+    raft_index,
+    received_at,
+    to_timestamp(received_at / 1000.0) AS received_time,
+    namespace,
+    alloc_id,
+    job_id,
+    task_group,
+    node_id,
+    node_name,
+    desired_status,
+    client_status,
+    previous_desired_status,
+    previous_client_status,
+    client_description,
+    event_at,
+    to_timestamp(event_at / 1000.0) AS event_time
+FROM with_previous
+WHERE previous_index IS NULL
+   OR desired_status IS DISTINCT FROM previous_desired_status
+   OR client_status IS DISTINCT FROM previous_client_status;
+
+CREATE OR REPLACE VIEW job_versions AS
+WITH job_events AS (
+    SELECT
+        c.name AS cluster,
+        e.namespace,
+        j.name AS job_id,
+        (e.event->'Payload'->'Job'->>'Version')::bigint AS version,
+        e.event->'Payload'->'Job'->>'Status' AS status,
+        (e.event->'Payload'->'Job'->>'Stop')::boolean AS stop,
+        (e.event->'Payload'->'Job'->>'SubmitTime')::bigint AS submit_time_ns,
+        e.raft_index,
+        e.position,
+        e.received_at,
+        e.event_at
+    FROM event_log AS e
+    JOIN clusters AS c ON c.id = e.cluster_id
+    JOIN names AS j ON j.id = e.job_ref
+    WHERE e.topic = 'Job'
+      -- An event without a job object says nothing about versions.
+      AND e.event->'Payload'->'Job'->>'Version' IS NOT NULL
+),
+with_previous AS (
+    SELECT
+        *,
+        lag(raft_index) OVER job AS previous_index,
+        lag(version) OVER job AS previous_version
+    FROM job_events
+    WINDOW job AS (PARTITION BY cluster, namespace, job_id ORDER BY raft_index, position)
+)
+SELECT
+    cluster,
+    namespace,
+    job_id,
+    version,
+    status,
+    stop,
+    submit_time_ns,
+    to_timestamp(submit_time_ns / 1000000000.0) AS submit_time,
+    raft_index,
+    received_at,
+    to_timestamp(received_at / 1000.0) AS received_time,
+    event_at,
+    to_timestamp(event_at / 1000.0) AS event_time
+FROM with_previous
+WHERE previous_index IS NULL
+   OR version IS DISTINCT FROM previous_version;
+
+CREATE OR REPLACE VIEW deployment_outcomes AS
+WITH deployment_events AS (
+    SELECT
+        c.name AS cluster,
+        e.namespace,
+        d.name AS deployment_id,
+        j.name AS job_id,
+        (e.event->'Payload'->'Deployment'->>'JobVersion')::bigint AS job_version,
+        e.event->'Payload'->'Deployment'->>'Status' AS status,
+        e.event->'Payload'->'Deployment'->>'StatusDescription' AS status_description,
+        e.raft_index,
+        e.position,
+        e.received_at,
+        e.event_at
+    FROM event_log AS e
+    JOIN clusters AS c ON c.id = e.cluster_id
+    JOIN names AS d ON d.id = e.deployment_ref
+    LEFT JOIN names AS j ON j.id = e.job_ref
+    WHERE e.topic = 'Deployment'
+),
+numbered AS (
+    SELECT
+        *,
+        min(raft_index) OVER deployment AS first_index,
+        row_number() OVER (deployment ORDER BY raft_index DESC, position DESC) AS newest_first
+    FROM deployment_events
+    -- job_id is fixed per deployment; listed so `WHERE job_id = …` is pushed down.
+    WINDOW deployment AS (PARTITION BY cluster, namespace, job_id, deployment_id)
+)
+SELECT
+    cluster,
+    namespace,
+    deployment_id,
+    job_id,
+    job_version,
+    status,
+    status_description,
+    first_index,
+    raft_index AS last_index,
+    received_at AS last_received_at,
+    to_timestamp(received_at / 1000.0) AS last_received_time,
+    event_at AS last_event_at,
+    to_timestamp(event_at / 1000.0) AS last_event_time
+FROM numbered
+WHERE newest_first = 1;
+
+CREATE OR REPLACE VIEW node_status_changes AS
+WITH node_events AS (
+    SELECT
+        c.name AS cluster,
+        n.name AS node_id,
+        e.event->'Payload'->'Node'->>'Name' AS node_name,
+        e.event->'Payload'->'Node'->>'Status' AS status,
+        e.event->'Payload'->'Node'->>'SchedulingEligibility' AS eligibility,
+        (e.event->'Payload'->'Node'->>'Drain')::boolean AS drain,
+        e.raft_index,
+        e.position,
+        e.received_at,
+        e.event_at
+    FROM event_log AS e
+    JOIN clusters AS c ON c.id = e.cluster_id
+    JOIN names AS n ON n.id = e.node_ref
+    WHERE e.topic = 'Node'
+),
+with_previous AS (
+    SELECT
+        *,
+        lag(raft_index) OVER node AS previous_index,
+        lag(status) OVER node AS previous_status,
+        lag(eligibility) OVER node AS previous_eligibility,
+        lag(drain) OVER node AS previous_drain
+    FROM node_events
+    WINDOW node AS (PARTITION BY cluster, node_id ORDER BY raft_index, position)
+)
+SELECT
+    cluster,
+    node_id,
+    node_name,
+    status,
+    eligibility,
+    drain,
+    previous_status,
+    previous_eligibility,
+    previous_drain,
+    raft_index,
+    received_at,
+    to_timestamp(received_at / 1000.0) AS received_time,
+    event_at,
+    to_timestamp(event_at / 1000.0) AS event_time
+FROM with_previous
+WHERE previous_index IS NULL
+   OR status IS DISTINCT FROM previous_status
+   OR eligibility IS DISTINCT FROM previous_eligibility
+   OR drain IS DISTINCT FROM previous_drain;

@@ -74,6 +74,11 @@ struct CaptureArgs {
     /// Events to generate (the capture ends with the frame that reaches this many).
     #[arg(long, value_name = "N")]
     events: usize,
+    /// Write only the frames after this raft index of the same seeded history
+    /// (the ones a capture of it would continue with); `--events` then counts
+    /// only the frames written.
+    #[arg(long, value_name = "INDEX", default_value_t = 0)]
+    after_index: u64,
     /// Seed of the generated history.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -129,6 +134,9 @@ fn capture(args: &CaptureArgs) -> Result<()> {
     let (mut events, mut frames) = (0, 0usize);
     while events < args.events {
         let frame = generator.next_frame();
+        if frame.index <= args.after_index {
+            continue;
+        }
         events += frame.events.len();
         frames += 1;
         out.write_all(frame.to_line().as_bytes())

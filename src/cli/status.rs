@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use super::time_arg::TimeDisplay;
-use crate::archive::{PartStatus, PartSummary, StatusReport};
+use crate::archive::{ClusterStatus, PartStatus, PartSummary, StatusReport};
 use crate::config::DbUrl;
 use crate::query::render;
 use crate::store::{self, Store, StoreError};
@@ -96,72 +96,83 @@ pub fn render_table(out: &mut impl Write, report: &StatusReport) -> std::io::Res
         )?;
     }
     for c in &report.clusters {
-        writeln!(out)?;
-        match &c.address {
-            Some(address) => writeln!(out, "cluster   {}  ({address})", c.cluster)?,
-            None => writeln!(out, "cluster   {}", c.cluster)?,
-        }
-        let range = match (c.first_index, c.last_index) {
-            (Some(a), Some(b)) => format!("index {a} – {b}"),
-            _ => "no events".to_owned(),
-        };
-        writeln!(out, "  events      {:<12} {range}", thousands(c.events))?;
-        if let (Some(a), Some(b)) = (c.first_event_at, c.last_event_at) {
-            writeln!(
-                out,
-                "  happened    {} – {}",
-                render::time_seconds(a),
-                render::time_seconds(b)
-            )?;
-        }
-        if let (Some(a), Some(b)) = (c.first_received_at, c.last_received_at) {
-            writeln!(
-                out,
-                "  received    {} – {}",
-                render::time_seconds(a),
-                render::time_seconds(b)
-            )?;
-        }
-        if let Some(cp) = c.checkpoint {
-            writeln!(out, "  checkpoint  {cp}")?;
-        }
-        if let Some(identity) = &c.identity {
-            writeln!(out, "  identity    {identity}")?;
-        }
-        if !c.topics.is_empty() {
-            let width = c.topics.iter().map(|t| t.topic.len()).max().unwrap_or(0);
-            writeln!(out, "  topics")?;
-            for t in &c.topics {
-                writeln!(out, "    {:<width$}  {:>12}", t.topic, thousands(t.events))?;
-            }
-        }
+        render_cluster(out, c)?;
+    }
+    Ok(())
+}
+
+/// One cluster's block of the summary.
+fn render_cluster(out: &mut impl Write, c: &ClusterStatus) -> std::io::Result<()> {
+    writeln!(out)?;
+    match &c.address {
+        Some(address) => writeln!(out, "cluster   {}  ({address})", c.cluster)?,
+        None => writeln!(out, "cluster   {}", c.cluster)?,
+    }
+    let range = match (c.first_index, c.last_index) {
+        (Some(a), Some(b)) => format!("index {a} – {b}"),
+        _ => "no events".to_owned(),
+    };
+    writeln!(out, "  events      {:<12} {range}", thousands(c.events))?;
+    if let (Some(a), Some(b)) = (c.first_event_at, c.last_event_at) {
         writeln!(
             out,
-            "  malformed   {} lines skipped",
-            thousands(c.malformed_lines)
+            "  happened    {} – {}",
+            render::time_seconds(a),
+            render::time_seconds(b)
         )?;
-        if c.gaps.is_empty() {
-            writeln!(out, "  gaps        none recorded")?;
-        } else {
-            writeln!(out, "  gaps        {}", c.gaps.len())?;
-            for g in &c.gaps {
-                writeln!(
-                    out,
-                    "    {} → {}  {:<13} {}  {}",
-                    g.from_index,
-                    g.to_index,
-                    g.kind.as_str(),
-                    render::time_seconds(g.detected_at),
-                    g.reason
-                )?;
-                let parts: Vec<&PartSummary> = c
-                    .reconstructions
-                    .iter()
-                    .filter(|p| (p.gap_from_index, p.gap_to_index) == (g.from_index, g.to_index))
-                    .collect();
-                if !parts.is_empty() {
-                    writeln!(out, "      reconstructed  {}", reconstructed(&parts))?;
-                }
+    }
+    if let (Some(a), Some(b)) = (c.first_received_at, c.last_received_at) {
+        writeln!(
+            out,
+            "  received    {} – {}",
+            render::time_seconds(a),
+            render::time_seconds(b)
+        )?;
+    }
+    if let Some(cp) = c.checkpoint {
+        writeln!(out, "  checkpoint  {cp}")?;
+    }
+    if let Some(identity) = &c.identity {
+        writeln!(out, "  identity    {identity}")?;
+    }
+    if !c.topics.is_empty() {
+        let width = c.topics.iter().map(|t| t.topic.len()).max().unwrap_or(0);
+        writeln!(out, "  topics")?;
+        for t in &c.topics {
+            writeln!(out, "    {:<width$}  {:>12}", t.topic, thousands(t.events))?;
+        }
+    }
+    writeln!(
+        out,
+        "  malformed   {} lines skipped",
+        thousands(c.malformed_lines)
+    )?;
+    render_gaps(out, c)
+}
+
+/// A cluster's recorded gaps, each with what was reconstructed after it.
+fn render_gaps(out: &mut impl Write, c: &ClusterStatus) -> std::io::Result<()> {
+    if c.gaps.is_empty() {
+        writeln!(out, "  gaps        none recorded")?;
+    } else {
+        writeln!(out, "  gaps        {}", c.gaps.len())?;
+        for g in &c.gaps {
+            writeln!(
+                out,
+                "    {} → {}  {:<13} {}  {}",
+                g.from_index,
+                g.to_index,
+                g.kind.as_str(),
+                render::time_seconds(g.detected_at),
+                g.reason
+            )?;
+            let parts: Vec<&PartSummary> = c
+                .reconstructions
+                .iter()
+                .filter(|p| (p.gap_from_index, p.gap_to_index) == (g.from_index, g.to_index))
+                .collect();
+            if !parts.is_empty() {
+                writeln!(out, "      reconstructed  {}", reconstructed(&parts))?;
             }
         }
     }

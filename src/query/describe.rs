@@ -40,6 +40,26 @@ pub struct Tracker {
     seen: Seen,
 }
 
+/// One change in words, with its own time when it has one (a task event's
+/// `Time`): otherwise it happened when its event did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    pub text: String,
+    /// Unix ms.
+    pub at: Option<i64>,
+}
+
+impl From<String> for Line {
+    fn from(text: String) -> Self {
+        Line { text, at: None }
+    }
+}
+
+/// Lines without times of their own.
+fn untimed(lines: Vec<String>) -> Vec<Line> {
+    lines.into_iter().map(Line::from).collect()
+}
+
 /// Task and node events already told: each snapshot repeats them.
 #[derive(Default)]
 struct Seen {
@@ -62,7 +82,7 @@ impl Tracker {
 
     /// The event's type and the changes it brings, in words (none when it
     /// changes nothing worth a line). The event is parsed once, here.
-    pub fn changes(&mut self, topic: &str, key: &str, raw: &str) -> (String, Vec<String>) {
+    pub fn changes(&mut self, topic: &str, key: &str, raw: &str) -> (String, Vec<Line>) {
         self.parse_and_describe(topic, key, raw).unwrap_or_default()
     }
 
@@ -71,7 +91,7 @@ impl Tracker {
         topic: &str,
         key: &str,
         raw: &str,
-    ) -> Option<(String, Vec<String>)> {
+    ) -> Option<(String, Vec<Line>)> {
         let detail = self.detail;
         let seen = &mut self.seen;
         Some(match topic {
@@ -84,29 +104,31 @@ impl Tracker {
             }
             "Evaluation" => {
                 let (kind, current) = parse(raw, |p: EvaluationPayload| p.object)?;
-                (kind, step(&mut self.evaluations, key, current, evaluation))
+                let lines = step(&mut self.evaluations, key, current, evaluation);
+                (kind, untimed(lines))
             }
             "Deployment" => {
                 let (kind, current) = parse(raw, |p: DeploymentPayload| p.object)?;
-                (kind, step(&mut self.deployments, key, current, deployment))
+                let lines = step(&mut self.deployments, key, current, deployment);
+                (kind, untimed(lines))
             }
             "Job" => {
                 let (kind, current) = parse(raw, JobPayload::job)?;
                 let lines = step(&mut self.jobs, key, current, |prev, cur| {
                     job(&kind, prev, cur)
                 });
-                (kind, lines)
+                (kind, untimed(lines))
             }
             "Node" => {
                 let (kind, current) = parse(raw, |p: NodePayload| p.object)?;
                 let lines = step(&mut self.nodes, key, current, |prev, cur| {
                     node(seen, key, &kind, prev, cur)
                 });
-                (kind, lines)
+                (kind, untimed(lines))
             }
             _ => {
                 let (kind, _) = parse(raw, |_: IgnoredAny| None::<()>)?;
-                (kind.clone(), vec![kind])
+                (kind.clone(), vec![Line::from(kind)])
             }
         })
     }
@@ -128,12 +150,12 @@ where
 /// Describes `current` against the object's previous snapshot and remembers
 /// it. An event without its object is described against an empty one and
 /// leaves the previous snapshot in place.
-fn step<T: Default>(
+fn step<T: Default, L>(
     previous: &mut HashMap<String, T>,
     key: &str,
     current: Option<T>,
-    describe: impl FnOnce(Option<&T>, &T) -> Vec<String>,
-) -> Vec<String> {
+    describe: impl FnOnce(Option<&T>, &T) -> Vec<L>,
+) -> Vec<L> {
     let before = previous.remove(key);
     let lines = match &current {
         Some(cur) => describe(before.as_ref(), cur),
@@ -152,7 +174,7 @@ fn allocation(
     event_type: &str,
     previous: Option<&Allocation>,
     cur: &Allocation,
-) -> Vec<String> {
+) -> Vec<Line> {
     let mut out = Vec::new();
     match previous {
         None => {
@@ -183,29 +205,23 @@ fn allocation(
                 or_unknown(&cur.desired_status),
                 or_unknown(&cur.client_status)
             ));
-            out.push(line);
+            out.push(line.into());
             if let Some(prev) = &cur.previous_allocation {
-                out.push(format!("replaces allocation {}", short_id(prev)));
+                out.push(format!("replaces allocation {}", short_id(prev)).into());
             }
         }
         Some(prev) => {
             if let Some(change) = moved(&prev.desired_status, &cur.desired_status) {
-                out.push(with_reason(
-                    format!("desired {change}"),
-                    &cur.desired_description,
-                ));
+                out.push(with_reason(format!("desired {change}"), &cur.desired_description).into());
             }
             if let Some(change) = moved(&prev.client_status, &cur.client_status) {
-                out.push(with_reason(
-                    format!("client {change}"),
-                    &cur.client_description,
-                ));
+                out.push(with_reason(format!("client {change}"), &cur.client_description).into());
             }
         }
     }
     if let Some(next) = &cur.next_allocation {
         if previous.and_then(|p| p.next_allocation.as_ref()).is_none() {
-            out.push(format!("replaced by allocation {}", short_id(next)));
+            out.push(format!("replaced by allocation {}", short_id(next)).into());
         }
     }
     if detail != TaskDetail::None {
@@ -220,7 +236,7 @@ fn tasks(
     alloc: &str,
     previous: Option<&Allocation>,
     cur: &Allocation,
-    out: &mut Vec<String>,
+    out: &mut Vec<Line>,
 ) {
     // A BTreeMap: tasks in name order.
     for (name, task) in &cur.task_states {
@@ -230,7 +246,7 @@ fn tasks(
                 .and_then(|t| t.state.as_deref())
                 .unwrap_or("none");
             if let Some(now) = task.state.as_deref().filter(|now| *now != was) {
-                out.push(format!("task {name}: {was} → {now}"));
+                out.push(format!("task {name}: {was} → {now}").into());
             }
         }
         for event in &task.events {
@@ -248,7 +264,10 @@ fn tasks(
             if let Some(message) = &event.display_message {
                 line.push_str(&format!(": {message}"));
             }
-            out.push(line);
+            out.push(Line {
+                text: line,
+                at: event.time.map(|ns| ns.div_euclid(1_000_000)),
+            });
         }
     }
 }

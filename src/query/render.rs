@@ -98,6 +98,15 @@ impl Dated {
         }
     }
 
+    /// The same receipt, at a time of Nomad's own (a task event's).
+    pub fn happened_at(self, millis: i64) -> Self {
+        Dated {
+            time: time(millis),
+            time_source: TimeSource::Nomad,
+            ..self
+        }
+    }
+
     /// The TIME cell of a table: `~` marks a receipt time.
     pub fn cell(&self) -> String {
         match self.time_source {

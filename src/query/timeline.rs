@@ -235,7 +235,8 @@ fn build(query: &TimelineQuery, fetched: Fetched) -> Result<Timeline, QueryError
     })
 }
 
-/// One entry per change each event brings, in index order.
+/// One entry per change each event brings, in index order; a change with
+/// a time of its own (a task event) shows that time.
 fn transitions(subject: Subject, events: &[ArchivedEvent]) -> Vec<Entry> {
     let mut tracker = Tracker::new(subject.detail());
     let mut entries = Vec::new();
@@ -248,8 +249,11 @@ fn transitions(subject: Subject, events: &[ArchivedEvent]) -> Vec<Entry> {
                 event_type: event_type.clone(),
                 key: event.key.clone(),
                 namespace: event.namespace.clone(),
-                time: render::Dated::of(event),
-                change,
+                time: match change.at {
+                    Some(at) => render::Dated::of(event).happened_at(at),
+                    None => render::Dated::of(event),
+                },
+                change: change.text,
             });
         }
     }
@@ -485,5 +489,30 @@ mod tests {
             ),
             other => panic!("expected ambiguous, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_task_event_is_dated_by_its_own_time() {
+        let raw = r#"{"Topic":"Allocation","Type":"AllocationUpdated","Key":"a1","Index":30,"Payload":{"Allocation":{"ID":"a1","ClientStatus":"failed","TaskStates":{"web":{"State":"dead","Events":[{"Type":"Terminated","Time":1700000000500000000,"DisplayMessage":"OOM Killed"}]}}}}}"#;
+        let event = ArchivedEvent {
+            index: 30,
+            position: 0,
+            topic: "Allocation".to_owned(),
+            key: "a1".to_owned(),
+            namespace: "default".to_owned(),
+            received_at: 1_800_000_000_000,
+            time: 1_700_000_009_000,
+            time_source: crate::archive::TimeSource::Nomad,
+            raw: raw.to_owned(),
+        };
+        let entries = transitions(Subject::Alloc, &[event]);
+        let task = entries
+            .iter()
+            .find(|e| e.change.starts_with("task web: Terminated"))
+            .expect("the task event");
+        assert_eq!(task.time.time, "2023-11-14T22:13:20.500Z");
+        assert_eq!(task.time.received, "2027-01-15T08:00:00.000Z");
+        let first = &entries[0];
+        assert_eq!(first.time.time, "2023-11-14T22:13:29.000Z");
     }
 }

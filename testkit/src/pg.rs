@@ -26,10 +26,14 @@ pub enum Durability {
     Stock,
 }
 
-/// A throwaway server; stopped and removed when dropped, and by a watchdog
-/// if the process dies first.
+/// A server of our own; stopped when dropped, and by a watchdog if the
+/// process dies first, and then removed unless it is kept.
 pub struct PgServer {
-    dir: tempfile::TempDir,
+    /// The cluster's directory: its data, socket, password file and log.
+    root: PathBuf,
+    /// The temporary directory `root` is, removed after the server stops;
+    /// `None` for a kept cluster.
+    temp: Option<tempfile::TempDir>,
     bin: PathBuf,
     durability: Durability,
     pub port: u16,
@@ -44,35 +48,37 @@ impl PgServer {
 
     /// Creates a cluster in a temporary directory under `parent` and starts it.
     pub fn start_in(parent: &Path, durability: Durability) -> Result<PgServer, String> {
-        let bin = find_bin().ok_or("no PostgreSQL server binaries (initdb) found")?;
         let dir = tempfile::Builder::new()
             .prefix("nc-pg-")
             .tempdir_in(parent)
             .map_err(|e| format!("cannot create a directory under {parent:?}: {e}"))?;
-        let data = dir.path().join("data");
-        let pwfile = dir.path().join("pw");
-        std::fs::write(&pwfile, PASSWORD).map_err(|e| e.to_string())?;
-        if running_as_root() {
-            run(Command::new("chown")
-                .args(["-R", "postgres:"])
-                .arg(dir.path()))?;
+        PgServer::start_at(dir.path().to_owned(), Some(dir), durability)
+    }
+
+    /// Starts the cluster kept in `dir`, creating it there first when there
+    /// is none; the server stops with this process, its files stay for the
+    /// next one (benchmarks that reuse a large archive).
+    pub fn start_kept(dir: &Path, durability: Durability) -> Result<PgServer, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {dir:?}: {e}"))?;
+        let root = dir
+            .canonicalize()
+            .map_err(|e| format!("cannot resolve {dir:?}: {e}"))?;
+        PgServer::start_at(root, None, durability)
+    }
+
+    fn start_at(
+        root: PathBuf,
+        temp: Option<tempfile::TempDir>,
+        durability: Durability,
+    ) -> Result<PgServer, String> {
+        let bin = find_bin().ok_or("no PostgreSQL server binaries (initdb) found")?;
+        if !root.join("data").join("PG_VERSION").exists() {
+            init_cluster(&bin, &root)?;
         }
-        run(as_postgres(&bin.join("initdb"))
-            .arg("-D")
-            .arg(&data)
-            .args([
-                "-U",
-                "postgres",
-                "-E",
-                "UTF8",
-                "--no-sync",
-                "--auth-local=trust",
-            ])
-            .arg("--auth-host=scram-sha-256")
-            .arg(format!("--pwfile={}", pwfile.display())))?;
         let port = free_port()?;
         let server = PgServer {
-            dir,
+            root,
+            temp,
             bin,
             durability,
             port,
@@ -83,7 +89,7 @@ impl PgServer {
     }
 
     fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.root.join("data")
     }
 
     /// Starts the (stopped) server again on the same port and data.
@@ -95,13 +101,13 @@ impl PgServer {
         let options = format!(
             "-p {} -k {} -h 127.0.0.1 -c max_connections=200{durability}",
             self.port,
-            self.dir.path().display()
+            self.root.display()
         );
         run(as_postgres(&self.bin.join("pg_ctl"))
             .args(["start", "-w", "-t", "60", "-D"])
             .arg(self.data())
             .args(["-o", &options, "-l"])
-            .arg(self.dir.path().join("log")))
+            .arg(self.root.join("log")))
     }
 
     /// Stops the server, disconnecting every client.
@@ -132,14 +138,15 @@ impl PgServer {
     /// however it ended (the tests' shared server lives in a static, which
     /// is never dropped, so its `TempDir` would stay behind: ~1 GB a run).
     fn watchdog(&self) {
-        let script = r#"while [ -d "/proc/$0" ]; do sleep 1; done; "$1" stop -m immediate -D "$2" >/dev/null 2>&1; rm -rf "$3""#;
+        let script = r#"while [ -d "/proc/$0" ]; do sleep 1; done; "$1" stop -m immediate -D "$2" >/dev/null 2>&1; [ -z "$3" ] || rm -rf "$3""#;
+        let temp = self.temp.as_ref().map(|_| self.root.clone());
         let _ = as_postgres(Path::new("sh"))
             .arg("-c")
             .arg(script)
             .arg(std::process::id().to_string())
             .arg(self.bin.join("pg_ctl"))
             .arg(self.data())
-            .arg(self.dir.path())
+            .arg(temp.unwrap_or_default())
             .spawn();
     }
 }
@@ -150,6 +157,28 @@ impl Drop for PgServer {
             .args(["stop", "-m", "immediate", "-D"])
             .arg(self.data()));
     }
+}
+
+/// Creates a cluster in `root` with initdb (owned by `postgres` when run as root).
+fn init_cluster(bin: &Path, root: &Path) -> Result<(), String> {
+    let pwfile = root.join("pw");
+    std::fs::write(&pwfile, PASSWORD).map_err(|e| e.to_string())?;
+    if running_as_root() {
+        run(Command::new("chown").args(["-R", "postgres:"]).arg(root))?;
+    }
+    run(as_postgres(&bin.join("initdb"))
+        .arg("-D")
+        .arg(root.join("data"))
+        .args([
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--auth-local=trust",
+        ])
+        .arg("--auth-host=scram-sha-256")
+        .arg(format!("--pwfile={}", pwfile.display())))
 }
 
 /// The admin URL of the server shared by all tests, or `None` when

@@ -108,7 +108,9 @@ fn node(index: u64, kind: &str, status: &str, eligibility: &str, drain: bool) ->
     )
 }
 
+/// A Job event; its version was registered at index 20 (version 0) or 30.
 fn job(index: u64, kind: &str, version: u64, status: &str, submitted: i64) -> SimEvent {
+    let registered = if version == 0 { 20 } else { 30 };
     SimEvent::new(
         "Job",
         kind,
@@ -119,7 +121,7 @@ fn job(index: u64, kind: &str, version: u64, status: &str, submitted: i64) -> Si
         json!({"Job": {
             "ID": "web", "Name": "web", "Namespace": "default", "Type": "service",
             "Version": version, "Status": status, "Stop": false, "SubmitTime": submitted,
-            "CreateIndex": 20, "ModifyIndex": index, "JobModifyIndex": index,
+            "CreateIndex": 20, "ModifyIndex": index, "JobModifyIndex": registered,
         }}),
     )
 }
