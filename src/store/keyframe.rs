@@ -424,8 +424,10 @@ impl Tracker {
 }
 
 /// The writer's part, inside its commit after the batch's events are
-/// stored: drops keyframes the batch's new events fall below, then builds
-/// the keyframes that are due, up to the batch's highest index.
+/// stored: drops keyframes the batch's new events fall below (an import
+/// filling history behind the archive's end; a frame resent at a keyframe's
+/// own index drops it too, to be rebuilt), then builds the keyframes that
+/// are due, up to the batch's highest index.
 pub(super) async fn after_insert(
     run: &mut dyn Run,
     tracker: &mut Tracker,
@@ -434,7 +436,8 @@ pub(super) async fn after_insert(
     inserted: u64,
 ) -> Result<(), StoreError> {
     if *tracker == Tracker::Unknown {
-        // Read before this batch's events count: they are added below.
+        // Read with this batch's events stored: they are taken out here
+        // and counted below like any batch's.
         *tracker = Tracker::load(run, cluster_id).await?;
         if let Tracker::On { since, .. } = tracker {
             *since = since.saturating_sub(inserted);
