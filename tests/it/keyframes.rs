@@ -197,6 +197,27 @@ async fn snapshots_equal_the_replayed_history_around_keyframes(backend: Backend)
     assert_snapshots_replay(&archive, &frames, &around(&built, last)).await;
 }
 
+async fn history_imported_behind_the_archive_drops_the_keyframes_it_falls_below(backend: Backend) {
+    let frames = Generator::new(44).frames(1_200);
+    let last = frames.last().map_or(0, |f| f.index);
+    let (old, new) = frames.split_at(frames.len() / 2);
+    let archive = Archive::new(backend).await;
+    import(&archive, new, EVENTS_BETWEEN).await;
+    let first_new = new.first().map_or(0, |f| f.index);
+    assert!(
+        keyframes(&archive)
+            .await
+            .iter()
+            .all(|k| k.0 >= first_new as i64)
+    );
+    import(&archive, old, EVENTS_BETWEEN).await;
+    let built = keyframes(&archive).await;
+    assert!(!built.is_empty());
+    let mut at = around(&built, last);
+    at.extend([first_new - 1, first_new, last]);
+    assert_snapshots_replay(&archive, &frames, &at).await;
+}
+
 /// Opens the archive in this process.
 async fn open(archive: &Archive) -> (std::sync::Arc<dyn Store>, Cluster) {
     let store = store::connect(&DbUrl::parse(&archive.url).expect("url"))
@@ -438,6 +459,7 @@ on_both_backends!(
     snapshots_equal_the_replayed_history_around_keyframes,
     keyframes_built_by_the_catch_up_equal_those_built_while_importing,
     the_catch_up_refuses_while_events_wait_for_their_time,
+    history_imported_behind_the_archive_drops_the_keyframes_it_falls_below,
     a_stopped_job_stays_dead_and_purged_jobs_and_deregistered_nodes_go,
     terminal_allocations_outside_the_window_are_counted_and_all_shows_them,
 );
