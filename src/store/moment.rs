@@ -128,15 +128,26 @@ pub(super) async fn resolve(
     query: &MomentQuery,
 ) -> Result<Option<Moment>, StoreError> {
     let style = run.style();
+    // Nomad's clock first: a receipt time (a frame without any time, an
+    // old capture imported today) can be far from the events around it.
     let (index, time) = match query.point {
         Point::Index(index) => {
-            let time = run.int(time_at(cluster_id, index, style)).await?;
+            let mut time = run.int(time_at(cluster_id, index, NOMAD, style)).await?;
+            if time.is_none() {
+                time = run.int(time_at(cluster_id, index, "", style)).await?;
+            }
             (index, time)
         }
-        Point::Time(time) => match run.int(index_at(cluster_id, time, style)).await? {
-            Some(index) => (to_u64(index), Some(time)),
-            None => return Ok(None),
-        },
+        Point::Time(time) => {
+            let mut index = run.int(index_at(cluster_id, time, NOMAD, style)).await?;
+            if index.is_none() {
+                index = run.int(index_at(cluster_id, time, "", style)).await?;
+            }
+            match index {
+                Some(index) => (to_u64(index), Some(time)),
+                None => return Ok(None),
+            }
+        }
     };
     let Some(within) = query.terminal_within else {
         return Ok(Some(Moment {
@@ -195,33 +206,38 @@ pub(super) async fn left_out(
 }
 
 /// The time of the newest event at or before `index`.
-fn time_at(cluster_id: i64, index: u64, style: Placeholders) -> Statement {
+/// `AND`ed to a condition on events: dated by Nomad's clock.
+const NOMAD: &str = " AND time_source = 'nomad'";
+
+/// The time of the newest event at or before `index` (meeting `only`).
+fn time_at(cluster_id: i64, index: u64, only: &str, style: Placeholders) -> Statement {
     let mut p = Params::new(style);
     let (c, i) = (p.int(cluster_id), p.int(to_i64(index)));
     p.statement(format!(
-        "SELECT event_at FROM event_log WHERE cluster_id = {c} AND raft_index <= {i} \
+        "SELECT event_at FROM event_log WHERE cluster_id = {c} AND raft_index <= {i}{only} \
          ORDER BY raft_index DESC, position DESC LIMIT 1"
     ))
 }
 
-/// The raft index of the event with the newest time at or before `time`.
-fn index_at(cluster_id: i64, time: i64, style: Placeholders) -> Statement {
+/// The raft index of the event with the newest time at or before `time`
+/// (meeting `only`).
+fn index_at(cluster_id: i64, time: i64, only: &str, style: Placeholders) -> Statement {
     let mut p = Params::new(style);
     let (c, t) = (p.int(cluster_id), p.int(time));
     p.statement(format!(
-        "SELECT raft_index FROM event_log{} WHERE cluster_id = {c} AND event_at <= {t} \
+        "SELECT raft_index FROM event_log{} WHERE cluster_id = {c} AND event_at <= {t}{only} \
          ORDER BY event_at DESC, raft_index DESC LIMIT 1",
         by_time(style)
     ))
 }
 
-/// The raft index of the event with the oldest time at or after `time`:
-/// where the window of terminal allocations starts.
+/// The raft index of the event with the oldest time by Nomad's clock at or
+/// after `time`: where the window of terminal allocations starts.
 fn first_since(cluster_id: i64, time: i64, style: Placeholders) -> Statement {
     let mut p = Params::new(style);
     let (c, t) = (p.int(cluster_id), p.int(time));
     p.statement(format!(
-        "SELECT raft_index FROM event_log{} WHERE cluster_id = {c} AND event_at >= {t} \
+        "SELECT raft_index FROM event_log{} WHERE cluster_id = {c} AND event_at >= {t}{NOMAD} \
          ORDER BY event_at, raft_index LIMIT 1",
         by_time(style)
     ))
