@@ -276,7 +276,6 @@ pub(super) fn objects(
         p.int(to_i64(moment.read_after)),
         p.int(to_i64(moment.index)),
     );
-    let kf = p.int(moment.keyframe.map_or(-1, |k| k.id));
     let latest = keyframe::latest_between(&p, &c, &after, &upto, OBJECT_TOPICS);
     let by_key = p.by_key();
     let since = moment.terminal_since.unwrap_or(i64::MIN);
@@ -305,13 +304,23 @@ pub(super) fn objects(
         }
     };
     filter.push_str(&refs_clause(&mut p, &moment.refs));
+    // A keyframe lists only present objects: terminal ones are all read.
+    let keyframe = match select {
+        Select::ShownTerminal => String::new(),
+        Select::Rows(..) => {
+            let kf = p.int(moment.keyframe.map_or(-1, |k| k.id));
+            format!(
+                " UNION ALL \
+                 SELECT o.topic, o.namespace, o.key_ref, o.raft_index FROM keyframe_objects AS o \
+                 WHERE o.keyframe_id = {kf} AND NOT EXISTS (SELECT 1 FROM event_log AS x{by_key} \
+                   WHERE x.topic = o.topic AND x.key_ref = o.key_ref AND x.cluster_id = {c} \
+                   AND x.raft_index > {after} AND x.raft_index <= {upto} \
+                   AND x.namespace = o.namespace)"
+            )
+        }
+    };
     p.statement(format!(
-        "SELECT {columns} FROM ({latest} \
-           UNION ALL \
-           SELECT o.topic, o.namespace, o.key_ref, o.raft_index FROM keyframe_objects AS o \
-           WHERE o.keyframe_id = {kf} AND NOT EXISTS (SELECT 1 FROM event_log AS x{by_key} \
-             WHERE x.topic = o.topic AND x.key_ref = o.key_ref AND x.cluster_id = {c} \
-             AND x.raft_index > {after} AND x.raft_index <= {upto} AND x.namespace = o.namespace)) AS l \
+        "SELECT {columns} FROM ({latest}{keyframe}) AS l \
          JOIN event_log AS e ON e.cluster_id = {c} AND e.raft_index = l.o_last \
            AND e.topic = l.o_topic AND e.namespace = l.o_namespace AND e.key_ref = l.o_key \
          JOIN names AS k ON k.id = e.key_ref \
@@ -413,9 +422,9 @@ mod tests {
         )
         .sql;
         assert!(
-            sql.contains("AND (job_ref = (SELECT id FROM names WHERE name = ?6)) ORDER BY"),
+            sql.contains("AND (job_ref = (SELECT id FROM names WHERE name = ?5)) ORDER BY"),
             "{sql}"
         );
-        assert!(sql.contains("e.event_at >= ?5"), "{sql}");
+        assert!(sql.contains("e.event_at >= ?4"), "{sql}");
     }
 }
