@@ -44,7 +44,7 @@ pub async fn run(db: &dyn Undated) -> Result<u64, StoreError> {
         return Ok(0);
     }
     tracing::info!("dating {total} archived events by Nomad's clock (once, after an upgrade)");
-    let bar = progress(total);
+    let bar = progress(total, "dating archived events by Nomad's clock");
     for cluster_id in db.clusters().await? {
         let mut after = i64::MIN;
         loop {
@@ -145,20 +145,44 @@ pub fn date(rows: &[UndatedRow]) -> Vec<DatedRow> {
     out
 }
 
-/// A progress bar on stderr for `total` rows, hidden unless stderr is a
-/// terminal.
-pub fn progress(total: u64) -> indicatif::ProgressBar {
+/// A progress bar on stderr for `total` steps of `what`, hidden unless
+/// stderr is a terminal.
+pub fn progress(total: u64, what: &str) -> indicatif::ProgressBar {
     let bar = if std::io::stderr().is_terminal() {
         indicatif::ProgressBar::new(total)
     } else {
         indicatif::ProgressBar::hidden()
     };
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "dating archived events by Nomad's clock {bar:30} {pos}/{len} ({eta} left)",
-    ) {
+    let template = format!("{what} {{bar:30}} {{pos}}/{{len}} ({{eta}} left)");
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
         bar.set_style(style);
     }
     bar
+}
+
+/// Builds the keyframes each cluster lacks (an archive written before
+/// them, or history imported behind them), after [`run`] dated its events;
+/// costs a look at the newest keyframe when there is nothing to build.
+pub async fn keyframes(store: &dyn super::Store) -> Result<(), StoreError> {
+    for name in store.cluster_names().await? {
+        let Some(cluster) = store.find_cluster(&name).await? else {
+            continue;
+        };
+        let bar = progress(0, &format!("building keyframes of `{name}` up to index"));
+        let report = {
+            let bar = bar.clone();
+            move |index: u64, last: u64| {
+                bar.set_length(last);
+                bar.set_position(index);
+            }
+        };
+        let built = store.build_keyframes(&cluster, &report).await?;
+        bar.finish_and_clear();
+        if built > 0 {
+            tracing::info!(cluster = %name, built, "built the keyframes the archive lacked");
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -315,11 +315,14 @@ pub trait Reconstructions: Send + Sync {
 }
 
 /// Opens (creating and migrating as needed) the archive named by `url`.
+/// An archive from before keyframes gets them here, once.
 pub async fn connect(url: &DbUrl) -> Result<Arc<dyn Store>, StoreError> {
-    match url {
-        DbUrl::SqliteFile(_) | DbUrl::SqliteMemory => Ok(Arc::new(SqliteStore::open(url).await?)),
-        DbUrl::Postgres(_) => Ok(Arc::new(PgStore::open(url).await?)),
-    }
+    let store: Arc<dyn Store> = match url {
+        DbUrl::SqliteFile(_) | DbUrl::SqliteMemory => Arc::new(SqliteStore::open(url).await?),
+        DbUrl::Postgres(_) => Arc::new(PgStore::open(url).await?),
+    };
+    backfill::keyframes(store.as_ref()).await?;
+    Ok(store)
 }
 
 #[cfg(test)]

@@ -146,6 +146,22 @@ async fn dating(archive: &Archive) -> Vec<(i64, Option<i64>, Option<String>, Opt
     }
 }
 
+/// The keyframes, read with SQL: (index, objects, terminal allocations).
+async fn keyframes(archive: &Archive) -> Vec<(i64, i64, i64)> {
+    const SQL: &str =
+        "SELECT raft_index, objects, terminal_allocations FROM keyframes ORDER BY raft_index";
+    match archive.backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&archive.url).await.expect("open");
+            sqlx::query_as(SQL).fetch_all(&pool).await.expect("read")
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&archive.url).await.expect("open");
+            sqlx::query_as(SQL).fetch_all(&pool).await.expect("read")
+        }
+    }
+}
+
 async fn an_archive_from_before_nomad_time_is_dated_when_first_opened(backend: Backend) {
     // More events than one chunk of the backfill, so it resumes after a cursor.
     let frames = Generator::new(32).frames(12_000);
