@@ -175,13 +175,21 @@ async fn an_archive_from_before_nomad_time_is_dated_when_first_opened(backend: B
             .all(|d| d.1.is_some() && d.2.is_some())
     );
 
+    let keyframes_of_ingest = keyframes(&archive).await;
+    assert!(!keyframes_of_ingest.is_empty());
+
     archive
-        .execute(&["UPDATE event_log SET event_at = NULL, time_source = NULL, presence = NULL"])
+        .execute(&[
+            "UPDATE event_log SET event_at = NULL, time_source = NULL, presence = NULL",
+            "DELETE FROM keyframe_objects",
+            "DELETE FROM keyframes",
+        ])
         .await;
     assert!(dating(&archive).await.iter().all(|d| d.1.is_none()));
     archive.run(&["status"]).await.assert_success();
 
     assert_eq!(dating(&archive).await, dated_by_ingest);
+    assert_eq!(keyframes(&archive).await, keyframes_of_ingest);
 }
 
 on_both_backends!(
