@@ -74,6 +74,16 @@ impl Presence {
             Presence::Removed => 2,
         }
     }
+
+    /// Reads the `presence` column; `None` for a value it never holds.
+    pub fn from_code(code: i64) -> Option<Self> {
+        match code {
+            0 => Some(Presence::Present),
+            1 => Some(Presence::Terminal),
+            2 => Some(Presence::Removed),
+            _ => None,
+        }
+    }
 }
 
 /// The time Nomad gave the event, Unix ms; `None` when its payload has none.

@@ -30,7 +30,7 @@ use crate::archive::{
 };
 use crate::config::DbUrl;
 
-pub use moment::{Moment, MomentObject, MomentQuery, Point, Presence, Rows};
+pub use moment::{Moment, MomentObject, MomentQuery, Point, Rows};
 pub use postgres::PgStore;
 pub(crate) use rows::{to_i64, to_u64};
 pub use sqlite::SqliteStore;

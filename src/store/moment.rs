@@ -10,6 +10,7 @@ use super::records::EventRecord;
 use super::statement::{Bind, Placeholders, Statement};
 use super::{StoreError, to_i64, to_u64};
 use crate::archive::{ArchivedEvent, RefColumn};
+use crate::nomad::stamps::Presence;
 
 /// The moment asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,16 +63,6 @@ pub enum Rows {
     Every,
 }
 
-/// What an event says of its object (`event_log.presence`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Presence {
-    Present,
-    /// An allocation that completed, failed or was lost.
-    Terminal,
-    /// A deregistered node, a purged job.
-    Removed,
-}
-
 /// One object at a moment: the event that last describes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MomentObject {
@@ -108,12 +99,7 @@ impl From<MomentRecord> for MomentObject {
     fn from(r: MomentRecord) -> Self {
         MomentObject {
             event: r.event.into(),
-            presence: match r.presence {
-                Some(0) => Some(Presence::Present),
-                Some(1) => Some(Presence::Terminal),
-                Some(2) => Some(Presence::Removed),
-                _ => None,
-            },
+            presence: r.presence.and_then(|code| Presence::from_code(code.into())),
             event_at: r.described_at,
         }
     }
