@@ -5,10 +5,13 @@
 //!   SQLite and PostgreSQL, the Python baseline (bench/baseline.py), and
 //!   query latency next to `jq` over the same history;
 //! - `query` times the query commands alone, on an archive of generated
-//!   history.
+//!   history;
+//! - `compression` measures candidate compressions of the archived events
+//!   and where today's archive spends its bytes.
 
 mod all;
 mod child;
+mod compression;
 mod query;
 mod stats;
 mod transport;
@@ -22,6 +25,8 @@ enum Bench {
     All(all::AllBench),
     /// Query latency on an archive of generated history.
     Query(query::QueryBench),
+    /// Candidate compressions of the archived events, and today's archive by table.
+    Compression(compression::CompressionBench),
 }
 
 // One thread, as ingest and import run: the transport reader then pays for
@@ -31,5 +36,6 @@ async fn main() -> anyhow::Result<()> {
     match Bench::parse() {
         Bench::All(args) => all::command(args).await,
         Bench::Query(args) => query::command(args).await,
+        Bench::Compression(args) => compression::command(args).await,
     }
 }
