@@ -118,10 +118,17 @@ pub async fn today(args: &CompressionBench, raw: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What the reporting views read from the event JSON, as side tables keyed
-/// by the event's row: the columns each view extracts, and the task events
-/// (deduplicated, as `task_events` shows them) with the allocation's ID.
-const SIDE_TABLES: [(&str, &str); 5] = [
+/// The rest of an `event_log` row, and what the reporting views read from
+/// the event JSON, as side tables keyed by the event's row: the columns each
+/// view extracts, and the task events (deduplicated, as `task_events` shows
+/// them) with the allocation's ID.
+const SIDE_TABLES: [(&str, &str); 6] = [
+    (
+        "event_log's other columns (a copy without `event`)",
+        "CREATE TABLE x_event_row AS SELECT cluster_id, raft_index, position, topic, type, \
+         namespace, key_ref, job_ref, node_ref, eval_ref, deployment_ref, received_at, \
+         event_at, time_source, presence FROM event_log",
+    ),
     (
         "allocation columns",
         "CREATE TABLE x_allocation AS SELECT rowid AS event_row, \
@@ -199,11 +206,7 @@ async fn sqlite_breakdown(db: &std::path::Path, capture: u64) -> anyhow::Result<
         .await?;
         side.push((format!("{what} ({rows} rows)"), bytes));
     }
-    print_sizes(
-        "side table of extracted values (SQLite, no index)",
-        &side,
-        capture,
-    );
+    print_sizes("copy or side table (SQLite, no index)", &side, capture);
     conn.close().await?;
     Ok(())
 }
