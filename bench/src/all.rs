@@ -64,12 +64,12 @@ impl AllBench {
 }
 
 /// A generated capture, as `curl -N` would have saved the stream.
-struct Capture {
-    path: PathBuf,
+pub struct Capture {
+    pub path: PathBuf,
     events: usize,
     frames: usize,
     last_index: u64,
-    bytes: u64,
+    pub bytes: u64,
 }
 
 /// One row of the ingest table: the median of its runs.
@@ -265,7 +265,7 @@ pub fn load_average() -> String {
 
 /// Writes the capture exactly as `nomad-sim capture` does: `{}`, every
 /// frame, a `{}` heartbeat every 500 frames.
-fn write_capture(dir: &Path, events: usize, seed: u64) -> anyhow::Result<Capture> {
+pub fn write_capture(dir: &Path, events: usize, seed: u64) -> anyhow::Result<Capture> {
     let path = dir.join(format!("nc-bench-capture-{events}-{seed}.ndjson"));
     let file = std::fs::File::create(&path).with_context(|| format!("cannot create {path:?}"))?;
     let mut out = BufWriter::with_capacity(1 << 16, file);

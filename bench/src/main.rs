@@ -8,10 +8,13 @@
 //!   history;
 //! - `history` times the query binary on archives of growing history (by
 //!   default 1,000,000 and 10,000,000 events) on SQLite and PostgreSQL, with
-//!   the import rate into them, for docs/performance.md.
+//!   the import rate into them, for docs/performance.md;
+//! - `compression` measures candidate compressions of the archived events
+//!   and where today's archive spends its bytes.
 
 mod all;
 mod child;
+mod compression;
 mod history;
 mod query;
 mod stats;
@@ -28,6 +31,8 @@ enum Bench {
     Query(query::QueryBench),
     /// Query cost and ingest rate against history size.
     History(history::HistoryBench),
+    /// Candidate compressions of the archived events, and today's archive by table.
+    Compression(compression::CompressionBench),
 }
 
 // One thread, as ingest and import run: the transport reader then pays for
@@ -38,5 +43,6 @@ async fn main() -> anyhow::Result<()> {
         Bench::All(args) => all::command(args).await,
         Bench::Query(args) => query::command(args).await,
         Bench::History(args) => history::command(args).await,
+        Bench::Compression(args) => compression::command(args).await,
     }
 }
