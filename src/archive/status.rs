@@ -20,7 +20,9 @@ pub struct ClusterStatus {
     pub topics: Vec<TopicCount>,
     pub gaps: Vec<Gap>,
     pub malformed_lines: u64,
-    /// The earliest and latest time of its events by Nomad's clock, Unix ms.
+    /// The earliest and latest time of its events by Nomad's clock, Unix ms
+    /// (events dated by their receipt left out: an import's receipt is
+    /// today, whenever its history happened).
     pub first_event_at: Option<i64>,
     pub last_event_at: Option<i64>,
     /// When the first and last event (in stream order) were received, Unix ms.

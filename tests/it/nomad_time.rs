@@ -99,6 +99,13 @@ async fn a_frame_without_any_time_is_dated_by_its_receipt_and_says_so(backend: B
     };
     assert!(row("5 ").contains(" ~20"), "{}", table.stdout);
     assert!(!row("6 ").contains('~'), "{}", table.stdout);
+    // What happened when, by Nomad's clock, leaves the receipt out.
+    let status = &archive.status().await.clusters[0];
+    let nomad_ms = Some(1_800_000_000_000);
+    assert_eq!(
+        (status.first_event_at, status.last_event_at),
+        (nomad_ms, nomad_ms)
+    );
 }
 
 async fn a_clock_that_goes_backwards_does_not_reorder_history(backend: Backend) {

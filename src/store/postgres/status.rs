@@ -13,8 +13,8 @@ use crate::store::{Store, StoreError, queries, to_u64};
 const CLUSTERS: &str = "SELECT c.id, c.name, c.address, c.checkpoint, c.malformed_lines, \
        (SELECT MIN(raft_index) FROM event_log WHERE cluster_id = c.id) AS first_index, \
        (SELECT MAX(raft_index) FROM event_log WHERE cluster_id = c.id) AS last_index, \
-       (SELECT MIN(event_at) FROM event_log WHERE cluster_id = c.id) AS first_event_at, \
-       (SELECT MAX(event_at) FROM event_log WHERE cluster_id = c.id) AS last_event_at, \
+       (SELECT MIN(event_at) FROM event_log WHERE cluster_id = c.id AND time_source = 'nomad') AS first_event_at, \
+       (SELECT MAX(event_at) FROM event_log WHERE cluster_id = c.id AND time_source = 'nomad') AS last_event_at, \
        (SELECT received_at FROM event_log WHERE cluster_id = c.id \
           ORDER BY raft_index, position LIMIT 1) AS first_received_at, \
        (SELECT received_at FROM event_log WHERE cluster_id = c.id \

@@ -15,8 +15,8 @@ use crate::store::{Store, StoreError, queries, to_u64};
 const TOTALS: &str = "SELECT \
        (SELECT MIN(raft_index) FROM event_log WHERE cluster_id = ?1) AS first_index, \
        (SELECT MAX(raft_index) FROM event_log WHERE cluster_id = ?1) AS last_index, \
-       (SELECT MIN(event_at) FROM event_log WHERE cluster_id = ?1) AS first_event_at, \
-       (SELECT MAX(event_at) FROM event_log WHERE cluster_id = ?1) AS last_event_at, \
+       (SELECT MIN(event_at) FROM event_log WHERE cluster_id = ?1 AND time_source = 'nomad') AS first_event_at, \
+       (SELECT MAX(event_at) FROM event_log WHERE cluster_id = ?1 AND time_source = 'nomad') AS last_event_at, \
        (SELECT received_at FROM event_log WHERE cluster_id = ?1 \
           ORDER BY raft_index, position LIMIT 1) AS first_received_at, \
        (SELECT received_at FROM event_log WHERE cluster_id = ?1 \
