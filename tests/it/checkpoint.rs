@@ -44,8 +44,10 @@ async fn the_wal_stays_bounded_and_the_database_file_receives_the_events() {
     let db = std::fs::metadata(&archive.path)
         .expect("the database")
         .len();
-    // Started over at 64 MiB; a batch is 4 MiB.
-    assert!(wal < 96 * MIB, "the WAL grew to {} MiB", wal / MIB);
+    // Started over after 64 MiB of events; a batch is 4 MiB of events, and
+    // the WAL holds their index entries and keyframes besides (about 1.5 ×
+    // the events' bytes). Without the restarts it would hold all 160 MiB.
+    assert!(wal < 112 * MIB, "the WAL grew to {} MiB", wal / MIB);
     // Everything but what the last checkpoints had not copied yet.
     assert!(db > 100 * MIB, "the database file holds {} MiB", db / MIB);
     drop(lease);
