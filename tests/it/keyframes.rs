@@ -123,7 +123,7 @@ async fn import(archive: &Archive, frames: &[SimFrame], between: u64) {
 }
 
 /// The keyframes of the archive: (index, objects, terminal allocations).
-async fn keyframes(archive: &Archive) -> Vec<(i64, i64, i64)> {
+pub(crate) async fn keyframes(archive: &Archive) -> Vec<(i64, i64, i64)> {
     let mut db = Db::connect(archive).await;
     db.rows("SELECT raft_index, objects, terminal_allocations FROM keyframes ORDER BY raft_index")
         .await

@@ -7,6 +7,7 @@ use nomad_sim::Generator;
 use serde_json::Value;
 
 use crate::common::{Archive, Backend, eval_frame, on_both_backends};
+use crate::keyframes::keyframes;
 
 /// An Allocation, Evaluation or Deployment event's `ModifyTime` in Unix ms.
 fn modify_time(event: &ArchivedEvent) -> Option<i64> {
@@ -141,22 +142,6 @@ async fn a_clock_that_goes_backwards_does_not_reorder_history(backend: Backend) 
 async fn dating(archive: &Archive) -> Vec<(i64, Option<i64>, Option<String>, Option<i64>)> {
     const SQL: &str = "SELECT raft_index, event_at, time_source, CAST(presence AS BIGINT) \
                        FROM event_log ORDER BY raft_index, position";
-    match archive.backend {
-        Backend::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&archive.url).await.expect("open");
-            sqlx::query_as(SQL).fetch_all(&pool).await.expect("read")
-        }
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&archive.url).await.expect("open");
-            sqlx::query_as(SQL).fetch_all(&pool).await.expect("read")
-        }
-    }
-}
-
-/// The keyframes, read with SQL: (index, objects, terminal allocations).
-async fn keyframes(archive: &Archive) -> Vec<(i64, i64, i64)> {
-    const SQL: &str =
-        "SELECT raft_index, objects, terminal_allocations FROM keyframes ORDER BY raft_index";
     match archive.backend {
         Backend::Sqlite => {
             let pool = sqlx::SqlitePool::connect(&archive.url).await.expect("open");
