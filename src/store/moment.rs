@@ -263,7 +263,7 @@ pub(super) fn objects(
         p.int(to_i64(moment.index)),
     );
     let latest = keyframe::latest_between(&p, &c, &after, &upto, OBJECT_TOPICS);
-    let by_key = p.by_key();
+    let (by_key, join) = (p.by_key(), p.join_rows());
     let since = moment.terminal_since.unwrap_or(i64::MIN);
     let (columns, mut filter, order) = match select {
         Select::Rows(rows, event_column) => (
@@ -307,7 +307,7 @@ pub(super) fn objects(
     };
     p.statement(format!(
         "SELECT {columns} FROM ({latest}{keyframe}) AS l \
-         JOIN event_log AS e ON e.cluster_id = {c} AND e.raft_index = l.o_last \
+         {join} event_log AS e ON e.cluster_id = {c} AND e.raft_index = l.o_last \
            AND e.topic = l.o_topic AND e.namespace = l.o_namespace AND e.key_ref = l.o_key \
          JOIN names AS k ON k.id = e.key_ref \
          WHERE {filter}{order}"
@@ -341,11 +341,12 @@ fn terminal_referencing(cluster_id: i64, moment: &Moment, style: Placeholders) -
         Placeholders::Numbered => "topic",
     };
     let refs = refs_clause(&mut p, &moment.refs);
+    let join = p.join_rows();
     p.statement(format!(
         "SELECT COUNT(*) AS terminal FROM (SELECT namespace, key_ref, MAX(raft_index) AS last \
            FROM event_log WHERE cluster_id = {c} AND {topic} = 'Allocation' AND raft_index <= {upto}{refs} \
            GROUP BY namespace, key_ref) AS l \
-         JOIN event_log AS e ON e.cluster_id = {c} AND e.raft_index = l.last AND e.topic = 'Allocation' \
+         {join} event_log AS e ON e.cluster_id = {c} AND e.raft_index = l.last AND e.topic = 'Allocation' \
            AND e.namespace = l.namespace AND e.key_ref = l.key_ref \
          WHERE e.presence = 1"
     ))
