@@ -104,8 +104,8 @@ impl Objects {
             );
             let mut gone = event.event_type == "NodeDeregistration";
             if *topic == "Job" {
-                // `job stop` keeps the job listed (stopped); a purge deletes it,
-                // with its allocations and deployments.
+                // `job stop` keeps the job listed (stopped); a purge (or the
+                // job garbage collection) deletes it, with its deployments.
                 let payload = serde_json::from_str::<Value>(json)
                     .map(|mut v| v["Payload"].take())
                     .unwrap_or(Value::Null);
@@ -152,10 +152,11 @@ impl Objects {
         removed
     }
 
-    /// Deletes a purged job's allocations and deployments, as Nomad's state
-    /// store does in the purge's own entry (the stream says nothing of them).
+    /// Deletes a purged job's deployments, as Nomad's state store does in
+    /// the purge's own entry (`DeleteJobTxn`; the stream says nothing of
+    /// them). Its allocations stay until the scheduler stops them.
     fn remove_job_objects(&mut self, namespace: &str, job: &str, index: u64) {
-        for topic in ["Allocation", "Deployment"] {
+        for topic in ["Deployment"] {
             let doomed: Vec<(String, String, String)> = self
                 .live
                 .iter()

@@ -203,10 +203,10 @@ impl Generator {
         Outcome::Frame(vec![event])
     }
 
-    /// Once none of a stopped job's allocations is still running, the
-    /// generator forgets the job (Nomad's garbage collection, which the
-    /// stream never reports), or now and then an operator purges it later.
-    fn forget_stopped_job(&mut self, job_id: &str) {
+    /// Once none of a stopped job's allocations is still running, Nomad's
+    /// job garbage collection reaps it later, or now and then an operator
+    /// purges it first.
+    pub(super) fn forget_stopped_job(&mut self, job_id: &str) {
         let stopped = self.jobs.iter().any(|j| j.id == job_id && j.stop);
         let active = self
             .allocs
@@ -215,11 +215,12 @@ impl Generator {
         if !stopped || active {
             return;
         }
-        if self.rng.u8(..100) < PURGE_STOPPED_PERCENT {
-            self.pending.push(Step::JobPurge(job_id.to_string()));
+        let step = if self.rng.u8(..100) < PURGE_STOPPED_PERCENT {
+            Step::JobPurge(job_id.to_string())
         } else {
-            self.jobs.retain(|j| j.id != job_id);
-        }
+            Step::JobGc(job_id.to_string())
+        };
+        self.pending.push(step);
     }
 
     /// `DeploymentStatusUpdate`: the deployment succeeds once every placed

@@ -76,6 +76,9 @@ enum Step {
     JobDeregister(String),
     /// `nomad job stop -purge`, of a running job or of one stopped earlier.
     JobPurge(String),
+    /// Nomad's job garbage collection reaps a stopped job whose allocations
+    /// all ended (`JobBatchDeregistered`, the job deleted).
+    JobGc(String),
     NodePoolUpsert,
     AllocStop(String),
     Schedule(String),
@@ -235,6 +238,7 @@ impl Generator {
             Step::JobRegister(id) => self.job_register(id.as_deref()),
             Step::JobDeregister(id) => self.job_deregister(&id),
             Step::JobPurge(id) => self.job_purge(&id),
+            Step::JobGc(id) => self.job_gc(&id),
             Step::NodePoolUpsert => self.node_pool_upsert(),
             Step::AllocStop(id) => self.alloc_stop(&id),
             Step::Schedule(id) => self.schedule(&id),
@@ -318,11 +322,13 @@ impl Generator {
         )
     }
 
-    /// The Job event of a purge: the job as it was, flagged `Deleted`.
-    fn purged_job_event(&self, j: &Job) -> SimEvent {
+    /// The Job event of a purge (`JobDeregistered`) or of the job garbage
+    /// collection (`JobBatchDeregistered`): the job as it was, flagged
+    /// `Deleted`.
+    fn purged_job_event(&self, event_type: &str, j: &Job) -> SimEvent {
         SimEvent::new(
             "Job",
-            "JobDeregistered",
+            event_type,
             j.id.as_str(),
             j.namespace,
             Vec::new(),

@@ -1,5 +1,7 @@
-//! Job purges (`nomad job stop -purge`): the job leaves the state store, and
-//! its allocations and deployments go with it without a word on the stream.
+//! Job purges (`nomad job stop -purge`) and the job garbage collection: the
+//! job leaves the state store with its deployments (nomad/state
+//! `DeleteJobTxn`); its allocations stay, and the scheduler stops them, as
+//! for any job that no longer exists.
 
 use super::{Generator, Outcome, Step};
 
@@ -8,8 +10,9 @@ impl Generator {
     /// purge, each of its pending evaluations completed by the deletion, and
     /// the deregistration's own pending evaluation.
     ///
-    /// Nomad deletes the job's allocations and deployments in the same
-    /// entry and sends nothing for them: they simply stop being updated.
+    /// Nomad deletes the job's deployments in the same entry and sends
+    /// nothing for them; the deregistration's evaluation then stops the
+    /// job's allocations ([`Generator::schedule`]).
     /// (Nomad streams the new evaluation as a second frame of the same index;
     /// here it closes the one frame, as in [`Generator::job_register`].)
     pub(super) fn job_purge(&mut self, id: &str) -> Outcome {
@@ -22,7 +25,7 @@ impl Generator {
         };
         eval.job_modify_index = index;
         let job = self.jobs.remove(position);
-        let mut events = vec![self.purged_job_event(&job)];
+        let mut events = vec![self.purged_job_event("JobDeregistered", &job)];
         let evals: Vec<String> = self
             .evals
             .values()
@@ -42,12 +45,34 @@ impl Generator {
                 events.push(self.eval_event("JobDeregistered", &done));
             }
         }
-        self.allocs.retain(|_, a| a.job_id != id);
         self.deployments.retain(|_, d| d.job_id != id);
         events.push(self.eval_event("JobDeregistered", &eval));
         self.pending.push(Step::Schedule(eval.id.clone()));
         self.evals.insert(eval.id.clone(), eval);
         Outcome::Frame(events)
+    }
+}
+
+impl Generator {
+    /// `JobBatchDeregistered` with `"Deleted": true`: Nomad's core scheduler
+    /// reaps a stopped job once its allocations are terminal (`Job.BatchDeregister` with purge, in nomad/core_sched.go),
+    /// after its GC threshold; the state store's deletion of the job is
+    /// streamed like a purge's, under the batch's type, with no evaluation.
+    pub(super) fn job_gc(&mut self, id: &str) -> Outcome {
+        let Some(position) = self.jobs.iter().position(|j| j.id == id && j.stop) else {
+            return Outcome::Skip;
+        };
+        if self
+            .allocs
+            .values()
+            .any(|a| a.job_id == id && !a.is_terminal())
+        {
+            return Outcome::Retry;
+        }
+        let job = self.jobs.remove(position);
+        self.allocs.retain(|_, a| a.job_id != id);
+        self.deployments.retain(|_, d| d.job_id != id);
+        Outcome::Frame(vec![self.purged_job_event("JobBatchDeregistered", &job)])
     }
 }
 
@@ -75,7 +100,7 @@ mod tests {
     }
 
     #[test]
-    fn a_purged_job_leaves_the_model_with_its_allocations_and_deployments() {
+    fn a_purged_job_leaves_the_model_with_its_deployments_and_its_allocations_are_stopped() {
         let mut g = busy();
         let id = busiest_job(&g);
         g.index += 1;
@@ -86,7 +111,11 @@ mod tests {
         assert!(events[0].json.contains(r#""Deleted":true"#));
         assert!(events.iter().all(|e| e.event_type == "JobDeregistered"));
         assert!(g.jobs.iter().all(|j| j.id != id));
-        assert!(g.allocs.values().all(|a| a.job_id != id));
+        assert!(
+            g.allocs
+                .values()
+                .any(|a| a.job_id == id && !a.is_terminal())
+        );
         assert!(g.deployments.values().all(|d| d.job_id != id));
         assert!(
             g.evals
@@ -100,14 +129,20 @@ mod tests {
                 if e.topic == "Job" && e.key == id {
                     break 'history; // a new job took the name
                 }
+                // The scheduler stops the allocations; nothing is placed.
+                let stops = e.topic == "Allocation" && e.json.contains(r#""DesiredStatus":"stop""#);
                 assert!(
-                    e.topic == "Evaluation" || e.filter_keys.first() != Some(&id),
+                    e.topic == "Evaluation" || stops || e.filter_keys.first() != Some(&id),
                     "{} after the purge: {}",
                     e.topic,
                     e.json
                 );
             }
         }
+        assert!(
+            g.allocs.values().all(|a| a.job_id != id || a.is_terminal()),
+            "an allocation of the purged job still runs"
+        );
     }
 
     #[test]

@@ -11,9 +11,11 @@ impl Generator {
             return Outcome::Skip;
         };
         let Some(job_pos) = self.jobs.iter().position(|j| j.id == eval.job_id) else {
-            // The job was purged: there is nothing to plan, and the evaluation completes.
+            // The job was purged: its allocations are stopped, as a stopped
+            // job's are, and the evaluation completes.
+            let job_id = eval.job_id.clone();
             self.pending.push(Step::EvalDone(eval_id.to_string()));
-            return Outcome::Skip;
+            return self.stop_orphans(&job_id);
         };
         let job_id = eval.job_id.clone();
         let may_fail = eval.triggered_by != "queued-allocs";
@@ -31,14 +33,21 @@ impl Generator {
         let stopping: Vec<String> = self
             .allocs
             .values()
-            .filter(|a| a.job_id == job_id && a.desired == "run" && !a.is_terminal())
-            .filter(|a| stop || a.migrate || down.contains(&a.node_id) || a.job_version != version)
+            .filter(|a| a.job_id == job_id && !a.is_terminal())
+            .filter(|a| {
+                let unwanted =
+                    stop || a.migrate || down.contains(&a.node_id) || a.job_version != version;
+                // One already being stopped on a node that went down is lost.
+                (a.desired == "run" && unwanted)
+                    || (a.desired != "run" && down.contains(&a.node_id))
+            })
             .map(|a| a.id.clone())
             .collect();
         for id in &stopping {
             let Some(a) = self.allocs.get_mut(id) else {
                 continue;
             };
+            let was_stopping = a.desired != "run";
             a.desired = "stop";
             a.modify_index = index;
             a.alloc_modify_index = index;
@@ -47,7 +56,9 @@ impl Generator {
                 a.client = "lost";
                 a.desired_description = "alloc is lost since its node is down";
                 a.client_description = "alloc is lost since its node is down";
-                replaced.push((a.group.clone(), a.id.clone()));
+                if !was_stopping {
+                    replaced.push((a.group.clone(), a.id.clone()));
+                }
             } else if a.migrate {
                 a.desired_description = "alloc is being migrated";
                 replaced.push((a.group.clone(), a.id.clone()));
@@ -228,6 +239,11 @@ impl Generator {
                 .collect();
         }
         self.pending.push(Step::EvalDone(eval_id.to_string()));
+        if stop {
+            // A stopped job with nothing left running (none placed, or all
+            // lost just now) is collected like one whose last one finished.
+            self.forget_stopped_job(&job_id);
+        }
         if events.is_empty() {
             Outcome::Skip
         } else {
@@ -236,6 +252,52 @@ impl Generator {
     }
 
     /// A new pending allocation of group `g` of job `job_pos` on node `node`.
+    /// `PlanResult` for a job that no longer exists (Nomad's scheduler reads
+    /// a missing job as stopped): every allocation still wanted is stopped.
+    fn stop_orphans(&mut self, job_id: &str) -> Outcome {
+        let (index, now) = (self.index, self.now);
+        let down: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|n| n.status == "down")
+            .map(|n| n.id.clone())
+            .collect();
+        let orphans: Vec<String> = self
+            .allocs
+            .values()
+            .filter(|a| a.job_id == job_id && !a.is_terminal())
+            .filter(|a| a.desired == "run" || down.contains(&a.node_id))
+            .map(|a| a.id.clone())
+            .collect();
+        let mut events = Vec::new();
+        for id in &orphans {
+            let Some(a) = self.allocs.get_mut(id) else {
+                continue;
+            };
+            a.desired = "stop";
+            a.desired_description = "alloc not needed due to job update";
+            a.modify_index = index;
+            a.alloc_modify_index = index;
+            a.modify_time = now;
+            if down.contains(&a.node_id) {
+                a.client = "lost";
+                a.desired_description = "alloc is lost since its node is down";
+                a.client_description = "alloc is lost since its node is down";
+            } else if !a.step_pending {
+                a.step_pending = true;
+                self.pending.push(Step::Client(id.clone()));
+            }
+            if let Some(a) = self.allocs.get(id) {
+                events.push(self.alloc_event("PlanResult", a));
+            }
+        }
+        if events.is_empty() {
+            Outcome::Skip
+        } else {
+            Outcome::Frame(events)
+        }
+    }
+
     fn new_alloc(
         &mut self,
         job_pos: usize,

@@ -309,7 +309,10 @@ fn a_purge_sends_the_job_as_it_was_flagged_deleted_and_completes_its_evaluations
     let mut last_job: BTreeMap<String, Value> = BTreeMap::new();
     let (mut running, mut stopped) = (0, 0);
     for (index, frame) in by_frame(&events) {
-        let Some(job) = frame.first().filter(|e| e["Payload"]["Deleted"] == true) else {
+        let purge = frame
+            .first()
+            .filter(|e| e["Payload"]["Deleted"] == true && e["Type"] != "JobBatchDeregistered");
+        let Some(job) = purge else {
             for ev in frame.iter().filter(|e| e["Topic"] == "Job") {
                 let key = ev["Key"].as_str().unwrap_or_default().to_owned();
                 last_job.insert(key, ev["Payload"]["Job"].clone());
@@ -364,21 +367,14 @@ fn a_purge_sends_the_job_as_it_was_flagged_deleted_and_completes_its_evaluations
 }
 
 #[test]
-fn a_purged_jobs_allocations_and_deployments_are_never_updated_again() {
+fn a_purged_jobs_deployments_are_never_updated_again_and_its_allocations_only_stopped() {
     let events = purge_history();
     let mut purged: BTreeSet<String> = BTreeSet::new();
-    let mut purges = 0;
+    let (mut purges, mut stopped) = (0, 0);
     for (_, ev) in &events {
         let topic = ev["Topic"].as_str().unwrap_or_default();
         let object = &ev["Payload"][topic];
-        let job = format!(
-            "{}/{}",
-            ev["Namespace"].as_str().unwrap_or(""),
-            object["JobID"]
-                .as_str()
-                .or(ev["Key"].as_str())
-                .unwrap_or("")
-        );
+        let job = job_of(ev, object);
         match topic {
             "Job" if ev["Payload"]["Deleted"] == true => {
                 purges += 1;
@@ -388,13 +384,69 @@ fn a_purged_jobs_allocations_and_deployments_are_never_updated_again() {
                 // A new job may take the purged one's name.
                 purged.remove(&job);
             }
-            "Allocation" | "Deployment" => {
+            // Nomad's scheduler reads a deleted job as stopped.
+            "Allocation" if purged.contains(&job) => {
+                assert_eq!(object["DesiredStatus"], "stop", "{ev}");
+                stopped += 1;
+            }
+            "Deployment" => {
                 assert!(!purged.contains(&job), "{topic} of purged job {job}: {ev}");
             }
             _ => {}
         }
     }
     assert!(purges >= 3, "{purges} purges");
+    assert!(stopped >= 1, "no allocation of a purged job was stopped");
+}
+
+#[test]
+fn a_stopped_job_is_garbage_collected_once_its_allocations_ended() {
+    let events = purge_history();
+    // The last client status of each allocation, by job.
+    let mut allocs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut collected = 0;
+    for (_, ev) in &events {
+        let topic = ev["Topic"].as_str().unwrap_or_default();
+        let object = &ev["Payload"][topic];
+        let job = job_of(ev, object);
+        if topic == "Allocation" {
+            let status = object["ClientStatus"].as_str().unwrap_or_default();
+            let key = ev["Key"].as_str().unwrap_or_default();
+            allocs
+                .entry(job)
+                .or_default()
+                .insert(key.into(), status.into());
+        } else if ev["Type"] == "JobBatchDeregistered" {
+            collected += 1;
+            assert_eq!(ev["Payload"]["Deleted"], true, "{ev}");
+            assert_eq!(
+                object["Stop"], true,
+                "only a stopped job is collected: {ev}"
+            );
+            let running = allocs
+                .remove(&job)
+                .unwrap_or_default()
+                .into_iter()
+                .find(|(_, s)| !matches!(s.as_str(), "complete" | "failed" | "lost"));
+            assert_eq!(
+                running, None,
+                "{job} collected with an allocation still running"
+            );
+        }
+    }
+    assert!(collected >= 20, "{collected} jobs collected");
+}
+
+/// `namespace/job` of an event: its object's `JobID`, or a Job's own key.
+fn job_of(ev: &Value, object: &Value) -> String {
+    format!(
+        "{}/{}",
+        ev["Namespace"].as_str().unwrap_or(""),
+        object["JobID"]
+            .as_str()
+            .or(ev["Key"].as_str())
+            .unwrap_or("")
+    )
 }
 
 /// Keys of Nomad's time fields, none of which a node pool has.
