@@ -391,8 +391,13 @@ fn deployment(previous: Option<&Deployment>, cur: &Deployment) -> Vec<String> {
 fn job(event_type: &str, previous: Option<&Job>, cur: &Job) -> Vec<String> {
     let mut out = Vec::new();
     if event_type == "JobDeregistered" || event_type == "JobBatchDeregistered" {
-        // A stop keeps the job (dead); a purge deletes it.
-        let what = if cur.purged { "purged" } else { "stopped" };
+        // A stop keeps the job (dead); a purge deletes it, and so does
+        // Nomad's job garbage collection (a batch deregistration).
+        let what = match (cur.purged, event_type) {
+            (false, _) => "stopped",
+            (true, "JobBatchDeregistered") => "garbage-collected",
+            (true, _) => "purged",
+        };
         out.push(what.to_owned());
         return out;
     }

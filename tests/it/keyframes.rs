@@ -322,7 +322,9 @@ fn job(index: u64, kind: &str, id: &str, stop: bool, deleted: bool) -> SimFrame 
     frame(index, event("Job", kind, id, index, payload))
 }
 
-async fn a_stopped_job_stays_dead_and_purged_jobs_and_deregistered_nodes_go(backend: Backend) {
+async fn a_stopped_job_stays_dead_and_purged_or_collected_jobs_and_deregistered_nodes_go(
+    backend: Backend,
+) {
     let frames = vec![
         node(10, "NodeRegistration", "node-1"),
         node(11, "NodeRegistration", "node-2"),
@@ -331,6 +333,8 @@ async fn a_stopped_job_stays_dead_and_purged_jobs_and_deregistered_nodes_go(back
         node(14, "NodeDeregistration", "node-2"),
         job(15, "JobDeregistered", "web", true, false),
         job(16, "JobDeregistered", "batch", true, true),
+        // Nomad's job garbage collection reaps the stopped one.
+        job(17, "JobBatchDeregistered", "web", true, true),
     ];
     let archive = Archive::new(backend).await;
     import(&archive, &frames, EVENTS_BETWEEN).await;
@@ -375,6 +379,18 @@ async fn a_stopped_job_stays_dead_and_purged_jobs_and_deregistered_nodes_go(back
         purge.stdout.contains(r#""Change":"purged""#),
         "{}",
         purge.stdout
+    );
+    assert_eq!(
+        snapshot(&archive, 17, &[]).await.objects,
+        vec![o("Node", "", "node-1", 10)]
+    );
+    let collected = archive
+        .run(&["query", "job", "web", "--output", "ndjson"])
+        .await;
+    assert!(
+        collected.stdout.contains(r#""Change":"garbage-collected""#),
+        "{}",
+        collected.stdout
     );
 }
 
@@ -465,6 +481,6 @@ on_both_backends!(
     keyframes_built_by_the_catch_up_equal_those_built_while_importing,
     the_catch_up_refuses_while_events_wait_for_their_time,
     history_imported_behind_the_archive_drops_the_keyframes_it_falls_below,
-    a_stopped_job_stays_dead_and_purged_jobs_and_deregistered_nodes_go,
+    a_stopped_job_stays_dead_and_purged_or_collected_jobs_and_deregistered_nodes_go,
     terminal_allocations_outside_the_window_are_counted_and_all_shows_them,
 );
