@@ -31,12 +31,12 @@ const SPAN: &str =
 const TIME_SPAN: &str = "SELECT MIN(raft_index) AS first, MAX(raft_index) AS last \
      FROM event_log WHERE cluster_id = $1 AND event_at >= $2 AND event_at < $3";
 
-/// IDs of the nodes once called a name. Migration 0008's key index, led by
-/// the topic, finds the Node events.
+/// IDs of the nodes once called a name, through the name index of
+/// migration 0012 (its expression and condition, word for word).
 const NODE_IDS_NAMED: &str = "SELECT DISTINCT k.name FROM event_log AS e \
      JOIN names AS k ON k.id = e.key_ref \
      WHERE e.cluster_id = $1 AND e.topic = 'Node' \
-     AND e.event->'Payload'->'Node'->>'Name' = $2 ORDER BY k.name LIMIT 20";
+     AND (e.event -> 'Payload' -> 'Node' ->> 'Name') = $2 ORDER BY k.name LIMIT 20";
 
 #[async_trait]
 impl Store for PgStore {
