@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 
-use super::statement::{Bind, Placeholders, Statement};
+use super::keyframe_terminal;
+pub(super) use super::params::Params;
+use super::statement::{Placeholders, Statement};
 use super::{StoreError, to_i64, to_u64};
 use crate::archive::{Batch, now_millis};
 
@@ -84,76 +86,6 @@ pub fn threshold(objects: u64) -> u64 {
     least.max(objects)
 }
 
-/// Values bound by number (`?N` on SQLite, `$N` on PostgreSQL), so a
-/// statement can use one several times.
-#[derive(Debug)]
-pub(super) struct Params {
-    style: Placeholders,
-    values: Vec<Bind>,
-}
-
-impl Params {
-    pub fn new(style: Placeholders) -> Self {
-        Params {
-            style,
-            values: Vec::new(),
-        }
-    }
-
-    /// Binds `value`; returns its placeholder.
-    pub fn int(&mut self, value: i64) -> String {
-        self.push(Bind::Int(value))
-    }
-
-    pub fn push(&mut self, value: Bind) -> String {
-        self.values.push(value);
-        let n = self.values.len();
-        match self.style {
-            Placeholders::Question => format!("?{n}"),
-            Placeholders::Numbered => format!("${n}"),
-        }
-    }
-
-    /// SQLite's hint to read events in stream order: without statistics it
-    /// could take the key index (led by the topic) through every event of
-    /// the topics asked for.
-    pub fn stream_order(&self) -> &'static str {
-        match self.style {
-            Placeholders::Question => " INDEXED BY event_log_stream_order",
-            Placeholders::Numbered => "",
-        }
-    }
-
-    /// SQLite's hint to look an object's events up by key: without
-    /// statistics it would rather read every event of the index range
-    /// through the identity index.
-    pub fn by_key(&self) -> &'static str {
-        match self.style {
-            Placeholders::Question => " INDEXED BY event_log_by_key",
-            Placeholders::Numbered => "",
-        }
-    }
-
-    /// How the latest events of a set of objects (`l`, a handful) are
-    /// joined to their rows: SQLite's `CROSS JOIN` keeps `l` the outer
-    /// loop. Without statistics its planner would otherwise walk every
-    /// event of the cluster and probe `l` for each (seconds at a million
-    /// events, and growing with history).
-    pub fn join_rows(&self) -> &'static str {
-        match self.style {
-            Placeholders::Question => "CROSS JOIN",
-            Placeholders::Numbered => "JOIN",
-        }
-    }
-
-    pub fn statement(self, sql: String) -> Statement {
-        Statement {
-            sql,
-            binds: self.values,
-        }
-    }
-}
-
 /// The latest event of each object of `topics` (an SQL list) with an index
 /// in `(after, upto]`, as `o_topic, o_namespace, o_key, o_last`; the
 /// placeholders are bound already.
@@ -217,9 +149,8 @@ pub fn nth_event_after(cluster_id: i64, index: u64, n: u64, style: Placeholders)
 }
 
 /// How the count of terminal allocations changes from keyframe `from` (its
-/// id and index; `-1` and 0 for none) to `upto`: each allocation with
-/// events in between counts one if terminal at `upto` and minus one if
-/// terminal at `from` — then it was not in the keyframe, yet had an event.
+/// id and index; `-1` and 0 for none) to `upto`: the sum of
+/// [`terminal_terms`].
 pub fn terminal_delta(
     cluster_id: i64,
     from: (i64, u64),
@@ -233,19 +164,31 @@ pub fn terminal_delta(
         p.int(to_i64(from.1)),
         p.int(to_i64(upto)),
     );
-    let latest = latest_between(&p, &c, &after, &upto, "'Allocation'");
-    let (by_key, join) = (p.by_key(), p.join_rows());
+    let terms = terminal_terms(&p, &c, &kf, &after, &upto);
     p.statement(format!(
-        "SELECT CAST(COALESCE(SUM(CASE WHEN e.presence = 1 THEN 1 ELSE 0 END \
+        "SELECT CAST(COALESCE(SUM(t.term), 0) AS BIGINT) AS delta FROM ({terms}) AS t"
+    ))
+}
+
+/// Each allocation with events in `(after, upto]`, as `job_ref, node_ref,
+/// term`: its term counts one if it is terminal at `upto`, and minus one if
+/// it was terminal at keyframe `kf` (at index `after`) — then it was not in
+/// the keyframe, yet had an event before. The placeholders are bound already.
+pub(super) fn terminal_terms(p: &Params, c: &str, kf: &str, after: &str, upto: &str) -> String {
+    let latest = latest_between(p, c, after, upto, "'Allocation'");
+    let (by_key, join) = (p.by_key(), p.join_rows());
+    format!(
+        "SELECT e.job_ref AS job_ref, e.node_ref AS node_ref, \
+           CASE WHEN e.presence = 1 THEN 1 ELSE 0 END \
            - CASE WHEN NOT EXISTS (SELECT 1 FROM keyframe_objects AS o WHERE o.keyframe_id = {kf} \
                     AND o.topic = 'Allocation' AND o.namespace = l.o_namespace AND o.key_ref = l.o_key) \
                    AND EXISTS (SELECT 1 FROM event_log AS b{by_key} WHERE b.topic = 'Allocation' \
                     AND b.key_ref = l.o_key AND b.cluster_id = {c} AND b.raft_index <= {after} \
                     AND b.namespace = l.o_namespace) \
-             THEN 1 ELSE 0 END), 0) AS BIGINT) AS delta \
+             THEN 1 ELSE 0 END AS term \
          FROM ({latest}) AS l {join} event_log AS e ON e.cluster_id = {c} AND e.raft_index = l.o_last \
            AND e.topic = l.o_topic AND e.namespace = l.o_namespace AND e.key_ref = l.o_key"
-    ))
+    )
 }
 
 /// Adds keyframe `index` with its terminal count (its objects are counted
@@ -309,13 +252,13 @@ fn set_objects(id: i64, objects: u64, style: Placeholders) -> Statement {
 }
 
 /// Drops the keyframes at or after `index` (events were stored below
-/// them), objects first: the statements to run in order.
-fn invalidate(cluster_id: i64, index: u64, style: Placeholders) -> [Statement; 2] {
-    let objects = {
+/// them), their rows first: the statements to run in order.
+fn invalidate(cluster_id: i64, index: u64, style: Placeholders) -> [Statement; 3] {
+    let rows = |table: &str| {
         let mut p = Params::new(style);
         let (c, i) = (p.int(cluster_id), p.int(to_i64(index)));
         p.statement(format!(
-            "DELETE FROM keyframe_objects WHERE keyframe_id IN \
+            "DELETE FROM {table} WHERE keyframe_id IN \
              (SELECT id FROM keyframes WHERE cluster_id = {c} AND raft_index >= {i})"
         ))
     };
@@ -324,7 +267,11 @@ fn invalidate(cluster_id: i64, index: u64, style: Placeholders) -> [Statement; 2
     let keyframes = p.statement(format!(
         "DELETE FROM keyframes WHERE cluster_id = {c} AND raft_index >= {i}"
     ));
-    [objects, keyframes]
+    [
+        rows("keyframe_objects"),
+        rows("keyframe_terminal"),
+        keyframes,
+    ]
 }
 
 /// What the keyframe work needs of a connection (or a transaction on one),
@@ -384,6 +331,9 @@ pub(super) async fn step(
         .execute(insert_objects(cluster_id, id, start, index, style))
         .await?;
     run.execute(set_objects(id, objects, style)).await?;
+    for statement in keyframe_terminal::build(cluster_id, id, start, index, style) {
+        run.execute(statement).await?;
+    }
     Ok(Some(Keyframe {
         id,
         index,

@@ -8,8 +8,10 @@
 mod backfill;
 pub mod filter;
 pub mod keyframe;
+mod keyframe_terminal;
 pub mod moment;
 mod names;
+mod params;
 mod postgres;
 mod queries;
 pub mod reconstruction;

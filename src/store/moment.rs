@@ -6,6 +6,7 @@
 
 use super::filter::event_columns;
 use super::keyframe::{self, Keyframe, OBJECT_TOPICS, Params, Run};
+use super::keyframe_terminal;
 use super::records::EventRecord;
 use super::statement::{Bind, Placeholders, Statement};
 use super::{StoreError, to_i64, to_u64};
@@ -181,8 +182,7 @@ pub(super) async fn left_out(
         let before = moment.keyframe.map_or(0, |k| k.terminal_allocations);
         to_i64(before) + run.int(delta).await?.unwrap_or(0)
     } else {
-        let counted = terminal_referencing(cluster_id, moment, style);
-        run.int(counted).await?.unwrap_or(0)
+        terminal_narrowed(run, cluster_id, moment).await?
     };
     let shown = run
         .int(objects(cluster_id, moment, Select::ShownTerminal, style))
@@ -191,7 +191,35 @@ pub(super) async fn left_out(
     Ok(to_u64(terminal - shown))
 }
 
-/// The time of the newest event at or before `index`.
+/// How many allocations referencing the moment's `refs` are terminal at
+/// it: for one job or node, from the keyframe's count for it
+/// ([`keyframe_terminal`]) when it has one, else from its history; for
+/// several, from the referencing events.
+async fn terminal_narrowed(
+    run: &mut dyn Run,
+    cluster_id: i64,
+    moment: &Moment,
+) -> Result<i64, StoreError> {
+    let style = run.style();
+    let one = match moment.refs.as_slice() {
+        [(column, id)] => keyframe_terminal::counted(*column).map(|column| (column, id)),
+        _ => None,
+    };
+    let Some((column, id)) = one else {
+        let counted = terminal_referencing(cluster_id, moment, style);
+        return Ok(run.int(counted).await?.unwrap_or(0));
+    };
+    if let Some(keyframe) = &moment.keyframe {
+        let from =
+            keyframe_terminal::from_keyframe(cluster_id, keyframe, column, id, moment.index, style);
+        if let Some(terminal) = run.int(from).await? {
+            return Ok(terminal);
+        }
+    }
+    let counted = keyframe_terminal::from_history(cluster_id, column, id, moment.index, style);
+    Ok(run.int(counted).await?.unwrap_or(0))
+}
+
 /// `AND`ed to a condition on events: dated by Nomad's clock.
 const NOMAD: &str = " AND time_source = 'nomad'";
 

@@ -185,6 +185,64 @@ async fn assert_snapshots_replay(archive: &Archive, frames: &[SimFrame], indexes
     }
 }
 
+/// Per job and per node (`("job" | "node", ID)`), how many of its
+/// allocations are terminal after replaying `frames` up to `upto`.
+fn terminal_by_owner(frames: &[SimFrame], upto: u64) -> BTreeMap<(&'static str, String), usize> {
+    let mut latest: BTreeMap<&str, (String, String, bool)> = BTreeMap::new();
+    for event in frames
+        .iter()
+        .filter(|f| f.index <= upto)
+        .flat_map(|f| &f.events)
+        .filter(|e| e.topic == "Allocation")
+    {
+        let doc: Value = serde_json::from_str(&event.json).expect("json");
+        let a = &doc["Payload"]["Allocation"];
+        let text = |f: &str| a[f].as_str().unwrap_or_default().to_owned();
+        let terminal = matches!(
+            text("ClientStatus").as_str(),
+            "complete" | "failed" | "lost"
+        );
+        latest.insert(&event.key, (text("JobID"), text("NodeID"), terminal));
+    }
+    let mut counts = BTreeMap::new();
+    for (job, node, terminal) in latest.into_values().filter(|(_, _, t)| *t) {
+        *counts.entry(("job", job)).or_default() += usize::from(terminal);
+        *counts.entry(("node", node)).or_default() += 1;
+    }
+    counts
+}
+
+/// Asserts, for the job and the node with the most terminal allocations at
+/// each of `indexes`, that a snapshot narrowed to it shows or counts each.
+async fn assert_narrowed_counts(archive: &Archive, frames: &[SimFrame], indexes: &[u64]) {
+    for &index in indexes {
+        let counts = terminal_by_owner(frames, index);
+        for kind in ["job", "node"] {
+            let Some(((_, id), &terminal)) = counts
+                .iter()
+                .filter(|((k, _), _)| *k == kind)
+                .max_by_key(|(_, n)| **n)
+            else {
+                continue;
+            };
+            let flag = format!("--{kind}");
+            let args = [flag.as_str(), id.as_str(), "--terminal-within", "0s"];
+            let narrowed = snapshot(archive, index, &args).await;
+            let replayed = replay(frames, index);
+            let shown = narrowed
+                .objects
+                .iter()
+                .filter(|(t, n, k, _)| {
+                    let said = replayed.get(&(t.clone(), n.clone(), k.clone()));
+                    said.is_some_and(|(_, s)| *s == Said::Terminal)
+                })
+                .count();
+            let left_out = narrowed.left_out.expect("a count") as usize;
+            assert_eq!(shown + left_out, terminal, "{kind} {id} at {index}");
+        }
+    }
+}
+
 async fn snapshots_equal_the_replayed_history_around_keyframes(backend: Backend) {
     let frames = Generator::new(41).frames(1_500);
     let last = frames.last().map_or(0, |f| f.index);
@@ -195,6 +253,12 @@ async fn snapshots_equal_the_replayed_history_around_keyframes(backend: Backend)
     let terminal = expected(&replay(&frames, last), &[Said::Terminal]);
     assert!(!terminal.is_empty(), "the history has terminal allocations");
     assert_snapshots_replay(&archive, &frames, &around(&built, last)).await;
+    // Narrowed to a job or a node, the keyframes' counts per job and node
+    // are used, and agree with the replay.
+    let mut db = Db::connect(&archive).await;
+    let rows = db.rows("SELECT COUNT(*) AS n FROM keyframe_terminal").await;
+    assert!(rows[0]["n"].as_i64() > Some(0), "{rows:?}");
+    assert_narrowed_counts(&archive, &frames, &around(&built, last)).await;
 }
 
 async fn history_imported_behind_the_archive_drops_the_keyframes_it_falls_below(backend: Backend) {
@@ -246,7 +310,11 @@ async fn keyframes_built_by_the_catch_up_equal_those_built_while_importing(backe
     let (store, cluster) = open(&after).await;
     assert_eq!(keyframes(&after).await, expected_keyframes);
     after
-        .execute(&["DELETE FROM keyframe_objects", "DELETE FROM keyframes"])
+        .execute(&[
+            "DELETE FROM keyframe_objects",
+            "DELETE FROM keyframe_terminal",
+            "DELETE FROM keyframes",
+        ])
         .await;
     let heard = std::sync::Mutex::new(Vec::new());
     let progress = |index: u64, of: u64| heard.lock().expect("lock").push((index, of));

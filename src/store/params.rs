@@ -1,0 +1,87 @@
+//! Statements whose values are bound by number (`?N` on SQLite, `$N` on
+//! PostgreSQL), so one value can be used several times, with the planner
+//! hints SQLite needs where it has no statistics to choose by. The
+//! keyframe and moment statements are written with it, once for both
+//! backends.
+
+use super::statement::{Bind, Placeholders, Statement};
+
+/// Values bound by number (`?N` on SQLite, `$N` on PostgreSQL), so a
+/// statement can use one several times.
+#[derive(Debug)]
+pub struct Params {
+    style: Placeholders,
+    values: Vec<Bind>,
+}
+
+impl Params {
+    pub fn new(style: Placeholders) -> Self {
+        Params {
+            style,
+            values: Vec::new(),
+        }
+    }
+
+    /// Binds `value`; returns its placeholder.
+    pub fn int(&mut self, value: i64) -> String {
+        self.push(Bind::Int(value))
+    }
+
+    pub fn push(&mut self, value: Bind) -> String {
+        self.values.push(value);
+        let n = self.values.len();
+        match self.style {
+            Placeholders::Question => format!("?{n}"),
+            Placeholders::Numbered => format!("${n}"),
+        }
+    }
+
+    /// SQLite's hint to read events in stream order: without statistics it
+    /// could take the key index (led by the topic) through every event of
+    /// the topics asked for.
+    pub fn stream_order(&self) -> &'static str {
+        match self.style {
+            Placeholders::Question => " INDEXED BY event_log_stream_order",
+            Placeholders::Numbered => "",
+        }
+    }
+
+    /// SQLite's hint to look an object's events up by key: without
+    /// statistics it would rather read every event of the index range
+    /// through the identity index.
+    pub fn by_key(&self) -> &'static str {
+        match self.style {
+            Placeholders::Question => " INDEXED BY event_log_by_key",
+            Placeholders::Numbered => "",
+        }
+    }
+
+    /// `column` in a condition that must not pick the index: SQLite without
+    /// statistics would rather walk every event of a topic in the key index
+    /// (led by the topic) than the few events that reference an object.
+    pub fn unindexed(&self, column: &str) -> String {
+        match self.style {
+            Placeholders::Question => format!("+{column}"),
+            Placeholders::Numbered => column.to_owned(),
+        }
+    }
+
+    /// How the latest events of a set of objects (`l`, a handful) are
+    /// joined to their rows: SQLite's `CROSS JOIN` keeps `l` the outer
+    /// loop. Without statistics its planner would otherwise walk every
+    /// event of the cluster and probe `l` for each (seconds at a million
+    /// events, and growing with history).
+    pub fn join_rows(&self) -> &'static str {
+        match self.style {
+            Placeholders::Question => "CROSS JOIN",
+            Placeholders::Numbered => "JOIN",
+        }
+    }
+
+    pub fn statement(self, sql: String) -> Statement {
+        Statement {
+            sql,
+            binds: self.values,
+        }
+    }
+}
