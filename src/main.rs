@@ -2,12 +2,11 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use nomad_chronicle::cli::{self, Cli};
+use nomad_chronicle::cli::{self, LogFormat};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_tracing();
+    let cli = cli::help::parse();
+    init_tracing(cli.log_format);
     let mut builder = if cli.command.is_pipeline() {
         tokio::runtime::Builder::new_current_thread()
     } else {
@@ -46,20 +45,26 @@ fn one_line(e: &anyhow::Error) -> String {
     line
 }
 
-/// Logs go to stderr, coloured only on a terminal without NO_COLOR;
-/// `RUST_LOG` overrides the default `info,sqlx=warn`.
-fn init_tracing() {
+/// Logs go to stderr, as human lines coloured only on a terminal without
+/// NO_COLOR, or as JSON objects; `RUST_LOG` overrides the default
+/// `info,sqlx=warn`.
+fn init_tracing(format: LogFormat) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     // sqlx reports PostgreSQL's NOTICEs (e.g. "relation already exists,
     // skipping" on every start) at INFO; they are not the user's concern.
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(colour)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match format {
+        LogFormat::Human => {
+            let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            logs.with_ansi(colour).init();
+        }
+        // Fields at the top level, beside `timestamp`, `level` and `message`.
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
 }

@@ -88,6 +88,11 @@ pub struct IngestArgs {
     #[arg(long, conflicts_with = "reconcile")]
     pub no_reconcile: bool,
 
+    /// Serve /metrics (Prometheus), /healthz and /readyz on this address,
+    /// e.g. 127.0.0.1:9464; off unless given.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+
     /// CA certificate (PEM) to verify the agent's TLS certificate.
     #[arg(long, env = "NOMAD_CACERT", value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
@@ -103,11 +108,6 @@ pub struct IngestArgs {
     /// Server name to verify the agent's certificate against, instead of the address's host.
     #[arg(long, env = "NOMAD_TLS_SERVER_NAME")]
     pub tls_server_name: Option<String>,
-
-    /// Serve /metrics (Prometheus), /healthz and /readyz on this address,
-    /// e.g. 127.0.0.1:9464; off unless given.
-    #[arg(long, value_name = "ADDR")]
-    pub listen: Option<SocketAddr>,
 
     /// Do not verify the agent's TLS certificate (insecure).
     #[arg(long, env = "NOMAD_SKIP_VERIFY", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]

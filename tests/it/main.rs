@@ -5,6 +5,7 @@
 
 mod architecture;
 mod checkpoint;
+mod cli_help;
 mod common;
 mod import;
 mod ingest;
