@@ -6,7 +6,8 @@ use nomad_chronicle::cli::{self, LogFormat};
 
 fn main() -> ExitCode {
     let cli = cli::help::parse();
-    init_tracing(cli.log_format);
+    let format = cli.log_format;
+    init_tracing(format);
     let mut builder = if cli.command.is_pipeline() {
         tokio::runtime::Builder::new_current_thread()
     } else {
@@ -15,16 +16,25 @@ fn main() -> ExitCode {
     let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            report(format, &format!("cannot start the async runtime: {e}"));
             return ExitCode::from(2);
         }
     };
     match runtime.block_on(cli::run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", one_line(&e));
+            report(format, &one_line(&e));
             ExitCode::from(2)
         }
+    }
+}
+
+/// The error that ends the run: `error: …` on stderr, or with JSON logs a
+/// log line like the others, so a log shipper reads it too.
+fn report(format: LogFormat, line: &str) {
+    match format {
+        LogFormat::Human => eprintln!("error: {line}"),
+        LogFormat::Json => tracing::error!(error = line, "Stopped with an error"),
     }
 }
 

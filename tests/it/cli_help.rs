@@ -189,3 +189,38 @@ async fn json_logs_are_one_object_per_line() {
     assert_eq!(stopped["last_index"], last);
     assert_eq!(stopped["reason"], "until-index reached");
 }
+
+#[tokio::test]
+async fn with_json_logs_the_error_that_ends_the_run_is_a_json_line_too() {
+    let archive = Archive::new(Backend::Sqlite).await;
+
+    let run = archive
+        .run(&[
+            "--log-format",
+            "json",
+            "ingest",
+            "--address",
+            "http://127.0.0.1:4646",
+            "--from-index",
+            "5",
+            "--db",
+            "postgres://nobody@127.0.0.1:1/none",
+        ])
+        .await;
+
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    let last: serde_json::Value = run
+        .stderr
+        .lines()
+        .last()
+        .and_then(|line| serde_json::from_str(line).ok())
+        .unwrap_or_else(|| panic!("not a JSON line: {}", run.stderr));
+    assert_eq!(last["level"], "ERROR");
+    assert_eq!(last["message"], "Stopped with an error");
+    assert!(
+        last["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("127.0.0.1:1")),
+        "{last}"
+    );
+}
