@@ -14,7 +14,7 @@ use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
 use super::Stats;
-use crate::metrics::{self, IngestMetrics};
+use crate::metrics;
 use crate::store::Store;
 
 /// How long `/readyz` waits for the database to answer.
@@ -38,7 +38,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let endpoint = Endpoint {
-        registry: Arc::new(IngestMetrics::registry(stats.clone())),
+        registry: Arc::new(super::scrape::registry(stats.clone())),
         store,
         stats,
         cluster,

@@ -19,8 +19,9 @@
 //! - [`reconcile`] rebuilds state after a gap from Nomad's list endpoints;
 //! - [`service`] runs `ingest`: the writer lease, turn after turn, until
 //!   shutdown;
-//! - [`stats`] and [`health`] say how it is going, and [`listen`] serves
-//!   them as `/metrics`, `/healthz` and `/readyz`.
+//! - [`stats`] and [`health`] say how it is going, [`scrape`] turns the
+//!   counters into metrics, and [`listen`] serves them as `/metrics`,
+//!   `/healthz` and `/readyz`.
 
 pub mod batcher;
 pub mod behind;
@@ -34,6 +35,7 @@ pub mod pump;
 pub mod reconcile;
 pub mod rejection;
 pub mod resume;
+pub mod scrape;
 pub mod service;
 pub mod stats;
 pub mod writer;

@@ -1,22 +1,17 @@
-//! What `ingest --listen` exposes: the metrics ingest updates as it goes
-//! (events by topic, commit latency, batch sizes, reconnects, gaps, the
-//! lease, reconstructions) and those read from its counters at each scrape
-//! (bytes received, the last stored index and its time, the lag).
+//! The metrics ingest updates as it goes: events by topic, commit latency,
+//! batch sizes, reconnects, gaps, the lease, reconstructions. (Those read
+//! from its counters at each scrape are `ingest::scrape`'s.)
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::archive::{Batch, CommitStats, GapKind};
-use crate::ingest::Stats;
 
 /// One label and its value, e.g. `topic="Job"`.
 type Label = [(&'static str, String); 1];
@@ -137,12 +132,10 @@ impl IngestMetrics {
         }
     }
 
-    /// Registers every ingest metric, those read from `stats` at each
-    /// scrape included, under [`super::PREFIX`].
-    pub fn registry(stats: Arc<Stats>) -> Registry {
-        let mut registry = Registry::with_prefix(super::PREFIX);
-        let m = stats.metrics.clone();
-        let r = &mut registry;
+    /// Registers these metrics (handles to them) in `registry`.
+    pub fn register(&self, registry: &mut Registry) {
+        let m = self.clone();
+        let r = registry;
         r.register(
             "events_stored",
             "Events newly stored, by topic",
@@ -192,8 +185,6 @@ impl IngestMetrics {
             "State reconstructions after a gap that failed or were refused",
             m.reconciliation_failures,
         );
-        registry.register_collector(Box::new(StatsCollector(stats)));
-        registry
     }
 }
 
@@ -241,89 +232,6 @@ fn stored_by_topic(batch: &Batch, outcome: CommitStats, checkpoint: Option<u64>)
     Stored {
         events: all,
         frames: fresh.frames,
-    }
-}
-
-/// The metrics read from ingest's counters at each scrape.
-#[derive(Debug)]
-struct StatsCollector(Arc<Stats>);
-
-impl Collector for StatsCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let stats = &self.0;
-        let received = Stats::get(&stats.received_index);
-        let stored = Stats::get(&stats.committed_index);
-        let counters = [
-            (
-                "bytes_received",
-                "Bytes of the event stream received",
-                Stats::get(&stats.bytes_read),
-            ),
-            (
-                "malformed_lines",
-                "Lines of the stream that could not be parsed and were skipped",
-                Stats::get(&stats.malformed_lines),
-            ),
-            (
-                "events_duplicate",
-                "Events received again (a resend) and skipped as already archived",
-                Stats::get(&stats.duplicates),
-            ),
-        ];
-        for (name, help, value) in counters {
-            let counter = ConstCounter::new(value);
-            counter.encode(encoder.encode_descriptor(
-                name,
-                help,
-                None,
-                counter.metric_type(),
-            )?)?;
-        }
-        let lag_seconds = if stored >= received {
-            0.0
-        } else {
-            let newest = stats.newest_nomad_time();
-            let last = stats.stored_nomad_time();
-            (newest.saturating_sub(last).max(0) as f64) / 1000.0
-        };
-        let gauges = [
-            (
-                "last_stored_index",
-                "The highest index stored (the checkpoint)",
-                None,
-                stored as f64,
-            ),
-            (
-                "last_stored_timestamp",
-                "Nomad's time of the newest event stored, as Unix time",
-                Some(Unit::Seconds),
-                stats.stored_nomad_time() as f64 / 1000.0,
-            ),
-            (
-                "nomad_last_index",
-                "Nomad's newest index, as the event stream delivered it",
-                None,
-                received as f64,
-            ),
-            (
-                "ingest_lag_indexes",
-                "Nomad's newest index minus the last stored one",
-                None,
-                received.saturating_sub(stored) as f64,
-            ),
-            (
-                "ingest_lag",
-                "Nomad's time of the newest event received minus that of the newest stored",
-                Some(Unit::Seconds),
-                lag_seconds,
-            ),
-        ];
-        for (name, help, unit, value) in gauges {
-            let gauge = ConstGauge::new(value);
-            let unit = unit.as_ref();
-            gauge.encode(encoder.encode_descriptor(name, help, unit, gauge.metric_type())?)?;
-        }
-        Ok(())
     }
 }
 
@@ -390,10 +298,9 @@ mod tests {
         let metrics = IngestMetrics::default();
         metrics.set_lease(LeaseState::Standby);
         metrics.set_lease(LeaseState::Active);
-        let text = super::super::encode(&IngestMetrics::registry(Arc::new(Stats {
-            metrics,
-            ..Stats::default()
-        })));
+        let mut registry = Registry::with_prefix(super::super::PREFIX);
+        metrics.register(&mut registry);
+        let text = super::super::encode(&registry);
         assert!(
             text.contains("nomad_chronicle_lease_state{state=\"active\"} 1\n"),
             "{text}"
