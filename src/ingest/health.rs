@@ -42,10 +42,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Health {
+    /// A new state of the lease: standing by, there is no stream, and the
+    /// commits that failed belonged to the lease before.
     pub fn set_lease(&self, state: LeaseState) {
         *lock(&self.lease) = Some(state);
         if state == LeaseState::Standby {
             *lock(&self.stream) = Stream::NotYet;
+            *lock(&self.commits_failing) = None;
         }
     }
 
@@ -162,5 +165,20 @@ mod tests {
         );
         health.committed();
         assert!(health.readiness(Ok(())).is_ok());
+    }
+
+    #[test]
+    fn commits_that_failed_under_a_lost_lease_are_forgotten() {
+        let health = Health::default();
+        health.set_lease(LeaseState::Active);
+        health.stream_opened();
+        health.commit_failed("connection reset");
+        health.set_lease(LeaseState::Standby);
+        health.set_lease(LeaseState::Active);
+        health.stream_opened();
+        assert_eq!(
+            health.readiness(Ok(())),
+            Ok("active: subscribed and committing".to_owned())
+        );
     }
 }

@@ -1,9 +1,13 @@
 //! `ingest --listen`: what Prometheus scrapes from `/metrics` equals what was
-//! stored, the lag falls to 0, reconnects and gaps are counted, and
-//! `/readyz` follows the database.
+//! stored, the lag falls to 0, reconnects, gaps and reconstructions are
+//! counted, and `/readyz` follows the database and the writer lease.
 
 use std::collections::BTreeMap;
 
+use nomad_chronicle::archive::PartStatus;
+use nomad_chronicle::archive::reconstruction::TOPICS;
+use nomad_chronicle::config::DbUrl;
+use nomad_chronicle::store;
 use nomad_sim::{ConnFault, Generator, SimConfig, SimFrame};
 use tokio::process::Child;
 
@@ -75,7 +79,6 @@ async fn metrics_equal_what_was_stored_and_count_the_reconnect_and_gap(backend: 
             "test",
             "--batch-interval",
             "20ms",
-            "--no-reconcile",
             "--listen",
             &listen,
         ])
@@ -100,6 +103,11 @@ async fn metrics_equal_what_was_stored_and_count_the_reconnect_and_gap(backend: 
         let m = scrape(&listen).await;
         m.get("nomad_chronicle_last_stored_index") == Some(&(last as f64))
             && m.get("nomad_chronicle_ingest_lag_indexes") == Some(&0.0)
+    })
+    .await;
+    eventually("the state to be reconstructed after the gap", || async {
+        let m = scrape(&listen).await;
+        m.get("nomad_chronicle_reconciliations_total") == Some(&(TOPICS.len() as f64))
     })
     .await;
     let metrics = scrape(&listen).await;
@@ -143,6 +151,24 @@ async fn metrics_equal_what_was_stored_and_count_the_reconnect_and_gap(backend: 
         Some(1.0)
     );
     assert_eq!(get("nomad_chronicle_malformed_lines_total"), Some(0.0));
+    let store = store::connect(&DbUrl::parse(&archive.url).expect("url"))
+        .await
+        .expect("open");
+    let reconstructions = store
+        .reconstructions()
+        .summary("test")
+        .await
+        .expect("reconstructions");
+    store.close().await;
+    let stored = reconstructions
+        .iter()
+        .filter(|part| part.status == PartStatus::Stored)
+        .count();
+    assert_eq!(stored, TOPICS.len(), "{reconstructions:?}");
+    assert_eq!(
+        get("nomad_chronicle_reconciliation_failures_total"),
+        Some(0.0)
+    );
     assert!(get("nomad_chronicle_bytes_received_total").is_some_and(|b| b > 0.0));
     let commits = get("nomad_chronicle_batch_commit_duration_seconds_count");
     assert!(commits.is_some_and(|n| n >= 2.0), "{commits:?}");
@@ -198,5 +224,54 @@ async fn readyz_is_unavailable_while_postgres_is_stopped_and_ready_after() {
 
     server.start_again().expect("start PostgreSQL");
     eventually("ingest to be ready again", ready).await;
+    terminate(child).await;
+}
+
+#[tokio::test]
+async fn a_standby_is_ready_and_says_so_until_it_takes_over() {
+    if pg::shared_admin_url().is_none() {
+        return;
+    }
+    let archive = Archive::new(Backend::Postgres).await;
+    let (_store, _cluster, lease) = archive.writer("test").await;
+    let sim = SimAt::roomy().await;
+    sim.publish(&mut Generator::new(34), 100);
+    let listen = listen_address();
+    let child = archive
+        .command(&[
+            "ingest",
+            "--address",
+            &sim.address,
+            "--cluster",
+            "test",
+            "--listen",
+            &listen,
+        ])
+        .spawn()
+        .expect("spawn");
+    let standby = Some((
+        200,
+        "standby: another ingester holds the writer lease".to_owned(),
+    ));
+    eventually("the standby to be ready", || async {
+        readyz(&listen).await == standby
+    })
+    .await;
+    let metrics = scrape(&listen).await;
+    assert_eq!(
+        metrics.get("nomad_chronicle_lease_state{state=\"standby\"}"),
+        Some(&1.0)
+    );
+    assert_eq!(
+        metrics.get("nomad_chronicle_lease_state{state=\"active\"}"),
+        Some(&0.0)
+    );
+
+    drop(lease);
+    let active = Some((200, "active: subscribed and committing".to_owned()));
+    eventually("the standby to take over", || async {
+        readyz(&listen).await == active
+    })
+    .await;
     terminate(child).await;
 }
