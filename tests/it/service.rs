@@ -275,3 +275,19 @@ async fn a_standby_is_ready_and_says_so_until_it_takes_over() {
     .await;
     terminate(child).await;
 }
+
+#[tokio::test]
+async fn a_listen_address_in_use_is_one_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = taken.local_addr().expect("address").to_string();
+    let archive = Archive::new(Backend::Sqlite).await;
+
+    let run = archive.run(&["ingest", "--listen", &address]).await;
+
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(&format!("error: cannot listen on `{address}`: ")),
+        "{last}"
+    );
+}
