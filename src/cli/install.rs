@@ -21,9 +21,14 @@ pub struct CompletionsArgs {
     pub shell: Shell,
 }
 
-/// Print the manual page (roff), e.g. `nomad-chronicle man > nomad-chronicle.1`.
+/// Print the manual page (roff), e.g. `nomad-chronicle man > nomad-chronicle.1`,
+/// or a subcommand's, e.g. `nomad-chronicle man ingest > nomad-chronicle-ingest.1`.
 #[derive(Debug, clap::Args)]
-pub struct ManArgs {}
+pub struct ManArgs {
+    /// The subcommand whose page to print; the command's own page without one.
+    #[arg(value_name = "SUBCOMMAND")]
+    pub subcommand: Option<String>,
+}
 
 pub fn completions(args: &CompletionsArgs) -> anyhow::Result<ExitCode> {
     let mut script = Vec::new();
@@ -32,9 +37,24 @@ pub fn completions(args: &CompletionsArgs) -> anyhow::Result<ExitCode> {
     print(&script)
 }
 
-pub fn man() -> anyhow::Result<ExitCode> {
+pub fn man(args: &ManArgs) -> anyhow::Result<ExitCode> {
+    let mut command = help::command();
+    if let Some(name) = &args.subcommand {
+        let names: Vec<String> = command
+            .get_subcommands()
+            .map(|s| s.get_name().to_owned())
+            .collect();
+        let Some(sub) = command.find_subcommand(name).cloned() else {
+            anyhow::bail!(
+                "there is no subcommand `{name}`; use one of: {}",
+                names.join(", ")
+            );
+        };
+        // Named as man pages of subcommands are: `nomad-chronicle-ingest`.
+        command = sub.name(format!("nomad-chronicle-{name}"));
+    }
     let mut page = Vec::new();
-    clap_mangen::Man::new(help::command())
+    clap_mangen::Man::new(command)
         .render(&mut page)
         .context("cannot render the manual page")?;
     print(&page)

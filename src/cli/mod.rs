@@ -152,7 +152,7 @@ pub fn parse_duration(value: &str) -> Result<std::time::Duration, String> {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Completions(args) => return install::completions(args),
-        Command::Man(_) => return install::man(),
+        Command::Man(args) => return install::man(args),
         _ => {}
     }
     let shutdown = CancellationToken::new();
@@ -166,7 +166,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(args) => replay::run(args, &db, shutdown).await,
         Command::Serve(args) => serve::run(args, &db, shutdown).await,
         Command::Completions(args) => install::completions(&args),
-        Command::Man(_) => install::man(),
+        Command::Man(args) => install::man(&args),
     }
 }
 

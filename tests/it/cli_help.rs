@@ -163,6 +163,11 @@ fn the_man_page_is_roff_describing_the_subcommands() {
     for word in ["ingest", "import", "serve", "NOMAD_CHRONICLE_DB"] {
         assert!(page.contains(word), "{word}");
     }
+    let ingest = binary(&["man", "ingest"], &[]);
+    assert!(ingest.contains(".TH nomad-chronicle-ingest 1"), "{ingest}");
+    for option in ["listen", "NOMAD_ADDR", "until\\-index"] {
+        assert!(ingest.contains(option), "{option} in {ingest}");
+    }
 }
 
 #[tokio::test]
