@@ -150,6 +150,7 @@ pub fn parse_duration(value: &str) -> Result<std::time::Duration, String> {
 
 /// Runs the parsed command.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // These two only print what the command line is; no archive, no signals.
     match &cli.command {
         Command::Completions(args) => return install::completions(args),
         Command::Man(args) => return install::man(args),

@@ -215,6 +215,7 @@ async fn turns(
     }
 }
 
+/// Reports the lease to `/metrics` and `/readyz`.
 fn set_lease(stats: &Stats, state: LeaseState) {
     stats.metrics.set_lease(state);
     stats.health.set_lease(state);
