@@ -15,6 +15,8 @@
 //!   gap detection, reconnects.
 //! - [`store`]: the `Store` trait, `StoreError`, `connect` and the two
 //!   backends; the only place with SQL.
+//! - [`metrics`]: the Prometheus metrics `ingest --listen` and `serve`
+//!   expose, and their text encoding.
 //! - [`query`]: answers from the archive (filtered events, an object's state
 //!   at a point in history), rendered as table, JSON or NDJSON.
 //! - [`replay`]: stored history read back as Nomad frames, and `serve`, the
@@ -29,6 +31,7 @@ pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod ingest;
+pub mod metrics;
 pub mod nomad;
 pub mod query;
 pub mod replay;

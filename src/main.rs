@@ -2,12 +2,12 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use nomad_chronicle::cli::{self, Cli};
+use nomad_chronicle::cli::{self, LogFormat};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_tracing();
+    let cli = cli::help::parse();
+    let format = cli.log_format;
+    init_tracing(format);
     let mut builder = if cli.command.is_pipeline() {
         tokio::runtime::Builder::new_current_thread()
     } else {
@@ -16,16 +16,25 @@ fn main() -> ExitCode {
     let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            report(format, &format!("cannot start the async runtime: {e}"));
             return ExitCode::from(2);
         }
     };
     match runtime.block_on(cli::run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", one_line(&e));
+            report(format, &one_line(&e));
             ExitCode::from(2)
         }
+    }
+}
+
+/// The error that ends the run: `error: …` on stderr, or with JSON logs a
+/// log line like the others, so a log shipper reads it too.
+fn report(format: LogFormat, line: &str) {
+    match format {
+        LogFormat::Human => eprintln!("error: {line}"),
+        LogFormat::Json => tracing::error!(error = line, "Stopped with an error"),
     }
 }
 
@@ -46,20 +55,26 @@ fn one_line(e: &anyhow::Error) -> String {
     line
 }
 
-/// Logs go to stderr, coloured only on a terminal without NO_COLOR;
-/// `RUST_LOG` overrides the default `info,sqlx=warn`.
-fn init_tracing() {
+/// Logs go to stderr, as human lines coloured only on a terminal without
+/// NO_COLOR, or as JSON objects; `RUST_LOG` overrides the default
+/// `info,sqlx=warn`.
+fn init_tracing(format: LogFormat) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     // sqlx reports PostgreSQL's NOTICEs (e.g. "relation already exists,
     // skipping" on every start) at INFO; they are not the user's concern.
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(colour)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match format {
+        LogFormat::Human => {
+            let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            logs.with_ansi(colour).init();
+        }
+        // Fields at the top level, beside `timestamp`, `level` and `message`.
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
 }

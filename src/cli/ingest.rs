@@ -1,9 +1,11 @@
 //! `nomad-chronicle ingest`: follow a Nomad agent's event stream into the archive.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use super::{BatchArgs, parse_duration};
@@ -86,6 +88,11 @@ pub struct IngestArgs {
     #[arg(long, conflicts_with = "reconcile")]
     pub no_reconcile: bool,
 
+    /// Serve /metrics (Prometheus), /healthz and /readyz on this address,
+    /// e.g. 127.0.0.1:9464; off unless given.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+
     /// CA certificate (PEM) to verify the agent's TLS certificate.
     #[arg(long, env = "NOMAD_CACERT", value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
@@ -158,7 +165,18 @@ pub async fn run(
     db: &DbUrl,
     shutdown: CancellationToken,
 ) -> anyhow::Result<ExitCode> {
+    let listen = args.listen;
     let settings = args.settings(db)?;
-    service::run(settings, shutdown.cancelled_owned()).await?;
+    let listener = match listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on `{addr}`"))?;
+            tracing::info!(address = %addr, "Serving /metrics, /healthz and /readyz");
+            Some(listener)
+        }
+        None => None,
+    };
+    service::run(settings, listener, shutdown.cancelled_owned()).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,9 +1,11 @@
 //! The command line: global options, one file per subcommand, and the mapping
 //! from outcomes to exit codes (0 success, 2 error).
 
+pub mod help;
 mod history;
 mod import;
 mod ingest;
+mod install;
 mod query;
 mod replay;
 mod serve;
@@ -37,6 +39,7 @@ pub struct Cli {
     #[arg(
         long,
         global = true,
+        display_order = 0,
         env = "NOMAD_CHRONICLE_DB",
         default_value = "sqlite://nomad-chronicle.db",
         hide_env_values = true,
@@ -44,8 +47,20 @@ pub struct Cli {
     )]
     pub db: Secret,
 
+    /// How logs on stderr are written: `human` lines, or `json`, one object
+    /// per line for log shippers.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The format of the logs on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,6 +71,8 @@ pub enum Command {
     Query(query::QueryArgs),
     Replay(replay::ReplayArgs),
     Serve(serve::ServeArgs),
+    Completions(install::CompletionsArgs),
+    Man(install::ManArgs),
 }
 
 impl Command {
@@ -133,6 +150,12 @@ pub fn parse_duration(value: &str) -> Result<std::time::Duration, String> {
 
 /// Runs the parsed command.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // These two only print what the command line is; no archive, no signals.
+    match &cli.command {
+        Command::Completions(args) => return install::completions(args),
+        Command::Man(args) => return install::man(args),
+        _ => {}
+    }
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
     let db = crate::config::DbUrl::parse(cli.db.expose())?;
@@ -143,6 +166,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Query(args) => query::run(args, &db).await,
         Command::Replay(args) => replay::run(args, &db, shutdown).await,
         Command::Serve(args) => serve::run(args, &db, shutdown).await,
+        Command::Completions(args) => install::completions(&args),
+        Command::Man(args) => install::man(&args),
     }
 }
 

@@ -109,8 +109,9 @@ enum Next {
     End(Result<FollowEnd, FollowError>),
     /// Subscribe again at once (new namespaces to cover).
     Resubscribe,
-    /// Back off, then subscribe again; the reason is logged.
-    Reconnect(String),
+    /// Back off, then subscribe again: the reason's kind (a metric label)
+    /// and the reason, which is logged.
+    Reconnect(&'static str, String),
 }
 
 /// One agent followed across reconnects.
@@ -162,13 +163,20 @@ impl Follower<'_> {
                 Err(error) if !error.is_retriable() => {
                     Next::End(Err(FollowError::Refused { error }))
                 }
-                Err(error) => Next::Reconnect(error.to_string()),
+                Err(error) => Next::Reconnect("connect_failed", error.to_string()),
                 Ok(body) => self.read(body, subscription.index).await,
             };
             let reason = match next {
                 Next::End(end) => return end,
-                Next::Resubscribe => continue,
-                Next::Reconnect(reason) => reason,
+                Next::Resubscribe => {
+                    self.stats.metrics.reconnected("new_namespace");
+                    continue;
+                }
+                Next::Reconnect(kind, reason) => {
+                    self.stats.metrics.reconnected(kind);
+                    self.stats.health.stream_closed(&reason);
+                    reason
+                }
             };
             let delay = self.options.backoff.next_delay();
             tracing::warn!(reason = %reason, retry_in = ?delay, resume_index = self.resume.resume_index(), "Reconnecting");
@@ -187,6 +195,7 @@ impl Follower<'_> {
         let client = self.client;
         tracing::info!(address = client.address(), index, "Connected");
         self.resume.connected();
+        self.stats.health.stream_opened();
         let mut lines = LineReader::new(body, self.options.max_line);
         let mut pump = Pump {
             resume: self.resume,
@@ -219,7 +228,7 @@ impl Follower<'_> {
     /// What a body's end means: an outcome, a new subscription, or a reconnect.
     async fn ended(&mut self, end: PumpEnd<StreamError>) -> Next {
         let client = self.client;
-        let reason = match end {
+        let (kind, reason) = match end {
             PumpEnd::Stopped => return Next::End(Ok(FollowEnd::Stopped)),
             PumpEnd::ReachedUntil => return Next::End(Ok(FollowEnd::ReachedUntil)),
             PumpEnd::WriterGone => return Next::End(Err(FollowError::WriterGone)),
@@ -241,9 +250,12 @@ impl Follower<'_> {
                 );
                 return Next::Resubscribe;
             }
-            PumpEnd::Eof => StreamError::Closed.to_string(),
-            PumpEnd::Idle => StreamError::Idle(self.options.idle_timeout).to_string(),
-            PumpEnd::Failed(e) => e.to_string(),
+            PumpEnd::Eof => ("closed", StreamError::Closed.to_string()),
+            PumpEnd::Idle => (
+                "idle_timeout",
+                StreamError::Idle(self.options.idle_timeout).to_string(),
+            ),
+            PumpEnd::Failed(e) => ("read_failed", e.to_string()),
             PumpEnd::Closed(why) => match CloseReason::parse(&why) {
                 Some(CloseReason::TokenExpired) => {
                     let symptom = Symptom::ExpiredCloseReason;
@@ -252,18 +264,20 @@ impl Follower<'_> {
                 }
                 Some(CloseReason::Dropped) => {
                     self.resume.lost();
-                    format!(
+                    let reason = format!(
                         "the server closed the stream: {why} (this reader fell behind; \
                          events after index {} may be lost)",
                         self.resume.resume_index()
-                    )
+                    );
+                    ("events_dropped", reason)
                 }
-                Some(CloseReason::Resubscribe) | None => {
-                    format!("the server closed the stream: {why}")
-                }
+                Some(CloseReason::Resubscribe) | None => (
+                    "server_closed",
+                    format!("the server closed the stream: {why}"),
+                ),
             },
         };
-        Next::Reconnect(reason)
+        Next::Reconnect(kind, reason)
     }
 }
 

@@ -18,18 +18,24 @@
 //! - [`writer`] batches (as [`batcher`] decides) and commits;
 //! - [`reconcile`] rebuilds state after a gap from Nomad's list endpoints;
 //! - [`service`] runs `ingest`: the writer lease, turn after turn, until
-//!   shutdown.
+//!   shutdown;
+//! - [`stats`] and [`health`] say how it is going, [`scrape`] turns the
+//!   counters into metrics, and [`listen`] serves them as `/metrics`,
+//!   `/healthz` and `/readyz`.
 
 pub mod batcher;
 pub mod behind;
 pub mod channel;
 pub mod follow;
+pub mod health;
+pub mod listen;
 pub mod msg;
 pub mod namespaces;
 pub mod pump;
 pub mod reconcile;
 pub mod rejection;
 pub mod resume;
+pub mod scrape;
 pub mod service;
 pub mod stats;
 pub mod writer;

@@ -151,6 +151,8 @@ impl Pump<'_> {
         self.seen.frames = true;
         let index = frame.index;
         Stats::raise(&self.stats.received_index, index);
+        let newest = frame.events.iter().filter_map(|e| e.nomad_time).max();
+        Stats::raise_time(&self.stats.newest_nomad_time, newest);
         let decision = self.resume.frame(index);
         let (behind, identity) = match self.notice(decision.notice) {
             Ok(meaning) => meaning,
@@ -168,6 +170,7 @@ impl Pump<'_> {
                 );
             }
             Stats::add(&self.stats.gaps, 1);
+            self.stats.metrics.gap(gap.kind);
             if let Some(end) = self.send(Msg::Gap(gap)).await {
                 return Some(end);
             }

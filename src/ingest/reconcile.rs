@@ -33,6 +33,7 @@ use crate::archive::reconstruction::{ObjectRow, TOPICS, endpoint};
 use crate::archive::{
     ClosedPart, Cluster, PartStatus, PendingPart, ReconcileScope, StoredPart, now_millis,
 };
+use crate::metrics::IngestMetrics;
 use crate::nomad::{NomadClient, ReadError, Subscription};
 use crate::store::{Store, StoreError};
 pub use listed::parse_list;
@@ -50,6 +51,8 @@ pub struct ReconcileConfig {
     pub store: Arc<dyn Store>,
     /// The topics and namespace the archive follows.
     pub scope: ReconcileScope,
+    /// Where reconstructions stored and failed are counted.
+    pub metrics: IngestMetrics,
 }
 
 /// The topics and namespace a subscription follows, as far as the lists can
@@ -97,6 +100,7 @@ impl Reconciler {
             store: config.store,
             client,
             cluster,
+            metrics: config.metrics,
         };
         let task = tokio::spawn(run(worker, wake.clone(), drain.clone(), stop.clone()));
         Reconciler {
@@ -153,6 +157,7 @@ struct Worker {
     store: Arc<dyn Store>,
     client: NomadClient,
     cluster: Cluster,
+    metrics: IngestMetrics,
 }
 
 impl Worker {
@@ -199,6 +204,7 @@ impl Worker {
         let listed = match self.list(part, stop).await {
             Ok(listed) => listed,
             Err(error) => {
+                self.metrics.reconciliation_failures.inc();
                 let refused = matches!(error, ReadError::Denied { .. });
                 let (status, detail) = if refused {
                     let needs = capability(&part.topic);
@@ -239,6 +245,7 @@ impl Worker {
             objects,
         };
         if self.store.reconstructions().store(&stored).await? {
+            self.metrics.reconciliations.inc();
             tracing::info!(
                 endpoint = path,
                 index,

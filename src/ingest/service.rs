@@ -7,13 +7,16 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use super::listen;
 use super::reconcile::{self, ReconcileConfig};
 use super::{FollowEnd, FollowOptions, IngestError, MAX_LINE_BYTES, Sink, Stats};
 use crate::archive::Cluster;
 use crate::backoff::Backoff;
 use crate::config::{BatchConfig, DbUrl, NomadConfig, redact_url};
+use crate::metrics::LeaseState;
 use crate::nomad::client::ClientError;
 use crate::nomad::{NomadClient, Subscription};
 use crate::store::{self, Store, StoreError};
@@ -72,13 +75,15 @@ pub enum ServiceError {
 
 /// Archives the agent's event stream until `shutdown` completes (what was
 /// received is then committed), `--until-index` is reached, or a fatal
-/// error; returns how it ended.
+/// error; returns how it ended. With a `listener`, serves `/metrics`,
+/// `/healthz` and `/readyz` on it meanwhile.
 pub async fn run(
     settings: Settings,
+    listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<FollowEnd, ServiceError> {
     let token = CancellationToken::new();
-    let work = serve(settings, token.clone());
+    let work = serve(settings, listener, token.clone());
     tokio::pin!(work);
     tokio::select! {
         ended = &mut work => ended,
@@ -91,11 +96,32 @@ pub async fn run(
 
 /// Connects, follows the stream turn after turn, closes the archive and
 /// logs the totals.
-async fn serve(settings: Settings, shutdown: CancellationToken) -> Result<FollowEnd, ServiceError> {
+async fn serve(
+    settings: Settings,
+    listener: Option<TcpListener>,
+    shutdown: CancellationToken,
+) -> Result<FollowEnd, ServiceError> {
     let client = NomadClient::new(&settings.nomad).await?;
     let store = store::connect(&settings.db).await?;
     let stats = Arc::new(Stats::default());
+    let endpoint_stop = CancellationToken::new();
+    let endpoint = listener.map(|listener| {
+        let serving = listen::serve(
+            listener,
+            store.clone(),
+            stats.clone(),
+            settings.cluster.clone(),
+            endpoint_stop.clone(),
+        );
+        tokio::spawn(serving)
+    });
     let result = turns(&settings, &client, &store, &stats, &shutdown).await;
+    endpoint_stop.cancel();
+    if let Some(endpoint) = endpoint {
+        if let Ok(Err(error)) = endpoint.await {
+            tracing::warn!(%error, "The metrics and health endpoint failed");
+        }
+    }
     store.close().await;
     let end = result?;
     tracing::info!(
@@ -127,6 +153,7 @@ async fn turns(
     let reconcile = settings.reconcile.then(|| ReconcileConfig {
         store: store.clone(),
         scope: reconcile::scope(&settings.subscription),
+        metrics: stats.metrics.clone(),
     });
     let options = FollowOptions {
         subscription: settings.subscription.clone(),
@@ -141,9 +168,11 @@ async fn turns(
         override_checkpoint: settings.override_checkpoint,
     };
     loop {
+        set_lease(stats, LeaseState::Standby);
         let Some(lease) = store.lease(name, shutdown).await? else {
             return Ok(FollowEnd::Stopped);
         };
+        set_lease(stats, LeaseState::Active);
         let address = redact_url(settings.nomad.address.as_str());
         let cluster = store
             .open_cluster(name, Some(&address))
@@ -184,6 +213,12 @@ async fn turns(
             other => return Ok(other?),
         }
     }
+}
+
+/// Reports the lease to `/metrics` and `/readyz`.
+fn set_lease(stats: &Stats, state: LeaseState) {
+    stats.metrics.set_lease(state);
+    stats.health.set_lease(state);
 }
 
 /// `--from-index` and `--override-checkpoint`, applied to the first turn only.
@@ -274,7 +309,9 @@ mod tests {
     async fn ingest_runs_until_the_index_asked_for_and_commits_it() {
         let dir = tempfile::tempdir().unwrap();
         let (_sim, last, settings) = archiving(&dir, 200).await;
-        let end = run(settings.clone(), std::future::pending()).await.unwrap();
+        let end = run(settings.clone(), None, std::future::pending())
+            .await
+            .unwrap();
         assert_eq!(end, FollowEnd::ReachedUntil);
         assert_eq!(checkpoint(&settings).await, Some(last));
     }
@@ -283,7 +320,9 @@ mod tests {
     async fn a_shutdown_already_requested_stops_ingest_with_nothing_archived() {
         let dir = tempfile::tempdir().unwrap();
         let (_sim, _, settings) = archiving(&dir, 200).await;
-        let end = run(settings.clone(), std::future::ready(())).await.unwrap();
+        let end = run(settings.clone(), None, std::future::ready(()))
+            .await
+            .unwrap();
         assert_eq!(end, FollowEnd::Stopped);
         assert_eq!(checkpoint(&settings).await, None);
     }
@@ -292,12 +331,14 @@ mod tests {
     async fn a_from_index_the_checkpoint_is_past_is_refused_with_the_override_named() {
         let dir = tempfile::tempdir().unwrap();
         let (_sim, last, settings) = archiving(&dir, 200).await;
-        run(settings.clone(), std::future::pending()).await.unwrap();
+        run(settings.clone(), None, std::future::pending())
+            .await
+            .unwrap();
         let again = Settings {
             from_index: Some(5),
             ..settings
         };
-        let refused = run(again, std::future::pending()).await.unwrap_err();
+        let refused = run(again, None, std::future::pending()).await.unwrap_err();
         assert_eq!(
             refused.to_string(),
             format!(

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::batcher::{Batcher, Sealed};
 use super::channel::Receiver;
 use super::stats::Stats;
-use crate::archive::{Cluster, ReconcileScope};
+use crate::archive::{Cluster, CommitStats, ReconcileScope};
 use crate::backoff::Backoff;
 use crate::config::BatchConfig;
 use crate::store::{Lease, StoreError};
@@ -47,6 +47,7 @@ pub async fn run(
     let wake = wake.flatten();
     let mut batcher = Batcher::new(settings.batch, scope);
     let mut closed = false;
+    let mut checkpoint = cluster.checkpoint;
     loop {
         closed = fill(&mut batcher, &mut rx, closed).await;
         if batcher.is_empty() {
@@ -60,7 +61,9 @@ pub async fn run(
             tokio::select! {
                 biased;
                 committed = &mut committing => {
-                    committed?;
+                    let (outcome, took) = committed?;
+                    stats.metrics.committed(&sealed.batch, outcome, checkpoint, sealed.bytes, took);
+                    checkpoint = checkpoint.max(sealed.batch.max_index());
                     if sealed.batch.gaps.iter().any(|g| g.kind.is_reconciled()) {
                         if let Some(wake) = &wake {
                             wake.notify_one();
@@ -97,24 +100,34 @@ async fn fill(batcher: &mut Batcher, rx: &mut Receiver, mut closed: bool) -> boo
     closed
 }
 
+/// Commits a batch, retrying passing failures; what it stored and how long
+/// the successful attempt took.
 async fn commit(
     lease: &mut dyn Lease,
     cluster: &Cluster,
     sealed: &Sealed,
     stats: &Stats,
     shutdown: &CancellationToken,
-) -> Result<(), StoreError> {
+) -> Result<(CommitStats, Duration), StoreError> {
     let batch = &sealed.batch;
     let mut backoff = Backoff::default();
     let mut give_up_at: Option<Instant> = None;
     loop {
+        let started = std::time::Instant::now();
         match lease.commit(cluster, batch).await {
             Ok(outcome) => {
+                let took = started.elapsed();
                 Stats::add(&stats.events_stored, outcome.inserted);
                 Stats::add(&stats.duplicates, outcome.duplicates);
                 if let Some(index) = batch.max_index() {
                     Stats::raise(&stats.committed_index, index);
                 }
+                let newest = batch.frames.iter().flat_map(|f| &f.frame.events);
+                Stats::raise_time(
+                    &stats.stored_nomad_time,
+                    newest.filter_map(|e| e.nomad_time).max(),
+                );
+                stats.health.committed();
                 tracing::debug!(
                     events = outcome.inserted,
                     duplicates = outcome.duplicates,
@@ -122,9 +135,11 @@ async fn commit(
                     checkpoint = batch.max_index(),
                     "Committed"
                 );
-                return Ok(());
+                return Ok((outcome, took));
             }
             Err(e) if e.is_retriable() && give_up_at.is_none_or(|at| Instant::now() < at) => {
+                stats.health.commit_failed(&e.to_string());
+                stats.metrics.commit_retries.inc();
                 let delay = backoff.next_delay();
                 tracing::warn!(error = %e, retry_in = ?delay, "Commit failed; retrying");
                 tokio::select! {

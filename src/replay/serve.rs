@@ -9,7 +9,6 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -24,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::frames::{FrameQuery, FrameReader};
 use crate::config::Secret;
+pub use crate::metrics::ServeMetrics as Metrics;
 use crate::nomad::Subscription;
 use crate::store::Store;
 
@@ -41,15 +41,6 @@ pub struct ServeOptions {
     pub heartbeat: Duration,
     /// How often a caught-up stream looks for newly archived events.
     pub poll: Duration,
-}
-
-/// Counters for `/metrics`.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    pub clients: AtomicU64,
-    pub streams_total: AtomicU64,
-    pub frames_sent: AtomicU64,
-    pub events_sent: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -160,7 +151,7 @@ async fn event_stream(
         },
     );
     let (tx, rx) = mpsc::channel::<Bytes>(CLIENT_BUFFER);
-    state.metrics.streams_total.fetch_add(1, Ordering::Relaxed);
+    state.metrics.streams.inc();
     tokio::spawn(stream_frames(reader, tx, state));
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()
@@ -184,14 +175,14 @@ struct ClientGuard(Arc<Metrics>);
 
 impl ClientGuard {
     fn new(metrics: Arc<Metrics>) -> Self {
-        metrics.clients.fetch_add(1, Ordering::Relaxed);
+        metrics.clients.inc();
         ClientGuard(metrics)
     }
 }
 
 impl Drop for ClientGuard {
     fn drop(&mut self) {
-        self.0.clients.fetch_sub(1, Ordering::Relaxed);
+        self.0.clients.dec();
     }
 }
 
@@ -214,11 +205,8 @@ async fn stream_frames(mut reader: FrameReader, tx: mpsc::Sender<Bytes>, state: 
                     return;
                 }
                 heartbeat.reset();
-                state.metrics.frames_sent.fetch_add(1, Ordering::Relaxed);
-                state
-                    .metrics
-                    .events_sent
-                    .fetch_add(frame.events as u64, Ordering::Relaxed);
+                state.metrics.frames_sent.inc();
+                state.metrics.events_sent.inc_by(frame.events as u64);
             }
             Ok(None) => {
                 tokio::select! {
@@ -265,30 +253,10 @@ async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics_text(State(state): State<AppState>) -> Response {
-    let m = &state.metrics;
-    let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-    let body = format!(
-        "# HELP nomad_chronicle_serve_clients Event stream clients connected now.\n\
-         # TYPE nomad_chronicle_serve_clients gauge\n\
-         nomad_chronicle_serve_clients {}\n\
-         # HELP nomad_chronicle_serve_streams_total Event streams opened.\n\
-         # TYPE nomad_chronicle_serve_streams_total counter\n\
-         nomad_chronicle_serve_streams_total {}\n\
-         # HELP nomad_chronicle_serve_frames_sent_total Frames sent to event stream clients.\n\
-         # TYPE nomad_chronicle_serve_frames_sent_total counter\n\
-         nomad_chronicle_serve_frames_sent_total {}\n\
-         # HELP nomad_chronicle_serve_events_sent_total Events sent to event stream clients.\n\
-         # TYPE nomad_chronicle_serve_events_sent_total counter\n\
-         nomad_chronicle_serve_events_sent_total {}\n",
-        get(&m.clients),
-        get(&m.streams_total),
-        get(&m.frames_sent),
-        get(&m.events_sent),
-    );
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        body,
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        state.metrics.encode(),
     )
         .into_response()
 }

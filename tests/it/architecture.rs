@@ -13,6 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["backoff"],
     &["archive"],
     &["store"],
+    &["metrics"],
     &["ingest", "query", "replay"],
     &["cli"],
 ];

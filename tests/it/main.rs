@@ -5,7 +5,9 @@
 
 mod architecture;
 mod checkpoint;
+mod cli_help;
 mod common;
+mod deploy;
 mod import;
 mod ingest;
 mod keyframes;
@@ -18,6 +20,7 @@ mod reconcile;
 mod replay;
 mod reporting;
 mod restarts;
+mod service;
 mod status;
 mod stream_ends;
 mod time_args;
