@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 
-use super::keyframe_terminal;
 pub(super) use super::params::Params;
 use super::statement::{Placeholders, Statement};
+use super::terminal_counts;
 use super::{StoreError, to_i64, to_u64};
 use crate::archive::{Batch, now_millis};
 
@@ -254,11 +254,11 @@ fn set_objects(id: i64, objects: u64, style: Placeholders) -> Statement {
 /// Drops the keyframes at or after `index` (events were stored below
 /// them), their rows first: the statements to run in order.
 fn invalidate(cluster_id: i64, index: u64, style: Placeholders) -> [Statement; 3] {
-    let rows = |table: &str| {
+    let objects = {
         let mut p = Params::new(style);
         let (c, i) = (p.int(cluster_id), p.int(to_i64(index)));
         p.statement(format!(
-            "DELETE FROM {table} WHERE keyframe_id IN \
+            "DELETE FROM keyframe_objects WHERE keyframe_id IN \
              (SELECT id FROM keyframes WHERE cluster_id = {c} AND raft_index >= {i})"
         ))
     };
@@ -267,11 +267,8 @@ fn invalidate(cluster_id: i64, index: u64, style: Placeholders) -> [Statement; 3
     let keyframes = p.statement(format!(
         "DELETE FROM keyframes WHERE cluster_id = {c} AND raft_index >= {i}"
     ));
-    [
-        rows("keyframe_objects"),
-        rows("keyframe_terminal"),
-        keyframes,
-    ]
+    let counts = terminal_counts::invalidate(cluster_id, index, style);
+    [objects, counts, keyframes]
 }
 
 /// What the keyframe work needs of a connection (or a transaction on one),
@@ -331,7 +328,7 @@ pub(super) async fn step(
         .execute(insert_objects(cluster_id, id, start, index, style))
         .await?;
     run.execute(set_objects(id, objects, style)).await?;
-    for statement in keyframe_terminal::build(cluster_id, id, start, index, style) {
+    for statement in terminal_counts::build(cluster_id, start, index, style) {
         run.execute(statement).await?;
     }
     Ok(Some(Keyframe {

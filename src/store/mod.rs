@@ -8,7 +8,6 @@
 mod backfill;
 pub mod filter;
 pub mod keyframe;
-mod keyframe_terminal;
 pub mod moment;
 mod names;
 mod params;
@@ -19,6 +18,7 @@ mod records;
 mod rows;
 mod sqlite;
 mod statement;
+mod terminal_counts;
 
 use std::sync::Arc;
 

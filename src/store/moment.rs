@@ -6,9 +6,9 @@
 
 use super::filter::event_columns;
 use super::keyframe::{self, Keyframe, OBJECT_TOPICS, Params, Run};
-use super::keyframe_terminal;
 use super::records::EventRecord;
 use super::statement::{Bind, Placeholders, Statement};
+use super::terminal_counts;
 use super::{StoreError, to_i64, to_u64};
 use crate::archive::{ArchivedEvent, RefColumn};
 use crate::nomad::stamps::Presence;
@@ -192,9 +192,8 @@ pub(super) async fn left_out(
 }
 
 /// How many allocations referencing the moment's `refs` are terminal at
-/// it: for one job or node, from the keyframe's count for it
-/// ([`keyframe_terminal`]) when it has one, else from its history; for
-/// several, from the referencing events.
+/// it: for one job or node, from its counts at the keyframes
+/// ([`terminal_counts`]); for several, from the referencing events.
 async fn terminal_narrowed(
     run: &mut dyn Run,
     cluster_id: i64,
@@ -202,21 +201,20 @@ async fn terminal_narrowed(
 ) -> Result<i64, StoreError> {
     let style = run.style();
     let one = match moment.refs.as_slice() {
-        [(column, id)] => keyframe_terminal::counted(*column).map(|column| (column, id)),
+        [(column, id)] => terminal_counts::counted(*column).map(|column| (column, id)),
         _ => None,
     };
-    let Some((column, id)) = one else {
-        let counted = terminal_referencing(cluster_id, moment, style);
-        return Ok(run.int(counted).await?.unwrap_or(0));
+    let counted = match one {
+        Some((column, id)) => terminal_counts::at(
+            cluster_id,
+            moment.keyframe.as_ref(),
+            column,
+            id,
+            moment.index,
+            style,
+        ),
+        None => terminal_referencing(cluster_id, moment, style),
     };
-    if let Some(keyframe) = &moment.keyframe {
-        let from =
-            keyframe_terminal::from_keyframe(cluster_id, keyframe, column, id, moment.index, style);
-        if let Some(terminal) = run.int(from).await? {
-            return Ok(terminal);
-        }
-    }
-    let counted = keyframe_terminal::from_history(cluster_id, column, id, moment.index, style);
     Ok(run.int(counted).await?.unwrap_or(0))
 }
 

@@ -56,16 +56,6 @@ impl Params {
         }
     }
 
-    /// `column` in a condition that must not pick the index: SQLite without
-    /// statistics would rather walk every event of a topic in the key index
-    /// (led by the topic) than the few events that reference an object.
-    pub fn unindexed(&self, column: &str) -> String {
-        match self.style {
-            Placeholders::Question => format!("+{column}"),
-            Placeholders::Numbered => column.to_owned(),
-        }
-    }
-
     /// How the latest events of a set of objects (`l`, a handful) are
     /// joined to their rows: SQLite's `CROSS JOIN` keeps `l` the outer
     /// loop. Without statistics its planner would otherwise walk every

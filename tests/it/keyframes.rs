@@ -256,7 +256,7 @@ async fn snapshots_equal_the_replayed_history_around_keyframes(backend: Backend)
     // Narrowed to a job or a node, the keyframes' counts per job and node
     // are used, and agree with the replay.
     let mut db = Db::connect(&archive).await;
-    let rows = db.rows("SELECT COUNT(*) AS n FROM keyframe_terminal").await;
+    let rows = db.rows("SELECT COUNT(*) AS n FROM terminal_counts").await;
     assert!(rows[0]["n"].as_i64() > Some(0), "{rows:?}");
     assert_narrowed_counts(&archive, &frames, &around(&built, last)).await;
 }
@@ -312,7 +312,7 @@ async fn keyframes_built_by_the_catch_up_equal_those_built_while_importing(backe
     after
         .execute(&[
             "DELETE FROM keyframe_objects",
-            "DELETE FROM keyframe_terminal",
+            "DELETE FROM terminal_counts",
             "DELETE FROM keyframes",
         ])
         .await;

@@ -174,7 +174,7 @@ async fn an_archive_from_before_nomad_time_is_dated_when_first_opened(backend: B
         .execute(&[
             "UPDATE event_log SET event_at = NULL, time_source = NULL, presence = NULL",
             "DELETE FROM keyframe_objects",
-            "DELETE FROM keyframe_terminal",
+            "DELETE FROM terminal_counts",
             "DELETE FROM keyframes",
         ])
         .await;
