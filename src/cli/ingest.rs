@@ -7,7 +7,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::{BatchArgs, parse_duration};
-use crate::config::{DbUrl, NomadConfig, Secret, default_cluster_label, parse_address};
+use crate::config::{
+    DbUrl, NomadConfig, Secret, default_cluster_label, parse_address, read_secret_file,
+};
 use crate::ingest::service::{self, Settings};
 use crate::nomad::Subscription;
 
@@ -26,6 +28,11 @@ pub struct IngestArgs {
     /// ACL token, sent as X-Nomad-Token (never logged).
     #[arg(long, env = "NOMAD_TOKEN", hide_env_values = true, value_parser = Secret::parse)]
     pub token: Option<Secret>,
+
+    /// Read the ACL token from this file instead (one line), so it is not
+    /// on the command line, where `ps` shows it; takes precedence over NOMAD_TOKEN.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
 
     /// Region to forward the subscription to.
     #[arg(long, env = "NOMAD_REGION")]
@@ -123,9 +130,14 @@ impl IngestArgs {
         let cluster = self
             .cluster
             .unwrap_or_else(|| default_cluster_label(&address));
+        let token = match &self.token_file {
+            Some(path) => Some(read_secret_file(path, "token")?),
+            // An empty NOMAD_TOKEN means none, as for the Nomad CLI.
+            None => self.token.filter(|t| !t.expose().is_empty()),
+        };
         let nomad = NomadConfig {
             address,
-            token: self.token.filter(|t| !t.expose().is_empty()),
+            token,
             region: self.region,
             ca_cert: self.ca_cert,
             client_cert: self.client_cert,

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{BatchConfig, Secret};
+use crate::config::{BatchConfig, DbUrl, Secret, read_secret_file};
 
 /// Turns HashiCorp Nomad's live event stream into a durable, queryable history.
 ///
@@ -43,6 +43,16 @@ pub struct Cli {
         value_parser = Secret::parse
     )]
     pub db: Secret,
+
+    /// Read the PostgreSQL password from this file (one line), so it need
+    /// not be in --db, on the command line or in the environment.
+    #[arg(
+        long,
+        global = true,
+        env = "NOMAD_CHRONICLE_DB_PASSWORD_FILE",
+        value_name = "FILE"
+    )]
+    pub db_password_file: Option<std::path::PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -135,7 +145,7 @@ pub fn parse_duration(value: &str) -> Result<std::time::Duration, String> {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
-    let db = crate::config::DbUrl::parse(cli.db.expose())?;
+    let db = database(&cli)?;
     match cli.command {
         Command::Ingest(args) => ingest::run(*args, &db, shutdown).await,
         Command::Import(args) => import::run(args, &db, shutdown).await,
@@ -143,6 +153,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Query(args) => query::run(args, &db).await,
         Command::Replay(args) => replay::run(args, &db, shutdown).await,
         Command::Serve(args) => serve::run(args, &db, shutdown).await,
+    }
+}
+
+/// The archive named by `--db`, with the password from `--db-password-file`.
+fn database(cli: &Cli) -> anyhow::Result<DbUrl> {
+    let db = DbUrl::parse(cli.db.expose())?;
+    match &cli.db_password_file {
+        Some(path) => Ok(db.with_password(&read_secret_file(path, "password")?)?),
+        None => Ok(db),
     }
 }
 

@@ -18,6 +18,7 @@ mod reconcile;
 mod replay;
 mod reporting;
 mod restarts;
+mod secrets;
 mod status;
 mod stream_ends;
 mod time_args;
