@@ -19,6 +19,7 @@ mod replay;
 mod reporting;
 mod restarts;
 mod secrets;
+mod serve_guard;
 mod status;
 mod stream_ends;
 mod time_args;
