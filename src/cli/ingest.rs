@@ -12,6 +12,7 @@ use crate::config::{
 };
 use crate::ingest::service::{self, Settings};
 use crate::nomad::Subscription;
+use crate::nomad::wire::MAX_INDEX;
 
 /// Follow a Nomad agent's event stream and archive every event.
 ///
@@ -48,7 +49,7 @@ pub struct IngestArgs {
     pub topics: Vec<(String, String)>,
 
     /// Index to start from when the archive holds nothing for this cluster yet.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(..=MAX_INDEX))]
     pub from_index: Option<u64>,
 
     /// Start at --from-index even though the archive already holds this cluster.

@@ -7,6 +7,7 @@ mod architecture;
 mod checkpoint;
 mod common;
 mod import;
+mod index_range;
 mod ingest;
 mod keyframes;
 mod lease;
