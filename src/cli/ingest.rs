@@ -62,7 +62,7 @@ pub struct IngestArgs {
 
     /// Label stored with every event, so one archive can hold several clusters.
     /// Default: the address's host (and port unless 4646), or `default` for a local agent.
-    #[arg(long)]
+    #[arg(long, value_parser = super::parse_cluster)]
     pub cluster: Option<String>,
 
     /// Reconnect when neither data nor a heartbeat arrived for this long

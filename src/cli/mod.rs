@@ -131,6 +131,14 @@ fn parse_batch_bytes(value: &str) -> Result<usize, String> {
     }
 }
 
+/// Parses `--cluster`: the label every listing shows, so never blank.
+fn parse_cluster(value: &str) -> Result<String, String> {
+    if value.trim().is_empty() {
+        return Err("the cluster label is blank; name the cluster, e.g. --cluster prod".to_owned());
+    }
+    Ok(value.to_owned())
+}
+
 /// Parses `1s`, `500ms`, `2m` (humantime syntax).
 pub fn parse_duration(value: &str) -> Result<std::time::Duration, String> {
     let d = humantime::parse_duration(value)

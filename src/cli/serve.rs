@@ -30,7 +30,7 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
 
     /// The cluster to serve; needed when the archive holds several.
-    #[arg(long)]
+    #[arg(long, value_parser = super::parse_cluster)]
     pub cluster: Option<String>,
 
     /// Require this token from clients (X-Nomad-Token or Authorization: Bearer);

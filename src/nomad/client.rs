@@ -22,6 +22,10 @@ pub use read::{ReadAnswer, ReadError};
 pub enum StreamError {
     #[error("cannot reach Nomad at `{address}`: {detail}")]
     Connect { address: String, detail: String },
+    /// The agent's TLS certificate was not accepted: every attempt fails
+    /// the same way until the settings or the certificate change.
+    #[error("the TLS certificate of Nomad at `{address}` was not accepted: {detail}")]
+    Certificate { address: String, detail: String },
     #[error("Nomad answered HTTP {status}: {body}")]
     Status { status: StatusCode, body: String },
     #[error("the stream broke off: {0}")]
@@ -49,7 +53,7 @@ impl StreamError {
             StreamError::Status { status, .. } => {
                 status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS
             }
-            StreamError::InvalidStatusLine { .. } => false,
+            StreamError::InvalidStatusLine { .. } | StreamError::Certificate { .. } => false,
             _ => true,
         }
     }
@@ -60,6 +64,12 @@ impl StreamError {
             StreamError::Status { status, body } => (status, body),
             StreamError::InvalidStatusLine { .. } => {
                 return Some("upgrade Nomad to 1.11.3 or newer");
+            }
+            StreamError::Certificate { .. } => {
+                return Some(
+                    "pass the CA that issued the agent's certificate with --ca-cert (NOMAD_CACERT), \
+                     or --tls-server-name when the certificate names another host",
+                );
             }
             _ => return None,
         };
@@ -166,6 +176,13 @@ impl NomadClient {
                     path: path.display().to_string(),
                     detail: e.to_string(),
                 })?;
+            if certs.is_empty() {
+                return Err(ClientError::BadPem {
+                    what: "CA certificate",
+                    path: path.display().to_string(),
+                    detail: "it holds no certificate".to_owned(),
+                });
+            }
             for cert in certs {
                 builder = builder.add_root_certificate(cert);
             }
@@ -360,6 +377,12 @@ impl NomadClient {
                 detail: cause,
             };
         }
+        if is_certificate_rejection(&e) {
+            return StreamError::Certificate {
+                address: self.display_address.clone(),
+                detail: cause,
+            };
+        }
         let detail = if e.is_connect() {
             cause
         } else {
@@ -417,6 +440,20 @@ async fn read(path: &std::path::Path, what: &'static str) -> Result<Vec<u8>, Cli
 
 /// The error and its `source()` chain on one line, without the request URL
 /// (reqwest puts it in its messages; it is noise here and may carry a region).
+/// Whether TLS refused the agent's certificate (rustls reports this as
+/// "invalid peer certificate: …": an unknown issuer, another host's name,
+/// an expired certificate), as opposed to a network fault that can pass.
+fn is_certificate_rejection(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(e);
+    while let Some(err) = current {
+        if err.to_string().contains("invalid peer certificate") {
+            return true;
+        }
+        current = err.source();
+    }
+    false
+}
+
 fn error_chain(e: reqwest::Error) -> String {
     let e = e.without_url();
     let mut parts = vec![e.to_string()];

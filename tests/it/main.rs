@@ -16,6 +16,7 @@ mod nomad_time;
 mod postgres;
 mod query;
 mod reconcile;
+mod refusals;
 mod replay;
 mod reporting;
 mod restarts;
