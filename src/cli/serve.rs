@@ -49,7 +49,7 @@ pub struct ServeArgs {
 
     /// Bytes of frames one stream may hold before the client has read them
     /// (a single larger frame is held alone).
-    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_client_buffer)]
+    #[arg(long, value_name = "SIZE", default_value = "256KiB", value_parser = parse_client_buffer)]
     pub client_buffer: usize,
 
     /// Close a connection that has not sent a whole request this long
@@ -148,4 +148,29 @@ pub async fn run(
     store.close().await;
     served.context("the server failed")?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn the_default_limits_are_the_servers() {
+        let args = Cli::try_parse_from(["serve"]).expect("parses").serve;
+        assert_eq!(args.max_clients, ServeOptions::DEFAULT_MAX_CLIENTS);
+        assert_eq!(args.client_buffer, ServeOptions::DEFAULT_CLIENT_BUFFER);
+        let limits = ConnectionLimits::default();
+        assert_eq!(
+            (args.header_timeout, args.stall_timeout),
+            (limits.header_timeout, limits.stall_timeout)
+        );
+    }
 }

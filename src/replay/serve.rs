@@ -34,6 +34,11 @@ use crate::config::Secret;
 use crate::nomad::Subscription;
 use crate::store::Store;
 
+/// Events a stream reads from the archive at a time: with the client's
+/// buffer, what a stream whose client does not read holds until it is cut
+/// off (a quarter of `replay`'s page, for at most a few more round trips).
+const STREAM_PAGE: u32 = 250;
+
 /// Chunks that may wait for a slow client before its reader pauses (the
 /// bytes they hold are bounded by [`ServeOptions::client_buffer`]).
 const CLIENT_CHUNKS: usize = 64;
@@ -60,7 +65,7 @@ pub struct ServeOptions {
 
 impl ServeOptions {
     pub const DEFAULT_MAX_CLIENTS: u32 = 256;
-    pub const DEFAULT_CLIENT_BUFFER: usize = 1 << 20;
+    pub const DEFAULT_CLIENT_BUFFER: usize = 256 << 10;
 }
 
 /// Counters for `/metrics`.
@@ -185,7 +190,8 @@ async fn event_stream(State(state): State<AppState>, RawQuery(query): RawQuery) 
             since: None,
             until: None,
         },
-    );
+    )
+    .with_page_size(STREAM_PAGE);
     let (tx, rx) = mpsc::channel::<Bytes>(CLIENT_CHUNKS);
     let out = Outbox::new(tx, state.options.client_buffer, permit);
     state.metrics.streams_total.fetch_add(1, Ordering::Relaxed);

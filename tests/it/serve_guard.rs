@@ -3,6 +3,7 @@
 //! send their request in time, and a cap on open streams.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use nomad_chronicle::config::{DbUrl, Secret};
@@ -11,7 +12,7 @@ use nomad_chronicle::replay::serve::{self, Metrics, ServeOptions};
 use nomad_chronicle::store;
 use nomad_sim::Generator;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::common::{Archive, Backend, SimAt, eventually, on_both_backends};
@@ -19,6 +20,7 @@ use crate::common::{Archive, Backend, SimAt, eventually, on_both_backends};
 /// `serve` running in this process on an archive of cluster `test`.
 struct Server {
     address: String,
+    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -33,15 +35,17 @@ impl Server {
             .expect("listen");
         let address = listener.local_addr().expect("address").to_string();
         let shutdown = CancellationToken::new();
+        let metrics = Arc::new(Metrics::default());
         let task = tokio::spawn(serve::serve(
             listener,
             store,
             options,
-            Arc::new(Metrics::default()),
+            metrics.clone(),
             shutdown.clone(),
         ));
         Server {
             address,
+            metrics,
             shutdown,
             task,
         }
@@ -75,9 +79,14 @@ fn options(token: Option<&str>) -> ServeOptions {
 
 /// An archive holding a short history of cluster `test`.
 async fn archive_with_history(backend: Backend) -> Archive {
+    archive_with_events(backend, 50).await
+}
+
+/// An archive holding `events` generated events of cluster `test`.
+async fn archive_with_events(backend: Backend, events: usize) -> Archive {
     let archive = Archive::new(backend).await;
     let sim = SimAt::roomy().await;
-    let last = sim.publish(&mut Generator::new(17), 50);
+    let last = sim.publish(&mut Generator::new(17), events);
     archive.ingest_until(&sim, last, &[]).await.assert_success();
     archive
 }
@@ -230,7 +239,42 @@ async fn streams_beyond_max_clients_are_answered_503(backend: Backend) {
     server.stop().await;
 }
 
+async fn streams_whose_clients_read_nothing_are_cut_off(backend: Backend) {
+    // Several MB of history: more than the kernel buffers a connection
+    // (up to tcp_wmem's 4 MiB by default), so the server has to wait.
+    let archive = archive_with_events(backend, 10_000).await;
+    let mut opts = options(None);
+    opts.limits.stall_timeout = Duration::from_millis(500);
+    opts.client_buffer = 16 << 10;
+    let server = Server::start(&archive, opts).await;
+    let clients = || server.metrics.clients.load(Ordering::Relaxed);
+    let mut streams = Vec::new();
+    for _ in 0..20 {
+        let socket = TcpSocket::new_v4().expect("a socket");
+        socket
+            .set_recv_buffer_size(4096)
+            .expect("a small receive buffer");
+        let address = server.address.parse().expect("an address");
+        let mut stream = socket.connect(address).await.expect("connect");
+        stream
+            .write_all(b"GET /v1/event/stream?namespace=* HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("write");
+        streams.push(stream);
+    }
+    eventually("20 streams open", || async { clients() == 20 }).await;
+    eventually("every stream that nobody reads is cut off", || async {
+        clients() == 0
+    })
+    .await;
+    for stream in &mut streams {
+        assert!(closed_within(stream, Duration::from_secs(5)).await);
+    }
+    server.stop().await;
+}
+
 on_both_backends!(
+    streams_whose_clients_read_nothing_are_cut_off,
     the_token_guards_the_stream_and_metrics_but_not_health,
     connections_that_send_no_request_in_time_are_closed,
     streams_beyond_max_clients_are_answered_503,
