@@ -169,21 +169,7 @@ impl NomadClient {
             .redirect(reqwest::redirect::Policy::none())
             .tcp_keepalive(Duration::from_secs(30));
         if let Some(path) = &config.ca_cert {
-            let pem = read(path, "CA certificate").await?;
-            let certs =
-                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ClientError::BadPem {
-                    what: "CA certificate",
-                    path: path.display().to_string(),
-                    detail: e.to_string(),
-                })?;
-            if certs.is_empty() {
-                return Err(ClientError::BadPem {
-                    what: "CA certificate",
-                    path: path.display().to_string(),
-                    detail: "it holds no certificate".to_owned(),
-                });
-            }
-            for cert in certs {
+            for cert in ca_certificates(path).await? {
                 builder = builder.add_root_certificate(cert);
             }
         }
@@ -440,6 +426,22 @@ async fn read(path: &std::path::Path, what: &'static str) -> Result<Vec<u8>, Cli
 
 /// The error and its `source()` chain on one line, without the request URL
 /// (reqwest puts it in its messages; it is noise here and may carry a region).
+/// The certificates of a `--ca-cert` file; one holding none is an error
+/// rather than a file that silently changes nothing.
+async fn ca_certificates(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, ClientError> {
+    let bad_pem = |detail: String| ClientError::BadPem {
+        what: "CA certificate",
+        path: path.display().to_string(),
+        detail,
+    };
+    let pem = read(path, "CA certificate").await?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad_pem(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(bad_pem("it holds no certificate".to_owned()));
+    }
+    Ok(certs)
+}
+
 /// Whether TLS refused the agent's certificate (rustls reports this as
 /// "invalid peer certificate: …": an unknown issuer, another host's name,
 /// an expired certificate), as opposed to a network fault that can pass.
