@@ -31,7 +31,8 @@ pub struct IngestArgs {
     pub token: Option<Secret>,
 
     /// Read the ACL token from this file instead (one line), so it is not
-    /// on the command line, where `ps` shows it; takes precedence over NOMAD_TOKEN.
+    /// on the command line, where `ps` shows it; it takes precedence over
+    /// --token and NOMAD_TOKEN.
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
 
