@@ -113,7 +113,9 @@ async fn connection(
 /// A connection whose writes fail once the peer has taken nothing for
 /// `limit`, so a client that stops reading frees what it holds.
 struct StallGuard<T> {
+    /// The connection itself.
     inner: T,
+    /// How long writes may wait for the peer before they fail.
     limit: Duration,
     /// Running while writes wait for the peer; cleared by any progress.
     stalled: Option<Pin<Box<Sleep>>>,

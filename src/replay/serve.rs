@@ -64,7 +64,11 @@ pub struct ServeOptions {
 }
 
 impl ServeOptions {
+    /// Streams open at once unless `--max-clients` says otherwise.
     pub const DEFAULT_MAX_CLIENTS: u32 = 256;
+    /// Bytes one stream holds unless `--client-buffer` says otherwise: a
+    /// few hundred typical frames, so a client that reads steadily never
+    /// waits on it.
     pub const DEFAULT_CLIENT_BUFFER: usize = 256 << 10;
 }
 
@@ -280,10 +284,12 @@ async fn stream_frames(mut reader: FrameReader, out: Outbox, state: AppState) {
 /// One stream's way to its client: chunks in order, holding at most
 /// `total` bytes of frames until the connection has written them.
 struct Outbox {
+    /// Feeds the response body, in order.
     tx: mpsc::Sender<Bytes>,
     /// `total` permits, one per byte held; a frame takes its share before
     /// it is queued and its bytes give it back once written.
     budget: Arc<Semaphore>,
+    /// The whole budget, which caps what one frame takes.
     total: u32,
     /// The stream's place among `max_clients`, given back when it ends.
     _stream: OwnedSemaphorePermit,
@@ -338,7 +344,9 @@ impl Outbox {
 /// A frame's bytes with their share of the stream's budget, given back when
 /// the connection has written them and lets them go.
 struct Held {
+    /// The frame's line, newline included.
     bytes: Vec<u8>,
+    /// Its bytes' share of the budget, given back on drop.
     _share: OwnedSemaphorePermit,
 }
 
