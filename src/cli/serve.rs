@@ -49,7 +49,7 @@ pub struct ServeArgs {
 
     /// Bytes of frames one stream may hold before the client has read them
     /// (a single larger frame is held alone).
-    #[arg(long, value_name = "SIZE", default_value = "256KiB", value_parser = parse_client_buffer)]
+    #[arg(long, value_name = "SIZE", default_value = "64KiB", value_parser = parse_client_buffer)]
     pub client_buffer: usize,
 
     /// Close a connection that has not sent a whole request this long

@@ -36,8 +36,9 @@ use crate::store::Store;
 
 /// Events a stream reads from the archive at a time: with the client's
 /// buffer, what a stream whose client does not read holds until it is cut
-/// off (a quarter of `replay`'s page, for at most a few more round trips).
-const STREAM_PAGE: u32 = 250;
+/// off (a tenth of `replay`'s page: a few hundred KB of typical events,
+/// for more round trips while a stream catches up).
+const STREAM_PAGE: u32 = 100;
 
 /// Chunks that may wait for a slow client before its reader pauses (the
 /// bytes they hold are bounded by [`ServeOptions::client_buffer`]).
@@ -66,10 +67,10 @@ pub struct ServeOptions {
 impl ServeOptions {
     /// Streams open at once unless `--max-clients` says otherwise.
     pub const DEFAULT_MAX_CLIENTS: u32 = 256;
-    /// Bytes one stream holds unless `--client-buffer` says otherwise: a
-    /// few hundred typical frames, so a client that reads steadily never
-    /// waits on it.
-    pub const DEFAULT_CLIENT_BUFFER: usize = 256 << 10;
+    /// Bytes one stream holds unless `--client-buffer` says otherwise:
+    /// dozens of typical frames, on top of what the kernel buffers for the
+    /// socket, so a client that reads steadily does not wait on it.
+    pub const DEFAULT_CLIENT_BUFFER: usize = 64 << 10;
 }
 
 /// Counters for `/metrics`.
