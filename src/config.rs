@@ -3,7 +3,7 @@
 //! knobs. Anything holding a secret prints redacted.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use reqwest::Url;
@@ -55,6 +55,14 @@ pub enum DbUrlError {
     Unsupported(String),
     #[error("`{0}` names no file: use sqlite://PATH, for example sqlite://nomad-chronicle.db")]
     EmptyPath(String),
+    #[error(
+        "--db-password-file is for PostgreSQL; `{0}` is a SQLite archive, which has no password"
+    )]
+    PasswordForSqlite(String),
+    #[error(
+        "`{0}` already holds a password: give it in the URL or in --db-password-file, not both"
+    )]
+    TwoPasswords(String),
 }
 
 impl DbUrl {
@@ -79,6 +87,24 @@ impl DbUrl {
         }
         Err(DbUrlError::Unsupported(redact_url(value)))
     }
+
+    /// This URL with the PostgreSQL password read from `--db-password-file`,
+    /// added as the `password` parameter (which prints masked like any other).
+    pub fn with_password(self, password: &Secret) -> Result<Self, DbUrlError> {
+        let DbUrl::Postgres(url) = &self else {
+            return Err(DbUrlError::PasswordForSqlite(self.to_string()));
+        };
+        if holds_password(url.expose()) {
+            return Err(DbUrlError::TwoPasswords(self.to_string()));
+        }
+        let encoded: String =
+            form_urlencoded::byte_serialize(password.expose().as_bytes()).collect();
+        let separator = if url.expose().contains('?') { '&' } else { '?' };
+        Ok(DbUrl::Postgres(Secret::new(format!(
+            "{}{separator}password={encoded}",
+            url.expose()
+        ))))
+    }
 }
 
 impl fmt::Display for DbUrl {
@@ -97,26 +123,102 @@ impl fmt::Debug for DbUrl {
     }
 }
 
-/// A URL with any password replaced by `***`.
+/// Whether a PostgreSQL URL gives a password, in its user info or as a
+/// parameter.
+fn holds_password(url: &str) -> bool {
+    match Url::parse(url) {
+        Ok(parsed) => {
+            parsed.password().is_some() || parsed.query_pairs().any(|(name, _)| name == "password")
+        }
+        Err(_) => redact_url(url) != url,
+    }
+}
+
+/// A URL with every password replaced by `***`: the one in its user info
+/// and any query parameter naming one (`?password=…`, which libpq and sqlx
+/// accept as well). The rest is kept as written.
 pub fn redact_url(url: &str) -> String {
     match Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            if let Some(query) = parsed.query().map(redact_query) {
+                parsed.set_query(Some(&query));
+            }
             parsed.to_string()
         }
-        Ok(_) => url.to_owned(),
-        // Not parseable: still hide anything between `:` and `@` after the scheme.
-        Err(_) => match (url.find("://"), url.rfind('@')) {
-            (Some(s), Some(at)) if at > s => {
-                let userinfo = &url[s + 3..at];
-                match userinfo.find(':') {
-                    Some(colon) => format!("{}:***{}", &url[..s + 3 + colon], &url[at..]),
-                    None => url.to_owned(),
-                }
-            }
-            _ => url.to_owned(),
-        },
+        Err(_) => redact_unparsed(url),
     }
+}
+
+/// [`redact_url`] for a string that is not a valid URL: everything from the
+/// user name's `:` to the last `@` is hidden (more than the password, when
+/// in doubt), and so is any password parameter after them.
+fn redact_unparsed(url: &str) -> String {
+    let start = url.find("://").map_or(0, |s| s + 3);
+    let userinfo = url
+        .rfind('@')
+        .filter(|at| *at >= start)
+        .and_then(|at| url[start..at].find(':').map(|colon| (start + colon, at)));
+    let (head, rest) = match userinfo {
+        Some((colon, at)) => (format!("{}:***", &url[..colon]), &url[at..]),
+        None => (String::new(), url),
+    };
+    match rest.split_once('?') {
+        Some((before, query)) => format!("{head}{before}?{}", redact_query(query)),
+        None => format!("{head}{rest}"),
+    }
+}
+
+/// A query string with the value of every parameter whose name contains
+/// `password` (any case) replaced by `***`.
+fn redact_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if names_a_password(name) => format!("{name}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn names_a_password(name: &str) -> bool {
+    let decoded: String = form_urlencoded::parse(format!("{name}=").as_bytes())
+        .map(|(k, _)| k.into_owned())
+        .collect();
+    decoded.to_ascii_lowercase().contains("password")
+}
+
+/// Why a secret could not be read from its file.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretFileError {
+    #[error("cannot read {what} file `{path}`: {source}")]
+    Read {
+        what: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the {what} file `{0}` is empty: write the {what} in it, on one line", what = .1)]
+    Empty(String, &'static str),
+}
+
+/// Reads a secret (`what`: "password", "token") kept in a file, so it never
+/// appears on a command line where `ps` shows it. The line end after it is
+/// not part of it; an empty or blank file is refused rather than read as
+/// "no secret".
+pub fn read_secret_file(path: &Path, what: &'static str) -> Result<Secret, SecretFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SecretFileError::Read {
+        what,
+        path: path.display().to_string(),
+        source,
+    })?;
+    let secret = text.trim_end_matches(['\n', '\r']);
+    if secret.trim().is_empty() {
+        return Err(SecretFileError::Empty(path.display().to_string(), what));
+    }
+    Ok(Secret::new(secret))
 }
 
 /// How to reach a Nomad agent, in the Nomad CLI's terms.
@@ -261,6 +363,82 @@ mod tests {
             .to_string();
         assert!(!err.contains("hunter2"), "{err}");
         assert!(!format!("{:?}", Secret::new("s3cr3t")).contains("s3cr3t"));
+    }
+
+    #[test]
+    fn password_parameters_are_masked_as_well() {
+        let cases = [
+            (
+                "postgres://u@db/x?password=hunter2",
+                "postgres://u@db/x?password=***",
+            ),
+            (
+                "postgres://u:hunter2@db/x?sslmode=require&Password=hunter2&application_name=a",
+                "postgres://u:***@db/x?sslmode=require&Password=***&application_name=a",
+            ),
+            (
+                "postgres:///x?host=/run/postgresql&password=hunter2",
+                "postgres:///x?host=/run/postgresql&password=***",
+            ),
+            (
+                "postgres://u@db/x?pass%77ord=hunter2",
+                "postgres://u@db/x?pass%77ord=***",
+            ),
+            // Not a valid URL (a port that is no number): still masked.
+            (
+                "postgres://u:hunter2@db:port/x?password=hunter2",
+                "postgres://u:***@db:port/x?password=***",
+            ),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+        let db = DbUrl::parse("postgres://u@db/x?password=hunter2").unwrap();
+        assert_eq!(db.to_string(), "postgres://u@db/x?password=***");
+    }
+
+    #[test]
+    fn a_password_from_a_file_joins_the_url_as_a_parameter() {
+        let password = Secret::new("p&ss word");
+        let db = DbUrl::parse("postgres://u@db/x?sslmode=disable").unwrap();
+        let DbUrl::Postgres(url) = db.with_password(&password).unwrap() else {
+            panic!("not PostgreSQL");
+        };
+        assert_eq!(
+            url.expose(),
+            "postgres://u@db/x?sslmode=disable&password=p%26ss+word"
+        );
+        for twice in ["postgres://u:a@db/x", "postgres://u@db/x?password=a"] {
+            let db = DbUrl::parse(twice).unwrap();
+            assert!(matches!(
+                db.with_password(&password),
+                Err(DbUrlError::TwoPasswords(_))
+            ));
+        }
+        assert!(matches!(
+            DbUrl::SqliteMemory.with_password(&password),
+            Err(DbUrlError::PasswordForSqlite(_))
+        ));
+    }
+
+    #[test]
+    fn secret_files_lose_their_line_end_and_may_not_be_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "s3cr3t \r\n").unwrap();
+        assert_eq!(
+            read_secret_file(&path, "token").unwrap().expose(),
+            "s3cr3t "
+        );
+        std::fs::write(&path, " \n").unwrap();
+        assert!(matches!(
+            read_secret_file(&path, "token"),
+            Err(SecretFileError::Empty(..))
+        ));
+        assert!(matches!(
+            read_secret_file(&dir.path().join("missing"), "token"),
+            Err(SecretFileError::Read { .. })
+        ));
     }
 
     #[test]

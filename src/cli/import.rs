@@ -28,7 +28,7 @@ pub struct ImportArgs {
     pub input: PathBuf,
 
     /// Label of the cluster the capture came from.
-    #[arg(long, default_value = "default")]
+    #[arg(long, default_value = "default", value_parser = super::parse_cluster)]
     pub cluster: String,
 
     #[command(flatten)]

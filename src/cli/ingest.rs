@@ -9,9 +9,12 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use super::{BatchArgs, parse_duration};
-use crate::config::{DbUrl, NomadConfig, Secret, default_cluster_label, parse_address};
+use crate::config::{
+    DbUrl, NomadConfig, Secret, default_cluster_label, parse_address, read_secret_file,
+};
 use crate::ingest::service::{self, Settings};
 use crate::nomad::Subscription;
+use crate::nomad::wire::MAX_INDEX;
 
 /// Follow a Nomad agent's event stream and archive every event.
 ///
@@ -29,6 +32,12 @@ pub struct IngestArgs {
     #[arg(long, env = "NOMAD_TOKEN", hide_env_values = true, value_parser = Secret::parse)]
     pub token: Option<Secret>,
 
+    /// Read the ACL token from this file instead (one line), so it is not
+    /// on the command line, where `ps` shows it; it takes precedence over
+    /// --token and NOMAD_TOKEN.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+
     /// Region to forward the subscription to.
     #[arg(long, env = "NOMAD_REGION")]
     pub region: Option<String>,
@@ -43,7 +52,7 @@ pub struct IngestArgs {
     pub topics: Vec<(String, String)>,
 
     /// Index to start from when the archive holds nothing for this cluster yet.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(..=MAX_INDEX))]
     pub from_index: Option<u64>,
 
     /// Start at --from-index even though the archive already holds this cluster.
@@ -56,7 +65,7 @@ pub struct IngestArgs {
 
     /// Label stored with every event, so one archive can hold several clusters.
     /// Default: the address's host (and port unless 4646), or `default` for a local agent.
-    #[arg(long)]
+    #[arg(long, value_parser = super::parse_cluster)]
     pub cluster: Option<String>,
 
     /// Reconnect when neither data nor a heartbeat arrived for this long
@@ -130,9 +139,14 @@ impl IngestArgs {
         let cluster = self
             .cluster
             .unwrap_or_else(|| default_cluster_label(&address));
+        let token = match &self.token_file {
+            Some(path) => Some(read_secret_file(path, "token")?),
+            // An empty NOMAD_TOKEN means none, as for the Nomad CLI.
+            None => self.token.filter(|t| !t.expose().is_empty()),
+        };
         let nomad = NomadConfig {
             address,
-            token: self.token.filter(|t| !t.expose().is_empty()),
+            token,
             region: self.region,
             ca_cert: self.ca_cert,
             client_cert: self.client_cert,

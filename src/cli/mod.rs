@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{BatchConfig, Secret};
+use crate::config::{BatchConfig, DbUrl, Secret, read_secret_file};
 
 /// Turns HashiCorp Nomad's live event stream into a durable, queryable history.
 ///
@@ -51,6 +51,15 @@ pub struct Cli {
     /// per line for log shippers.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
+    /// Read the PostgreSQL password from this file (one line), so it need
+    /// not be in --db, on the command line or in the environment.
+    #[arg(
+        long,
+        global = true,
+        env = "NOMAD_CHRONICLE_DB_PASSWORD_FILE",
+        value_name = "FILE"
+    )]
+    pub db_password_file: Option<std::path::PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -138,6 +147,14 @@ fn parse_batch_bytes(value: &str) -> Result<usize, String> {
     }
 }
 
+/// Parses `--cluster`: the label every listing shows, so never blank.
+fn parse_cluster(value: &str) -> Result<String, String> {
+    if value.trim().is_empty() {
+        return Err("the cluster label is blank; name the cluster, e.g. --cluster prod".to_owned());
+    }
+    Ok(value.to_owned())
+}
+
 /// Parses `1s`, `500ms`, `2m` (humantime syntax).
 pub fn parse_duration(value: &str) -> Result<std::time::Duration, String> {
     let d = humantime::parse_duration(value)
@@ -158,7 +175,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
-    let db = crate::config::DbUrl::parse(cli.db.expose())?;
+    let db = database(&cli)?;
     match cli.command {
         Command::Ingest(args) => ingest::run(*args, &db, shutdown).await,
         Command::Import(args) => import::run(args, &db, shutdown).await,
@@ -168,6 +185,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args, &db, shutdown).await,
         Command::Completions(args) => install::completions(&args),
         Command::Man(args) => install::man(&args),
+    }
+}
+
+/// The archive named by `--db`, with the password from `--db-password-file`.
+fn database(cli: &Cli) -> anyhow::Result<DbUrl> {
+    let db = DbUrl::parse(cli.db.expose())?;
+    match &cli.db_password_file {
+        Some(path) => Ok(db.with_password(&read_secret_file(path, "password")?)?),
+        None => Ok(db),
     }
 }
 

@@ -173,7 +173,7 @@ pub struct StateArgs {
 #[derive(Debug, clap::Args)]
 pub struct Common {
     /// The cluster to ask about; needed when the archive holds several.
-    #[arg(long)]
+    #[arg(long, value_parser = super::parse_cluster)]
     pub cluster: Option<String>,
     /// Only this namespace (events without one, such as Node, always pass); default: all.
     #[arg(long)]

@@ -23,7 +23,7 @@ use crate::store;
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
     /// The cluster to replay; needed when the archive holds several.
-    #[arg(long)]
+    #[arg(long, value_parser = super::parse_cluster)]
     pub cluster: Option<String>,
 
     /// First index to emit (inclusive).

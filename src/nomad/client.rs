@@ -22,6 +22,10 @@ pub use read::{ReadAnswer, ReadError};
 pub enum StreamError {
     #[error("cannot reach Nomad at `{address}`: {detail}")]
     Connect { address: String, detail: String },
+    /// The agent's TLS certificate was not accepted: every attempt fails
+    /// the same way until the settings or the certificate change.
+    #[error("the TLS certificate of Nomad at `{address}` was not accepted: {detail}")]
+    Certificate { address: String, detail: String },
     #[error("Nomad answered HTTP {status}: {body}")]
     Status { status: StatusCode, body: String },
     #[error("the stream broke off: {0}")]
@@ -49,7 +53,7 @@ impl StreamError {
             StreamError::Status { status, .. } => {
                 status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS
             }
-            StreamError::InvalidStatusLine { .. } => false,
+            StreamError::InvalidStatusLine { .. } | StreamError::Certificate { .. } => false,
             _ => true,
         }
     }
@@ -60,6 +64,12 @@ impl StreamError {
             StreamError::Status { status, body } => (status, body),
             StreamError::InvalidStatusLine { .. } => {
                 return Some("upgrade Nomad to 1.11.3 or newer");
+            }
+            StreamError::Certificate { .. } => {
+                return Some(
+                    "pass the CA that issued the agent's certificate with --ca-cert (NOMAD_CACERT), \
+                     or --tls-server-name when the certificate names another host",
+                );
             }
             _ => return None,
         };
@@ -159,14 +169,7 @@ impl NomadClient {
             .redirect(reqwest::redirect::Policy::none())
             .tcp_keepalive(Duration::from_secs(30));
         if let Some(path) = &config.ca_cert {
-            let pem = read(path, "CA certificate").await?;
-            let certs =
-                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ClientError::BadPem {
-                    what: "CA certificate",
-                    path: path.display().to_string(),
-                    detail: e.to_string(),
-                })?;
-            for cert in certs {
+            for cert in ca_certificates(path).await? {
                 builder = builder.add_root_certificate(cert);
             }
         }
@@ -360,6 +363,12 @@ impl NomadClient {
                 detail: cause,
             };
         }
+        if is_certificate_rejection(&e) {
+            return StreamError::Certificate {
+                address: self.display_address.clone(),
+                detail: cause,
+            };
+        }
         let detail = if e.is_connect() {
             cause
         } else {
@@ -417,6 +426,36 @@ async fn read(path: &std::path::Path, what: &'static str) -> Result<Vec<u8>, Cli
 
 /// The error and its `source()` chain on one line, without the request URL
 /// (reqwest puts it in its messages; it is noise here and may carry a region).
+/// The certificates of a `--ca-cert` file; one holding none is an error
+/// rather than a file that silently changes nothing.
+async fn ca_certificates(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, ClientError> {
+    let bad_pem = |detail: String| ClientError::BadPem {
+        what: "CA certificate",
+        path: path.display().to_string(),
+        detail,
+    };
+    let pem = read(path, "CA certificate").await?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad_pem(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(bad_pem("it holds no certificate".to_owned()));
+    }
+    Ok(certs)
+}
+
+/// Whether TLS refused the agent's certificate (rustls reports this as
+/// "invalid peer certificate: …": an unknown issuer, another host's name,
+/// an expired certificate), as opposed to a network fault that can pass.
+fn is_certificate_rejection(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(e);
+    while let Some(err) = current {
+        if err.to_string().contains("invalid peer certificate") {
+            return true;
+        }
+        current = err.source();
+    }
+    false
+}
+
 fn error_chain(e: reqwest::Error) -> String {
     let e = e.without_url();
     let mut parts = vec![e.to_string()];

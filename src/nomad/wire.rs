@@ -63,6 +63,8 @@ pub enum LineError {
     Json(#[from] serde_json::Error),
     #[error("a JSON object that is neither a frame nor a heartbeat (no `Index` and `Events`)")]
     NotAFrame,
+    #[error("index {0} is beyond what the archive stores exactly (at most 2^63-1)")]
+    IndexOutOfRange(u64),
     #[error("event {position} is not a valid event: {source}")]
     BadEvent {
         position: usize,
@@ -146,6 +148,11 @@ impl<'a> WirePayload<'a> {
     }
 }
 
+/// The largest raft index a frame may have: the archive's databases store
+/// indexes as signed 64-bit integers. A frame beyond it is refused as
+/// malformed rather than stored under another index.
+pub const MAX_INDEX: u64 = i64::MAX as u64;
+
 /// Parses one NDJSON line (without its newline).
 pub fn parse_line(line: &[u8]) -> Result<Line, LineError> {
     if is_heartbeat(line) {
@@ -153,6 +160,7 @@ pub fn parse_line(line: &[u8]) -> Result<Line, LineError> {
     }
     let wire: WireFrame = serde_json::from_slice(line)?;
     match (wire.index, wire.events) {
+        (Some(index), Some(_)) if index > MAX_INDEX => Err(LineError::IndexOutOfRange(index)),
         (Some(index), Some(events)) => {
             let events = events
                 .into_iter()
@@ -309,6 +317,22 @@ mod tests {
         match parse_line(line.as_bytes()) {
             Ok(Line::Frame(f)) => f,
             other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_index_beyond_the_archives_range_is_refused_not_altered() {
+        let line = |index: u64| {
+            format!(
+                r#"{{"Index":{index},"Events":[{{"Topic":"Job","Type":"JobRegistered","Key":"web","Index":{index}}}]}}"#
+            )
+        };
+        assert_eq!(frame(&line(MAX_INDEX)).index, MAX_INDEX);
+        for index in [MAX_INDEX + 1, u64::MAX] {
+            assert!(matches!(
+                parse_line(line(index).as_bytes()),
+                Err(LineError::IndexOutOfRange(i)) if i == index
+            ));
         }
     }
 

@@ -11,7 +11,8 @@ use crate::nomad::Subscription;
 use crate::nomad::wire::filter_keys;
 use crate::store::{Store, StoreError};
 
-/// Events read per database round trip.
+/// Events read per database round trip, unless [`FrameReader::with_page_size`]
+/// says otherwise.
 pub const PAGE_SIZE: u32 = 1000;
 
 /// How long after its end (ms) a time window can still gain events.
@@ -53,6 +54,9 @@ pub struct FrameReader {
     /// The stretch of the stream dated in the time window, once found
     /// (the end is left open while events may still be received in it).
     window: Option<(u64, Option<u64>)>,
+    /// Events read per round trip: what the reader holds at most, besides
+    /// a frame larger than a page.
+    page_size: u32,
 }
 
 impl FrameReader {
@@ -65,7 +69,15 @@ impl FrameReader {
             pending: VecDeque::new(),
             caught_up: false,
             window: None,
+            page_size: PAGE_SIZE,
         }
+    }
+
+    /// Reads `events` per round trip (at least one): fewer hold less memory
+    /// for a reader that waits on its consumer, at more round trips.
+    pub fn with_page_size(mut self, events: u32) -> Self {
+        self.page_size = events.max(1);
+        self
     }
 
     /// The next frame, or `None` when everything archived so far has been
@@ -121,7 +133,7 @@ impl FrameReader {
                 .map(|names| names.into_iter().map(str::to_owned).collect()),
             namespace: (sub.namespace != crate::nomad::subscription::ALL)
                 .then(|| sub.namespace.clone()),
-            limit: PAGE_SIZE,
+            limit: self.page_size,
             ..PageQuery::default()
         };
         if page.since.is_some() || page.until.is_some() {
@@ -138,7 +150,7 @@ impl FrameReader {
             }
         }
         let events = self.store.page(&self.cluster, &page).await?;
-        self.caught_up = events.len() < PAGE_SIZE as usize;
+        self.caught_up = events.len() < self.page_size as usize;
         if let Some(last) = events.last() {
             self.after = Some((last.index, last.position));
         }

@@ -2,10 +2,14 @@
 //! consumers can point `NOMAD_ADDR` at it and replay what really happened.
 //!
 //! Each client gets its own task that reads the archive page by page and
-//! writes into a small bounded channel feeding the response body: a slow
-//! client stalls only its own task, holds no database connection while it
-//! waits, and costs at most one page of memory. Nothing a client sends can
-//! change the archive: every route only reads.
+//! writes into a channel feeding the response body, bounded in bytes until
+//! the socket has taken them: a slow client stalls only its own task, holds
+//! no database connection while it waits, and costs at most one page and
+//! its buffer of memory. At most `max_clients` streams are open at once.
+//! Nothing a client sends can change the archive: every route only reads.
+//!
+//! With a token, the event stream and `/metrics` require it; `/healthz`
+//! does not, so load balancers and orchestrators can probe it.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -13,22 +17,32 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{RawQuery, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tokio::sync::mpsc;
+use subtle::ConstantTimeEq;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
+use super::connections::{self, ConnectionLimits};
 use super::frames::{FrameQuery, FrameReader};
 use crate::config::Secret;
 pub use crate::metrics::ServeMetrics as Metrics;
 use crate::nomad::Subscription;
 use crate::store::Store;
 
-/// Chunks that may wait for a slow client before its reader pauses.
-const CLIENT_BUFFER: usize = 8;
+/// Events a stream reads from the archive at a time: with the client's
+/// buffer, what a stream whose client does not read holds until it is cut
+/// off (a tenth of `replay`'s page: a few hundred KB of typical events,
+/// for more round trips while a stream catches up).
+const STREAM_PAGE: u32 = 100;
+
+/// Chunks that may wait for a slow client before its reader pauses (the
+/// bytes they hold are bounded by [`ServeOptions::client_buffer`]).
+const CLIENT_CHUNKS: usize = 64;
 
 /// How `serve` behaves.
 #[derive(Debug, Clone)]
@@ -41,6 +55,22 @@ pub struct ServeOptions {
     pub heartbeat: Duration,
     /// How often a caught-up stream looks for newly archived events.
     pub poll: Duration,
+    /// Streams open at once; a client beyond them is answered 503.
+    pub max_clients: u32,
+    /// Bytes of frames one stream may hold between the archive and its
+    /// socket; a single larger frame is held alone.
+    pub client_buffer: usize,
+    /// How long connections may keep the server waiting.
+    pub limits: ConnectionLimits,
+}
+
+impl ServeOptions {
+    /// Streams open at once unless `--max-clients` says otherwise.
+    pub const DEFAULT_MAX_CLIENTS: u32 = 256;
+    /// Bytes one stream holds unless `--client-buffer` says otherwise:
+    /// dozens of typical frames, on top of what the kernel buffers for the
+    /// socket, so a client that reads steadily does not wait on it.
+    pub const DEFAULT_CLIENT_BUFFER: usize = 64 << 10;
 }
 
 #[derive(Clone)]
@@ -48,6 +78,8 @@ struct AppState {
     store: Arc<dyn Store>,
     options: Arc<ServeOptions>,
     metrics: Arc<Metrics>,
+    /// One permit per stream that may open; a stream holds its own.
+    streams: Arc<Semaphore>,
     shutdown: CancellationToken,
 }
 
@@ -59,20 +91,31 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    let limits = options.limits;
     let state = AppState {
         store,
+        streams: Arc::new(Semaphore::new(options.max_clients as usize)),
         options: Arc::new(options),
         metrics,
         shutdown: shutdown.clone(),
     };
     let app = Router::new()
         .route("/v1/event/stream", get(event_stream))
-        .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .route("/healthz", get(healthz))
         .with_state(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    connections::run(listener, app, limits, shutdown).await
+}
+
+/// Lets a request through when no token is required or it carries the token.
+async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match &state.options.token {
+        Some(token) if !authorized(request.headers(), token) => {
+            text(StatusCode::FORBIDDEN, "Permission denied")
+        }
+        _ => next.run(request).await,
+    }
 }
 
 fn text(status: StatusCode, body: &str) -> Response {
@@ -94,25 +137,19 @@ fn authorized(headers: &HeaderMap, token: &Secret) -> bool {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "))
         });
-    given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.expose().as_bytes()))
+    let expected = token.expose().as_bytes();
+    // An empty token is refused at startup; should one get here, it
+    // matches nothing rather than an empty header.
+    !expected.is_empty() && given.is_some_and(|g| bool::from(g.as_bytes().ct_eq(expected)))
 }
 
-/// Compares without stopping at the first difference, so response timing
-/// does not reveal how much of a guessed token was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-async fn event_stream(
-    State(state): State<AppState>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(token) = &state.options.token {
-        if !authorized(&headers, token) {
-            return text(StatusCode::FORBIDDEN, "Permission denied");
-        }
-    }
+async fn event_stream(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let Ok(permit) = state.streams.clone().try_acquire_owned() else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many streams are open; retry later",
+        );
+    };
     let mut subscription = match Subscription::parse(query.as_deref().unwrap_or("")) {
         Ok(sub) => sub,
         Err(message) => return text(StatusCode::BAD_REQUEST, &message),
@@ -149,10 +186,12 @@ async fn event_stream(
             since: None,
             until: None,
         },
-    );
-    let (tx, rx) = mpsc::channel::<Bytes>(CLIENT_BUFFER);
+    )
+    .with_page_size(STREAM_PAGE);
+    let (tx, rx) = mpsc::channel::<Bytes>(CLIENT_CHUNKS);
+    let out = Outbox::new(tx, state.options.client_buffer, permit);
     state.metrics.streams.inc();
-    tokio::spawn(stream_frames(reader, tx, state));
+    tokio::spawn(stream_frames(reader, out, state));
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()
             .await
@@ -188,12 +227,13 @@ impl Drop for ClientGuard {
 
 /// One client's stream: the greeting, the archived frames, then new frames
 /// as they are archived, with a heartbeat whenever it has been idle.
-async fn stream_frames(mut reader: FrameReader, tx: mpsc::Sender<Bytes>, state: AppState) {
+async fn stream_frames(mut reader: FrameReader, out: Outbox, state: AppState) {
     let _guard = ClientGuard::new(state.metrics.clone());
+    let shutdown = &state.shutdown;
     let heartbeat_every = state.options.heartbeat;
     let mut heartbeat = tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    if !send(&tx, Bytes::from_static(b"{}\n"), &state.shutdown).await {
+    if !out.heartbeat(shutdown).await {
         return;
     }
     loop {
@@ -201,7 +241,7 @@ async fn stream_frames(mut reader: FrameReader, tx: mpsc::Sender<Bytes>, state: 
             Ok(Some(frame)) => {
                 let mut line = frame.line.into_bytes();
                 line.push(b'\n');
-                if !send(&tx, Bytes::from(line), &state.shutdown).await {
+                if !out.frame(line, shutdown).await {
                     return;
                 }
                 heartbeat.reset();
@@ -212,12 +252,12 @@ async fn stream_frames(mut reader: FrameReader, tx: mpsc::Sender<Bytes>, state: 
                 tokio::select! {
                     _ = tokio::time::sleep(state.options.poll) => {}
                     _ = heartbeat.tick() => {
-                        if !send(&tx, Bytes::from_static(b"{}\n"), &state.shutdown).await {
+                        if !out.heartbeat(shutdown).await {
                             return;
                         }
                     }
-                    _ = tx.closed() => return,
-                    _ = state.shutdown.cancelled() => return,
+                    _ = out.tx.closed() => return,
+                    _ = shutdown.cancelled() => return,
                 }
             }
             Err(e) => {
@@ -230,11 +270,78 @@ async fn stream_frames(mut reader: FrameReader, tx: mpsc::Sender<Bytes>, state: 
     }
 }
 
-/// Sends a chunk; `false` once the client is gone or the server stops.
-async fn send(tx: &mpsc::Sender<Bytes>, chunk: Bytes, shutdown: &CancellationToken) -> bool {
-    tokio::select! {
-        sent = tx.send(chunk) => sent.is_ok(),
-        _ = shutdown.cancelled() => false,
+/// One stream's way to its client: chunks in order, holding at most
+/// `total` bytes of frames until the connection has written them.
+struct Outbox {
+    /// Feeds the response body, in order.
+    tx: mpsc::Sender<Bytes>,
+    /// `total` permits, one per byte held; a frame takes its share before
+    /// it is queued and its bytes give it back once written.
+    budget: Arc<Semaphore>,
+    /// The whole budget, which caps what one frame takes.
+    total: u32,
+    /// The stream's place among `max_clients`, given back when it ends.
+    _stream: OwnedSemaphorePermit,
+}
+
+impl Outbox {
+    fn new(tx: mpsc::Sender<Bytes>, bytes: usize, stream: OwnedSemaphorePermit) -> Self {
+        let total = u32::try_from(bytes).unwrap_or(u32::MAX).max(1);
+        Outbox {
+            tx,
+            budget: Arc::new(Semaphore::new(total as usize)),
+            total,
+            _stream: stream,
+        }
+    }
+
+    /// Queues a frame once the budget has room for it (a frame larger than
+    /// the budget waits for all of it); `false` once the client is gone or
+    /// the server stops.
+    async fn frame(&self, line: Vec<u8>, shutdown: &CancellationToken) -> bool {
+        let want = u32::try_from(line.len())
+            .unwrap_or(u32::MAX)
+            .min(self.total);
+        let share = tokio::select! {
+            share = self.budget.clone().acquire_many_owned(want) => share,
+            () = self.tx.closed() => return false,
+            () = shutdown.cancelled() => return false,
+        };
+        let Ok(share) = share else {
+            return false;
+        };
+        let held = Held {
+            bytes: line,
+            _share: share,
+        };
+        self.send(Bytes::from_owner(held), shutdown).await
+    }
+
+    /// Queues `{}`, which holds no budget.
+    async fn heartbeat(&self, shutdown: &CancellationToken) -> bool {
+        self.send(Bytes::from_static(b"{}\n"), shutdown).await
+    }
+
+    async fn send(&self, chunk: Bytes, shutdown: &CancellationToken) -> bool {
+        tokio::select! {
+            sent = self.tx.send(chunk) => sent.is_ok(),
+            () = shutdown.cancelled() => false,
+        }
+    }
+}
+
+/// A frame's bytes with their share of the stream's budget, given back when
+/// the connection has written them and lets them go.
+struct Held {
+    /// The frame's line, newline included.
+    bytes: Vec<u8>,
+    /// Its bytes' share of the budget, given back on drop.
+    _share: OwnedSemaphorePermit,
+}
+
+impl AsRef<[u8]> for Held {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
     }
 }
 
@@ -259,4 +366,54 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
         state.metrics.encode(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::FutureExt;
+
+    use super::*;
+
+    fn outbox(bytes: usize) -> (Outbox, mpsc::Receiver<Bytes>) {
+        let (tx, rx) = mpsc::channel(CLIENT_CHUNKS);
+        let stream = Arc::new(Semaphore::new(1))
+            .try_acquire_owned()
+            .expect("a place");
+        (Outbox::new(tx, bytes, stream), rx)
+    }
+
+    #[tokio::test]
+    async fn a_stream_holds_frames_up_to_its_buffer_until_they_are_written() {
+        let (out, mut rx) = outbox(100);
+        let shutdown = CancellationToken::new();
+        assert_eq!(
+            out.frame(vec![b'a'; 60], &shutdown).now_or_never(),
+            Some(true)
+        );
+        // Heartbeats hold nothing.
+        assert_eq!(out.heartbeat(&shutdown).now_or_never(), Some(true));
+        let taken = rx.recv().await.expect("the first frame");
+        let mut second = std::pin::pin!(out.frame(vec![b'b'; 60], &shutdown));
+        assert_eq!(second.as_mut().now_or_never(), None, "60 + 60 > 100");
+        // The connection wrote the first frame and let it go.
+        drop(taken);
+        assert!(second.await);
+        // A frame larger than the whole buffer waits for all of it, then goes alone.
+        let mut large = std::pin::pin!(out.frame(vec![b'c'; 500], &shutdown));
+        assert_eq!(large.as_mut().now_or_never(), None);
+        let _heartbeat = rx.recv().await;
+        drop(rx.recv().await);
+        assert!(large.await);
+        assert_eq!(rx.recv().await.map(|b| b.len()), Some(500));
+    }
+
+    #[test]
+    fn an_empty_token_lets_nobody_in() {
+        let mut headers = HeaderMap::new();
+        headers.insert("X-Nomad-Token", "".parse().expect("a header value"));
+        assert!(!authorized(&headers, &Secret::new("")));
+        assert!(!authorized(&headers, &Secret::new("s3cret")));
+        headers.insert("X-Nomad-Token", "s3cret".parse().expect("a header value"));
+        assert!(authorized(&headers, &Secret::new("s3cret")));
+    }
 }

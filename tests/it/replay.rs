@@ -394,6 +394,7 @@ async fn serve_speaks_nomads_protocol(backend: Backend) {
     assert_eq!(health.status(), 200);
     let metrics = client
         .get(format!("{}/metrics", served.address))
+        .bearer_auth("s3cret")
         .send()
         .await
         .expect("metrics");
