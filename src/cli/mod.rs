@@ -52,7 +52,7 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
     /// Read the PostgreSQL password from this file (one line), so it need
-    /// not be in --db, on the command line or in the environment.
+    /// not be in the database URL, on the command line or in the environment.
     #[arg(
         long,
         global = true,
