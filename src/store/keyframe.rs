@@ -158,16 +158,28 @@ pub fn terminal_delta(
     style: Placeholders,
 ) -> Statement {
     let mut p = Params::new(style);
-    let (c, kf, after, upto) = (
-        p.int(cluster_id),
-        p.int(from.0),
-        p.int(to_i64(from.1)),
-        p.int(to_i64(upto)),
-    );
+    let [c, kf, after, upto] = bind_window(&mut p, cluster_id, from, upto);
     let terms = terminal_terms(&p, &c, &kf, &after, &upto);
     p.statement(format!(
         "SELECT CAST(COALESCE(SUM(t.term), 0) AS BIGINT) AS delta FROM ({terms}) AS t"
     ))
+}
+
+/// Binds the window of [`terminal_terms`]: the cluster, keyframe `from`'s
+/// id and index (`-1` and 0 for none), and `upto`; returns their
+/// placeholders in that order.
+pub(super) fn bind_window(
+    p: &mut Params,
+    cluster_id: i64,
+    from: (i64, u64),
+    upto: u64,
+) -> [String; 4] {
+    [
+        p.int(cluster_id),
+        p.int(from.0),
+        p.int(to_i64(from.1)),
+        p.int(to_i64(upto)),
+    ]
 }
 
 /// Each allocation with events in `(after, upto]`, as `job_ref, node_ref,
@@ -218,13 +230,8 @@ fn insert_objects(
     style: Placeholders,
 ) -> Statement {
     let mut p = Params::new(style);
-    let (new, kf, c, after, upto) = (
-        p.int(id),
-        p.int(from.0),
-        p.int(cluster_id),
-        p.int(to_i64(from.1)),
-        p.int(to_i64(index)),
-    );
+    let [c, kf, after, upto] = bind_window(&mut p, cluster_id, from, index);
+    let new = p.int(id);
     let latest = latest_between(&p, &c, &after, &upto, OBJECT_TOPICS);
     let (by_key, join) = (p.by_key(), p.join_rows());
     p.statement(format!(

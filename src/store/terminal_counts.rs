@@ -51,12 +51,7 @@ fn changed(
     style: Placeholders,
 ) -> Statement {
     let mut p = Params::new(style);
-    let (c, kf, after, upto) = (
-        p.int(cluster_id),
-        p.int(from.0),
-        p.int(to_i64(from.1)),
-        p.int(to_i64(index)),
-    );
+    let [c, kf, after, upto] = keyframe::bind_window(&mut p, cluster_id, from, index);
     let terms = keyframe::terminal_terms(&p, &c, &kf, &after, &upto);
     let before = newest_before(&c, column, "d.ref", &after);
     p.statement(format!(
@@ -92,12 +87,8 @@ pub(super) fn at(
     style: Placeholders,
 ) -> Statement {
     let mut p = Params::new(style);
-    let (c, kf, after, upto) = (
-        p.int(cluster_id),
-        p.int(keyframe.map_or(-1, |k| k.id)),
-        p.int(to_i64(keyframe.map_or(0, |k| k.index))),
-        p.int(to_i64(upto)),
-    );
+    let from = keyframe.map_or((-1, 0), |k| (k.id, k.index));
+    let [c, kf, after, upto] = keyframe::bind_window(&mut p, cluster_id, from, upto);
     let reference = format!(
         "(SELECT id FROM names WHERE name = {})",
         p.push(Bind::Text(id.to_owned()))

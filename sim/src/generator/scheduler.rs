@@ -53,9 +53,7 @@ impl Generator {
             a.alloc_modify_index = index;
             a.modify_time = now;
             if down.contains(&a.node_id) {
-                a.client = "lost";
-                a.desired_description = "alloc is lost since its node is down";
-                a.client_description = "alloc is lost since its node is down";
+                mark_lost(a);
                 if !was_stopping {
                     replaced.push((a.group.clone(), a.id.clone()));
                 }
@@ -280,9 +278,7 @@ impl Generator {
             a.alloc_modify_index = index;
             a.modify_time = now;
             if down.contains(&a.node_id) {
-                a.client = "lost";
-                a.desired_description = "alloc is lost since its node is down";
-                a.client_description = "alloc is lost since its node is down";
+                mark_lost(a);
             } else if !a.step_pending {
                 a.step_pending = true;
                 self.pending.push(Step::Client(id.clone()));
@@ -354,4 +350,11 @@ impl Generator {
             modify_time: self.now,
         }
     }
+}
+
+/// An allocation whose node is down is lost, as Nomad's scheduler marks it.
+fn mark_lost(a: &mut Alloc) {
+    a.client = "lost";
+    a.desired_description = "alloc is lost since its node is down";
+    a.client_description = "alloc is lost since its node is down";
 }
