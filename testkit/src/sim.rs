@@ -3,7 +3,7 @@
 
 use nomad_chronicle::archive::{Batch, ReceivedFrame};
 use nomad_chronicle::nomad::{Line, parse_line};
-use nomad_sim::{Framing, Generator, Sim, SimConfig, SimFrame};
+use nomad_sim::{ConnFault, Framing, Generator, Sim, SimConfig, SimFrame};
 
 /// A running simulator and its address.
 pub struct SimAt {
@@ -35,6 +35,33 @@ impl SimAt {
         .await
     }
 
+    /// A simulator with a buffer of 100 frames that has published 60 of
+    /// `seed`'s frames and stops sending after the 30th of them, so that a
+    /// reader falls out of the buffer once [`Stall::later`] are published.
+    pub async fn stalling(seed: u64, framing: Framing) -> Stall {
+        let sim = SimAt::start(SimConfig {
+            buffer_size: 100,
+            framing,
+            ..SimConfig::default()
+        })
+        .await;
+        let mut generator = Generator::new(seed);
+        for _ in 0..60 {
+            sim.sim.publish(generator.next_frame());
+        }
+        sim.sim
+            .push_fault(ConnFault::FallBehindAfter { frames: 30 });
+        let stalled_at = sim.sim.history()[29].index;
+        let later: Vec<SimFrame> = (0..250).map(|_| generator.next_frame()).collect();
+        let last = later.last().map(|f| f.index).unwrap_or_default();
+        Stall {
+            sim,
+            stalled_at,
+            later,
+            last,
+        }
+    }
+
     /// Publishes generated frames until at least `events` events; returns the last index.
     pub fn publish(&self, generator: &mut Generator, events: usize) -> u64 {
         let mut last = 0;
@@ -44,6 +71,18 @@ impl SimAt {
         }
         last
     }
+}
+
+/// [`SimAt::stalling`]: the simulator, where its reader stalls, and what
+/// follows.
+pub struct Stall {
+    pub sim: SimAt,
+    /// The index of the last frame sent before the stall.
+    pub stalled_at: u64,
+    /// The 250 frames to publish while the reader stands still.
+    pub later: Vec<SimFrame>,
+    /// The index of the last of them.
+    pub last: u64,
 }
 
 /// A batch of the frames in `lines` (NDJSON lines, parsed as ingest parses

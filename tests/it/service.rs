@@ -8,11 +8,11 @@ use nomad_chronicle::archive::PartStatus;
 use nomad_chronicle::archive::reconstruction::TOPICS;
 use nomad_chronicle::config::DbUrl;
 use nomad_chronicle::store;
-use nomad_sim::{ConnFault, Generator, SimConfig, SimFrame};
+use nomad_sim::{Framing, Generator};
 use tokio::process::Child;
 
 use crate::common::pg::{self, PgServer};
-use crate::common::{Archive, Backend, SimAt, eventually, finish, on_both_backends};
+use crate::common::{Archive, Backend, SimAt, Stall, eventually, finish, on_both_backends};
 
 on_both_backends!(metrics_equal_what_was_stored_and_count_the_reconnect_and_gap);
 
@@ -54,20 +54,12 @@ async fn terminate(child: Child) {
 }
 
 async fn metrics_equal_what_was_stored_and_count_the_reconnect_and_gap(backend: Backend) {
-    let sim = SimAt::start(SimConfig {
-        buffer_size: 100,
-        ..SimConfig::default()
-    })
-    .await;
-    let mut generator = Generator::new(31);
-    for _ in 0..60 {
-        sim.sim.publish(generator.next_frame());
-    }
-    sim.sim
-        .push_fault(ConnFault::FallBehindAfter { frames: 30 });
-    let stalled_at = sim.sim.history()[29].index;
-    let later: Vec<SimFrame> = (0..250).map(|_| generator.next_frame()).collect();
-    let last = later.last().map(|f| f.index).unwrap_or_default();
+    let Stall {
+        sim,
+        stalled_at,
+        later,
+        last,
+    } = SimAt::stalling(31, Framing::Chunked).await;
     let archive = Archive::new(backend).await;
     let listen = listen_address();
     let child = archive

@@ -6,12 +6,10 @@
 //! checked exactly.
 
 use nomad_chronicle::archive::GapKind;
-use nomad_sim::{
-    ConnFault, Framing, Generator, SIM_TOKEN_ACCESSOR, SIM_TOKEN_NAME, SimConfig, SimFrame,
-};
+use nomad_sim::{ConnFault, Framing, Generator, SIM_TOKEN_ACCESSOR, SIM_TOKEN_NAME, SimConfig};
 
 use crate::common::{
-    Archive, Backend, Run, SimAt, eventually, expected, finish, on_both_backends,
+    Archive, Backend, Run, SimAt, Stall, eventually, expected, finish, on_both_backends,
     on_both_backends_and_framings,
 };
 
@@ -44,21 +42,12 @@ async fn a_reader_dropped_from_the_buffer_records_the_gap_and_reconnects(
     backend: Backend,
     framing: Framing,
 ) {
-    let sim = SimAt::start(SimConfig {
-        buffer_size: 100,
-        framing,
-        ..SimConfig::default()
-    })
-    .await;
-    let mut generator = Generator::new(21);
-    for _ in 0..60 {
-        sim.sim.publish(generator.next_frame());
-    }
-    sim.sim
-        .push_fault(ConnFault::FallBehindAfter { frames: 30 });
-    let stalled_at = sim.sim.history()[29].index;
-    let later: Vec<SimFrame> = (0..250).map(|_| generator.next_frame()).collect();
-    let last = later.last().map(|f| f.index).unwrap_or_default();
+    let Stall {
+        sim,
+        stalled_at,
+        later,
+        last,
+    } = SimAt::stalling(21, framing).await;
     let archive = Archive::new(backend).await;
     let child = archive
         .ingest_command(&sim, last, &["--batch-interval", "20ms"])

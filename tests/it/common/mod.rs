@@ -6,7 +6,7 @@
 pub mod python;
 
 pub use testkit::pg;
-pub use testkit::sim::{SimAt, batch, batch_of_lines, expected};
+pub use testkit::sim::{SimAt, Stall, batch, batch_of_lines, expected};
 
 use std::path::PathBuf;
 use std::process::{Output, Stdio};
