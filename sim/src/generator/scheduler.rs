@@ -1,7 +1,7 @@
 //! The scheduler's plans: stop what a job no longer wants, place what is missing, roll out deployments.
 
 use super::model::{Alloc, Deployment, DeploymentGroup, JobKind};
-use super::{Generator, Outcome, Step};
+use super::{Generator, Outcome, SimEvent, Step};
 
 impl Generator {
     /// `PlanResult`: the scheduler stops what is no longer wanted and places what is missing.
@@ -19,60 +19,13 @@ impl Generator {
         };
         let job_id = eval.job_id.clone();
         let may_fail = eval.triggered_by != "queued-allocs";
+        let registered = eval.triggered_by == "job-register";
         let mut events = Vec::new();
 
         // Stop what the current job version no longer wants.
-        let down: Vec<String> = self
-            .nodes
-            .iter()
-            .filter(|n| n.status == "down")
-            .map(|n| n.id.clone())
-            .collect();
         let (stop, version) = (self.jobs[job_pos].stop, self.jobs[job_pos].version);
-        let mut replaced: Vec<(String, String)> = Vec::new();
-        let stopping: Vec<String> = self
-            .allocs
-            .values()
-            .filter(|a| a.job_id == job_id && !a.is_terminal())
-            .filter(|a| {
-                let unwanted =
-                    stop || a.migrate || down.contains(&a.node_id) || a.job_version != version;
-                // One already being stopped on a node that went down is lost.
-                (a.desired == "run" && unwanted)
-                    || (a.desired != "run" && down.contains(&a.node_id))
-            })
-            .map(|a| a.id.clone())
-            .collect();
-        for id in &stopping {
-            let Some(a) = self.allocs.get_mut(id) else {
-                continue;
-            };
-            let was_stopping = a.desired != "run";
-            a.desired = "stop";
-            a.modify_index = index;
-            a.alloc_modify_index = index;
-            a.modify_time = now;
-            if down.contains(&a.node_id) {
-                mark_lost(a);
-                if !was_stopping {
-                    replaced.push((a.group.clone(), a.id.clone()));
-                }
-            } else if a.migrate {
-                a.desired_description = "alloc is being migrated";
-                replaced.push((a.group.clone(), a.id.clone()));
-            } else if stop {
-                a.desired_description = "alloc not needed due to job update";
-            } else {
-                a.desired_description = "alloc is being updated due to job update";
-            }
-            if !a.is_terminal() && !a.step_pending {
-                a.step_pending = true;
-                self.pending.push(Step::Client(id.clone()));
-            }
-            if let Some(a) = self.allocs.get(id) {
-                events.push(self.alloc_event("PlanResult", a));
-            }
-        }
+        let (stopped, mut replaced) = self.stop_unwanted(&job_id, stop, Some(version));
+        events.extend(stopped);
 
         // What is missing per group.
         let job = &self.jobs[job_pos];
@@ -112,11 +65,7 @@ impl Generator {
                 .get(d)
                 .is_some_and(|d| d.status == "running" && d.job_version == version)
         });
-        if deployment.is_none()
-            && job.kind == JobKind::Service
-            && !stop
-            && total > 0
-            && eval.triggered_by == "job-register"
+        if deployment.is_none() && job.kind == JobKind::Service && !stop && total > 0 && registered
         {
             if let Some(old) = job
                 .deployment
@@ -249,44 +198,10 @@ impl Generator {
         }
     }
 
-    /// A new pending allocation of group `g` of job `job_pos` on node `node`.
     /// `PlanResult` for a job that no longer exists (Nomad's scheduler reads
     /// a missing job as stopped): every allocation still wanted is stopped.
     fn stop_orphans(&mut self, job_id: &str) -> Outcome {
-        let (index, now) = (self.index, self.now);
-        let down: Vec<String> = self
-            .nodes
-            .iter()
-            .filter(|n| n.status == "down")
-            .map(|n| n.id.clone())
-            .collect();
-        let orphans: Vec<String> = self
-            .allocs
-            .values()
-            .filter(|a| a.job_id == job_id && !a.is_terminal())
-            .filter(|a| a.desired == "run" || down.contains(&a.node_id))
-            .map(|a| a.id.clone())
-            .collect();
-        let mut events = Vec::new();
-        for id in &orphans {
-            let Some(a) = self.allocs.get_mut(id) else {
-                continue;
-            };
-            a.desired = "stop";
-            a.desired_description = "alloc not needed due to job update";
-            a.modify_index = index;
-            a.alloc_modify_index = index;
-            a.modify_time = now;
-            if down.contains(&a.node_id) {
-                mark_lost(a);
-            } else if !a.step_pending {
-                a.step_pending = true;
-                self.pending.push(Step::Client(id.clone()));
-            }
-            if let Some(a) = self.allocs.get(id) {
-                events.push(self.alloc_event("PlanResult", a));
-            }
-        }
+        let (events, _) = self.stop_unwanted(job_id, true, None);
         if events.is_empty() {
             Outcome::Skip
         } else {
@@ -294,6 +209,71 @@ impl Generator {
         }
     }
 
+    /// Stops the job's allocations it no longer wants: all of them when it
+    /// is stopped (or gone), else those of another version than `version`,
+    /// those being migrated and those on a node that is down (lost, as is
+    /// one already being stopped there). Returns their `PlanResult` events
+    /// and the (group, ID) of those to replace.
+    fn stop_unwanted(
+        &mut self,
+        job_id: &str,
+        stop: bool,
+        version: Option<u64>,
+    ) -> (Vec<SimEvent>, Vec<(String, String)>) {
+        let (index, now) = (self.index, self.now);
+        let down: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|n| n.status == "down")
+            .map(|n| n.id.clone())
+            .collect();
+        let stopping: Vec<String> = self
+            .allocs
+            .values()
+            .filter(|a| a.job_id == job_id && !a.is_terminal())
+            .filter(|a| {
+                let on_down = down.contains(&a.node_id);
+                let unwanted =
+                    stop || a.migrate || on_down || version.is_some_and(|v| a.job_version != v);
+                (a.desired == "run" && unwanted) || (a.desired != "run" && on_down)
+            })
+            .map(|a| a.id.clone())
+            .collect();
+        let (mut events, mut replaced) = (Vec::new(), Vec::new());
+        for id in &stopping {
+            let Some(a) = self.allocs.get_mut(id) else {
+                continue;
+            };
+            let was_stopping = a.desired != "run";
+            a.desired = "stop";
+            a.modify_index = index;
+            a.alloc_modify_index = index;
+            a.modify_time = now;
+            if down.contains(&a.node_id) {
+                mark_lost(a);
+                if !was_stopping {
+                    replaced.push((a.group.clone(), a.id.clone()));
+                }
+            } else if a.migrate {
+                a.desired_description = "alloc is being migrated";
+                replaced.push((a.group.clone(), a.id.clone()));
+            } else if stop {
+                a.desired_description = "alloc not needed due to job update";
+            } else {
+                a.desired_description = "alloc is being updated due to job update";
+            }
+            if !a.is_terminal() && !a.step_pending {
+                a.step_pending = true;
+                self.pending.push(Step::Client(id.clone()));
+            }
+            if let Some(a) = self.allocs.get(id) {
+                events.push(self.alloc_event("PlanResult", a));
+            }
+        }
+        (events, replaced)
+    }
+
+    /// A new pending allocation of group `g` of job `job_pos` on node `node`.
     fn new_alloc(
         &mut self,
         job_pos: usize,
