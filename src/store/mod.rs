@@ -6,6 +6,7 @@
 //! the rest lives in the backend folders. Rows map by column name (`records`).
 
 mod backfill;
+mod details;
 pub mod filter;
 pub mod keyframe;
 pub mod moment;

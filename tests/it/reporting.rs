@@ -3,6 +3,7 @@
 //! example queries, run verbatim from the document, on both backends.
 
 pub(crate) mod db;
+mod details;
 mod scenario;
 
 use serde_json::{Value, json};

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use sqlx::{Connection, PgConnection, Row};
 use tokio_util::sync::CancellationToken;
 
-use super::{PgStore, STYLE, copy, query, reconstruction};
+use super::{PgStore, STYLE, copy, details, query, reconstruction};
 use crate::archive::{Batch, Cluster, CommitStats, now_millis};
 use crate::backoff::Backoff;
 use crate::nomad::ClusterIdentity;
@@ -185,6 +185,7 @@ async fn commit_with(
             Insert::Copy => copy::insert_new(&mut tx, cluster.id, &rows, &refs).await?,
             Insert::OnConflict => insert_on_conflict(&mut tx, cluster.id, &rows, &refs).await?,
         };
+        details::insert(&mut tx, cluster.id, &rows, &refs).await?;
     }
     for gap in &batch.gaps {
         query(queries::insert_gap(cluster.id, gap, STYLE))?

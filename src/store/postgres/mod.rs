@@ -20,6 +20,7 @@ use super::statement::{Bind, Placeholders, Statement};
 
 mod backfill;
 mod copy;
+mod details;
 mod keyframe;
 mod lease;
 mod open;

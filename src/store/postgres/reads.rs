@@ -31,12 +31,11 @@ const SPAN: &str =
 const TIME_SPAN: &str = "SELECT MIN(raft_index) AS first, MAX(raft_index) AS last \
      FROM event_log WHERE cluster_id = $1 AND event_at >= $2 AND event_at < $3";
 
-/// IDs of the nodes once called a name, through the name index of
-/// migration 0012 (its expression and condition, word for word).
-const NODE_IDS_NAMED: &str = "SELECT DISTINCT k.name FROM event_log AS e \
-     JOIN names AS k ON k.id = e.key_ref \
-     WHERE e.cluster_id = $1 AND e.topic = 'Node' \
-     AND (e.event -> 'Payload' -> 'Node' ->> 'Name') = $2 ORDER BY k.name LIMIT 20";
+/// IDs of the nodes once called a name, from the index of their names
+/// (migration 0015), which holds each node's key.
+const NODE_IDS_NAMED: &str = "SELECT DISTINCT k.name FROM node_details AS d \
+     JOIN names AS k ON k.id = d.key_ref \
+     WHERE d.cluster_id = $1 AND d.node_name = $2 ORDER BY k.name LIMIT 20";
 
 #[async_trait]
 impl Store for PgStore {

@@ -9,7 +9,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{AssertSqlSafe, Connection, Sqlite, SqliteConnection, SqlitePool};
 
 use super::checkpoint::Checkpoints;
-use super::{STYLE, SqliteStore, query, reconstruction};
+use super::{STYLE, SqliteStore, details, query, reconstruction};
 use crate::archive::{Batch, Cluster, CommitStats, now_millis};
 use crate::nomad::ClusterIdentity;
 use crate::store::keyframe::{self, Tracker};
@@ -125,6 +125,7 @@ impl SqliteLease {
         resolve_names(&mut tx, &mut names).await?;
         let refs = names.refs(&rows)?;
         let inserted = insert_events(&mut tx, cluster.id, &rows, &refs).await?;
+        details::insert(&mut tx, cluster.id, &rows, &refs).await?;
         for gap in &batch.gaps {
             query(queries::insert_gap(cluster.id, gap, STYLE))?
                 .execute(&mut *tx)

@@ -18,6 +18,7 @@ use super::statement::{Bind, Placeholders, Statement};
 
 mod backfill;
 mod checkpoint;
+mod details;
 mod keyframe;
 mod lease;
 mod open;

@@ -28,12 +28,11 @@ const TIME_SPAN: &str = "SELECT MIN(raft_index) AS first, MAX(raft_index) AS las
      FROM event_log INDEXED BY event_log_by_time \
      WHERE cluster_id = ? AND event_at >= ? AND event_at < ?";
 
-/// IDs of the nodes once called a name, through the name index of
-/// migration 0012 (its expression and condition, word for word).
-const NODE_IDS_NAMED: &str = "SELECT DISTINCT k.name FROM event_log AS e INDEXED BY event_log_node_name \
-     JOIN names AS k ON k.id = e.key_ref \
-     WHERE e.cluster_id = ? AND e.topic = 'Node' \
-     AND json_extract(e.event, '$.Payload.Node.Name') = ? ORDER BY k.name LIMIT 20";
+/// IDs of the nodes once called a name, from the index of their names
+/// (migration 0015), which holds each node's key.
+const NODE_IDS_NAMED: &str = "SELECT DISTINCT k.name FROM node_details AS d \
+     JOIN names AS k ON k.id = d.key_ref \
+     WHERE d.cluster_id = ? AND d.node_name = ? ORDER BY k.name LIMIT 20";
 
 #[async_trait]
 impl Store for SqliteStore {
