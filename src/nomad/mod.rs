@@ -8,6 +8,7 @@
 pub mod acl;
 pub mod client;
 pub mod close_reason;
+pub mod details;
 mod fields;
 pub mod identity;
 pub mod lines;

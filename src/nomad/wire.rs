@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::details::{self, Details};
 use super::fields::PayloadObject;
 use super::stamps::{self, Presence, Raw};
 
@@ -54,6 +55,9 @@ pub struct Event {
     /// The event exactly as received, for replay (shared, so storing it
     /// copies nothing).
     pub raw: Arc<str>,
+    /// What the reporting views show of it; read for events that arrive
+    /// (`parse_line`), not for events read back from the archive.
+    pub details: Details,
 }
 
 /// Why a line is not a usable frame.
@@ -166,8 +170,10 @@ pub fn parse_line(line: &[u8]) -> Result<Line, LineError> {
                 .into_iter()
                 .enumerate()
                 .map(|(position, raw)| {
-                    parse_event(raw, index, position)
-                        .map_err(|source| LineError::BadEvent { position, source })
+                    let mut event = parse_event(raw, index, position)
+                        .map_err(|source| LineError::BadEvent { position, source })?;
+                    event.details = details::read(&event.topic, raw.get());
+                    Ok::<_, LineError>(event)
                 })
                 .collect::<Result<_, _>>()?;
             Ok(Line::Frame(Frame { index, events }))

@@ -1,149 +1,146 @@
-//! Storing the reporting details of a batch's events on PostgreSQL
-//! ([`crate::store::details`]): one statement per table, with the batch's
-//! events of its topic bound as arrays, read with the expressions of the
-//! views of migration 0011. Each event is parsed once (`jsonb`), in a
-//! materialized step, and its fields read from that.
-//!
-//! PostgreSQL's text cannot hold a NUL character, and `jsonb` refuses the
-//! escape `\u0000` anywhere in a document, so the copy parsed here has it
-//! replaced by U+FFFD (the stored event keeps it): a NUL in a field the
-//! views show reads as `�`.
+//! Storing a batch's reporting details on PostgreSQL
+//! ([`crate::store::details`]): one statement per table, the batch's rows
+//! bound as typed arrays.
 
 use sqlx::PgConnection;
+use sqlx::postgres::PgArguments;
 
 use crate::store::StoreError;
-use crate::store::details::{DetailRow, Detailed, of_topic};
-use crate::store::names::RowRefs;
-use crate::store::rows::EventRow;
+use crate::store::details::{BatchDetails, BatchTaskEvents, DetailRow};
 
-/// The batch's events of one topic, each with its payload object parsed.
-/// `$2` raft indexes, `$3` positions, `$4` keys' names.id, `$5` namespaces,
-/// `$6` jobs' names.id, `$7` the events.
-macro_rules! parsed {
-    ($object:literal) => {
-        concat!(
-            "WITH r AS MATERIALIZED (SELECT u.i, u.p, u.k, u.ns, u.j, \
-               u.e::jsonb -> 'Payload' -> '",
-            $object,
-            "' AS o \
-             FROM UNNEST($2::bigint[], $3::int[], $4::bigint[], $5::text[], $6::bigint[], $7::text[]) \
-               AS u (i, p, k, ns, j, e)) "
-        )
-    };
-}
+type Query = sqlx::query::Query<'static, sqlx::Postgres, PgArguments>;
 
 /// An event stored again (a resend) already has its details: `DO NOTHING`.
-const ALLOCATIONS: &str = concat!(
-    parsed!("Allocation"),
-    "INSERT INTO allocation_details \
-     SELECT $1, i, p, o ->> 'TaskGroup', o ->> 'NodeName', o ->> 'DesiredStatus', \
-       o ->> 'ClientStatus', o ->> 'ClientDescription' FROM r \
-     ON CONFLICT DO NOTHING"
-);
+const ALLOCATIONS: &str = "INSERT INTO allocation_details \
+     SELECT $1, r.* FROM UNNEST($2::bigint[], $3::int[], $4::text[], $5::text[], $6::text[], \
+       $7::text[], $8::text[]) AS r \
+     ON CONFLICT DO NOTHING";
+const JOBS: &str = "INSERT INTO job_details \
+     SELECT $1, r.* FROM UNNEST($2::bigint[], $3::int[], $4::bigint[], $5::text[], \
+       $6::boolean[], $7::bigint[]) AS r \
+     ON CONFLICT DO NOTHING";
+const DEPLOYMENTS: &str = "INSERT INTO deployment_details \
+     SELECT $1, r.* FROM UNNEST($2::bigint[], $3::int[], $4::bigint[], $5::text[], \
+       $6::text[]) AS r \
+     ON CONFLICT DO NOTHING";
+const NODES: &str = "INSERT INTO node_details \
+     SELECT $1, r.* FROM UNNEST($2::bigint[], $3::int[], $4::bigint[], $5::text[], $6::text[], \
+       $7::text[], $8::boolean[]) AS r \
+     ON CONFLICT DO NOTHING";
 
-const JOBS: &str = concat!(
-    parsed!("Job"),
-    "INSERT INTO job_details \
-     SELECT $1, i, p, (o ->> 'Version')::bigint, o ->> 'Status', (o ->> 'Stop')::boolean, \
-       (o ->> 'SubmitTime')::bigint FROM r \
-     ON CONFLICT DO NOTHING"
-);
-
-const DEPLOYMENTS: &str = concat!(
-    parsed!("Deployment"),
-    "INSERT INTO deployment_details \
-     SELECT $1, i, p, (o ->> 'JobVersion')::bigint, o ->> 'Status', o ->> 'StatusDescription' \
-     FROM r ON CONFLICT DO NOTHING"
-);
-
-const NODES: &str = concat!(
-    parsed!("Node"),
-    "INSERT INTO node_details \
-     SELECT $1, i, p, k, o ->> 'Name', o ->> 'Status', o ->> 'SchedulingEligibility', \
-       (o ->> 'Drain')::boolean FROM r \
-     ON CONFLICT DO NOTHING"
-);
-
-/// Each task event of the allocations' task states, once per statement
-/// (`DISTINCT ON`, the earliest sighting); an event already kept takes
-/// this sighting only if it comes earlier in the stream (history imported
-/// behind what is stored).
-const TASK_EVENTS: &str = concat!(
-    parsed!("Allocation"),
-    "INSERT INTO task_event_log \
-     SELECT DISTINCT ON (r.k, s.key, (t ->> 'Time')::bigint, t ->> 'Type') \
-       r.k, $1, s.key, (t ->> 'Time')::bigint, t ->> 'Type', r.ns, r.j, \
-       (t ->> 'ExitCode')::bigint, \
-       (coalesce(t -> 'Details' ->> 'oom_killed' = 'true', false) \
-        OR coalesce(t ->> 'Message', '') LIKE '%OOM Killed%' \
-        OR coalesce(t ->> 'DisplayMessage', '') LIKE '%OOM Killed%'), \
-       t ->> 'DisplayMessage', r.i, r.p \
-     FROM r \
-     CROSS JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof(r.o -> 'TaskStates') = 'object' \
-       THEN r.o -> 'TaskStates' END) AS s \
-     CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(s.value -> 'Events') = 'array' \
-       THEN s.value -> 'Events' END) AS element (t) \
-     WHERE jsonb_typeof(t) = 'object' AND t ->> 'Time' IS NOT NULL AND t ->> 'Type' IS NOT NULL \
-     ORDER BY r.k, s.key, (t ->> 'Time')::bigint, t ->> 'Type', r.i, r.p \
+/// A task event already kept takes this sighting only if it comes earlier
+/// in the stream (history imported behind what is stored). `DISTINCT ON`
+/// keeps one row per task event (an upsert may not touch a row twice).
+const TASK_EVENTS: &str = "INSERT INTO task_event_log \
+     SELECT DISTINCT ON (r.alloc_ref, r.task, r.time_ns, r.event_type) \
+       r.alloc_ref, $1, r.task, r.time_ns, r.event_type, r.namespace, r.job_ref, r.exit_code, \
+       r.oom_killed, r.message, r.first_seen_index, r.first_seen_position \
+     FROM UNNEST($2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[], \
+       $8::bigint[], $9::boolean[], $10::text[], $11::bigint[], $12::int[]) \
+       AS r (alloc_ref, task, time_ns, event_type, namespace, job_ref, exit_code, oom_killed, \
+             message, first_seen_index, first_seen_position) \
+     ORDER BY r.alloc_ref, r.task, r.time_ns, r.event_type, r.first_seen_index, r.first_seen_position \
      ON CONFLICT (alloc_ref, cluster_id, task, time_ns, event_type) DO UPDATE SET \
        namespace = excluded.namespace, job_ref = excluded.job_ref, exit_code = excluded.exit_code, \
        oom_killed = excluded.oom_killed, message = excluded.message, \
        first_seen_index = excluded.first_seen_index, first_seen_position = excluded.first_seen_position \
      WHERE (excluded.first_seen_index, excluded.first_seen_position) \
-       < (task_event_log.first_seen_index, task_event_log.first_seen_position)"
-);
+       < (task_event_log.first_seen_index, task_event_log.first_seen_position)";
 
-/// Stores the details of the events of `rows` (with their `refs`).
+/// Stores a batch's details and its new task events.
 pub(super) async fn insert(
     tx: &mut PgConnection,
     cluster_id: i64,
-    rows: &[EventRow<'_>],
-    refs: &[RowRefs],
+    details: &BatchDetails<'_>,
+    task_events: &BatchTaskEvents<'_>,
 ) -> Result<(), StoreError> {
-    for topic in Detailed::ALL {
-        let of_topic = of_topic(rows, refs, topic);
-        if of_topic.is_empty() {
-            continue;
-        }
-        let statements: &[&'static str] = match topic {
-            Detailed::Allocation => &[ALLOCATIONS, TASK_EVENTS],
-            Detailed::Job => &[JOBS],
-            Detailed::Deployment => &[DEPLOYMENTS],
-            Detailed::Node => &[NODES],
-        };
-        for &sql in statements {
-            bind(sql, cluster_id, &of_topic).execute(&mut *tx).await?;
-        }
+    let mut statements: Vec<Query> = Vec::new();
+    let a = &details.allocations;
+    if !a.is_empty() {
+        statements.push(
+            places(ALLOCATIONS, cluster_id, a)
+                .bind(column(a, |r| r.details.task_group.clone()))
+                .bind(column(a, |r| r.details.node_name.clone()))
+                .bind(column(a, |r| r.details.desired_status.clone()))
+                .bind(column(a, |r| r.details.client_status.clone()))
+                .bind(column(a, |r| r.details.client_description.clone())),
+        );
+    }
+    let j = &details.jobs;
+    if !j.is_empty() {
+        statements.push(
+            places(JOBS, cluster_id, j)
+                .bind(column(j, |r| r.details.version))
+                .bind(column(j, |r| r.details.status.clone()))
+                .bind(column(j, |r| r.details.stop))
+                .bind(column(j, |r| r.details.submit_time_ns)),
+        );
+    }
+    let d = &details.deployments;
+    if !d.is_empty() {
+        statements.push(
+            places(DEPLOYMENTS, cluster_id, d)
+                .bind(column(d, |r| r.details.job_version))
+                .bind(column(d, |r| r.details.status.clone()))
+                .bind(column(d, |r| r.details.status_description.clone())),
+        );
+    }
+    let n = &details.nodes;
+    if !n.is_empty() {
+        statements.push(
+            places(NODES, cluster_id, n)
+                .bind(column(n, |r| r.refs.key))
+                .bind(column(n, |r| r.details.name.clone()))
+                .bind(column(n, |r| r.details.status.clone()))
+                .bind(column(n, |r| r.details.eligibility.clone()))
+                .bind(column(n, |r| r.details.drain)),
+        );
+    }
+    if !task_events.rows.is_empty() {
+        statements.push(task_event_statement(cluster_id, task_events));
+    }
+    for statement in statements {
+        statement.execute(&mut *tx).await?;
     }
     Ok(())
 }
 
-/// `sql` with the events' columns bound as arrays.
-fn bind(
-    sql: &'static str,
-    cluster_id: i64,
-    rows: &[DetailRow<'_, '_>],
-) -> sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments> {
-    fn column<T>(rows: &[DetailRow<'_, '_>], f: impl Fn(&DetailRow<'_, '_>) -> T) -> Vec<T> {
-        rows.iter().map(f).collect()
-    }
+/// `sql` with the cluster and the rows' raft indexes and positions bound.
+fn places<T>(sql: &'static str, cluster_id: i64, rows: &[DetailRow<'_, T>]) -> Query {
     sqlx::query(sql)
         .bind(cluster_id)
-        .bind(column(rows, |r| r.row.index))
-        .bind(column(rows, |r| r.row.position))
-        .bind(column(rows, |r| r.refs.key))
-        .bind(column(rows, |r| r.row.event.namespace.clone()))
-        .bind(column(rows, |r| r.refs.job))
-        .bind(column(rows, |r| without_nul(&r.row.event.raw)))
+        .bind(column(rows, |r| r.place.0))
+        .bind(column(rows, |r| r.place.1))
 }
 
-/// `event` with every `\u0000` escape replaced by `\ufffd`.
-fn without_nul(event: &str) -> String {
-    if event.contains("\\u0000") {
-        event.replace("\\u0000", "\\ufffd")
-    } else {
-        event.to_owned()
-    }
+fn task_event_statement(cluster_id: i64, batch: &BatchTaskEvents<'_>) -> Query {
+    let rows = &batch.rows;
+    sqlx::query(TASK_EVENTS)
+        .bind(cluster_id)
+        .bind(column(rows, |r| r.alloc_ref))
+        .bind(column(rows, |r| without_nul(&r.event.task)))
+        .bind(column(rows, |r| r.event.time_ns))
+        .bind(column(rows, |r| without_nul(&r.event.event_type)))
+        .bind(column(rows, |r| r.namespace.to_owned()))
+        .bind(column(rows, |r| r.job_ref))
+        .bind(column(rows, |r| r.event.exit_code))
+        .bind(column(rows, |r| r.event.oom_killed[1]))
+        .bind(column(rows, |r| {
+            r.event.message.as_deref().map(without_nul)
+        }))
+        .bind(column(rows, |r| r.place.0))
+        .bind(column(rows, |r| r.place.1))
+}
+
+fn column<R, T>(rows: &[R], f: impl Fn(&R) -> T) -> Vec<T> {
+    rows.iter().map(f).collect()
+}
+
+/// PostgreSQL's text cannot hold a NUL character: in the few free-text
+/// fields where Nomad could send one (a task's name, type and message), it
+/// is stored as U+FFFD; the stored event keeps it.
+fn without_nul(text: &str) -> String {
+    text.replace('\0', "\u{fffd}")
 }
 
 #[cfg(test)]
@@ -151,10 +148,8 @@ mod tests {
     use super::without_nul;
 
     #[test]
-    fn a_nul_escape_becomes_the_replacement_character() {
-        let event = r#"{"Payload":{"Node":{"Name":"a\u0000b"}}}"#;
-        let parsed: serde_json::Value = serde_json::from_str(&without_nul(event)).expect("JSON");
-        assert_eq!(parsed["Payload"]["Node"]["Name"], "a\u{fffd}b");
-        assert_eq!(without_nul("{}"), "{}");
+    fn a_nul_becomes_the_replacement_character() {
+        assert_eq!(without_nul("a\0b"), "a\u{fffd}b");
+        assert_eq!(without_nul("ab"), "ab");
     }
 }

@@ -12,6 +12,7 @@ use super::{PgStore, STYLE, copy, details, query, reconstruction};
 use crate::archive::{Batch, Cluster, CommitStats, now_millis};
 use crate::backoff::Backoff;
 use crate::nomad::ClusterIdentity;
+use crate::store::details::{BatchDetails, TaskEventCache};
 use crate::store::keyframe::{self, Tracker};
 use crate::store::names::{BatchNames, NameCache, RowRefs};
 use crate::store::rows::{EventRow, event_rows};
@@ -50,6 +51,7 @@ pub(super) async fn acquire(
                         conn,
                         names: NameCache::default(),
                         keyframes: Tracker::Unknown,
+                        task_events: TaskEventCache::default(),
                     }) as Box<dyn Lease>
                 }));
             }
@@ -100,6 +102,8 @@ struct PgLease {
     names: NameCache,
     /// The newest keyframe and the events stored since.
     keyframes: Tracker,
+    /// Task events this writer stored recently.
+    task_events: TaskEventCache,
 }
 
 #[async_trait]
@@ -112,6 +116,7 @@ impl Lease for PgLease {
         let writer = Writer {
             names: &mut self.names,
             keyframes: &mut self.keyframes,
+            task_events: &mut self.task_events,
         };
         let committed = commit(&mut self.conn, writer, cluster, batch).await;
         if committed.is_err() {
@@ -142,6 +147,7 @@ enum Insert {
 struct Writer<'a> {
     names: &'a mut NameCache,
     keyframes: &'a mut Tracker,
+    task_events: &'a mut TaskEventCache,
 }
 
 async fn commit(
@@ -179,13 +185,22 @@ async fn commit_with(
     let mut names = BatchNames::new(writer.names, &rows);
     resolve_names(&mut tx, &mut names).await?;
     let mut inserted = 0;
+    let mut learned = None;
     if !rows.is_empty() {
         let refs = names.refs(&rows)?;
         inserted = match how {
             Insert::Copy => copy::insert_new(&mut tx, cluster.id, &rows, &refs).await?,
             Insert::OnConflict => insert_on_conflict(&mut tx, cluster.id, &rows, &refs).await?,
         };
-        details::insert(&mut tx, cluster.id, &rows, &refs).await?;
+        let task_events = writer.task_events.batch(&rows, &refs);
+        details::insert(
+            &mut tx,
+            cluster.id,
+            &BatchDetails::of(&rows, &refs),
+            &task_events,
+        )
+        .await?;
+        learned = Some(task_events.learned());
     }
     for gap in &batch.gaps {
         query(queries::insert_gap(cluster.id, gap, STYLE))?
@@ -216,6 +231,9 @@ async fn commit_with(
     }
     tx.commit().await?;
     writer.names.remember(names.resolved);
+    if let Some(task_events) = learned {
+        writer.task_events.remember(task_events);
+    }
     Ok(CommitStats {
         inserted,
         duplicates: rows.len() as u64 - inserted,

@@ -12,6 +12,7 @@ use super::checkpoint::Checkpoints;
 use super::{STYLE, SqliteStore, details, query, reconstruction};
 use crate::archive::{Batch, Cluster, CommitStats, now_millis};
 use crate::nomad::ClusterIdentity;
+use crate::store::details::{BatchDetails, TaskEventCache};
 use crate::store::keyframe::{self, Tracker};
 use crate::store::names::{BatchNames, NameCache, RowRefs};
 use crate::store::rows::{EventRow, event_rows};
@@ -64,6 +65,8 @@ struct SqliteLease {
     checkpoints: Option<Checkpoints>,
     /// The newest keyframe and the events stored since.
     keyframes: Tracker,
+    /// Task events this writer stored recently.
+    task_events: TaskEventCache,
 }
 
 /// Where a lease commits.
@@ -125,7 +128,15 @@ impl SqliteLease {
         resolve_names(&mut tx, &mut names).await?;
         let refs = names.refs(&rows)?;
         let inserted = insert_events(&mut tx, cluster.id, &rows, &refs).await?;
-        details::insert(&mut tx, cluster.id, &rows, &refs).await?;
+        let task_events = self.task_events.batch(&rows, &refs);
+        details::insert(
+            &mut tx,
+            cluster.id,
+            &BatchDetails::of(&rows, &refs),
+            &task_events,
+        )
+        .await?;
+        let learned = task_events.learned();
         for gap in &batch.gaps {
             query(queries::insert_gap(cluster.id, gap, STYLE))?
                 .execute(&mut *tx)
@@ -149,6 +160,7 @@ impl SqliteLease {
         .await?;
         tx.commit().await?;
         self.names.remember(names.resolved);
+        self.task_events.remember(learned);
         Ok(CommitStats {
             inserted,
             duplicates: rows.len() as u64 - inserted,
@@ -260,5 +272,6 @@ pub(super) async fn lease(store: &SqliteStore) -> Result<Box<dyn Lease>, StoreEr
         names: NameCache::default(),
         checkpoints,
         keyframes: Tracker::Unknown,
+        task_events: TaskEventCache::default(),
     }))
 }

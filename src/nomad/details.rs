@@ -1,0 +1,254 @@
+//! What the reporting views show of an event (docs/reporting.md), read
+//! from its payload when it arrives: an allocation's group, node and
+//! statuses with its task events, a job's version, a deployment's and a
+//! node's status. The archive stores them beside the event (migration 0015),
+//! so the views never read the stored JSON.
+//!
+//! Reading is lenient, as `json_extract` was: a field of another type than
+//! Nomad sends reads as its JSON text (strings) or as absent (numbers and
+//! flags), never as an error; the event is archived whatever its payload.
+
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+/// The details of one event, by topic.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Details {
+    /// A topic without details, or a payload without its object.
+    #[default]
+    None,
+    Allocation(Box<AllocationDetails>),
+    Job(JobDetails),
+    Deployment(DeploymentDetails),
+    Node(NodeDetails),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct AllocationDetails {
+    #[serde(rename = "TaskGroup", default, deserialize_with = "text")]
+    pub task_group: Option<String>,
+    #[serde(rename = "NodeName", default, deserialize_with = "text")]
+    pub node_name: Option<String>,
+    #[serde(rename = "DesiredStatus", default, deserialize_with = "text")]
+    pub desired_status: Option<String>,
+    #[serde(rename = "ClientStatus", default, deserialize_with = "text")]
+    pub client_status: Option<String>,
+    #[serde(rename = "ClientDescription", default, deserialize_with = "text")]
+    pub client_description: Option<String>,
+    /// Every task's events as this update carries them (each task's last
+    /// ten); `TaskStates` with a Time and a Type only.
+    #[serde(rename = "TaskStates", default, deserialize_with = "task_events")]
+    pub task_events: Vec<TaskEvent>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct JobDetails {
+    #[serde(rename = "Version", default, deserialize_with = "integer")]
+    pub version: Option<i64>,
+    #[serde(rename = "Status", default, deserialize_with = "text")]
+    pub status: Option<String>,
+    #[serde(rename = "Stop", default, deserialize_with = "flag")]
+    pub stop: Option<bool>,
+    #[serde(rename = "SubmitTime", default, deserialize_with = "integer")]
+    pub submit_time_ns: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct DeploymentDetails {
+    #[serde(rename = "JobVersion", default, deserialize_with = "integer")]
+    pub job_version: Option<i64>,
+    #[serde(rename = "Status", default, deserialize_with = "text")]
+    pub status: Option<String>,
+    #[serde(rename = "StatusDescription", default, deserialize_with = "text")]
+    pub status_description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct NodeDetails {
+    #[serde(rename = "Name", default, deserialize_with = "text")]
+    pub name: Option<String>,
+    #[serde(rename = "Status", default, deserialize_with = "text")]
+    pub status: Option<String>,
+    #[serde(rename = "SchedulingEligibility", default, deserialize_with = "text")]
+    pub eligibility: Option<String>,
+    #[serde(rename = "Drain", default, deserialize_with = "flag")]
+    pub drain: Option<bool>,
+}
+
+/// One task event as an allocation update carries it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskEvent {
+    pub task: Box<str>,
+    pub time_ns: i64,
+    pub event_type: Box<str>,
+    pub exit_code: Option<i64>,
+    /// OOM-killed: `Details.oom_killed` is `"true"` (drivers that detect
+    /// it), or a message says "OOM Killed". SQLite's `LIKE`, which its view
+    /// used, ignores ASCII case and PostgreSQL's does not: `[SQLite,
+    /// PostgreSQL]`, so each backend keeps the answer its view gave.
+    pub oom_killed: [bool; 2],
+    /// `DisplayMessage`, as `nomad alloc status` shows it.
+    pub message: Option<Box<str>>,
+}
+
+/// The details of an event of `topic` whose JSON is `raw`.
+pub fn read(topic: &str, raw: &str) -> Details {
+    fn object<T: for<'de> Deserialize<'de>>(raw: &str) -> Option<T> {
+        #[derive(Deserialize)]
+        struct Event<T> {
+            #[serde(rename = "Payload")]
+            payload: Option<Payload<T>>,
+        }
+        #[derive(Deserialize)]
+        struct Payload<T> {
+            #[serde(
+                alias = "Allocation",
+                alias = "Job",
+                alias = "Deployment",
+                alias = "Node"
+            )]
+            object: Option<T>,
+        }
+        serde_json::from_str::<Event<T>>(raw).ok()?.payload?.object
+    }
+    match topic {
+        "Allocation" => object(raw).map(|d| Details::Allocation(Box::new(d))),
+        "Job" => object(raw).map(Details::Job),
+        "Deployment" => object(raw).map(Details::Deployment),
+        "Node" => object(raw).map(Details::Node),
+        _ => None,
+    }
+    .unwrap_or_default()
+}
+
+/// A string as it is; another value as its JSON text; null as absent.
+fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Null => None,
+        Value::String(s) => Some(s),
+        other => Some(other.to_string()),
+    })
+}
+
+/// An integer; anything else as absent.
+fn integer<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(Value::deserialize(d)?.as_i64())
+}
+
+/// A boolean; anything else as absent.
+fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    Ok(Value::deserialize(d)?.as_bool())
+}
+
+/// The events of every task of `TaskStates`; a value of another shape
+/// anywhere reads as no events there.
+fn task_events<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<TaskEvent>, D::Error> {
+    let Value::Object(states) = Value::deserialize(d)? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for (task, state) in states {
+        let Some(events) = state.get("Events").and_then(Value::as_array) else {
+            continue;
+        };
+        out.extend(events.iter().filter_map(|e| task_event(&task, e)));
+    }
+    Ok(out)
+}
+
+fn task_event(task: &str, event: &Value) -> Option<TaskEvent> {
+    let event = event.as_object()?;
+    let text = |name: &str| match event.get(name)? {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    };
+    let messages = [text("Message"), text("DisplayMessage")];
+    let flagged = event
+        .get("Details")
+        .and_then(|d| d.get("oom_killed"))
+        .and_then(Value::as_str)
+        == Some("true");
+    let says = |ignore_case: bool| {
+        messages.iter().flatten().any(|m| {
+            if ignore_case {
+                m.to_ascii_lowercase().contains("oom killed")
+            } else {
+                m.contains("OOM Killed")
+            }
+        })
+    };
+    Some(TaskEvent {
+        task: task.into(),
+        time_ns: event.get("Time")?.as_i64()?,
+        event_type: text("Type")?.into(),
+        exit_code: event.get("ExitCode").and_then(Value::as_i64),
+        oom_killed: [flagged || says(true), flagged || says(false)],
+        message: messages[1].as_deref().map(Box::from),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_allocation_update_gives_its_fields_and_every_task_event() {
+        let raw = r#"{"Topic":"Allocation","Payload":{"Allocation":{"ID":"a","TaskGroup":"web",
+            "NodeName":"client-1","DesiredStatus":"run","ClientStatus":"failed","ClientDescription":null,
+            "TaskStates":{"web":{"State":"dead","Events":[
+              {"Type":"Started","Time":10,"ExitCode":0,"DisplayMessage":"Task started"},
+              {"Type":"Terminated","Time":20,"ExitCode":137,"Details":{"oom_killed":"true"},"Message":"x"},
+              {"Type":"Killed","DisplayMessage":"no time"},
+              "not an object"]},
+             "sidecar":{"Events":null}}}}}"#;
+        let Details::Allocation(a) = read("Allocation", raw) else {
+            panic!("allocation details")
+        };
+        assert_eq!(a.task_group.as_deref(), Some("web"));
+        assert_eq!(a.client_status.as_deref(), Some("failed"));
+        assert_eq!(a.client_description, None);
+        let seen: Vec<_> = a
+            .task_events
+            .iter()
+            .map(|e| (&*e.task, &*e.event_type, e.time_ns, e.exit_code))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("web", "Started", 10, Some(0)),
+                ("web", "Terminated", 20, Some(137))
+            ]
+        );
+        assert_eq!(a.task_events[1].oom_killed, [true, true]);
+        assert_eq!(a.task_events[0].oom_killed, [false, false]);
+        assert_eq!(a.task_events[0].message.as_deref(), Some("Task started"));
+    }
+
+    #[test]
+    fn the_words_oom_killed_match_as_each_backends_like_did() {
+        let raw = r#"{"Payload":{"Allocation":{"TaskStates":{"t":{"Events":[
+            {"Type":"Terminated","Time":1,"DisplayMessage":"Exit Message: \"oom killed\""}]}}}}}"#;
+        let Details::Allocation(a) = read("Allocation", raw) else {
+            panic!("allocation details")
+        };
+        assert_eq!(a.task_events[0].oom_killed, [true, false]);
+    }
+
+    #[test]
+    fn fields_of_another_type_read_leniently_and_other_topics_have_none() {
+        let job = r#"{"Payload":{"Job":{"Version":"7","Status":3,"Stop":true,"SubmitTime":5}}}"#;
+        assert_eq!(
+            read("Job", job),
+            Details::Job(JobDetails {
+                version: None,
+                status: Some("3".into()),
+                stop: Some(true),
+                submit_time_ns: Some(5),
+            })
+        );
+        assert_eq!(read("Evaluation", r#"{"Payload":{}}"#), Details::None);
+        assert_eq!(read("Node", r#"{"Payload":{"Node":null}}"#), Details::None);
+        assert_eq!(read("Node", "not json"), Details::None);
+    }
+}
