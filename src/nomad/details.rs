@@ -8,8 +8,12 @@
 //! Nomad sends reads as its JSON text (strings) or as absent (numbers and
 //! flags), never as an error; the event is archived whatever its payload.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// The details of one event, by topic.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -140,11 +144,86 @@ fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
     Ok(Value::deserialize(d)?.as_bool())
 }
 
-/// The events of every task of `TaskStates`; a value of another shape
-/// anywhere reads as no events there.
+/// The events of every task of `TaskStates`: read as Nomad shapes them,
+/// skipping every other field unparsed; a value of another shape anywhere
+/// has the whole read again leniently, where it reads as no events there.
 fn task_events<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<TaskEvent>, D::Error> {
-    let Value::Object(states) = Value::deserialize(d)? else {
-        return Ok(Vec::new());
+    let raw = <&'de RawValue>::deserialize(d)?;
+    match serde_json::from_str::<Option<HashMap<Cow<'_, str>, TypedState<'_>>>>(raw.get()) {
+        Ok(states) => Ok(states
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(TypedState::events)
+            .collect()),
+        Err(_) => Ok(lenient_task_events(raw)),
+    }
+}
+
+/// A task's state as Nomad sends it: only its events are read.
+#[derive(Deserialize)]
+struct TypedState<'a> {
+    #[serde(rename = "Events", borrow, default)]
+    events: Option<Vec<TypedEvent<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct TypedEvent<'a> {
+    #[serde(rename = "Type", borrow)]
+    event_type: Cow<'a, str>,
+    #[serde(rename = "Time")]
+    time_ns: i64,
+    #[serde(rename = "ExitCode", default)]
+    exit_code: Option<i64>,
+    #[serde(rename = "Details", borrow, default)]
+    details: Option<TypedDetails<'a>>,
+    #[serde(rename = "Message", borrow, default)]
+    message: Option<Cow<'a, str>>,
+    #[serde(rename = "DisplayMessage", borrow, default)]
+    display_message: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct TypedDetails<'a> {
+    #[serde(rename = "oom_killed", borrow, default)]
+    oom_killed: Option<Cow<'a, str>>,
+}
+
+impl TypedState<'_> {
+    fn events((task, state): (Cow<'_, str>, TypedState<'_>)) -> impl Iterator<Item = TaskEvent> {
+        state.events.unwrap_or_default().into_iter().map(move |e| {
+            let flagged = e.details.and_then(|d| d.oom_killed).as_deref() == Some("true");
+            let messages = [e.message.as_deref(), e.display_message.as_deref()];
+            TaskEvent {
+                task: task.as_ref().into(),
+                time_ns: e.time_ns,
+                event_type: e.event_type.as_ref().into(),
+                exit_code: e.exit_code,
+                oom_killed: [
+                    flagged || says_oom(&messages, true),
+                    flagged || says_oom(&messages, false),
+                ],
+                message: e.display_message.as_deref().map(Box::from),
+            }
+        })
+    }
+}
+
+/// "OOM Killed" in one of `messages`: ignoring ASCII case, as SQLite's
+/// `LIKE` does, or not, as PostgreSQL's.
+fn says_oom(messages: &[Option<&str>], ignore_case: bool) -> bool {
+    messages.iter().flatten().any(|m| {
+        if ignore_case {
+            m.to_ascii_lowercase().contains("oom killed")
+        } else {
+            m.contains("OOM Killed")
+        }
+    })
+}
+
+/// [`task_events`] of a `TaskStates` of another shape than Nomad's.
+fn lenient_task_events(raw: &RawValue) -> Vec<TaskEvent> {
+    let Ok(Value::Object(states)) = serde_json::from_str::<Value>(raw.get()) else {
+        return Vec::new();
     };
     let mut out = Vec::new();
     for (task, state) in states {
@@ -153,7 +232,7 @@ fn task_events<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<TaskEvent>, D::Err
         };
         out.extend(events.iter().filter_map(|e| task_event(&task, e)));
     }
-    Ok(out)
+    out
 }
 
 fn task_event(task: &str, event: &Value) -> Option<TaskEvent> {
@@ -169,15 +248,8 @@ fn task_event(task: &str, event: &Value) -> Option<TaskEvent> {
         .and_then(|d| d.get("oom_killed"))
         .and_then(Value::as_str)
         == Some("true");
-    let says = |ignore_case: bool| {
-        messages.iter().flatten().any(|m| {
-            if ignore_case {
-                m.to_ascii_lowercase().contains("oom killed")
-            } else {
-                m.contains("OOM Killed")
-            }
-        })
-    };
+    let said = [messages[0].as_deref(), messages[1].as_deref()];
+    let says = |ignore_case: bool| says_oom(&said, ignore_case);
     Some(TaskEvent {
         task: task.into(),
         time_ns: event.get("Time")?.as_i64()?,
@@ -223,6 +295,26 @@ mod tests {
         assert_eq!(a.task_events[1].oom_killed, [true, true]);
         assert_eq!(a.task_events[0].oom_killed, [false, false]);
         assert_eq!(a.task_events[0].message.as_deref(), Some("Task started"));
+    }
+
+    #[test]
+    fn nomads_shape_and_another_read_the_same_task_events() {
+        let events = r#"[{"Type":"Started","Time":10,"ExitCode":0,"Details":{"oom_killed":"true"},"Message":"m","DisplayMessage":"d"},
+                         {"Type":"Terminated","Time":20,"ExitCode":1,"Details":{},"DisplayMessage":"OOM Killed"}]"#;
+        let nomads = format!(
+            r#"{{"Payload":{{"Allocation":{{"TaskStates":{{"web":{{"Events":{events}}}}}}}}}}}"#
+        );
+        // A field of another type sends the whole read down the lenient path.
+        let other = nomads.replace(r#""TaskStates":{"#, r#""TaskStates":{"odd":{"Events":7},"#);
+        let read_events = |raw: &str| match read("Allocation", raw) {
+            Details::Allocation(a) => a.task_events,
+            other => panic!("{other:?}"),
+        };
+        let typed = read_events(&nomads);
+        assert_eq!(typed.len(), 2);
+        assert_eq!(typed[0].oom_killed, [true, true]);
+        assert_eq!(typed[1].oom_killed, [true, true]);
+        assert_eq!(read_events(&other), typed);
     }
 
     #[test]

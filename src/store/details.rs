@@ -74,8 +74,31 @@ pub struct TaskEventRow<'r> {
     pub event: &'r TaskEvent,
 }
 
-/// (allocation, task, Time, Type): what names a task event.
-type TaskEventKey = (i64, String, i64, String);
+/// Task events by (allocation, Time), then by task and Type: looked up
+/// without building a key.
+type TaskEventIndex = HashMap<(i64, i64), Vec<(Box<str>, Box<str>, Place)>>;
+
+/// The cache's entry for `event` of allocation `alloc_ref`, if any.
+fn first_place(index: &TaskEventIndex, alloc_ref: i64, event: &TaskEvent) -> Option<Place> {
+    index
+        .get(&(alloc_ref, event.time_ns))?
+        .iter()
+        .find(|(task, event_type, _)| *task == event.task && *event_type == event.event_type)
+        .map(|&(_, _, place)| place)
+}
+
+/// Records that `event` of allocation `alloc_ref` is stored from `place`
+/// (or an earlier place already recorded).
+fn record(index: &mut TaskEventIndex, alloc_ref: i64, event: &TaskEvent, place: Place) {
+    let entries = index.entry((alloc_ref, event.time_ns)).or_default();
+    match entries
+        .iter_mut()
+        .find(|(task, event_type, _)| *task == event.task && *event_type == event.event_type)
+    {
+        Some(entry) => entry.2 = entry.2.min(place),
+        None => entries.push((event.task.clone(), event.event_type.clone(), place)),
+    }
+}
 
 /// The task events this writer stored recently, with where each was first
 /// seen. Every allocation update repeats its tasks' last ten events; those
@@ -84,16 +107,17 @@ type TaskEventKey = (i64, String, i64, String);
 /// cache is emptied when it grows past [`TaskEventCache::CAPACITY`].
 #[derive(Default)]
 pub struct TaskEventCache {
-    stored: HashMap<TaskEventKey, Place>,
+    stored: TaskEventIndex,
+    entries: usize,
 }
 
 /// What the cache learns from a batch once it is committed.
-pub struct Learned(HashMap<TaskEventKey, Place>);
+pub struct Learned(TaskEventIndex, usize);
 
 impl BatchTaskEvents<'_> {
     /// What the cache learns if the batch commits.
     pub fn learned(self) -> Learned {
-        Learned(self.learned)
+        Learned(self.learned, self.rows.len())
     }
 }
 
@@ -101,7 +125,7 @@ impl BatchTaskEvents<'_> {
 /// the batch is committed.
 pub struct BatchTaskEvents<'r> {
     pub rows: Vec<TaskEventRow<'r>>,
-    learned: HashMap<TaskEventKey, Place>,
+    learned: TaskEventIndex,
 }
 
 impl TaskEventCache {
@@ -122,17 +146,12 @@ impl TaskEventCache {
             };
             let place = (row.index, row.position);
             for event in &details.task_events {
-                let key = (
-                    refs.key,
-                    event.task.to_string(),
-                    event.time_ns,
-                    event.event_type.to_string(),
-                );
-                let known = batch.learned.get(&key).or(self.stored.get(&key));
-                if known.is_some_and(|&first| first <= place) {
+                let known = first_place(&batch.learned, refs.key, event)
+                    .or_else(|| first_place(&self.stored, refs.key, event));
+                if known.is_some_and(|first| first <= place) {
                     continue;
                 }
-                batch.learned.insert(key, place);
+                record(&mut batch.learned, refs.key, event, place);
                 batch.rows.push(TaskEventRow {
                     alloc_ref: refs.key,
                     namespace: &row.event.namespace,
@@ -147,12 +166,58 @@ impl TaskEventCache {
 
     /// Remembers a committed batch's task events.
     pub fn remember(&mut self, learned: Learned) {
-        if self.stored.len() + learned.0.len() > Self::CAPACITY {
+        if self.entries + learned.1 > Self::CAPACITY {
             self.stored.clear();
+            self.entries = 0;
         }
-        for (key, place) in learned.0 {
-            let first = self.stored.entry(key).or_insert(place);
-            *first = (*first).min(place);
+        self.entries += learned.1;
+        for (key, events) in learned.0 {
+            let stored = self.stored.entry(key).or_default();
+            for (task, event_type, place) in events {
+                match stored
+                    .iter_mut()
+                    .find(|(t, e, _)| *t == task && *e == event_type)
+                {
+                    Some(entry) => entry.2 = entry.2.min(place),
+                    None => stored.push((task, event_type, place)),
+                }
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(task: &str, time_ns: i64, event_type: &str) -> TaskEvent {
+        TaskEvent {
+            task: task.into(),
+            time_ns,
+            event_type: event_type.into(),
+            exit_code: None,
+            oom_killed: [false; 2],
+            message: None,
+        }
+    }
+
+    #[test]
+    fn an_event_is_skipped_only_where_it_is_known_from_an_earlier_place() {
+        let mut index = TaskEventIndex::default();
+        let started = event("web", 10, "Started");
+        record(&mut index, 1, &started, (20, 0));
+        assert_eq!(first_place(&index, 1, &started), Some((20, 0)));
+        assert_eq!(first_place(&index, 2, &started), None, "another allocation");
+        assert_eq!(first_place(&index, 1, &event("web", 10, "Killed")), None);
+        assert_eq!(
+            first_place(&index, 1, &event("sidecar", 10, "Started")),
+            None
+        );
+        record(&mut index, 1, &started, (15, 3));
+        assert_eq!(
+            first_place(&index, 1, &started),
+            Some((15, 3)),
+            "the earlier place"
+        );
     }
 }
