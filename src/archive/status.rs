@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::nomad::ClusterIdentity;
 
-use super::{Gap, PartSummary};
+use super::{Gap, PartSummary, Prune};
 
 /// One cluster's summary, for `status`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -30,6 +30,22 @@ pub struct ClusterStatus {
     pub last_received_at: Option<i64>,
     /// What was reconstructed after each gap (filled in by `status`).
     pub reconstructions: Vec<PartSummary>,
+    /// The cut in force: history before it was pruned (retention).
+    pub pruned: Option<Prune>,
+}
+
+impl ClusterStatus {
+    /// Adds the cluster's newest prune: its stretch leads the gaps, and the
+    /// history shown starts at the first index kept (the events kept before
+    /// it, for snapshots, are counted but not shown as history).
+    pub fn with_prune(mut self, prune: Option<Prune>) -> Self {
+        if let Some(prune) = &prune {
+            self.gaps.insert(0, prune.gap());
+            self.first_index = self.first_index.map(|i| i.max(prune.before_index));
+        }
+        self.pruned = prune;
+        self
+    }
 }
 
 /// Events per topic.

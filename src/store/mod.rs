@@ -2,7 +2,7 @@
 //! (open a cluster, commit a batch with its checkpoint, report status, read
 //! events back) and one implementation per backend, chosen once from the
 //! `--db` URL by [`connect`]. SQL that both dialects read alike is written
-//! once ([`filter`], `queries`, [`reconstruction`]) and run by each backend;
+//! once ([`filter`], `queries`, [`reconstruction`], [`prune`]) and run by each backend;
 //! the rest lives in the backend folders. Rows map by column name (`records`).
 
 mod backfill;
@@ -12,6 +12,7 @@ pub mod moment;
 mod names;
 mod params;
 mod postgres;
+pub mod prune;
 mod queries;
 pub mod reconstruction;
 mod records;
@@ -28,7 +29,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::archive::{
     ArchivedEvent, Batch, ClosedPart, Cluster, CommitStats, Gap, PageQuery, PartSummary,
-    PendingPart, ReconstructedObject, Reconstruction, RefColumn, StatusReport, StoredPart,
+    PendingPart, Prune, PruneReport, ReconstructedObject, Reconstruction, RefColumn, StatusReport,
+    StoredPart,
 };
 use crate::config::DbUrl;
 
@@ -254,6 +256,26 @@ pub trait Store: Send + Sync {
         prefix: &str,
         limit: u32,
     ) -> Result<Vec<String>, StoreError>;
+
+    /// The cluster's cut in force (its newest prune): its history before
+    /// that index is gone but for what snapshots after it need.
+    async fn pruned(&self, cluster: &Cluster) -> Result<Option<Prune>, StoreError>;
+
+    /// Deletes the cluster's history before index `before` (dated `time` by
+    /// Nomad's clock) in small transactions, keeping what snapshots after
+    /// it need ([`prune`]), and gives the space back. The caller checks
+    /// the cut (not past the newest index); one at or before the cut in
+    /// force finishes what an interrupted prune left.
+    async fn prune(
+        &self,
+        cluster: &Cluster,
+        before: u64,
+        time: Option<i64>,
+    ) -> Result<PruneReport, StoreError>;
+
+    /// The archive's size in bytes, as retention budgets it (SQLite: the
+    /// pages in use; PostgreSQL: the archive's tables with their indexes).
+    async fn size(&self) -> Result<u64, StoreError>;
 
     /// Looks a cluster up by label without creating it.
     async fn find_cluster(&self, name: &str) -> Result<Option<Cluster>, StoreError>;

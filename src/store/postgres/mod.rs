@@ -23,6 +23,7 @@ mod copy;
 mod keyframe;
 mod lease;
 mod open;
+mod prune;
 mod reads;
 mod reconstruction;
 mod status;

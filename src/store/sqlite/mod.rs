@@ -21,6 +21,7 @@ mod checkpoint;
 mod keyframe;
 mod lease;
 mod open;
+mod prune;
 mod reads;
 mod reconstruction;
 mod status;

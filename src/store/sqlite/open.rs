@@ -5,7 +5,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{ConnectOptions, SqlitePool};
 
 use super::SqliteStore;
@@ -60,6 +62,10 @@ impl SqliteStore {
                         .filename(path)
                         .create_if_missing(true)
                         .page_size(PAGE_SIZE)
+                        // Retention gives freed pages back to the file
+                        // system (`PRAGMA incremental_vacuum`); only a new
+                        // file takes it, before its first table.
+                        .auto_vacuum(SqliteAutoVacuum::Incremental)
                         .journal_mode(SqliteJournalMode::Wal)
                         .synchronous(SqliteSynchronous::Normal)
                         // The writer's lease checkpoints on another
