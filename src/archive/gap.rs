@@ -36,8 +36,8 @@ impl GapKind {
             GapKind::ServerBehind,
             GapKind::Pruned,
         ]
-            .into_iter()
-            .find(|k| k.as_str() == value)
+        .into_iter()
+        .find(|k| k.as_str() == value)
     }
 }
 

@@ -373,10 +373,9 @@ pub async fn run(args: QueryArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
 /// pruned when it was: what was asked for may have been there.
 async fn with_cut(store: &dyn Store, cluster: &Cluster, message: String) -> String {
     match store.pruned(cluster).await {
-        Ok(Some(cut)) if !message.contains(&cut.sentence()) => format!(
-            "{message}; {}, so it may have been there",
-            cut.sentence()
-        ),
+        Ok(Some(cut)) if !message.contains(&cut.sentence()) => {
+            format!("{message}; {}, so it may have been there", cut.sentence())
+        }
         _ => message,
     }
 }

@@ -19,6 +19,7 @@ use crate::config::{BatchConfig, DbUrl, NomadConfig, redact_url};
 use crate::metrics::LeaseState;
 use crate::nomad::client::ClientError;
 use crate::nomad::{NomadClient, Subscription};
+use crate::retention::background::{self as retention, Budget};
 use crate::store::{self, Store, StoreError};
 
 /// Everything `ingest` needs, validated before any connection opens.
@@ -43,6 +44,9 @@ pub struct Settings {
     pub batch: BatchConfig,
     /// Rebuild state from Nomad's lists after a gap.
     pub reconcile: bool,
+    /// What to keep (`--retain`, `--retain-size`), pruned in the background
+    /// while this process holds the lease.
+    pub retention: Budget,
 }
 
 /// Why `ingest` stopped with an error.
@@ -199,6 +203,14 @@ async fn turns(
             checkpoint = cluster.checkpoint,
             "Archiving the event stream"
         );
+        let pruner = CancellationToken::new();
+        let pruning = retention::run(
+            store.clone(),
+            cluster.clone(),
+            settings.retention,
+            pruner.clone(),
+            shutdown.clone(),
+        );
         let sink = Sink {
             lease,
             cluster,
@@ -206,7 +218,14 @@ async fn turns(
             stats: stats.clone(),
             reconcile: reconcile.clone(),
         };
-        match super::ingest(sink, client, options.clone(), requested, shutdown.clone()).await {
+        let ingesting = async {
+            let ended =
+                super::ingest(sink, client, options.clone(), requested, shutdown.clone()).await;
+            pruner.cancel();
+            ended
+        };
+        let (ended, ()) = tokio::join!(ingesting, pruning);
+        match ended {
             Err(IngestError::Store(StoreError::LeaseLost { detail })) => {
                 tracing::warn!(error = %detail, "Lost the writer lock; standing by to resume from the checkpoint");
             }
@@ -294,6 +313,7 @@ mod tests {
             idle_timeout: Duration::from_secs(90),
             batch: BatchConfig::default(),
             reconcile: false,
+            retention: Budget::default(),
         };
         (sim, last, settings)
     }

@@ -116,7 +116,10 @@ pub async fn run(
         return Err(not_found().await?);
     };
     let cut = store.pruned(cluster).await?;
-    if let Some(cut) = cut.as_ref().filter(|c| moment.index.saturating_add(1) < c.before_index) {
+    if let Some(cut) = cut
+        .as_ref()
+        .filter(|c| moment.index.saturating_add(1) < c.before_index)
+    {
         return Err(QueryError::NotFound(format!(
             "no snapshot at {}: {}; the earliest moment the archive can show is index {}",
             point(query.at),

@@ -349,6 +349,16 @@ pub async fn connect(url: &DbUrl) -> Result<Arc<dyn Store>, StoreError> {
     Ok(store)
 }
 
+/// Whether `url` names an existing archive, asked without creating or
+/// migrating anything (a missing SQLite file, another program's database:
+/// `false`).
+pub async fn holds_archive(url: &DbUrl) -> Result<bool, StoreError> {
+    match url {
+        DbUrl::SqliteFile(_) | DbUrl::SqliteMemory => sqlite::open::holds_archive(url).await,
+        DbUrl::Postgres(_) => postgres::open::holds_archive(url).await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;

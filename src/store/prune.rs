@@ -74,9 +74,7 @@ pub(super) fn lock_cluster(cluster_id: i64, style: Placeholders) -> Option<State
         Placeholders::Numbered => {
             let mut p = Params::new(style);
             let c = p.int(cluster_id);
-            Some(p.statement(format!(
-                "SELECT id FROM clusters WHERE id = {c} FOR UPDATE"
-            )))
+            Some(p.statement(format!("SELECT id FROM clusters WHERE id = {c} FOR UPDATE")))
         }
     }
 }
@@ -120,8 +118,14 @@ pub(super) async fn apply(
             below,
         } => {
             for table in PER_EVENT_TABLES {
-                run.execute(delete_side(table, cluster_id, keyframe, (from, below), style))
-                    .await?;
+                run.execute(delete_side(
+                    table,
+                    cluster_id,
+                    keyframe,
+                    (from, below),
+                    style,
+                ))
+                .await?;
             }
             let deleted = run
                 .execute(delete_events(cluster_id, keyframe, (from, below), style))
@@ -149,7 +153,9 @@ async fn keyframe_at(
     {
         return Err(keyframe::unfilled_error(&cluster_id.to_string()));
     }
-    let from = run.keyframe(keyframe::newest(cluster_id, index, style)).await?;
+    let from = run
+        .keyframe(keyframe::newest(cluster_id, index, style))
+        .await?;
     if let Some(k) = from.filter(|k| k.index == index) {
         return Ok(k);
     }
@@ -182,7 +188,11 @@ fn carry_counts(cluster_id: i64, index: u64, style: Placeholders) -> Statement {
 /// Records a prune before `before`; returns its id.
 fn record(cluster_id: i64, before: u64, time: Option<i64>, style: Placeholders) -> Statement {
     let mut p = Params::new(style);
-    let (c, b, at) = (p.int(cluster_id), p.int(to_i64(before)), p.int(now_millis()));
+    let (c, b, at) = (
+        p.int(cluster_id),
+        p.int(to_i64(before)),
+        p.int(now_millis()),
+    );
     let t = match time {
         Some(t) => p.int(t),
         None => "NULL".to_owned(),
@@ -261,7 +271,9 @@ fn count(prune: i64, deleted: u64, style: Placeholders) -> Statement {
 fn finish(prune: i64, style: Placeholders) -> Statement {
     let mut p = Params::new(style);
     let (at, id) = (p.int(now_millis()), p.int(prune));
-    p.statement(format!("UPDATE prunes SET finished_at = {at} WHERE id = {id}"))
+    p.statement(format!(
+        "UPDATE prunes SET finished_at = {at} WHERE id = {id}"
+    ))
 }
 
 /// Deletes the oldest keyframe before `before - 1`, its objects and the
@@ -343,8 +355,15 @@ pub(super) async fn run(
         _ => (before, time),
     };
     let keyframe = to_i64(store.step(cluster_id, Step::Keyframe { before }).await?);
-    let prune = to_i64(store.step(cluster_id, Step::Record { before, time }).await?);
-    let mut from = store.int(lowest(cluster_id, style)).await?.map_or(before, to_u64);
+    let prune = to_i64(
+        store
+            .step(cluster_id, Step::Record { before, time })
+            .await?,
+    );
+    let mut from = store
+        .int(lowest(cluster_id, style))
+        .await?
+        .map_or(before, to_u64);
     let mut events = 0;
     while from < before {
         let end = store.int(step_end(cluster_id, from, before, style)).await?;
@@ -364,7 +383,10 @@ pub(super) async fn run(
     }
     store.step(cluster_id, Step::Finish { prune }).await?;
     let space_returned = store.reclaim().await?;
-    let kept = store.int(kept(cluster_id, before, style)).await?.map_or(0, to_u64);
+    let kept = store
+        .int(kept(cluster_id, before, style))
+        .await?
+        .map_or(0, to_u64);
     Ok(PruneReport {
         prune: Prune {
             before_index: before,
@@ -401,7 +423,9 @@ mod tests {
             "{sql}"
         );
         assert!(
-            sql.contains("e.position = task_events.position AND EXISTS (SELECT 1 FROM keyframe_objects"),
+            sql.contains(
+                "e.position = task_events.position AND EXISTS (SELECT 1 FROM keyframe_objects"
+            ),
             "{sql}"
         );
     }

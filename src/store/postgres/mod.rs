@@ -22,7 +22,7 @@ mod backfill;
 mod copy;
 mod keyframe;
 mod lease;
-mod open;
+pub(super) mod open;
 mod prune;
 mod reads;
 mod reconstruction;

@@ -16,7 +16,12 @@ use crate::store::statement::{Placeholders, Statement};
 use crate::store::{StoreError, to_u64};
 
 /// The tables a prune deletes from besides [`PER_EVENT_TABLES`].
-const PRUNED: [&str; 4] = ["event_log", "keyframes", "keyframe_objects", "terminal_counts"];
+const PRUNED: [&str; 4] = [
+    "event_log",
+    "keyframes",
+    "keyframe_objects",
+    "terminal_counts",
+];
 
 /// The archive's tables whose size retention budgets: events, their IDs,
 /// keyframes and gaps with what was reconstructed after them.
@@ -83,7 +88,10 @@ pub(super) async fn size(store: &PgStore) -> Result<u64, StoreError> {
 }
 
 /// [`crate::store::Store::pruned`].
-pub(super) async fn pruned(store: &PgStore, cluster: &Cluster) -> Result<Option<Prune>, StoreError> {
+pub(super) async fn pruned(
+    store: &PgStore,
+    cluster: &Cluster,
+) -> Result<Option<Prune>, StoreError> {
     store
         .optional::<PruneRecord, Prune>(prune::newest(cluster.id, STYLE))
         .await

@@ -6,8 +6,10 @@ use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use tokio_util::sync::CancellationToken;
 
-use super::{PgStore, STYLE, keyframe, lease, query_scalar, status, prune};
-use crate::archive::{ArchivedEvent, Cluster, Gap, PageQuery, Prune, PruneReport, StatusReport, now_millis};
+use super::{PgStore, STYLE, keyframe, lease, prune, query_scalar, status};
+use crate::archive::{
+    ArchivedEvent, Cluster, Gap, PageQuery, Prune, PruneReport, StatusReport, now_millis,
+};
 use crate::store::filter::select_events;
 use crate::store::records::{ClusterRecord, EventRecord, GapRecord, SpanRecord};
 use crate::store::{

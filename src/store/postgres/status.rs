@@ -4,7 +4,7 @@
 use super::{PgStore, STYLE};
 use crate::archive::{Gap, Prune, StatusReport, TopicCount};
 use crate::store::prune;
-use crate::store::records::{PruneRecord, GapRecord, StatusRecord, TopicRecord, cluster_status};
+use crate::store::records::{GapRecord, PruneRecord, StatusRecord, TopicRecord, cluster_status};
 use crate::store::{Store, StoreError, queries, to_u64};
 
 /// Every cluster with the extent of its events (indexes, Nomad's times, the

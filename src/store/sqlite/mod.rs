@@ -20,7 +20,7 @@ mod backfill;
 mod checkpoint;
 mod keyframe;
 mod lease;
-mod open;
+pub(super) mod open;
 mod prune;
 mod reads;
 mod reconstruction;

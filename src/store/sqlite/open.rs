@@ -174,3 +174,35 @@ fn migrate_error(url: &str, e: sqlx::migrate::MigrateError) -> StoreError {
         },
     }
 }
+
+/// Whether the file holds an archive (its `clusters` table), read without
+/// creating or changing anything: for commands that must not turn another
+/// file into an archive. A missing file holds none.
+pub(crate) async fn holds_archive(url: &DbUrl) -> Result<bool, StoreError> {
+    let DbUrl::SqliteFile(path) = url else {
+        return Ok(matches!(url, DbUrl::SqliteMemory));
+    };
+    if !path.is_file() {
+        return Ok(false);
+    }
+    let options = SqliteConnectOptions::new().filename(path).read_only(true);
+    let found = async {
+        let mut conn = options.connect().await?;
+        let found: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'clusters'",
+        )
+        .fetch_one(&mut conn)
+        .await?;
+        sqlx::Connection::close(conn).await?;
+        Ok::<_, sqlx::Error>(found > 0)
+    };
+    match found.await {
+        Ok(found) => Ok(found),
+        Err(e) if e.to_string().contains("not a database") => Ok(false),
+        Err(e) => Err(StoreError::Open {
+            url: url.to_string(),
+            detail: e.to_string(),
+            hint: None,
+        }),
+    }
+}

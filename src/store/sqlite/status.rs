@@ -4,8 +4,8 @@
 use super::{STYLE, SqliteStore};
 use crate::archive::{Gap, Prune, StatusReport, TopicCount};
 use crate::store::prune;
-use crate::store::records::{PruneRecord, 
-    GapRecord, StatusClusterRecord, TopicRecord, TotalsRecord, cluster_status,
+use crate::store::records::{
+    GapRecord, PruneRecord, StatusClusterRecord, TopicRecord, TotalsRecord, cluster_status,
 };
 use crate::store::{Store, StoreError, queries, to_u64};
 
