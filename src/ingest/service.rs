@@ -203,14 +203,7 @@ async fn turns(
             checkpoint = cluster.checkpoint,
             "Archiving the event stream"
         );
-        let pruner = CancellationToken::new();
-        let pruning = retention::run(
-            store.clone(),
-            cluster.clone(),
-            settings.retention,
-            pruner.clone(),
-            shutdown.clone(),
-        );
+        let retention = (store.clone(), settings.retention);
         let sink = Sink {
             lease,
             cluster,
@@ -218,13 +211,10 @@ async fn turns(
             stats: stats.clone(),
             reconcile: reconcile.clone(),
         };
-        let ingesting = async {
-            let ended =
-                super::ingest(sink, client, options.clone(), requested, shutdown.clone()).await;
-            pruner.cancel();
-            ended
-        };
-        let (ended, ()) = tokio::join!(ingesting, pruning);
+        let ended = pruning_beside(retention, sink, shutdown, async |sink| {
+            super::ingest(sink, client, options.clone(), requested, shutdown.clone()).await
+        })
+        .await;
         match ended {
             Err(IngestError::Store(StoreError::LeaseLost { detail })) => {
                 tracing::warn!(error = %detail, "Lost the writer lock; standing by to resume from the checkpoint");
@@ -232,6 +222,27 @@ async fn turns(
             other => return Ok(other?),
         }
     }
+}
+
+/// Runs `ingest` on `sink` with the retention budget's pruner beside it
+/// ([`retention::run`]), for as long as the lease is held: the pruner stops
+/// when ingest ends (finishing a check under way, unless `shutdown` fired).
+async fn pruning_beside<T>(
+    (store, budget): (Arc<dyn Store>, Budget),
+    sink: Sink,
+    shutdown: &CancellationToken,
+    ingest: impl AsyncFnOnce(Sink) -> T,
+) -> T {
+    let stop = CancellationToken::new();
+    let cluster = sink.cluster.clone();
+    let pruning = retention::run(store, cluster, budget, stop.clone(), shutdown.clone());
+    let ingesting = async {
+        let ended = ingest(sink).await;
+        stop.cancel();
+        ended
+    };
+    let (ended, ()) = tokio::join!(ingesting, pruning);
+    ended
 }
 
 /// Reports the lease to `/metrics` and `/readyz`.

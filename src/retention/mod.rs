@@ -67,7 +67,8 @@ pub async fn plan(
         Cut::Index(index) => (index, time_at(store, cluster, index).await?),
         Cut::Time(time) if time > now => {
             return Err(RetentionError::Future {
-                time: crate::query::render::time(time),
+                time: jiff::Timestamp::from_millisecond(time)
+                    .map_or_else(|_| format!("{time}ms"), |t| t.to_string()),
             });
         }
         Cut::Time(time) => match at_time(store, cluster, time).await? {

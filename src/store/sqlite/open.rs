@@ -8,7 +8,7 @@ use std::time::Duration;
 use sqlx::sqlite::{
     SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, SqlitePool};
+use sqlx::{ConnectOptions, Connection, SqlitePool};
 
 use super::SqliteStore;
 use crate::config::DbUrl;
@@ -36,6 +36,7 @@ impl SqliteStore {
             detail,
             hint,
         };
+        let new_file = matches!(url, DbUrl::SqliteFile(path) if !path.exists());
         let (options, max_connections) = match url {
             DbUrl::SqliteMemory => (
                 SqliteConnectOptions::from_str("sqlite::memory:")
@@ -62,10 +63,6 @@ impl SqliteStore {
                         .filename(path)
                         .create_if_missing(true)
                         .page_size(PAGE_SIZE)
-                        // Retention gives freed pages back to the file
-                        // system (`PRAGMA incremental_vacuum`); only a new
-                        // file takes it, before its first table.
-                        .auto_vacuum(SqliteAutoVacuum::Incremental)
                         .journal_mode(SqliteJournalMode::Wal)
                         .synchronous(SqliteSynchronous::Normal)
                         // The writer's lease checkpoints on another
@@ -83,6 +80,11 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .log_slow_statements(log::LevelFilter::Debug, crate::store::SLOW_STATEMENT);
+        if let (true, DbUrl::SqliteFile(path)) = (new_file, url) {
+            create(path)
+                .await
+                .map_err(|e| open_error(e.to_string(), None))?;
+        }
         let pool = connect_pool(options, max_connections).await.map_err(|e| {
             let detail = e.to_string();
             let hint = if detail.contains("not a database") {
@@ -102,6 +104,24 @@ impl SqliteStore {
             in_memory: matches!(url, DbUrl::SqliteMemory),
         })
     }
+}
+
+/// Creates a new archive file with what only an empty file takes: its page
+/// size, and `auto_vacuum = INCREMENTAL` (retention gives freed pages back
+/// to the file system with `PRAGMA incremental_vacuum`), set before the
+/// switch to WAL writes the file's header. Not a pool option: on an
+/// existing file, setting the mode opens a write transaction, which would
+/// wait for any writer on every new connection.
+async fn create(path: &std::path::Path) -> Result<(), sqlx::Error> {
+    let conn = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .page_size(PAGE_SIZE)
+        .auto_vacuum(SqliteAutoVacuum::Incremental)
+        .journal_mode(SqliteJournalMode::Wal)
+        .connect()
+        .await?;
+    conn.close().await
 }
 
 /// Opens the pool. Switching a new file to WAL takes an exclusive lock
