@@ -402,7 +402,107 @@ async fn retain_size_keeps_the_archive_under_budget(backend: Backend) {
     store.close().await;
 }
 
+async fn a_prune_beside_a_running_ingest_lets_it_keep_committing(backend: Backend) {
+    let sim = SimAt::roomy().await;
+    let mut generator = Generator::new(45);
+    let first = sim.publish(&mut generator, 2_000);
+    let archive = Archive::new(backend).await;
+    archive
+        .ingest_until(&sim, first, &[])
+        .await
+        .assert_success();
+    let mut child = archive
+        .command(&[
+            "ingest",
+            "--address",
+            &sim.address,
+            "--cluster",
+            "test",
+            "--batch-interval",
+            "20ms",
+        ])
+        .spawn()
+        .expect("spawn ingest");
+    let cut = (first / 2).to_string();
+    let args = ["prune", "--before-index", &cut];
+    let pruning = archive.run(&args);
+    let publishing = async {
+        let mut last = first;
+        for _ in 0..20 {
+            last = sim.publish(&mut generator, 50);
+            tokio::task::yield_now().await;
+        }
+        last
+    };
+    let (pruned, last) = tokio::join!(pruning, publishing);
+    pruned.assert_success();
+    crate::common::eventually("ingest to store what was published", || async {
+        let status = archive.status().await;
+        status.clusters[0].checkpoint == Some(last)
+    })
+    .await;
+    child.start_kill().expect("stop ingest");
+    let _ = child.wait().await;
+    let status = archive.status().await;
+    assert_eq!(
+        status.clusters[0].pruned.as_ref().map(|p| p.before_index),
+        Some(first / 2)
+    );
+}
+
+/// The archive's size after each of `cycles` rounds of importing 500
+/// frames and pruning all but the last 1,000 indexes, without the IDs in
+/// `names`, which are never deleted (one row per ID ever seen).
+async fn sizes_over_cycles(backend: Backend, cycles: usize) -> Vec<u64> {
+    let archive = Archive::new(backend).await;
+    let mut generator = Generator::new(46);
+    let mut sizes = Vec::new();
+    for round in 0..cycles {
+        let frames: Vec<SimFrame> = (0..500).map(|_| generator.next_frame()).collect();
+        let file = archive.capture(&format!("round{round}.ndjson"), &frames);
+        let mut cmd = archive.command(&["import", &file, "--batch-size", "40"]);
+        cmd.env(keyframe::EVENTS_BETWEEN_ENV, EVENTS_BETWEEN.to_string());
+        finish(cmd.spawn().expect("spawn import"))
+            .await
+            .assert_success();
+        let (store, cluster) = open(&archive).await;
+        if let Some((_, newest)) = store.span(&cluster).await.expect("span") {
+            if newest > 1_500 {
+                let cut = (newest - 1_000).to_string();
+                prune(&archive, &["--before-index", &cut]).await;
+            }
+        }
+        let size = store.size().await.expect("size");
+        store.close().await;
+        let names = match backend {
+            Backend::Sqlite => "SELECT SUM(pgsize) AS n FROM dbstat WHERE name LIKE '%names%'",
+            Backend::Postgres => "SELECT pg_total_relation_size('names') AS n",
+        };
+        let names = u64::try_from(count(&archive, names).await).unwrap_or(0);
+        sizes.push(size.saturating_sub(names));
+    }
+    sizes
+}
+
+async fn repeated_ingest_and_prune_cycles_do_not_grow_the_archive(backend: Backend) {
+    let cycles = std::env::var("RETENTION_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let sizes = sizes_over_cycles(backend, cycles).await;
+    eprintln!("{backend:?}: size without `names` after each cycle: {sizes:?}");
+    // From the fourth cycle on, about as much is pruned as is added.
+    let settled = sizes[3];
+    let last = sizes[sizes.len() - 1];
+    assert!(
+        last <= settled + settled / 5,
+        "grew from {settled} to {last}: {sizes:?}"
+    );
+}
+
 on_both_backends!(
+    a_prune_beside_a_running_ingest_lets_it_keep_committing,
+    repeated_ingest_and_prune_cycles_do_not_grow_the_archive,
     pruning_by_index_keeps_snapshots_after_the_cut_whole,
     answers_reaching_before_the_cut_say_history_was_pruned,
     replay_from_before_the_cut_starts_at_the_first_kept_index,
