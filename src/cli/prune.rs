@@ -99,10 +99,14 @@ async fn prune(
 ) -> anyhow::Result<Option<(String, PruneReport)>> {
     let cluster = pick_cluster(store, cluster, &db.to_string()).await?;
     match plan(store, &cluster, cut, now_millis()).await? {
-        Plan::Prune { before, time } => {
-            let report = store.prune(&cluster, before, time).await?;
-            Ok(Some((cluster.name, report)))
-        }
+        Plan::Prune { before, time } => match store.prune(&cluster, before, time).await {
+            Ok(report) => Ok(Some((cluster.name, report))),
+            Err(e) if e.is_read_only() => bail!(
+                "`{db}` may not be written by this user or process ({e}): nothing was pruned; \
+                 prune with the database user and file permissions `ingest` uses"
+            ),
+            Err(e) => Err(e.into()),
+        },
         Plan::Already(p) => {
             eprintln!(
                 "cluster `{}`: {} already; nothing to do",

@@ -97,6 +97,21 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// Whether the archive refused a write for want of rights: a read-only
+    /// SQLite file or connection (SQLITE_READONLY and its extended codes),
+    /// a PostgreSQL user without the privilege (SQLSTATE 42501), or a
+    /// read-only PostgreSQL transaction (25006).
+    pub fn is_read_only(&self) -> bool {
+        let StoreError::Query(sqlx::Error::Database(db)) = self else {
+            return false;
+        };
+        let code = db.code().unwrap_or_default();
+        let sqlite_read_only = code.parse::<i64>().is_ok_and(|c| c & 0xff == 8);
+        sqlite_read_only || matches!(code.as_ref(), "42501" | "25006")
+    }
+}
+
 /// Errors that go away by themselves: the connection dropped, the server is
 /// restarting, or another writer briefly holds a lock.
 fn is_transient(e: &sqlx::Error) -> bool {

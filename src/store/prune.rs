@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use super::keyframe::{self, Keyframe, Params, Run};
 use super::statement::{Placeholders, Statement};
 use super::{StoreError, to_i64, to_u64};
-use crate::archive::{Prune, PruneReport, now_millis};
+use crate::archive::{Cluster, Prune, PruneReport, now_millis};
 
 /// The tables other than `event_log` that hold one row per event, keyed by
 /// `(cluster_id, raft_index, position)`: a prune deletes their rows with
@@ -151,7 +151,7 @@ async fn keyframe_at(
         .await?
         .is_some()
     {
-        return Err(keyframe::unfilled_error(&cluster_id.to_string()));
+        return Err(keyframe::unfilled_error(&format!("#{cluster_id}")));
     }
     let from = run
         .keyframe(keyframe::newest(cluster_id, index, style))
@@ -336,18 +336,25 @@ fn lowest(cluster_id: i64, style: Placeholders) -> Statement {
     ))
 }
 
-/// Prunes the history of cluster `cluster_id` before index `before` (its
+/// Prunes the history of `cluster` before index `before` (its
 /// time by Nomad's clock `time`), step by step: see the module's
 /// documentation. `previous` is the cut in force, if any: a cut at or
 /// before it only finishes what an interrupted prune left.
 pub(super) async fn run(
     store: &dyn Steps,
-    cluster_id: i64,
+    cluster: &Cluster,
     before: u64,
     time: Option<i64>,
     previous: Option<&Prune>,
 ) -> Result<PruneReport, StoreError> {
-    let style = store.style();
+    let (cluster_id, style) = (cluster.id, store.style());
+    if store
+        .int(keyframe::unfilled(cluster_id, style))
+        .await?
+        .is_some()
+    {
+        return Err(keyframe::unfilled_error(&cluster.name));
+    }
     let started_at = now_millis();
     let bytes_before = store.size().await?;
     let (before, time) = match previous {

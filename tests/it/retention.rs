@@ -176,6 +176,13 @@ async fn answers_reaching_before_the_cut_say_history_was_pruned(backend: Backend
     timeline.assert_success();
     assert!(timeline.stdout.contains(&sentence), "{}", timeline.stdout);
 
+    // Its state is still known, from the event kept for snapshots.
+    let last = frames.last().map_or(0, |f| f.index).to_string();
+    let state = archive
+        .run(&["query", "state", "job", &job, "--at-index", &last])
+        .await;
+    state.assert_success();
+
     // An ID the archive does not know may have been pruned.
     let unknown = archive.run(&["query", "job", "never-seen"]).await;
     assert_eq!(unknown.code, Some(1));
@@ -511,6 +518,48 @@ on_both_backends!(
     ingest_with_retain_prunes_while_ingesting,
     retain_size_keeps_the_archive_under_budget,
 );
+
+#[tokio::test]
+async fn a_database_user_that_may_not_write_is_refused_and_nothing_changes() {
+    if crate::common::pg::shared_admin_url().is_none() {
+        return;
+    }
+    let (archive, frames) = archived(Backend::Postgres).await;
+    let stored = events(&archive).await;
+    let role = format!("reader_{}", std::process::id());
+    archive
+        .execute(&[
+            &format!("DROP ROLE IF EXISTS {role}"),
+            &format!("CREATE ROLE {role} LOGIN PASSWORD 'reader'"),
+            // Enough to open the archive (the migrator creates its table
+            // if missing), not to change it.
+            &format!("GRANT CREATE ON SCHEMA public TO {role}"),
+            &format!("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}"),
+        ])
+        .await;
+    let (_, host) = archive.url.split_once('@').expect("a URL with a user");
+    let reader = format!("postgres://{role}:reader@{host}");
+    let cut = halfway(&frames).to_string();
+    let run = archive
+        .run(&["prune", "--db", &reader, "--before-index", &cut])
+        .await;
+    archive
+        .execute(&[
+            &format!("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}"),
+            &format!("REVOKE ALL ON SCHEMA public FROM {role}"),
+            &format!("DROP ROLE {role}"),
+        ])
+        .await;
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("may not be written by this user")
+            && run.stderr.contains("nothing was pruned"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(events(&archive).await, stored);
+    assert_eq!(archive.status().await.clusters[0].pruned, None);
+}
 
 #[tokio::test]
 async fn a_new_sqlite_archive_shrinks_after_a_prune() {

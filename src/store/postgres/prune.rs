@@ -105,5 +105,5 @@ pub(super) async fn run(
     time: Option<i64>,
 ) -> Result<PruneReport, StoreError> {
     let previous = pruned(store, cluster).await?;
-    prune::run(store, cluster.id, before, time, previous.as_ref()).await
+    prune::run(store, cluster, before, time, previous.as_ref()).await
 }
