@@ -114,6 +114,8 @@ async fn fetch(
         false => Vec::new(),
     };
     let (mut gaps, span) = super::gaps::around(store, cluster, !events.is_empty()).await?;
+    // Newest first: a page that filled up stopped short of the cut.
+    let reached = reached && events.len() < page.limit as usize;
     super::gaps::keep_cut(&mut gaps, reached);
     Ok(Fetched { events, gaps, span })
 }

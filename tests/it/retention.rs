@@ -155,6 +155,12 @@ async fn answers_reaching_before_the_cut_say_history_was_pruned(backend: Backend
         .filter_map(|e| e["Index"].as_u64())
         .collect();
     assert!(indexes.iter().all(|i| *i >= cut), "no kept event shows");
+    // The newest few stop short of the cut.
+    let newest = archive
+        .run(&["query", "events", "--limit", "3", "--output", "json"])
+        .await;
+    let doc: Value = serde_json::from_str(&newest.stdout).expect("json");
+    assert_eq!(doc["gaps"], Value::Array(Vec::new()), "{doc}");
     // A window after the cut does not reach before it.
     let after = (cut + 50).to_string();
     let late = archive
