@@ -57,9 +57,10 @@ pub(super) trait Steps: Send + Sync {
     async fn step(&self, cluster_id: i64, step: Step) -> Result<u64, StoreError>;
     /// Runs a statement outside any transaction, for one integer.
     async fn int(&self, statement: Statement) -> Result<Option<i64>, StoreError>;
-    /// Gives freed space back, a little at a time; whether it can (an
-    /// SQLite archive created without incremental auto-vacuum cannot).
-    async fn reclaim(&self) -> Result<bool, StoreError>;
+    /// Gives the space of `deleted` events back, a little at a time;
+    /// whether it can (an SQLite archive created without incremental
+    /// auto-vacuum cannot).
+    async fn reclaim(&self, deleted: u64) -> Result<bool, StoreError>;
     /// The archive's size in bytes, as retention measures it.
     async fn size(&self) -> Result<u64, StoreError>;
     fn style(&self) -> Placeholders;
@@ -389,7 +390,7 @@ pub(super) async fn run(
         tokio::task::yield_now().await;
     }
     store.step(cluster_id, Step::Finish { prune }).await?;
-    let space_returned = store.reclaim().await?;
+    let space_returned = store.reclaim(events).await?;
     let kept = store
         .int(kept(cluster_id, before, style))
         .await?

@@ -2,8 +2,9 @@
 //! ([`crate::store::prune`]) in a transaction that first locks the
 //! cluster's row (the writer's commit updates it, so a prune's step and a
 //! writer's keyframe follow each other), and an explicit `VACUUM` of the
-//! tables pruned at the end, so their freed space is reused by the next
-//! inserts instead of the tables growing.
+//! tables pruned at the end of a large prune, so their freed space is
+//! reused by the next inserts instead of the tables growing (autovacuum
+//! sees to the small ones).
 
 use async_trait::async_trait;
 
@@ -37,6 +38,11 @@ const MEASURED: [&str; 9] = [
     "prunes",
 ];
 
+/// A prune that deleted at least this share of the events (by the
+/// planner's estimate) vacuums the tables it deleted from at once; a
+/// smaller one leaves them to autovacuum.
+const VACUUM_SHARE: f32 = 0.05;
+
 #[async_trait]
 impl Steps for PgStore {
     async fn step(&self, cluster_id: i64, step: Step) -> Result<u64, StoreError> {
@@ -50,7 +56,17 @@ impl Steps for PgStore {
         self.pool.acquire().await?.int(statement).await
     }
 
-    async fn reclaim(&self) -> Result<bool, StoreError> {
+    async fn reclaim(&self, deleted: u64) -> Result<bool, StoreError> {
+        let rows: f32 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(reltuples), 0) FROM pg_class WHERE relname = 'event_log'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        // A small prune (the background's, every few minutes) is left to
+        // autovacuum: VACUUM reads every index of the tables it cleans.
+        if (deleted as f32) < rows * VACUUM_SHARE {
+            return Ok(true);
+        }
         let tables: Vec<&str> = PRUNED.iter().chain(PER_EVENT_TABLES).copied().collect();
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "VACUUM (ANALYZE) {}",

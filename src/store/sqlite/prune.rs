@@ -36,7 +36,7 @@ impl Steps for SqliteStore {
         self.pool.acquire().await?.int(statement).await
     }
 
-    async fn reclaim(&self) -> Result<bool, StoreError> {
+    async fn reclaim(&self, _deleted: u64) -> Result<bool, StoreError> {
         let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
             .fetch_one(&self.pool)
             .await?;
