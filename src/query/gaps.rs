@@ -98,6 +98,63 @@ mod tests {
         Gap::buffer_overrun(from_index, to_index)
     }
 
+    fn cut(before_index: u64, before_time: Option<i64>) -> Prune {
+        Prune {
+            before_index,
+            before_time,
+            started_at: 0,
+            finished_at: Some(1),
+            events: 10,
+        }
+    }
+
+    fn moment(read_after: u64, terminal_since: Option<i64>) -> Moment {
+        Moment {
+            index: 500,
+            time: Some(9_000),
+            keyframe: None,
+            read_after,
+            terminal_since,
+            refs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_answer_names_the_pruned_stretch_only_when_its_read_reached_into_it() {
+        let all = vec![cut(100, None).gap(), gap(150, 160), gap(300, 310)];
+        let mut reached = all.clone();
+        keep_cut(&mut reached, true);
+        let kinds: Vec<_> = answered(&reached, 100, 200)
+            .iter()
+            .map(|g| (g.kind, g.from_index))
+            .collect();
+        assert_eq!(kinds, vec![(GapKind::Pruned, 0), (GapKind::Buffer, 150)]);
+        let mut short = all;
+        keep_cut(&mut short, false);
+        assert_eq!(answered(&short, 100, 200).len(), 1);
+        assert_eq!(
+            sentence(&reached[0]),
+            "history before (index 100) was pruned"
+        );
+    }
+
+    #[test]
+    fn a_snapshot_names_the_pruned_stretch_when_it_reads_before_the_cut() {
+        let pruned = cut(100, Some(5_000));
+        let gaps = || vec![pruned.gap(), gap(150, 160)];
+        let named = |m: &Moment| {
+            for_snapshot(gaps(), m, Some(&pruned))
+                .iter()
+                .any(|g| g.kind == GapKind::Pruned)
+        };
+        // From the keyframe at the cut, terminal window after it: whole.
+        assert!(!named(&moment(99, Some(6_000))));
+        // `--all` reads from the start; a window reaching before the cut.
+        assert!(named(&moment(0, None)));
+        assert!(named(&moment(99, Some(4_000))));
+        assert_eq!(for_snapshot(gaps(), &moment(0, None), None).len(), 1);
+    }
+
     #[test]
     fn only_gaps_inside_the_answer_are_reported() {
         let gaps = [gap(10, 20), gap(50, 60), gap(100, 200)];
