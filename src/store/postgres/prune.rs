@@ -24,20 +24,6 @@ const PRUNED: [&str; 4] = [
     "terminal_counts",
 ];
 
-/// The archive's tables whose size retention budgets: events, their IDs,
-/// keyframes and gaps with what was reconstructed after them.
-const MEASURED: [&str; 9] = [
-    "event_log",
-    "names",
-    "keyframes",
-    "keyframe_objects",
-    "terminal_counts",
-    "gaps",
-    "reconstructions",
-    "reconstructed_objects",
-    "prunes",
-];
-
 /// A prune that deleted at least this share of the events (by the
 /// planner's estimate) vacuums the tables it deleted from at once; a
 /// smaller one leaves them to autovacuum.
@@ -86,18 +72,14 @@ impl Steps for PgStore {
     }
 }
 
-/// `pg_total_relation_size` (table, indexes, TOAST) of the archive's tables.
+/// `pg_total_relation_size` (table, indexes, TOAST) of every table in the
+/// archive's schema: events, IDs, keyframes, gaps and reconstructions, and
+/// whatever table a later migration adds.
 pub(super) async fn size(store: &PgStore) -> Result<u64, StoreError> {
-    let tables: Vec<String> = MEASURED
-        .iter()
-        .chain(PER_EVENT_TABLES)
-        .map(|t| (*t).to_owned())
-        .collect();
     let bytes: Option<i64> = sqlx::query_scalar(
         "SELECT CAST(SUM(pg_total_relation_size(c.oid)) AS BIGINT) FROM pg_class AS c \
-         WHERE c.relname = ANY($1) AND c.relkind = 'r' AND pg_table_is_visible(c.oid)",
+         WHERE c.relkind = 'r' AND c.relnamespace = CAST(current_schema() AS regnamespace)",
     )
-    .bind(&tables)
     .fetch_one(&store.pool)
     .await?;
     Ok(bytes.map_or(0, to_u64))
