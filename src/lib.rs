@@ -21,6 +21,8 @@
 //!   at a point in history), rendered as table, JSON or NDJSON.
 //! - [`replay`]: stored history read back as Nomad frames, and `serve`, the
 //!   archive as a `/v1/event/stream` endpoint.
+//! - [`retention`]: where a prune cuts history, and the age and size
+//!   budgets `ingest` keeps in the background.
 //!
 //! The Nomad-compatible simulator (`nomad-sim`), the benchmark harness
 //! (`bench`) and the shared test support (`testkit`) are packages of their
@@ -35,4 +37,5 @@ pub mod metrics;
 pub mod nomad;
 pub mod query;
 pub mod replay;
+pub mod retention;
 pub mod store;

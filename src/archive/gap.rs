@@ -14,6 +14,9 @@ pub enum GapKind {
     /// The server's history was behind the archive (a restore, a restarted dev
     /// agent, or another cluster at the same address).
     ServerBehind,
+    /// History before the second index was pruned (retention): never a row
+    /// of `gaps`, read from `prunes` ([`super::Prune::gap`]).
+    Pruned,
 }
 
 impl GapKind {
@@ -22,13 +25,19 @@ impl GapKind {
             GapKind::Buffer => "buffer",
             GapKind::Malformed => "malformed",
             GapKind::ServerBehind => "server_behind",
+            GapKind::Pruned => "pruned",
         }
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        [GapKind::Buffer, GapKind::Malformed, GapKind::ServerBehind]
-            .into_iter()
-            .find(|k| k.as_str() == value)
+        [
+            GapKind::Buffer,
+            GapKind::Malformed,
+            GapKind::ServerBehind,
+            GapKind::Pruned,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == value)
     }
 }
 

@@ -5,7 +5,8 @@
 //! found while receiving them, the cluster's identity); a [`Cluster`] is a
 //! history and its checkpoint; an [`ArchivedEvent`] is an event read back,
 //! chosen by a [`PageQuery`]; a [`StatusReport`] summarises it all; a
-//! [`Reconstruction`] is what Nomad's lists said after a gap.
+//! [`Reconstruction`] is what Nomad's lists said after a gap; a [`Prune`]
+//! is history given up to retention.
 
 mod batch;
 mod cluster;
@@ -13,6 +14,7 @@ mod event;
 mod frame;
 mod gap;
 mod page;
+mod prune;
 pub mod reconstruction;
 mod status;
 mod time;
@@ -23,6 +25,7 @@ pub use event::ArchivedEvent;
 pub use frame::{ReceivedFrame, now_millis};
 pub use gap::{Gap, GapKind};
 pub use page::{PageQuery, RefColumn};
+pub use prune::{Cut, Prune, PruneReport};
 pub use reconstruction::{
     ClosedPart, ObjectRow, PartStatus, PartSummary, PendingPart, ReconcileScope,
     ReconstructedObject, Reconstruction, StoredPart,

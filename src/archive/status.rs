@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::nomad::ClusterIdentity;
 
-use super::{Gap, PartSummary};
+use super::{Gap, PartSummary, Prune};
 
 /// One cluster's summary, for `status`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -30,6 +30,22 @@ pub struct ClusterStatus {
     pub last_received_at: Option<i64>,
     /// What was reconstructed after each gap (filled in by `status`).
     pub reconstructions: Vec<PartSummary>,
+    /// The cut in force: history before it was pruned (retention).
+    pub pruned: Option<Prune>,
+}
+
+impl ClusterStatus {
+    /// Adds the cluster's newest prune: its stretch leads the gaps, and the
+    /// history shown starts at the first index kept (the events kept before
+    /// it, for snapshots, are counted but not shown as history).
+    pub fn with_prune(mut self, prune: Option<Prune>) -> Self {
+        if let Some(prune) = &prune {
+            self.gaps.insert(0, prune.gap());
+            self.first_index = self.first_index.map(|i| i.max(prune.before_index));
+        }
+        self.pruned = prune;
+        self
+    }
 }
 
 /// Events per topic.
@@ -46,4 +62,45 @@ pub struct StatusReport {
     pub backend: &'static str,
     pub database_bytes: u64,
     pub clusters: Vec<ClusterStatus>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::GapKind;
+
+    #[test]
+    fn a_prune_leads_the_gaps_and_starts_the_history_shown() {
+        let status = ClusterStatus {
+            cluster: "prod".into(),
+            address: None,
+            events: 10,
+            first_index: Some(5),
+            last_index: Some(900),
+            checkpoint: Some(900),
+            identity: None,
+            topics: Vec::new(),
+            gaps: vec![Gap::buffer_overrun(300, 310)],
+            malformed_lines: 0,
+            first_event_at: None,
+            last_event_at: None,
+            first_received_at: None,
+            last_received_at: None,
+            reconstructions: Vec::new(),
+            pruned: None,
+        };
+        let prune = Prune {
+            before_index: 200,
+            before_time: None,
+            started_at: 1,
+            finished_at: Some(2),
+            events: 150,
+        };
+        let pruned = status.clone().with_prune(Some(prune.clone()));
+        assert_eq!(pruned.first_index, Some(200));
+        assert_eq!(pruned.gaps[0].kind, GapKind::Pruned);
+        assert_eq!(pruned.gaps.len(), 2);
+        assert_eq!(pruned.pruned, Some(prune));
+        assert_eq!(status.clone().with_prune(None), status);
+    }
 }

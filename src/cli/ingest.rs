@@ -15,6 +15,7 @@ use crate::config::{
 use crate::ingest::service::{self, Settings};
 use crate::nomad::Subscription;
 use crate::nomad::wire::MAX_INDEX;
+use crate::retention::background::Budget;
 
 /// Follow a Nomad agent's event stream and archive every event.
 ///
@@ -121,6 +122,31 @@ pub struct IngestArgs {
     /// Do not verify the agent's TLS certificate (insecure).
     #[arg(long, env = "NOMAD_SKIP_VERIFY", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     pub tls_skip_verify: bool,
+
+    /// Keep this much history by Nomad's clock (e.g. 90d, 12w); older
+    /// history is pruned in the background, in small transactions, while
+    /// ingest goes on. Checked when ingest starts and every 5 minutes.
+    /// Objects still present (a job registered long ago and still running)
+    /// keep their latest event, so snapshots after the cut stay whole.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub retain: Option<Duration>,
+
+    /// Keep the archive at most this large (e.g. 50GB, 500MiB), pruning the
+    /// oldest history in the background when it is over. Measured as the
+    /// pages in use (SQLite) or the size of the archive's tables with their
+    /// indexes (PostgreSQL); checked as often as --retain.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub retain_size: Option<u64>,
+}
+
+/// Parses `--retain-size`: bytes or with a unit (`50GB`, `500MiB`).
+fn parse_size(value: &str) -> Result<u64, String> {
+    match value.parse::<bytesize::ByteSize>() {
+        Ok(size) if size.as_u64() > 0 => Ok(size.as_u64()),
+        _ => Err(format!(
+            "`{value}` is not a size; use e.g. 50GB, 500MiB or 1073741824"
+        )),
+    }
 }
 
 /// Validates `TOPIC` or `TOPIC:KEY` as Nomad does.
@@ -170,6 +196,10 @@ impl IngestArgs {
             idle_timeout: self.idle_timeout,
             batch: self.batch.config(),
             reconcile: self.reconcile && !self.no_reconcile,
+            retention: Budget {
+                age: self.retain,
+                size: self.retain_size,
+            },
         })
     }
 }

@@ -6,6 +6,7 @@ mod history;
 mod import;
 mod ingest;
 mod install;
+mod prune;
 mod query;
 mod replay;
 mod serve;
@@ -26,7 +27,9 @@ use crate::config::{BatchConfig, DbUrl, Secret, read_secret_file};
 /// stores an event twice, and records gaps it could not see. `import` loads a
 /// saved capture; `status` summarizes the archive; `query` reconstructs what
 /// happened (timelines, an object's state, the cluster as of any moment);
-/// `replay` and `serve` re-emit stored history in Nomad's own wire format.
+/// `replay` and `serve` re-emit stored history in Nomad's own wire format;
+/// `prune` gives up history before a cut (and `ingest --retain` does so as
+/// it goes).
 #[derive(Debug, Parser)]
 #[command(
     name = "nomad-chronicle",
@@ -80,6 +83,7 @@ pub enum Command {
     Query(query::QueryArgs),
     Replay(replay::ReplayArgs),
     Serve(serve::ServeArgs),
+    Prune(prune::PruneArgs),
     Completions(install::CompletionsArgs),
     Man(install::ManArgs),
 }
@@ -183,6 +187,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Query(args) => query::run(args, &db).await,
         Command::Replay(args) => replay::run(args, &db, shutdown).await,
         Command::Serve(args) => serve::run(args, &db, shutdown).await,
+        Command::Prune(args) => prune::run(args, &db).await,
         Command::Completions(args) => install::completions(&args),
         Command::Man(args) => install::man(&args),
     }

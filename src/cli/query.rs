@@ -347,6 +347,12 @@ pub async fn run(args: QueryArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
         true => answer(&args.command, store.as_ref(), &cluster, &mut stdout).await,
         false => answer(&args.command, store.as_ref(), &cluster, &mut buffered).await,
     };
+    let answered = match answered {
+        Err(QueryError::NotFound(message)) => Err(QueryError::NotFound(
+            with_cut(store.as_ref(), &cluster, message).await,
+        )),
+        other => other,
+    };
     store.close().await;
     let written = match answered {
         Ok(()) => stdout.write_all(&buffered).and_then(|()| stdout.flush()),
@@ -360,5 +366,16 @@ pub async fn run(args: QueryArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
     match written {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// A "not found" message, and that history before the cut in force was
+/// pruned when it was: what was asked for may have been there.
+async fn with_cut(store: &dyn Store, cluster: &Cluster, message: String) -> String {
+    match store.pruned(cluster).await {
+        Ok(Some(cut)) if !message.contains(&cut.sentence()) => {
+            format!("{message}; {}, so it may have been there", cut.sentence())
+        }
+        _ => message,
     }
 }

@@ -147,7 +147,25 @@ fn render_cluster(out: &mut impl Write, c: &ClusterStatus) -> std::io::Result<()
         "  malformed   {} lines skipped",
         thousands(c.malformed_lines)
     )?;
+    render_pruned(out, c)?;
     render_gaps(out, c)
+}
+
+/// The cut in force: what retention gave up, when, and how many events.
+fn render_pruned(out: &mut impl Write, c: &ClusterStatus) -> std::io::Result<()> {
+    let Some(p) = &c.pruned else {
+        return Ok(());
+    };
+    let state = match p.finished_at {
+        Some(at) => format!("on {}", render::time_seconds(at)),
+        None => format!("since {}, not finished", render::time_seconds(p.started_at)),
+    };
+    writeln!(
+        out,
+        "  pruned      {} ({} events deleted {state})",
+        p.sentence(),
+        thousands(p.events)
+    )
 }
 
 /// A cluster's recorded gaps, each with what was reconstructed after it.

@@ -19,6 +19,7 @@ use crate::config::{BatchConfig, DbUrl, NomadConfig, redact_url};
 use crate::metrics::LeaseState;
 use crate::nomad::client::ClientError;
 use crate::nomad::{NomadClient, Subscription};
+use crate::retention::background::{self as retention, Budget};
 use crate::store::{self, Store, StoreError};
 
 /// Everything `ingest` needs, validated before any connection opens.
@@ -43,6 +44,9 @@ pub struct Settings {
     pub batch: BatchConfig,
     /// Rebuild state from Nomad's lists after a gap.
     pub reconcile: bool,
+    /// What to keep (`--retain`, `--retain-size`), pruned in the background
+    /// while this process holds the lease.
+    pub retention: Budget,
 }
 
 /// Why `ingest` stopped with an error.
@@ -199,6 +203,7 @@ async fn turns(
             checkpoint = cluster.checkpoint,
             "Archiving the event stream"
         );
+        let retention = (store.clone(), settings.retention);
         let sink = Sink {
             lease,
             cluster,
@@ -206,13 +211,38 @@ async fn turns(
             stats: stats.clone(),
             reconcile: reconcile.clone(),
         };
-        match super::ingest(sink, client, options.clone(), requested, shutdown.clone()).await {
+        let ended = pruning_beside(retention, sink, shutdown, async |sink| {
+            super::ingest(sink, client, options.clone(), requested, shutdown.clone()).await
+        })
+        .await;
+        match ended {
             Err(IngestError::Store(StoreError::LeaseLost { detail })) => {
                 tracing::warn!(error = %detail, "Lost the writer lock; standing by to resume from the checkpoint");
             }
             other => return Ok(other?),
         }
     }
+}
+
+/// Runs `ingest` on `sink` with the retention budget's pruner beside it
+/// ([`retention::run`]), for as long as the lease is held: the pruner stops
+/// when ingest ends (finishing a check under way, unless `shutdown` fired).
+async fn pruning_beside<T>(
+    (store, budget): (Arc<dyn Store>, Budget),
+    sink: Sink,
+    shutdown: &CancellationToken,
+    ingest: impl AsyncFnOnce(Sink) -> T,
+) -> T {
+    let stop = CancellationToken::new();
+    let cluster = sink.cluster.clone();
+    let pruning = retention::run(store, cluster, budget, stop.clone(), shutdown.clone());
+    let ingesting = async {
+        let ended = ingest(sink).await;
+        stop.cancel();
+        ended
+    };
+    let (ended, ()) = tokio::join!(ingesting, pruning);
+    ended
 }
 
 /// Reports the lease to `/metrics` and `/readyz`.
@@ -294,6 +324,7 @@ mod tests {
             idle_timeout: Duration::from_secs(90),
             batch: BatchConfig::default(),
             reconcile: false,
+            retention: Budget::default(),
         };
         (sim, last, settings)
     }

@@ -107,11 +107,16 @@ async fn fetch(
         limit: query.limit.saturating_add(1),
         ..PageQuery::default()
     };
-    let events = match within_window(store, cluster, &mut page).await? {
+    let found = within_window(store, cluster, &mut page).await?;
+    let reached = found && super::gaps::from_cut(store, cluster, &mut page).await?;
+    let events = match found {
         true => store.page(cluster, &page).await?,
         false => Vec::new(),
     };
-    let (gaps, span) = super::gaps::around(store, cluster, !events.is_empty()).await?;
+    let (mut gaps, span) = super::gaps::around(store, cluster, !events.is_empty()).await?;
+    // Newest first: a page that filled up stopped short of the cut.
+    let reached = reached && events.len() < page.limit as usize;
+    super::gaps::keep_cut(&mut gaps, reached);
     Ok(Fetched { events, gaps, span })
 }
 
@@ -137,7 +142,7 @@ fn build(cluster: &str, query: &EventsQuery, fetched: Fetched) -> Result<Events,
             covers(span)
         )));
     };
-    let gaps = gaps::overlapping(&gaps, first.index, last.index);
+    let gaps = gaps::answered(&gaps, first.index, last.index);
     Ok(Events {
         events,
         gaps,

@@ -115,7 +115,20 @@ pub async fn run(
     let Some(moment) = store.moment(cluster, &moment_query).await? else {
         return Err(not_found().await?);
     };
+    let cut = store.pruned(cluster).await?;
+    if let Some(cut) = cut
+        .as_ref()
+        .filter(|c| moment.index.saturating_add(1) < c.before_index)
+    {
+        return Err(QueryError::NotFound(format!(
+            "no snapshot at {}: {}; the earliest moment the archive can show is index {}",
+            point(query.at),
+            cut.sentence(),
+            cut.before_index - 1
+        )));
+    }
     let gaps = gaps::overlapping(&store.gaps(cluster).await?, 0, moment.index);
+    let gaps = gaps::for_snapshot(gaps, &moment, cut.as_ref());
     let left_out = match query.terminal_within {
         Some(_) => Some(store.terminal_left_out(cluster, &moment).await?),
         None => None,

@@ -152,11 +152,14 @@ async fn fetch(
         limit: query.limit.saturating_add(1),
         ..PageQuery::default()
     };
-    let events = match super::events::within_window(store, cluster, &mut page).await? {
+    let found = super::events::within_window(store, cluster, &mut page).await?;
+    let reached = found && super::gaps::from_cut(store, cluster, &mut page).await?;
+    let events = match found {
         true => store.page(cluster, &page).await?,
         false => Vec::new(),
     };
-    let (gaps, span) = super::gaps::around(store, cluster, !events.is_empty()).await?;
+    let (mut gaps, span) = super::gaps::around(store, cluster, !events.is_empty()).await?;
+    super::gaps::keep_cut(&mut gaps, reached);
     Ok(Fetched {
         id,
         events,
@@ -225,7 +228,7 @@ fn build(query: &TimelineQuery, fetched: Fetched) -> Result<Timeline, QueryError
             covers(span)
         )));
     };
-    let gaps = gaps::overlapping(&gaps, first.index, last.index);
+    let gaps = gaps::answered(&gaps, first.index, last.index);
     let entries = transitions(query.subject, &events);
     Ok(Timeline {
         id,

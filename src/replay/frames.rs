@@ -149,6 +149,15 @@ impl FrameReader {
                 }
             }
         }
+        // History before the cut in force was pruned: the stream starts at
+        // the first index kept, as Nomad's own buffer starts at its oldest
+        // entry (the events kept before it are for snapshots only).
+        if let Some(cut) = self.store.pruned(&self.cluster).await? {
+            if page.from_index < cut.before_index {
+                page.from_index = cut.before_index;
+                page.after = None;
+            }
+        }
         let events = self.store.page(&self.cluster, &page).await?;
         self.caught_up = events.len() < self.page_size as usize;
         if let Some(last) = events.last() {

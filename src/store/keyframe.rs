@@ -321,6 +321,20 @@ pub(super) async fn step(
     if upto.is_some_and(|upto| index > upto) {
         return Ok(None);
     }
+    build_at(run, cluster_id, from, index).await
+}
+
+/// Builds the keyframe at `index` from keyframe `from` (none: the start of
+/// history) and the events between them. Returns it, or the one already
+/// there (another process built it meanwhile).
+pub(super) async fn build_at(
+    run: &mut dyn Run,
+    cluster_id: i64,
+    from: Option<Keyframe>,
+    index: u64,
+) -> Result<Option<Keyframe>, StoreError> {
+    let style = run.style();
+    let start = from.map_or((-1, 0), |k| (k.id, k.index));
     let delta = run
         .int(terminal_delta(cluster_id, start, index, style))
         .await?
@@ -425,10 +439,18 @@ pub(super) async fn after_insert(
         return Ok(());
     }
     *since += inserted;
-    let mut from = *last;
     if !tracker.due() {
         return Ok(());
     }
+    // Read again, after taking the cluster's row: a prune may have built a
+    // keyframe at its cut and deleted the older ones since the tracker read
+    // them ([`super::prune`]).
+    if let Some(lock) = super::prune::lock_cluster(cluster_id, run.style()) {
+        run.execute(lock).await?;
+    }
+    let mut from = run
+        .keyframe(newest(cluster_id, u64::MAX >> 1, run.style()))
+        .await?;
     while let Some(built) = step(run, cluster_id, from, batch.max_index()).await? {
         from = Some(built);
     }

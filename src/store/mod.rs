@@ -2,7 +2,7 @@
 //! (open a cluster, commit a batch with its checkpoint, report status, read
 //! events back) and one implementation per backend, chosen once from the
 //! `--db` URL by [`connect`]. SQL that both dialects read alike is written
-//! once ([`filter`], `queries`, [`reconstruction`]) and run by each backend;
+//! once ([`filter`], `queries`, [`reconstruction`], [`prune`]) and run by each backend;
 //! the rest lives in the backend folders. Rows map by column name (`records`).
 
 mod backfill;
@@ -13,6 +13,7 @@ pub mod moment;
 mod names;
 mod params;
 mod postgres;
+pub mod prune;
 mod queries;
 pub mod reconstruction;
 mod records;
@@ -29,7 +30,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::archive::{
     ArchivedEvent, Batch, ClosedPart, Cluster, CommitStats, Gap, PageQuery, PartSummary,
-    PendingPart, ReconstructedObject, Reconstruction, RefColumn, StatusReport, StoredPart,
+    PendingPart, Prune, PruneReport, ReconstructedObject, Reconstruction, RefColumn, StatusReport,
+    StoredPart,
 };
 use crate::config::DbUrl;
 
@@ -93,6 +95,21 @@ impl StoreError {
             StoreError::Query(e) => is_transient(e),
             _ => false,
         }
+    }
+}
+
+impl StoreError {
+    /// Whether the archive refused a write for want of rights: a read-only
+    /// SQLite file or connection (SQLITE_READONLY and its extended codes),
+    /// a PostgreSQL user without the privilege (SQLSTATE 42501), or a
+    /// read-only PostgreSQL transaction (25006).
+    pub fn is_read_only(&self) -> bool {
+        let StoreError::Query(sqlx::Error::Database(db)) = self else {
+            return false;
+        };
+        let code = db.code().unwrap_or_default();
+        let sqlite_read_only = code.parse::<i64>().is_ok_and(|c| c & 0xff == 8);
+        sqlite_read_only || matches!(code.as_ref(), "42501" | "25006")
     }
 }
 
@@ -256,6 +273,26 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> Result<Vec<String>, StoreError>;
 
+    /// The cluster's cut in force (its newest prune): its history before
+    /// that index is gone but for what snapshots after it need.
+    async fn pruned(&self, cluster: &Cluster) -> Result<Option<Prune>, StoreError>;
+
+    /// Deletes the cluster's history before index `before` (dated `time` by
+    /// Nomad's clock) in small transactions, keeping what snapshots after
+    /// it need ([`prune`]), and gives the space back. The caller checks
+    /// the cut (not past the newest index); one at or before the cut in
+    /// force finishes what an interrupted prune left.
+    async fn prune(
+        &self,
+        cluster: &Cluster,
+        before: u64,
+        time: Option<i64>,
+    ) -> Result<PruneReport, StoreError>;
+
+    /// The archive's size in bytes, as retention budgets it (SQLite: the
+    /// pages in use; PostgreSQL: the archive's tables with their indexes).
+    async fn size(&self) -> Result<u64, StoreError>;
+
     /// Looks a cluster up by label without creating it.
     async fn find_cluster(&self, name: &str) -> Result<Option<Cluster>, StoreError>;
 
@@ -326,6 +363,16 @@ pub async fn connect(url: &DbUrl) -> Result<Arc<dyn Store>, StoreError> {
     };
     backfill::keyframes(store.as_ref()).await?;
     Ok(store)
+}
+
+/// Whether `url` names an existing archive, asked without creating or
+/// migrating anything (a missing SQLite file, another program's database:
+/// `false`).
+pub async fn holds_archive(url: &DbUrl) -> Result<bool, StoreError> {
+    match url {
+        DbUrl::SqliteFile(_) | DbUrl::SqliteMemory => sqlite::open::holds_archive(url).await,
+        DbUrl::Postgres(_) => postgres::open::holds_archive(url).await,
+    }
 }
 
 #[cfg(test)]

@@ -178,6 +178,7 @@ pub fn cluster_status(
         first_received_at: totals.first_received_at,
         last_received_at: totals.last_received_at,
         reconstructions: Vec::new(),
+        pruned: None,
     }
 }
 
@@ -276,6 +277,28 @@ impl From<SummaryRecord> for PartSummary {
             index: r.raft_index.map(to_u64),
             objects: to_u64(r.objects),
             detail: r.detail,
+        }
+    }
+}
+
+/// A `prunes` row: `before_index, before_time, started_at, finished_at, events`.
+#[derive(Debug, sqlx::FromRow)]
+pub struct PruneRecord {
+    before_index: i64,
+    before_time: Option<i64>,
+    started_at: i64,
+    finished_at: Option<i64>,
+    events: i64,
+}
+
+impl From<PruneRecord> for crate::archive::Prune {
+    fn from(r: PruneRecord) -> Self {
+        crate::archive::Prune {
+            before_index: to_u64(r.before_index),
+            before_time: r.before_time,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            events: to_u64(r.events),
         }
     }
 }

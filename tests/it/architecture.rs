@@ -14,6 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["archive"],
     &["store"],
     &["metrics"],
+    &["retention"],
     &["ingest", "query", "replay"],
     &["cli"],
 ];

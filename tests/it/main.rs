@@ -22,6 +22,7 @@ mod refusals;
 mod replay;
 mod reporting;
 mod restarts;
+mod retention;
 mod secrets;
 mod serve_guard;
 mod service;

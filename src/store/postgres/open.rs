@@ -101,3 +101,24 @@ async fn migrate(pool: &PgPool, url: &str) -> Result<(), StoreError> {
         },
     })
 }
+
+/// Whether the database holds an archive (its `clusters` table), asked
+/// without migrating anything: for commands that must not turn another
+/// database into an archive.
+pub(crate) async fn holds_archive(url: &DbUrl) -> Result<bool, StoreError> {
+    let display = url.to_string();
+    let DbUrl::Postgres(secret) = url else {
+        return Ok(false);
+    };
+    let options = PgConnectOptions::from_str(secret.expose())
+        .map_err(|e| open_error(&display, e))?
+        .application_name("nomad-chronicle");
+    let mut conn = PgConnection::connect_with(&options)
+        .await
+        .map_err(|e| open_error(&display, e))?;
+    let found: bool = sqlx::query_scalar("SELECT to_regclass('clusters') IS NOT NULL")
+        .fetch_one(&mut conn)
+        .await?;
+    conn.close().await.map_err(|e| open_error(&display, e))?;
+    Ok(found)
+}

@@ -6,8 +6,10 @@ use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use tokio_util::sync::CancellationToken;
 
-use super::{PgStore, STYLE, keyframe, lease, query_scalar, status};
-use crate::archive::{ArchivedEvent, Cluster, Gap, PageQuery, StatusReport, now_millis};
+use super::{PgStore, STYLE, keyframe, lease, prune, query_scalar, status};
+use crate::archive::{
+    ArchivedEvent, Cluster, Gap, PageQuery, Prune, PruneReport, StatusReport, now_millis,
+};
 use crate::store::filter::select_events;
 use crate::store::records::{ClusterRecord, EventRecord, GapRecord, SpanRecord};
 use crate::store::{
@@ -23,9 +25,11 @@ const UPSERT_CLUSTER: &str = "INSERT INTO clusters (name, address, created_at, u
      ON CONFLICT (name) DO UPDATE SET address = COALESCE(EXCLUDED.address, clusters.address) \
      RETURNING id, name, checkpoint, identity";
 
-/// The lowest and highest index of a cluster.
-const SPAN: &str =
-    "SELECT MIN(raft_index) AS first, MAX(raft_index) AS last FROM event_log WHERE cluster_id = $1";
+/// The lowest and highest index of a cluster, from the first index kept by
+/// its newest prune (the events kept before it are for snapshots only).
+const SPAN: &str = "SELECT (SELECT MIN(raft_index) FROM event_log WHERE cluster_id = $1 \
+          AND raft_index >= (SELECT COALESCE(MAX(before_index), 0) FROM prunes WHERE cluster_id = $1)) AS first, \
+       (SELECT MAX(raft_index) FROM event_log WHERE cluster_id = $1) AS last";
 
 /// The lowest and highest index of the events dated in a window.
 const TIME_SPAN: &str = "SELECT MIN(raft_index) AS first, MAX(raft_index) AS last \
@@ -113,8 +117,30 @@ impl Store for PgStore {
     }
 
     async fn gaps(&self, cluster: &Cluster) -> Result<Vec<Gap>, StoreError> {
-        self.all::<GapRecord, _>(queries::gaps(cluster.id, STYLE))
-            .await
+        let mut gaps = self
+            .all::<GapRecord, _>(queries::gaps(cluster.id, STYLE))
+            .await?;
+        if let Some(pruned) = prune::pruned(self, cluster).await? {
+            gaps.insert(0, pruned.gap());
+        }
+        Ok(gaps)
+    }
+
+    async fn pruned(&self, cluster: &Cluster) -> Result<Option<Prune>, StoreError> {
+        prune::pruned(self, cluster).await
+    }
+
+    async fn prune(
+        &self,
+        cluster: &Cluster,
+        before: u64,
+        time: Option<i64>,
+    ) -> Result<PruneReport, StoreError> {
+        prune::run(self, cluster, before, time).await
+    }
+
+    async fn size(&self) -> Result<u64, StoreError> {
+        prune::size(self).await
     }
 
     async fn span(&self, cluster: &Cluster) -> Result<Option<(u64, u64)>, StoreError> {

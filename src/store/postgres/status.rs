@@ -2,8 +2,9 @@
 //! extent of its events, its topics and gaps, and the database's size.
 
 use super::{PgStore, STYLE};
-use crate::archive::{Gap, StatusReport, TopicCount};
-use crate::store::records::{GapRecord, StatusRecord, TopicRecord, cluster_status};
+use crate::archive::{Gap, Prune, StatusReport, TopicCount};
+use crate::store::prune;
+use crate::store::records::{GapRecord, PruneRecord, StatusRecord, TopicRecord, cluster_status};
 use crate::store::{Store, StoreError, queries, to_u64};
 
 /// Every cluster with the extent of its events (indexes, Nomad's times, the
@@ -34,7 +35,10 @@ pub(super) async fn report(store: &PgStore) -> Result<StatusReport, StoreError> 
         let gaps = store
             .all::<GapRecord, Gap>(queries::gaps(id, STYLE))
             .await?;
-        out.push(cluster_status(cluster, totals, topics, gaps));
+        let pruned = store
+            .optional::<PruneRecord, Prune>(prune::newest(id, STYLE))
+            .await?;
+        out.push(cluster_status(cluster, totals, topics, gaps).with_prune(pruned));
     }
     let size: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
         .fetch_one(&store.pool)

@@ -5,8 +5,10 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, SqlitePool};
+use sqlx::sqlite::{
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Connection, SqlitePool};
 
 use super::SqliteStore;
 use crate::config::DbUrl;
@@ -34,6 +36,7 @@ impl SqliteStore {
             detail,
             hint,
         };
+        let new_file = matches!(url, DbUrl::SqliteFile(path) if !path.exists());
         let (options, max_connections) = match url {
             DbUrl::SqliteMemory => (
                 SqliteConnectOptions::from_str("sqlite::memory:")
@@ -77,6 +80,11 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .log_slow_statements(log::LevelFilter::Debug, crate::store::SLOW_STATEMENT);
+        if let (true, DbUrl::SqliteFile(path)) = (new_file, url) {
+            create(path)
+                .await
+                .map_err(|e| open_error(e.to_string(), None))?;
+        }
         let pool = connect_pool(options, max_connections).await.map_err(|e| {
             let detail = e.to_string();
             let hint = if detail.contains("not a database") {
@@ -96,6 +104,24 @@ impl SqliteStore {
             in_memory: matches!(url, DbUrl::SqliteMemory),
         })
     }
+}
+
+/// Creates a new archive file with what only an empty file takes: its page
+/// size, and `auto_vacuum = INCREMENTAL` (retention gives freed pages back
+/// to the file system with `PRAGMA incremental_vacuum`), set before the
+/// switch to WAL writes the file's header. Not a pool option: on an
+/// existing file, setting the mode opens a write transaction, which would
+/// wait for any writer on every new connection.
+async fn create(path: &std::path::Path) -> Result<(), sqlx::Error> {
+    let conn = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .page_size(PAGE_SIZE)
+        .auto_vacuum(SqliteAutoVacuum::Incremental)
+        .journal_mode(SqliteJournalMode::Wal)
+        .connect()
+        .await?;
+    conn.close().await
 }
 
 /// Opens the pool. Switching a new file to WAL takes an exclusive lock
@@ -166,5 +192,37 @@ fn migrate_error(url: &str, e: sqlx::migrate::MigrateError) -> StoreError {
             url: url.to_owned(),
             detail: other.to_string(),
         },
+    }
+}
+
+/// Whether the file holds an archive (its `clusters` table), read without
+/// creating or changing anything: for commands that must not turn another
+/// file into an archive. A missing file holds none.
+pub(crate) async fn holds_archive(url: &DbUrl) -> Result<bool, StoreError> {
+    let DbUrl::SqliteFile(path) = url else {
+        return Ok(matches!(url, DbUrl::SqliteMemory));
+    };
+    if !path.is_file() {
+        return Ok(false);
+    }
+    let options = SqliteConnectOptions::new().filename(path).read_only(true);
+    let found = async {
+        let mut conn = options.connect().await?;
+        let found: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'clusters'",
+        )
+        .fetch_one(&mut conn)
+        .await?;
+        sqlx::Connection::close(conn).await?;
+        Ok::<_, sqlx::Error>(found > 0)
+    };
+    match found.await {
+        Ok(found) => Ok(found),
+        Err(e) if e.to_string().contains("not a database") => Ok(false),
+        Err(e) => Err(StoreError::Open {
+            url: url.to_string(),
+            detail: e.to_string(),
+            hint: None,
+        }),
     }
 }

@@ -2,9 +2,10 @@
 //! of its events, its topics and gaps, and the file's size.
 
 use super::{STYLE, SqliteStore};
-use crate::archive::{Gap, StatusReport, TopicCount};
+use crate::archive::{Gap, Prune, StatusReport, TopicCount};
+use crate::store::prune;
 use crate::store::records::{
-    GapRecord, StatusClusterRecord, TopicRecord, TotalsRecord, cluster_status,
+    GapRecord, PruneRecord, StatusClusterRecord, TopicRecord, TotalsRecord, cluster_status,
 };
 use crate::store::{Store, StoreError, queries, to_u64};
 
@@ -42,7 +43,10 @@ pub(super) async fn report(store: &SqliteStore) -> Result<StatusReport, StoreErr
         let gaps = store
             .all::<GapRecord, Gap>(queries::gaps(id, STYLE))
             .await?;
-        out.push(cluster_status(cluster, totals, topics, gaps));
+        let pruned = store
+            .optional::<PruneRecord, Prune>(prune::newest(id, STYLE))
+            .await?;
+        out.push(cluster_status(cluster, totals, topics, gaps).with_prune(pruned));
     }
     let size: i64 = sqlx::query_scalar(
         "SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()",
