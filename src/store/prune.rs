@@ -19,7 +19,12 @@ use crate::archive::{Cluster, Prune, PruneReport, now_millis};
 /// The tables other than `event_log` that hold one row per event, keyed by
 /// `(cluster_id, raft_index, position)`: a prune deletes their rows with
 /// the events'. A new per-event table is one line here.
-pub(super) const PER_EVENT_TABLES: &[&str] = &[];
+pub(super) const PER_EVENT_TABLES: &[&str] = &[
+    "allocation_details",
+    "job_details",
+    "deployment_details",
+    "node_details",
+];
 
 /// Events deleted per transaction: small enough that a concurrent writer
 /// waits at most a few milliseconds for the lock.
@@ -128,6 +133,8 @@ pub(super) async fn apply(
                 ))
                 .await?;
             }
+            run.execute(delete_task_events(cluster_id, (from, below), style))
+                .await?;
             let deleted = run
                 .execute(delete_events(cluster_id, keyframe, (from, below), style))
                 .await?;
@@ -256,6 +263,24 @@ fn delete_side(
         "DELETE FROM {table} WHERE cluster_id = {c} AND raft_index >= {lo} AND raft_index < {hi} \
          AND NOT EXISTS (SELECT 1 FROM event_log AS e WHERE e.cluster_id = {table}.cluster_id \
            AND e.raft_index = {table}.raft_index AND e.position = {table}.position AND {kept})"
+    ))
+}
+
+/// Deletes the task events first seen before `below` of the allocations
+/// with events in `[from, below)` (`task_event_log` is keyed by allocation;
+/// an allocation's task events first seen earlier went with its events in
+/// an earlier step). Run before the events themselves.
+fn delete_task_events(
+    cluster_id: i64,
+    (from, below): (u64, u64),
+    style: Placeholders,
+) -> Statement {
+    let mut p = Params::new(style);
+    let (c, lo, hi) = (p.int(cluster_id), p.int(to_i64(from)), p.int(to_i64(below)));
+    p.statement(format!(
+        "DELETE FROM task_event_log WHERE cluster_id = {c} AND first_seen_index < {hi} \
+         AND alloc_ref IN (SELECT key_ref FROM event_log WHERE cluster_id = {c} \
+           AND topic = 'Allocation' AND raft_index >= {lo} AND raft_index < {hi})"
     ))
 }
 

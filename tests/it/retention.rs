@@ -136,6 +136,53 @@ async fn pruning_by_index_keeps_snapshots_after_the_cut_whole(backend: Backend) 
     );
 }
 
+async fn the_reports_lose_the_pruned_events_and_keep_the_kept_ones(backend: Backend) {
+    let (archive, frames) = archived(backend).await;
+    let cut = halfway(&frames);
+    let tables = [
+        "allocation_details",
+        "job_details",
+        "deployment_details",
+        "node_details",
+    ];
+    for table in tables {
+        let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE raft_index < {cut}");
+        assert!(count(&archive, &sql).await > 0, "{table} before the prune");
+    }
+    prune(&archive, &["--before-index", &cut.to_string()]).await;
+    // Each kept event keeps its details; the others lost theirs.
+    for table in tables {
+        let orphans = format!(
+            "SELECT COUNT(*) AS n FROM {table} AS d WHERE NOT EXISTS (SELECT 1 FROM event_log AS e \
+             WHERE e.cluster_id = d.cluster_id AND e.raft_index = d.raft_index \
+             AND e.position = d.position)"
+        );
+        assert_eq!(
+            count(&archive, &orphans).await,
+            0,
+            "{table} after the prune"
+        );
+    }
+    let kept_nodes = "SELECT COUNT(*) AS n FROM event_log AS e WHERE e.topic = 'Node' \
+         AND NOT EXISTS (SELECT 1 FROM node_details AS d WHERE d.cluster_id = e.cluster_id \
+         AND d.raft_index = e.raft_index AND d.position = e.position)";
+    assert_eq!(
+        count(&archive, kept_nodes).await,
+        0,
+        "every kept node has its name"
+    );
+    let early_task_events = format!(
+        "SELECT COUNT(*) AS n FROM task_event_log AS t WHERE first_seen_index < {cut} \
+         AND NOT EXISTS (SELECT 1 FROM event_log AS e WHERE e.cluster_id = t.cluster_id \
+         AND e.topic = 'Allocation' AND e.key_ref = t.alloc_ref AND e.raft_index >= {cut})"
+    );
+    assert_eq!(
+        count(&archive, &early_task_events).await,
+        0,
+        "task events of allocations wholly before the cut"
+    );
+}
+
 async fn answers_reaching_before_the_cut_say_history_was_pruned(backend: Backend) {
     let (archive, frames) = archived(backend).await;
     let cut = halfway(&frames);
@@ -517,6 +564,7 @@ async fn repeated_ingest_and_prune_cycles_do_not_grow_the_archive(backend: Backe
 }
 
 on_both_backends!(
+    the_reports_lose_the_pruned_events_and_keep_the_kept_ones,
     a_prune_beside_a_running_ingest_lets_it_keep_committing,
     repeated_ingest_and_prune_cycles_do_not_grow_the_archive,
     pruning_by_index_keeps_snapshots_after_the_cut_whole,

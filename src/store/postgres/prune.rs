@@ -17,8 +17,9 @@ use crate::store::statement::{Placeholders, Statement};
 use crate::store::{StoreError, to_u64};
 
 /// The tables a prune deletes from besides [`PER_EVENT_TABLES`].
-const PRUNED: [&str; 4] = [
+const PRUNED: [&str; 5] = [
     "event_log",
+    "task_event_log",
     "keyframes",
     "keyframe_objects",
     "terminal_counts",
