@@ -1,7 +1,7 @@
 //! The backfill of migration 0011 on SQLite ([`crate::store::backfill`]).
 
 use async_trait::async_trait;
-use sqlx::SqlitePool;
+use sqlx::{Connection, SqlitePool};
 
 use crate::store::StoreError;
 use crate::store::backfill::{CHUNK_ROWS, DatedRow, Undated, UndatedRow};
@@ -60,7 +60,9 @@ impl Undated for Backfill<'_> {
     }
 
     async fn write(&self, rows: &[DatedRow]) -> Result<(), StoreError> {
-        let mut tx = self.0.begin().await?;
+        // The write lock from the start (see the keyframe catch-up).
+        let mut conn = self.0.acquire().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         for row in rows {
             sqlx::query(UPDATE)
                 .bind(row.time.at)

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use sqlx::SqliteConnection;
+use sqlx::{Connection, SqliteConnection};
 
 use super::{STYLE, SqliteStore, query, query_as, query_scalar};
 use crate::archive::Cluster;
@@ -45,7 +45,12 @@ impl Transactions for SqliteStore {
         cluster_id: i64,
         from: Option<Keyframe>,
     ) -> Result<Option<Keyframe>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        // The write lock from the start: a transaction that reads and then
+        // writes cannot wait for a writer that committed meanwhile (SQLite
+        // answers "database is locked" at once), one that begins with the
+        // lock waits for it (the busy timeout).
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         let built = keyframe::step(&mut *tx, cluster_id, from, None).await?;
         tx.commit().await?;
         Ok(built)
