@@ -21,6 +21,8 @@
 //!   at a point in history), rendered as table, JSON or NDJSON.
 //! - [`replay`]: stored history read back as Nomad frames, and `serve`, the
 //!   archive as a `/v1/event/stream` endpoint.
+//! - [`web`]: `serve`'s web timeline: a read-only page at `/ui/` and the
+//!   JSON API under `/api/v1/` it reads, answered by [`query`].
 //!
 //! The Nomad-compatible simulator (`nomad-sim`), the benchmark harness
 //! (`bench`) and the shared test support (`testkit`) are packages of their
@@ -36,3 +38,4 @@ pub mod nomad;
 pub mod query;
 pub mod replay;
 pub mod store;
+pub mod web;

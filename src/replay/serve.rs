@@ -8,8 +8,10 @@
 //! its buffer of memory. At most `max_clients` streams are open at once.
 //! Nothing a client sends can change the archive: every route only reads.
 //!
-//! With a token, the event stream and `/metrics` require it; `/healthz`
-//! does not, so load balancers and orchestrators can probe it.
+//! With a token, the event stream, `/metrics` and the web timeline's API
+//! (`/api/v1/`, [`crate::web`]) require it; `/healthz` and the page's own
+//! files (`/ui/`) do not, so load balancers can probe it and a browser can
+//! load the page that asks for the token.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -99,12 +101,22 @@ pub async fn serve(
         metrics,
         shutdown: shutdown.clone(),
     };
+    let api = crate::web::api_routes(crate::web::ApiState {
+        store: state.store.clone(),
+        cluster: state.options.cluster.clone(),
+    });
     let app = Router::new()
         .route("/v1/event/stream", get(event_stream))
         .route("/metrics", get(metrics_text))
+        .with_state(state.clone())
+        .merge(api)
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
-        .route("/healthz", get(healthz))
-        .with_state(state);
+        .merge(
+            Router::new()
+                .route("/healthz", get(healthz))
+                .with_state(state),
+        )
+        .merge(crate::web::page_routes());
     connections::run(listener, app, limits, shutdown).await
 }
 
