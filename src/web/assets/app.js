@@ -25,7 +25,9 @@ async function api(path) {
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (token) headers["X-Nomad-Token"] = token;
   const response = await fetch(path, { headers, cache: "no-store" });
-  if (response.status === 401 || response.status === 403) throw new AuthError("the token was refused");
+  if (response.status === 401 || response.status === 403) {
+    throw new AuthError(token ? "The token was refused" : "This archive needs a token");
+  }
   const body = await response.json().catch(() => ({ error: `the answer was not JSON (${response.status})` }));
   if (!response.ok) {
     const e = new Error(body.error || response.statusText);
@@ -73,13 +75,15 @@ function clearError() {
 }
 
 function showLogin(message) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
   sessionStorage.removeItem(TOKEN_KEY);
   data = null;
   $("timeline").replaceChildren();
   $("panel").hidden = true;
   $("status").textContent = "";
   $("login").hidden = false;
-  if (message) $("login-message").textContent = message + ". Enter the token serve was started with.";
+  $("login-message").textContent = `${message}. Enter the token serve was started with; it is kept for this tab only.`;
+  $("login-message").dataset.reason = token ? "refused" : "missing";
   document.body.dataset.state = "login";
   $("token").focus();
 }

@@ -7,7 +7,7 @@ const LABEL_W = 220;
 const AXIS_H = 28;
 const LANE_H = 18;
 const GROUP_H = 20;
-const STEPS = [1e3, 5e3, 15e3, 3e4, 6e4, 3e5, 9e5, 18e5, 36e5, 108e5, 216e5, 432e5, 864e5, 6048e5, 2592e6];
+const STEPS = [1e3, 5e3, 15e3, 3e4, 6e4, 3e5, 9e5, 18e5, 36e5, 108e5, 216e5, 432e5, 864e5, 6048e5, 2592e6, 7776e6, 31536e6];
 
 function svgEl(name, attrs, text) {
   const el = document.createElementNS(SVG_NS, name);
@@ -32,8 +32,27 @@ function tickLabel(ms, step) {
   return iso.slice(11, 19);
 }
 
+// Each bar's track within its lane, so bars that overlap in time sit one
+// above the other (past MAX_TRACKS they share the last one).
+const MAX_TRACKS = 8;
+const TRACK_H = 12;
+function pack(bars, to) {
+  const tracks = new Map();
+  const ends = new Map();
+  for (const bar of [...bars].sort((a, b) => a.start - b.start)) {
+    const laneEnds = ends.get(bar.lane) || [];
+    let track = laneEnds.findIndex((end) => end <= bar.start);
+    if (track < 0) track = Math.min(laneEnds.length, MAX_TRACKS - 1);
+    laneEnds[track] = Math.max(laneEnds[track] || 0, bar.end == null ? to : bar.end);
+    ends.set(bar.lane, laneEnds);
+    tracks.set(bar.alloc, track);
+  }
+  const heights = new Map([...ends].map(([lane, e]) => [lane, Math.max(LANE_H, e.length * TRACK_H + 6)]));
+  return { tracks, heights };
+}
+
 // The rows to draw: a header per group, then its lanes, filtered by `filter`.
-function rowsOf(data, filter) {
+function rowsOf(data, filter, heights) {
   const wanted = (lane) => !filter || lane.label.toLowerCase().includes(filter) || lane.id.toLowerCase().includes(filter);
   const groups = new Map();
   for (const lane of data.lanes.filter(wanted)) {
@@ -47,8 +66,9 @@ function rowsOf(data, filter) {
     y += GROUP_H;
     lanes.sort((a, b) => a.label.localeCompare(b.label));
     for (const lane of lanes) {
-      rows.push({ lane, y });
-      y += LANE_H;
+      const height = heights.get(lane.id) || LANE_H;
+      rows.push({ lane, y, height });
+      y += height;
     }
   }
   return { rows, height: y + 8 };
@@ -77,7 +97,10 @@ class Chart {
   draw(data, view) {
     this.from = view.from;
     this.to = view.to;
-    const { rows, height } = rowsOf(data, view.filter);
+    const { tracks, heights } = pack(data.bars, this.to);
+    this.tracks = tracks;
+    this.heights = heights;
+    const { rows, height } = rowsOf(data, view.filter, heights);
     const laneY = new Map(rows.filter((r) => r.lane).map((r) => [r.lane.id, r.y]));
     const svg = this.svg;
     svg.replaceChildren();
@@ -102,7 +125,7 @@ class Chart {
         continue;
       }
       odd = !odd;
-      this.svg.appendChild(svgEl("rect", { class: "lane-bg" + (odd ? " odd" : ""), x: 0, y: row.y, width: this.width(), height: LANE_H }));
+      this.svg.appendChild(svgEl("rect", { class: "lane-bg" + (odd ? " odd" : ""), x: 0, y: row.y, width: this.width(), height: row.height }));
       const label = svgEl("text", { class: "lane-label", x: 14, y: row.y + 13, "data-lane": row.lane.id }, row.lane.label);
       this.svg.appendChild(titled(label, row.lane.id));
     }
@@ -121,7 +144,7 @@ class Chart {
       const status = ["pending", "running", "complete", "failed", "lost"].includes(bar.status) ? bar.status : "unknown";
       const rect = svgEl("rect", {
         class: "bar s-" + status + (bar.alloc === selected ? " selected" : ""),
-        x: x1, y: y + 3, width: Math.max(x2 - x1, 2), height: LANE_H - 6,
+        x: x1, y: y + 3 + (this.tracks.get(bar.alloc) || 0) * TRACK_H, width: Math.max(x2 - x1, 2), height: TRACK_H - 2,
         "data-alloc": bar.alloc, "data-lane": bar.lane, "data-status": bar.status,
       });
       titled(rect, `${bar.name || bar.alloc}\n${bar.alloc}\n${bar.status}\n${isoTime(bar.start)} → ${bar.end == null ? "…" : isoTime(bar.end)}`);
@@ -135,7 +158,7 @@ class Chart {
       const y = laneY.get(m.lane);
       if (y === undefined || m.at < this.from || m.at > this.to) continue;
       const x = this.x(m.at);
-      this.svg.appendChild(titled(svgEl("line", { class: "marker m-" + m.kind, x1: x, x2: x, y1: y, y2: y + LANE_H }), `${m.label}\n${isoTime(m.at)}`));
+      this.svg.appendChild(titled(svgEl("line", { class: "marker m-" + m.kind, x1: x, x2: x, y1: y, y2: y + (this.heights.get(m.lane) || LANE_H) }), `${m.label}\n${isoTime(m.at)}`));
     }
   }
 
@@ -145,7 +168,7 @@ class Chart {
       if (y === undefined) continue;
       const x1 = this.clampX(b.from);
       const x2 = this.clampX(b.to == null ? this.to : b.to);
-      const h = b.lane == null ? height - AXIS_H : LANE_H;
+      const h = b.lane == null ? height - AXIS_H : this.heights.get(b.lane) || LANE_H;
       this.svg.appendChild(titled(svgEl("rect", { class: "band band-" + b.kind, x: x1, y, width: Math.max(x2 - x1, 2), height: h }), b.label));
     }
   }
@@ -172,7 +195,8 @@ class Chart {
     });
     this.svg.appendChild(titled(axis, "click for the cluster at that moment"));
     const span = this.to - this.from;
-    const step = STEPS.find((s) => span / s <= 10) || STEPS[STEPS.length - 1];
+    const most = Math.max(Math.floor((this.width() - LABEL_W) / 110), 2);
+    const step = STEPS.find((s) => span / s <= most) || STEPS[STEPS.length - 1];
     for (let t = Math.ceil(this.from / step) * step; t <= this.to; t += step) {
       const x = this.x(t);
       this.svg.appendChild(svgEl("line", { class: "tick", x1: x, x2: x, y1: AXIS_H - 6, y2: height }));

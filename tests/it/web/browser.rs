@@ -1,1 +1,192 @@
-//! placeholder
+//! The web timeline in a real browser: Debian's headless Chromium loads
+//! the page from `serve`, runs its script against the API, and the DOM it
+//! leaves is checked. Without Chromium the tests say so and stop, except
+//! under CI (`CI` set), where they fail.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{archived_history, facts, serve};
+use crate::common::{Archive, Backend};
+
+/// Virtual time the page gets to load; network waits do not spend it.
+const BUDGET_MS: &str = "15000";
+
+/// The Chromium binary, or `None` (after saying so) when it is absent
+/// outside CI.
+fn chromium() -> Option<&'static str> {
+    for name in ["chromium", "chromium-browser"] {
+        let found = std::process::Command::new(name)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if found {
+            return Some(name);
+        }
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("chromium is not installed, and CI needs the browser tests to run");
+    }
+    eprintln!(
+        "SKIPPED: chromium is not installed; `apt-get install chromium` runs the browser tests"
+    );
+    None
+}
+
+/// Runs headless Chromium on `url` with `args` and returns its stdout.
+async fn run_chromium(browser: &str, url: &str, args: &[String]) -> String {
+    let profile = tempfile::tempdir().expect("a profile directory");
+    let mut command = tokio::process::Command::new(browser);
+    command
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-extensions",
+            "--window-size=1280,800",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--virtual-time-budget={BUDGET_MS}"))
+        .args(args)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(90), command.output())
+        .await
+        .expect("chromium finished within 90 s")
+        .expect("chromium runs");
+    assert!(
+        output.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The DOM the page leaves at `url`.
+async fn dom(browser: &str, url: &str) -> String {
+    run_chromium(browser, url, &["--dump-dom".to_owned()]).await
+}
+
+/// The opening tags of `tag` elements whose attributes contain every one of `needles`.
+fn tags<'a>(dom: &'a str, tag: &str, needles: &[&str]) -> Vec<&'a str> {
+    dom.split(&format!("<{tag} "))
+        .skip(1)
+        .filter_map(|rest| rest.split('>').next())
+        .filter(|attrs| needles.iter().all(|n| attrs.contains(n)))
+        .collect()
+}
+
+/// An allocation whose timeline has task events, by the CLI.
+async fn alloc_with_task_events(archive: &Archive, allocs: &[String]) -> (String, usize) {
+    for alloc in allocs {
+        let run = archive
+            .run(&["query", "alloc", alloc, "--output", "json"])
+            .await;
+        let doc: Value = serde_json::from_str(&run.stdout).expect("a timeline");
+        let tasks = doc["timeline"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .filter(|e| e["Change"].as_str().is_some_and(|c| c.starts_with("task ")))
+            .count();
+        if tasks > 0 {
+            return (alloc.clone(), tasks);
+        }
+    }
+    panic!("no allocation in the history has task events");
+}
+
+#[tokio::test]
+async fn the_page_draws_one_bar_per_allocation_and_opens_deep_links() {
+    let Some(browser) = chromium() else { return };
+    let archive = Archive::new(Backend::Sqlite).await;
+    archived_history(&archive, 71, 1_500).await;
+    let facts = facts(&archive).await;
+    let served = serve(&archive, &[]).await;
+    let window = format!("from={}&to={}", facts.from, facts.to);
+
+    let page = dom(browser, &format!("{}/ui/#{window}&by=job", served.base)).await;
+    assert!(page.contains("data-state=\"ready\""), "{page}");
+    assert!(!page.contains("id=\"error\""), "{page}");
+    for (lane, allocs) in &facts.allocs_by_lane {
+        let lane_attr = format!("data-lane=\"{lane}\"");
+        let bars = tags(&page, "rect", &["class=\"bar ", &lane_attr]);
+        assert_eq!(bars.len(), allocs.len(), "bars of lane `{lane}`");
+    }
+
+    let allocs: Vec<String> = facts.allocs_by_lane.values().flatten().cloned().collect();
+    let (alloc, task_events) = alloc_with_task_events(&archive, &allocs).await;
+    let url = format!("{}/ui/#{window}&by=job&obj=alloc/{alloc}", served.base);
+    let page = dom(browser, &url).await;
+    assert!(!page.contains("id=\"error\""), "{page}");
+    assert!(
+        page.contains(&format!("data-object=\"alloc/{alloc}\"")),
+        "{page}"
+    );
+    assert_eq!(tags(&page, "tr", &["task-event"]).len(), task_events);
+    let selected = format!("data-alloc=\"{alloc}\"");
+    assert_eq!(tags(&page, "rect", &["selected", &selected]).len(), 1);
+
+    // For a person to look at: the first two hours, by job and by node.
+    let early = format!("from={}&to={}", facts.from, facts.from + 7_200_000);
+    for (by, name) in [("job", "web-timeline.png"), ("node", "web-nodes.png")] {
+        let shot = screenshot_path(name);
+        let arg = format!("--screenshot={}", shot.display());
+        let url = format!("{}/ui/#{early}&by={by}&obj=alloc/{alloc}", served.base);
+        run_chromium(browser, &url, &[arg]).await;
+    }
+    let shot = screenshot_path("web-timeline.png");
+    assert!(
+        shot.metadata().is_ok_and(|m| m.len() > 1_000),
+        "a screenshot at {}",
+        shot.display()
+    );
+}
+
+#[tokio::test]
+async fn without_the_right_token_the_page_shows_the_login_prompt_and_no_data() {
+    let Some(browser) = chromium() else { return };
+    let archive = Archive::new(Backend::Sqlite).await;
+    archived_history(&archive, 72, 300).await;
+    let facts = facts(&archive).await;
+    let served = serve(&archive, &["--token", "s3cret"]).await;
+    let front = super::front::start(served.base.clone()).await;
+    let window = format!("from={}&to={}", facts.from, facts.to);
+
+    for (url, reason) in [
+        (format!("{}/ui/#{window}", served.base), "missing"),
+        (format!("{front}/with-token/wrong#{window}"), "refused"),
+    ] {
+        let page = dom(browser, &url).await;
+        assert!(page.contains("data-state=\"login\""), "{url}: {page}");
+        assert!(
+            page.contains(&format!("data-reason=\"{reason}\"")),
+            "{url}: {page}"
+        );
+        assert!(
+            tags(&page, "form", &["id=\"login\"", "hidden"]).is_empty(),
+            "{page}"
+        );
+        assert!(tags(&page, "rect", &["class=\"bar "]).is_empty(), "{page}");
+        assert!(!page.contains("data-alloc"), "{page}");
+    }
+
+    // The right token, stored as the login prompt stores it, opens the data.
+    let page = dom(browser, &format!("{front}/with-token/s3cret#{window}")).await;
+    assert!(page.contains("data-state=\"ready\""), "{page}");
+    let total: usize = facts.allocs_by_lane.values().map(|a| a.len()).sum();
+    assert_eq!(tags(&page, "rect", &["class=\"bar "]).len(), total);
+
+    let shot = screenshot_path("web-login.png");
+    let arg = format!("--screenshot={}", shot.display());
+    run_chromium(browser, &format!("{}/ui/", served.base), &[arg]).await;
+}
+
+/// Where a screenshot for a person to look at goes: the build's target directory.
+fn screenshot_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name)
+}

@@ -4,6 +4,7 @@
 
 mod api;
 mod browser;
+mod front;
 
 use std::collections::{BTreeMap, BTreeSet};
 
