@@ -71,27 +71,51 @@ fn json(status: StatusCode, body: Vec<u8>) -> Response {
         .into_response()
 }
 
-/// `{"error": message}` with `status`.
-fn error(status: StatusCode, message: &str) -> Response {
-    let body = serde_json::json!({ "error": message }).to_string();
-    json(status, body.into_bytes())
+/// A request that cannot be answered: its status and why, written as
+/// `{"error": message}`.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    message: String,
 }
 
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn bad(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.message }).to_string();
+        json(self.status, body.into_bytes())
+    }
+}
+
+type Answer = Result<Response, ApiError>;
+
 /// How a query's failure is answered.
-fn failed(e: QueryError, written: &Capped) -> Response {
+fn failed(e: QueryError, written: &Capped) -> ApiError {
     match e {
-        QueryError::NotFound(m) => error(StatusCode::NOT_FOUND, &m),
-        QueryError::Ambiguous(m) | QueryError::Usage(m) => error(StatusCode::BAD_REQUEST, &m),
-        QueryError::Output(_) if written.overflowed => error(
+        QueryError::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, m),
+        QueryError::Ambiguous(m) | QueryError::Usage(m) => ApiError::bad(m),
+        QueryError::Output(_) if written.overflowed => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            &format!(
+            format!(
                 "the answer is larger than {} MiB; narrow it (a job, a node, a shorter window)",
                 MAX_ANSWER >> 20
             ),
         ),
         e => {
             tracing::warn!(error = %e, "Cannot answer an API request");
-            error(
+            ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the archive cannot be read",
             )
@@ -100,10 +124,10 @@ fn failed(e: QueryError, written: &Capped) -> Response {
 }
 
 /// The served cluster, or the answer saying why there is none.
-async fn served(state: &ApiState) -> Result<Cluster, Response> {
+async fn served(state: &ApiState) -> Result<Cluster, ApiError> {
     match state.store.find_cluster(&state.cluster).await {
         Ok(Some(cluster)) => Ok(cluster),
-        Ok(None) => Err(error(
+        Ok(None) => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "the archive holds no such cluster",
         )),
@@ -111,14 +135,14 @@ async fn served(state: &ApiState) -> Result<Cluster, Response> {
     }
 }
 
-async fn clusters(State(state): State<ApiState>) -> Response {
-    match state.store.cluster_names().await {
-        Ok(names) => {
-            let body = serde_json::json!({ "clusters": names, "served": state.cluster });
-            json(StatusCode::OK, body.to_string().into_bytes())
-        }
-        Err(e) => failed(e.into(), &Capped::new(0)),
-    }
+async fn clusters(State(state): State<ApiState>) -> Answer {
+    let names = state
+        .store
+        .cluster_names()
+        .await
+        .map_err(|e| failed(e.into(), &Capped::new(0)))?;
+    let body = serde_json::json!({ "clusters": names, "served": state.cluster });
+    Ok(json(StatusCode::OK, body.to_string().into_bytes()))
 }
 
 /// Parses a time: Unix milliseconds or RFC 3339.
@@ -136,47 +160,40 @@ pub fn parse_time(name: &str, value: &str) -> Result<i64, String> {
         })
 }
 
-fn time_param(params: &HashMap<String, String>, name: &str) -> Result<Option<i64>, Response> {
+fn time_param(params: &HashMap<String, String>, name: &str) -> Result<Option<i64>, ApiError> {
     params
         .get(name)
         .filter(|v| !v.is_empty())
         .map(|v| parse_time(name, v))
         .transpose()
-        .map_err(|m| error(StatusCode::BAD_REQUEST, &m))
+        .map_err(ApiError::bad)
 }
 
-async fn lanes(State(state): State<ApiState>, Query(params): Params) -> Response {
+async fn lanes(State(state): State<ApiState>, Query(params): Params) -> Answer {
     let by = match params.get("by").map(String::as_str) {
         None | Some("" | "job") => By::Job,
         Some("node") => By::Node,
         Some(other) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                &format!("`by` is `{other}`: use `job` or `node`"),
-            );
+            return Err(ApiError::bad(format!(
+                "`by` is `{other}`: use `job` or `node`"
+            )));
         }
     };
-    let (from, to) = match (time_param(&params, "from"), time_param(&params, "to")) {
-        (Ok(from), Ok(to)) => (from, to),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
-    let cluster = match served(&state).await {
-        Ok(cluster) => cluster,
-        Err(r) => return r,
-    };
+    let from = time_param(&params, "from")?;
+    let to = time_param(&params, "to")?;
+    let cluster = served(&state).await?;
     let window = Window { by, from, to };
-    match window::lanes(state.store.as_ref(), &cluster, window).await {
-        Ok(lanes) => match serde_json::to_vec(&lanes) {
-            Ok(body) => json(StatusCode::OK, body),
-            Err(e) => failed(QueryError::Output(e.into()), &Capped::new(0)),
-        },
-        Err(e) => failed(e, &Capped::new(0)),
-    }
+    let lanes = window::lanes(state.store.as_ref(), &cluster, window)
+        .await
+        .map_err(|e| failed(e, &Capped::new(0)))?;
+    let body = serde_json::to_vec(&lanes)
+        .map_err(|e| failed(QueryError::Output(e.into()), &Capped::new(0)))?;
+    Ok(json(StatusCode::OK, body))
 }
 
 /// The snapshot a request asks for, as `query snapshot` takes it.
-fn snapshot_query(params: &HashMap<String, String>) -> Result<SnapshotQuery, Response> {
-    let bad = |m: String| error(StatusCode::BAD_REQUEST, &m);
+fn snapshot_query(params: &HashMap<String, String>) -> Result<SnapshotQuery, ApiError> {
+    let bad = ApiError::bad;
     let at = match (params.get("at-index"), time_param(params, "at")?) {
         (Some(index), _) => At::Index(
             index
@@ -210,20 +227,14 @@ fn snapshot_query(params: &HashMap<String, String>) -> Result<SnapshotQuery, Res
     })
 }
 
-async fn snapshot(State(state): State<ApiState>, Query(params): Params) -> Response {
-    let query = match snapshot_query(&params) {
-        Ok(query) => query,
-        Err(r) => return r,
-    };
-    let cluster = match served(&state).await {
-        Ok(cluster) => cluster,
-        Err(r) => return r,
-    };
+async fn snapshot(State(state): State<ApiState>, Query(params): Params) -> Answer {
+    let query = snapshot_query(&params)?;
+    let cluster = served(&state).await?;
     let mut out = Capped::new(MAX_ANSWER);
     let store = state.store.as_ref();
     match snapshot::run(store, &cluster, &query, Output::Json, &mut out, false).await {
-        Ok(()) => json(StatusCode::OK, out.bytes),
-        Err(e) => failed(e, &out),
+        Ok(()) => Ok(json(StatusCode::OK, out.bytes)),
+        Err(e) => Err(failed(e, &out)),
     }
 }
 
@@ -232,7 +243,7 @@ fn object_query(
     kind: &str,
     id: String,
     params: &HashMap<String, String>,
-) -> Result<TimelineQuery, Response> {
+) -> Result<TimelineQuery, ApiError> {
     let subject = match kind {
         "alloc" => Subject::Alloc,
         "job" => Subject::Job,
@@ -240,21 +251,19 @@ fn object_query(
         "eval" => Subject::Eval,
         "deployment" => Subject::Deployment,
         other => {
-            return Err(error(
+            return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
-                &format!("no object kind `{other}`: use alloc, job, node, eval or deployment"),
+                format!("no object kind `{other}`: use alloc, job, node, eval or deployment"),
             ));
         }
     };
-    let limit = match params.get("limit") {
-        None => OBJECT_LIMIT,
-        Some(n) => n.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
-            error(
-                StatusCode::BAD_REQUEST,
-                &format!("`limit` is `{n}`: give a positive number"),
-            )
-        })?,
-    };
+    let limit =
+        match params.get("limit") {
+            None => OBJECT_LIMIT,
+            Some(n) => n.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                ApiError::bad(format!("`limit` is `{n}`: give a positive number"))
+            })?,
+        };
     Ok(TimelineQuery {
         subject,
         id,
@@ -274,19 +283,13 @@ async fn object(
     State(state): State<ApiState>,
     Path((kind, id)): Path<(String, String)>,
     Query(params): Params,
-) -> Response {
-    let query = match object_query(&kind, id, &params) {
-        Ok(query) => query,
-        Err(r) => return r,
-    };
-    let cluster = match served(&state).await {
-        Ok(cluster) => cluster,
-        Err(r) => return r,
-    };
+) -> Answer {
+    let query = object_query(&kind, id, &params)?;
+    let cluster = served(&state).await?;
     let mut out = Capped::new(MAX_ANSWER);
     let store = state.store.as_ref();
     match timeline::run(store, &cluster, &query, Output::Json, &mut out, false).await {
-        Ok(()) => json(StatusCode::OK, out.bytes),
-        Err(e) => failed(e, &out),
+        Ok(()) => Ok(json(StatusCode::OK, out.bytes)),
+        Err(e) => Err(failed(e, &out)),
     }
 }

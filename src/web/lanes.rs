@@ -7,7 +7,7 @@
 //! few MB however long the window.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 
 use serde::{Deserialize, Serialize};
 
@@ -253,9 +253,7 @@ impl Builder {
 
     /// Counts an allocation beyond [`MAX_BARS`] once, in its time bucket.
     fn count(&mut self, alloc: &str, lane: String, at: i64) {
-        let mut h = self.hasher.build_hasher();
-        alloc.hash(&mut h);
-        if !self.counted.insert(h.finish()) {
+        if !self.counted.insert(self.hasher.hash_one(alloc)) {
             return;
         }
         let span = (self.to - self.from).max(1) as i128;
