@@ -15,6 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["store"],
     &["metrics"],
     &["ingest", "query", "replay"],
+    &["web"],
     &["cli"],
 ];
 
