@@ -148,6 +148,48 @@ async fn the_page_draws_one_bar_per_allocation_and_opens_deep_links() {
 }
 
 #[tokio::test]
+async fn the_search_and_the_time_cursor_are_restored_from_the_url() {
+    let Some(browser) = chromium() else { return };
+    let archive = Archive::new(Backend::Sqlite).await;
+    archived_history(&archive, 73, 1_000).await;
+    let facts = facts(&archive).await;
+    let served = serve(&archive, &[]).await;
+    let (lane, _) = facts.allocs_by_lane.iter().next().expect("a lane");
+    let wanted = lane.rsplit('/').next().expect("a job").to_lowercase();
+    let at = facts.middle_time;
+    let url = format!(
+        "{}/ui/#from={}&to={}&by=job&at={at}&q={wanted}",
+        served.base, facts.from, facts.to
+    );
+
+    let page = dom(browser, &url).await;
+    assert!(!page.contains("id=\"error\""), "{page}");
+    let shown: usize = facts
+        .allocs_by_lane
+        .iter()
+        .filter(|(lane, _)| lane.to_lowercase().contains(&wanted))
+        .map(|(_, allocs)| allocs.len())
+        .sum();
+    let bars = tags(&page, "rect", &["class=\"bar "]);
+    assert_eq!(bars.len(), shown, "the bars of lanes matching `{wanted}`");
+
+    let snapshot = reqwest::get(format!("{}/api/v1/snapshot?at={at}", served.base))
+        .await
+        .expect("a snapshot")
+        .text()
+        .await
+        .expect("a body");
+    let snapshot: Value = serde_json::from_str(&snapshot).expect("JSON");
+    let objects: usize = ["nodes", "jobs", "allocations"]
+        .iter()
+        .map(|s| snapshot[s].as_array().map_or(0, Vec::len))
+        .sum();
+    assert!(objects > 0);
+    assert!(page.contains(&format!("data-snapshot=\"{at}\"")), "{page}");
+    assert_eq!(tags(&page, "tr", &["snapshot-row"]).len(), objects);
+}
+
+#[tokio::test]
 async fn without_the_right_token_the_page_shows_the_login_prompt_and_no_data() {
     let Some(browser) = chromium() else { return };
     let archive = Archive::new(Backend::Sqlite).await;

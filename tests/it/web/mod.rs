@@ -55,8 +55,9 @@ struct Facts {
     to: i64,
     /// Distinct allocation IDs per `namespace/job` lane.
     allocs_by_lane: BTreeMap<String, BTreeSet<String>>,
-    /// The index of the event in the middle of the archive.
+    /// The index and time of the event in the middle of the archive.
     middle_index: u64,
+    middle_time: i64,
 }
 
 async fn facts(archive: &Archive) -> Facts {
@@ -80,5 +81,6 @@ async fn facts(archive: &Archive) -> Facts {
         to: events.iter().map(|e| e.time).max().expect("events") + 1,
         allocs_by_lane,
         middle_index: events[events.len() / 2].index,
+        middle_time: events[events.len() / 2].time,
     }
 }
