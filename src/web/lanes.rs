@@ -12,7 +12,7 @@ use std::hash::BuildHasher;
 use serde::{Deserialize, Serialize};
 
 /// Bars drawn at most; beyond them allocations are aggregated.
-pub const MAX_BARS: usize = 20_000;
+pub const MAX_BARS: usize = 10_000;
 
 /// Time buckets per lane once a view is aggregated.
 pub const BUCKETS: usize = 240;

@@ -187,6 +187,10 @@ async fn the_search_and_the_time_cursor_are_restored_from_the_url() {
     assert!(objects > 0);
     assert!(page.contains(&format!("data-snapshot=\"{at}\"")), "{page}");
     assert_eq!(tags(&page, "tr", &["snapshot-row"]).len(), objects);
+
+    let shot = screenshot_path("web-snapshot.png");
+    let arg = format!("--screenshot={}", shot.display());
+    run_chromium(browser, &url.replace(&format!("&q={wanted}"), ""), &[arg]).await;
 }
 
 #[tokio::test]
