@@ -235,6 +235,7 @@ function zoom(event) {
   view.from = pivot - span * share;
   view.to = view.from + span;
   draw();
+  writeHash();
   scheduleRefetch();
 }
 
@@ -254,7 +255,10 @@ function pan() {
     draw();
   });
   window.addEventListener("mouseup", (e) => {
-    if (start && Math.abs(e.clientX - start.x) > 2) scheduleRefetch();
+    if (start && Math.abs(e.clientX - start.x) > 2) {
+      writeHash();
+      scheduleRefetch();
+    }
     start = null;
   });
 }

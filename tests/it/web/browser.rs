@@ -194,6 +194,56 @@ async fn the_search_and_the_time_cursor_are_restored_from_the_url() {
 }
 
 #[tokio::test]
+async fn a_click_the_wheel_a_drag_and_the_axis_move_the_view_as_a_person_expects() {
+    let Some(browser) = chromium() else { return };
+    let archive = Archive::new(Backend::Sqlite).await;
+    archived_history(&archive, 74, 600).await;
+    let facts = facts(&archive).await;
+    let served = serve(&archive, &[]).await;
+    let front = super::front::start(served.base.clone()).await;
+    let (from, to) = (facts.from, facts.from + 7_200_000);
+    let url = format!("{front}/harness#from={from}&to={to}&by=job");
+
+    let page = dom(browser, &url).await;
+    let json = page
+        .split("<pre id=\"result\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</pre>").next())
+        .unwrap_or_default()
+        .replace("&quot;", "\"");
+    let result: Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {page}"));
+    let number = |view: &str, key: &str| -> i64 {
+        result[view][key]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("`{view}.{key}` in {result}"))
+    };
+    // A click on a bar opens that allocation and puts it in the URL.
+    let clicked = result["clicked"].as_str().expect("a bar was clicked");
+    assert_eq!(result["opened"], format!("alloc/{clicked}"));
+    assert_eq!(result["before"]["obj"], format!("alloc/{clicked}"));
+    assert_eq!(
+        (number("before", "from"), number("before", "to")),
+        (from, to)
+    );
+    // The wheel zooms in around the pointer: a shorter window inside the old one.
+    let (zf, zt) = (number("zoomed", "from"), number("zoomed", "to"));
+    assert!(zf > from && zt < to, "{result}");
+    // A drag to the left moves the window later, keeping its length.
+    let (pf, pt) = (number("panned", "from"), number("panned", "to"));
+    assert!(pf > zf, "{result}");
+    assert!(((pt - pf) - (zt - zf)).abs() <= 1, "{result}");
+    // A click on the axis opens the snapshot at that moment.
+    let cursor: i64 = result["cursor"]
+        .as_str()
+        .and_then(|c| c.parse().ok())
+        .expect("a cursor");
+    assert!(cursor > pf && cursor < pt, "{result}");
+    assert!(result["rows"].as_u64().is_some_and(|n| n > 0), "{result}");
+    assert_eq!(result["error"], false);
+}
+
+#[tokio::test]
 async fn without_the_right_token_the_page_shows_the_login_prompt_and_no_data() {
     let Some(browser) = chromium() else { return };
     let archive = Archive::new(Backend::Sqlite).await;

@@ -2,7 +2,10 @@
 //! request on to `serve` and answers one page of its own, which stores a
 //! token in the tab's `sessionStorage` and opens the web timeline. Being
 //! the same origin as the page it opens, it puts a token where the page's
-//! login prompt would, which a headless browser cannot type into.
+//! login prompt would, which a headless browser cannot type into. Its
+//! other page, `/harness`, opens the web timeline in a frame and works it
+//! as a person would (a click on a bar, the wheel, a drag, a click on the
+//! time axis), writing what the page did into its own DOM as JSON.
 
 use axum::Router;
 use axum::body::Body;
@@ -19,6 +22,7 @@ pub async fn start(upstream: String) -> String {
     let base = format!("http://{}", listener.local_addr().expect("an address"));
     let app = Router::new()
         .route("/with-token/{token}", get(with_token))
+        .route("/harness", get(|| async { Html(HARNESS) }))
         .fallback(pass_on)
         .with_state(upstream);
     tokio::spawn(async move {
@@ -66,3 +70,52 @@ async fn pass_on(State(upstream): State<String>, request: Request) -> Response {
     }
     response
 }
+
+/// Opens `/ui/` with the harness's own fragment in a frame, waits for it,
+/// then clicks a bar, zooms, drags and clicks the axis, and writes each
+/// outcome into `<pre id="result">`.
+const HARNESS: &str = r#"<!doctype html>
+<iframe id="f" width="1200" height="700"></iframe>
+<pre id="result"></pre>
+<script>
+const frame = document.getElementById("f");
+const result = {};
+const until = (check) => new Promise((done) => {
+  const poll = () => (check() ? done() : setTimeout(poll, 20));
+  poll();
+});
+const view = () => Object.fromEntries(new URLSearchParams(frame.contentWindow.location.hash.slice(1)));
+async function run() {
+  const win = frame.contentWindow;
+  const doc = frame.contentDocument;
+  await until(() => doc.body && doc.body.dataset.state === "ready");
+  const svg = doc.getElementById("timeline");
+  const box = svg.getBoundingClientRect();
+  const bar = doc.querySelector("rect.bar");
+  result.clicked = bar.getAttribute("data-alloc");
+  bar.dispatchEvent(new win.MouseEvent("click", { bubbles: true }));
+  await until(() => (doc.getElementById("panel-body").dataset.object || "").startsWith("alloc/"));
+  result.opened = doc.getElementById("panel-body").dataset.object;
+  result.before = view();
+  const at = { clientX: box.left + 600, clientY: box.top + 60, bubbles: true, cancelable: true };
+  svg.dispatchEvent(new win.WheelEvent("wheel", { ...at, deltaY: -400 }));
+  result.zoomed = view();
+  const lane = doc.querySelector("rect.lane-bg");
+  lane.dispatchEvent(new win.MouseEvent("mousedown", { ...at, clientX: box.left + 600 }));
+  win.dispatchEvent(new win.MouseEvent("mousemove", { ...at, clientX: box.left + 400 }));
+  win.dispatchEvent(new win.MouseEvent("mouseup", { ...at, clientX: box.left + 400 }));
+  await until(() => view().from !== result.zoomed.from);
+  result.panned = view();
+  const axis = doc.getElementById("axis");
+  axis.dispatchEvent(new win.MouseEvent("click", { clientX: box.left + 500, clientY: box.top + 10, bubbles: true }));
+  await until(() => doc.getElementById("panel-body").dataset.snapshot);
+  result.cursor = doc.getElementById("panel-body").dataset.snapshot;
+  result.rows = doc.querySelectorAll("tr.snapshot-row").length;
+  result.error = !!doc.getElementById("error");
+  document.getElementById("result").textContent = JSON.stringify(result);
+}
+frame.src = "/ui/" + location.hash;
+frame.addEventListener("load", () => run().catch((e) => {
+  document.getElementById("result").textContent = JSON.stringify({ failed: String(e) });
+}));
+</script>"#;
