@@ -298,6 +298,13 @@ function wire() {
     guarded(start);
   });
   window.addEventListener("resize", draw);
+  // A link followed or a fragment edited by hand (the page's own changes
+  // replace the fragment without this event).
+  window.addEventListener("hashchange", () => {
+    readHash();
+    $("panel").hidden = true;
+    guarded(start);
+  });
 }
 
 readHash();
