@@ -181,3 +181,33 @@ impl<'a> GapCursor<'a> {
         self.previous = Some((index, time));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::GapKind;
+
+    fn gap(from_index: u64, to_index: u64) -> Gap {
+        Gap {
+            from_index,
+            to_index,
+            kind: GapKind::Buffer,
+            reason: "event dropped from buffer".to_owned(),
+            detected_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_gap_is_a_band_from_the_last_event_before_it_to_the_first_after_it() {
+        let gaps = [gap(5, 10), gap(30, 40), gap(100, 120)];
+        let mut builder = Builder::new(By::Job, 0, 100_000);
+        let mut cursor = GapCursor::new(&gaps);
+        // The first gap ends before the first event read: nothing to draw.
+        for (index, time) in [(12, 1_200), (20, 2_000), (45, 4_500), (50, 5_000)] {
+            cursor.pass(index, time, &mut builder);
+        }
+        let lanes = builder.finish("test", false);
+        let bands: Vec<_> = lanes.bands.iter().map(|b| (b.kind, b.from, b.to)).collect();
+        assert_eq!(bands, vec![("gap", 2_000, Some(4_500))]);
+    }
+}

@@ -118,6 +118,11 @@ async fn the_page_draws_one_bar_per_allocation_and_opens_deep_links() {
         assert_eq!(bars.len(), allocs.len(), "bars of lane `{lane}`");
     }
 
+    // Without a fragment, the page opens the last hour of the archive.
+    let page = dom(browser, &format!("{}/", served.base)).await;
+    assert!(page.contains("data-state=\"ready\""), "{page}");
+    assert!(!page.contains("id=\"error\""), "{page}");
+
     let allocs: Vec<String> = facts.allocs_by_lane.values().flatten().cloned().collect();
     let (alloc, task_events) = alloc_with_task_events(&archive, &allocs).await;
     let url = format!("{}/ui/#{window}&by=job&obj=alloc/{alloc}", served.base);
