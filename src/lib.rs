@@ -23,6 +23,8 @@
 //!   archive as a `/v1/event/stream` endpoint.
 //! - [`retention`]: where a prune cuts history, and the age and size
 //!   budgets `ingest` keeps in the background.
+//! - [`web`]: `serve`'s web timeline: a read-only page at `/ui/` and the
+//!   JSON API under `/api/v1/` it reads, answered by [`query`].
 //!
 //! The Nomad-compatible simulator (`nomad-sim`), the benchmark harness
 //! (`bench`) and the shared test support (`testkit`) are packages of their
@@ -39,3 +41,4 @@ pub mod query;
 pub mod replay;
 pub mod retention;
 pub mod store;
+pub mod web;

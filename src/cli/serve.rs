@@ -13,16 +13,17 @@ use super::history::pick_cluster;
 use super::parse_duration;
 use crate::config::{DbUrl, Secret, read_secret_file};
 use crate::replay::connections::ConnectionLimits;
-use crate::replay::serve::{self, Metrics, ServeOptions};
-use crate::store;
+use crate::replay::serve::{self, Metrics, MoreRoutes, ServeOptions};
+use crate::{store, web};
 
 /// Serve stored history as Nomad's `GET /v1/event/stream`, so existing
 /// consumers replay it by pointing NOMAD_ADDR here.
 ///
 /// Same `index`, `topic` and `namespace` semantics, `{}` heartbeats, and
 /// streams that stay open for newly archived events. Also `/healthz` and
-/// Prometheus `/metrics`. Read-only. With a token, the stream and /metrics
-/// require it; /healthz never does.
+/// Prometheus `/metrics`, and a web timeline at `/ui/` with its JSON API
+/// under `/api/v1/`. Read-only. With a token, the stream, /metrics and the
+/// API require it; /healthz and the page itself never do.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on (Nomad itself uses 4646).
@@ -137,14 +138,16 @@ pub async fn run(
             stall_timeout: args.stall_timeout,
         },
     };
-    let served = serve::serve(
-        listener,
-        store.clone(),
-        options,
-        Arc::new(Metrics::default()),
-        shutdown,
-    )
-    .await;
+    let routes = MoreRoutes {
+        guarded: web::api_routes(web::ApiState {
+            store: store.clone(),
+            cluster: options.cluster.clone(),
+        }),
+        open: web::page_routes(),
+    };
+    let metrics = Arc::new(Metrics::default());
+    let served =
+        serve::serve_with(listener, store.clone(), options, metrics, shutdown, routes).await;
     store.close().await;
     served.context("the server failed")?;
     Ok(ExitCode::SUCCESS)

@@ -8,8 +8,10 @@
 //! its buffer of memory. At most `max_clients` streams are open at once.
 //! Nothing a client sends can change the archive: every route only reads.
 //!
-//! With a token, the event stream and `/metrics` require it; `/healthz`
-//! does not, so load balancers and orchestrators can probe it.
+//! With a token, the event stream, `/metrics` and the routes given as
+//! guarded (the web timeline's API) require it; `/healthz` and the routes
+//! given as open (the web timeline's page) do not, so load balancers can
+//! probe it and a browser can load the page that asks for the token.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -91,6 +93,28 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    let routes = MoreRoutes::default();
+    serve_with(listener, store, options, metrics, shutdown, routes).await
+}
+
+/// Routes served beside the event stream (the web timeline's).
+#[derive(Default)]
+pub struct MoreRoutes {
+    /// Behind the token, as the event stream is.
+    pub guarded: Router,
+    /// Open to anyone, as `/healthz` is.
+    pub open: Router,
+}
+
+/// [`serve`], with `routes` served too.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    store: Arc<dyn Store>,
+    options: ServeOptions,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+    routes: MoreRoutes,
+) -> std::io::Result<()> {
     let limits = options.limits;
     let state = AppState {
         store,
@@ -102,9 +126,15 @@ pub async fn serve(
     let app = Router::new()
         .route("/v1/event/stream", get(event_stream))
         .route("/metrics", get(metrics_text))
+        .with_state(state.clone())
+        .merge(routes.guarded)
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
-        .route("/healthz", get(healthz))
-        .with_state(state);
+        .merge(
+            Router::new()
+                .route("/healthz", get(healthz))
+                .with_state(state),
+        )
+        .merge(routes.open);
     connections::run(listener, app, limits, shutdown).await
 }
 

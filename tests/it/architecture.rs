@@ -16,6 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["metrics"],
     &["retention"],
     &["ingest", "query", "replay"],
+    &["web"],
     &["cli"],
 ];
 

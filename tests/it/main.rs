@@ -30,3 +30,4 @@ mod status;
 mod stream_ends;
 mod time_args;
 mod timeline;
+mod web;
