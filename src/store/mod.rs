@@ -6,6 +6,9 @@
 //! the rest lives in the backend folders. Rows map by column name (`records`).
 
 mod backfill;
+pub mod codec;
+pub mod compress;
+mod dictionaries;
 pub mod filter;
 pub mod keyframe;
 pub mod moment;
@@ -69,6 +72,18 @@ pub enum StoreError {
         "cluster `{cluster}` has events whose time and presence are not filled in yet: open the archive with this version of nomad-chronicle first"
     )]
     Unfilled { cluster: String },
+    /// A stored event that cannot be read back: its compressed value is
+    /// damaged or its dictionary is missing.
+    #[error(
+        "cannot read the event at index `{index}` of cluster `{cluster}` (topic `{topic}`, key `{key}`): {reason}; restore the archive from a copy"
+    )]
+    Undecodable {
+        cluster: String,
+        index: u64,
+        topic: String,
+        key: String,
+        reason: codec::DecodeError,
+    },
     #[error("{}", query_message(.0))]
     Query(#[from] sqlx::Error),
 }
@@ -261,6 +276,10 @@ pub trait Store: Send + Sync {
     /// The reconstructions after gaps: lists read from Nomad, kept apart
     /// from the events.
     fn reconstructions(&self) -> &dyn Reconstructions;
+
+    /// How the writers this store hands out from now on compress events
+    /// (`compact` and tests train on fewer events than the default).
+    fn set_compression(&self, settings: compress::Settings);
 
     /// Closes connections cleanly (checkpoints SQLite's WAL).
     async fn close(&self);

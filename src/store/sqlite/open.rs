@@ -94,6 +94,8 @@ impl SqliteStore {
             pool,
             url: display,
             in_memory: matches!(url, DbUrl::SqliteMemory),
+            dictionaries: Default::default(),
+            compression: Default::default(),
         })
     }
 }
