@@ -9,10 +9,10 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 
-use super::StoreError;
 use super::codec::{self, DecodeError, Dictionary};
 use super::records::EventRecord;
 use super::rows::to_u64;
+use super::{StoreError, UnreadableEvent};
 use crate::archive::{ArchivedEvent, Cluster};
 
 /// Dictionaries by `dictionaries.id`, as loaded.
@@ -86,13 +86,13 @@ impl Dictionaries {
         };
         match raw {
             Ok(raw) => Ok(record.into_event(raw)),
-            Err(reason) => Err(StoreError::Undecodable {
+            Err(reason) => Err(StoreError::Undecodable(Box::new(UnreadableEvent {
                 cluster: cluster.to_owned(),
                 index: to_u64(record.raft_index),
                 topic: record.topic,
                 key: record.key,
                 reason,
-            }),
+            }))),
         }
     }
 }

@@ -20,6 +20,7 @@ use super::dictionaries::{Dictionaries, Source};
 use super::statement::{Bind, Placeholders, Statement};
 
 mod backfill;
+mod compact;
 mod copy;
 mod keyframe;
 mod lease;

@@ -169,6 +169,10 @@ impl Store for PgStore {
             .await?)
     }
 
+    fn compactor(&self) -> &dyn crate::store::compact::Compact {
+        self
+    }
+
     fn set_compression(&self, settings: crate::store::compress::Settings) {
         *self.compression.lock().unwrap_or_else(|e| e.into_inner()) = settings;
     }

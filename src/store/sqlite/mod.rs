@@ -19,6 +19,7 @@ use super::statement::{Bind, Placeholders, Statement};
 
 mod backfill;
 mod checkpoint;
+mod compact;
 mod keyframe;
 mod lease;
 mod ledger;

@@ -173,6 +173,10 @@ impl Store for SqliteStore {
             .await?)
     }
 
+    fn compactor(&self) -> &dyn crate::store::compact::Compact {
+        self
+    }
+
     fn set_compression(&self, settings: crate::store::compress::Settings) {
         *self.compression.lock().unwrap_or_else(|e| e.into_inner()) = settings;
     }
