@@ -11,7 +11,7 @@ use nomad_chronicle::store::compress::Settings;
 use nomad_sim::{Generator, SimFrame};
 use sqlx::{AssertSqlSafe, Connection};
 
-use crate::common::{Archive, Backend, batch, on_both_backends};
+use crate::common::{Archive, Backend, batch, on_both_backends, read_until};
 
 /// Dictionaries after 200 events of a topic (2,000 by default), so that a
 /// short history is compressed.
@@ -217,6 +217,51 @@ async fn a_compressed_archive_replays_byte_for_byte_and_answers_as_a_plain_one(b
     assert!(stored_bytes(&archive).await * 10 < stored_bytes(&plain).await * 7);
 }
 
+/// The frames `serve` streams from index 0 in every namespace, heartbeats
+/// left out, until `count` have come.
+async fn served(archive: &Archive, count: usize) -> Vec<String> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = archive
+        .command(&["serve", "--listen", &listen])
+        .spawn()
+        .expect("spawn serve");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let mut log = Vec::new();
+    read_until(&mut stderr, &mut log, "Serving the archive").await;
+    let url = format!("http://{listen}/v1/event/stream?index=0&namespace=*");
+    let mut response = reqwest::get(&url).await.expect("request");
+    let (mut buf, mut frames) = (Vec::new(), Vec::new());
+    while frames.len() < count {
+        let chunk = tokio::time::timeout(Duration::from_secs(30), response.chunk())
+            .await
+            .expect("frames in time")
+            .expect("a chunk")
+            .expect("the stream stays open");
+        buf.extend_from_slice(&chunk);
+        while let Some(end) = buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=end).collect();
+            let line = String::from_utf8(line).expect("utf-8");
+            if line.trim_end() != "{}" {
+                frames.push(line.trim_end().to_owned());
+            }
+        }
+    }
+    child.kill().await.expect("stop serve");
+    frames
+}
+
+async fn serve_streams_a_compressed_archive_byte_for_byte(backend: Backend) {
+    let archive = Archive::new(backend).await;
+    let history = archived(&archive, 76, 1_500, training_early(), &[A_DICTIONARY]).await;
+    assert!(compressed(&archive).await.0 > 200);
+
+    assert_eq!(served(&archive, history.len()).await, lines(&history));
+}
+
 /// The identity of one compressed event: index, topic, key, dictionary.
 async fn a_compressed_event(archive: &Archive) -> (i64, String, String, i64) {
     let index = scalar(
@@ -346,6 +391,7 @@ async fn a_retrained_topic_decodes_with_both_dictionaries(backend: Backend) {
 }
 
 on_both_backends!(a_compressed_archive_replays_byte_for_byte_and_answers_as_a_plain_one);
+on_both_backends!(serve_streams_a_compressed_archive_byte_for_byte);
 on_both_backends!(a_damaged_value_is_an_error_naming_the_event);
 on_both_backends!(a_missing_dictionary_is_an_error_naming_the_event);
 on_both_backends!(compact_compresses_a_plain_archive_and_replay_stays_byte_for_byte);
