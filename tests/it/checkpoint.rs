@@ -31,11 +31,7 @@ const MIB: u64 = 1024 * 1024;
 async fn the_wal_stays_bounded_and_the_database_file_receives_the_events() {
     let archive = Archive::new(Backend::Sqlite).await;
     // Stored as they are: the padding would compress to almost nothing.
-    let plain = Settings {
-        train_after: u64::MAX,
-        ..Settings::default()
-    };
-    let (store, cluster, mut lease) = archive.writer_with("test", plain).await;
+    let (store, cluster, mut lease) = archive.writer_with("test", Settings::plain()).await;
     // 160 MiB of events, committed back to back.
     let per_batch = 500;
     for n in 0..40 {

@@ -25,14 +25,6 @@ fn training_early() -> Settings {
     }
 }
 
-/// Stores everything plain.
-fn never_training() -> Settings {
-    Settings {
-        train_after: u64::MAX,
-        ..Settings::default()
-    }
-}
-
 /// Archives `events` generated events of `seed` into cluster `test`
 /// through a writer that compresses as `settings` say, in batches of 20
 /// frames. The history is cut into one part more than `waits`; after each
@@ -206,7 +198,7 @@ async fn a_compressed_archive_replays_byte_for_byte_and_answers_as_a_plain_one(b
     assert_eq!(replay.stdout.lines().collect::<Vec<_>>(), lines(&history));
 
     let plain = Archive::new(backend).await;
-    let same = archived(&plain, 71, 3_000, never_training(), &[]).await;
+    let same = archived(&plain, 71, 3_000, Settings::plain(), &[]).await;
     assert_eq!(lines(&same), lines(&history));
     assert_eq!(compressed(&plain).await, (0, 0));
     assert_eq!(
@@ -329,7 +321,7 @@ async fn a_missing_dictionary_is_an_error_naming_the_event(backend: Backend) {
 
 async fn compact_compresses_a_plain_archive_and_replay_stays_byte_for_byte(backend: Backend) {
     let archive = Archive::new(backend).await;
-    let history = archived(&archive, 74, 3_000, never_training(), &[]).await;
+    let history = archived(&archive, 74, 3_000, Settings::plain(), &[]).await;
     assert_eq!(compressed(&archive).await, (0, 0));
     let before = stored_bytes(&archive).await;
     let file_before = std::fs::metadata(&archive.path).map(|m| m.len()).ok();

@@ -31,7 +31,8 @@ use training::{Samples, Trained};
 pub struct Settings {
     /// Events of a topic collected before its dictionary is trained (fewer
     /// when they reach [`SAMPLE_BYTES`] first); also how many recent
-    /// events the ratio is measured over.
+    /// events the ratio is measured over. `u64::MAX` trains none: every
+    /// event is stored plain ([`Settings::plain`]).
     pub train_after: u64,
     /// Train again when recent events compress to less than this fraction
     /// of the ratio the dictionary had right after training.
@@ -39,6 +40,20 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Stores every event plain (a writer for an archive that must stay
+    /// readable as JSON in SQL, and tests of plain archives).
+    pub fn plain() -> Settings {
+        Settings {
+            train_after: u64::MAX,
+            ..Settings::default()
+        }
+    }
+
+    /// Whether dictionaries are trained at all.
+    fn trains(&self) -> bool {
+        self.train_after != u64::MAX
+    }
+
     pub const DEFAULT_TRAIN_AFTER: u64 = 2_000;
     /// The drift measured over the bench's whole history was 12 %.
     pub const DEFAULT_RETRAIN_BELOW: f64 = 0.85;
@@ -265,6 +280,9 @@ impl Compression {
     /// After the batch committed: counts what recent events gave, collects
     /// samples, and starts the trainings that have enough.
     pub fn committed(&mut self, batch: &Batch, values: &[Value]) {
+        if !self.settings.trains() {
+            return;
+        }
         for (row, value) in event_rows(batch).zip(values) {
             let name = row.event.topic.as_str();
             if self.plain.contains(&name) {
