@@ -70,6 +70,9 @@ pub enum DecodeError {
 /// Compresses events: one zstd context reused for a run of events.
 pub struct Encoder<'d> {
     cctx: CCtx<'d>,
+    /// Room for the largest frame so far; each frame is copied out of it at
+    /// its own size (a batch's frames live until its commit).
+    scratch: Vec<u8>,
 }
 
 impl<'d> Encoder<'d> {
@@ -77,15 +80,21 @@ impl<'d> Encoder<'d> {
         let mut cctx = CCtx::create();
         cctx.set_parameter(CParameter::ChecksumFlag(true))
             .map_err(zstd_error)?;
-        Ok(Encoder { cctx })
+        Ok(Encoder {
+            cctx,
+            scratch: Vec::new(),
+        })
     }
 
     /// `raw` as one frame compressed with `dictionary`.
     pub fn compress(&mut self, raw: &[u8], dictionary: &'d Dictionary) -> Result<Vec<u8>, String> {
         self.cctx.ref_cdict(&dictionary.cdict).map_err(zstd_error)?;
-        let mut out = Vec::with_capacity(zstd_safe::compress_bound(raw.len()));
-        self.cctx.compress2(&mut out, raw).map_err(zstd_error)?;
-        Ok(out)
+        self.scratch.clear();
+        self.scratch.reserve(zstd_safe::compress_bound(raw.len()));
+        self.cctx
+            .compress2(&mut self.scratch, raw)
+            .map_err(zstd_error)?;
+        Ok(self.scratch.clone())
     }
 }
 

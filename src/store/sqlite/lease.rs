@@ -198,11 +198,14 @@ async fn insert_events(
     let mut start = 0;
     while start < rows.len() {
         let k = ROWS_PER_STATEMENT.min(rows.len() - start).ilog2() as usize;
-        let end = start + (1 << k);
-        let chunk = rows[start..end].iter().zip(&refs[start..end]);
-        start = end;
+        let chunk = start..start + (1 << k);
+        start = chunk.end;
         let mut query = sqlx::query(AssertSqlSafe(INSERT_SQL[k].clone()));
-        for ((row, refs), value) in chunk.zip(&values[start - (1 << k)..end]) {
+        let chunk = rows[chunk.clone()]
+            .iter()
+            .zip(&refs[chunk.clone()])
+            .zip(&values[chunk]);
+        for ((row, refs), value) in chunk {
             let ev = row.event;
             query = query
                 .bind(cluster_id)
