@@ -17,9 +17,8 @@ CREATE TABLE dictionaries (
     trained_from_index INTEGER NOT NULL,
     trained_to_index   INTEGER NOT NULL,
     trained_at         INTEGER NOT NULL, -- Unix ms
-    -- Raw bytes over compressed bytes of the events it was trained on,
-    -- compressed with it: what recent events are compared with to decide
-    -- when to train again.
+    -- JSON bytes over compressed bytes of the events held out of its
+    -- training, compressed with it.
     ratio              REAL NOT NULL,
     -- The dictionary as zstd reads it (its zstd ID is in its header).
     bytes              BLOB NOT NULL

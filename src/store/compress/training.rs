@@ -1,6 +1,6 @@
 //! Training a topic's dictionary on events of that topic, off the commit
 //! path (a blocking task), and measuring what it gives on events it was not
-//! trained on: the ratio later batches are compared with.
+//! trained on, recorded with it (`dictionaries.ratio`).
 
 use std::sync::Arc;
 
