@@ -56,6 +56,7 @@ pub async fn run(
         (Box::new(file), length)
     };
     let store = store::connect(db).await?;
+    store.set_compression(args.batch.compression());
     let Some(lease) = store.lease(&args.cluster, &shutdown).await? else {
         return Ok(ExitCode::SUCCESS);
     };

@@ -195,6 +195,7 @@ impl IngestArgs {
             until_index: self.until_index,
             idle_timeout: self.idle_timeout,
             batch: self.batch.config(),
+            compression: self.batch.compression(),
             reconcile: self.reconcile && !self.no_reconcile,
             retention: Budget {
                 age: self.retain,

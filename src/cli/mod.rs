@@ -1,6 +1,7 @@
 //! The command line: global options, one file per subcommand, and the mapping
 //! from outcomes to exit codes (0 success, 2 error).
 
+mod compact;
 pub mod help;
 mod history;
 mod import;
@@ -19,6 +20,7 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{BatchConfig, DbUrl, Secret, read_secret_file};
+use crate::store::compress;
 
 /// Turns HashiCorp Nomad's live event stream into a durable, queryable history.
 ///
@@ -84,6 +86,7 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     Serve(serve::ServeArgs),
     Prune(prune::PruneArgs),
+    Compact(compact::CompactArgs),
     Completions(install::CompletionsArgs),
     Man(install::ManArgs),
 }
@@ -117,9 +120,27 @@ pub struct BatchArgs {
     /// single larger frame is held whole).
     #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_batch_bytes)]
     pub batch_bytes: usize,
+
+    /// Events of a topic stored plain before a dictionary is trained for it
+    /// (also how many recent events its ratio is measured over).
+    #[arg(long, hide = true, default_value_t = compress::Settings::DEFAULT_TRAIN_AFTER)]
+    pub train_after: u64,
+
+    /// Train a topic's dictionary again when recent events compress to
+    /// less than this fraction of what it gave right after training.
+    #[arg(long, hide = true, default_value_t = compress::Settings::DEFAULT_RETRAIN_BELOW)]
+    pub retrain_below: f64,
 }
 
 impl BatchArgs {
+    /// When the writer trains dictionaries.
+    pub fn compression(&self) -> compress::Settings {
+        compress::Settings {
+            train_after: self.train_after,
+            retrain_below: self.retrain_below,
+        }
+    }
+
     pub fn config(&self) -> BatchConfig {
         BatchConfig {
             max_events: self.batch_size,
@@ -188,6 +209,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(args) => replay::run(args, &db, shutdown).await,
         Command::Serve(args) => serve::run(args, &db, shutdown).await,
         Command::Prune(args) => prune::run(args, &db).await,
+        Command::Compact(args) => compact::run(args, &db).await,
         Command::Completions(args) => install::completions(&args),
         Command::Man(args) => install::man(&args),
     }

@@ -42,6 +42,8 @@ pub struct Settings {
     /// Silence longer than this means the connection is dead.
     pub idle_timeout: Duration,
     pub batch: BatchConfig,
+    /// When the writer trains dictionaries to compress events with.
+    pub compression: crate::store::compress::Settings,
     /// Rebuild state from Nomad's lists after a gap.
     pub reconcile: bool,
     /// What to keep (`--retain`, `--retain-size`), pruned in the background
@@ -107,6 +109,7 @@ async fn serve(
 ) -> Result<FollowEnd, ServiceError> {
     let client = NomadClient::new(&settings.nomad).await?;
     let store = store::connect(&settings.db).await?;
+    store.set_compression(settings.compression);
     let stats = Arc::new(Stats::default());
     let endpoint_stop = CancellationToken::new();
     let endpoint = listener.map(|listener| {
@@ -323,6 +326,7 @@ mod tests {
             until_index: Some(last),
             idle_timeout: Duration::from_secs(90),
             batch: BatchConfig::default(),
+            compression: Default::default(),
             reconcile: false,
             retention: Budget::default(),
         };

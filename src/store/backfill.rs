@@ -15,6 +15,7 @@ use std::io::IsTerminal;
 use async_trait::async_trait;
 
 use super::StoreError;
+use super::dictionaries::Dictionaries;
 use crate::archive::{EventTime, frame_times};
 use crate::nomad::{Frame, wire};
 
@@ -32,6 +33,9 @@ pub trait Undated: Sync {
     async fn frame(&self, cluster_id: i64, index: i64) -> Result<Vec<UndatedRow>, StoreError>;
     /// Writes dated rows in one transaction.
     async fn write(&self, rows: &[DatedRow]) -> Result<(), StoreError>;
+    /// `(id, bytes)` of the stored dictionaries among `ids`, for rows
+    /// stored compressed (migration 0016).
+    async fn dictionaries(&self, ids: &[i64]) -> Result<Vec<(i64, Vec<u8>)>, StoreError>;
 }
 
 /// Dates every row still to date; returns how many there were.
@@ -45,6 +49,7 @@ pub async fn run(db: &dyn Undated) -> Result<u64, StoreError> {
     }
     tracing::info!("dating {total} archived events by Nomad's clock (once, after an upgrade)");
     let bar = progress(total, "dating archived events by Nomad's clock");
+    let dictionaries = Dictionaries::default();
     for cluster_id in db.clusters().await? {
         let mut after = i64::MIN;
         loop {
@@ -55,7 +60,11 @@ pub async fn run(db: &dyn Undated) -> Result<u64, StoreError> {
                 Chunk::LargeFrame(index) => (db.frame(cluster_id, index).await?, index),
                 Chunk::Done => break,
             };
-            db.write(&date(&rows)).await?;
+            let missing = dictionaries.missing(rows.iter().map(|r| r.dictionary_id));
+            if !missing.is_empty() {
+                dictionaries.add(&missing, db.dictionaries(&missing).await?);
+            }
+            db.write(&date(&rows, &dictionaries)).await?;
             bar.inc(rows.len() as u64);
             after = end;
         }
@@ -75,8 +84,22 @@ pub struct UndatedRow {
     pub raft_index: i64,
     pub position: i32,
     pub received_at: i64,
-    /// The event's JSON as text.
-    pub event: String,
+    /// The event's JSON, or its zstd frame when `dictionary_id` is set.
+    pub event: Vec<u8>,
+    pub dictionary_id: Option<i64>,
+}
+
+impl UndatedRow {
+    /// The event's JSON; `None` when it cannot be read.
+    fn json(&self, dictionaries: &Dictionaries) -> Option<String> {
+        match self.dictionary_id {
+            None => String::from_utf8(self.event.clone()).ok(),
+            Some(id) => {
+                let dictionary = dictionaries.get(id).ok()?;
+                crate::store::codec::decompress(&self.event, &dictionary).ok()
+            }
+        }
+    }
 }
 
 /// What a row is updated with.
@@ -117,10 +140,10 @@ pub fn whole_frames(mut rows: Vec<UndatedRow>, full: bool) -> Chunk {
     }
 }
 
-/// Dates the rows of whole frames, as ingest dates a frame's events. A row
-/// whose JSON cannot be read (which ingest never stores) keeps its receipt
-/// time and no presence.
-pub fn date(rows: &[UndatedRow]) -> Vec<DatedRow> {
+/// Dates the rows of whole frames, as ingest dates a frame's events (a
+/// compressed one decoded with `dictionaries`). A row whose JSON cannot be
+/// read (which ingest never stores) keeps its receipt time and no presence.
+pub fn date(rows: &[UndatedRow], dictionaries: &Dictionaries) -> Vec<DatedRow> {
     let mut out = Vec::with_capacity(rows.len());
     for frame_rows in
         rows.chunk_by(|a, b| (a.cluster_id, a.raft_index) == (b.cluster_id, b.raft_index))
@@ -128,7 +151,11 @@ pub fn date(rows: &[UndatedRow]) -> Vec<DatedRow> {
         let index = u64::try_from(frame_rows[0].raft_index).unwrap_or_default();
         let events = frame_rows
             .iter()
-            .map(|r| wire::parse_stored(&r.event, index).unwrap_or_default())
+            .map(|r| {
+                r.json(dictionaries)
+                    .and_then(|json| wire::parse_stored(&json, index).ok())
+                    .unwrap_or_default()
+            })
             .collect();
         let frame = Frame { index, events };
         let times = frame_times(&frame, frame_rows[0].received_at);
@@ -195,7 +222,8 @@ mod tests {
             raft_index: index,
             position,
             received_at: 5_000,
-            event: event.to_owned(),
+            event: event.as_bytes().to_vec(),
+            dictionary_id: None,
         }
     }
 
@@ -213,7 +241,7 @@ mod tests {
             row(8, 0, POOL),
             row(9, 0, "not json"),
         ];
-        let dated = date(&rows);
+        let dated = date(&rows, &Dictionaries::default());
         let got: Vec<_> = dated
             .iter()
             .map(|d| (d.raft_index, d.time.at, d.time.source.as_str(), d.presence))

@@ -5,8 +5,12 @@
 //! once ([`filter`], `queries`, [`reconstruction`], [`prune`]) and run by each backend;
 //! the rest lives in the backend folders. Rows map by column name (`records`).
 
-mod backfill;
+pub(crate) mod backfill;
+pub mod codec;
+pub mod compact;
+pub mod compress;
 mod details;
+mod dictionaries;
 pub mod filter;
 pub mod keyframe;
 pub mod moment;
@@ -72,8 +76,25 @@ pub enum StoreError {
         "cluster `{cluster}` has events whose time and presence are not filled in yet: open the archive with this version of nomad-chronicle first"
     )]
     Unfilled { cluster: String },
+    /// A stored event that cannot be read back: its compressed value is
+    /// damaged or its dictionary is missing.
+    #[error("{0}")]
+    Undecodable(Box<UnreadableEvent>),
     #[error("{}", query_message(.0))]
     Query(#[from] sqlx::Error),
+}
+
+/// The event a [`StoreError::Undecodable`] names, and why it cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot read the event at index `{index}` of cluster `{cluster}` (topic `{topic}`, key `{key}`): {reason}; restore the archive from a copy"
+)]
+pub struct UnreadableEvent {
+    pub cluster: String,
+    pub index: u64,
+    pub topic: String,
+    pub key: String,
+    pub reason: codec::DecodeError,
 }
 
 /// A failed statement in words: a value that cannot be read back is a
@@ -299,6 +320,13 @@ pub trait Store: Send + Sync {
     /// The reconstructions after gaps: lists read from Nomad, kept apart
     /// from the events.
     fn reconstructions(&self) -> &dyn Reconstructions;
+
+    /// Compressing the archive's plain events in place ([`compact`]).
+    fn compactor(&self) -> &dyn compact::Compact;
+
+    /// How the writers this store hands out from now on compress events
+    /// (`compact` and tests train on fewer events than the default).
+    fn set_compression(&self, settings: compress::Settings);
 
     /// Closes connections cleanly (checkpoints SQLite's WAL).
     async fn close(&self);

@@ -4,6 +4,7 @@
 //! terminal allocations shown, when that is earlier). Written once for both
 //! backends; each streams the rows ([`super::Store::moment_objects`]).
 
+use super::dictionaries::Dictionaries;
 use super::filter::event_columns;
 use super::keyframe::{self, Keyframe, OBJECT_TOPICS, Params, Run};
 use super::records::EventRecord;
@@ -96,13 +97,25 @@ pub struct MomentRecord {
     described_at: Option<i64>,
 }
 
-impl From<MomentRecord> for MomentObject {
-    fn from(r: MomentRecord) -> Self {
-        MomentObject {
-            event: r.event.into(),
-            presence: r.presence.and_then(|code| Presence::from_code(code.into())),
-            event_at: r.described_at,
-        }
+impl MomentRecord {
+    /// The dictionary its event was compressed with, if any.
+    pub fn dictionary_id(&self) -> Option<i64> {
+        self.event.dictionary_id
+    }
+
+    /// The object, its event decoded with `dictionaries`.
+    pub fn decode(
+        self,
+        cluster: &str,
+        dictionaries: &Dictionaries,
+    ) -> Result<MomentObject, StoreError> {
+        Ok(MomentObject {
+            event: dictionaries.decode(cluster, self.event)?,
+            presence: self
+                .presence
+                .and_then(|code| Presence::from_code(code.into())),
+            event_at: self.described_at,
+        })
     }
 }
 

@@ -12,34 +12,38 @@ use crate::archive::{
 };
 use crate::nomad::ClusterIdentity;
 
-/// An event as [`super::filter`]'s selects read it.
+/// An event as [`super::filter`]'s selects read it: its stored value as it
+/// is, decoded by [`super::dictionaries::Dictionaries::decode`].
 #[derive(Debug, sqlx::FromRow)]
 pub struct EventRecord {
-    raft_index: i64,
+    pub raft_index: i64,
     position: i32,
-    topic: String,
-    key: String,
+    pub topic: String,
+    pub key: String,
     namespace: String,
     received_at: i64,
     /// Nomad's time, or the receipt time for a row not dated yet.
     event_at: i64,
     time_source: Option<String>,
-    /// The event's JSON as text.
-    event: String,
+    /// The event's JSON (`dictionary_id` NULL) or its zstd frame.
+    pub event: Vec<u8>,
+    /// The dictionary the frame was compressed with; NULL for plain JSON.
+    pub dictionary_id: Option<i64>,
 }
 
-impl From<EventRecord> for ArchivedEvent {
-    fn from(r: EventRecord) -> Self {
+impl EventRecord {
+    /// The archived event, with `raw` its decoded JSON.
+    pub fn into_event(self, raw: String) -> ArchivedEvent {
         ArchivedEvent {
-            index: to_u64(r.raft_index),
-            position: u32::try_from(r.position).unwrap_or_default(),
-            topic: r.topic,
-            key: r.key,
-            namespace: r.namespace,
-            received_at: r.received_at,
-            time: r.event_at,
-            time_source: TimeSource::parse(r.time_source.as_deref()),
-            raw: r.event,
+            index: to_u64(self.raft_index),
+            position: u32::try_from(self.position).unwrap_or_default(),
+            topic: self.topic,
+            key: self.key,
+            namespace: self.namespace,
+            received_at: self.received_at,
+            time: self.event_at,
+            time_source: TimeSource::parse(self.time_source.as_deref()),
+            raw,
         }
     }
 }

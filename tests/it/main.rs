@@ -7,6 +7,7 @@ mod architecture;
 mod checkpoint;
 mod cli_help;
 mod common;
+mod compression;
 mod deploy;
 mod import;
 mod index_range;

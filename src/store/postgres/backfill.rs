@@ -8,11 +8,13 @@ use crate::store::backfill::{CHUNK_ROWS, DatedRow, Undated, UndatedRow};
 
 /// The rows to date, through the time index (`event_at IS NULL` is a range
 /// of it).
-const CHUNK: &str = "SELECT cluster_id, raft_index, position, received_at, event::text AS event \
+const CHUNK: &str = "SELECT cluster_id, raft_index, position, received_at, \
+     COALESCE(convert_to(event::text, 'UTF8'), event_zstd) AS event, dictionary_id \
      FROM event_log WHERE cluster_id = $1 AND event_at IS NULL AND raft_index > $2 \
      ORDER BY raft_index LIMIT $3";
 
-const FRAME: &str = "SELECT cluster_id, raft_index, position, received_at, event::text AS event \
+const FRAME: &str = "SELECT cluster_id, raft_index, position, received_at, \
+     COALESCE(convert_to(event::text, 'UTF8'), event_zstd) AS event, dictionary_id \
      FROM event_log WHERE cluster_id = $1 AND raft_index = $2 AND event_at IS NULL \
      ORDER BY position";
 
@@ -75,5 +77,14 @@ impl Undated for Backfill<'_> {
             .execute(self.0)
             .await?;
         Ok(())
+    }
+
+    async fn dictionaries(&self, ids: &[i64]) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT id, bytes FROM dictionaries WHERE id = ANY($1)")
+                .bind(ids)
+                .fetch_all(self.0)
+                .await?,
+        )
     }
 }

@@ -11,23 +11,25 @@
 //!
 //! The binary format needs no escaping: each value is its length and its
 //! bytes (big-endian integers; `text` and `json` as their UTF-8 text, which
-//! PostgreSQL validates as JSON as it would any `json` input).
+//! PostgreSQL validates as JSON as it would any `json` input; `bytea` as
+//! its bytes).
 
 use std::collections::HashSet;
 
 use foldhash::fast::RandomState;
 use sqlx::PgConnection;
 
+use crate::store::compress::Value;
 use crate::store::names::RowRefs;
 use crate::store::rows::EventRow;
 
 /// The columns, in the order each row gives them.
 const COPY_SQL: &str = "COPY event_log (cluster_id, raft_index, key_ref, job_ref, node_ref, \
      eval_ref, deployment_ref, received_at, position, topic, type, namespace, event, event_at, \
-     time_source, presence) FROM STDIN (FORMAT binary)";
+     time_source, presence, event_zstd, dictionary_id) FROM STDIN (FORMAT binary)";
 
 /// Values per row.
-const COLUMNS: i16 = 16;
+const COLUMNS: i16 = 18;
 
 /// The binary format's signature, flags (none) and header extension length (0).
 const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
@@ -49,14 +51,16 @@ struct Stored {
     key_ref: i64,
 }
 
-/// Stores the events of `rows` (with their resolved `refs`, in the same
-/// order) that `event_log` does not hold yet; returns how many were stored.
+/// Stores the events of `rows` (with their resolved `refs` and stored
+/// `values`, in the same order) that `event_log` does not hold yet; returns
+/// how many were stored.
 /// Must run in the batch's transaction.
 pub(super) async fn insert_new(
     conn: &mut PgConnection,
     cluster_id: i64,
     rows: &[EventRow<'_>],
     refs: &[RowRefs],
+    values: &[Value],
 ) -> Result<u64, sqlx::Error> {
     let mut indexes: Vec<i64> = rows.iter().map(|r| r.index).collect();
     indexes.sort_unstable();
@@ -85,10 +89,11 @@ pub(super) async fn insert_new(
         )
     }));
 
-    let fresh: Vec<(&EventRow<'_>, &RowRefs)> = rows
+    let fresh: Vec<((&EventRow<'_>, &RowRefs), &Value)> = rows
         .iter()
         .zip(refs)
-        .filter(|(row, refs)| {
+        .zip(values)
+        .filter(|((row, refs), _)| {
             seen.insert((
                 row.index,
                 row.event.topic.as_str(),
@@ -104,8 +109,8 @@ pub(super) async fn insert_new(
     let mut copy = conn.copy_in_raw(COPY_SQL).await?;
     let mut buf = Vec::with_capacity(CHUNK + 4096);
     buf.extend_from_slice(HEADER);
-    for (row, refs) in fresh {
-        if let Err(e) = encode_row(&mut buf, cluster_id, row, refs) {
+    for ((row, refs), value) in fresh {
+        if let Err(e) = encode_row(&mut buf, cluster_id, row, refs, value) {
             copy.abort(e.to_string()).await?;
             return Err(e);
         }
@@ -125,6 +130,7 @@ fn encode_row(
     cluster_id: i64,
     row: &EventRow<'_>,
     refs: &RowRefs,
+    value: &Value,
 ) -> Result<(), sqlx::Error> {
     let event = row.event;
     buf.extend_from_slice(&COLUMNS.to_be_bytes());
@@ -141,10 +147,18 @@ fn encode_row(
     text(buf, &event.topic)?;
     text(buf, &event.event_type)?;
     text(buf, &event.namespace)?;
-    text(buf, &event.raw)?;
+    match value.zstd() {
+        Some(_) => null(buf),
+        None => text(buf, &event.raw)?,
+    }
     bigint(buf, Some(row.time.at));
     text(buf, row.time.source.as_str())?;
     smallint(buf, row.presence());
+    match value.zstd() {
+        Some(frame) => bytes(buf, frame)?,
+        None => null(buf),
+    }
+    bigint(buf, value.dictionary_id());
     Ok(())
 }
 
@@ -172,10 +186,20 @@ fn bigint(buf: &mut Vec<u8>, value: Option<i64>) {
 
 /// A `text` or `json` value: its length, then its UTF-8 bytes as they are.
 fn text(buf: &mut Vec<u8>, value: &str) -> Result<(), sqlx::Error> {
+    bytes(buf, value.as_bytes())
+}
+
+/// A `bytea` value (or the bytes of a text): its length, then its bytes.
+fn bytes(buf: &mut Vec<u8>, value: &[u8]) -> Result<(), sqlx::Error> {
     let len = i32::try_from(value.len()).map_err(|_| {
         sqlx::Error::Encode(format!("a value of {} bytes is too long to store", value.len()).into())
     })?;
     buf.extend_from_slice(&len.to_be_bytes());
-    buf.extend_from_slice(value.as_bytes());
+    buf.extend_from_slice(value);
     Ok(())
+}
+
+/// A NULL of any type.
+fn null(buf: &mut Vec<u8>) {
+    buf.extend_from_slice(&(-1i32).to_be_bytes());
 }

@@ -3,19 +3,17 @@
 //! connection, in the writer's transaction or in transactions of their own.
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
+use futures_util::{StreamExt, TryStreamExt};
 use sqlx::PgConnection;
 
-use super::{PgStore, STYLE, query, query_as, query_scalar};
+use super::{EVENT, PgStore, STYLE, query, query_as, query_scalar};
 use crate::archive::Cluster;
+use crate::store::dictionaries;
 use crate::store::keyframe::{self, Keyframe, KeyframeRecord, Run, Transactions};
 use crate::store::moment::{self, MomentRecord, Select};
 use crate::store::statement::{Placeholders, Statement};
 use crate::store::{Moment, MomentObject, MomentQuery, Rows, StoreError};
-
-/// How PostgreSQL reads an event as text.
-const EVENT: &str = "e.event::text";
 
 #[async_trait]
 impl Run for PgConnection {
@@ -77,18 +75,25 @@ pub(super) async fn moment(
 /// [`crate::store::Store::moment_objects`].
 pub(super) fn objects<'a>(
     store: &'a PgStore,
-    cluster: &Cluster,
+    cluster: &'a Cluster,
     at: &Moment,
     rows: Rows,
 ) -> BoxStream<'a, Result<MomentObject, StoreError>> {
     let statement = moment::objects(cluster.id, at, Select::Rows(rows, EVENT), STYLE);
-    match query_as::<MomentRecord>(statement) {
-        Ok(select) => select
-            .fetch(&store.pool)
-            .map(|row| row.map(MomentObject::from).map_err(StoreError::from))
-            .boxed(),
-        Err(e) => futures_util::stream::once(async { Err(e) }).boxed(),
-    }
+    let select = match query_as::<MomentRecord>(statement) {
+        Ok(select) => select,
+        Err(e) => return futures_util::stream::once(async { Err(e) }).boxed(),
+    };
+    let dictionaries = &store.dictionaries;
+    futures_util::stream::once(async move {
+        dictionaries::load_cluster(store, cluster).await?;
+        Ok::<_, StoreError>(select.fetch(&store.pool).map(move |row| {
+            row.map_err(StoreError::from)
+                .and_then(|row| row.decode(&cluster.name, dictionaries))
+        }))
+    })
+    .try_flatten()
+    .boxed()
 }
 
 /// [`crate::store::Store::terminal_left_out`].

@@ -12,6 +12,7 @@ use super::{PgStore, STYLE, copy, details, query, reconstruction};
 use crate::archive::{Batch, Cluster, CommitStats, now_millis};
 use crate::backoff::Backoff;
 use crate::nomad::ClusterIdentity;
+use crate::store::compress::{Compression, Value};
 use crate::store::details::{BatchDetails, TaskEventCache};
 use crate::store::keyframe::{self, Tracker};
 use crate::store::names::{BatchNames, NameCache, RowRefs};
@@ -52,6 +53,7 @@ pub(super) async fn acquire(
                         names: NameCache::default(),
                         keyframes: Tracker::Unknown,
                         task_events: TaskEventCache::default(),
+                        compression: Compression::new(store.compression()),
                     }) as Box<dyn Lease>
                 }));
             }
@@ -104,6 +106,8 @@ struct PgLease {
     keyframes: Tracker,
     /// Task events this writer stored recently.
     task_events: TaskEventCache,
+    /// The dictionaries events are compressed with, and their training.
+    compression: Compression,
 }
 
 #[async_trait]
@@ -113,12 +117,22 @@ impl Lease for PgLease {
         cluster: &Cluster,
         batch: &Batch,
     ) -> Result<CommitStats, StoreError> {
-        let writer = Writer {
-            names: &mut self.names,
-            keyframes: &mut self.keyframes,
-            task_events: &mut self.task_events,
-        };
-        let committed = commit(&mut self.conn, writer, cluster, batch).await;
+        let committed = async {
+            let values = self
+                .compression
+                .prepare(&mut self.conn, cluster, batch)
+                .await?;
+            let writer = Writer {
+                names: &mut self.names,
+                keyframes: &mut self.keyframes,
+                task_events: &mut self.task_events,
+                values: &values,
+            };
+            let stats = commit(&mut self.conn, writer, cluster, batch).await?;
+            self.compression.committed(batch, &values);
+            Ok(stats)
+        }
+        .await;
         if committed.is_err() {
             self.keyframes = Tracker::Unknown;
         }
@@ -143,11 +157,13 @@ enum Insert {
     OnConflict,
 }
 
-/// What a commit keeps from one to the next.
+/// What a commit keeps from one to the next, and the batch's stored values
+/// (in [`event_rows`] order).
 struct Writer<'a> {
     names: &'a mut NameCache,
     keyframes: &'a mut Tracker,
     task_events: &'a mut TaskEventCache,
+    values: &'a [Value],
 }
 
 async fn commit(
@@ -189,8 +205,12 @@ async fn commit_with(
     if !rows.is_empty() {
         let refs = names.refs(&rows)?;
         inserted = match how {
-            Insert::Copy => copy::insert_new(&mut tx, cluster.id, &rows, &refs).await?,
-            Insert::OnConflict => insert_on_conflict(&mut tx, cluster.id, &rows, &refs).await?,
+            Insert::Copy => {
+                copy::insert_new(&mut tx, cluster.id, &rows, &refs, writer.values).await?
+            }
+            Insert::OnConflict => {
+                insert_on_conflict(&mut tx, cluster.id, &rows, &refs, writer.values).await?
+            }
         };
         let task_events = writer.task_events.batch(&rows, &refs);
         details::insert(
@@ -247,6 +267,7 @@ async fn insert_on_conflict(
     cluster_id: i64,
     rows: &[EventRow<'_>],
     refs: &[RowRefs],
+    values: &[Value],
 ) -> Result<u64, sqlx::Error> {
     fn column<'a, T>(rows: &[EventRow<'a>], f: impl Fn(&EventRow<'a>) -> T) -> Vec<T> {
         rows.iter().map(f).collect()
@@ -257,10 +278,11 @@ async fn insert_on_conflict(
     Ok(sqlx::query(
         "INSERT INTO event_log (cluster_id, raft_index, position, topic, type, namespace, \
            key_ref, job_ref, node_ref, eval_ref, deployment_ref, received_at, event, event_at, \
-           time_source, presence) \
+           time_source, presence, event_zstd, dictionary_id) \
          SELECT $1, r.* FROM UNNEST($2::bigint[], $3::int[], $4::text[], $5::text[], $6::text[], \
            $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], \
-           $13::text[]::json[], $14::bigint[], $15::text[], $16::smallint[]) AS r \
+           $13::text[]::json[], $14::bigint[], $15::text[], $16::smallint[], $17::bytea[], \
+           $18::bigint[]) AS r \
          ON CONFLICT DO NOTHING",
     )
     .bind(cluster_id)
@@ -275,10 +297,17 @@ async fn insert_on_conflict(
     .bind(ids(refs, |r| r.eval))
     .bind(ids(refs, |r| r.deployment))
     .bind(column(rows, |r| r.received_at))
-    .bind(column(rows, |r| &*r.event.raw))
+    .bind(
+        rows.iter()
+            .zip(values)
+            .map(|(r, v)| v.zstd().is_none().then_some(&*r.event.raw))
+            .collect::<Vec<_>>(),
+    )
     .bind(column(rows, |r| r.time.at))
     .bind(column(rows, |r| r.time.source.as_str()))
     .bind(column(rows, EventRow::presence))
+    .bind(values.iter().map(Value::zstd).collect::<Vec<_>>())
+    .bind(values.iter().map(Value::dictionary_id).collect::<Vec<_>>())
     .execute(conn)
     .await?
     .rows_affected())

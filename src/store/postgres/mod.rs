@@ -16,13 +16,16 @@ use sqlx::query::{Query, QueryAs, QueryScalar};
 use sqlx::{Arguments, AssertSqlSafe, FromRow, PgPool, Postgres};
 
 use super::StoreError;
+use super::dictionaries::{Dictionaries, Source};
 use super::statement::{Bind, Placeholders, Statement};
 
 mod backfill;
+mod compact;
 mod copy;
 mod details;
 mod keyframe;
 mod lease;
+mod ledger;
 pub(super) mod open;
 mod prune;
 mod reads;
@@ -32,6 +35,10 @@ mod status;
 /// PostgreSQL writes placeholders as `$1`, `$2`, ….
 const STYLE: Placeholders = Placeholders::Numbered;
 
+/// How PostgreSQL reads a stored event as bytes: a plain row's JSON exactly
+/// as stored (`json` keeps its text), or a compressed row's zstd frame.
+const EVENT: &str = "COALESCE(convert_to(e.event::text, 'UTF8'), e.event_zstd)";
+
 /// The PostgreSQL implementation of [`Store`](super::Store).
 pub struct PgStore {
     /// Reads and cluster bookkeeping.
@@ -40,6 +47,42 @@ pub struct PgStore {
     options: PgConnectOptions,
     /// The URL with its password masked, for messages.
     url: String,
+    /// The dictionaries of compressed events, loaded as events name them.
+    dictionaries: Dictionaries,
+    /// How new writers compress ([`super::Store::set_compression`]).
+    compression: std::sync::Mutex<super::compress::Settings>,
+}
+
+impl PgStore {
+    /// How a writer created now compresses.
+    fn compression(&self) -> super::compress::Settings {
+        *self.compression.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait::async_trait]
+impl Source for PgStore {
+    fn dictionaries(&self) -> &Dictionaries {
+        &self.dictionaries
+    }
+
+    async fn read(&self, ids: &[i64]) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT id, bytes FROM dictionaries WHERE id = ANY($1)")
+                .bind(ids)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn ids(&self, cluster_id: i64) -> Result<Vec<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM dictionaries WHERE cluster_id = $1")
+                .bind(cluster_id)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
 }
 impl PgStore {
     /// Runs `statement` and turns each row, mapped by column name onto `R`,

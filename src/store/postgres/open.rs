@@ -51,6 +51,8 @@ impl PgStore {
             pool,
             options,
             url: display,
+            dictionaries: Default::default(),
+            compression: Default::default(),
         })
     }
 }

@@ -6,18 +6,16 @@ use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use tokio_util::sync::CancellationToken;
 
-use super::{PgStore, STYLE, keyframe, lease, prune, query_scalar, status};
+use super::{EVENT, PgStore, STYLE, keyframe, lease, prune, query_as, query_scalar, status};
 use crate::archive::{
     ArchivedEvent, Cluster, Gap, PageQuery, Prune, PruneReport, StatusReport, now_millis,
 };
+use crate::store::dictionaries;
 use crate::store::filter::select_events;
 use crate::store::records::{ClusterRecord, EventRecord, GapRecord, SpanRecord};
 use crate::store::{
     Lease, Moment, MomentObject, MomentQuery, Reconstructions, Rows, Store, StoreError, queries,
 };
-
-/// How PostgreSQL reads an event (`json`) as text, exactly as stored.
-const EVENT: &str = "e.event::text";
 
 /// Adds a cluster or updates its address, returning its row.
 const UPSERT_CLUSTER: &str = "INSERT INTO clusters (name, address, created_at, updated_at) \
@@ -80,7 +78,8 @@ impl Store for PgStore {
         q: &PageQuery,
     ) -> Result<Vec<ArchivedEvent>, StoreError> {
         let select = select_events(cluster.id, q, STYLE, EVENT);
-        self.all::<EventRecord, _>(select).await
+        let records: Vec<EventRecord> = query_as(select)?.fetch_all(&self.pool).await?;
+        dictionaries::decode_all(self, cluster, records).await
     }
 
     async fn moment(
@@ -193,6 +192,14 @@ impl Store for PgStore {
         Ok(sqlx::query_scalar(queries::CLUSTER_NAMES)
             .fetch_all(&self.pool)
             .await?)
+    }
+
+    fn compactor(&self) -> &dyn crate::store::compact::Compact {
+        self
+    }
+
+    fn set_compression(&self, settings: crate::store::compress::Settings) {
+        *self.compression.lock().unwrap_or_else(|e| e.into_inner()) = settings;
     }
 
     fn reconstructions(&self) -> &dyn Reconstructions {

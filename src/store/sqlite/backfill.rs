@@ -8,12 +8,12 @@ use crate::store::backfill::{CHUNK_ROWS, DatedRow, Undated, UndatedRow};
 
 /// The rows to date, through the time index (`event_at IS NULL` is a range
 /// of it).
-const CHUNK: &str = "SELECT cluster_id, raft_index, position, received_at, event \
+const CHUNK: &str = "SELECT cluster_id, raft_index, position, received_at, event, dictionary_id \
      FROM event_log INDEXED BY event_log_by_time \
      WHERE cluster_id = ? AND event_at IS NULL AND raft_index > ? \
      ORDER BY raft_index LIMIT ?";
 
-const FRAME: &str = "SELECT cluster_id, raft_index, position, received_at, event \
+const FRAME: &str = "SELECT cluster_id, raft_index, position, received_at, event, dictionary_id \
      FROM event_log WHERE cluster_id = ? AND raft_index = ? AND event_at IS NULL \
      ORDER BY position";
 
@@ -76,5 +76,14 @@ impl Undated for Backfill<'_> {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn dictionaries(&self, ids: &[i64]) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, bytes FROM dictionaries WHERE id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(serde_json::to_string(ids).unwrap_or_default())
+        .fetch_all(self.0)
+        .await?)
     }
 }

@@ -12,6 +12,7 @@ use super::checkpoint::Checkpoints;
 use super::{STYLE, SqliteStore, details, query, reconstruction};
 use crate::archive::{Batch, Cluster, CommitStats, now_millis};
 use crate::nomad::ClusterIdentity;
+use crate::store::compress::{Compression, Value};
 use crate::store::details::{BatchDetails, TaskEventCache};
 use crate::store::keyframe::{self, Tracker};
 use crate::store::names::{BatchNames, NameCache, RowRefs};
@@ -19,8 +20,8 @@ use crate::store::rows::{EventRow, event_rows};
 use crate::store::{Lease, StoreError, queries, to_i64};
 
 /// Columns bound per event row.
-const EVENT_COLUMNS: usize = 16;
-/// Rows per INSERT statement (6,656 parameters, under SQLite's 32,766);
+const EVENT_COLUMNS: usize = 17;
+/// Rows per INSERT statement (8,704 parameters, under SQLite's 32,766);
 /// remainders use the powers of two below it, so a handful of prepared
 /// statements serve every batch size. Each statement is a round trip to
 /// sqlx's SQLite thread that waits for the reader's thread to be free: with
@@ -49,7 +50,7 @@ fn insert_sql(rows: usize) -> String {
     format!(
         "INSERT OR IGNORE INTO event_log (cluster_id, raft_index, position, topic, type, namespace, \
          key_ref, job_ref, node_ref, eval_ref, deployment_ref, received_at, event, event_at, \
-         time_source, presence) VALUES {}",
+         time_source, presence, dictionary_id) VALUES {}",
         vec![placeholders; rows].join(",")
     )
 }
@@ -67,6 +68,8 @@ struct SqliteLease {
     keyframes: Tracker,
     /// Task events this writer stored recently.
     task_events: TaskEventCache,
+    /// The dictionaries events are compressed with, and their training.
+    compression: Compression,
 }
 
 /// Where a lease commits.
@@ -101,33 +104,40 @@ impl Lease for SqliteLease {
                     *conn = None;
                 }
             }
-            (Ok(_), Some(checkpoints)) => {
-                checkpoints.after_commit(event_rows(batch).map(|r| r.event.raw.len()).sum());
-            }
+            (Ok((_, bytes)), Some(checkpoints)) => checkpoints.after_commit(*bytes),
             (Ok(_), None) => {}
         }
-        result
+        result.map(|(stats, _)| stats)
     }
 }
 
 impl SqliteLease {
-    /// Stores the batch in one transaction (see [`Lease::commit`]).
-    async fn store(&mut self, cluster: &Cluster, batch: &Batch) -> Result<CommitStats, StoreError> {
-        let mut tx = match &mut self.conn {
-            Writer::Own { pool, conn } => {
-                let conn = match conn {
-                    Some(conn) => conn,
-                    None => conn.insert(pool.acquire().await?),
-                };
-                conn.begin().await?
-            }
-            Writer::Shared(pool) => pool.begin().await?,
+    /// Compresses the batch, then stores it in one transaction (see
+    /// [`Lease::commit`]); returns what was stored and the bytes of its
+    /// events as stored.
+    async fn store(
+        &mut self,
+        cluster: &Cluster,
+        batch: &Batch,
+    ) -> Result<(CommitStats, usize), StoreError> {
+        let mut shared = None;
+        let conn: &mut PoolConnection<Sqlite> = match &mut self.conn {
+            Writer::Own { pool, conn } => match conn {
+                Some(conn) => conn,
+                None => conn.insert(pool.acquire().await?),
+            },
+            Writer::Shared(pool) => shared.insert(pool.acquire().await?),
         };
+        let values = self
+            .compression
+            .prepare(&mut **conn, cluster, batch)
+            .await?;
+        let mut tx = conn.begin().await?;
         let rows: Vec<_> = event_rows(batch).collect();
         let mut names = BatchNames::new(&mut self.names, &rows);
         resolve_names(&mut tx, &mut names).await?;
         let refs = names.refs(&rows)?;
-        let inserted = insert_events(&mut tx, cluster.id, &rows, &refs).await?;
+        let inserted = insert_events(&mut tx, cluster.id, &rows, &refs, &values).await?;
         let task_events = self.task_events.batch(&rows, &refs);
         details::insert(
             &mut tx,
@@ -144,31 +154,50 @@ impl SqliteLease {
         }
         reconstruction::request(&mut tx, cluster, batch).await?;
         keyframe::after_insert(&mut *tx, &mut self.keyframes, cluster.id, batch, inserted).await?;
-        sqlx::query(
-            "UPDATE clusters SET \
-               checkpoint = CASE WHEN ? IS NULL THEN checkpoint ELSE MAX(COALESCE(checkpoint, 0), ?) END, \
-               malformed_lines = malformed_lines + ?, identity = COALESCE(?, identity), updated_at = ? \
-             WHERE id = ?",
-        )
-        .bind(batch.max_index().map(to_i64))
-        .bind(batch.max_index().map(to_i64))
-        .bind(to_i64(batch.malformed_lines))
-        .bind(batch.identity.as_ref().map(ClusterIdentity::to_json))
-        .bind(now_millis())
-        .bind(cluster.id)
-        .execute(&mut *tx)
-        .await?;
+        update_cluster(&mut tx, cluster, batch).await?;
         tx.commit().await?;
         self.names.remember(names.resolved);
         self.task_events.remember(learned);
-        Ok(CommitStats {
+        self.compression.committed(batch, &values);
+        let bytes = rows
+            .iter()
+            .zip(&values)
+            .map(|(row, value)| value.zstd().map_or(row.event.raw.len(), <[u8]>::len))
+            .sum();
+        let stats = CommitStats {
             inserted,
             duplicates: rows.len() as u64 - inserted,
-        })
+        };
+        Ok((stats, bytes))
     }
 }
 
-/// Inserts `rows` (with their resolved `refs`, in the same order) in
+/// Moves the cluster's checkpoint forward and records the batch's
+/// malformed lines and identity.
+async fn update_cluster(
+    tx: &mut SqliteConnection,
+    cluster: &Cluster,
+    batch: &Batch,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE clusters SET \
+           checkpoint = CASE WHEN ? IS NULL THEN checkpoint ELSE MAX(COALESCE(checkpoint, 0), ?) END, \
+           malformed_lines = malformed_lines + ?, identity = COALESCE(?, identity), updated_at = ? \
+         WHERE id = ?",
+    )
+    .bind(batch.max_index().map(to_i64))
+    .bind(batch.max_index().map(to_i64))
+    .bind(to_i64(batch.malformed_lines))
+    .bind(batch.identity.as_ref().map(ClusterIdentity::to_json))
+    .bind(now_millis())
+    .bind(cluster.id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Inserts `rows` (with their resolved `refs` and stored `values`, in the
+/// same order) in
 /// statements of [`ROWS_PER_STATEMENT`] rows and then powers of two; returns
 /// how many were new.
 async fn insert_events(
@@ -176,17 +205,20 @@ async fn insert_events(
     cluster_id: i64,
     rows: &[EventRow<'_>],
     refs: &[RowRefs],
+    values: &[Value],
 ) -> Result<u64, StoreError> {
     let mut inserted = 0;
-    let mut rest = rows;
-    let mut rest_refs = refs;
-    while !rest.is_empty() {
-        let k = ROWS_PER_STATEMENT.min(rest.len()).ilog2() as usize;
-        let (chunk, tail) = rest.split_at(1 << k);
-        let (chunk_refs, tail_refs) = rest_refs.split_at(chunk.len());
-        (rest, rest_refs) = (tail, tail_refs);
+    let mut start = 0;
+    while start < rows.len() {
+        let k = ROWS_PER_STATEMENT.min(rows.len() - start).ilog2() as usize;
+        let chunk = start..start + (1 << k);
+        start = chunk.end;
         let mut query = sqlx::query(AssertSqlSafe(INSERT_SQL[k].clone()));
-        for (row, refs) in chunk.iter().zip(chunk_refs) {
+        let chunk = rows[chunk.clone()]
+            .iter()
+            .zip(&refs[chunk.clone()])
+            .zip(&values[chunk]);
+        for ((row, refs), value) in chunk {
             let ev = row.event;
             query = query
                 .bind(cluster_id)
@@ -200,11 +232,16 @@ async fn insert_events(
                 .bind(refs.node)
                 .bind(refs.eval)
                 .bind(refs.deployment)
-                .bind(row.received_at)
-                .bind(ev.raw.clone())
+                .bind(row.received_at);
+            query = match value.zstd() {
+                Some(frame) => query.bind(frame),
+                None => query.bind(ev.raw.clone()),
+            };
+            query = query
                 .bind(row.time.at)
                 .bind(row.time.source.as_str())
-                .bind(row.presence());
+                .bind(row.presence())
+                .bind(value.dictionary_id());
         }
         inserted += query.execute(&mut *tx).await?.rows_affected();
     }
@@ -273,5 +310,6 @@ pub(super) async fn lease(store: &SqliteStore) -> Result<Box<dyn Lease>, StoreEr
         checkpoints,
         keyframes: Tracker::Unknown,
         task_events: TaskEventCache::default(),
+        compression: Compression::new(store.compression()),
     }))
 }

@@ -14,13 +14,16 @@ use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Arguments, AssertSqlSafe, FromRow, Sqlite, SqlitePool};
 
 use super::StoreError;
+use super::dictionaries::{Dictionaries, Source};
 use super::statement::{Bind, Placeholders, Statement};
 
 mod backfill;
 mod checkpoint;
+mod compact;
 mod details;
 mod keyframe;
 mod lease;
+mod ledger;
 pub(super) mod open;
 mod prune;
 mod reads;
@@ -30,12 +33,53 @@ mod status;
 /// SQLite writes placeholders as `?`.
 const STYLE: Placeholders = Placeholders::Question;
 
+/// How SQLite reads a stored event: its JSON as text, or a zstd frame as a
+/// blob (`dictionary_id` says which), either read as bytes.
+const EVENT: &str = "e.event";
+
 /// The SQLite implementation of [`Store`](super::Store).
 pub struct SqliteStore {
     pool: SqlitePool,
     url: String,
     /// `sqlite::memory:`: one connection and no WAL, so nothing to checkpoint.
     in_memory: bool,
+    /// The dictionaries of compressed events, loaded as events name them.
+    dictionaries: Dictionaries,
+    /// How new writers compress ([`super::Store::set_compression`]).
+    compression: std::sync::Mutex<super::compress::Settings>,
+}
+
+impl SqliteStore {
+    /// How a writer created now compresses.
+    fn compression(&self) -> super::compress::Settings {
+        *self.compression.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait::async_trait]
+impl Source for SqliteStore {
+    fn dictionaries(&self) -> &Dictionaries {
+        &self.dictionaries
+    }
+
+    async fn read(&self, ids: &[i64]) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        let list = serde_json::to_string(ids).unwrap_or_default();
+        Ok(sqlx::query_as(
+            "SELECT id, bytes FROM dictionaries WHERE id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(list)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn ids(&self, cluster_id: i64) -> Result<Vec<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM dictionaries WHERE cluster_id = ?")
+                .bind(cluster_id)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
 }
 
 impl SqliteStore {

@@ -102,6 +102,8 @@ impl SqliteStore {
             pool,
             url: display,
             in_memory: matches!(url, DbUrl::SqliteMemory),
+            dictionaries: Default::default(),
+            compression: Default::default(),
         })
     }
 }

@@ -5,18 +5,16 @@ use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use tokio_util::sync::CancellationToken;
 
-use super::{STYLE, SqliteStore, keyframe, lease, prune, query_scalar, status};
+use super::{EVENT, STYLE, SqliteStore, keyframe, lease, prune, query_as, query_scalar, status};
 use crate::archive::{
     ArchivedEvent, Cluster, Gap, PageQuery, Prune, PruneReport, StatusReport, now_millis,
 };
+use crate::store::dictionaries;
 use crate::store::filter::select_events;
 use crate::store::records::{ClusterRecord, EventRecord, GapRecord, SpanRecord};
 use crate::store::{
     Lease, Moment, MomentObject, MomentQuery, Reconstructions, Rows, Store, StoreError, queries,
 };
-
-/// How SQLite reads an event as text.
-const EVENT: &str = "event";
 
 /// The lowest and highest index of a cluster, from the first index kept by
 /// its newest prune (the events kept before it are for snapshots only). A subquery each: SQLite
@@ -84,7 +82,8 @@ impl Store for SqliteStore {
         q: &PageQuery,
     ) -> Result<Vec<ArchivedEvent>, StoreError> {
         let select = select_events(cluster.id, q, STYLE, EVENT);
-        self.all::<EventRecord, _>(select).await
+        let records: Vec<EventRecord> = query_as(select)?.fetch_all(&self.pool).await?;
+        dictionaries::decode_all(self, cluster, records).await
     }
 
     async fn moment(
@@ -197,6 +196,14 @@ impl Store for SqliteStore {
         Ok(sqlx::query_scalar(queries::CLUSTER_NAMES)
             .fetch_all(&self.pool)
             .await?)
+    }
+
+    fn compactor(&self) -> &dyn crate::store::compact::Compact {
+        self
+    }
+
+    fn set_compression(&self, settings: crate::store::compress::Settings) {
+        *self.compression.lock().unwrap_or_else(|e| e.into_inner()) = settings;
     }
 
     fn reconstructions(&self) -> &dyn Reconstructions {

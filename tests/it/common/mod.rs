@@ -147,9 +147,19 @@ impl Archive {
     /// Opens the archive in this process and takes the writer's lease of
     /// `cluster`, as ingest does.
     pub async fn writer(&self, cluster: &str) -> (Arc<dyn Store>, Cluster, Box<dyn Lease>) {
+        self.writer_with(cluster, Default::default()).await
+    }
+
+    /// [`Self::writer`], compressing as `compression` says.
+    pub async fn writer_with(
+        &self,
+        cluster: &str,
+        compression: nomad_chronicle::store::compress::Settings,
+    ) -> (Arc<dyn Store>, Cluster, Box<dyn Lease>) {
         let store = store::connect(&DbUrl::parse(&self.url).expect("url"))
             .await
             .expect("open");
+        store.set_compression(compression);
         let opened = store.open_cluster(cluster, None).await.expect("cluster");
         let lease = store
             .lease(cluster, &Default::default())

@@ -1,0 +1,108 @@
+//! `compact` on PostgreSQL ([`Compact`]): plain events read in stream
+//! order, re-encoded ones written back by their identity with one UPDATE per
+//! chunk, and a plain `VACUUM event_log` at the end.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::PgStore;
+use crate::store::StoreError;
+use crate::store::compact::{CHUNK_ROWS, Compact, PlainRow, Rewritten};
+use crate::store::compress::training::{Samples, Trained};
+use crate::store::compress::{Ledger, StoredDictionary};
+
+#[async_trait]
+impl Compact for PgStore {
+    async fn plain_counts(&self, cluster_id: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT topic, COUNT(*) FROM event_log \
+             WHERE cluster_id = $1 AND dictionary_id IS NULL GROUP BY topic ORDER BY topic",
+        )
+        .bind(cluster_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn samples(
+        &self,
+        cluster_id: i64,
+        topic: &str,
+        limit: i64,
+    ) -> Result<Samples, StoreError> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT raft_index, event::text FROM event_log \
+             WHERE cluster_id = $1 AND topic = $2 AND dictionary_id IS NULL \
+             ORDER BY raft_index DESC, position DESC LIMIT $3",
+        )
+        .bind(cluster_id)
+        .bind(topic)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .rev()
+            .map(|(index, raw)| (index, Arc::from(raw)))
+            .collect())
+    }
+
+    async fn plain_rows(
+        &self,
+        cluster_id: i64,
+        after: (i64, i32),
+    ) -> Result<Vec<PlainRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT raft_index, position, topic, namespace, key_ref, event::text AS event \
+             FROM event_log \
+             WHERE cluster_id = $1 AND (raft_index, position) > ($2, $3) AND dictionary_id IS NULL \
+             ORDER BY raft_index, position LIMIT $4",
+        )
+        .bind(cluster_id)
+        .bind(after.0)
+        .bind(after.1)
+        .bind(CHUNK_ROWS)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn rewrite(&self, cluster_id: i64, rows: &[Rewritten]) -> Result<(), StoreError> {
+        fn column<'a, T>(rows: &'a [Rewritten], f: impl Fn(&'a Rewritten) -> T) -> Vec<T> {
+            rows.iter().map(f).collect()
+        }
+        sqlx::query(
+            "UPDATE event_log AS e SET event = NULL, event_zstd = u.z, dictionary_id = u.d \
+             FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bytea[], \
+               $7::bigint[]) AS u (i, t, n, k, z, d) \
+             WHERE e.cluster_id = $1 AND e.raft_index = u.i AND e.topic = u.t \
+             AND e.namespace = u.n AND e.key_ref = u.k AND e.dictionary_id IS NULL",
+        )
+        .bind(cluster_id)
+        .bind(column(rows, |r| r.raft_index))
+        .bind(column(rows, |r| r.topic.as_str()))
+        .bind(column(rows, |r| r.namespace.as_str()))
+        .bind(column(rows, |r| r.key_ref))
+        .bind(column(rows, |r| r.bytes.as_slice()))
+        .bind(column(rows, |r| r.dictionary_id))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn dictionaries(&self, cluster_id: i64) -> Result<Vec<StoredDictionary>, StoreError> {
+        self.pool.acquire().await?.newest(cluster_id).await
+    }
+
+    async fn store_dictionary(
+        &self,
+        cluster_id: i64,
+        trained: &Trained,
+    ) -> Result<i64, StoreError> {
+        self.pool.acquire().await?.store(cluster_id, trained).await
+    }
+
+    async fn reclaim(&self, _vacuum: bool) -> Result<(), StoreError> {
+        sqlx::query("VACUUM event_log").execute(&self.pool).await?;
+        Ok(())
+    }
+}
