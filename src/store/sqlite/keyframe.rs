@@ -43,6 +43,14 @@ impl Transactions for SqliteStore {
         cluster_id: i64,
         from: Option<Keyframe>,
     ) -> Result<Option<Keyframe>, StoreError> {
+        // Nothing to build (the usual case when an archive is opened): no
+        // write lock is asked for.
+        let after = from.map_or(0, |k| k.index);
+        let n = keyframe::threshold(from.map_or(0, |k| k.objects));
+        let due = keyframe::nth_event_after(cluster_id, after, n, STYLE);
+        if self.int(due).await?.is_none() {
+            return Ok(None);
+        }
         // The write lock from the start: a transaction that reads and then
         // writes cannot wait for a writer that committed meanwhile (SQLite
         // answers "database is locked" at once), one that begins with the
