@@ -3,6 +3,7 @@
 //! counted, and `/readyz` follows the database and the writer lease.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use nomad_chronicle::archive::PartStatus;
 use nomad_chronicle::archive::reconstruction::TOPICS;
@@ -36,7 +37,14 @@ async fn scrape(address: &str) -> BTreeMap<String, f64> {
 
 /// `/readyz`'s status and its one line, or `None` while nothing listens.
 async fn readyz(address: &str) -> Option<(u16, String)> {
-    let response = reqwest::get(format!("http://{address}/readyz"))
+    // A probe answers within seconds; one that does not is asked again.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .ok()?;
+    let response = client
+        .get(format!("http://{address}/readyz"))
+        .send()
         .await
         .ok()?;
     let status = response.status().as_u16();
@@ -177,7 +185,7 @@ async fn readyz_is_unavailable_while_postgres_is_stopped_and_ready_after() {
     let sim = SimAt::roomy().await;
     sim.publish(&mut Generator::new(32), 100);
     let listen = listen_address();
-    let child = archive
+    let mut child = archive
         .command(&[
             "--db",
             &url,
@@ -193,6 +201,10 @@ async fn readyz_is_unavailable_while_postgres_is_stopped_and_ready_after() {
         ])
         .spawn()
         .expect("spawn");
+    // Its log is read as it comes: while PostgreSQL is down it warns on
+    // every retry, and a full pipe would stop it mid-write.
+    let mut stderr = child.stderr.take().expect("stderr");
+    tokio::spawn(async move { tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await });
     let ready = || async {
         readyz(&listen)
             .await
