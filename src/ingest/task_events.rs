@@ -12,13 +12,10 @@ use std::collections::HashMap;
 use crate::nomad::Frame;
 use crate::nomad::details::{Details, TaskEvent};
 
-/// The (task, Type) of the task events seen at one Time.
-type AtTime = Vec<(Box<str>, Box<str>)>;
-
 /// Task events seen, by allocation ID and Time, then task and Type.
 #[derive(Debug, Default, Clone)]
 pub struct SeenTaskEvents {
-    seen: HashMap<Box<str>, HashMap<i64, AtTime>>,
+    seen: HashMap<Box<str>, HashMap<i64, Vec<(Box<str>, Box<str>)>>>,
     entries: usize,
 }
 
@@ -58,7 +55,7 @@ impl SeenTaskEvents {
 }
 
 /// Records `event` among the task events of its time; false if it was there.
-fn first_sighting(same_time: &mut AtTime, event: &TaskEvent) -> bool {
+fn first_sighting(same_time: &mut Vec<(Box<str>, Box<str>)>, event: &TaskEvent) -> bool {
     let seen = same_time
         .iter()
         .any(|(task, event_type)| *task == event.task && *event_type == event.event_type);
