@@ -38,7 +38,6 @@ pub mod resume;
 pub mod scrape;
 pub mod service;
 pub mod stats;
-pub mod task_events;
 pub mod writer;
 
 use std::sync::Arc;

@@ -181,8 +181,6 @@ impl Pump<'_> {
             }
         }
         if decision.store {
-            let mut frame = frame;
-            self.resume.task_events.keep_new(&mut frame);
             let events = frame.events.len();
             let msg = Msg::Frame(ReceivedFrame {
                 frame,

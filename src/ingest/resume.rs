@@ -37,7 +37,6 @@ mod cluster;
 use std::collections::VecDeque;
 
 use super::behind::{Behind, Foreign, ServerIdentity};
-use super::task_events::SeenTaskEvents;
 use crate::archive::{Gap, GapKind, now_millis};
 use crate::nomad::ClusterIdentity;
 
@@ -102,8 +101,6 @@ pub struct Resume {
     lost: bool,
     /// The resume point was moved back for a new namespace since the last frame.
     rewound: bool,
-    /// The task events passed on to the writer in this turn.
-    pub task_events: SeenTaskEvents,
     /// The indexes of the last frames handed on, oldest first.
     recent: VecDeque<u64>,
     /// The identity of the cluster whose history the archive holds.
@@ -129,7 +126,6 @@ impl Resume {
             behind_reported: false,
             lost: false,
             rewound: false,
-            task_events: SeenTaskEvents::default(),
             recent: VecDeque::new(),
             archived: None,
             server: None,

@@ -129,10 +129,9 @@ pub struct BatchTaskEvents<'r> {
 }
 
 impl TaskEventCache {
-    /// About 150 bytes an entry. Ingest passes on each task event about
-    /// once a turn ([`crate::ingest::task_events`]); this catches the ones
-    /// sent again after a new turn began (a lost lease, a restart).
-    const CAPACITY: usize = 5_000;
+    /// About 150 bytes an entry: the task events of the last few thousand
+    /// allocations updated.
+    const CAPACITY: usize = 20_000;
 
     /// The task events of `rows` (with their `refs`) not known to be stored
     /// from an earlier or the same place.
