@@ -59,11 +59,11 @@ pub(super) async fn insert(
     if !a.is_empty() {
         statements.push(
             places(ALLOCATIONS, cluster_id, a)
-                .bind(column(a, |r| r.details.task_group.clone()))
-                .bind(column(a, |r| r.details.node_name.clone()))
-                .bind(column(a, |r| r.details.desired_status.clone()))
-                .bind(column(a, |r| r.details.client_status.clone()))
-                .bind(column(a, |r| r.details.client_description.clone())),
+                .bind(column(a, |r| text(&r.details.task_group)))
+                .bind(column(a, |r| text(&r.details.node_name)))
+                .bind(column(a, |r| text(&r.details.desired_status)))
+                .bind(column(a, |r| text(&r.details.client_status)))
+                .bind(column(a, |r| text(&r.details.client_description))),
         );
     }
     let j = &details.jobs;
@@ -71,7 +71,7 @@ pub(super) async fn insert(
         statements.push(
             places(JOBS, cluster_id, j)
                 .bind(column(j, |r| r.details.version))
-                .bind(column(j, |r| r.details.status.clone()))
+                .bind(column(j, |r| text(&r.details.status)))
                 .bind(column(j, |r| r.details.stop))
                 .bind(column(j, |r| r.details.submit_time_ns)),
         );
@@ -81,8 +81,8 @@ pub(super) async fn insert(
         statements.push(
             places(DEPLOYMENTS, cluster_id, d)
                 .bind(column(d, |r| r.details.job_version))
-                .bind(column(d, |r| r.details.status.clone()))
-                .bind(column(d, |r| r.details.status_description.clone())),
+                .bind(column(d, |r| text(&r.details.status)))
+                .bind(column(d, |r| text(&r.details.status_description))),
         );
     }
     let n = &details.nodes;
@@ -90,9 +90,9 @@ pub(super) async fn insert(
         statements.push(
             places(NODES, cluster_id, n)
                 .bind(column(n, |r| r.refs.key))
-                .bind(column(n, |r| r.details.name.clone()))
-                .bind(column(n, |r| r.details.status.clone()))
-                .bind(column(n, |r| r.details.eligibility.clone()))
+                .bind(column(n, |r| text(&r.details.name)))
+                .bind(column(n, |r| text(&r.details.status)))
+                .bind(column(n, |r| text(&r.details.eligibility)))
                 .bind(column(n, |r| r.details.drain)),
         );
     }
@@ -121,7 +121,7 @@ fn task_event_statement(cluster_id: i64, batch: &BatchTaskEvents<'_>) -> Query {
         .bind(column(rows, |r| without_nul(&r.event.task)))
         .bind(column(rows, |r| r.event.time_ns))
         .bind(column(rows, |r| without_nul(&r.event.event_type)))
-        .bind(column(rows, |r| r.namespace.to_owned()))
+        .bind(column(rows, |r| without_nul(r.namespace)))
         .bind(column(rows, |r| r.job_ref))
         .bind(column(rows, |r| r.event.exit_code))
         .bind(column(rows, |r| r.event.oom_killed[1]))
@@ -136,9 +136,14 @@ fn column<R, T>(rows: &[R], f: impl Fn(&R) -> T) -> Vec<T> {
     rows.iter().map(f).collect()
 }
 
-/// PostgreSQL's text cannot hold a NUL character: in the few free-text
-/// fields where Nomad could send one (a task's name, type and message), it
-/// is stored as U+FFFD; the stored event keeps it.
+/// A text column's value as PostgreSQL can store it ([`without_nul`]).
+fn text(value: &Option<String>) -> Option<String> {
+    value.as_deref().map(without_nul)
+}
+
+/// PostgreSQL's text cannot hold a NUL character: in every text the
+/// details take from a payload it is stored as U+FFFD (a NUL left in would
+/// fail the batch on every retry); the stored event keeps it.
 fn without_nul(text: &str) -> String {
     text.replace('\0', "\u{fffd}")
 }

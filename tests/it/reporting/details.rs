@@ -201,8 +201,32 @@ async fn history_imported_behind_what_is_stored_answers_as_if_in_order(backend: 
     assert_eq!(got, want);
 }
 
+async fn a_nul_in_a_reported_field_is_stored_and_shown(backend: Backend) {
+    let archive = Archive::new(backend).await;
+    let frame = r#"{"Index":7,"Events":[{"Topic":"Node","Type":"NodeRegistration","Key":"n1","Namespace":"","Index":7,"Payload":{"Node":{"ID":"n1","Name":"a\u0000b","Status":"ready\u0000","SchedulingEligibility":"eligible","Drain":false}}}]}"#;
+    let file = archive.file("nul.ndjson");
+    std::fs::write(&file, format!("{frame}\n")).expect("write capture");
+    archive
+        .run(&["import", &file.display().to_string()])
+        .await
+        .assert_success();
+    let mut db = Db::connect(&archive).await;
+    let rows = db
+        .rows("SELECT node_name, status FROM node_status_changes")
+        .await;
+    // PostgreSQL's text holds no NUL: it reads as U+FFFD there.
+    let nul = match backend {
+        Backend::Sqlite => "\u{0}",
+        Backend::Postgres => "\u{fffd}",
+    };
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["node_name"], format!("a{nul}b"));
+    assert_eq!(rows[0]["status"], format!("ready{nul}"));
+}
+
 on_both_backends!(
     the_views_answer_without_reading_the_events_json,
     an_archive_from_before_the_details_answers_the_same_once_opened,
     history_imported_behind_what_is_stored_answers_as_if_in_order,
+    a_nul_in_a_reported_field_is_stored_and_shown,
 );
