@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 
 use super::history::pick_cluster;
+use super::status::Output;
 use super::time_arg::{TimeDisplay, parse_time};
 use crate::archive::{Cut, PruneReport, now_millis};
 use crate::config::DbUrl;
@@ -50,12 +51,6 @@ pub struct PruneArgs {
 
     #[command(flatten)]
     pub times: TimeDisplay,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Output {
-    Table,
-    Json,
 }
 
 pub async fn run(args: PruneArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {

@@ -185,21 +185,14 @@ impl<'a> GapCursor<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive::GapKind;
-
-    fn gap(from_index: u64, to_index: u64) -> Gap {
-        Gap {
-            from_index,
-            to_index,
-            kind: GapKind::Buffer,
-            reason: "event dropped from buffer".to_owned(),
-            detected_at: 0,
-        }
-    }
 
     #[test]
     fn a_gap_is_a_band_from_the_last_event_before_it_to_the_first_after_it() {
-        let gaps = [gap(5, 10), gap(30, 40), gap(100, 120)];
+        let gaps = [
+            Gap::buffer_overrun(5, 10),
+            Gap::buffer_overrun(30, 40),
+            Gap::buffer_overrun(100, 120),
+        ];
         let mut builder = Builder::new(By::Job, 0, 100_000);
         let mut cursor = GapCursor::new(&gaps);
         // The first gap ends before the first event read: nothing to draw.
