@@ -121,7 +121,12 @@ pub struct BatchArgs {
     #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_batch_bytes)]
     pub batch_bytes: usize,
 
-    /// Events of a topic stored plain before a dictionary is trained for it
+    /// Events of a topic stored plain before a first, small dictionary is
+    /// trained for it (none when not below `--train-after`).
+    #[arg(long, hide = true, default_value_t = compress::Settings::DEFAULT_FIRST_TRAIN_AFTER)]
+    pub first_train_after: u64,
+
+    /// Events of a topic collected before its full dictionary is trained
     /// (also how many recent events its ratio is measured over).
     #[arg(long, hide = true, default_value_t = compress::Settings::DEFAULT_TRAIN_AFTER)]
     pub train_after: u64,
@@ -136,6 +141,7 @@ impl BatchArgs {
     /// When the writer trains dictionaries.
     pub fn compression(&self) -> compress::Settings {
         compress::Settings {
+            first_train_after: self.first_train_after,
             train_after: self.train_after,
             retrain_below: self.retrain_below,
         }

@@ -16,6 +16,10 @@ pub const LEVEL: i32 = 3;
 /// The size a dictionary is trained to (a topic's; 7.5 × on the bench).
 pub const DICTIONARY_BYTES: usize = 64 * 1024;
 
+/// The size of a topic's first dictionary, trained on its first few events
+/// (compress/mod.rs): what few samples train well.
+pub const FIRST_DICTIONARY_BYTES: usize = 16 * 1024;
+
 /// A dictionary stored in the archive, ready to compress and decompress.
 pub struct Dictionary {
     /// `dictionaries.id`: what an event row names.
@@ -23,6 +27,8 @@ pub struct Dictionary {
     /// The ID zstd wrote in the dictionary's header, and in every frame
     /// compressed with it.
     pub zstd_id: u32,
+    /// Its size.
+    pub bytes: usize,
     /// Prepared for compression (level [`LEVEL`]).
     cdict: CDict<'static>,
     /// Prepared for decompression.
@@ -46,6 +52,7 @@ impl Dictionary {
         Some(Arc::new(Dictionary {
             id,
             zstd_id,
+            bytes: bytes.len(),
             cdict: zstd_safe::create_cdict(bytes, LEVEL),
             ddict: DDict::create(bytes),
         }))

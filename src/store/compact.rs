@@ -13,7 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::StoreError;
-use super::codec::{Dictionary, Encoder, decompress};
+use super::codec::{DICTIONARY_BYTES, Dictionary, Encoder, decompress};
 use super::compress::training::{self, Samples, Trained};
 use super::compress::{SAMPLE_BYTES, Settings, StoredDictionary};
 use crate::archive::Cluster;
@@ -156,7 +156,9 @@ async fn dictionaries(
         let mut samples = db.samples(cluster.id, &topic, limit).await?;
         keep_newest_bytes(&mut samples);
         let name = topic.clone();
-        let trained = tokio::task::spawn_blocking(move || training::train(&name, &samples)).await;
+        let trained =
+            tokio::task::spawn_blocking(move || training::train(&name, &samples, DICTIONARY_BYTES))
+                .await;
         let trained = match trained {
             Ok(Ok(trained)) => trained,
             Ok(Err(reason)) => {

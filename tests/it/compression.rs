@@ -17,9 +17,11 @@ use crate::common::{Archive, Backend, batch, on_both_backends, read_until};
 /// short history is compressed.
 const TRAIN_AFTER: u64 = 200;
 
-/// Compresses as `ingest --train-after 200` does.
+/// Compresses as `ingest --first-train-after 200 --train-after 200` does:
+/// one dictionary per topic, after 200 events.
 fn training_early() -> Settings {
     Settings {
+        first_train_after: TRAIN_AFTER,
         train_after: TRAIN_AFTER,
         ..Settings::default()
     }
@@ -382,7 +384,74 @@ async fn a_retrained_topic_decodes_with_both_dictionaries(backend: Backend) {
     assert_eq!(replay.stdout.lines().collect::<Vec<_>>(), lines(&history));
 }
 
+async fn a_topic_is_compressed_after_its_first_events_then_with_a_full_dictionary(
+    backend: Backend,
+) {
+    let archive = Archive::new(backend).await;
+    let settings = Settings {
+        first_train_after: 50,
+        train_after: 300,
+        ..Settings::default()
+    };
+    let allocation = "SELECT COUNT(*) FROM dictionaries WHERE topic = 'Allocation'";
+    let history = archived(
+        &archive,
+        77,
+        1_500,
+        settings,
+        &[(allocation, 1), (allocation, 2)],
+    )
+    .await;
+    let part = history.len().div_ceil(3);
+    let (first_part, second_part) = (history[part - 1].index, history[2 * part - 1].index);
+    let length = match backend {
+        Backend::Sqlite => "length(bytes)",
+        Backend::Postgres => "octet_length(bytes)",
+    };
+    let size = |order: &str| {
+        format!(
+            "SELECT CAST({length} AS BIGINT) FROM dictionaries WHERE topic = 'Allocation' ORDER BY id {order} LIMIT 1"
+        )
+    };
+    let (first, full) = (
+        scalar(&archive, &size("ASC")).await,
+        scalar(&archive, &size("DESC")).await,
+    );
+    assert!(first <= 16 * 1024, "first dictionary of {first} bytes");
+    assert!(full > 16 * 1024, "full dictionary of {full} bytes");
+
+    // Once the first dictionary is in use, no Allocation event is plain,
+    // though fewer than `train_after` of them had arrived.
+    let plain_after = format!(
+        "SELECT COUNT(*) FROM event_log WHERE topic = 'Allocation' \
+         AND dictionary_id IS NULL AND raft_index > {first_part}"
+    );
+    assert_eq!(scalar(&archive, &plain_after).await, 0);
+    let dictionaries_after = format!(
+        "SELECT COUNT(DISTINCT dictionary_id) FROM event_log \
+         WHERE topic = 'Allocation' AND raft_index > {second_part}"
+    );
+    assert_eq!(scalar(&archive, &dictionaries_after).await, 1);
+    let newest_used = format!(
+        "SELECT MIN(dictionary_id) FROM event_log \
+         WHERE topic = 'Allocation' AND raft_index > {second_part}"
+    );
+    assert_eq!(
+        scalar(&archive, &newest_used).await,
+        scalar(
+            &archive,
+            "SELECT MAX(id) FROM dictionaries WHERE topic = 'Allocation'"
+        )
+        .await
+    );
+
+    let replay = archive.run(&["replay"]).await;
+    replay.assert_success();
+    assert_eq!(replay.stdout.lines().collect::<Vec<_>>(), lines(&history));
+}
+
 on_both_backends!(a_compressed_archive_replays_byte_for_byte_and_answers_as_a_plain_one);
+on_both_backends!(a_topic_is_compressed_after_its_first_events_then_with_a_full_dictionary);
 on_both_backends!(serve_streams_a_compressed_archive_byte_for_byte);
 on_both_backends!(a_damaged_value_is_an_error_naming_the_event);
 on_both_backends!(a_missing_dictionary_is_an_error_naming_the_event);

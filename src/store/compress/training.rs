@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::archive::now_millis;
-use crate::store::codec::{DICTIONARY_BYTES, Dictionary, Encoder};
+use crate::store::codec::{Dictionary, Encoder};
 
 /// Events of a topic to train on: raft index and JSON, in stream order.
 pub type Samples = Vec<(i64, Arc<str>)>;
@@ -25,10 +25,10 @@ pub struct Trained {
 /// One sample in this many is held out of training to measure the ratio.
 const HOLD_OUT_EVERY: usize = 5;
 
-/// Trains a dictionary of [`DICTIONARY_BYTES`] on `samples` (all of one
+/// Trains a dictionary of at most `size` bytes on `samples` (all of one
 /// topic) and measures it on the samples held out; an error in words when
 /// zstd cannot train on them (too few, too small).
-pub fn train(topic: &str, samples: &Samples) -> Result<Trained, String> {
+pub fn train(topic: &str, samples: &Samples, size: usize) -> Result<Trained, String> {
     let (from_index, to_index) = match (samples.first(), samples.last()) {
         (Some(first), Some(last)) => (first.0, last.0),
         _ => return Err("no events to train on".to_owned()),
@@ -38,7 +38,7 @@ pub fn train(topic: &str, samples: &Samples) -> Result<Trained, String> {
         .enumerate()
         .partition(|(i, _)| i % HOLD_OUT_EVERY == HOLD_OUT_EVERY - 1);
     let used: Vec<&[u8]> = used.iter().map(|(_, (_, raw))| raw.as_bytes()).collect();
-    let bytes = zstd::dict::from_samples(&used, DICTIONARY_BYTES)
+    let bytes = zstd::dict::from_samples(&used, size)
         .map_err(|e| format!("zstd could not train on {} events: {e}", used.len()))?;
     let dictionary =
         Dictionary::new(0, &bytes).ok_or_else(|| "zstd trained no dictionary".to_owned())?;
@@ -68,6 +68,7 @@ fn ratio(events: &[&[u8]], dictionary: &Dictionary) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::codec::DICTIONARY_BYTES;
 
     #[test]
     fn a_dictionary_is_trained_on_a_topics_events_and_measured_on_others() {
@@ -80,7 +81,7 @@ mod tests {
                 (i64::from(i), Arc::from(raw))
             })
             .collect();
-        let trained = train("Allocation", &samples).expect("trained");
+        let trained = train("Allocation", &samples, DICTIONARY_BYTES).expect("trained");
         assert_eq!((trained.from_index, trained.to_index), (0, 499));
         assert!(trained.ratio > 3.0, "ratio {}", trained.ratio);
         assert!(trained.bytes.len() <= DICTIONARY_BYTES);
@@ -89,6 +90,6 @@ mod tests {
     #[test]
     fn too_few_events_are_an_error_not_a_panic() {
         let samples: Samples = vec![(1, Arc::from("{}"))];
-        assert!(train("Job", &samples).is_err());
+        assert!(train("Job", &samples, DICTIONARY_BYTES).is_err());
     }
 }
