@@ -10,7 +10,8 @@
 //!   default 1,000,000 and 10,000,000 events) on SQLite and PostgreSQL, with
 //!   the import rate into them, for docs/performance.md;
 //! - `compression` measures candidate compressions of the archived events
-//!   and where today's archive spends its bytes.
+//!   and where today's archive spends its bytes;
+//! - `web` times the web timeline's requests on the archive `query` builds.
 
 mod all;
 mod child;
@@ -19,6 +20,7 @@ mod history;
 mod query;
 mod stats;
 mod transport;
+mod web;
 
 use clap::Parser;
 
@@ -33,6 +35,8 @@ enum Bench {
     History(history::HistoryBench),
     /// Candidate compressions of the archived events, and today's archive by table.
     Compression(compression::CompressionBench),
+    /// The web timeline's requests on the archive `query` builds.
+    Web(web::WebBench),
 }
 
 // One thread, as ingest and import run: the transport reader then pays for
@@ -44,5 +48,6 @@ async fn main() -> anyhow::Result<()> {
         Bench::Query(args) => query::command(args).await,
         Bench::History(args) => history::command(args).await,
         Bench::Compression(args) => compression::command(args).await,
+        Bench::Web(args) => web::command(args).await,
     }
 }
