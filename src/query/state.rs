@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::reconstructed::{self, Known, Label, Source};
-use super::render::{self, Output};
+use super::render::{self, Look, Output};
 use super::resolve::noun;
 use super::{QueryError, covers, gaps};
 use crate::archive::{Cluster, Gap, PageQuery};
@@ -88,11 +88,11 @@ pub async fn run(
     query: &StateQuery,
     output: Output,
     out: &mut impl Write,
-    colour: bool,
+    look: &Look,
 ) -> Result<(), QueryError> {
     let fetched = fetch(store, cluster, query).await?;
     let state = build(query, fetched)?;
-    render(&state, query, output, out, colour).map_err(QueryError::Output)
+    render(&state, query, output, out, look.colour).map_err(QueryError::Output)
 }
 
 /// The bounds of a page that ends at `at`: an index, or a time (inclusive).
@@ -204,7 +204,7 @@ fn record(topic: &str, known: Known, gone: Option<Label>) -> StateRecord {
             object: reconstructed::object(&object),
             key: object.key,
             namespace: object.namespace,
-            time: render::Dated::read_at(&label.time),
+            time: render::Dated::read_at(label.time),
             source: Source::Reconstruction,
             reconstruction: Some(label),
         },
@@ -232,7 +232,8 @@ fn render(
                 ),
                 Source::Reconstruction => format!(
                     "reconstructed at index {}, read {}",
-                    record.index, record.time.time
+                    record.index,
+                    record.time.time()
                 ),
             };
             let header = format!("{topic} {} as of {}: {source}", state.key, point(query.at));
@@ -301,7 +302,7 @@ mod tests {
             index: 40,
             endpoint: "/v1/allocations".to_owned(),
             shape: Some("AllocationListStub".to_owned()),
-            time: "2023-11-14T22:13:21.000Z".to_owned(),
+            time: 1_700_000_001_000,
             present,
             gap: gap(20, 30),
         }
@@ -325,9 +326,9 @@ mod tests {
                 key: "0b7e0e1c".to_owned(),
                 namespace: "default".to_owned(),
                 time: render::Dated {
-                    time: "2023-11-14T22:13:20.000Z".to_owned(),
-                    time_source: crate::archive::TimeSource::Nomad,
-                    received: "2023-11-14T22:13:20.000Z".to_owned(),
+                    at_ns: 1_700_000_000_000_000_000,
+                    source: crate::archive::TimeSource::Nomad,
+                    received: 1_700_000_000_000,
                 },
                 object: json!({"ID": "0b7e0e1c", "ClientStatus": "running"}),
                 source: Source::Event,
@@ -369,7 +370,7 @@ mod tests {
             (record.index, record.event_type.as_str(), record.source),
             (40, "Reconstructed", Source::Reconstruction)
         );
-        assert_eq!(record.time.time, "2023-11-14T22:13:21.000Z");
+        assert_eq!(record.time.time(), "2023-11-14T22:13:21.000Z");
         assert_eq!(
             record.object,
             json!({"ID": "0b7e0e1c", "ClientStatus": "complete"})

@@ -8,7 +8,9 @@ use std::io::Write;
 use serde::Serialize;
 
 use super::describe::{TaskDetail, Tracker};
-use super::render::{self, Output};
+use super::json;
+use super::render::{self, Look, Output};
+use super::table::{Column, Table};
 use super::resolve::{noun, resolve};
 use super::{QueryError, covers, gaps};
 use crate::archive::RefColumn;
@@ -70,7 +72,8 @@ pub struct TimelineQuery {
     pub limit: u32,
 }
 
-/// One transition.
+/// One transition: the event's identity, and the change as fields and as
+/// a sentence (`Summary`).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Entry {
@@ -79,10 +82,28 @@ pub struct Entry {
     #[serde(rename = "Type")]
     pub event_type: String,
     pub key: String,
+    /// The name a person knows the event's object by (a node's), if known.
+    pub name: Option<String>,
     pub namespace: String,
     #[serde(flatten)]
     pub time: render::Dated,
-    pub change: String,
+    pub object: String,
+    pub field: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub message: Option<String>,
+    pub summary: String,
+}
+
+impl Entry {
+    /// The OBJECT cell of a table: the topic and the name a person knows
+    /// the object by, or its (short) ID.
+    fn cell(&self, look: &Look) -> String {
+        match &self.name {
+            Some(name) => format!("{} {name}", self.topic),
+            None => format!("{} {}", self.topic, look.id(&self.key)),
+        }
+    }
 }
 
 /// An object's timeline, ready to render.
@@ -111,14 +132,25 @@ struct Fetched {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
 struct Document<'a> {
     cluster: &'a str,
     subject: &'static str,
+    #[serde(rename = "ID")]
     id: &'a str,
     timeline: &'a [Entry],
+    #[serde(serialize_with = "json::gaps")]
     gaps: &'a [Gap],
     truncated: bool,
 }
+
+/// A timeline's table: the change last, wrapped.
+const COLUMNS: [Column; 4] = [
+    Column::fixed("INDEX", 90),
+    Column::fixed("TIME", 80),
+    Column::shrinks("OBJECT", 70, 12),
+    Column::shrinks("CHANGE", 0, 30),
+];
 
 /// Builds and writes the timeline.
 pub async fn run(
@@ -127,11 +159,11 @@ pub async fn run(
     query: &TimelineQuery,
     output: Output,
     out: &mut impl Write,
-    colour: bool,
+    look: &Look,
 ) -> Result<(), QueryError> {
     let fetched = fetch(store, cluster, query).await?;
     let timeline = build(query, fetched)?;
-    render(&timeline, &cluster.name, query, output, out, colour).map_err(QueryError::Output)
+    render(&timeline, &cluster.name, query, output, out, look).map_err(QueryError::Output)
 }
 
 /// Resolves the object's ID and reads its events, and the gaps or the
@@ -245,18 +277,25 @@ fn transitions(subject: Subject, events: &[ArchivedEvent]) -> Vec<Entry> {
     let mut entries = Vec::new();
     for event in events {
         let (event_type, changes) = tracker.changes(&event.topic, &event.key, &event.raw);
+        let name = tracker.name(&event.topic, &event.key).map(str::to_owned);
         for change in changes {
             entries.push(Entry {
                 index: event.index,
                 topic: event.topic.clone(),
                 event_type: event_type.clone(),
                 key: event.key.clone(),
+                name: name.clone(),
                 namespace: event.namespace.clone(),
                 time: match change.at {
                     Some(at) => render::Dated::of(event).happened_at(at),
                     None => render::Dated::of(event),
                 },
-                change: change.text,
+                object: change.object,
+                field: change.field,
+                from: change.from,
+                to: change.to,
+                message: change.message,
+                summary: change.text,
             });
         }
     }
@@ -271,25 +310,21 @@ fn render(
     query: &TimelineQuery,
     output: Output,
     out: &mut impl Write,
-    colour: bool,
+    look: &Look,
 ) -> std::io::Result<()> {
     match output {
         Output::Table => {
-            let mut rows = vec![
-                ["INDEX", "TIME", "OBJECT", "CHANGE"]
-                    .map(str::to_owned)
-                    .to_vec(),
-            ];
+            let mut table = Table::wrapping(out, &COLUMNS, look.fit());
             for e in &timeline.entries {
-                rows.push(vec![
+                table.row(vec![
                     e.index.to_string(),
                     e.time.cell(),
-                    format!("{} {}", e.topic, render::short_id(&e.key)),
-                    e.change.clone(),
-                ]);
+                    e.cell(look),
+                    e.summary.clone(),
+                ])?;
             }
-            render::table(out, &rows, colour)?;
-            render::gap_lines(out, &timeline.gaps, colour)?;
+            table.finish()?;
+            render::gap_lines(out, &timeline.gaps, look.colour)?;
             if timeline.truncated {
                 writeln!(
                     out,
@@ -386,7 +421,7 @@ mod tests {
         timeline
             .entries
             .iter()
-            .map(|e| (e.index, e.event_type.as_str(), e.change.as_str()))
+            .map(|e| (e.index, e.event_type.as_str(), e.summary.as_str()))
             .collect()
     }
 
@@ -416,7 +451,7 @@ mod tests {
             ),
             ("Job", "web", "default")
         );
-        assert_eq!(first.time.time, "2023-11-14T22:13:20.010Z");
+        assert_eq!(first.time.time(), "2023-11-14T22:13:20.010Z");
         assert!(!timeline.truncated);
         assert!(timeline.gaps.is_empty());
     }
@@ -511,11 +546,11 @@ mod tests {
         let entries = transitions(Subject::Alloc, &[event]);
         let task = entries
             .iter()
-            .find(|e| e.change.starts_with("task web: Terminated"))
+            .find(|e| e.summary.starts_with("task web: Terminated"))
             .expect("the task event");
-        assert_eq!(task.time.time, "2023-11-14T22:13:20.500Z");
-        assert_eq!(task.time.received, "2027-01-15T08:00:00.000Z");
+        assert_eq!(task.time.at_ns, 1_700_000_000_500_000_000);
+        assert_eq!(task.time.received, 1_800_000_000_000);
         let first = &entries[0];
-        assert_eq!(first.time.time, "2023-11-14T22:13:29.000Z");
+        assert_eq!(first.time.time(), "2023-11-14T22:13:29.000Z");
     }
 }
