@@ -104,7 +104,11 @@ mod tests {
         .expect("moved");
         assert_eq!(line.text, "client pending → failed (Failed tasks)");
         assert_eq!(
-            (line.field.as_deref(), line.from.as_deref(), line.to.as_deref()),
+            (
+                line.field.as_deref(),
+                line.from.as_deref(),
+                line.to.as_deref()
+            ),
             (Some("ClientStatus"), Some("pending"), Some("failed"))
         );
         assert_eq!(line.message.as_deref(), Some("Failed tasks"));

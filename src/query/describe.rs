@@ -12,11 +12,11 @@ use std::collections::{HashMap, HashSet};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
+use super::change::{Line, moved, with_reason};
 use super::payload::{
     Allocation, AllocationPayload, Deployment, DeploymentPayload, Envelope, Evaluation,
     EvaluationPayload, Job, JobPayload, Node, NodePayload, TaskEvent,
 };
-use super::change::{Line, moved, with_reason};
 use super::render::short_id;
 
 /// How much of an allocation's task history to tell.
@@ -309,7 +309,14 @@ fn node(
         }
         Some(prev) => {
             let none = &None;
-            out.extend(moved(OBJECT, "Status", "status", &prev.status, &cur.status, none));
+            out.extend(moved(
+                OBJECT,
+                "Status",
+                "status",
+                &prev.status,
+                &cur.status,
+                none,
+            ));
             out.extend(moved(
                 OBJECT,
                 "SchedulingEligibility",
@@ -322,7 +329,9 @@ fn node(
                 Line::new(OBJECT, text).field("Drain", Some(from), Some(to))
             };
             match (prev.drain, cur.drain) {
-                (Some(false) | None, Some(true)) => out.push(drain("drain started", "false", "true")),
+                (Some(false) | None, Some(true)) => {
+                    out.push(drain("drain started", "false", "true"))
+                }
                 (Some(true), Some(false)) => out.push(drain("drain finished", "true", "false")),
                 _ => {}
             }
@@ -467,7 +476,14 @@ fn job(event_type: &str, previous: Option<&Job>, cur: &Job) -> Vec<Line> {
             let was = prev.stop.map(|s| s.to_string());
             out.push(Line::new(OBJECT, "stopped").field("Stop", was.as_deref(), Some("true")));
         }
-        out.extend(moved(OBJECT, "Status", "status", &prev.status, &cur.status, &None));
+        out.extend(moved(
+            OBJECT,
+            "Status",
+            "status",
+            &prev.status,
+            &cur.status,
+            &None,
+        ));
     }
     out
 }

@@ -101,7 +101,10 @@ mod tests {
 
     #[test]
     fn times_have_nanoseconds_and_gaps_pascal_case_keys() {
-        assert_eq!(time_ns(1_796_402_490_123_456_789), "2026-12-04T16:41:30.123456789Z");
+        assert_eq!(
+            time_ns(1_796_402_490_123_456_789),
+            "2026-12-04T16:41:30.123456789Z"
+        );
         assert_eq!(time_ms(1_796_402_490_042), "2026-12-04T16:41:30.042000000Z");
         let value = serde_json::to_value(GapJson::from(&Gap::buffer_overrun(3, 9))).unwrap();
         assert_eq!(

@@ -21,8 +21,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::QueryError;
-use super::{json, render};
 use super::resolve::{noun, resolve};
+use super::{json, render};
 use crate::archive::{ArchivedEvent, Cluster, Gap, ReconstructedObject, Reconstruction};
 use crate::archive::{PageQuery, RefColumn};
 use crate::store::{Store, StoreError};

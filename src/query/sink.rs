@@ -87,8 +87,9 @@ impl<'a, W: Write> Sink<'a, W> {
             Mode::Json(out, listed) => {
                 let comma = if *listed { "," } else { "" };
                 *listed = true;
-                write!(out, "{comma}")
-                    .and_then(|()| serde_json::to_writer(&mut **out, record).map_err(io::Error::from))
+                write!(out, "{comma}").and_then(|()| {
+                    serde_json::to_writer(&mut **out, record).map_err(io::Error::from)
+                })
             }
             Mode::Ndjson(out) => render::json_line(*out, record),
         };

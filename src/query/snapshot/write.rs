@@ -64,8 +64,10 @@ impl<'a, W: Write> Writer<'a, W> {
 
     /// The writer itself, closing the open table first.
     fn out(&mut self) -> io::Result<&mut W> {
-        if let Some(Into::Table(table)) = self.into.take() {
-            self.into = Some(Into::Out(table.finish()?));
+        if matches!(self.into, Some(Into::Table(_))) {
+            if let Some(Into::Table(table)) = self.into.take() {
+                self.into = Some(Into::Out(table.finish()?));
+            }
         }
         match &mut self.into {
             Some(Into::Out(out)) => Ok(&mut **out),
