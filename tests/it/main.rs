@@ -12,6 +12,7 @@ mod deploy;
 mod import;
 mod index_range;
 mod ingest;
+mod json_schema;
 mod keyframes;
 mod lease;
 mod namespaces;
