@@ -395,13 +395,9 @@ pub fn state_line(topic: &str, label: &Label) -> String {
 }
 
 /// Writes the reconstruction sentences for a human answer.
-pub fn lines(out: &mut impl Write, used: &[Used], colour: bool) -> io::Result<()> {
+pub fn lines(out: &mut impl Write, used: &[Used], look: &render::Look) -> io::Result<()> {
     for u in used {
-        if colour {
-            writeln!(out, "\x1b[36m* {}\x1b[0m", sentence(u))?;
-        } else {
-            writeln!(out, "* {}", sentence(u))?;
-        }
+        render::note(out, "* ", &sentence(u), look, "36")?;
     }
     Ok(())
 }

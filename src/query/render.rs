@@ -12,7 +12,7 @@ use jiff::tz::TimeZone;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::table::Fit;
+use super::table::{self, Fit};
 use super::{gaps, json};
 use crate::archive::{ArchivedEvent, Gap, TimeSource};
 
@@ -180,13 +180,37 @@ pub fn event_type(raw: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Writes the gap sentences for a human answer.
-pub fn gap_lines(out: &mut impl Write, overlapping: &[Gap], colour: bool) -> io::Result<()> {
+/// Writes the gap sentences for a human answer, each fitted to the width.
+pub fn gap_lines(out: &mut impl Write, overlapping: &[Gap], look: &Look) -> io::Result<()> {
     for gap in overlapping {
-        if colour {
-            writeln!(out, "\x1b[33m! {}\x1b[0m", gaps::sentence(gap))?;
+        note(out, "! ", &gaps::sentence(gap), look, "33")?;
+    }
+    Ok(())
+}
+
+/// Writes `text` after `mark` (`! `, `* `), wrapped to the width under
+/// itself, in the ANSI colour `ansi` when colour is on.
+pub fn note(
+    out: &mut impl Write,
+    mark: &str,
+    text: &str,
+    look: &Look,
+    ansi: &str,
+) -> io::Result<()> {
+    let indent = mark.chars().count();
+    let lines = match look.width {
+        Some(width) => table::wrap(text, width.saturating_sub(indent).max(1)),
+        None => vec![text.to_owned()],
+    };
+    for (i, line) in lines.iter().enumerate() {
+        let lead = if i == 0 {
+            mark.to_owned()
         } else {
-            writeln!(out, "! {}", gaps::sentence(gap))?;
+            " ".repeat(indent)
+        };
+        match look.colour {
+            true => writeln!(out, "\x1b[{ansi}m{lead}{line}\x1b[0m")?,
+            false => writeln!(out, "{lead}{line}")?,
         }
     }
     Ok(())

@@ -106,9 +106,13 @@ impl<'a, W: Write> Sink<'a, W> {
     ) -> Result<(), QueryError> {
         let written = match self.mode {
             Mode::Table(table) => table.finish().and_then(|out| {
-                render::gap_lines(out, overlapping, self.look.colour)?;
+                render::gap_lines(out, overlapping, &self.look)?;
+                let look = Look {
+                    colour: false,
+                    ..self.look
+                };
                 match note {
-                    Some(note) => writeln!(out, "{note}"),
+                    Some(note) => render::note(out, "", note, &look, ""),
                     None => Ok(()),
                 }
             }),

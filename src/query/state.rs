@@ -92,7 +92,7 @@ pub async fn run(
 ) -> Result<(), QueryError> {
     let fetched = fetch(store, cluster, query).await?;
     let state = build(query, fetched)?;
-    render(&state, query, output, out, look.colour).map_err(QueryError::Output)
+    render(&state, query, output, out, look).map_err(QueryError::Output)
 }
 
 /// The bounds of a page that ends at `at`: an index, or a time (inclusive).
@@ -218,7 +218,7 @@ fn render(
     query: &StateQuery,
     output: Output,
     out: &mut impl Write,
-    colour: bool,
+    look: &Look,
 ) -> std::io::Result<()> {
     let (topic, record) = (query.topic.as_str(), &state.record);
     match output {
@@ -238,18 +238,17 @@ fn render(
             };
             let header = format!("{topic} {} as of {}: {source}", state.key, point(query.at));
             let body = serde_json::to_string_pretty(&record.object).unwrap_or_default();
-            let header = if colour {
+            let header = if look.colour {
                 format!("\x1b[1m{header}\x1b[0m")
             } else {
                 header
             };
-            let label = record
-                .reconstruction
-                .as_ref()
-                .map(|l| format!("* {}\n", reconstructed::state_line(topic, l)))
-                .unwrap_or_default();
-            write!(out, "{header}\n{label}{body}\n")?;
-            render::gap_lines(out, &state.gaps, colour)
+            writeln!(out, "{header}")?;
+            if let Some(l) = &record.reconstruction {
+                render::note(out, "* ", &reconstructed::state_line(topic, l), look, "36")?;
+            }
+            writeln!(out, "{body}")?;
+            render::gap_lines(out, &state.gaps, look)
         }
         Output::Json | Output::Ndjson => {
             for gap in &state.gaps {

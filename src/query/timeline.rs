@@ -324,7 +324,7 @@ fn render(
                 ])?;
             }
             table.finish()?;
-            render::gap_lines(out, &timeline.gaps, look.colour)?;
+            render::gap_lines(out, &timeline.gaps, look)?;
             if timeline.truncated {
                 writeln!(
                     out,

@@ -76,11 +76,16 @@ impl<'a, W: Write> Writer<'a, W> {
     }
 
     fn start(&mut self, h: &Header<'_>) -> io::Result<()> {
-        let output = self.output;
+        let (output, look) = (self.output, self.look);
         let out = self.out()?;
         match output {
             Output::Table => {
-                writeln!(out, "as of {}{}", h.point, left_out_note(h))
+                let line = format!("as of {}{}", h.point, left_out_note(h));
+                let look = Look {
+                    colour: false,
+                    ..look
+                };
+                render::note(out, "", &line, &look, "")
             }
             Output::Json => {
                 // The document's first members, its closing brace held back.
@@ -173,12 +178,12 @@ impl<'a, W: Write> Writer<'a, W> {
     fn finish(&mut self, h: &Header<'_>) -> io::Result<()> {
         self.advance(TOPICS.len() - 1)?;
         self.close()?;
-        let (output, colour) = (self.output, self.look.colour);
+        let (output, look) = (self.output, self.look);
         let out = self.out()?;
         match output {
             Output::Table => {
-                render::gap_lines(out, &h.gaps, colour)?;
-                reconstructed::lines(out, &h.used, colour)
+                render::gap_lines(out, &h.gaps, &look)?;
+                reconstructed::lines(out, &h.used, &look)
             }
             Output::Json => {
                 // The document's last members, after its opening brace.
