@@ -90,11 +90,6 @@ pub fn gaps<S: Serializer>(gaps: &[Gap], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(gaps.iter().map(GapJson::from))
 }
 
-/// Serializes a list of gaps held in a `Vec`.
-pub fn gap_vec<S: Serializer>(list: &Vec<Gap>, s: S) -> Result<S::Ok, S::Error> {
-    gaps(list, s)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,7 @@ mod serve_guard;
 mod service;
 mod status;
 mod stream_ends;
+mod streaming;
 mod tables;
 mod time_args;
 mod timeline;

@@ -93,7 +93,10 @@ async fn the_main_tables_fit_in_100_columns_and_pipes_keep_every_value(backend: 
         .lines()
         .find(|l| l.contains(" Allocation ") && l.contains("client="))
         .expect("an allocation event");
-    assert!(alloc_row.contains(&format!(" job=")), "{alloc_row}");
+    assert!(
+        alloc_row.contains(" job=") && alloc_row.contains(" node="),
+        "the whole summary on its row: {alloc_row}"
+    );
 }
 
 async fn ids_are_short_names_where_known_and_whole_with_verbose(backend: Backend) {

@@ -40,8 +40,8 @@ struct Cluster<'a> {
     checkpoint: Option<u64>,
     identity: Option<Identity<'a>>,
     topics: Vec<Topic<'a>>,
-    #[serde(serialize_with = "json::gap_vec")]
-    gaps: &'a Vec<crate::archive::Gap>,
+    #[serde(serialize_with = "json::gaps")]
+    gaps: &'a [crate::archive::Gap],
     malformed_lines: u64,
     /// By Nomad's clock.
     #[serde(serialize_with = "json::ms_opt")]
