@@ -367,18 +367,10 @@ pub async fn run(args: QueryArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
             return Err(e);
         }
     };
-    // Events and snapshots are written as their rows are read, which may
-    // be many; the other answers are built whole first.
-    let streamed = matches!(
-        args.command,
-        QueryCommand::Snapshot(_) | QueryCommand::Events(_)
-    );
-    let mut buffered = Vec::new();
+    // Every answer is written as its rows are read; nothing is written
+    // before an answer knows it has one.
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    let answered = match streamed {
-        true => answer(&args.command, store.as_ref(), &cluster, &mut stdout).await,
-        false => answer(&args.command, store.as_ref(), &cluster, &mut buffered).await,
-    };
+    let answered = answer(&args.command, store.as_ref(), &cluster, &mut stdout).await;
     let answered = match answered {
         Err(QueryError::NotFound(message)) => Err(QueryError::NotFound(
             with_cut(store.as_ref(), &cluster, message).await,
@@ -387,7 +379,7 @@ pub async fn run(args: QueryArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
     };
     store.close().await;
     let written = match answered {
-        Ok(()) => stdout.write_all(&buffered).and_then(|()| stdout.flush()),
+        Ok(()) => stdout.flush(),
         Err(QueryError::NotFound(message)) => {
             eprintln!("{message}");
             return Ok(ExitCode::from(1));

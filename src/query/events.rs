@@ -108,12 +108,9 @@ pub async fn run(
     page.after = position.checked_sub(1).map(|p| (first, p));
     page.to_index = Some(last);
     let mut sink = Sink::new(output, out, *look, &TABLE, "Events");
-    sink.start(
-        &Head {
-            cluster: &cluster.name,
-        },
-        &overlapping,
-    )?;
+    sink.start(&Head {
+        cluster: &cluster.name,
+    })?;
     let written = copy(store, cluster, page, scan.count, &mut sink).await?;
     let tail = Tail {
         gaps: &overlapping,

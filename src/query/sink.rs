@@ -51,9 +51,8 @@ impl<'a, W: Write> Sink<'a, W> {
         self.look
     }
 
-    /// Writes the JSON document's members before the list (`head`, a
-    /// struct); NDJSON logs the gaps instead, as its lines hold no room.
-    pub fn start(&mut self, head: &impl Serialize, overlapping: &[Gap]) -> Result<(), QueryError> {
+    /// Writes the JSON document's members before the list (`head`, a struct).
+    pub fn start(&mut self, head: &impl Serialize) -> Result<(), QueryError> {
         let written = match &mut self.mode {
             Mode::Json(out, _) => {
                 let list = self.list;
@@ -65,13 +64,7 @@ impl<'a, W: Write> Sink<'a, W> {
                         write!(out, "{open}{comma}\"{list}\":[")
                     })
             }
-            Mode::Ndjson(_) => {
-                for gap in overlapping {
-                    tracing::warn!("{}", gaps::sentence(gap));
-                }
-                Ok(())
-            }
-            Mode::Table(_) => Ok(()),
+            Mode::Ndjson(_) | Mode::Table(_) => Ok(()),
         };
         written.map_err(QueryError::Output)
     }
@@ -97,7 +90,8 @@ impl<'a, W: Write> Sink<'a, W> {
     }
 
     /// Ends the answer: the JSON document's members after the list (`tail`,
-    /// a struct), or under a table the gap lines and `note`.
+    /// a struct), or under a table the gap lines and `note`; NDJSON logs
+    /// the gaps, as its lines hold no room for them.
     pub fn finish(
         self,
         tail: &impl Serialize,
@@ -122,7 +116,12 @@ impl<'a, W: Write> Sink<'a, W> {
                     Some("}") | None => writeln!(out, "]}}"),
                     Some(rest) => writeln!(out, "],{rest}"),
                 }),
-            Mode::Ndjson(_) => Ok(()),
+            Mode::Ndjson(_) => {
+                for gap in overlapping {
+                    tracing::warn!("{}", gaps::sentence(gap));
+                }
+                Ok(())
+            }
         };
         written.map_err(QueryError::Output)
     }
