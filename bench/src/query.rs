@@ -8,7 +8,7 @@ use anyhow::Context;
 use nomad_chronicle::archive::{Batch, ReceivedFrame, now_millis};
 use nomad_chronicle::config::DbUrl;
 use nomad_chronicle::nomad::{Line, parse_line};
-use nomad_chronicle::query::render::Output;
+use nomad_chronicle::query::render::{Look, Output};
 use nomad_chronicle::query::snapshot::{self, SnapshotQuery};
 use nomad_chronicle::query::state::{self, At, StateQuery};
 use nomad_chronicle::query::timeline::{self, Subject, TimelineQuery};
@@ -152,7 +152,7 @@ pub async fn measure(
                         &q,
                         Output::Table,
                         &mut sink,
-                        false,
+                        &Look::default(),
                     )
                     .await
                 }
@@ -163,8 +163,15 @@ pub async fn measure(
                         at: At::Index(rng.u64(1..=samples.last_index)),
                     };
                     // An index before the allocation existed is a valid "not found".
-                    match state::run(store.as_ref(), &cluster, &q, Output::Json, &mut sink, false)
-                        .await
+                    match state::run(
+                        store.as_ref(),
+                        &cluster,
+                        &q,
+                        Output::Json,
+                        &mut sink,
+                        &Look::default(),
+                    )
+                    .await
                     {
                         Err(nomad_chronicle::query::QueryError::NotFound(_)) => Ok(()),
                         other => other,
@@ -178,8 +185,15 @@ pub async fn measure(
                         // `query snapshot`'s default window, an hour.
                         terminal_within: Some(3_600_000),
                     };
-                    snapshot::run(store.as_ref(), &cluster, &q, Output::Json, &mut sink, false)
-                        .await
+                    snapshot::run(
+                        store.as_ref(),
+                        &cluster,
+                        &q,
+                        Output::Json,
+                        &mut sink,
+                        &Look::default(),
+                    )
+                    .await
                 }
                 (other, None) => anyhow::bail!(
                     "unknown query kind `{other}`: use job, alloc, node, state or snapshot"

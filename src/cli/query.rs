@@ -8,7 +8,7 @@ use super::time_arg::{TimeDisplay, parse_time};
 use crate::archive::{Cluster, RefColumn};
 use crate::config::DbUrl;
 use crate::query::events::{self, EventsQuery};
-use crate::query::render::{Output, colour_wanted};
+use crate::query::render::{Look, Output, colour_wanted, table_width};
 use crate::query::snapshot::{self, SnapshotQuery};
 use crate::query::state::{self, At, StateQuery};
 use crate::query::timeline::{self, Subject, TimelineQuery};
@@ -181,6 +181,34 @@ pub struct Common {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
+    #[command(flatten)]
+    pub shape: TableShape,
+}
+
+/// How tables are laid out (status shares these).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TableShape {
+    /// Show every value of a table whole, however wide it gets.
+    #[arg(long, conflicts_with = "width")]
+    pub wide: bool,
+    /// Fit tables in this many columns (default: the terminal's width;
+    /// values whole when the output is not a terminal).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(20..))]
+    pub width: Option<u16>,
+    /// Show object IDs whole instead of their first 8 characters.
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+impl TableShape {
+    /// How an answer for stdout is shown.
+    pub fn look(&self) -> Look {
+        Look {
+            colour: colour_wanted(),
+            width: table_width(self.width.map(usize::from), self.wide),
+            verbose: self.verbose,
+        }
+    }
 }
 
 impl QueryCommand {
@@ -289,12 +317,13 @@ async fn answer(
     cluster: &Cluster,
     out: &mut impl Write,
 ) -> Result<(), QueryError> {
-    let colour = colour_wanted();
+    let look = command.common().shape.look();
+    let look = &look;
     let output = command.common().output;
     let (subject, object) = match command {
         QueryCommand::Events(a) => {
             let query = a.query();
-            return events::run(store, cluster, &query, output, out, colour)
+            return events::run(store, cluster, &query, output, out, look)
                 .await
                 .map(|_| ());
         }
@@ -306,7 +335,7 @@ async fn answer(
                 node: a.node.clone(),
                 terminal_within: (!a.all).then_some(within),
             };
-            return snapshot::run(store, cluster, &query, output, out, colour).await;
+            return snapshot::run(store, cluster, &query, output, out, look).await;
         }
         QueryCommand::State(a) => {
             let query = StateQuery {
@@ -314,7 +343,7 @@ async fn answer(
                 key: a.key.clone(),
                 at: a.point.at(),
             };
-            return state::run(store, cluster, &query, output, out, colour).await;
+            return state::run(store, cluster, &query, output, out, look).await;
         }
         QueryCommand::Job(a) => (Subject::Job, a),
         QueryCommand::Alloc(a) => (Subject::Alloc, a),
@@ -323,7 +352,7 @@ async fn answer(
         QueryCommand::Deployment(a) => (Subject::Deployment, a),
     };
     let query = object.query(subject);
-    timeline::run(store, cluster, &query, output, out, colour).await
+    timeline::run(store, cluster, &query, output, out, look).await
 }
 
 pub async fn run(args: QueryArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
@@ -338,15 +367,10 @@ pub async fn run(args: QueryArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
             return Err(e);
         }
     };
-    // A snapshot is written as its rows are read, which may be many; the
-    // other answers are built whole first.
-    let streamed = matches!(args.command, QueryCommand::Snapshot(_));
-    let mut buffered = Vec::new();
+    // Every answer is written as its rows are read; nothing is written
+    // before an answer knows it has one.
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    let answered = match streamed {
-        true => answer(&args.command, store.as_ref(), &cluster, &mut stdout).await,
-        false => answer(&args.command, store.as_ref(), &cluster, &mut buffered).await,
-    };
+    let answered = answer(&args.command, store.as_ref(), &cluster, &mut stdout).await;
     let answered = match answered {
         Err(QueryError::NotFound(message)) => Err(QueryError::NotFound(
             with_cut(store.as_ref(), &cluster, message).await,
@@ -355,7 +379,7 @@ pub async fn run(args: QueryArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
     };
     store.close().await;
     let written = match answered {
-        Ok(()) => stdout.write_all(&buffered).and_then(|()| stdout.flush()),
+        Ok(()) => stdout.flush(),
         Err(QueryError::NotFound(message)) => {
             eprintln!("{message}");
             return Ok(ExitCode::from(1));

@@ -1,12 +1,16 @@
 //! `nomad-chronicle status`: what the archive holds, per cluster.
 
+mod json;
+
 use std::io::Write;
 use std::process::ExitCode;
 
+use super::query::TableShape;
 use super::time_arg::TimeDisplay;
 use crate::archive::{ClusterStatus, PartStatus, PartSummary, StatusReport};
 use crate::config::DbUrl;
-use crate::query::render;
+use crate::query::render::{self, Look};
+use crate::query::table::{Column, Table};
 use crate::store::{self, Store, StoreError};
 
 /// Summarize the archive: per cluster, event counts, index range, topics,
@@ -17,6 +21,8 @@ pub struct StatusArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
+    #[command(flatten)]
+    pub shape: TableShape,
     #[command(flatten)]
     pub times: TimeDisplay,
 }
@@ -42,10 +48,10 @@ pub async fn run(args: StatusArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
     let report = report?;
     let mut out = std::io::stdout().lock();
     let written = match args.output {
-        Output::Json => serde_json::to_writer_pretty(&mut out, &report)
+        Output::Json => serde_json::to_writer_pretty(&mut out, &json::Report::from(&report))
             .map_err(std::io::Error::from)
             .and_then(|()| writeln!(out)),
-        Output::Table => render_table(&mut out, &report),
+        Output::Table => render_table(&mut out, &report, &args.shape.look()),
     };
     match written {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
@@ -80,8 +86,12 @@ fn reconstructed(parts: &[&PartSummary]) -> String {
         .join(", ")
 }
 
-/// The human summary.
-pub fn render_table(out: &mut impl Write, report: &StatusReport) -> std::io::Result<()> {
+/// The human summary; its lists fit `look`'s width.
+pub fn render_table(
+    out: &mut impl Write,
+    report: &StatusReport,
+    look: &Look,
+) -> std::io::Result<()> {
     writeln!(
         out,
         "database  {}  ({}, {})",
@@ -96,13 +106,13 @@ pub fn render_table(out: &mut impl Write, report: &StatusReport) -> std::io::Res
         )?;
     }
     for c in &report.clusters {
-        render_cluster(out, c)?;
+        render_cluster(out, c, look)?;
     }
     Ok(())
 }
 
 /// One cluster's block of the summary.
-fn render_cluster(out: &mut impl Write, c: &ClusterStatus) -> std::io::Result<()> {
+fn render_cluster(out: &mut impl Write, c: &ClusterStatus, look: &Look) -> std::io::Result<()> {
     writeln!(out)?;
     match &c.address {
         Some(address) => writeln!(out, "cluster   {}  ({address})", c.cluster)?,
@@ -148,7 +158,7 @@ fn render_cluster(out: &mut impl Write, c: &ClusterStatus) -> std::io::Result<()
         thousands(c.malformed_lines)
     )?;
     render_pruned(out, c)?;
-    render_gaps(out, c)
+    render_gaps(out, c, look)
 }
 
 /// The cut in force: what retention gave up, when, and how many events.
@@ -168,33 +178,45 @@ fn render_pruned(out: &mut impl Write, c: &ClusterStatus) -> std::io::Result<()>
     )
 }
 
+/// The columns of the gaps' table: the reason last, wrapped.
+const GAP_COLUMNS: [Column; 5] = [
+    Column::fixed("FROM", 90),
+    Column::fixed("TO", 90),
+    Column::fixed("KIND", 80),
+    Column::fixed("DETECTED", 70),
+    Column::shrinks("REASON", 0, 30),
+];
+
 /// A cluster's recorded gaps, each with what was reconstructed after it.
-fn render_gaps(out: &mut impl Write, c: &ClusterStatus) -> std::io::Result<()> {
+fn render_gaps(out: &mut impl Write, c: &ClusterStatus, look: &Look) -> std::io::Result<()> {
     if c.gaps.is_empty() {
-        writeln!(out, "  gaps        none recorded")?;
-    } else {
-        writeln!(out, "  gaps        {}", c.gaps.len())?;
-        for g in &c.gaps {
-            writeln!(
-                out,
-                "    {} → {}  {:<13} {}  {}",
-                g.from_index,
-                g.to_index,
-                g.kind.as_str(),
-                render::time_seconds(g.detected_at),
-                g.reason
-            )?;
-            let parts: Vec<&PartSummary> = c
-                .reconstructions
-                .iter()
-                .filter(|p| (p.gap_from_index, p.gap_to_index) == (g.from_index, g.to_index))
-                .collect();
-            if !parts.is_empty() {
-                writeln!(out, "      reconstructed  {}", reconstructed(&parts))?;
-            }
-        }
+        return writeln!(out, "  gaps        none recorded");
     }
-    Ok(())
+    writeln!(out, "  gaps        {}", c.gaps.len())?;
+    let fit = crate::query::table::Fit {
+        indent: 4,
+        ..look.fit()
+    };
+    let mut table = Table::wrapping(out, &GAP_COLUMNS, fit);
+    for g in &c.gaps {
+        let parts: Vec<&PartSummary> = c
+            .reconstructions
+            .iter()
+            .filter(|p| (p.gap_from_index, p.gap_to_index) == (g.from_index, g.to_index))
+            .collect();
+        let reason = match parts.is_empty() {
+            true => g.reason.clone(),
+            false => format!("{}; reconstructed: {}", g.reason, reconstructed(&parts)),
+        };
+        table.row(vec![
+            g.from_index.to_string(),
+            g.to_index.to_string(),
+            g.kind.as_str().to_owned(),
+            render::time_seconds(g.detected_at),
+            reason,
+        ])?;
+    }
+    table.finish().map(|_| ())
 }
 
 fn thousands(n: u64) -> String {

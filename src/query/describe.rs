@@ -12,6 +12,7 @@ use std::collections::{HashMap, HashSet};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
+use super::change::{Line, moved, with_reason};
 use super::payload::{
     Allocation, AllocationPayload, Deployment, DeploymentPayload, Envelope, Evaluation,
     EvaluationPayload, Job, JobPayload, Node, NodePayload, TaskEvent,
@@ -40,26 +41,6 @@ pub struct Tracker {
     seen: Seen,
 }
 
-/// One change in words, with its own time when it has one (a task event's
-/// `Time`): otherwise it happened when its event did.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Line {
-    pub text: String,
-    /// Unix ms.
-    pub at: Option<i64>,
-}
-
-impl From<String> for Line {
-    fn from(text: String) -> Self {
-        Line { text, at: None }
-    }
-}
-
-/// Lines without times of their own.
-fn untimed(lines: Vec<String>) -> Vec<Line> {
-    lines.into_iter().map(Line::from).collect()
-}
-
 /// Task and node events already told: each snapshot repeats them.
 #[derive(Default)]
 struct Seen {
@@ -77,6 +58,15 @@ impl Tracker {
             jobs: HashMap::new(),
             nodes: HashMap::new(),
             seen: Seen::default(),
+        }
+    }
+
+    /// The name a person knows the object by, when its last snapshot gives
+    /// one (a node's name).
+    pub fn name(&self, topic: &str, key: &str) -> Option<&str> {
+        match topic {
+            "Node" => self.nodes.get(key)?.name.as_deref(),
+            _ => None,
         }
     }
 
@@ -105,30 +95,30 @@ impl Tracker {
             "Evaluation" => {
                 let (kind, current) = parse(raw, |p: EvaluationPayload| p.object)?;
                 let lines = step(&mut self.evaluations, key, current, evaluation);
-                (kind, untimed(lines))
+                (kind, lines)
             }
             "Deployment" => {
                 let (kind, current) = parse(raw, |p: DeploymentPayload| p.object)?;
                 let lines = step(&mut self.deployments, key, current, deployment);
-                (kind, untimed(lines))
+                (kind, lines)
             }
             "Job" => {
                 let (kind, current) = parse(raw, JobPayload::job)?;
                 let lines = step(&mut self.jobs, key, current, |prev, cur| {
                     job(&kind, prev, cur)
                 });
-                (kind, untimed(lines))
+                (kind, lines)
             }
             "Node" => {
                 let (kind, current) = parse(raw, |p: NodePayload| p.object)?;
                 let lines = step(&mut self.nodes, key, current, |prev, cur| {
                     node(seen, key, &kind, prev, cur)
                 });
-                (kind, untimed(lines))
+                (kind, lines)
             }
             _ => {
                 let (kind, _) = parse(raw, |_: IgnoredAny| None::<()>)?;
-                (kind.clone(), vec![Line::from(kind)])
+                (kind.clone(), vec![Line::new(topic, kind)])
             }
         })
     }
@@ -175,59 +165,78 @@ fn allocation(
     previous: Option<&Allocation>,
     cur: &Allocation,
 ) -> Vec<Line> {
+    const OBJECT: &str = "Allocation";
     let mut out = Vec::new();
     match previous {
         None => {
-            let node = cur
-                .node_name
-                .as_deref()
-                .or_else(|| cur.node_id.as_deref().map(short_id))
-                .unwrap_or("?");
-            let mut line = if event_type == "PlanResult" {
-                format!("placed on node {node}")
-            } else {
-                format!("first seen on node {node}")
-            };
-            line.push_str(&format!(
-                " (job {}, group {}",
-                or_unknown(&cur.job_id),
-                or_unknown(&cur.task_group)
-            ));
-            if let Some(eval) = &cur.eval_id {
-                line.push_str(&format!(", eval {}", short_id(eval)));
-            }
-            if let Some(dep) = &cur.deployment_id {
-                line.push_str(&format!(", deployment {}", short_id(dep)));
-            }
-            line.push(')');
-            line.push_str(&format!(
-                ": desired {}, client {}",
-                or_unknown(&cur.desired_status),
-                or_unknown(&cur.client_status)
-            ));
-            out.push(line.into());
+            out.push(placed(event_type, cur));
             if let Some(prev) = &cur.previous_allocation {
-                out.push(format!("replaces allocation {}", short_id(prev)).into());
+                let text = format!("replaces allocation {}", short_id(prev));
+                out.push(Line::new(OBJECT, text).field("PreviousAllocation", None, Some(prev)));
             }
         }
         Some(prev) => {
-            if let Some(change) = moved(&prev.desired_status, &cur.desired_status) {
-                out.push(with_reason(format!("desired {change}"), &cur.desired_description).into());
-            }
-            if let Some(change) = moved(&prev.client_status, &cur.client_status) {
-                out.push(with_reason(format!("client {change}"), &cur.client_description).into());
-            }
+            out.extend(moved(
+                OBJECT,
+                "DesiredStatus",
+                "desired",
+                &prev.desired_status,
+                &cur.desired_status,
+                &cur.desired_description,
+            ));
+            out.extend(moved(
+                OBJECT,
+                "ClientStatus",
+                "client",
+                &prev.client_status,
+                &cur.client_status,
+                &cur.client_description,
+            ));
         }
     }
     if let Some(next) = &cur.next_allocation {
         if previous.and_then(|p| p.next_allocation.as_ref()).is_none() {
-            out.push(format!("replaced by allocation {}", short_id(next)).into());
+            let text = format!("replaced by allocation {}", short_id(next));
+            out.push(Line::new(OBJECT, text).field("NextAllocation", None, Some(next)));
         }
     }
     if detail != TaskDetail::None {
         tasks(detail, seen, key, previous, cur, &mut out);
     }
     out
+}
+
+/// The first line of an allocation: where it was placed, for what.
+fn placed(event_type: &str, cur: &Allocation) -> Line {
+    let node = cur
+        .node_name
+        .as_deref()
+        .or_else(|| cur.node_id.as_deref().map(short_id))
+        .unwrap_or("?");
+    let mut line = if event_type == "PlanResult" {
+        format!("placed on node {node}")
+    } else {
+        format!("first seen on node {node}")
+    };
+    line.push_str(&format!(
+        " (job {}, group {}",
+        or_unknown(&cur.job_id),
+        or_unknown(&cur.task_group)
+    ));
+    if let Some(eval) = &cur.eval_id {
+        line.push_str(&format!(", eval {}", short_id(eval)));
+    }
+    if let Some(dep) = &cur.deployment_id {
+        line.push_str(&format!(", deployment {}", short_id(dep)));
+    }
+    line.push(')');
+    line.push_str(&format!(
+        ": desired {}, client {}",
+        or_unknown(&cur.desired_status),
+        or_unknown(&cur.client_status)
+    ));
+    let node = cur.node_name.as_deref().or(cur.node_id.as_deref());
+    Line::new("Allocation", line).field("NodeName", None, node)
 }
 
 fn tasks(
@@ -240,13 +249,14 @@ fn tasks(
 ) {
     // A BTreeMap: tasks in name order.
     for (name, task) in &cur.task_states {
+        let object = format!("Task {name}");
         if detail == TaskDetail::All {
             let was = previous
                 .and_then(|p| p.task_states.get(name))
-                .and_then(|t| t.state.as_deref())
-                .unwrap_or("none");
-            if let Some(now) = task.state.as_deref().filter(|now| *now != was) {
-                out.push(format!("task {name}: {was} → {now}").into());
+                .and_then(|t| t.state.as_deref());
+            if let Some(now) = task.state.as_deref().filter(|now| Some(*now) != was) {
+                let text = format!("task {name}: {} → {now}", was.unwrap_or("none"));
+                out.push(Line::new(&object, text).field("State", was, Some(now)));
             }
         }
         for event in &task.events {
@@ -260,14 +270,15 @@ fn tasks(
             if !first_time || (detail == TaskDetail::Failures && !is_failure(event)) {
                 continue;
             }
-            let mut line = format!("task {name}: {kind}");
+            let mut text = format!("task {name}: {kind}");
             if let Some(message) = &event.display_message {
-                line.push_str(&format!(": {message}"));
+                text.push_str(&format!(": {message}"));
             }
-            out.push(Line {
-                text: line,
-                at: event.time.map(|ns| ns.div_euclid(1_000_000)),
-            });
+            let line = Line::new(&object, text)
+                .field("Events", None, Some(kind))
+                .message(event.display_message.as_deref())
+                .at(event.time);
+            out.push(line);
         }
     }
 }
@@ -278,36 +289,56 @@ fn node(
     event_type: &str,
     previous: Option<&Node>,
     cur: &Node,
-) -> Vec<String> {
+) -> Vec<Line> {
+    const OBJECT: &str = "Node";
     let mut out = Vec::new();
     match previous {
-        None => out.push(format!(
-            "{} {}: status {}, eligibility {}",
-            if event_type == "NodeRegistration" {
-                "registered"
-            } else {
-                "first seen"
-            },
-            or_unknown(&cur.name),
-            or_unknown(&cur.status),
-            or_unknown(&cur.scheduling_eligibility)
-        )),
+        None => {
+            let text = format!(
+                "{} {}: status {}, eligibility {}",
+                if event_type == "NodeRegistration" {
+                    "registered"
+                } else {
+                    "first seen"
+                },
+                or_unknown(&cur.name),
+                or_unknown(&cur.status),
+                or_unknown(&cur.scheduling_eligibility)
+            );
+            out.push(Line::new(OBJECT, text).field("Status", None, cur.status.as_deref()));
+        }
         Some(prev) => {
-            if let Some(change) = moved(&prev.status, &cur.status) {
-                out.push(format!("status {change}"));
-            }
-            if let Some(change) = moved(&prev.scheduling_eligibility, &cur.scheduling_eligibility) {
-                out.push(format!("eligibility {change}"));
-            }
+            let none = &None;
+            out.extend(moved(
+                OBJECT,
+                "Status",
+                "status",
+                &prev.status,
+                &cur.status,
+                none,
+            ));
+            out.extend(moved(
+                OBJECT,
+                "SchedulingEligibility",
+                "eligibility",
+                &prev.scheduling_eligibility,
+                &cur.scheduling_eligibility,
+                none,
+            ));
+            let drain = |text: &str, from: &str, to: &str| {
+                Line::new(OBJECT, text).field("Drain", Some(from), Some(to))
+            };
             match (prev.drain, cur.drain) {
-                (Some(false) | None, Some(true)) => out.push("drain started".to_owned()),
-                (Some(true), Some(false)) => out.push("drain finished".to_owned()),
+                (Some(false) | None, Some(true)) => {
+                    out.push(drain("drain started", "false", "true"))
+                }
+                (Some(true), Some(false)) => out.push(drain("drain finished", "true", "false")),
                 _ => {}
             }
         }
     }
     if event_type == "NodeDeregistration" {
-        out.push("deregistered".to_owned());
+        out.push(Line::new(OBJECT, "deregistered").message(Some("deregistered")));
     }
     for event in &cur.events {
         let message = event.message.as_deref().unwrap_or("");
@@ -316,28 +347,39 @@ fn node(
                 .insert((key.to_owned(), event.timestamp.clone(), message.to_owned()));
         if first_time && previous.is_some() {
             let subsystem = event.subsystem.as_deref().unwrap_or("Node");
-            out.push(format!("node event: {subsystem}: {message}"));
+            let text = format!("node event: {subsystem}: {message}");
+            let line = Line::new(OBJECT, text)
+                .field("Events", None, Some(subsystem))
+                .message(Some(message));
+            out.push(line);
         }
     }
     out
 }
 
-fn evaluation(previous: Option<&Evaluation>, cur: &Evaluation) -> Vec<String> {
+fn evaluation(previous: Option<&Evaluation>, cur: &Evaluation) -> Vec<Line> {
+    const OBJECT: &str = "Evaluation";
     let mut out = Vec::new();
     match previous {
-        None => out.push(format!(
-            "evaluation created: triggered by {}, status {}",
-            or_unknown(&cur.triggered_by),
-            or_unknown(&cur.status)
-        )),
-        Some(prev) => {
-            if let Some(change) = moved(&prev.status, &cur.status) {
-                out.push(with_reason(
-                    format!("evaluation {change}"),
-                    &cur.status_description,
-                ));
-            }
+        None => {
+            let text = format!(
+                "evaluation created: triggered by {}, status {}",
+                or_unknown(&cur.triggered_by),
+                or_unknown(&cur.status)
+            );
+            let line = Line::new(OBJECT, text)
+                .field("Status", None, cur.status.as_deref())
+                .message(cur.triggered_by.as_deref());
+            out.push(line);
         }
+        Some(prev) => out.extend(moved(
+            OBJECT,
+            "Status",
+            "evaluation",
+            &prev.status,
+            &cur.status,
+            &cur.status_description,
+        )),
     }
     let had_failures = previous.is_some_and(|p| !p.failed_tg_allocs.is_empty());
     if !had_failures {
@@ -352,72 +394,96 @@ fn evaluation(previous: Option<&Evaluation>, cur: &Evaluation) -> Vec<String> {
                     .collect();
                 format!(" ({})", names.join(", "))
             };
-            out.push(format!(
-                "failed placements for group {group}: {} nodes evaluated, {} exhausted{dimensions}",
+            let message = format!(
+                "{} nodes evaluated, {} exhausted{dimensions}",
                 metric.nodes_evaluated.unwrap_or(0),
                 metric.nodes_exhausted.unwrap_or(0),
-            ));
+            );
+            let text = format!("failed placements for group {group}: {message}");
+            let line = Line::new(format!("Group {group}"), text)
+                .field("FailedTGAllocs", None, None)
+                .message(Some(&message));
+            out.push(line);
         }
     }
     if let Some(blocked) = &cur.blocked_eval {
         if previous.and_then(|p| p.blocked_eval.as_ref()).is_none() {
-            out.push(format!("blocked evaluation {} created", short_id(blocked)));
+            let text = format!("blocked evaluation {} created", short_id(blocked));
+            out.push(Line::new(OBJECT, text).field("BlockedEval", None, Some(blocked)));
         }
     }
     out
 }
 
-fn deployment(previous: Option<&Deployment>, cur: &Deployment) -> Vec<String> {
+fn deployment(previous: Option<&Deployment>, cur: &Deployment) -> Vec<Line> {
+    const OBJECT: &str = "Deployment";
     match previous {
-        None => vec![with_reason(
-            format!(
+        None => {
+            let text = format!(
                 "deployment of version {} {}",
                 number(cur.job_version),
                 or_unknown(&cur.status)
-            ),
+            );
+            let line = Line::new(OBJECT, with_reason(text, &cur.status_description))
+                .field("Status", None, cur.status.as_deref())
+                .message(cur.status_description.as_deref());
+            vec![line]
+        }
+        Some(prev) => moved(
+            OBJECT,
+            "Status",
+            "deployment",
+            &prev.status,
+            &cur.status,
             &cur.status_description,
-        )],
-        Some(prev) => moved(&prev.status, &cur.status)
-            .map(|change| {
-                vec![with_reason(
-                    format!("deployment {change}"),
-                    &cur.status_description,
-                )]
-            })
-            .unwrap_or_default(),
+        )
+        .into_iter()
+        .collect(),
     }
 }
 
-fn job(event_type: &str, previous: Option<&Job>, cur: &Job) -> Vec<String> {
+fn job(event_type: &str, previous: Option<&Job>, cur: &Job) -> Vec<Line> {
+    const OBJECT: &str = "Job";
     let mut out = Vec::new();
     if event_type == "JobDeregistered" || event_type == "JobBatchDeregistered" {
         // A stop keeps the job (dead); a purge deletes it, and so does
         // Nomad's job garbage collection (a batch deregistration).
-        let what = match (cur.purged, event_type) {
-            (false, _) => "stopped",
-            (true, "JobBatchDeregistered") => "garbage-collected",
-            (true, _) => "purged",
+        let line = match (cur.purged, event_type) {
+            (false, _) => Line::new(OBJECT, "stopped").field("Stop", None, Some("true")),
+            (true, "JobBatchDeregistered") => {
+                Line::new(OBJECT, "garbage-collected").message(Some("garbage-collected"))
+            }
+            (true, _) => Line::new(OBJECT, "purged").message(Some("purged")),
         };
-        out.push(what.to_owned());
+        out.push(line);
         return out;
     }
     if previous.is_none_or(|p| p.version != cur.version) {
-        let mut line = format!("version {} registered", number(cur.version));
-        if let Some(prev) = previous {
-            let diff = job_diff(prev, cur);
-            if !diff.is_empty() {
-                line.push_str(&format!(": {}", diff.join("; ")));
-            }
+        let version = number(cur.version);
+        let mut text = format!("version {version} registered");
+        let diff = previous.map(|prev| job_diff(prev, cur)).unwrap_or_default();
+        if !diff.is_empty() {
+            text.push_str(&format!(": {}", diff.join("; ")));
         }
+        let before = previous.map(|p| number(p.version));
+        let line = Line::new(OBJECT, text)
+            .field("Version", before.as_deref(), Some(&version))
+            .message((!diff.is_empty()).then(|| diff.join("; ")).as_deref());
         out.push(line);
     }
     if let Some(prev) = previous {
         if cur.stop == Some(true) && prev.stop != Some(true) {
-            out.push("stopped".to_owned());
+            let was = prev.stop.map(|s| s.to_string());
+            out.push(Line::new(OBJECT, "stopped").field("Stop", was.as_deref(), Some("true")));
         }
-        if let Some(change) = moved(&prev.status, &cur.status) {
-            out.push(format!("status {change}"));
-        }
+        out.extend(moved(
+            OBJECT,
+            "Status",
+            "status",
+            &prev.status,
+            &cur.status,
+            &None,
+        ));
     }
     out
 }
@@ -505,22 +571,4 @@ fn number(value: Option<i64>) -> String {
 /// A number as JSON writes it, `null` when absent.
 fn json_number(value: Option<i64>) -> String {
     value.map_or("null".to_owned(), |v| v.to_string())
-}
-
-/// `a → b` when the field changed.
-fn moved(prev: &Option<String>, cur: &Option<String>) -> Option<String> {
-    (prev != cur).then(|| {
-        format!(
-            "{} → {}",
-            prev.as_deref().unwrap_or("none"),
-            cur.as_deref().unwrap_or("none")
-        )
-    })
-}
-
-fn with_reason(line: String, reason: &Option<String>) -> String {
-    match reason {
-        Some(reason) => format!("{line} ({reason})"),
-        None => line,
-    }
 }

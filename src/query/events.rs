@@ -1,16 +1,23 @@
 //! `query events`: the raw archive, filtered, newest last.
+//!
+//! The answer is streamed, never held: a first pass reads the matching
+//! events newest first, a page at a time, only to find where the newest
+//! `--limit` of them start ([`Scan`]); a second reads them oldest first
+//! from there, a page at a time, and writes each as it comes ([`Sink`]),
+//! so any limit runs in the memory of one page.
 
 use std::io::Write;
 
-use serde::Serialize;
-
-use super::render::{self, EventRecord, Output};
+use super::render::{self, Look, Output};
 use super::resolve::resolve;
-use super::summary::summarize;
+use super::sink::Sink;
 use super::{QueryError, covers, gaps};
 use crate::archive::RefColumn;
 use crate::archive::{ArchivedEvent, Cluster, Gap, PageQuery};
 use crate::store::{Store, StoreError};
+
+/// Events read from the store at a time, in either pass.
+const PAGE: u32 = 500;
 
 /// What to select. IDs of allocations, nodes, evaluations and deployments
 /// may be prefixes.
@@ -30,58 +37,98 @@ pub struct EventsQuery {
     pub limit: u32,
 }
 
-/// What the archive holds for an events query, read before anything is built.
-#[derive(Debug, Clone, Default)]
-struct Fetched {
-    /// The matching events, newest first, at most one more than the query's limit.
-    pub events: Vec<ArchivedEvent>,
-    /// The cluster's recorded gaps (read only when events match).
-    pub gaps: Vec<Gap>,
-    /// The archive's extent (read only when nothing matches, for the message).
-    pub span: Option<(u64, u64)>,
-}
-
-/// The events that answer a query, ready to render.
-#[derive(Debug, Clone, PartialEq)]
-struct Events {
-    /// The newest `limit` matching events, oldest first.
-    pub events: Vec<ArchivedEvent>,
-    /// Recorded gaps their index range overlaps.
-    pub gaps: Vec<Gap>,
-    /// Whether older events matched too.
-    pub truncated: bool,
-}
-
-#[derive(Serialize)]
-struct Document<'a> {
-    cluster: &'a str,
-    events: Vec<EventRecord<'a>>,
-    gaps: &'a [Gap],
+/// Where the newest `limit` matching events lie, found by reading them
+/// newest first; no event is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Scan {
+    limit: usize,
+    /// Events counted, at most `limit`.
+    count: usize,
+    /// The newest event's index.
+    last: Option<u64>,
+    /// The oldest event counted: (index, position).
+    first: Option<(u64, u32)>,
+    /// Whether an older event matched too.
     truncated: bool,
 }
 
-/// Runs the query and writes the answer; returns how many events matched.
+impl Scan {
+    fn new(limit: u32) -> Self {
+        Scan {
+            limit: limit as usize,
+            count: 0,
+            last: None,
+            first: None,
+            truncated: false,
+        }
+    }
+
+    /// Counts a page read newest first; `false` once no more are needed.
+    fn add(&mut self, page: &[ArchivedEvent]) -> bool {
+        for event in page {
+            if self.count == self.limit {
+                self.truncated = true;
+                return false;
+            }
+            self.last.get_or_insert(event.index);
+            self.first = Some((event.index, event.position));
+            self.count += 1;
+        }
+        true
+    }
+}
+
+/// Runs the query and writes the answer as it is read; returns how many
+/// events were written.
 pub async fn run(
     store: &dyn Store,
     cluster: &Cluster,
     query: &EventsQuery,
     output: Output,
     out: &mut impl Write,
-    colour: bool,
+    look: &Look,
 ) -> Result<usize, QueryError> {
-    let fetched = fetch(store, cluster, query).await?;
-    let events = build(&cluster.name, query, fetched)?;
-    render(&events, &cluster.name, output, out, colour).map_err(QueryError::Output)?;
-    Ok(events.events.len())
+    let mut page = page_query(store, cluster, query).await?;
+    let found = within_window(store, cluster, &mut page).await?;
+    let reached = found && gaps::from_cut(store, cluster, &mut page).await?;
+    let scan = match found {
+        true => scan(store, cluster, &page, query.limit).await?,
+        false => Scan::new(query.limit),
+    };
+    let (Some((first, position)), Some(last)) = (scan.first, scan.last) else {
+        let (_, span) = gaps::around(store, cluster, false).await?;
+        return Err(not_found(&cluster.name, query, span));
+    };
+    let (mut all, _) = gaps::around(store, cluster, true).await?;
+    gaps::keep_cut(&mut all, reached && !scan.truncated);
+    let overlapping = gaps::answered(&all, first, last);
+    // Oldest first, from the first event counted to the newest.
+    page.newest_first = false;
+    page.from_index = page.from_index.max(first);
+    page.after = position.checked_sub(1).map(|p| (first, p));
+    page.to_index = Some(last);
+    let mut sink = Sink::new(output, out, *look, &TABLE, "Events");
+    sink.start(&Head {
+        cluster: &cluster.name,
+    })?;
+    let written = copy(store, cluster, page, scan.count, &mut sink).await?;
+    let tail = Tail {
+        gaps: &overlapping,
+        truncated: scan.truncated,
+    };
+    let note = scan.truncated.then(|| {
+        format!("(showing the newest {written}; use --limit, --from-index or --since for more)")
+    });
+    sink.finish(&tail, &overlapping, note.as_deref())?;
+    Ok(written)
 }
 
-/// Resolves the IDs given, reads the newest matching events, and the gaps
-/// or the archive's extent that the answer will mention.
-async fn fetch(
+/// The store's read the query asks for, with the IDs given resolved.
+async fn page_query(
     store: &dyn Store,
     cluster: &Cluster,
     query: &EventsQuery,
-) -> Result<Fetched, QueryError> {
+) -> Result<PageQuery, QueryError> {
     let mut refs = Vec::new();
     for (column, given) in &query.refs {
         let id = match column {
@@ -93,7 +140,7 @@ async fn fetch(
         };
         refs.push((*column, id));
     }
-    let mut page = PageQuery {
+    Ok(PageQuery {
         from_index: query.from_index,
         to_index: query.to_index,
         since: query.since,
@@ -104,119 +151,120 @@ async fn fetch(
         namespace: query.namespace.clone(),
         refs,
         newest_first: true,
-        limit: query.limit.saturating_add(1),
         ..PageQuery::default()
-    };
-    let found = within_window(store, cluster, &mut page).await?;
-    let reached = found && super::gaps::from_cut(store, cluster, &mut page).await?;
-    let events = match found {
-        true => store.page(cluster, &page).await?,
-        false => Vec::new(),
-    };
-    let (mut gaps, span) = super::gaps::around(store, cluster, !events.is_empty()).await?;
-    // Newest first: a page that filled up stopped short of the cut.
-    let reached = reached && events.len() < page.limit as usize;
-    super::gaps::keep_cut(&mut gaps, reached);
-    Ok(Fetched { events, gaps, span })
-}
-
-/// Keeps the newest `limit` events, oldest first, with the gaps among them;
-/// no I/O. `cluster` names the cluster in the "not found" message.
-fn build(cluster: &str, query: &EventsQuery, fetched: Fetched) -> Result<Events, QueryError> {
-    let Fetched {
-        mut events,
-        gaps,
-        span,
-    } = fetched;
-    let truncated = events.len() > query.limit as usize;
-    events.truncate(query.limit as usize);
-    events.reverse();
-    let (Some(first), Some(last)) = (events.first(), events.last()) else {
-        return Err(QueryError::NotFound(format!(
-            "no events match in cluster `{cluster}`{} ({})",
-            query
-                .namespace
-                .as_ref()
-                .map(|ns| format!(", namespace `{ns}`"))
-                .unwrap_or_default(),
-            covers(span)
-        )));
-    };
-    let gaps = gaps::answered(&gaps, first.index, last.index);
-    Ok(Events {
-        events,
-        gaps,
-        truncated,
     })
 }
 
-/// Writes the events as a table, one JSON document, or NDJSON records (gaps
-/// then go to the log).
-fn render(
-    answer: &Events,
-    cluster: &str,
-    output: Output,
-    out: &mut impl Write,
-    colour: bool,
-) -> std::io::Result<()> {
-    let Events {
-        events,
-        gaps: overlapping,
-        truncated,
-    } = answer;
-    match output {
-        Output::Table => {
-            let header = [
-                "INDEX",
-                "TIME",
-                "TOPIC",
-                "TYPE",
-                "NAMESPACE",
-                "KEY",
-                "SUMMARY",
-            ];
-            let mut rows = vec![header.map(str::to_owned).to_vec()];
-            for e in events {
-                rows.push(vec![
-                    e.index.to_string(),
-                    render::Dated::of(e).cell(),
-                    e.topic.clone(),
-                    render::event_type(&e.raw),
-                    e.namespace.clone(),
-                    render::short_id(&e.key).to_owned(),
-                    summarize(&e.topic, &e.raw),
-                ]);
-            }
-            render::table(out, &rows, colour)?;
-            render::gap_lines(out, overlapping, colour)?;
-            if *truncated {
-                writeln!(
-                    out,
-                    "(showing the newest {}; use --limit, --from-index or --since for more)",
-                    events.len()
-                )?;
-            }
-            Ok(())
-        }
-        Output::Json => {
-            let document = Document {
-                cluster,
-                events: events.iter().filter_map(render::record).collect(),
-                gaps: overlapping,
-                truncated: *truncated,
-            };
-            render::json_line(out, &document)
-        }
-        Output::Ndjson => {
-            for gap in overlapping {
-                tracing::warn!("{}", gaps::sentence(gap));
-            }
-            events
-                .iter()
-                .filter_map(render::record)
-                .try_for_each(|record| render::json_line(out, &record))
+/// The first pass: counts the matching events newest first, a page at a
+/// time, up to one more than `limit`.
+async fn scan(
+    store: &dyn Store,
+    cluster: &Cluster,
+    page: &PageQuery,
+    limit: u32,
+) -> Result<Scan, StoreError> {
+    let mut scan = Scan::new(limit);
+    let mut page = page.clone();
+    loop {
+        let wanted = limit.saturating_sub(scan.count as u32).saturating_add(1);
+        page.limit = wanted.min(PAGE);
+        let events = store.page(cluster, &page).await?;
+        let more = scan.add(&events) && events.len() == page.limit as usize;
+        match events.last() {
+            Some(oldest) if more => page.after = Some((oldest.index, oldest.position)),
+            _ => return Ok(scan),
         }
     }
+}
+
+/// The second pass: writes `count` events oldest first, a page at a time;
+/// returns how many were written.
+async fn copy(
+    store: &dyn Store,
+    cluster: &Cluster,
+    mut page: PageQuery,
+    count: usize,
+    sink: &mut Sink<'_, impl Write>,
+) -> Result<usize, QueryError> {
+    let look = sink.look();
+    let mut written = 0;
+    while written < count {
+        page.limit = PAGE.min((count - written) as u32);
+        let events = store.page(cluster, &page).await?;
+        for event in &events {
+            if let Some(record) = render::record(event) {
+                sink.item(&record, || cells(event, look))?;
+            }
+        }
+        written += events.len();
+        match events.last() {
+            Some(newest) if events.len() == page.limit as usize => {
+                page.after = Some((newest.index, newest.position))
+            }
+            _ => break,
+        }
+    }
+    Ok(written.min(count))
+}
+
+/// The table of events: the summary last, wrapped.
+const TABLE: [crate::query::table::Column; 7] = {
+    use crate::query::table::Column;
+    [
+        Column::fixed("INDEX", 90),
+        Column::fixed("TIME", 80),
+        Column::fixed("TOPIC", 60),
+        Column::shrinks("TYPE", 50, 12),
+        Column::shrinks("NAMESPACE", 10, 9).or_hidden(),
+        Column::shrinks("KEY", 70, 8),
+        Column::shrinks("SUMMARY", 0, 30),
+    ]
+};
+
+/// An event's table row; a node is keyed by its name when its event gives one.
+fn cells(e: &ArchivedEvent, look: Look) -> Vec<String> {
+    let key = match e.topic.as_str() {
+        "Node" => super::summary::node_name(&e.raw).unwrap_or_else(|| look.id(&e.key).to_owned()),
+        _ => look.id(&e.key).to_owned(),
+    };
+    vec![
+        e.index.to_string(),
+        render::Dated::of(e).cell(),
+        e.topic.clone(),
+        render::event_type(&e.raw),
+        e.namespace.clone(),
+        key,
+        super::summary::summarize(&e.topic, &e.raw),
+    ]
+}
+
+/// The members of the JSON document before its events.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Head<'a> {
+    cluster: &'a str,
+}
+
+/// The members of the JSON document after its events.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Tail<'a> {
+    #[serde(serialize_with = "super::json::gaps")]
+    gaps: &'a [Gap],
+    truncated: bool,
+}
+
+/// "Not found", naming the cluster, the namespace and the archive's extent.
+fn not_found(cluster: &str, query: &EventsQuery, span: Option<(u64, u64)>) -> QueryError {
+    QueryError::NotFound(format!(
+        "no events match in cluster `{cluster}`{} ({})",
+        query
+            .namespace
+            .as_ref()
+            .map(|ns| format!(", namespace `{ns}`"))
+            .unwrap_or_default(),
+        covers(span)
+    ))
 }
 
 /// Narrows `page` to the stretch of the stream dated in its time window,
@@ -242,10 +290,10 @@ pub(crate) async fn within_window(
 mod tests {
     use super::*;
 
-    fn event(index: u64) -> ArchivedEvent {
+    fn event(index: u64, position: u32) -> ArchivedEvent {
         ArchivedEvent {
             index,
-            position: 0,
+            position,
             topic: "Node".to_owned(),
             key: "node-1".to_owned(),
             namespace: String::new(),
@@ -256,57 +304,37 @@ mod tests {
         }
     }
 
-    fn gap(from_index: u64, to_index: u64) -> Gap {
-        Gap::buffer_overrun(from_index, to_index)
-    }
-
-    fn query(limit: u32) -> EventsQuery {
-        EventsQuery {
-            limit,
-            ..EventsQuery::default()
-        }
-    }
-
-    fn indexes(answer: &Events) -> Vec<u64> {
-        answer.events.iter().map(|e| e.index).collect()
+    #[test]
+    fn a_scan_finds_where_the_newest_events_start_across_pages() {
+        let mut scan = Scan::new(3);
+        assert!(scan.add(&[event(30, 1), event(30, 0)]));
+        assert!(!scan.add(&[event(20, 0), event(10, 0)]));
+        assert_eq!(
+            (scan.count, scan.first, scan.last, scan.truncated),
+            (3, Some((20, 0)), Some(30), true)
+        );
     }
 
     #[test]
-    fn matching_events_are_shown_oldest_first_with_the_gaps_among_them() {
-        let fetched = Fetched {
-            events: vec![event(30), event(20), event(10)],
-            gaps: vec![gap(1, 5), gap(12, 18), gap(30, 40)],
-            span: None,
-        };
-        let answer = build("prod", &query(100), fetched).unwrap();
-        assert_eq!(indexes(&answer), vec![10, 20, 30]);
-        assert_eq!(answer.gaps, vec![gap(12, 18)]);
-        assert!(!answer.truncated);
-    }
-
-    #[test]
-    fn past_the_limit_the_newest_events_are_kept_and_the_answer_is_truncated() {
-        let fetched = Fetched {
-            events: vec![event(30), event(20), event(10)],
-            ..Fetched::default()
-        };
-        let answer = build("prod", &query(2), fetched).unwrap();
-        assert_eq!(indexes(&answer), vec![20, 30]);
-        assert!(answer.truncated);
+    fn a_scan_of_fewer_events_than_the_limit_is_not_truncated() {
+        let mut scan = Scan::new(10);
+        assert!(scan.add(&[event(30, 0), event(20, 2)]));
+        assert!(scan.add(&[]));
+        assert_eq!(
+            (scan.count, scan.first, scan.truncated),
+            (2, Some((20, 2)), false)
+        );
     }
 
     #[test]
     fn no_match_is_not_found_naming_the_cluster_namespace_and_extent() {
-        let fetched = Fetched {
-            span: Some((1, 50)),
-            ..Fetched::default()
-        };
         let asked = EventsQuery {
             namespace: Some("batch".to_owned()),
-            ..query(100)
+            limit: 100,
+            ..EventsQuery::default()
         };
-        match build("prod", &asked, fetched) {
-            Err(QueryError::NotFound(message)) => assert_eq!(
+        match not_found("prod", &asked, Some((1, 50))) {
+            QueryError::NotFound(message) => assert_eq!(
                 message,
                 "no events match in cluster `prod`, namespace `batch` (archive covers index 1–50)"
             ),

@@ -11,16 +11,20 @@
 //! without any I/O (`build`, unit-tested on hand-made events and gaps), and
 //! written out (`render`).
 
+pub mod change;
 pub mod describe;
 pub mod events;
 pub mod gaps;
+pub mod json;
 pub mod payload;
 pub mod reconstructed;
 pub mod render;
 pub mod resolve;
+pub mod sink;
 pub mod snapshot;
 pub mod state;
 pub mod summary;
+pub mod table;
 pub mod timeline;
 
 /// Why a query has no answer, or a wrong one: the CLI maps `NotFound` to

@@ -21,8 +21,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::QueryError;
-use super::render;
 use super::resolve::{noun, resolve};
+use super::{json, render};
 use crate::archive::{ArchivedEvent, Cluster, Gap, ReconstructedObject, Reconstruction};
 use crate::archive::{PageQuery, RefColumn};
 use crate::store::{Store, StoreError};
@@ -52,11 +52,13 @@ pub struct Label {
     /// What it returned for this object (`AllocationListStub`, `Job`, …).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shape: Option<String>,
-    /// When it was read.
-    pub time: String,
+    /// When it was read, Unix ms.
+    #[serde(serialize_with = "json::ms")]
+    pub time: i64,
     /// Whether the reconstruction listed the object; `false`: it was gone by then.
     pub present: bool,
     /// The gap it follows.
+    #[serde(serialize_with = "json::gap")]
     pub gap: Gap,
 }
 
@@ -67,7 +69,7 @@ impl Label {
             index: r.index,
             endpoint: r.endpoint.clone(),
             shape,
-            time: render::time(r.recorded_at),
+            time: r.recorded_at,
             present,
             gap: r.gap.clone(),
         }
@@ -92,9 +94,11 @@ pub struct Used {
     pub index: u64,
     /// The list endpoint read.
     pub endpoint: String,
-    /// When it was read.
-    pub time: String,
+    /// When it was read, Unix ms.
+    #[serde(serialize_with = "json::ms")]
+    pub time: i64,
     /// The gap it follows.
+    #[serde(serialize_with = "json::gap")]
     pub gap: Gap,
     /// Objects shown from it.
     pub shown: usize,
@@ -147,7 +151,7 @@ pub async fn combine(
                 topic: topic.clone(),
                 index: r.index,
                 endpoint: r.endpoint.clone(),
-                time: render::time(r.recorded_at),
+                time: r.recorded_at,
                 gap: r.gap.clone(),
                 shown,
                 gone,
@@ -343,7 +347,7 @@ pub fn sentence(used: &Used) -> String {
         nouns(&used.topic),
         r.endpoint,
         r.index,
-        r.time,
+        render::time(r.time),
         r.gap.from_index,
         r.gap.to_index
     );
@@ -371,7 +375,7 @@ pub fn state_line(topic: &str, label: &Label) -> String {
             "reconstructed, not from events: Nomad's {} at index {} (read {}) after {gap}{}",
             label.endpoint,
             label.index,
-            label.time,
+            render::time(label.time),
             label
                 .shape
                 .as_deref()
@@ -384,20 +388,16 @@ pub fn state_line(topic: &str, label: &Label) -> String {
             "gone by index {}: Nomad's {} (read {}) after {gap} did not list this {}",
             label.index,
             label.endpoint,
-            label.time,
+            render::time(label.time),
             noun(topic)
         )
     }
 }
 
 /// Writes the reconstruction sentences for a human answer.
-pub fn lines(out: &mut impl Write, used: &[Used], colour: bool) -> io::Result<()> {
+pub fn lines(out: &mut impl Write, used: &[Used], look: &render::Look) -> io::Result<()> {
     for u in used {
-        if colour {
-            writeln!(out, "\x1b[36m* {}\x1b[0m", sentence(u))?;
-        } else {
-            writeln!(out, "* {}", sentence(u))?;
-        }
+        render::note(out, "* ", &sentence(u), look, "36")?;
     }
     Ok(())
 }

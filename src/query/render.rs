@@ -12,7 +12,8 @@ use jiff::tz::TimeZone;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::gaps;
+use super::table::{self, Fit};
+use super::{gaps, json};
 use crate::archive::{ArchivedEvent, Gap, TimeSource};
 
 /// How an answer is written.
@@ -38,6 +39,11 @@ static DISPLAY_ZONE: OnceLock<TimeZone> = OnceLock::new();
 /// instead of UTC. Only the first call counts.
 pub fn show_times_in(zone: TimeZone) {
     let _ = DISPLAY_ZONE.set(zone);
+}
+
+/// The zone set by [`show_times_in`], if any.
+pub(crate) fn display_zone() -> Option<&'static TimeZone> {
+    DISPLAY_ZONE.get()
 }
 
 /// RFC 3339 with milliseconds for Unix milliseconds: UTC
@@ -70,48 +76,78 @@ fn time_in(millis: i64, zone: Option<&TimeZone>, format: &str) -> String {
 
 /// When something happened, as answers give it: `Time` by Nomad's clock
 /// (or the receipt time when its frame carried none: `TimeSource`
-/// `received`), and `Received`, when the archive received it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "PascalCase")]
+/// `received`), with `TimeNs` beside it when Nomad gave it, and
+/// `Received`, when the archive received it.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Dated {
-    pub time: String,
-    pub time_source: TimeSource,
-    pub received: String,
+    /// Unix nanoseconds.
+    pub at_ns: i64,
+    pub source: TimeSource,
+    /// Unix milliseconds.
+    pub received: i64,
+}
+
+/// [`Dated`] as JSON writes it.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DatedJson {
+    time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time_ns: Option<i64>,
+    time_source: TimeSource,
+    received: String,
+}
+
+impl Serialize for Dated {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        DatedJson {
+            time: json::time_ns(self.at_ns),
+            time_ns: (self.source == TimeSource::Nomad).then_some(self.at_ns),
+            time_source: self.source,
+            received: json::time_ms(self.received),
+        }
+        .serialize(s)
+    }
 }
 
 impl Dated {
     /// An event's time and receipt.
     pub fn of(event: &ArchivedEvent) -> Self {
         Dated {
-            time: time(event.time),
-            time_source: event.time_source,
-            received: time(event.received_at),
+            at_ns: event.time.saturating_mul(json::NS_PER_MS),
+            source: event.time_source,
+            received: event.received_at,
         }
     }
 
-    /// Something known only by when it was read (a reconstruction).
-    pub fn read_at(when: &str) -> Self {
+    /// Something known only by when it was read (a reconstruction), Unix ms.
+    pub fn read_at(ms: i64) -> Self {
         Dated {
-            time: when.to_owned(),
-            time_source: TimeSource::Received,
-            received: when.to_owned(),
+            at_ns: ms.saturating_mul(json::NS_PER_MS),
+            source: TimeSource::Received,
+            received: ms,
         }
     }
 
-    /// The same receipt, at a time of Nomad's own (a task event's).
-    pub fn happened_at(self, millis: i64) -> Self {
+    /// The same receipt, at a time of Nomad's own (a task event's), Unix ns.
+    pub fn happened_at(self, ns: i64) -> Self {
         Dated {
-            time: time(millis),
-            time_source: TimeSource::Nomad,
+            at_ns: ns,
+            source: TimeSource::Nomad,
             ..self
         }
     }
 
+    /// The time, to the millisecond, as tables show it.
+    pub fn time(&self) -> String {
+        time(self.at_ns.div_euclid(json::NS_PER_MS))
+    }
+
     /// The TIME cell of a table: `~` marks a receipt time.
     pub fn cell(&self) -> String {
-        match self.time_source {
-            TimeSource::Nomad => self.time.clone(),
-            TimeSource::Received => format!("~{}", self.time),
+        match self.source {
+            TimeSource::Nomad => self.time(),
+            TimeSource::Received => format!("~{}", self.time()),
         }
     }
 }
@@ -144,46 +180,37 @@ pub fn event_type(raw: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Writes rows as an aligned table; the first row is the header.
-pub fn table(out: &mut impl Write, rows: &[Vec<String>], colour: bool) -> io::Result<()> {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|v| v.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for (i, row) in rows.iter().enumerate() {
-        let mut line = String::new();
-        for (c, value) in row.iter().enumerate() {
-            if c + 1 == row.len() {
-                line.push_str(value);
-            } else {
-                let pad = widths[c] - value.chars().count();
-                line.push_str(value);
-                line.push_str(&" ".repeat(pad + 2));
-            }
-        }
-        let line = line.trim_end();
-        if i == 0 && colour {
-            writeln!(out, "\x1b[1m{line}\x1b[0m")?;
-        } else {
-            writeln!(out, "{line}")?;
-        }
+/// Writes the gap sentences for a human answer, each fitted to the width.
+pub fn gap_lines(out: &mut impl Write, overlapping: &[Gap], look: &Look) -> io::Result<()> {
+    for gap in overlapping {
+        note(out, "! ", &gaps::sentence(gap), look, "33")?;
     }
     Ok(())
 }
 
-/// Writes the gap sentences for a human answer.
-pub fn gap_lines(out: &mut impl Write, overlapping: &[Gap], colour: bool) -> io::Result<()> {
-    for gap in overlapping {
-        if colour {
-            writeln!(out, "\x1b[33m! {}\x1b[0m", gaps::sentence(gap))?;
+/// Writes `text` after `mark` (`! `, `* `), wrapped to the width under
+/// itself, in the ANSI colour `ansi` when colour is on.
+pub fn note(
+    out: &mut impl Write,
+    mark: &str,
+    text: &str,
+    look: &Look,
+    ansi: &str,
+) -> io::Result<()> {
+    let indent = mark.chars().count();
+    let lines = match look.width {
+        Some(width) => table::wrap(text, width.saturating_sub(indent).max(1)),
+        None => vec![text.to_owned()],
+    };
+    for (i, line) in lines.iter().enumerate() {
+        let lead = if i == 0 {
+            mark.to_owned()
         } else {
-            writeln!(out, "! {}", gaps::sentence(gap))?;
+            " ".repeat(indent)
+        };
+        match look.colour {
+            true => writeln!(out, "\x1b[{ansi}m{lead}{line}\x1b[0m")?,
+            false => writeln!(out, "{lead}{line}")?,
         }
     }
     Ok(())
@@ -212,7 +239,56 @@ pub fn json_line(out: &mut impl Write, value: &impl Serialize) -> io::Result<()>
 /// A short form of UUID-like IDs for tables, as the Nomad CLI prints them.
 pub fn short_id(key: &str) -> &str {
     let uuid_like = key.len() == 36 && key.chars().filter(|c| *c == '-').count() == 4;
-    if uuid_like { &key[..8] } else { key }
+    match (uuid_like, key.get(..8)) {
+        (true, Some(short)) => short,
+        _ => key,
+    }
+}
+
+/// How a human answer is shown: colour, the width its tables fit in
+/// (`None`: values whole), and whether IDs are shown whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Look {
+    pub colour: bool,
+    pub width: Option<usize>,
+    pub verbose: bool,
+}
+
+impl Look {
+    /// How tables are laid out.
+    pub fn fit(&self) -> Fit {
+        Fit {
+            width: self.width,
+            colour: self.colour,
+            indent: 0,
+        }
+    }
+
+    /// An object ID as tables show it: its first 8 characters if it is a
+    /// UUID, whole with `--verbose`.
+    pub fn id<'a>(&self, key: &'a str) -> &'a str {
+        match self.verbose {
+            true => key,
+            false => short_id(key),
+        }
+    }
+}
+
+/// The width tables fit in: `width` if given, none with `wide`, else the
+/// terminal's when stdout is one (`COLUMNS` if its size cannot be read),
+/// and none when it is piped.
+pub fn table_width(width: Option<usize>, wide: bool) -> Option<usize> {
+    use std::io::IsTerminal;
+    if wide {
+        return None;
+    }
+    if width.is_some() || !io::stdout().is_terminal() {
+        return width;
+    }
+    terminal_size::terminal_size()
+        .map(|(w, _)| usize::from(w.0))
+        .or_else(|| std::env::var("COLUMNS").ok()?.parse().ok())
+        .filter(|w| *w > 0)
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use serde_json::value::RawValue;
 
 use super::payload::Envelope;
 use super::reconstructed::{self, Known, Label, Source, Used};
-use super::render::{self, Output};
+use super::render::{self, Look, Output};
 use super::resolve::resolve;
 use super::state::{At, point};
 use super::{QueryError, covers, gaps};
@@ -72,6 +72,10 @@ pub(super) struct Header<'a> {
     pub cluster: &'a str,
     /// The point asked for, in words.
     pub point: String,
+    /// The time asked for, if the point is a time (Unix ms).
+    pub at_time: Option<i64>,
+    /// The index of the moment shown.
+    pub at_index: u64,
     /// Terminal allocations left out; `None` with `--all`.
     pub left_out: Option<u64>,
     /// The window of terminal allocations shown, in ms.
@@ -95,7 +99,7 @@ pub async fn run(
     query: &SnapshotQuery,
     output: Output,
     out: &mut impl Write,
-    colour: bool,
+    look: &Look,
 ) -> Result<(), QueryError> {
     let moment_query = MomentQuery {
         point: match query.at {
@@ -142,13 +146,18 @@ pub async fn run(
     let header = Header {
         cluster: &cluster.name,
         point: point(query.at),
+        at_time: match query.at {
+            At::Time(ms) => Some(ms),
+            At::Index(_) => None,
+        },
+        at_index: moment.index,
         left_out,
         terminal_within: query.terminal_within,
         gaps,
         used,
     };
     let objects = stream::once(async { Ok(first) }).chain(objects).boxed();
-    write::write(&header, objects, output, out, colour).await
+    write::write(&header, objects, output, out, look).await
 }
 
 /// The IDs the snapshot is narrowed to: the job, and the node resolved
@@ -282,7 +291,7 @@ fn from_reconstruction(object: crate::archive::ReconstructedObject, label: Label
         topic: label.topic.clone(),
         event_type: reconstructed::RECONSTRUCTED.to_owned(),
         object: RawValue::from_string(object.raw.clone()).unwrap_or_default(),
-        time: render::Dated::read_at(&label.time),
+        time: render::Dated::read_at(label.time),
         key: object.key,
         namespace: object.namespace,
         source: Source::Reconstruction,

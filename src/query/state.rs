@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::reconstructed::{self, Known, Label, Source};
-use super::render::{self, Output};
+use super::render::{self, Look, Output};
 use super::resolve::noun;
 use super::{QueryError, covers, gaps};
 use crate::archive::{Cluster, Gap, PageQuery};
@@ -88,11 +88,11 @@ pub async fn run(
     query: &StateQuery,
     output: Output,
     out: &mut impl Write,
-    colour: bool,
+    look: &Look,
 ) -> Result<(), QueryError> {
     let fetched = fetch(store, cluster, query).await?;
     let state = build(query, fetched)?;
-    render(&state, query, output, out, colour).map_err(QueryError::Output)
+    render(&state, query, output, out, look).map_err(QueryError::Output)
 }
 
 /// The bounds of a page that ends at `at`: an index, or a time (inclusive).
@@ -204,7 +204,7 @@ fn record(topic: &str, known: Known, gone: Option<Label>) -> StateRecord {
             object: reconstructed::object(&object),
             key: object.key,
             namespace: object.namespace,
-            time: render::Dated::read_at(&label.time),
+            time: render::Dated::read_at(label.time),
             source: Source::Reconstruction,
             reconstruction: Some(label),
         },
@@ -218,7 +218,7 @@ fn render(
     query: &StateQuery,
     output: Output,
     out: &mut impl Write,
-    colour: bool,
+    look: &Look,
 ) -> std::io::Result<()> {
     let (topic, record) = (query.topic.as_str(), &state.record);
     match output {
@@ -232,23 +232,23 @@ fn render(
                 ),
                 Source::Reconstruction => format!(
                     "reconstructed at index {}, read {}",
-                    record.index, record.time.time
+                    record.index,
+                    record.time.time()
                 ),
             };
             let header = format!("{topic} {} as of {}: {source}", state.key, point(query.at));
             let body = serde_json::to_string_pretty(&record.object).unwrap_or_default();
-            let header = if colour {
+            let header = if look.colour {
                 format!("\x1b[1m{header}\x1b[0m")
             } else {
                 header
             };
-            let label = record
-                .reconstruction
-                .as_ref()
-                .map(|l| format!("* {}\n", reconstructed::state_line(topic, l)))
-                .unwrap_or_default();
-            write!(out, "{header}\n{label}{body}\n")?;
-            render::gap_lines(out, &state.gaps, colour)
+            writeln!(out, "{header}")?;
+            if let Some(l) = &record.reconstruction {
+                render::note(out, "* ", &reconstructed::state_line(topic, l), look, "36")?;
+            }
+            writeln!(out, "{body}")?;
+            render::gap_lines(out, &state.gaps, look)
         }
         Output::Json | Output::Ndjson => {
             for gap in &state.gaps {
@@ -301,7 +301,7 @@ mod tests {
             index: 40,
             endpoint: "/v1/allocations".to_owned(),
             shape: Some("AllocationListStub".to_owned()),
-            time: "2023-11-14T22:13:21.000Z".to_owned(),
+            time: 1_700_000_001_000,
             present,
             gap: gap(20, 30),
         }
@@ -325,9 +325,9 @@ mod tests {
                 key: "0b7e0e1c".to_owned(),
                 namespace: "default".to_owned(),
                 time: render::Dated {
-                    time: "2023-11-14T22:13:20.000Z".to_owned(),
-                    time_source: crate::archive::TimeSource::Nomad,
-                    received: "2023-11-14T22:13:20.000Z".to_owned(),
+                    at_ns: 1_700_000_000_000_000_000,
+                    source: crate::archive::TimeSource::Nomad,
+                    received: 1_700_000_000_000,
                 },
                 object: json!({"ID": "0b7e0e1c", "ClientStatus": "running"}),
                 source: Source::Event,
@@ -369,7 +369,7 @@ mod tests {
             (record.index, record.event_type.as_str(), record.source),
             (40, "Reconstructed", Source::Reconstruction)
         );
-        assert_eq!(record.time.time, "2023-11-14T22:13:21.000Z");
+        assert_eq!(record.time.time(), "2023-11-14T22:13:21.000Z");
         assert_eq!(
             record.object,
             json!({"ID": "0b7e0e1c", "ClientStatus": "complete"})

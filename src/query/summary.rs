@@ -77,6 +77,27 @@ pub fn summarize(topic: &str, raw: &str) -> String {
     parts.join(" ")
 }
 
+/// A Node event's node name, if its payload gives one.
+pub fn node_name(raw: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Event {
+        #[serde(rename = "Payload")]
+        payload: Option<Payload>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Payload {
+        #[serde(rename = "Node")]
+        node: Option<Named>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Named {
+        #[serde(rename = "Name")]
+        name: Option<String>,
+    }
+    let event: Event = serde_json::from_str(raw).ok()?;
+    event.payload?.node?.name.filter(|n| !n.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

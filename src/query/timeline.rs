@@ -3,13 +3,17 @@
 //! that concerns it (a job's own versions, its evaluations, deployments and
 //! allocations; a node's status and the allocations placed on it; …).
 
+use std::collections::BTreeSet;
 use std::io::Write;
 
 use serde::Serialize;
 
 use super::describe::{TaskDetail, Tracker};
-use super::render::{self, Output};
+use super::json;
+use super::render::{self, Look, Output};
 use super::resolve::{noun, resolve};
+use super::sink::Sink;
+use super::table::Column;
 use super::{QueryError, covers, gaps};
 use crate::archive::RefColumn;
 use crate::archive::{ArchivedEvent, Cluster, Gap, PageQuery};
@@ -70,7 +74,8 @@ pub struct TimelineQuery {
     pub limit: u32,
 }
 
-/// One transition.
+/// One transition: the event's identity, and the change as fields and as
+/// a sentence (`Summary`).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Entry {
@@ -79,69 +84,82 @@ pub struct Entry {
     #[serde(rename = "Type")]
     pub event_type: String,
     pub key: String,
+    /// The name a person knows the event's object by (a node's), if known.
+    pub name: Option<String>,
     pub namespace: String,
     #[serde(flatten)]
     pub time: render::Dated,
-    pub change: String,
+    pub object: String,
+    pub field: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub message: Option<String>,
+    pub summary: String,
 }
 
-/// An object's timeline, ready to render.
-#[derive(Debug, Clone)]
-struct Timeline {
-    /// The object's full ID, as resolved from what was given.
-    pub id: String,
-    pub entries: Vec<Entry>,
-    /// Recorded gaps the timeline's index range overlaps.
-    pub gaps: Vec<Gap>,
-    /// Whether more events matched than `--limit` allowed.
-    pub truncated: bool,
+impl Entry {
+    /// The entry's table row; its object is named by the name a person
+    /// knows it by, or its (short) ID.
+    fn row(&self, look: &Look) -> Vec<String> {
+        let object = match &self.name {
+            Some(name) => format!("{} {name}", self.topic),
+            None => format!("{} {}", self.topic, look.id(&self.key)),
+        };
+        vec![
+            self.index.to_string(),
+            self.time.cell(),
+            object,
+            self.summary.clone(),
+        ]
+    }
 }
 
-/// What the archive holds for a timeline query, read before anything is built.
-#[derive(Debug, Clone, Default)]
-struct Fetched {
-    /// The object's full ID.
-    pub id: String,
-    /// Its events in index order, at most one more than the query's limit.
-    pub events: Vec<ArchivedEvent>,
-    /// The cluster's recorded gaps (read only when there are events).
-    pub gaps: Vec<Gap>,
-    /// The archive's extent (read only when there are no events, for the message).
-    pub span: Option<(u64, u64)>,
-}
+/// Events read from the store at a time.
+const PAGE: u32 = 500;
 
+/// The members of the JSON document before its entries.
 #[derive(Serialize)]
-struct Document<'a> {
+#[serde(rename_all = "PascalCase")]
+struct Head<'a> {
     cluster: &'a str,
     subject: &'static str,
+    #[serde(rename = "ID")]
     id: &'a str,
-    timeline: &'a [Entry],
+}
+
+/// The members of the JSON document after its entries.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Tail<'a> {
+    #[serde(serialize_with = "json::gaps")]
     gaps: &'a [Gap],
     truncated: bool,
 }
 
-/// Builds and writes the timeline.
+/// A timeline's table: the change last, wrapped.
+const COLUMNS: [Column; 4] = [
+    Column::fixed("INDEX", 90),
+    Column::fixed("TIME", 80),
+    Column::shrinks("OBJECT", 70, 12),
+    Column::shrinks("CHANGE", 0, 30),
+];
+
+/// Builds the timeline and writes each entry as its event is read, a page
+/// of events at a time; nothing is written before the first event is
+/// read (none is "not found").
 pub async fn run(
     store: &dyn Store,
     cluster: &Cluster,
     query: &TimelineQuery,
     output: Output,
     out: &mut impl Write,
-    colour: bool,
+    look: &Look,
 ) -> Result<(), QueryError> {
-    let fetched = fetch(store, cluster, query).await?;
-    let timeline = build(query, fetched)?;
-    render(&timeline, &cluster.name, query, output, out, colour).map_err(QueryError::Output)
-}
-
-/// Resolves the object's ID and reads its events, and the gaps or the
-/// archive's extent that the answer will mention.
-async fn fetch(
-    store: &dyn Store,
-    cluster: &Cluster,
-    query: &TimelineQuery,
-) -> Result<Fetched, QueryError> {
     let id = resolve_id(store, cluster, query).await?;
+    if query.subject == Subject::Job && query.namespace.is_none() {
+        let namespaces = job_namespaces(store, cluster, &id).await?;
+        one_namespace(&id, namespaces)?;
+    }
     let mut page = PageQuery {
         from_index: query.from_index,
         to_index: query.to_index,
@@ -149,23 +167,125 @@ async fn fetch(
         until: query.until,
         namespace: query.namespace.clone(),
         refs: vec![(query.subject.column(), id.clone())],
-        limit: query.limit.saturating_add(1),
+        limit: PAGE.min(query.limit.saturating_add(1)),
         ..PageQuery::default()
     };
     let found = super::events::within_window(store, cluster, &mut page).await?;
-    let reached = found && super::gaps::from_cut(store, cluster, &mut page).await?;
+    let reached = found && gaps::from_cut(store, cluster, &mut page).await?;
     let events = match found {
         true => store.page(cluster, &page).await?,
         false => Vec::new(),
     };
-    let (mut gaps, span) = super::gaps::around(store, cluster, !events.is_empty()).await?;
-    super::gaps::keep_cut(&mut gaps, reached);
-    Ok(Fetched {
-        id,
-        events,
-        gaps,
-        span,
-    })
+    let Some(first) = events.first().map(|e| e.index) else {
+        let (_, span) = gaps::around(store, cluster, false).await?;
+        return Err(not_found(query, &id, span));
+    };
+    let (mut all, _) = gaps::around(store, cluster, true).await?;
+    gaps::keep_cut(&mut all, reached);
+    let mut sink = Sink::new(output, out, *look, &COLUMNS, "Timeline");
+    let head = Head {
+        cluster: &cluster.name,
+        subject: query.subject.topic(),
+        id: &id,
+    };
+    sink.start(&head)?;
+    let (last, truncated) = copy(store, cluster, query, page, events, &mut sink).await?;
+    let overlapping = gaps::answered(&all, first, last);
+    let note = truncated.then(|| {
+        format!(
+            "(stopped after {} events; use --limit or --from-index for more)",
+            query.limit
+        )
+    });
+    let tail = Tail {
+        gaps: &overlapping,
+        truncated,
+    };
+    sink.finish(&tail, &overlapping, note.as_deref())
+}
+
+/// Writes the entries of `events` and of the pages after it, up to the
+/// query's limit; returns the last index read and whether more matched.
+async fn copy(
+    store: &dyn Store,
+    cluster: &Cluster,
+    query: &TimelineQuery,
+    mut page: PageQuery,
+    mut events: Vec<ArchivedEvent>,
+    sink: &mut Sink<'_, impl Write>,
+) -> Result<(u64, bool), QueryError> {
+    let look = sink.look();
+    let mut tracker = Tracker::new(query.subject.detail());
+    let (mut read, mut last) = (0_u32, 0);
+    loop {
+        for event in &events {
+            if read == query.limit {
+                return Ok((last, true));
+            }
+            read += 1;
+            last = event.index;
+            for entry in entries(&mut tracker, event) {
+                sink.item(&entry, || entry.row(&look))?;
+            }
+        }
+        match events.last() {
+            Some(newest) if events.len() == page.limit as usize => {
+                page.after = Some((newest.index, newest.position));
+                page.limit = PAGE.min((query.limit - read).saturating_add(1));
+                events = store.page(cluster, &page).await?;
+            }
+            _ => return Ok((last, false)),
+        }
+    }
+}
+
+/// The namespaces a job ID has Job events in, read a page at a time.
+async fn job_namespaces(
+    store: &dyn Store,
+    cluster: &Cluster,
+    id: &str,
+) -> Result<BTreeSet<String>, QueryError> {
+    let mut page = PageQuery {
+        topics: Some(vec!["Job".to_owned()]),
+        key: Some(id.to_owned()),
+        limit: PAGE,
+        ..PageQuery::default()
+    };
+    let mut namespaces = BTreeSet::new();
+    loop {
+        let events = store.page(cluster, &page).await?;
+        namespaces.extend(events.iter().map(|e| e.namespace.clone()));
+        match events.last() {
+            Some(e) if events.len() == PAGE as usize => page.after = Some((e.index, e.position)),
+            _ => return Ok(namespaces),
+        }
+    }
+}
+
+/// A job ID in several namespaces needs one chosen; no I/O.
+fn one_namespace(id: &str, namespaces: BTreeSet<String>) -> Result<(), QueryError> {
+    if namespaces.len() > 1 {
+        let names: Vec<String> = namespaces.into_iter().collect();
+        return Err(QueryError::Ambiguous(format!(
+            "job `{id}` exists in several namespaces ({}): choose one with --namespace",
+            names.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// "No events for …", with the namespace asked about and the archive's extent.
+fn not_found(query: &TimelineQuery, id: &str, span: Option<(u64, u64)>) -> QueryError {
+    let namespace = query
+        .namespace
+        .as_ref()
+        .map(|ns| format!(" in namespace `{ns}`"))
+        .unwrap_or_default();
+    QueryError::NotFound(format!(
+        "no events for {} `{id}`{namespace} ({})",
+        noun(query.subject.topic()),
+        covers(span)
+    ))
 }
 
 /// The full ID the query names: job IDs are exact, a node may be named.
@@ -190,143 +310,39 @@ async fn resolve_id(
     }
 }
 
-/// Turns the object's events into transitions; no I/O.
-fn build(query: &TimelineQuery, fetched: Fetched) -> Result<Timeline, QueryError> {
-    let Fetched {
-        id,
-        mut events,
-        gaps,
-        span,
-    } = fetched;
-    let topic = query.subject.topic();
-    let truncated = events.len() > query.limit as usize;
-    events.truncate(query.limit as usize);
-    if query.subject == Subject::Job && query.namespace.is_none() {
-        let mut namespaces: Vec<&str> = events
-            .iter()
-            .filter(|e| e.topic == "Job")
-            .map(|e| e.namespace.as_str())
-            .collect();
-        namespaces.sort_unstable();
-        namespaces.dedup();
-        if namespaces.len() > 1 {
-            return Err(QueryError::Ambiguous(format!(
-                "job `{id}` exists in several namespaces ({}): choose one with --namespace",
-                namespaces.join(", ")
-            )));
-        }
-    }
-    let (Some(first), Some(last)) = (events.first(), events.last()) else {
-        let namespace = query
-            .namespace
-            .as_ref()
-            .map(|ns| format!(" in namespace `{ns}`"))
-            .unwrap_or_default();
-        return Err(QueryError::NotFound(format!(
-            "no events for {} `{id}`{namespace} ({})",
-            noun(topic),
-            covers(span)
-        )));
-    };
-    let gaps = gaps::answered(&gaps, first.index, last.index);
-    let entries = transitions(query.subject, &events);
-    Ok(Timeline {
-        id,
-        entries,
-        gaps,
-        truncated,
-    })
-}
-
-/// One entry per change each event brings, in index order; a change with
-/// a time of its own (a task event) shows that time.
-fn transitions(subject: Subject, events: &[ArchivedEvent]) -> Vec<Entry> {
-    let mut tracker = Tracker::new(subject.detail());
-    let mut entries = Vec::new();
-    for event in events {
-        let (event_type, changes) = tracker.changes(&event.topic, &event.key, &event.raw);
-        for change in changes {
-            entries.push(Entry {
-                index: event.index,
-                topic: event.topic.clone(),
-                event_type: event_type.clone(),
-                key: event.key.clone(),
-                namespace: event.namespace.clone(),
-                time: match change.at {
-                    Some(at) => render::Dated::of(event).happened_at(at),
-                    None => render::Dated::of(event),
-                },
-                change: change.text,
-            });
-        }
-    }
-    entries
-}
-
-/// Writes the timeline as a table, one JSON document, or NDJSON entries
-/// (gaps then go to the log).
-fn render(
-    timeline: &Timeline,
-    cluster: &str,
-    query: &TimelineQuery,
-    output: Output,
-    out: &mut impl Write,
-    colour: bool,
-) -> std::io::Result<()> {
-    match output {
-        Output::Table => {
-            let mut rows = vec![
-                ["INDEX", "TIME", "OBJECT", "CHANGE"]
-                    .map(str::to_owned)
-                    .to_vec(),
-            ];
-            for e in &timeline.entries {
-                rows.push(vec![
-                    e.index.to_string(),
-                    e.time.cell(),
-                    format!("{} {}", e.topic, render::short_id(&e.key)),
-                    e.change.clone(),
-                ]);
-            }
-            render::table(out, &rows, colour)?;
-            render::gap_lines(out, &timeline.gaps, colour)?;
-            if timeline.truncated {
-                writeln!(
-                    out,
-                    "(stopped after {} events; use --limit or --from-index for more)",
-                    query.limit
-                )?;
-            }
-            Ok(())
-        }
-        Output::Json => render::json_line(
-            out,
-            &Document {
-                cluster,
-                subject: query.subject.topic(),
-                id: &timeline.id,
-                timeline: &timeline.entries,
-                gaps: &timeline.gaps,
-                truncated: timeline.truncated,
+/// One entry per change `event` brings, told against what `tracker`
+/// remembers; a change with a time of its own (a task event) shows it.
+fn entries(tracker: &mut Tracker, event: &ArchivedEvent) -> Vec<Entry> {
+    let (event_type, changes) = tracker.changes(&event.topic, &event.key, &event.raw);
+    let name = tracker.name(&event.topic, &event.key).map(str::to_owned);
+    changes
+        .into_iter()
+        .map(|change| Entry {
+            index: event.index,
+            topic: event.topic.clone(),
+            event_type: event_type.clone(),
+            key: event.key.clone(),
+            name: name.clone(),
+            namespace: event.namespace.clone(),
+            time: match change.at {
+                Some(at) => render::Dated::of(event).happened_at(at),
+                None => render::Dated::of(event),
             },
-        ),
-        Output::Ndjson => {
-            for gap in &timeline.gaps {
-                tracing::warn!("{}", gaps::sentence(gap));
-            }
-            timeline
-                .entries
-                .iter()
-                .try_for_each(|e| render::json_line(out, e))
-        }
-    }
+            object: change.object,
+            field: change.field,
+            from: change.from,
+            to: change.to,
+            message: change.message,
+            summary: change.text,
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn query(subject: Subject, id: &str, limit: u32) -> TimelineQuery {
+    fn query(subject: Subject, id: &str) -> TimelineQuery {
         TimelineQuery {
             subject,
             id: id.to_owned(),
@@ -335,17 +351,17 @@ mod tests {
             to_index: None,
             since: None,
             until: None,
-            limit,
+            limit: 100,
         }
     }
 
-    fn job_event(index: u64, namespace: &str, event_type: &str, job: &str) -> ArchivedEvent {
+    fn job_event(index: u64, event_type: &str, job: &str) -> ArchivedEvent {
         ArchivedEvent {
             index,
             position: 0,
             topic: "Job".to_owned(),
             key: "web".to_owned(),
-            namespace: namespace.to_owned(),
+            namespace: "default".to_owned(),
             received_at: 1_700_000_000_000 + index as i64,
             time: 1_700_000_000_000 + index as i64,
             time_source: crate::archive::TimeSource::Nomad,
@@ -355,51 +371,33 @@ mod tests {
         }
     }
 
-    fn gap(from_index: u64, to_index: u64) -> Gap {
-        Gap::buffer_overrun(from_index, to_index)
-    }
-
-    fn web_history() -> Vec<ArchivedEvent> {
-        vec![
-            job_event(
-                10,
-                "default",
-                "JobRegistered",
-                r#"{"Version":0,"Status":"pending"}"#,
-            ),
-            job_event(
-                12,
-                "default",
-                "JobRegistered",
-                r#"{"Version":0,"Status":"running"}"#,
-            ),
-            job_event(
-                20,
-                "default",
-                "JobRegistered",
-                r#"{"Version":1,"Status":"running","Stop":true}"#,
-            ),
-        ]
-    }
-
-    fn changes(timeline: &Timeline) -> Vec<(u64, &str, &str)> {
-        timeline
-            .entries
+    /// The entries of `events`, told in order.
+    fn timeline(subject: Subject, events: &[ArchivedEvent]) -> Vec<Entry> {
+        let mut tracker = Tracker::new(subject.detail());
+        events
             .iter()
-            .map(|e| (e.index, e.event_type.as_str(), e.change.as_str()))
+            .flat_map(|e| entries(&mut tracker, e))
             .collect()
     }
 
     #[test]
     fn a_timeline_has_one_entry_per_change_in_index_order() {
-        let fetched = Fetched {
-            id: "web".to_owned(),
-            events: web_history(),
-            ..Fetched::default()
-        };
-        let timeline = build(&query(Subject::Job, "web", 100), fetched).unwrap();
+        let events = [
+            job_event(10, "JobRegistered", r#"{"Version":0,"Status":"pending"}"#),
+            job_event(12, "JobRegistered", r#"{"Version":0,"Status":"running"}"#),
+            job_event(
+                20,
+                "JobRegistered",
+                r#"{"Version":1,"Status":"running","Stop":true}"#,
+            ),
+        ];
+        let entries = timeline(Subject::Job, &events);
+        let changes: Vec<(u64, &str, &str)> = entries
+            .iter()
+            .map(|e| (e.index, e.event_type.as_str(), e.summary.as_str()))
+            .collect();
         assert_eq!(
-            changes(&timeline),
+            changes,
             vec![
                 (10, "JobRegistered", "version 0 registered"),
                 (12, "JobRegistered", "status pending → running"),
@@ -407,7 +405,17 @@ mod tests {
                 (20, "JobRegistered", "stopped"),
             ]
         );
-        let first = &timeline.entries[0];
+        let status = &entries[1];
+        assert_eq!(
+            (
+                status.object.as_str(),
+                status.field.as_deref(),
+                status.from.as_deref(),
+                status.to.as_deref()
+            ),
+            ("Job", Some("Status"), Some("pending"), Some("running"))
+        );
+        let first = &entries[0];
         assert_eq!(
             (
                 first.topic.as_str(),
@@ -416,57 +424,16 @@ mod tests {
             ),
             ("Job", "web", "default")
         );
-        assert_eq!(first.time.time, "2023-11-14T22:13:20.010Z");
-        assert!(!timeline.truncated);
-        assert!(timeline.gaps.is_empty());
-    }
-
-    #[test]
-    fn a_timeline_names_only_the_gaps_within_its_index_range() {
-        let fetched = Fetched {
-            id: "web".to_owned(),
-            events: web_history(),
-            gaps: vec![gap(2, 10), gap(11, 15), gap(20, 30)],
-            span: None,
-        };
-        let timeline = build(&query(Subject::Job, "web", 100), fetched).unwrap();
-        let gaps: Vec<_> = timeline
-            .gaps
-            .iter()
-            .map(|g| (g.from_index, g.to_index))
-            .collect();
-        assert_eq!(gaps, vec![(11, 15)]);
-    }
-
-    #[test]
-    fn a_timeline_past_its_limit_keeps_the_oldest_events_and_says_it_stopped() {
-        let fetched = Fetched {
-            id: "web".to_owned(),
-            events: web_history(),
-            ..Fetched::default()
-        };
-        let timeline = build(&query(Subject::Job, "web", 2), fetched).unwrap();
-        assert!(timeline.truncated);
-        assert_eq!(
-            changes(&timeline),
-            vec![
-                (10, "JobRegistered", "version 0 registered"),
-                (12, "JobRegistered", "status pending → running"),
-            ]
-        );
+        assert_eq!(first.time.time(), "2023-11-14T22:13:20.010Z");
     }
 
     #[test]
     fn an_object_without_events_is_not_found_with_the_archives_extent() {
-        let fetched = Fetched {
-            id: "3f1c2a9e-0000-4000-8000-000000000001".to_owned(),
-            span: Some((1, 50)),
-            ..Fetched::default()
-        };
-        let mut asked = query(Subject::Alloc, "3f1c", 100);
+        let mut asked = query(Subject::Alloc, "3f1c");
         asked.namespace = Some("prod".to_owned());
-        match build(&asked, fetched) {
-            Err(QueryError::NotFound(message)) => assert_eq!(
+        let id = "3f1c2a9e-0000-4000-8000-000000000001";
+        match not_found(&asked, id, Some((1, 50))) {
+            QueryError::NotFound(message) => assert_eq!(
                 message,
                 "no events for allocation `3f1c2a9e-0000-4000-8000-000000000001` in namespace \
                  `prod` (archive covers index 1–50)"
@@ -477,21 +444,15 @@ mod tests {
 
     #[test]
     fn a_job_in_several_namespaces_needs_one_chosen() {
-        let fetched = Fetched {
-            id: "web".to_owned(),
-            events: vec![
-                job_event(10, "prod", "JobRegistered", r#"{"Version":0}"#),
-                job_event(11, "default", "JobRegistered", r#"{"Version":0}"#),
-            ],
-            ..Fetched::default()
-        };
-        match build(&query(Subject::Job, "web", 100), fetched) {
+        let namespaces = BTreeSet::from(["prod".to_owned(), "default".to_owned()]);
+        match one_namespace("web", namespaces) {
             Err(QueryError::Ambiguous(message)) => assert_eq!(
                 message,
                 "job `web` exists in several namespaces (default, prod): choose one with --namespace"
             ),
             other => panic!("expected ambiguous, got {other:?}"),
         }
+        assert!(one_namespace("web", BTreeSet::from(["prod".to_owned()])).is_ok());
     }
 
     #[test]
@@ -508,14 +469,21 @@ mod tests {
             time_source: crate::archive::TimeSource::Nomad,
             raw: raw.to_owned(),
         };
-        let entries = transitions(Subject::Alloc, &[event]);
+        let entries = timeline(Subject::Alloc, &[event]);
         let task = entries
             .iter()
-            .find(|e| e.change.starts_with("task web: Terminated"))
+            .find(|e| e.summary.starts_with("task web: Terminated"))
             .expect("the task event");
-        assert_eq!(task.time.time, "2023-11-14T22:13:20.500Z");
-        assert_eq!(task.time.received, "2027-01-15T08:00:00.000Z");
-        let first = &entries[0];
-        assert_eq!(first.time.time, "2023-11-14T22:13:29.000Z");
+        assert_eq!(task.time.at_ns, 1_700_000_000_500_000_000);
+        assert_eq!(task.time.received, 1_800_000_000_000);
+        assert_eq!(
+            (
+                task.object.as_str(),
+                task.to.as_deref(),
+                task.message.as_deref()
+            ),
+            ("Task web", Some("Terminated"), Some("OOM Killed"))
+        );
+        assert_eq!(entries[0].time.time(), "2023-11-14T22:13:29.000Z");
     }
 }

@@ -21,7 +21,7 @@ use super::lanes::By;
 use super::window::{self, Window};
 use crate::archive::Cluster;
 use crate::query::QueryError;
-use crate::query::render::Output;
+use crate::query::render::{Look, Output};
 use crate::query::snapshot::{self, SnapshotQuery};
 use crate::query::state::At;
 use crate::query::timeline::{self, Subject, TimelineQuery};
@@ -232,7 +232,16 @@ async fn snapshot(State(state): State<ApiState>, Query(params): Params) -> Answe
     let cluster = served(&state).await?;
     let mut out = Capped::new(MAX_ANSWER);
     let store = state.store.as_ref();
-    match snapshot::run(store, &cluster, &query, Output::Json, &mut out, false).await {
+    match snapshot::run(
+        store,
+        &cluster,
+        &query,
+        Output::Json,
+        &mut out,
+        &Look::default(),
+    )
+    .await
+    {
         Ok(()) => Ok(json(StatusCode::OK, out.bytes)),
         Err(e) => Err(failed(e, &out)),
     }
@@ -288,7 +297,16 @@ async fn object(
     let cluster = served(&state).await?;
     let mut out = Capped::new(MAX_ANSWER);
     let store = state.store.as_ref();
-    match timeline::run(store, &cluster, &query, Output::Json, &mut out, false).await {
+    match timeline::run(
+        store,
+        &cluster,
+        &query,
+        Output::Json,
+        &mut out,
+        &Look::default(),
+    )
+    .await
+    {
         Ok(()) => Ok(json(StatusCode::OK, out.bytes)),
         Err(e) => Err(failed(e, &out)),
     }

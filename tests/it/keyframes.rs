@@ -91,7 +91,7 @@ async fn snapshot(archive: &Archive, index: u64, extra: &[&str]) -> Shown {
     let run = archive.run(&args).await;
     run.assert_success();
     let doc: Value = serde_json::from_str(&run.stdout).expect("one JSON document");
-    let mut objects: Vec<_> = ["nodes", "jobs", "allocations"]
+    let mut objects: Vec<_> = ["Nodes", "Jobs", "Allocations"]
         .iter()
         .flat_map(|list| doc[list].as_array().cloned().unwrap_or_default())
         .map(|o| {
@@ -107,7 +107,7 @@ async fn snapshot(archive: &Archive, index: u64, extra: &[&str]) -> Shown {
     objects.sort();
     Shown {
         objects,
-        left_out: doc["terminal_allocations_left_out"].as_u64(),
+        left_out: doc["TerminalAllocationsLeftOut"].as_u64(),
     }
 }
 
@@ -436,7 +436,7 @@ async fn a_stopped_job_stays_dead_and_purged_or_collected_jobs_and_deregistered_
         .run(&["query", "job", "web", "--output", "ndjson"])
         .await;
     assert!(
-        stop.stdout.contains(r#""Change":"stopped""#),
+        stop.stdout.contains(r#""Summary":"stopped""#),
         "{}",
         stop.stdout
     );
@@ -444,7 +444,7 @@ async fn a_stopped_job_stays_dead_and_purged_or_collected_jobs_and_deregistered_
         .run(&["query", "job", "batch", "--output", "ndjson"])
         .await;
     assert!(
-        purge.stdout.contains(r#""Change":"purged""#),
+        purge.stdout.contains(r#""Summary":"purged""#),
         "{}",
         purge.stdout
     );
@@ -456,7 +456,9 @@ async fn a_stopped_job_stays_dead_and_purged_or_collected_jobs_and_deregistered_
         .run(&["query", "job", "web", "--output", "ndjson"])
         .await;
     assert!(
-        collected.stdout.contains(r#""Change":"garbage-collected""#),
+        collected
+            .stdout
+            .contains(r#""Summary":"garbage-collected""#),
         "{}",
         collected.stdout
     );

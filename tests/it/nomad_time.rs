@@ -83,7 +83,7 @@ async fn a_frame_without_any_time_is_dated_by_its_receipt_and_says_so(backend: B
     let answer = answered(&archive, &[]).await;
     assert_eq!(answer.len(), 3);
     assert_eq!(answer[0].2, "received");
-    let nomad = "2027-01-15T08:00:00.000Z".to_owned();
+    let nomad = "2027-01-15T08:00:00.000000000Z".to_owned();
     assert_eq!(answer[1], (6, nomad.clone(), "nomad".to_owned()));
     // The job's SubmitTime is older than this entry: the frame's time counts.
     assert_eq!(answer[2], (6, nomad, "nomad".to_owned()));

@@ -77,7 +77,7 @@ async fn events_of_a_job_in_one_namespace_as_a_table(backend: Backend) {
         run.assert_success();
         serde_json::from_str(&run.stdout).expect("one JSON document")
     };
-    let events = json["events"].as_array().cloned().unwrap_or_default();
+    let events = json["Events"].as_array().cloned().unwrap_or_default();
     let want = frames
         .iter()
         .flat_map(|f| &f.events)
@@ -227,7 +227,7 @@ async fn answers_say_which_gaps_they_overlap(backend: Backend) {
     );
     let json = archive.run(&["query", "events", "--output", "json"]).await;
     let doc: Value = serde_json::from_str(&json.stdout).expect("json");
-    assert_eq!(doc["gaps"][0]["from_index"].as_u64(), Some(from));
+    assert_eq!(doc["Gaps"][0]["FromIndex"].as_u64(), Some(from));
 }
 
 /// `(Index, Topic, Key)` of events.

@@ -515,7 +515,7 @@ async fn a_gap_is_followed_by_a_labelled_reconstruction(backend: Backend) {
         .run(&["query", "snapshot", "--at-index", "34", "--output", "json"])
         .await;
     let document: Value = serde_json::from_str(&document.stdout).expect("json");
-    let used: Vec<(&str, u64, u64, u64, u64)> = document["reconstructions"]
+    let used: Vec<(&str, u64, u64, u64, u64)> = document["Reconstructions"]
         .as_array()
         .expect("reconstructions")
         .iter()
@@ -524,7 +524,7 @@ async fn a_gap_is_followed_by_a_labelled_reconstruction(backend: Backend) {
             (
                 u["Topic"].as_str().unwrap_or(""),
                 n("Index"),
-                u["Gap"]["to_index"].as_u64().unwrap_or(0),
+                u["Gap"]["ToIndex"].as_u64().unwrap_or(0),
                 n("Shown"),
                 n("Gone"),
             )
@@ -539,7 +539,7 @@ async fn a_gap_is_followed_by_a_labelled_reconstruction(backend: Backend) {
         ]
     );
     assert_eq!(
-        document["allocations"][0]["Reconstruction"]["Shape"],
+        document["Allocations"][0]["Reconstruction"]["Shape"],
         "AllocationListStub"
     );
 
@@ -560,9 +560,9 @@ async fn a_gap_is_followed_by_a_labelled_reconstruction(backend: Backend) {
             &label["Endpoint"],
             &label["Shape"],
             &label["Present"],
-            &label["Gap"]["from_index"],
-            &label["Gap"]["to_index"],
-            &label["Gap"]["kind"]
+            &label["Gap"]["FromIndex"],
+            &label["Gap"]["ToIndex"],
+            &label["Gap"]["Kind"]
         ),
         (
             &json!("/v1/allocations"),
@@ -754,17 +754,17 @@ async fn refused_and_failing_lists_are_reported_and_the_others_stored(backend: B
     let table = archive.run(&["status"]).await;
     table.assert_success();
     assert!(
-        table.stdout.contains("\n      reconstructed  Job at 20 (1), Allocation at 26 (2), Evaluation at 34 (2), Deployment failed, Node refused\n"),
+        table.stdout.contains("; reconstructed: Job at 20 (1), Allocation at 26 (2), Evaluation at 34 (2), Deployment failed, Node refused\n"),
         "{}",
         table.stdout
     );
     let report = archive.run(&["status", "--output", "json"]).await;
     let report: Value = serde_json::from_str(&report.stdout).expect("json");
     assert_eq!(
-        report["clusters"][0]["reconstructions"][4],
-        json!({"gap_from_index": 13, "gap_to_index": 30, "topic": "Node", "status": "refused",
-            "index": null, "objects": 0,
-            "detail": "Nomad refused `/v1/nodes` (HTTP 403: Permission denied); the token needs `node:read`"})
+        report["Clusters"][0]["Reconstructions"][4],
+        json!({"GapFromIndex": 13, "GapToIndex": 30, "Topic": "Node", "Status": "refused",
+            "Index": null, "Objects": 0,
+            "Detail": "Nomad refused `/v1/nodes` (HTTP 403: Permission denied); the token needs `node:read`"})
     );
 
     // docs/reporting.md's query, as written, says the same.

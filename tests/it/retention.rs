@@ -69,7 +69,7 @@ async fn snapshot(archive: &Archive, at: u64, extra: &[&str]) -> Value {
 
 /// A snapshot's objects as (Topic, Key, Index), sorted.
 fn objects(doc: &Value) -> Vec<(String, String, u64)> {
-    let mut out: Vec<_> = ["nodes", "jobs", "allocations"]
+    let mut out: Vec<_> = ["Nodes", "Jobs", "Allocations"]
         .iter()
         .flat_map(|list| doc[list].as_array().cloned().unwrap_or_default())
         .map(|o| {
@@ -101,8 +101,8 @@ async fn pruning_by_index_keeps_snapshots_after_the_cut_whole(backend: Backend) 
     let after_last = snapshot(&archive, last, &window).await;
     assert_eq!(objects(&after_last), objects(&before_last));
     assert_eq!(
-        after_last["terminal_allocations_left_out"],
-        before_last["terminal_allocations_left_out"]
+        after_last["TerminalAllocationsLeftOut"],
+        before_last["TerminalAllocationsLeftOut"]
     );
     let at_cut = snapshot(&archive, cut - 1, &window).await;
     assert_eq!(objects(&at_cut), objects(&before_cut));
@@ -194,8 +194,8 @@ async fn answers_reaching_before_the_cut_say_history_was_pruned(backend: Backend
         .await;
     events.assert_success();
     let doc: Value = serde_json::from_str(&events.stdout).expect("json");
-    assert_eq!(doc["gaps"][0]["kind"], "pruned", "{doc}");
-    let indexes: Vec<u64> = doc["events"]
+    assert_eq!(doc["Gaps"][0]["Kind"], "pruned", "{doc}");
+    let indexes: Vec<u64> = doc["Events"]
         .as_array()
         .expect("events")
         .iter()
@@ -207,7 +207,7 @@ async fn answers_reaching_before_the_cut_say_history_was_pruned(backend: Backend
         .run(&["query", "events", "--limit", "3", "--output", "json"])
         .await;
     let doc: Value = serde_json::from_str(&newest.stdout).expect("json");
-    assert_eq!(doc["gaps"], Value::Array(Vec::new()), "{doc}");
+    assert_eq!(doc["Gaps"], Value::Array(Vec::new()), "{doc}");
     // A window after the cut does not reach before it.
     let after = (cut + 50).to_string();
     let late = archive
@@ -221,7 +221,7 @@ async fn answers_reaching_before_the_cut_say_history_was_pruned(backend: Backend
         ])
         .await;
     let doc: Value = serde_json::from_str(&late.stdout).expect("json");
-    assert_eq!(doc["gaps"], Value::Array(Vec::new()), "{doc}");
+    assert_eq!(doc["Gaps"], Value::Array(Vec::new()), "{doc}");
 
     // A timeline of a job whose history crosses the cut.
     let job = job_across(&frames, cut);
@@ -501,7 +501,7 @@ async fn a_prune_beside_a_running_ingest_lets_it_keep_committing(backend: Backen
     crate::common::eventually("ingest to store what was published", || async {
         let status = archive.run(&["status", "--output", "json"]).await;
         let doc: Value = serde_json::from_str(&status.stdout).unwrap_or_default();
-        doc["clusters"][0]["checkpoint"].as_u64() == Some(last)
+        doc["Clusters"][0]["Checkpoint"].as_u64() == Some(last)
     })
     .await;
     child.start_kill().expect("stop ingest");

@@ -30,29 +30,29 @@ async fn status_reports_each_cluster_in_json_and_as_a_table(backend: Backend) {
     let json = archive.run(&["status", "--output", "json"]).await;
     json.assert_success();
     let report: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON output");
-    let clusters = report["clusters"].as_array().expect("clusters");
+    let clusters = report["Clusters"].as_array().expect("clusters");
     assert_eq!(clusters.len(), 2);
     for (cluster, frames) in clusters.iter().zip([&a_frames, &b_frames]) {
         let events = expected(frames);
-        assert_eq!(cluster["events"].as_u64(), Some(events.len() as u64));
+        assert_eq!(cluster["Events"].as_u64(), Some(events.len() as u64));
         assert_eq!(
-            cluster["first_index"].as_u64(),
+            cluster["FirstIndex"].as_u64(),
             frames.first().map(|f| f.index)
         );
         assert_eq!(
-            cluster["last_index"].as_u64(),
+            cluster["LastIndex"].as_u64(),
             frames.last().map(|f| f.index)
         );
-        let per_topic: u64 = cluster["topics"]
+        let per_topic: u64 = cluster["Topics"]
             .as_array()
             .expect("topics")
             .iter()
-            .map(|t| t["events"].as_u64().unwrap_or(0))
+            .map(|t| t["Events"].as_u64().unwrap_or(0))
             .sum();
         assert_eq!(per_topic, events.len() as u64);
     }
-    assert_eq!(clusters[0]["cluster"], "east");
-    assert!(report["database_bytes"].as_u64().is_some_and(|b| b > 0));
+    assert_eq!(clusters[0]["Cluster"], "east");
+    assert!(report["DatabaseBytes"].as_u64().is_some_and(|b| b > 0));
 
     let table = archive.run(&["status"]).await;
     table.assert_success();

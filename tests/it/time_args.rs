@@ -156,14 +156,17 @@ async fn first_time(archive: &Archive, args: &[&str]) -> Value {
 #[tokio::test]
 async fn times_are_shown_in_utc_unless_local_is_asked_for() {
     let (archive, _, _) = received_an_hour_apart().await;
-    assert_eq!(first_time(&archive, &[]).await, "2026-12-04T16:41:30.000Z");
+    assert_eq!(
+        first_time(&archive, &[]).await,
+        "2026-12-04T16:41:30.000000000Z"
+    );
     assert_eq!(
         first_time(&archive, &["--utc"]).await,
-        "2026-12-04T16:41:30.000Z"
+        "2026-12-04T16:41:30.000000000Z"
     );
     assert_eq!(
         first_time(&archive, &["--local"]).await,
-        "2026-12-04T17:41:30.000+01:00"
+        "2026-12-04T17:41:30.000000000+01:00"
     );
     // Also before the subcommand, and in a table.
     let run = run_in(&archive, CET, &["query", "--local", "events"]).await;

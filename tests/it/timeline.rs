@@ -288,7 +288,7 @@ async fn timeline(archive: &Archive, args: &[&str]) -> Vec<(u64, String, String)
             (
                 v["Index"].as_u64().unwrap_or(0),
                 v["Topic"].as_str().unwrap_or("").to_owned(),
-                v["Change"].as_str().unwrap_or("").to_owned(),
+                v["Summary"].as_str().unwrap_or("").to_owned(),
             )
         })
         .collect()

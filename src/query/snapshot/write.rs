@@ -1,6 +1,6 @@
 //! Writing a snapshot as its objects come, Node first, then Job, then
-//! Allocation: tables keep only the rendered cells of one section at a
-//! time (to align its columns), JSON is written piece by piece as one
+//! Allocation: one table per section that fits the width
+//! ([`crate::query::table`]), JSON written piece by piece as one
 //! document, NDJSON one object per line.
 
 use std::io::{self, Write};
@@ -12,60 +12,87 @@ use super::{Described, Header, Objects, TOPICS};
 use crate::archive::Gap;
 use crate::query::payload::SnapshotFields;
 use crate::query::reconstructed::{self, Source, Used};
-use crate::query::render::{self, Output, short_id};
-use crate::query::{QueryError, gaps};
+use crate::query::render::{self, Look, Output};
+use crate::query::table::{Column, Table};
+use crate::query::{QueryError, gaps, json};
 
 /// Writes `header` and every object of `objects` to `out`.
-pub(super) async fn write(
+pub(super) async fn write<W: Write>(
     header: &Header<'_>,
     mut objects: Objects<'_>,
     output: Output,
-    out: &mut impl Write,
-    colour: bool,
+    out: &mut W,
+    look: &Look,
 ) -> Result<(), QueryError> {
-    let mut writer = Writer::new(output, colour);
-    writer.start(header, out).map_err(QueryError::Output)?;
+    let mut writer = Writer::new(output, *look, out);
+    writer.start(header).map_err(QueryError::Output)?;
     while let Some(described) = objects.next().await {
-        writer
-            .object(&described?, out)
-            .map_err(QueryError::Output)?;
+        writer.object(&described?).map_err(QueryError::Output)?;
     }
-    writer.finish(header, out).map_err(QueryError::Output)
+    writer.finish(header).map_err(QueryError::Output)
+}
+
+/// Where the rows go: straight out, or into the current section's table.
+enum Into<'a, W: Write> {
+    Out(&'a mut W),
+    Table(Table<'a, W>),
 }
 
 /// Where a writer is in the snapshot.
-struct Writer {
+struct Writer<'a, W: Write> {
     output: Output,
-    colour: bool,
+    look: Look,
+    /// The writer, or the open section's table holding it; `None` only
+    /// while one becomes the other.
+    into: Option<Into<'a, W>>,
     /// The section being written: an index in [`TOPICS`], or none yet.
     section: Option<usize>,
-    /// Tables: the rows of the current section, header first.
-    rows: Vec<Vec<String>>,
     /// JSON: whether the current section has an object already.
     listed: bool,
 }
 
-impl Writer {
-    fn new(output: Output, colour: bool) -> Self {
+impl<'a, W: Write> Writer<'a, W> {
+    fn new(output: Output, look: Look, out: &'a mut W) -> Self {
         Writer {
             output,
-            colour,
+            look,
+            into: Some(Into::Out(out)),
             section: None,
-            rows: Vec::new(),
             listed: false,
         }
     }
 
-    fn start(&mut self, h: &Header<'_>, out: &mut impl Write) -> io::Result<()> {
-        match self.output {
+    /// The writer itself, closing the open table first.
+    fn out(&mut self) -> io::Result<&mut W> {
+        if matches!(self.into, Some(Into::Table(_))) {
+            if let Some(Into::Table(table)) = self.into.take() {
+                self.into = Some(Into::Out(table.finish()?));
+            }
+        }
+        match &mut self.into {
+            Some(Into::Out(out)) => Ok(&mut **out),
+            _ => Err(io::Error::other("the snapshot's writer was lost")),
+        }
+    }
+
+    fn start(&mut self, h: &Header<'_>) -> io::Result<()> {
+        let (output, look) = (self.output, self.look);
+        let out = self.out()?;
+        match output {
             Output::Table => {
-                writeln!(out, "as of {}{}", h.point, left_out_note(h))
+                let line = format!("as of {}{}", h.point, left_out_note(h));
+                let look = Look {
+                    colour: false,
+                    ..look
+                };
+                render::note(out, "", &line, &look, "")
             }
             Output::Json => {
                 // The document's first members, its closing brace held back.
                 let head = serde_json::to_string(&Head {
                     cluster: h.cluster,
-                    at: &h.point,
+                    at: h.at_time,
+                    at_index: h.at_index,
                     terminal_allocations_left_out: h.left_out,
                 })?;
                 let open = head.len().saturating_sub(1);
@@ -86,38 +113,37 @@ impl Writer {
         }
     }
 
-    fn object(&mut self, d: &Described, out: &mut impl Write) -> io::Result<()> {
+    fn object(&mut self, d: &Described) -> io::Result<()> {
         let section = TOPICS.iter().position(|t| *t == d.topic).unwrap_or(2);
-        self.advance(section, out)?;
-        match self.output {
-            Output::Table => {
-                self.rows.push(cells(section, d));
-                Ok(())
-            }
-            Output::Json => {
-                if self.listed {
-                    write!(out, ",")?;
-                }
+        self.advance(section)?;
+        if self.output == Output::Table && matches!(self.into, Some(Into::Out(_))) {
+            self.open_table(section)?;
+        }
+        match (self.output, &mut self.into) {
+            (Output::Table, Some(Into::Table(table))) => table.row(cells(section, d, &self.look)),
+            (Output::Json, _) => {
+                let comma = if self.listed { "," } else { "" };
                 self.listed = true;
+                let out = self.out()?;
+                write!(out, "{comma}")?;
                 serde_json::to_writer(&mut *out, d).map_err(io::Error::from)
             }
-            Output::Ndjson => render::json_line(out, d),
+            (Output::Ndjson, _) => render::json_line(self.out()?, d),
+            (Output::Table, _) => Ok(()),
         }
     }
 
     /// Closes sections up to `section` and opens it; nothing when it is
     /// open already.
-    fn advance(&mut self, section: usize, out: &mut impl Write) -> io::Result<()> {
+    fn advance(&mut self, section: usize) -> io::Result<()> {
         while self.section.is_none_or(|s| s < section) {
-            self.close(out)?;
+            self.close()?;
             let next = self.section.map_or(0, |s| s + 1);
             self.section = Some(next);
             match self.output {
-                Output::Table => {
-                    self.rows = vec![HEADERS[next].iter().map(|h| (*h).to_owned()).collect()]
-                }
+                Output::Table => {}
                 Output::Json => {
-                    write!(out, ",\"{}\":[", JSON_NAMES[next])?;
+                    write!(self.out()?, ",\"{}\":[", JSON_NAMES[next])?;
                     self.listed = false;
                 }
                 Output::Ndjson => {}
@@ -126,30 +152,38 @@ impl Writer {
         Ok(())
     }
 
-    /// Ends the current section: a table of its rows, or the JSON list.
-    fn close(&mut self, out: &mut impl Write) -> io::Result<()> {
-        let Some(section) = self.section else {
+    /// Opens section `section`'s table, under its title, at its first row.
+    fn open_table(&mut self, section: usize) -> io::Result<()> {
+        let fit = self.look.fit();
+        if let Some(Into::Out(out)) = self.into.take() {
+            writeln!(out, "\n{}", TITLES[section])?;
+            self.into = Some(Into::Table(Table::plain(out, COLUMNS[section], fit)));
+        }
+        Ok(())
+    }
+
+    /// Ends the current section: its table, or the JSON list.
+    fn close(&mut self) -> io::Result<()> {
+        if self.section.is_none() {
             return Ok(());
-        };
-        match self.output {
-            Output::Table if self.rows.len() > 1 => {
-                writeln!(out, "\n{}", TITLES[section])?;
-                render::table(out, &self.rows, self.colour)?;
-                self.rows.clear();
-                Ok(())
-            }
+        }
+        let output = self.output;
+        let out = self.out()?;
+        match output {
             Output::Json => write!(out, "]"),
             _ => Ok(()),
         }
     }
 
-    fn finish(&mut self, h: &Header<'_>, out: &mut impl Write) -> io::Result<()> {
-        self.advance(TOPICS.len() - 1, out)?;
-        self.close(out)?;
-        match self.output {
+    fn finish(&mut self, h: &Header<'_>) -> io::Result<()> {
+        self.advance(TOPICS.len() - 1)?;
+        self.close()?;
+        let (output, look) = (self.output, self.look);
+        let out = self.out()?;
+        match output {
             Output::Table => {
-                render::gap_lines(out, &h.gaps, self.colour)?;
-                reconstructed::lines(out, &h.used, self.colour)
+                render::gap_lines(out, &h.gaps, &look)?;
+                reconstructed::lines(out, &h.used, &look)
             }
             Output::Json => {
                 // The document's last members, after its opening brace.
@@ -166,15 +200,22 @@ impl Writer {
 
 /// The JSON document's members before the objects.
 #[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
 struct Head<'a> {
     cluster: &'a str,
-    at: &'a str,
+    /// The time asked for, if the point was a time.
+    #[serde(serialize_with = "json::ms_opt")]
+    at: Option<i64>,
+    /// The index of the moment shown: the newest at or before the point.
+    at_index: u64,
     terminal_allocations_left_out: Option<u64>,
 }
 
 /// The JSON document's members after the objects.
 #[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
 struct Tail<'a> {
+    #[serde(serialize_with = "json::gaps")]
     gaps: &'a [Gap],
     reconstructions: &'a [Used],
 }
@@ -197,17 +238,40 @@ fn left_out_note(h: &Header<'_>) -> String {
     )
 }
 
-/// Each section's title, column names, and name in JSON.
+/// Each section's title, columns, and name in JSON.
 const TITLES: [&str; 3] = ["NODES", "JOBS", "ALLOCATIONS"];
-const JSON_NAMES: [&str; 3] = ["nodes", "jobs", "allocations"];
-const HEADERS: [&[&str]; 3] = [
-    &["ID", "NAME", "STATUS", "ELIGIBILITY", "DRAIN", "INDEX"],
-    &["ID", "NAMESPACE", "VERSION", "STATUS", "STOP", "INDEX"],
-    &["ID", "JOB", "GROUP", "NODE", "DESIRED", "CLIENT", "INDEX"],
+const JSON_NAMES: [&str; 3] = ["Nodes", "Jobs", "Allocations"];
+const COLUMNS: [&[Column]; 3] = [
+    &[
+        Column::shrinks("ID", 60, 8),
+        Column::shrinks("NAME", 90, 12),
+        Column::fixed("STATUS", 80),
+        Column::shrinks("ELIGIBILITY", 50, 8),
+        Column::fixed("DRAIN", 40),
+        Column::shrinks("INDEX", 30, 6),
+    ],
+    &[
+        Column::shrinks("ID", 90, 12),
+        Column::shrinks("NAMESPACE", 40, 9),
+        Column::fixed("VERSION", 60),
+        Column::fixed("STATUS", 80),
+        Column::fixed("STOP", 50),
+        Column::shrinks("INDEX", 30, 6),
+    ],
+    &[
+        Column::shrinks("ID", 90, 8),
+        Column::shrinks("NAMESPACE", 40, 9),
+        Column::shrinks("JOB", 85, 12),
+        Column::shrinks("GROUP", 60, 8),
+        Column::shrinks("NODE", 70, 10),
+        Column::fixed("DESIRED", 75),
+        Column::fixed("CLIENT", 80),
+        Column::shrinks("INDEX", 30, 6),
+    ],
 ];
 
 /// A table row of section `section` for an object, read from its raw JSON.
-fn cells(section: usize, d: &Described) -> Vec<String> {
+fn cells(section: usize, d: &Described, look: &Look) -> Vec<String> {
     let f: SnapshotFields = serde_json::from_str(d.object.get()).unwrap_or_default();
     let text = |value: Option<String>| value.unwrap_or_default();
     let index = match d.source {
@@ -216,7 +280,7 @@ fn cells(section: usize, d: &Described) -> Vec<String> {
     };
     match section {
         0 => vec![
-            short_id(&d.key).to_owned(),
+            look.id(&d.key).to_owned(),
             text(f.name),
             text(f.status),
             text(f.scheduling_eligibility),
@@ -232,7 +296,8 @@ fn cells(section: usize, d: &Described) -> Vec<String> {
             index,
         ],
         _ => vec![
-            short_id(&d.key).to_owned(),
+            look.id(&d.key).to_owned(),
+            d.namespace.clone(),
             text(f.job_id),
             text(f.task_group),
             text(f.node_name),

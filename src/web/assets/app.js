@@ -148,24 +148,25 @@ async function openObject(obj) {
   const [kind, ...rest] = obj.split("/");
   const id = rest.join("/");
   const doc = await api(`/api/v1/object/${encodeURIComponent(kind)}/${encodeURIComponent(id)}`);
-  view.obj = `${kind}/${doc.id}`;
-  view.selected = kind === "alloc" ? doc.id : null;
+  view.obj = `${kind}/${doc.ID}`;
+  view.selected = kind === "alloc" ? doc.ID : null;
   writeHash();
   draw();
-  const body = panel(`${doc.subject} ${doc.id}`);
+  const body = panel(`${doc.Subject} ${doc.ID}`);
   body.id = "panel-body";
   body.dataset.object = view.obj;
-  const rows = doc.timeline.map((entry) => {
-    const task = entry.Change.startsWith("task ");
+  const rows = doc.Timeline.map((entry) => {
+    const task = entry.Object.startsWith("Task ");
     const tr = el("tr", { class: task ? "entry task-event" : "entry" });
-    tr.appendChild(el("td", {}, entry.Time));
-    tr.appendChild(el("td", {}, `${entry.Topic} ${entry.Key.slice(0, 8)}`));
-    tr.appendChild(el("td", {}, entry.Change));
+    // RFC 3339 with nanoseconds, shown to the millisecond.
+    tr.appendChild(el("td", {}, entry.Time.replace(/(\.\d{3})\d{6}/, "$1")));
+    tr.appendChild(el("td", {}, `${entry.Topic} ${entry.Name || entry.Key.slice(0, 8)}`));
+    tr.appendChild(el("td", {}, entry.Summary));
     return tr;
   });
   body.appendChild(table(["time", "object", "change"], rows));
-  if (doc.gaps.length) body.appendChild(el("p", {}, `${doc.gaps.length} recorded gap(s) overlap this history`));
-  if (doc.truncated) body.appendChild(el("p", {}, "stopped after the first events; the CLI's --limit reads more"));
+  if (doc.Gaps.length) body.appendChild(el("p", {}, `${doc.Gaps.length} recorded gap(s) overlap this history`));
+  if (doc.Truncated) body.appendChild(el("p", {}, "stopped after the first events; the CLI's --limit reads more"));
 }
 
 async function openSnapshot(at) {
@@ -175,7 +176,7 @@ async function openSnapshot(at) {
   const snap = await api(`/api/v1/snapshot?at=${at}`);
   const body = panel(`cluster at ${new Date(at).toISOString()}`);
   body.dataset.snapshot = String(at);
-  for (const [section, label] of [["nodes", "nodes"], ["jobs", "jobs"], ["allocations", "allocations"]]) {
+  for (const [section, label] of [["Nodes", "nodes"], ["Jobs", "jobs"], ["Allocations", "allocations"]]) {
     const objects = snap[section] || [];
     body.appendChild(el("h3", {}, `${objects.length} ${label}`));
     const rows = objects.map((o) => {
@@ -184,13 +185,13 @@ async function openSnapshot(at) {
       tr.appendChild(el("td", {}, object.Name || o.Key));
       tr.appendChild(el("td", {}, object.ClientStatus || object.Status || ""));
       tr.appendChild(el("td", {}, o.Namespace || ""));
-      if (section === "allocations") tr.addEventListener("click", () => guarded(() => openObject("alloc/" + o.Key)));
+      if (section === "Allocations") tr.addEventListener("click", () => guarded(() => openObject("alloc/" + o.Key)));
       return tr;
     });
     body.appendChild(table(["name", "status", "namespace"], rows));
   }
-  if (snap.terminal_allocations_left_out) {
-    body.appendChild(el("p", {}, `${snap.terminal_allocations_left_out} older terminal allocations left out`));
+  if (snap.TerminalAllocationsLeftOut) {
+    body.appendChild(el("p", {}, `${snap.TerminalAllocationsLeftOut} older terminal allocations left out`));
   }
 }
 

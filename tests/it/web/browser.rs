@@ -87,11 +87,15 @@ async fn alloc_with_task_events(archive: &Archive, allocs: &[String]) -> (String
             .run(&["query", "alloc", alloc, "--output", "json"])
             .await;
         let doc: Value = serde_json::from_str(&run.stdout).expect("a timeline");
-        let tasks = doc["timeline"]
+        let tasks = doc["Timeline"]
             .as_array()
             .expect("entries")
             .iter()
-            .filter(|e| e["Change"].as_str().is_some_and(|c| c.starts_with("task ")))
+            .filter(|e| {
+                e["Summary"]
+                    .as_str()
+                    .is_some_and(|c| c.starts_with("task "))
+            })
             .count();
         if tasks > 0 {
             return (alloc.clone(), tasks);
@@ -185,7 +189,7 @@ async fn the_search_and_the_time_cursor_are_restored_from_the_url() {
         .await
         .expect("a body");
     let snapshot: Value = serde_json::from_str(&snapshot).expect("JSON");
-    let objects: usize = ["nodes", "jobs", "allocations"]
+    let objects: usize = ["Nodes", "Jobs", "Allocations"]
         .iter()
         .map(|s| snapshot[s].as_array().map_or(0, Vec::len))
         .sum();
