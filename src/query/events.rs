@@ -4,10 +4,11 @@ use std::io::Write;
 
 use serde::Serialize;
 
+use super::gaps::{self, Looked};
 use super::render::{self, EventRecord, Output};
 use super::resolve::resolve;
 use super::summary::summarize;
-use super::{QueryError, covers, gaps};
+use super::{QueryError, covers};
 use crate::archive::RefColumn;
 use crate::archive::{ArchivedEvent, Cluster, Gap, PageQuery};
 use crate::store::{Store, StoreError};
@@ -35,8 +36,10 @@ pub struct EventsQuery {
 struct Fetched {
     /// The matching events, newest first, at most one more than the query's limit.
     pub events: Vec<ArchivedEvent>,
-    /// The cluster's recorded gaps (read only when events match).
+    /// The cluster's recorded gaps.
     pub gaps: Vec<Gap>,
+    /// The stretch of the stream the read looked at.
+    pub looked: Looked,
     /// The archive's extent (read only when nothing matches, for the message).
     pub span: Option<(u64, u64)>,
 }
@@ -107,17 +110,28 @@ async fn fetch(
         limit: query.limit.saturating_add(1),
         ..PageQuery::default()
     };
+    let range = (query.from_index, query.to_index);
+    let looked = gaps::looked_at(store, cluster, range, (query.since, query.until)).await?;
     let found = within_window(store, cluster, &mut page).await?;
-    let reached = found && super::gaps::from_cut(store, cluster, &mut page).await?;
+    if found {
+        // History before the cut is kept for snapshots only.
+        gaps::from_cut(store, cluster, &mut page).await?;
+    }
     let events = match found {
         true => store.page(cluster, &page).await?,
         false => Vec::new(),
     };
-    let (mut gaps, span) = super::gaps::around(store, cluster, !events.is_empty()).await?;
-    // Newest first: a page that filled up stopped short of the cut.
-    let reached = reached && events.len() < page.limit as usize;
-    super::gaps::keep_cut(&mut gaps, reached);
-    Ok(Fetched { events, gaps, span })
+    let span = match events.is_empty() {
+        true => store.span(cluster).await?,
+        false => None,
+    };
+    let gaps = store.gaps(cluster).await?;
+    Ok(Fetched {
+        events,
+        gaps,
+        looked,
+        span,
+    })
 }
 
 /// Keeps the newest `limit` events, oldest first, with the gaps among them;
@@ -126,23 +140,31 @@ fn build(cluster: &str, query: &EventsQuery, fetched: Fetched) -> Result<Events,
     let Fetched {
         mut events,
         gaps,
+        looked,
         span,
     } = fetched;
     let truncated = events.len() > query.limit as usize;
+    // Newest first: a read past its limit looked back only as far as the
+    // first event it left out.
+    let looked = match events.get(query.limit as usize) {
+        Some(past_limit) => looked.started_at(past_limit.index),
+        None => looked,
+    };
+    let gaps = looked.named(&gaps);
     events.truncate(query.limit as usize);
     events.reverse();
-    let (Some(first), Some(last)) = (events.first(), events.last()) else {
+    if events.is_empty() {
         return Err(QueryError::NotFound(format!(
-            "no events match in cluster `{cluster}`{} ({})",
+            "no events match in cluster `{cluster}`{} ({}){}",
             query
                 .namespace
                 .as_ref()
                 .map(|ns| format!(", namespace `{ns}`"))
                 .unwrap_or_default(),
-            covers(span)
+            covers(span),
+            gaps::not_found_note(&gaps)
         )));
-    };
-    let gaps = gaps::answered(&gaps, first.index, last.index);
+    }
     Ok(Events {
         events,
         gaps,
@@ -272,16 +294,45 @@ mod tests {
     }
 
     #[test]
-    fn matching_events_are_shown_oldest_first_with_the_gaps_among_them() {
+    fn matching_events_are_shown_oldest_first_with_every_gap_of_the_stretch_read() {
         let fetched = Fetched {
             events: vec![event(30), event(20), event(10)],
             gaps: vec![gap(1, 5), gap(12, 18), gap(30, 40)],
-            span: None,
+            ..Fetched::default()
         };
         let answer = build("prod", &query(100), fetched).unwrap();
         assert_eq!(indexes(&answer), vec![10, 20, 30]);
-        assert_eq!(answer.gaps, vec![gap(12, 18)]);
+        assert_eq!(answer.gaps, vec![gap(1, 5), gap(12, 18), gap(30, 40)]);
         assert!(!answer.truncated);
+    }
+
+    #[test]
+    fn an_answer_cut_by_its_limit_names_the_gaps_back_to_the_first_event_left_out() {
+        let fetched = Fetched {
+            events: vec![event(30), event(20), event(10)],
+            gaps: vec![gap(1, 5), gap(12, 18), gap(30, 40)],
+            ..Fetched::default()
+        };
+        let answer = build("prod", &query(2), fetched).unwrap();
+        assert_eq!(indexes(&answer), vec![20, 30]);
+        assert_eq!(answer.gaps, vec![gap(12, 18), gap(30, 40)]);
+    }
+
+    #[test]
+    fn no_match_names_the_gaps_it_may_have_been_lost_in() {
+        let fetched = Fetched {
+            span: Some((1, 50)),
+            gaps: vec![gap(10, 20)],
+            ..Fetched::default()
+        };
+        match build("prod", &query(100), fetched) {
+            Err(QueryError::NotFound(message)) => assert_eq!(
+                message,
+                "no events match in cluster `prod` (archive covers index 1–50); archive has no \
+                 events between index 10 and 20 (buffer: event dropped from buffer)"
+            ),
+            other => panic!("expected not found, got {other:?}"),
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! of at least [`MIN_PREFIX`] characters; an ambiguous prefix is an error that
 //! lists the candidates.
 
+use super::gaps::whole_stream_note;
 use super::{QueryError, covers};
 use crate::archive::{Cluster, PageQuery};
 use crate::store::Store;
@@ -32,8 +33,9 @@ pub async fn resolve(
     if given.chars().count() < MIN_PREFIX {
         let span = store.span(cluster).await?;
         return Err(QueryError::NotFound(format!(
-            "no events for {noun} `{given}` ({}); an ID prefix needs at least {MIN_PREFIX} characters",
-            covers(span)
+            "no events for {noun} `{given}` ({}); an ID prefix needs at least {MIN_PREFIX} characters{}",
+            covers(span),
+            whole_stream_note(store, cluster).await?
         )));
     }
     let candidates = store
@@ -43,8 +45,9 @@ pub async fn resolve(
         [] => {
             let span = store.span(cluster).await?;
             Err(QueryError::NotFound(format!(
-                "no events for {noun} `{given}` ({})",
-                covers(span)
+                "no events for {noun} `{given}` ({}){}",
+                covers(span),
+                whole_stream_note(store, cluster).await?
             )))
         }
         [only] => Ok(only.clone()),

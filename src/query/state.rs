@@ -8,10 +8,11 @@ use std::io::Write;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::gaps::{self, Looked};
 use super::reconstructed::{self, Known, Label, Source};
 use super::render::{self, Output};
 use super::resolve::noun;
-use super::{QueryError, covers, gaps};
+use super::{QueryError, covers};
 use crate::archive::{Cluster, Gap, PageQuery};
 use crate::store::Store;
 
@@ -129,10 +130,7 @@ async fn fetch(
         (Some(_), At::Index(_)) => None,
         _ => store.span(cluster).await?,
     };
-    let gaps = match known {
-        Some(_) => store.gaps(cluster).await?,
-        None => Vec::new(),
-    };
+    let gaps = store.gaps(cluster).await?;
     Ok(Fetched {
         key,
         known,
@@ -159,11 +157,17 @@ fn build(query: &StateQuery, fetched: Fetched) -> Result<State, QueryError> {
         span,
     } = fetched;
     let Some((known, gone)) = known else {
+        // Everything up to the point was looked at.
+        let looked = match query.at {
+            At::Index(index) => Looked::ALL.stopped_at(index.saturating_add(1)),
+            At::Time(_) => Looked::ALL,
+        };
         return Err(QueryError::NotFound(format!(
-            "no events for {} `{key}` at or before {} ({})",
+            "no events for {} `{key}` at or before {} ({}){}",
             noun(topic),
             point(query.at),
-            covers(span)
+            covers(span),
+            gaps::not_found_note(&looked.named(&gaps))
         )));
     };
     let record = record(topic, known, gone);

@@ -8,9 +8,10 @@ use std::io::Write;
 use serde::Serialize;
 
 use super::describe::{TaskDetail, Tracker};
+use super::gaps::{self, Looked};
 use super::render::{self, Output};
 use super::resolve::{noun, resolve};
-use super::{QueryError, covers, gaps};
+use super::{QueryError, covers};
 use crate::archive::RefColumn;
 use crate::archive::{ArchivedEvent, Cluster, Gap, PageQuery};
 use crate::store::Store;
@@ -104,8 +105,10 @@ struct Fetched {
     pub id: String,
     /// Its events in index order, at most one more than the query's limit.
     pub events: Vec<ArchivedEvent>,
-    /// The cluster's recorded gaps (read only when there are events).
+    /// The cluster's recorded gaps.
     pub gaps: Vec<Gap>,
+    /// The stretch of the stream the read looked at.
+    pub looked: Looked,
     /// The archive's extent (read only when there are no events, for the message).
     pub span: Option<(u64, u64)>,
 }
@@ -152,18 +155,26 @@ async fn fetch(
         limit: query.limit.saturating_add(1),
         ..PageQuery::default()
     };
+    let range = (query.from_index, query.to_index);
+    let looked = gaps::looked_at(store, cluster, range, (query.since, query.until)).await?;
     let found = super::events::within_window(store, cluster, &mut page).await?;
-    let reached = found && super::gaps::from_cut(store, cluster, &mut page).await?;
+    if found {
+        // History before the cut is kept for snapshots only.
+        gaps::from_cut(store, cluster, &mut page).await?;
+    }
     let events = match found {
         true => store.page(cluster, &page).await?,
         false => Vec::new(),
     };
-    let (mut gaps, span) = super::gaps::around(store, cluster, !events.is_empty()).await?;
-    super::gaps::keep_cut(&mut gaps, reached);
+    let span = match events.is_empty() {
+        true => store.span(cluster).await?,
+        false => None,
+    };
     Ok(Fetched {
         id,
         events,
-        gaps,
+        gaps: store.gaps(cluster).await?,
+        looked,
         span,
     })
 }
@@ -196,10 +207,16 @@ fn build(query: &TimelineQuery, fetched: Fetched) -> Result<Timeline, QueryError
         id,
         mut events,
         gaps,
+        looked,
         span,
     } = fetched;
     let topic = query.subject.topic();
     let truncated = events.len() > query.limit as usize;
+    let looked = match events.get(query.limit as usize) {
+        Some(past_limit) => looked.stopped_at(past_limit.index),
+        None => looked,
+    };
+    let gaps = looked.named(&gaps);
     events.truncate(query.limit as usize);
     if query.subject == Subject::Job && query.namespace.is_none() {
         let mut namespaces: Vec<&str> = events
@@ -216,19 +233,19 @@ fn build(query: &TimelineQuery, fetched: Fetched) -> Result<Timeline, QueryError
             )));
         }
     }
-    let (Some(first), Some(last)) = (events.first(), events.last()) else {
+    if events.is_empty() {
         let namespace = query
             .namespace
             .as_ref()
             .map(|ns| format!(" in namespace `{ns}`"))
             .unwrap_or_default();
         return Err(QueryError::NotFound(format!(
-            "no events for {} `{id}`{namespace} ({})",
+            "no events for {} `{id}`{namespace} ({}){}",
             noun(topic),
-            covers(span)
+            covers(span),
+            gaps::not_found_note(&gaps)
         )));
-    };
-    let gaps = gaps::answered(&gaps, first.index, last.index);
+    }
     let entries = transitions(query.subject, &events);
     Ok(Timeline {
         id,
@@ -422,20 +439,20 @@ mod tests {
     }
 
     #[test]
-    fn a_timeline_names_only_the_gaps_within_its_index_range() {
+    fn a_timeline_names_the_gaps_of_the_stretch_it_read_up_to_where_its_limit_stopped_it() {
         let fetched = Fetched {
             id: "web".to_owned(),
             events: web_history(),
             gaps: vec![gap(2, 10), gap(11, 15), gap(20, 30)],
-            span: None,
+            ..Fetched::default()
         };
-        let timeline = build(&query(Subject::Job, "web", 100), fetched).unwrap();
+        let timeline = build(&query(Subject::Job, "web", 2), fetched).unwrap();
         let gaps: Vec<_> = timeline
             .gaps
             .iter()
             .map(|g| (g.from_index, g.to_index))
             .collect();
-        assert_eq!(gaps, vec![(11, 15)]);
+        assert_eq!(gaps, vec![(2, 10), (11, 15)]);
     }
 
     #[test]
