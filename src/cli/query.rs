@@ -4,10 +4,12 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use super::history::pick_cluster;
+use super::query_lists::{AllocsArgs, DeploymentsArgs, EvalsArgs, JobsArgs};
 use super::time_arg::{TimeDisplay, parse_time};
 use crate::archive::{Cluster, RefColumn};
 use crate::config::DbUrl;
 use crate::query::events::{self, EventsQuery};
+use crate::query::lists;
 use crate::query::render::{Output, colour_wanted};
 use crate::query::snapshot::{self, SnapshotQuery};
 use crate::query::state::{self, At, StateQuery};
@@ -30,7 +32,7 @@ pub enum QueryCommand {
     /// A job's timeline: versions registered (with image, count and resource
     /// changes), its evaluations, deployments and allocations (placements, status
     /// transitions, task failures with their messages), stop and deregistration.
-    #[command(mut_arg("id", |a| a.value_name("JOB").help("The job ID (exact)")))]
+    #[command(mut_arg("id", |a| a.value_name("JOB").help("The job ID or a unique prefix")))]
     Job(ObjectArgs),
     /// An allocation's lifecycle: placement, desired and client status changes,
     /// each task's state changes and task events (once each, across Nomad's
@@ -54,6 +56,10 @@ pub enum QueryCommand {
     Deployment(ObjectArgs),
     State(StateArgs),
     Snapshot(SnapshotArgs),
+    Allocs(AllocsArgs),
+    Deployments(DeploymentsArgs),
+    Evals(EvalsArgs),
+    Jobs(JobsArgs),
 }
 
 /// The cluster as of a point in history: every node, job and allocation
@@ -190,6 +196,10 @@ impl QueryCommand {
             QueryCommand::Events(a) => &a.common,
             QueryCommand::State(a) => &a.common,
             QueryCommand::Snapshot(a) => &a.common,
+            QueryCommand::Allocs(a) => &a.common,
+            QueryCommand::Deployments(a) => &a.common,
+            QueryCommand::Evals(a) => &a.common,
+            QueryCommand::Jobs(a) => &a.common,
             QueryCommand::Job(a)
             | QueryCommand::Alloc(a)
             | QueryCommand::Node(a)
@@ -316,6 +326,18 @@ async fn answer(
             };
             return state::run(store, cluster, &query, output, out, colour).await;
         }
+        QueryCommand::Allocs(a) => {
+            return lists::run(store, cluster, &a.query(), output, out, colour).await;
+        }
+        QueryCommand::Deployments(a) => {
+            return lists::run(store, cluster, &a.query(), output, out, colour).await;
+        }
+        QueryCommand::Evals(a) => {
+            return lists::run(store, cluster, &a.query(), output, out, colour).await;
+        }
+        QueryCommand::Jobs(a) => {
+            return lists::jobs::run(store, cluster, &a.query(), output, out, colour).await;
+        }
         QueryCommand::Job(a) => (Subject::Job, a),
         QueryCommand::Alloc(a) => (Subject::Alloc, a),
         QueryCommand::Node(a) => (Subject::Node, a),
@@ -338,9 +360,16 @@ pub async fn run(args: QueryArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
             return Err(e);
         }
     };
-    // A snapshot is written as its rows are read, which may be many; the
-    // other answers are built whole first.
-    let streamed = matches!(args.command, QueryCommand::Snapshot(_));
+    // A snapshot and the lists are written as their rows are read, which
+    // may be many; the other answers are built whole first.
+    let streamed = matches!(
+        args.command,
+        QueryCommand::Snapshot(_)
+            | QueryCommand::Allocs(_)
+            | QueryCommand::Deployments(_)
+            | QueryCommand::Evals(_)
+            | QueryCommand::Jobs(_)
+    );
     let mut buffered = Vec::new();
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     let answered = match streamed {

@@ -14,6 +14,7 @@
 pub mod describe;
 pub mod events;
 pub mod gaps;
+pub mod lists;
 pub mod payload;
 pub mod reconstructed;
 pub mod render;

@@ -78,3 +78,21 @@ pub fn noun(topic: &str) -> String {
         other => other.to_lowercase(),
     }
 }
+
+/// The full ID of the job `given` names: its ID, or a unique prefix.
+pub async fn job(store: &dyn Store, cluster: &Cluster, given: &str) -> Result<String, QueryError> {
+    resolve(store, cluster, "Job", given).await
+}
+
+/// The full ID of the node `given` names: the name of exactly one node,
+/// else its ID or a unique prefix.
+pub async fn node(store: &dyn Store, cluster: &Cluster, given: &str) -> Result<String, QueryError> {
+    match store.node_ids_named(cluster, given).await?.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => resolve(store, cluster, "Node", given).await,
+        many => Err(QueryError::Ambiguous(format!(
+            "several nodes were called `{given}`: {}; give the node ID",
+            many.join(", ")
+        ))),
+    }
+}

@@ -60,7 +60,7 @@ impl Subject {
 #[derive(Debug, Clone)]
 pub struct TimelineQuery {
     pub subject: Subject,
-    /// The ID, a unique prefix, or for nodes also the name; job IDs are exact.
+    /// The ID, a unique prefix, or for nodes also the name.
     pub id: String,
     pub namespace: Option<String>,
     pub from_index: u64,
@@ -179,25 +179,16 @@ async fn fetch(
     })
 }
 
-/// The full ID the query names: job IDs are exact, a node may be named.
+/// The full ID the query names: an ID or a unique prefix; a node may be named.
 async fn resolve_id(
     store: &dyn Store,
     cluster: &Cluster,
     query: &TimelineQuery,
 ) -> Result<String, QueryError> {
-    let topic = query.subject.topic();
     match query.subject {
-        Subject::Job => Ok(query.id.clone()),
-        Subject::Node => match store.node_ids_named(cluster, &query.id).await?.as_slice() {
-            [one] => Ok(one.clone()),
-            [] => resolve(store, cluster, topic, &query.id).await,
-            many => Err(QueryError::Ambiguous(format!(
-                "several nodes were called `{}`: {}; give the node ID",
-                query.id,
-                many.join(", ")
-            ))),
-        },
-        _ => resolve(store, cluster, topic, &query.id).await,
+        Subject::Job => super::resolve::job(store, cluster, &query.id).await,
+        Subject::Node => super::resolve::node(store, cluster, &query.id).await,
+        _ => resolve(store, cluster, query.subject.topic(), &query.id).await,
     }
 }
 

@@ -14,6 +14,7 @@ mod index_range;
 mod ingest;
 mod keyframes;
 mod lease;
+mod lists;
 mod namespaces;
 mod nomad_time;
 mod postgres;

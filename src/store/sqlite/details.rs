@@ -21,6 +21,8 @@ const JOBS: &str = "INSERT OR IGNORE INTO job_details (cluster_id, raft_index, p
      version, status, stop, submit_time_ns)";
 const DEPLOYMENTS: &str = "INSERT OR IGNORE INTO deployment_details (cluster_id, raft_index, \
      position, job_version, status, status_description)";
+const EVALUATIONS: &str = "INSERT OR IGNORE INTO evaluation_details (cluster_id, raft_index, \
+     position, status, triggered_by, status_description)";
 const NODES: &str = "INSERT OR IGNORE INTO node_details (cluster_id, raft_index, position, \
      key_ref, node_name, status, eligibility, drain)";
 
@@ -87,6 +89,16 @@ pub(super) async fn insert(
             .bind(d.status.clone())
             .bind(d.eligibility.clone())
             .bind(d.drain)
+    })
+    .await?;
+    insert_values(tx, EVALUATIONS, 6, "", &details.evaluations, |q, r| {
+        let d = r.details;
+        q.bind(cluster_id)
+            .bind(r.place.0)
+            .bind(r.place.1)
+            .bind(d.status.clone())
+            .bind(d.triggered_by.clone())
+            .bind(d.status_description.clone())
     })
     .await?;
     insert_values(
