@@ -209,16 +209,12 @@ impl QueryCommand {
     }
 }
 
-/// A point in history, for `snapshot` and `state`.
+/// A point in history, for `snapshot` and `state`; neither given: now
+/// (the newest stored moment).
 #[derive(Debug, clap::Args)]
 pub struct PointArgs {
-    /// At or before this raft index.
-    #[arg(
-        long,
-        value_name = "N",
-        required_unless_present = "at",
-        conflicts_with = "at"
-    )]
+    /// At or before this raft index (default: now, the newest stored).
+    #[arg(long, value_name = "N", conflicts_with = "at")]
     pub at_index: Option<u64>,
     /// At or before this time: 2026-12-04T17:41:30+01:00 or …Z
     /// (RFC 3339), 2026-12-04 17:41, 2026-12-04 or 17:41 (without an offset: in
@@ -228,12 +224,26 @@ pub struct PointArgs {
 }
 
 impl PointArgs {
-    /// `--at-index` or `--at`, whichever was given (clap requires one).
-    fn at(&self) -> At {
+    /// `--at-index` or `--at`, whichever was given, else now: the newest
+    /// stored index, which stderr names.
+    async fn at(&self, store: &dyn Store, cluster: &Cluster) -> Result<At, QueryError> {
         match (self.at_index, self.at) {
-            (Some(index), _) => At::Index(index),
-            (None, Some(time)) => At::Time(time),
-            (None, None) => At::Index(u64::MAX),
+            (Some(index), _) => Ok(At::Index(index)),
+            (None, Some(time)) => Ok(At::Time(time)),
+            (None, None) => match store.span(cluster).await? {
+                Some((_, last)) => {
+                    eprintln!(
+                        "now: index {last}, the newest stored in cluster `{}`",
+                        cluster.name
+                    );
+                    Ok(At::Index(last))
+                }
+                None => Err(QueryError::NotFound(format!(
+                    "cluster `{}`: {}",
+                    cluster.name,
+                    crate::query::covers(None)
+                ))),
+            },
         }
     }
 }
@@ -311,7 +321,7 @@ async fn answer(
         QueryCommand::Snapshot(a) => {
             let within = i64::try_from(a.terminal_within.as_millis()).unwrap_or(i64::MAX);
             let query = SnapshotQuery {
-                at: a.point.at(),
+                at: a.point.at(store, cluster).await?,
                 job: a.job.clone(),
                 node: a.node.clone(),
                 terminal_within: (!a.all).then_some(within),
@@ -322,7 +332,7 @@ async fn answer(
             let query = StateQuery {
                 topic: canonical_topic(&a.topic),
                 key: a.key.clone(),
-                at: a.point.at(),
+                at: a.point.at(store, cluster).await?,
             };
             return state::run(store, cluster, &query, output, out, colour).await;
         }

@@ -368,6 +368,13 @@ fn evaluation(previous: Option<&Evaluation>, cur: &Evaluation) -> Vec<String> {
 }
 
 fn deployment(previous: Option<&Deployment>, cur: &Deployment) -> Vec<String> {
+    let mut lines = deployment_status(previous, cur);
+    let groups = previous.map(|p| &p.task_groups);
+    lines.extend(super::deployment_health::changes(groups, &cur.task_groups));
+    lines
+}
+
+fn deployment_status(previous: Option<&Deployment>, cur: &Deployment) -> Vec<String> {
     match previous {
         None => vec![with_reason(
             format!(

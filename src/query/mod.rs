@@ -11,6 +11,7 @@
 //! without any I/O (`build`, unit-tested on hand-made events and gaps), and
 //! written out (`render`).
 
+pub mod deployment_health;
 pub mod describe;
 pub mod events;
 pub mod gaps;
@@ -48,8 +49,18 @@ pub fn covers(span: Option<(u64, u64)>) -> String {
     }
 }
 
-/// Topic names as Nomad spells them, whatever case the user typed.
+/// Topic names as Nomad spells them, whatever case the user typed; the
+/// nouns the commands use (`alloc`, `eval`) name their topics too.
 pub fn canonical_topic(topic: &str) -> String {
+    const NOUNS: [(&str, &str); 4] = [
+        ("alloc", "Allocation"),
+        ("allocs", "Allocation"),
+        ("eval", "Evaluation"),
+        ("evals", "Evaluation"),
+    ];
+    if let Some((_, name)) = NOUNS.iter().find(|(n, _)| n.eq_ignore_ascii_case(topic)) {
+        return (*name).to_owned();
+    }
     const KNOWN: [&str; 14] = [
         "Job",
         "Evaluation",
@@ -70,4 +81,35 @@ pub fn canonical_topic(topic: &str) -> String {
         .iter()
         .find(|k| k.eq_ignore_ascii_case(topic))
         .map_or_else(|| topic.to_owned(), |k| (*k).to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical_topic;
+
+    #[test]
+    fn the_commands_nouns_name_their_topics() {
+        let names = [
+            "alloc",
+            "EVAL",
+            "node",
+            "job",
+            "deployment",
+            "allocation",
+            "Custom",
+        ];
+        let topics: Vec<String> = names.iter().map(|n| canonical_topic(n)).collect();
+        assert_eq!(
+            topics,
+            [
+                "Allocation",
+                "Evaluation",
+                "Node",
+                "Job",
+                "Deployment",
+                "Allocation",
+                "Custom"
+            ]
+        );
+    }
 }

@@ -8,15 +8,15 @@ use serde_json::{Value, json};
 
 use crate::common::{Archive, Backend, on_both_backends};
 
-const N1: &str = "11111111-aaaa-bbbb-cccc-000000000001";
+pub const N1: &str = "11111111-aaaa-bbbb-cccc-000000000001";
 const N2: &str = "11111111-aaaa-bbbb-cccc-000000000002";
 const E1: &str = "22222222-aaaa-bbbb-cccc-000000000001";
-const E2: &str = "22222222-aaaa-bbbb-cccc-000000000002";
-const D1: &str = "33333333-aaaa-bbbb-cccc-000000000001";
-const A1: &str = "44444444-aaaa-bbbb-cccc-000000000001";
+pub const E2: &str = "22222222-aaaa-bbbb-cccc-000000000002";
+pub const D1: &str = "33333333-aaaa-bbbb-cccc-000000000001";
+pub const A1: &str = "44444444-aaaa-bbbb-cccc-000000000001";
 const A2: &str = "44444444-aaaa-bbbb-cccc-000000000002";
 const A3: &str = "44444444-aaaa-bbbb-cccc-000000000003";
-const JOB: &str = "web-frontend";
+pub const JOB: &str = "web-frontend";
 /// 2026-01-01T00:00:00Z in ns; index `i` happens `i` seconds later.
 const T0: i64 = 1_767_225_600_000_000_000;
 
@@ -49,9 +49,14 @@ fn node(id: &str, name: &str, status: &str, index: u64) -> SimEvent {
 }
 
 fn job(version: u64, index: u64) -> SimEvent {
-    let payload = json!({"ID": JOB, "Namespace": "prod", "Version": version, "Status": "running",
+    job_named(JOB, version, index)
+}
+
+/// A job `id` registered at `index`, in namespace `prod`.
+pub fn job_named(id: &str, version: u64, index: u64) -> SimEvent {
+    let payload = json!({"ID": id, "Namespace": "prod", "Version": version, "Status": "running",
         "Stop": false, "SubmitTime": at(index), "JobModifyIndex": index});
-    ev("Job", JOB, "prod", index, payload)
+    ev("Job", id, "prod", index, payload)
 }
 
 fn eval(id: &str, status: &str, index: u64) -> SimEvent {
@@ -60,9 +65,11 @@ fn eval(id: &str, status: &str, index: u64) -> SimEvent {
     ev("Evaluation", id, "prod", index, payload)
 }
 
-fn deployment(status: &str, description: &str, index: u64) -> SimEvent {
+fn deployment(status: &str, description: &str, index: u64, health: [u64; 2]) -> SimEvent {
+    let groups = json!({"api": {"DesiredTotal": 2, "PlacedAllocs": 2, "HealthyAllocs": health[0],
+        "UnhealthyAllocs": health[1]}});
     let payload = json!({"ID": D1, "JobID": JOB, "Namespace": "prod", "JobVersion": 0, "Status": status,
-        "StatusDescription": description, "ModifyTime": at(index)});
+        "StatusDescription": description, "ModifyTime": at(index), "TaskGroups": groups});
     ev("Deployment", D1, "prod", index, payload)
 }
 
@@ -90,7 +97,7 @@ pub fn incident() -> Vec<SimFrame> {
             22,
             vec![
                 alloc(A1, w1, "pending", 22),
-                deployment("running", "Deployment is running", 22),
+                deployment("running", "Deployment is running", 22, [0, 0]),
             ],
         ),
         (
@@ -105,7 +112,7 @@ pub fn incident() -> Vec<SimFrame> {
             30,
             vec![
                 alloc(A1, w1, "failed", 30),
-                deployment("failed", "Failed due to unhealthy allocations", 30),
+                deployment("failed", "Failed due to unhealthy allocations", 30, [1, 1]),
                 eval(E2, "blocked", 30),
             ],
         ),

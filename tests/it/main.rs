@@ -19,6 +19,7 @@ mod namespaces;
 mod nomad_time;
 mod postgres;
 mod query;
+mod query_forms;
 mod reconcile;
 mod refusals;
 mod replay;
