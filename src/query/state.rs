@@ -46,6 +46,16 @@ pub struct StateRecord {
     pub reconstruction: Option<Label>,
 }
 
+/// The JSON document of a state: the record, and the gaps after it up to
+/// the point asked for.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct WithGaps<'a> {
+    #[serde(flatten)]
+    record: &'a StateRecord,
+    gaps: &'a [Gap],
+}
+
 /// Which object, and when.
 #[derive(Debug, Clone)]
 pub struct StateQuery {
@@ -254,7 +264,17 @@ fn render(
             write!(out, "{header}\n{label}{body}\n")?;
             render::gap_lines(out, &state.gaps, colour)
         }
-        Output::Json | Output::Ndjson => {
+        Output::Json => {
+            if let Some(label) = &record.reconstruction {
+                tracing::warn!("{}", reconstructed::state_line(topic, label));
+            }
+            let document = WithGaps {
+                record,
+                gaps: &state.gaps,
+            };
+            render::json_line(out, &document)
+        }
+        Output::Ndjson => {
             for gap in &state.gaps {
                 tracing::warn!("{}", gaps::sentence(gap));
             }

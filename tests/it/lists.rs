@@ -10,12 +10,12 @@ use crate::common::{Archive, Backend, on_both_backends};
 
 pub const N1: &str = "11111111-aaaa-bbbb-cccc-000000000001";
 const N2: &str = "11111111-aaaa-bbbb-cccc-000000000002";
-const E1: &str = "22222222-aaaa-bbbb-cccc-000000000001";
+pub const E1: &str = "22222222-aaaa-bbbb-cccc-000000000001";
 pub const E2: &str = "22222222-aaaa-bbbb-cccc-000000000002";
 pub const D1: &str = "33333333-aaaa-bbbb-cccc-000000000001";
 pub const A1: &str = "44444444-aaaa-bbbb-cccc-000000000001";
 const A2: &str = "44444444-aaaa-bbbb-cccc-000000000002";
-const A3: &str = "44444444-aaaa-bbbb-cccc-000000000003";
+pub const A3: &str = "44444444-aaaa-bbbb-cccc-000000000003";
 pub const JOB: &str = "web-frontend";
 /// 2026-01-01T00:00:00Z in ns; index `i` happens `i` seconds later.
 const T0: i64 = 1_767_225_600_000_000_000;
@@ -43,7 +43,7 @@ fn ev(topic: &str, key: &str, ns: &str, index: u64, payload: Value) -> SimEvent 
     )
 }
 
-fn node(id: &str, name: &str, status: &str, index: u64) -> SimEvent {
+pub fn node(id: &str, name: &str, status: &str, index: u64) -> SimEvent {
     let payload = json!({"ID": id, "Name": name, "Status": status, "StatusUpdatedAt": at(index) / 1_000_000_000});
     ev("Node", id, "", index, payload)
 }
@@ -59,13 +59,13 @@ pub fn job_named(id: &str, version: u64, index: u64) -> SimEvent {
     ev("Job", id, "prod", index, payload)
 }
 
-fn eval(id: &str, status: &str, index: u64) -> SimEvent {
+pub fn eval(id: &str, status: &str, index: u64) -> SimEvent {
     let payload = json!({"ID": id, "JobID": JOB, "Namespace": "prod", "Status": status,
         "TriggeredBy": "job-register", "ModifyTime": at(index)});
     ev("Evaluation", id, "prod", index, payload)
 }
 
-fn deployment(status: &str, description: &str, index: u64, health: [u64; 2]) -> SimEvent {
+pub fn deployment(status: &str, description: &str, index: u64, health: [u64; 2]) -> SimEvent {
     let groups = json!({"api": {"DesiredTotal": 2, "PlacedAllocs": 2, "HealthyAllocs": health[0],
         "UnhealthyAllocs": health[1]}});
     let payload = json!({"ID": D1, "JobID": JOB, "Namespace": "prod", "JobVersion": 0, "Status": status,
@@ -73,7 +73,7 @@ fn deployment(status: &str, description: &str, index: u64, health: [u64; 2]) -> 
     ev("Deployment", D1, "prod", index, payload)
 }
 
-fn alloc(id: &str, node: (&str, &str), client: &str, index: u64) -> SimEvent {
+pub fn alloc(id: &str, node: (&str, &str), client: &str, index: u64) -> SimEvent {
     let payload = json!({"ID": id, "JobID": JOB, "Namespace": "prod", "TaskGroup": "api", "NodeID": node.0,
         "NodeName": node.1, "EvalID": E1, "DeploymentID": D1, "DesiredStatus": "run",
         "ClientStatus": client, "ModifyTime": at(index)});
