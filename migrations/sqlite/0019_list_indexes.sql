@@ -18,8 +18,7 @@ CREATE TABLE evaluation_details (
 ) WITHOUT ROWID;
 
 -- The events already archived and stored plain. An event stored compressed
--- (0016) cannot be read here; nomad-chronicle fills those in when it opens
--- the archive.
+-- (0016) cannot be read here and gets no row (docs/schema.md).
 INSERT INTO evaluation_details
 SELECT cluster_id, raft_index, position,
        json_extract(event, '$.Payload.Evaluation.Status'),

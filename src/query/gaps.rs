@@ -100,9 +100,15 @@ async fn last_dated_by(
 }
 
 /// The gaps a "not found" answer names after its message: `; ` and one
-/// sentence each, or nothing.
+/// sentence each (the pruned stretch "may have" held what was asked for),
+/// or nothing.
 pub fn not_found_note(gaps: &[Gap]) -> String {
-    gaps.iter().map(|g| format!("; {}", sentence(g))).collect()
+    gaps.iter()
+        .map(|g| match g.kind {
+            GapKind::Pruned => format!("; {}, so it may have been there", sentence(g)),
+            _ => format!("; {}", sentence(g)),
+        })
+        .collect()
 }
 
 /// A "not found" message naming the gaps of the whole stream: what was

@@ -79,9 +79,14 @@ pub fn noun(topic: &str) -> String {
     }
 }
 
-/// The full ID of the job `given` names: its ID, or a unique prefix.
+/// The full ID of the job `given` names: its ID, or a unique prefix; a
+/// name that is neither is taken as given, for the answer to say what it
+/// found of it (nothing, in which namespace).
 pub async fn job(store: &dyn Store, cluster: &Cluster, given: &str) -> Result<String, QueryError> {
-    resolve(store, cluster, "Job", given).await
+    match resolve(store, cluster, "Job", given).await {
+        Err(QueryError::NotFound(_)) => Ok(given.to_owned()),
+        other => other,
+    }
 }
 
 /// The full ID of the node `given` names: the name of exactly one node,

@@ -101,6 +101,15 @@ pub(super) async fn insert(
             .bind(d.status_description.clone())
     })
     .await?;
+    insert_task_events(tx, cluster_id, task_events).await
+}
+
+/// Stores a batch's new task events.
+async fn insert_task_events(
+    tx: &mut SqliteConnection,
+    cluster_id: i64,
+    task_events: &BatchTaskEvents<'_>,
+) -> Result<(), StoreError> {
     insert_values(
         tx,
         TASK_EVENTS,
