@@ -209,7 +209,14 @@ pub fn list(cluster_id: i64, kind: Kind, filter: &ListFilter, style: Placeholder
         matched.push_str(&format!(" AND e.namespace = {ns}"));
     }
     let (by_key, join) = (p.by_key(), p.join_rows());
-    let within = format!("event_at >= {since} AND event_at < {until}");
+    let within = |at: &str| format!("{at} >= {since} AND {at} < {until}");
+    // SQLite, without statistics, would rather range over the index by
+    // time (or carry the window's raft indexes over to the events) than
+    // look each matched row's event up: `+` hides those from its planner.
+    let (plain, unindexed) = match style {
+        Placeholders::Question => ("+", " + 0"),
+        Placeholders::Numbered => ("", ""),
+    };
     let columns = kind.columns();
     p.statement(format!(
         "SELECT k.name AS id, e.namespace, j.name AS job_id, {columns}, \
@@ -217,12 +224,12 @@ pub fn list(cluster_id: i64, kind: Kind, filter: &ListFilter, style: Placeholder
          FROM (SELECT o.key_ref, \
                  (SELECT MAX(x.raft_index) FROM event_log AS x{by_key} \
                   WHERE x.topic = {topic} AND x.key_ref = o.key_ref AND x.cluster_id = {c} \
-                    AND x.raft_index >= {lo} AND x.raft_index <= {hi} AND x.{within}) AS last \
+                    AND x.raft_index >= {lo} AND x.raft_index <= {hi} AND {}) AS last \
                FROM (SELECT DISTINCT e.key_ref FROM {table} AS m \
-                     {join} event_log AS e ON e.cluster_id = m.cluster_id \
-                       AND e.raft_index = m.raft_index AND e.position = m.position \
+                     {join} event_log AS e ON e.cluster_id = {c} \
+                       AND e.raft_index = m.raft_index{unindexed} AND e.position = m.position \
                      WHERE m.cluster_id = {c} AND m.raft_index >= {lo} AND m.raft_index <= {hi} \
-                       AND e.{within}{matched}) AS o) AS l \
+                       AND {}{matched}) AS o) AS l \
          {join} event_log AS e ON e.cluster_id = {c} AND e.raft_index = l.last \
            AND e.topic = {topic} AND e.key_ref = l.key_ref \
          JOIN {table} AS d ON d.cluster_id = e.cluster_id AND d.raft_index = e.raft_index \
@@ -230,7 +237,9 @@ pub fn list(cluster_id: i64, kind: Kind, filter: &ListFilter, style: Placeholder
          JOIN names AS k ON k.id = e.key_ref \
          LEFT JOIN names AS j ON j.id = e.job_ref \
          LEFT JOIN names AS n ON n.id = e.node_ref \
-         ORDER BY e.raft_index, e.position"
+         ORDER BY e.raft_index, e.position",
+        within("x.event_at"),
+        within(&format!("{plain}e.event_at")),
     ))
 }
 
