@@ -248,6 +248,12 @@ async fn allocations_that_failed_or_were_lost_are_listed_once_each(backend: Back
         none.stderr.trim(),
         "no allocations with status failed since 2026-01-01T00:00:35Z in cluster `default`"
     );
+    let elsewhere = archive.run(&["query", "allocs", "--namespace", "default"]).await;
+    assert_eq!(elsewhere.code, Some(1));
+    assert_eq!(
+        elsewhere.stderr.trim(),
+        "no allocations in cluster `default`, namespace `default`"
+    );
     let typo = archive.run(&["query", "allocs", "--status", "faild"]).await;
     assert_eq!(typo.code, Some(2));
     assert!(
