@@ -248,7 +248,9 @@ async fn allocations_that_failed_or_were_lost_are_listed_once_each(backend: Back
         none.stderr.trim(),
         "no allocations with status failed since 2026-01-01T00:00:35Z in cluster `default`"
     );
-    let elsewhere = archive.run(&["query", "allocs", "--namespace", "default"]).await;
+    let elsewhere = archive
+        .run(&["query", "allocs", "--namespace", "default"])
+        .await;
     assert_eq!(elsewhere.code, Some(1));
     assert_eq!(
         elsewhere.stderr.trim(),
