@@ -1,7 +1,9 @@
 //! Answers from the archive: the raw events behind a question ([`events`]),
 //! an object's history as a timeline of transitions ([`timeline`], built by
 //! [`describe`]), and any object as Nomad last described it at a point in
-//! time ([`state`]), or the whole cluster at that time ([`snapshot`]).
+//! time ([`state`]), or the whole cluster at that time ([`snapshot`]);
+//! the lists asked for after an incident (failed allocations, deployments,
+//! blocked evaluations, jobs at a moment: [`lists`]).
 //! IDs may be given as prefixes, as with the Nomad CLI ([`resolve`]); every
 //! answer says which recorded gaps it overlaps ([`gaps`]); states and
 //! snapshots after a gap use, and label, what Nomad's lists said then
