@@ -8,11 +8,14 @@ use anyhow::Context;
 use nomad_chronicle::archive::{Batch, ReceivedFrame, now_millis};
 use nomad_chronicle::config::DbUrl;
 use nomad_chronicle::nomad::{Line, parse_line};
+use nomad_chronicle::query::QueryError;
+use nomad_chronicle::query::lists::jobs::JobsQuery;
+use nomad_chronicle::query::lists::{self, ListKind, ListQuery};
 use nomad_chronicle::query::render::{Look, Output};
 use nomad_chronicle::query::snapshot::{self, SnapshotQuery};
 use nomad_chronicle::query::state::{self, At, StateQuery};
 use nomad_chronicle::query::timeline::{self, Subject, TimelineQuery};
-use nomad_chronicle::store::{self, Store};
+use nomad_chronicle::store::{self, MomentQuery, Point, Store};
 use nomad_sim::Generator;
 
 use crate::stats::{ms, percentile};
@@ -35,7 +38,7 @@ pub struct QueryBench {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "job,alloc,node,state,snapshot"
+        default_value = "job,alloc,node,state,snapshot,allocs,deployments,evals,jobs"
     )]
     pub only: Vec<String>,
 }
@@ -105,6 +108,7 @@ pub async fn measure(
         .context("the bench cluster")?;
     let status = store.status().await?;
     let mut rng = fastrand::Rng::with_seed(args.seed);
+    let last_time = last_time(store.as_ref(), &cluster, samples.last_index).await?;
     let pick = |rng: &mut fastrand::Rng, list: &[String]| list[rng.usize(..list.len())].clone();
     let mut latencies = Vec::new();
     for kind in args.only.iter().map(String::as_str) {
@@ -195,8 +199,12 @@ pub async fn measure(
                     )
                     .await
                 }
+                (list, None) if LISTS.contains(&list) => {
+                    run_list(store.as_ref(), &cluster, list, last_time, &mut sink).await
+                }
                 (other, None) => anyhow::bail!(
-                    "unknown query kind `{other}`: use job, alloc, node, state or snapshot"
+                    "unknown query kind `{other}`: use job, alloc, node, state, snapshot, allocs, \
+                     deployments, evals or jobs"
                 ),
             };
             result.with_context(|| format!("a {kind} query failed"))?;
@@ -216,6 +224,72 @@ pub async fn measure(
         latencies,
         samples,
     })
+}
+
+/// The list queries timed, as an on-call engineer asks them.
+const LISTS: [&str; 4] = ["allocs", "deployments", "evals", "jobs"];
+
+/// The Nomad time of the archive's newest event: list windows end there.
+async fn last_time(
+    store: &dyn Store,
+    cluster: &nomad_chronicle::archive::Cluster,
+    last_index: u64,
+) -> anyhow::Result<i64> {
+    let query = MomentQuery {
+        point: Point::Index(last_index),
+        terminal_within: None,
+        refs: Vec::new(),
+    };
+    let moment = store.moment(cluster, &query).await?;
+    Ok(moment.and_then(|m| m.time).unwrap_or_else(now_millis))
+}
+
+/// `query allocs --status failed,lost --since 2h`, `query deployments
+/// --status failed --since 1d`, `query evals --status blocked,failed
+/// --since 1d` (before the newest event) or `query jobs` (now); an empty
+/// list is an answer.
+async fn run_list(
+    store: &dyn Store,
+    cluster: &nomad_chronicle::archive::Cluster,
+    kind: &str,
+    last_time: i64,
+    sink: &mut std::io::Sink,
+) -> Result<(), QueryError> {
+    const HOUR: i64 = 3_600_000;
+    let list = |kind, statuses: &[&str], window: i64| ListQuery {
+        kind,
+        statuses: statuses.iter().map(|s| (*s).to_owned()).collect(),
+        job: None,
+        node: None,
+        namespace: None,
+        since: Some(last_time - window),
+        until: None,
+    };
+    let answered = match kind {
+        "allocs" => {
+            let q = list(ListKind::Allocations, &["failed", "lost"], 2 * HOUR);
+            lists::run(store, cluster, &q, Output::Json, sink, &Look::default()).await
+        }
+        "deployments" => {
+            let q = list(ListKind::Deployments, &["failed"], 24 * HOUR);
+            lists::run(store, cluster, &q, Output::Json, sink, &Look::default()).await
+        }
+        "evals" => {
+            let q = list(ListKind::Evaluations, &["blocked", "failed"], 24 * HOUR);
+            lists::run(store, cluster, &q, Output::Json, sink, &Look::default()).await
+        }
+        _ => {
+            let q = JobsQuery {
+                at: None,
+                namespace: None,
+            };
+            lists::jobs::run(store, cluster, &q, Output::Json, sink, &Look::default()).await
+        }
+    };
+    match answered {
+        Err(QueryError::NotFound(_)) => Ok(()),
+        other => other,
+    }
 }
 
 /// Generates the history, archiving it unless the archive already has it,

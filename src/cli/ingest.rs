@@ -153,7 +153,7 @@ fn parse_size(value: &str) -> Result<u64, String> {
 pub(super) fn parse_topic(value: &str) -> Result<(String, String), String> {
     match Subscription::parse_topic(value) {
         Ok((topic, _)) if topic.is_empty() => Err("the topic name is empty".to_owned()),
-        Ok(pair) => Ok(pair),
+        Ok((topic, key)) => Ok((crate::query::canonical_topic(&topic), key)),
         Err(_) => Err("use TOPIC or TOPIC:KEY, with at most one `:`".to_owned()),
     }
 }

@@ -9,6 +9,7 @@ mod ingest;
 mod install;
 mod prune;
 mod query;
+mod query_lists;
 mod replay;
 mod serve;
 mod status;

@@ -4,10 +4,12 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use super::history::pick_cluster;
+use super::query_lists::{AllocsArgs, DeploymentsArgs, EvalsArgs, JobsArgs};
 use super::time_arg::{TimeDisplay, parse_time};
 use crate::archive::{Cluster, RefColumn};
 use crate::config::DbUrl;
 use crate::query::events::{self, EventsQuery};
+use crate::query::lists;
 use crate::query::render::{Look, Output, colour_wanted, table_width};
 use crate::query::snapshot::{self, SnapshotQuery};
 use crate::query::state::{self, At, StateQuery};
@@ -30,7 +32,7 @@ pub enum QueryCommand {
     /// A job's timeline: versions registered (with image, count and resource
     /// changes), its evaluations, deployments and allocations (placements, status
     /// transitions, task failures with their messages), stop and deregistration.
-    #[command(mut_arg("id", |a| a.value_name("JOB").help("The job ID (exact)")))]
+    #[command(mut_arg("id", |a| a.value_name("JOB").help("The job ID or a unique prefix")))]
     Job(ObjectArgs),
     /// An allocation's lifecycle: placement, desired and client status changes,
     /// each task's state changes and task events (once each, across Nomad's
@@ -54,6 +56,10 @@ pub enum QueryCommand {
     Deployment(ObjectArgs),
     State(StateArgs),
     Snapshot(SnapshotArgs),
+    Allocs(AllocsArgs),
+    Deployments(DeploymentsArgs),
+    Evals(EvalsArgs),
+    Jobs(JobsArgs),
 }
 
 /// The cluster as of a point in history: every node, job and allocation
@@ -218,6 +224,10 @@ impl QueryCommand {
             QueryCommand::Events(a) => &a.common,
             QueryCommand::State(a) => &a.common,
             QueryCommand::Snapshot(a) => &a.common,
+            QueryCommand::Allocs(a) => &a.common,
+            QueryCommand::Deployments(a) => &a.common,
+            QueryCommand::Evals(a) => &a.common,
+            QueryCommand::Jobs(a) => &a.common,
             QueryCommand::Job(a)
             | QueryCommand::Alloc(a)
             | QueryCommand::Node(a)
@@ -227,16 +237,12 @@ impl QueryCommand {
     }
 }
 
-/// A point in history, for `snapshot` and `state`.
+/// A point in history, for `snapshot` and `state`; neither given: now
+/// (the newest stored moment).
 #[derive(Debug, clap::Args)]
 pub struct PointArgs {
-    /// At or before this raft index.
-    #[arg(
-        long,
-        value_name = "N",
-        required_unless_present = "at",
-        conflicts_with = "at"
-    )]
+    /// At or before this raft index (default: now, the newest stored).
+    #[arg(long, value_name = "N", conflicts_with = "at")]
     pub at_index: Option<u64>,
     /// At or before this time: 2026-12-04T17:41:30+01:00 or …Z
     /// (RFC 3339), 2026-12-04 17:41, 2026-12-04 or 17:41 (without an offset: in
@@ -246,12 +252,26 @@ pub struct PointArgs {
 }
 
 impl PointArgs {
-    /// `--at-index` or `--at`, whichever was given (clap requires one).
-    fn at(&self) -> At {
+    /// `--at-index` or `--at`, whichever was given, else now: the newest
+    /// stored index, which stderr names.
+    async fn at(&self, store: &dyn Store, cluster: &Cluster) -> Result<At, QueryError> {
         match (self.at_index, self.at) {
-            (Some(index), _) => At::Index(index),
-            (None, Some(time)) => At::Time(time),
-            (None, None) => At::Index(u64::MAX),
+            (Some(index), _) => Ok(At::Index(index)),
+            (None, Some(time)) => Ok(At::Time(time)),
+            (None, None) => match store.span(cluster).await? {
+                Some((_, last)) => {
+                    eprintln!(
+                        "now: index {last}, the newest stored in cluster `{}`",
+                        cluster.name
+                    );
+                    Ok(At::Index(last))
+                }
+                None => Err(QueryError::NotFound(format!(
+                    "cluster `{}`: {}",
+                    cluster.name,
+                    crate::query::covers(None)
+                ))),
+            },
         }
     }
 }
@@ -330,7 +350,7 @@ async fn answer(
         QueryCommand::Snapshot(a) => {
             let within = i64::try_from(a.terminal_within.as_millis()).unwrap_or(i64::MAX);
             let query = SnapshotQuery {
-                at: a.point.at(),
+                at: a.point.at(store, cluster).await?,
                 job: a.job.clone(),
                 node: a.node.clone(),
                 terminal_within: (!a.all).then_some(within),
@@ -341,9 +361,21 @@ async fn answer(
             let query = StateQuery {
                 topic: canonical_topic(&a.topic),
                 key: a.key.clone(),
-                at: a.point.at(),
+                at: a.point.at(store, cluster).await?,
             };
             return state::run(store, cluster, &query, output, out, look).await;
+        }
+        QueryCommand::Allocs(a) => {
+            return lists::run(store, cluster, &a.query(), output, out, look).await;
+        }
+        QueryCommand::Deployments(a) => {
+            return lists::run(store, cluster, &a.query(), output, out, look).await;
+        }
+        QueryCommand::Evals(a) => {
+            return lists::run(store, cluster, &a.query(), output, out, look).await;
+        }
+        QueryCommand::Jobs(a) => {
+            return lists::jobs::run(store, cluster, &a.query(), output, out, look).await;
         }
         QueryCommand::Job(a) => (Subject::Job, a),
         QueryCommand::Alloc(a) => (Subject::Alloc, a),

@@ -1,7 +1,7 @@
 //! What the reporting views show of an event (docs/reporting.md), read
 //! from its payload when it arrives: an allocation's group, node and
-//! statuses with its task events, a job's version, a deployment's and a
-//! node's status. The archive stores them beside the event (migration 0015),
+//! statuses with its task events, a job's version, a deployment's, a
+//! node's and an evaluation's status. The archive stores them beside the event (migration 0015),
 //! so the views never read the stored JSON.
 //!
 //! Reading is lenient, as `json_extract` was: a field of another type than
@@ -25,6 +25,7 @@ pub enum Details {
     Job(JobDetails),
     Deployment(DeploymentDetails),
     Node(NodeDetails),
+    Evaluation(EvaluationDetails),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -79,6 +80,16 @@ pub struct NodeDetails {
     pub drain: Option<bool>,
 }
 
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct EvaluationDetails {
+    #[serde(rename = "Status", default, deserialize_with = "text")]
+    pub status: Option<String>,
+    #[serde(rename = "TriggeredBy", default, deserialize_with = "text")]
+    pub triggered_by: Option<String>,
+    #[serde(rename = "StatusDescription", default, deserialize_with = "text")]
+    pub status_description: Option<String>,
+}
+
 /// One task event as an allocation update carries it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskEvent {
@@ -109,7 +120,8 @@ pub fn read(topic: &str, raw: &str) -> Details {
                 alias = "Allocation",
                 alias = "Job",
                 alias = "Deployment",
-                alias = "Node"
+                alias = "Node",
+                alias = "Evaluation"
             )]
             object: Option<T>,
         }
@@ -120,6 +132,7 @@ pub fn read(topic: &str, raw: &str) -> Details {
         "Job" => object(raw).map(Details::Job),
         "Deployment" => object(raw).map(Details::Deployment),
         "Node" => object(raw).map(Details::Node),
+        "Evaluation" => object(raw).map(Details::Evaluation),
         _ => None,
     }
     .unwrap_or_default()
@@ -340,6 +353,18 @@ mod tests {
             })
         );
         assert_eq!(read("Evaluation", r#"{"Payload":{}}"#), Details::None);
+        assert_eq!(
+            read(
+                "Evaluation",
+                r#"{"Payload":{"Evaluation":{"Status":"blocked","TriggeredBy":"job-register"}}}"#
+            ),
+            Details::Evaluation(EvaluationDetails {
+                status: Some("blocked".into()),
+                triggered_by: Some("job-register".into()),
+                status_description: None,
+            })
+        );
+        assert_eq!(read("Service", r#"{"Payload":{}}"#), Details::None);
         assert_eq!(read("Node", r#"{"Payload":{"Node":null}}"#), Details::None);
         assert_eq!(read("Node", "not json"), Details::None);
     }

@@ -417,6 +417,15 @@ fn evaluation(previous: Option<&Evaluation>, cur: &Evaluation) -> Vec<Line> {
 
 fn deployment(previous: Option<&Deployment>, cur: &Deployment) -> Vec<Line> {
     const OBJECT: &str = "Deployment";
+    let mut lines = deployment_status(previous, cur);
+    let groups = previous.map(|p| &p.task_groups);
+    let counts = super::deployment_health::changes(groups, &cur.task_groups);
+    lines.extend(counts.into_iter().map(|text| Line::new(OBJECT, text)));
+    lines
+}
+
+fn deployment_status(previous: Option<&Deployment>, cur: &Deployment) -> Vec<Line> {
+    const OBJECT: &str = "Deployment";
     match previous {
         None => {
             let text = format!(

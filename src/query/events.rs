@@ -50,6 +50,8 @@ struct Scan {
     first: Option<(u64, u32)>,
     /// Whether an older event matched too.
     truncated: bool,
+    /// The newest event left out, when one was.
+    left_out: Option<u64>,
 }
 
 impl Scan {
@@ -60,6 +62,7 @@ impl Scan {
             last: None,
             first: None,
             truncated: false,
+            left_out: None,
         }
     }
 
@@ -68,6 +71,7 @@ impl Scan {
         for event in page {
             if self.count == self.limit {
                 self.truncated = true;
+                self.left_out = Some(event.index);
                 return false;
             }
             self.last.get_or_insert(event.index);
@@ -89,19 +93,29 @@ pub async fn run(
     look: &Look,
 ) -> Result<usize, QueryError> {
     let mut page = page_query(store, cluster, query).await?;
+    let range = (query.from_index, query.to_index);
+    let looked = gaps::looked_at(store, cluster, range, (query.since, query.until)).await?;
     let found = within_window(store, cluster, &mut page).await?;
-    let reached = found && gaps::from_cut(store, cluster, &mut page).await?;
+    if found {
+        // History before the cut is kept for snapshots only.
+        gaps::from_cut(store, cluster, &mut page).await?;
+    }
     let scan = match found {
         true => scan(store, cluster, &page, query.limit).await?,
         false => Scan::new(query.limit),
     };
+    let all = store.gaps(cluster).await?;
     let (Some((first, position)), Some(last)) = (scan.first, scan.last) else {
-        let (_, span) = gaps::around(store, cluster, false).await?;
-        return Err(not_found(&cluster.name, query, span));
+        let span = store.span(cluster).await?;
+        return Err(not_found(&cluster.name, query, span, &looked.named(&all)));
     };
-    let (mut all, _) = gaps::around(store, cluster, true).await?;
-    gaps::keep_cut(&mut all, reached && !scan.truncated);
-    let overlapping = gaps::answered(&all, first, last);
+    // Newest first: a read past its limit looked back only as far as the
+    // first event it left out.
+    let looked = match scan.left_out {
+        Some(index) => looked.started_at(index),
+        None => looked,
+    };
+    let overlapping = looked.named(&all);
     // Oldest first, from the first event counted to the newest.
     page.newest_first = false;
     page.from_index = page.from_index.max(first);
@@ -254,16 +268,23 @@ struct Tail<'a> {
     truncated: bool,
 }
 
-/// "Not found", naming the cluster, the namespace and the archive's extent.
-fn not_found(cluster: &str, query: &EventsQuery, span: Option<(u64, u64)>) -> QueryError {
+/// "Not found", naming the cluster, the namespace, the archive's extent
+/// and the gaps of the stretch looked at.
+fn not_found(
+    cluster: &str,
+    query: &EventsQuery,
+    span: Option<(u64, u64)>,
+    gaps: &[Gap],
+) -> QueryError {
     QueryError::NotFound(format!(
-        "no events match in cluster `{cluster}`{} ({})",
+        "no events match in cluster `{cluster}`{} ({}){}",
         query
             .namespace
             .as_ref()
             .map(|ns| format!(", namespace `{ns}`"))
             .unwrap_or_default(),
-        covers(span)
+        covers(span),
+        gaps::not_found_note(gaps)
     ))
 }
 
@@ -333,10 +354,12 @@ mod tests {
             limit: 100,
             ..EventsQuery::default()
         };
-        match not_found("prod", &asked, Some((1, 50))) {
+        let gap = Gap::buffer_overrun(10, 20);
+        match not_found("prod", &asked, Some((1, 50)), &[gap]) {
             QueryError::NotFound(message) => assert_eq!(
                 message,
-                "no events match in cluster `prod`, namespace `batch` (archive covers index 1–50)"
+                "no events match in cluster `prod`, namespace `batch` (archive covers index 1–50); \
+                 archive has no events between index 10 and 20 (buffer: event dropped from buffer)"
             ),
             other => panic!("expected not found, got {other:?}"),
         }

@@ -3,21 +3,120 @@
 //! which reads of history start after and name when they reach into it.
 
 use crate::archive::{Cluster, Gap, GapKind, PageQuery, Prune};
-use crate::store::{Moment, Store, StoreError};
+use crate::store::{Moment, MomentQuery, Point, Store, StoreError};
 
-/// What an answer of events names around them: the cluster's gaps when
-/// events were `found` (to pick those they overlap), else the archive's
-/// extent for the "not found" message. Each is read only when needed.
-pub async fn around(
+/// The stretch of the stream an answer looked at, as raft indexes: an
+/// event it could have shown lies strictly between `after` and `before`.
+/// A gap whose missing indexes reach into it may hide such events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Looked {
+    pub after: u64,
+    pub before: u64,
+}
+
+impl Looked {
+    /// The whole stream.
+    pub const ALL: Looked = Looked {
+        after: 0,
+        before: u64::MAX,
+    };
+
+    /// Stops the stretch at `index`, where an answer read oldest first
+    /// stopped (the first event past its limit).
+    pub fn stopped_at(self, index: u64) -> Looked {
+        Looked {
+            before: self.before.min(index),
+            ..self
+        }
+    }
+
+    /// Starts the stretch at `index`, where an answer read newest first
+    /// stopped (the first event past its limit).
+    pub fn started_at(self, index: u64) -> Looked {
+        Looked {
+            after: self.after.max(index),
+            ..self
+        }
+    }
+
+    /// The recorded gaps (the pruned stretch among them) that reach into
+    /// the stretch: a gap `(from, to)` misses the indexes between them.
+    pub fn named(self, gaps: &[Gap]) -> Vec<Gap> {
+        gaps.iter()
+            .filter(|g| {
+                let first_missing = g.from_index.max(self.after).saturating_add(1);
+                first_missing < g.to_index.min(self.before)
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+impl Default for Looked {
+    fn default() -> Self {
+        Looked::ALL
+    }
+}
+
+/// The stretch a read of indexes `from..=to` (`to` open: to the end),
+/// dated in `[since, until)` (either open), looks at. A time window reaches
+/// back to the last event dated before it and on past the last dated
+/// within it: what a gap between those lost may have happened within the
+/// window. Each end is one lookup in the index by time.
+pub async fn looked_at(
     store: &dyn Store,
     cluster: &Cluster,
-    found: bool,
-) -> Result<(Vec<Gap>, Option<(u64, u64)>), StoreError> {
-    if found {
-        Ok((store.gaps(cluster).await?, None))
-    } else {
-        Ok((Vec::new(), store.span(cluster).await?))
+    (from, to): (u64, Option<u64>),
+    (since, until): (Option<i64>, Option<i64>),
+) -> Result<Looked, StoreError> {
+    let mut looked = Looked {
+        after: from.saturating_sub(1),
+        before: to.map_or(u64::MAX, |to| to.saturating_add(1)),
+    };
+    if let Some(since) = since {
+        let before_window = last_dated_by(store, cluster, since.saturating_sub(1)).await?;
+        looked.after = looked.after.max(before_window.unwrap_or(0));
     }
+    if let Some(until) = until {
+        if let Some(last) = last_dated_by(store, cluster, until.saturating_sub(1)).await? {
+            looked.before = looked.before.min(last.saturating_add(1));
+        }
+    }
+    Ok(looked)
+}
+
+/// The raft index of the event with the newest time at or before `time`.
+async fn last_dated_by(
+    store: &dyn Store,
+    cluster: &Cluster,
+    time: i64,
+) -> Result<Option<u64>, StoreError> {
+    let query = MomentQuery {
+        point: Point::Time(time),
+        terminal_within: None,
+        refs: Vec::new(),
+    };
+    Ok(store.moment(cluster, &query).await?.map(|m| m.index))
+}
+
+/// The gaps a "not found" answer names after its message: `; ` and one
+/// sentence each (the pruned stretch "may have" held what was asked for),
+/// or nothing.
+pub fn not_found_note(gaps: &[Gap]) -> String {
+    gaps.iter()
+        .map(|g| match g.kind {
+            GapKind::Pruned => format!("; {}, so it may have been there", sentence(g)),
+            _ => format!("; {}", sentence(g)),
+        })
+        .collect()
+}
+
+/// A "not found" message naming the gaps of the whole stream: what was
+/// asked for may have been lost in any of them.
+pub async fn whole_stream_note(store: &dyn Store, cluster: &Cluster) -> Result<String, StoreError> {
+    Ok(not_found_note(
+        &Looked::ALL.named(&store.gaps(cluster).await?),
+    ))
 }
 
 /// Gaps that intersect the index range `first..=last` of an answer.
@@ -43,22 +142,6 @@ pub async fn from_cut(
         }
         _ => Ok(false),
     }
-}
-
-/// Leaves the pruned stretch among `gaps` only when the read `reached`
-/// before the cut ([`from_cut`]).
-pub fn keep_cut(gaps: &mut Vec<Gap>, reached: bool) {
-    gaps.retain(|g| reached || g.kind != GapKind::Pruned);
-}
-
-/// The gaps an answer of events from `first` to `last` names: those
-/// between them, and the pruned stretch its read reached into (left among
-/// `gaps` by [`keep_cut`] only then).
-pub fn answered(gaps: &[Gap], first: u64, last: u64) -> Vec<Gap> {
-    gaps.iter()
-        .filter(|g| g.kind == GapKind::Pruned || (g.from_index < last && g.to_index > first))
-        .cloned()
-        .collect()
 }
 
 /// Drops the pruned stretch from a snapshot's `gaps` unless the snapshot
@@ -120,22 +203,37 @@ mod tests {
     }
 
     #[test]
-    fn an_answer_names_the_pruned_stretch_only_when_its_read_reached_into_it() {
+    fn an_answer_names_the_gaps_whose_missing_indexes_reach_into_the_stretch_it_read() {
         let all = vec![cut(100, None).gap(), gap(150, 160), gap(300, 310)];
-        let mut reached = all.clone();
-        keep_cut(&mut reached, true);
-        let kinds: Vec<_> = answered(&reached, 100, 200)
-            .iter()
-            .map(|g| (g.kind, g.from_index))
-            .collect();
-        assert_eq!(kinds, vec![(GapKind::Pruned, 0), (GapKind::Buffer, 150)]);
-        let mut short = all;
-        keep_cut(&mut short, false);
-        assert_eq!(answered(&short, 100, 200).len(), 1);
-        assert_eq!(
-            sentence(&reached[0]),
-            "history before (index 100) was pruned"
+        let named = |looked: Looked| -> Vec<_> {
+            looked
+                .named(&all)
+                .iter()
+                .map(|g| (g.kind, g.from_index))
+                .collect()
+        };
+        assert_eq!(named(Looked::ALL).len(), 3);
+        // From index 100, the first kept: nothing pruned is missed.
+        let from_cut = Looked {
+            after: 99,
+            before: 300,
+        };
+        assert_eq!(named(from_cut), vec![(GapKind::Buffer, 150)]);
+        let before_cut = Looked {
+            after: 98,
+            before: 150,
+        };
+        assert_eq!(named(before_cut), vec![(GapKind::Pruned, 0)]);
+        // A gap ending where the stretch starts, or starting where it ends, hides nothing.
+        assert!(
+            Looked {
+                after: 159,
+                before: 301
+            }
+            .named(&all)
+            .is_empty()
         );
+        assert_eq!(sentence(&all[0]), "history before (index 100) was pruned");
     }
 
     #[test]

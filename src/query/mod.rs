@@ -1,7 +1,9 @@
 //! Answers from the archive: the raw events behind a question ([`events`]),
 //! an object's history as a timeline of transitions ([`timeline`], built by
 //! [`describe`]), and any object as Nomad last described it at a point in
-//! time ([`state`]), or the whole cluster at that time ([`snapshot`]).
+//! time ([`state`]), or the whole cluster at that time ([`snapshot`]);
+//! the lists asked for after an incident (failed allocations, deployments,
+//! blocked evaluations, jobs at a moment: [`lists`]).
 //! IDs may be given as prefixes, as with the Nomad CLI ([`resolve`]); every
 //! answer says which recorded gaps it overlaps ([`gaps`]); states and
 //! snapshots after a gap use, and label, what Nomad's lists said then
@@ -12,10 +14,12 @@
 //! written out (`render`).
 
 pub mod change;
+pub mod deployment_health;
 pub mod describe;
 pub mod events;
 pub mod gaps;
 pub mod json;
+pub mod lists;
 pub mod payload;
 pub mod reconstructed;
 pub mod render;
@@ -51,8 +55,18 @@ pub fn covers(span: Option<(u64, u64)>) -> String {
     }
 }
 
-/// Topic names as Nomad spells them, whatever case the user typed.
+/// Topic names as Nomad spells them, whatever case the user typed; the
+/// nouns the commands use (`alloc`, `eval`) name their topics too.
 pub fn canonical_topic(topic: &str) -> String {
+    const NOUNS: [(&str, &str); 4] = [
+        ("alloc", "Allocation"),
+        ("allocs", "Allocation"),
+        ("eval", "Evaluation"),
+        ("evals", "Evaluation"),
+    ];
+    if let Some((_, name)) = NOUNS.iter().find(|(n, _)| n.eq_ignore_ascii_case(topic)) {
+        return (*name).to_owned();
+    }
     const KNOWN: [&str; 14] = [
         "Job",
         "Evaluation",
@@ -73,4 +87,35 @@ pub fn canonical_topic(topic: &str) -> String {
         .iter()
         .find(|k| k.eq_ignore_ascii_case(topic))
         .map_or_else(|| topic.to_owned(), |k| (*k).to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical_topic;
+
+    #[test]
+    fn the_commands_nouns_name_their_topics() {
+        let names = [
+            "alloc",
+            "EVAL",
+            "node",
+            "job",
+            "deployment",
+            "allocation",
+            "Custom",
+        ];
+        let topics: Vec<String> = names.iter().map(|n| canonical_topic(n)).collect();
+        assert_eq!(
+            topics,
+            [
+                "Allocation",
+                "Evaluation",
+                "Node",
+                "Job",
+                "Deployment",
+                "Allocation",
+                "Custom"
+            ]
+        );
+    }
 }

@@ -163,6 +163,12 @@ pub struct Deployment {
     pub status: Option<String>,
     #[serde(rename = "StatusDescription", deserialize_with = "text")]
     pub status_description: Option<String>,
+    /// Each task group's counts ([`super::deployment_health`]).
+    #[serde(
+        rename = "TaskGroups",
+        deserialize_with = "super::deployment_health::groups"
+    )]
+    pub task_groups: std::collections::BTreeMap<String, super::deployment_health::GroupHealth>,
 }
 
 #[derive(Debug, Default, Deserialize)]

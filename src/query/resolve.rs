@@ -2,6 +2,7 @@
 //! of at least [`MIN_PREFIX`] characters; an ambiguous prefix is an error that
 //! lists the candidates.
 
+use super::gaps::whole_stream_note;
 use super::{QueryError, covers};
 use crate::archive::{Cluster, PageQuery};
 use crate::store::Store;
@@ -32,8 +33,9 @@ pub async fn resolve(
     if given.chars().count() < MIN_PREFIX {
         let span = store.span(cluster).await?;
         return Err(QueryError::NotFound(format!(
-            "no events for {noun} `{given}` ({}); an ID prefix needs at least {MIN_PREFIX} characters",
-            covers(span)
+            "no events for {noun} `{given}` ({}); an ID prefix needs at least {MIN_PREFIX} characters{}",
+            covers(span),
+            whole_stream_note(store, cluster).await?
         )));
     }
     let candidates = store
@@ -43,8 +45,9 @@ pub async fn resolve(
         [] => {
             let span = store.span(cluster).await?;
             Err(QueryError::NotFound(format!(
-                "no events for {noun} `{given}` ({})",
-                covers(span)
+                "no events for {noun} `{given}` ({}){}",
+                covers(span),
+                whole_stream_note(store, cluster).await?
             )))
         }
         [only] => Ok(only.clone()),
@@ -73,5 +76,28 @@ pub fn noun(topic: &str) -> String {
         "Allocation" => "allocation".to_owned(),
         "Evaluation" => "evaluation".to_owned(),
         other => other.to_lowercase(),
+    }
+}
+
+/// The full ID of the job `given` names: its ID, or a unique prefix; a
+/// name that is neither is taken as given, for the answer to say what it
+/// found of it (nothing, in which namespace).
+pub async fn job(store: &dyn Store, cluster: &Cluster, given: &str) -> Result<String, QueryError> {
+    match resolve(store, cluster, "Job", given).await {
+        Err(QueryError::NotFound(_)) => Ok(given.to_owned()),
+        other => other,
+    }
+}
+
+/// The full ID of the node `given` names: the name of exactly one node,
+/// else its ID or a unique prefix.
+pub async fn node(store: &dyn Store, cluster: &Cluster, given: &str) -> Result<String, QueryError> {
+    match store.node_ids_named(cluster, given).await?.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => resolve(store, cluster, "Node", given).await,
+        many => Err(QueryError::Ambiguous(format!(
+            "several nodes were called `{given}`: {}; give the node ID",
+            many.join(", ")
+        ))),
     }
 }

@@ -110,10 +110,15 @@ pub async fn run(
         refs: refs(store, cluster, query).await?,
     };
     let not_found = || async {
+        let looked = match query.at {
+            At::Index(index) => gaps::Looked::ALL.stopped_at(index.saturating_add(1)),
+            At::Time(_) => gaps::Looked::ALL,
+        };
         Ok::<_, QueryError>(QueryError::NotFound(format!(
-            "no nodes, jobs or allocations at or before {} ({})",
+            "no nodes, jobs or allocations at or before {} ({}){}",
             point(query.at),
-            covers(store.span(cluster).await?)
+            covers(store.span(cluster).await?),
+            gaps::not_found_note(&looked.named(&store.gaps(cluster).await?))
         )))
     };
     let Some(moment) = store.moment(cluster, &moment_query).await? else {

@@ -8,10 +8,11 @@ use std::io::Write;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::gaps::{self, Looked};
 use super::reconstructed::{self, Known, Label, Source};
 use super::render::{self, Look, Output};
 use super::resolve::noun;
-use super::{QueryError, covers, gaps};
+use super::{QueryError, covers};
 use crate::archive::{Cluster, Gap, PageQuery};
 use crate::store::Store;
 
@@ -43,6 +44,16 @@ pub struct StateRecord {
     /// The reconstruction that describes the object, or that no longer listed it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reconstruction: Option<Label>,
+}
+
+/// The JSON document of a state: the record, and the gaps after it up to
+/// the point asked for.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct WithGaps<'a> {
+    #[serde(flatten)]
+    record: &'a StateRecord,
+    gaps: &'a [Gap],
 }
 
 /// Which object, and when.
@@ -129,10 +140,7 @@ async fn fetch(
         (Some(_), At::Index(_)) => None,
         _ => store.span(cluster).await?,
     };
-    let gaps = match known {
-        Some(_) => store.gaps(cluster).await?,
-        None => Vec::new(),
-    };
+    let gaps = store.gaps(cluster).await?;
     Ok(Fetched {
         key,
         known,
@@ -159,11 +167,17 @@ fn build(query: &StateQuery, fetched: Fetched) -> Result<State, QueryError> {
         span,
     } = fetched;
     let Some((known, gone)) = known else {
+        // Everything up to the point was looked at.
+        let looked = match query.at {
+            At::Index(index) => Looked::ALL.stopped_at(index.saturating_add(1)),
+            At::Time(_) => Looked::ALL,
+        };
         return Err(QueryError::NotFound(format!(
-            "no events for {} `{key}` at or before {} ({})",
+            "no events for {} `{key}` at or before {} ({}){}",
             noun(topic),
             point(query.at),
-            covers(span)
+            covers(span),
+            gaps::not_found_note(&looked.named(&gaps))
         )));
     };
     let record = record(topic, known, gone);
@@ -250,7 +264,17 @@ fn render(
             writeln!(out, "{body}")?;
             render::gap_lines(out, &state.gaps, look)
         }
-        Output::Json | Output::Ndjson => {
+        Output::Json => {
+            if let Some(label) = &record.reconstruction {
+                tracing::warn!("{}", reconstructed::state_line(topic, label));
+            }
+            let document = WithGaps {
+                record,
+                gaps: &state.gaps,
+            };
+            render::json_line(out, &document)
+        }
+        Output::Ndjson => {
             for gap in &state.gaps {
                 tracing::warn!("{}", gaps::sentence(gap));
             }

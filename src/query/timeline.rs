@@ -170,18 +170,22 @@ pub async fn run(
         limit: PAGE.min(query.limit.saturating_add(1)),
         ..PageQuery::default()
     };
+    let range = (query.from_index, query.to_index);
+    let looked = gaps::looked_at(store, cluster, range, (query.since, query.until)).await?;
     let found = super::events::within_window(store, cluster, &mut page).await?;
-    let reached = found && gaps::from_cut(store, cluster, &mut page).await?;
+    if found {
+        // History before the cut is kept for snapshots only.
+        gaps::from_cut(store, cluster, &mut page).await?;
+    }
     let events = match found {
         true => store.page(cluster, &page).await?,
         false => Vec::new(),
     };
-    let Some(first) = events.first().map(|e| e.index) else {
-        let (_, span) = gaps::around(store, cluster, false).await?;
-        return Err(not_found(query, &id, span));
-    };
-    let (mut all, _) = gaps::around(store, cluster, true).await?;
-    gaps::keep_cut(&mut all, reached);
+    let all = store.gaps(cluster).await?;
+    if events.is_empty() {
+        let span = store.span(cluster).await?;
+        return Err(not_found(query, &id, span, &looked.named(&all)));
+    }
     let mut sink = Sink::new(output, out, *look, &COLUMNS, "Timeline");
     let head = Head {
         cluster: &cluster.name,
@@ -189,8 +193,13 @@ pub async fn run(
         id: &id,
     };
     sink.start(&head)?;
-    let (last, truncated) = copy(store, cluster, query, page, events, &mut sink).await?;
-    let overlapping = gaps::answered(&all, first, last);
+    let past_limit = copy(store, cluster, query, page, events, &mut sink).await?;
+    let truncated = past_limit.is_some();
+    let looked = match past_limit {
+        Some(index) => looked.stopped_at(index),
+        None => looked,
+    };
+    let named = looked.named(&all);
     let note = truncated.then(|| {
         format!(
             "(stopped after {} events; use --limit or --from-index for more)",
@@ -198,14 +207,15 @@ pub async fn run(
         )
     });
     let tail = Tail {
-        gaps: &overlapping,
+        gaps: &named,
         truncated,
     };
-    sink.finish(&tail, &overlapping, note.as_deref())
+    sink.finish(&tail, &named, note.as_deref())
 }
 
 /// Writes the entries of `events` and of the pages after it, up to the
-/// query's limit; returns the last index read and whether more matched.
+/// query's limit; returns the index of the first event past the limit, if
+/// one matched.
 async fn copy(
     store: &dyn Store,
     cluster: &Cluster,
@@ -213,17 +223,16 @@ async fn copy(
     mut page: PageQuery,
     mut events: Vec<ArchivedEvent>,
     sink: &mut Sink<'_, impl Write>,
-) -> Result<(u64, bool), QueryError> {
+) -> Result<Option<u64>, QueryError> {
     let look = sink.look();
     let mut tracker = Tracker::new(query.subject.detail());
-    let (mut read, mut last) = (0_u32, 0);
+    let mut read = 0_u32;
     loop {
         for event in &events {
             if read == query.limit {
-                return Ok((last, true));
+                return Ok(Some(event.index));
             }
             read += 1;
-            last = event.index;
             for entry in entries(&mut tracker, event) {
                 sink.item(&entry, || entry.row(&look))?;
             }
@@ -234,7 +243,7 @@ async fn copy(
                 page.limit = PAGE.min((query.limit - read).saturating_add(1));
                 events = store.page(cluster, &page).await?;
             }
-            _ => return Ok((last, false)),
+            _ => return Ok(None),
         }
     }
 }
@@ -274,39 +283,37 @@ fn one_namespace(id: &str, namespaces: BTreeSet<String>) -> Result<(), QueryErro
     Ok(())
 }
 
-/// "No events for …", with the namespace asked about and the archive's extent.
-fn not_found(query: &TimelineQuery, id: &str, span: Option<(u64, u64)>) -> QueryError {
+/// "No events for …", with the namespace asked about, the archive's extent
+/// and the gaps of the stretch looked at.
+fn not_found(
+    query: &TimelineQuery,
+    id: &str,
+    span: Option<(u64, u64)>,
+    gaps: &[crate::archive::Gap],
+) -> QueryError {
     let namespace = query
         .namespace
         .as_ref()
         .map(|ns| format!(" in namespace `{ns}`"))
         .unwrap_or_default();
     QueryError::NotFound(format!(
-        "no events for {} `{id}`{namespace} ({})",
+        "no events for {} `{id}`{namespace} ({}){}",
         noun(query.subject.topic()),
-        covers(span)
+        covers(span),
+        gaps::not_found_note(gaps)
     ))
 }
 
-/// The full ID the query names: job IDs are exact, a node may be named.
+/// The full ID the query names: an ID or a unique prefix; a node may be named.
 async fn resolve_id(
     store: &dyn Store,
     cluster: &Cluster,
     query: &TimelineQuery,
 ) -> Result<String, QueryError> {
-    let topic = query.subject.topic();
     match query.subject {
-        Subject::Job => Ok(query.id.clone()),
-        Subject::Node => match store.node_ids_named(cluster, &query.id).await?.as_slice() {
-            [one] => Ok(one.clone()),
-            [] => resolve(store, cluster, topic, &query.id).await,
-            many => Err(QueryError::Ambiguous(format!(
-                "several nodes were called `{}`: {}; give the node ID",
-                query.id,
-                many.join(", ")
-            ))),
-        },
-        _ => resolve(store, cluster, topic, &query.id).await,
+        Subject::Job => super::resolve::job(store, cluster, &query.id).await,
+        Subject::Node => super::resolve::node(store, cluster, &query.id).await,
+        _ => resolve(store, cluster, query.subject.topic(), &query.id).await,
     }
 }
 
@@ -432,7 +439,7 @@ mod tests {
         let mut asked = query(Subject::Alloc, "3f1c");
         asked.namespace = Some("prod".to_owned());
         let id = "3f1c2a9e-0000-4000-8000-000000000001";
-        match not_found(&asked, id, Some((1, 50))) {
+        match not_found(&asked, id, Some((1, 50)), &[]) {
             QueryError::NotFound(message) => assert_eq!(
                 message,
                 "no events for allocation `3f1c2a9e-0000-4000-8000-000000000001` in namespace \

@@ -1,4 +1,5 @@
-//! What the reporting views read, stored beside the events (migration 0015):
+//! What the reporting views and list queries read, stored beside the
+//! events (migrations 0015 and 0019):
 //! the details ingest read from each event's payload
 //! ([`crate::nomad::details`]), as rows for each backend to insert in the
 //! batch's transaction, and the task events a batch brings that the archive
@@ -7,7 +8,8 @@
 use std::collections::HashMap;
 
 use crate::nomad::details::{
-    AllocationDetails, DeploymentDetails, Details, JobDetails, NodeDetails, TaskEvent,
+    AllocationDetails, DeploymentDetails, Details, EvaluationDetails, JobDetails, NodeDetails,
+    TaskEvent,
 };
 use crate::store::names::RowRefs;
 use crate::store::rows::EventRow;
@@ -29,6 +31,7 @@ pub struct BatchDetails<'r> {
     pub jobs: Vec<DetailRow<'r, JobDetails>>,
     pub deployments: Vec<DetailRow<'r, DeploymentDetails>>,
     pub nodes: Vec<DetailRow<'r, NodeDetails>>,
+    pub evaluations: Vec<DetailRow<'r, EvaluationDetails>>,
 }
 
 impl<'r> BatchDetails<'r> {
@@ -54,6 +57,11 @@ impl<'r> BatchDetails<'r> {
                     details,
                 }),
                 Details::Node(details) => out.nodes.push(DetailRow {
+                    place,
+                    refs,
+                    details,
+                }),
+                Details::Evaluation(details) => out.evaluations.push(DetailRow {
                     place,
                     refs,
                     details,

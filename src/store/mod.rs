@@ -13,6 +13,7 @@ mod details;
 mod dictionaries;
 pub mod filter;
 pub mod keyframe;
+pub mod lists;
 pub mod moment;
 mod names;
 mod params;
@@ -320,6 +321,9 @@ pub trait Store: Send + Sync {
     /// The reconstructions after gaps: lists read from Nomad, kept apart
     /// from the events.
     fn reconstructions(&self) -> &dyn Reconstructions;
+
+    /// The list questions, answered from indexed columns ([`lists`]).
+    fn lists(&self) -> &dyn lists::Lists;
 
     /// Compressing the archive's plain events in place ([`compact`]).
     fn compactor(&self) -> &dyn compact::Compact;

@@ -302,7 +302,7 @@ pub(super) fn objects(
         p.int(to_i64(moment.index)),
     );
     let latest = keyframe::latest_between(&p, &c, &after, &upto, OBJECT_TOPICS);
-    let (by_key, join) = (p.by_key(), p.join_rows());
+    let join = p.join_rows();
     let since = moment.terminal_since.unwrap_or(i64::MIN);
     let (columns, mut filter, order) = match select {
         Select::Rows(rows, event_column) => (
@@ -332,17 +332,7 @@ pub(super) fn objects(
     // A keyframe lists only present objects: terminal ones are all read.
     let keyframe = match select {
         Select::ShownTerminal => String::new(),
-        Select::Rows(..) => {
-            let kf = p.int(moment.keyframe.map_or(-1, |k| k.id));
-            format!(
-                " UNION ALL \
-                 SELECT o.topic, o.namespace, o.key_ref, o.raft_index FROM keyframe_objects AS o \
-                 WHERE o.keyframe_id = {kf} AND NOT EXISTS (SELECT 1 FROM event_log AS x{by_key} \
-                   WHERE x.topic = o.topic AND x.key_ref = o.key_ref AND x.cluster_id = {c} \
-                   AND x.raft_index > {after} AND x.raft_index <= {upto} \
-                   AND x.namespace = o.namespace)"
-            )
-        }
+        Select::Rows(..) => keyframe_rest(&mut p, moment, [&c, &after, &upto]),
     };
     p.statement(format!(
         "SELECT {columns} FROM ({latest}{keyframe}) AS l \
@@ -351,6 +341,35 @@ pub(super) fn objects(
          JOIN names AS k ON k.id = e.key_ref \
          WHERE {filter}{order}"
     ))
+}
+
+/// ` UNION ALL …`: the objects of the moment's keyframe that no event
+/// after it (`after`, up to `upto`) touched, as [`keyframe::latest_between`]
+/// gives the others.
+fn keyframe_rest(p: &mut Params, moment: &Moment, [c, after, upto]: [&str; 3]) -> String {
+    let by_key = p.by_key();
+    let kf = p.int(moment.keyframe.map_or(-1, |k| k.id));
+    format!(
+        " UNION ALL \
+         SELECT o.topic, o.namespace, o.key_ref, o.raft_index FROM keyframe_objects AS o \
+         WHERE o.keyframe_id = {kf} AND NOT EXISTS (SELECT 1 FROM event_log AS x{by_key} \
+           WHERE x.topic = o.topic AND x.key_ref = o.key_ref AND x.cluster_id = {c} \
+           AND x.raft_index > {after} AND x.raft_index <= {upto} \
+           AND x.namespace = o.namespace)"
+    )
+}
+
+/// The latest event of every object at `moment` (`o_topic`, `o_namespace`,
+/// `o_key`, `o_last`), merged from its keyframe and the events after it:
+/// what [`objects`] reads, for other answers at a moment.
+pub(super) fn latest_at(p: &mut Params, cluster: &str, moment: &Moment) -> String {
+    let (after, upto) = (
+        p.int(to_i64(moment.read_after)),
+        p.int(to_i64(moment.index)),
+    );
+    let latest = keyframe::latest_between(p, cluster, &after, &upto, OBJECT_TOPICS);
+    let rest = keyframe_rest(p, moment, [cluster, &after, &upto]);
+    format!("{latest}{rest}")
 }
 
 /// ` AND (…)`: the event references one of `refs` (nothing without any).

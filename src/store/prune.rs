@@ -24,6 +24,7 @@ pub(super) const PER_EVENT_TABLES: &[&str] = &[
     "job_details",
     "deployment_details",
     "node_details",
+    "evaluation_details",
 ];
 
 /// Events deleted per transaction: small enough that a concurrent writer

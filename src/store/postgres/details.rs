@@ -23,6 +23,10 @@ const DEPLOYMENTS: &str = "INSERT INTO deployment_details \
      SELECT $1, r.* FROM UNNEST($2::bigint[], $3::int[], $4::bigint[], $5::text[], \
        $6::text[]) AS r \
      ON CONFLICT DO NOTHING";
+const EVALUATIONS: &str = "INSERT INTO evaluation_details \
+     SELECT $1, r.* FROM UNNEST($2::bigint[], $3::int[], $4::text[], $5::text[], \
+       $6::text[]) AS r \
+     ON CONFLICT DO NOTHING";
 const NODES: &str = "INSERT INTO node_details \
      SELECT $1, r.* FROM UNNEST($2::bigint[], $3::int[], $4::bigint[], $5::text[], $6::text[], \
        $7::text[], $8::boolean[]) AS r \
@@ -94,6 +98,15 @@ pub(super) async fn insert(
                 .bind(column(n, |r| text(&r.details.status)))
                 .bind(column(n, |r| text(&r.details.eligibility)))
                 .bind(column(n, |r| r.details.drain)),
+        );
+    }
+    let v = &details.evaluations;
+    if !v.is_empty() {
+        statements.push(
+            places(EVALUATIONS, cluster_id, v)
+                .bind(column(v, |r| text(&r.details.status)))
+                .bind(column(v, |r| text(&r.details.triggered_by)))
+                .bind(column(v, |r| text(&r.details.status_description))),
         );
     }
     if !task_events.rows.is_empty() {

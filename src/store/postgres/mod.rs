@@ -26,6 +26,7 @@ mod details;
 mod keyframe;
 mod lease;
 mod ledger;
+mod lists;
 pub(super) mod open;
 mod prune;
 mod reads;

@@ -206,6 +206,10 @@ impl Store for PgStore {
         self
     }
 
+    fn lists(&self) -> &dyn crate::store::lists::Lists {
+        self
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }

@@ -21,6 +21,8 @@ const JOBS: &str = "INSERT OR IGNORE INTO job_details (cluster_id, raft_index, p
      version, status, stop, submit_time_ns)";
 const DEPLOYMENTS: &str = "INSERT OR IGNORE INTO deployment_details (cluster_id, raft_index, \
      position, job_version, status, status_description)";
+const EVALUATIONS: &str = "INSERT OR IGNORE INTO evaluation_details (cluster_id, raft_index, \
+     position, status, triggered_by, status_description)";
 const NODES: &str = "INSERT OR IGNORE INTO node_details (cluster_id, raft_index, position, \
      key_ref, node_name, status, eligibility, drain)";
 
@@ -89,6 +91,25 @@ pub(super) async fn insert(
             .bind(d.drain)
     })
     .await?;
+    insert_values(tx, EVALUATIONS, 6, "", &details.evaluations, |q, r| {
+        let d = r.details;
+        q.bind(cluster_id)
+            .bind(r.place.0)
+            .bind(r.place.1)
+            .bind(d.status.clone())
+            .bind(d.triggered_by.clone())
+            .bind(d.status_description.clone())
+    })
+    .await?;
+    insert_task_events(tx, cluster_id, task_events).await
+}
+
+/// Stores a batch's new task events.
+async fn insert_task_events(
+    tx: &mut SqliteConnection,
+    cluster_id: i64,
+    task_events: &BatchTaskEvents<'_>,
+) -> Result<(), StoreError> {
     insert_values(
         tx,
         TASK_EVENTS,

@@ -24,6 +24,7 @@ mod details;
 mod keyframe;
 mod lease;
 mod ledger;
+mod lists;
 pub(super) mod open;
 mod prune;
 mod reads;

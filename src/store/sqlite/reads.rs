@@ -210,6 +210,10 @@ impl Store for SqliteStore {
         self
     }
 
+    fn lists(&self) -> &dyn crate::store::lists::Lists {
+        self
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }
