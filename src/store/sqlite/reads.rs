@@ -224,7 +224,9 @@ mod tests {
     async fn a_stored_value_of_another_type_is_an_error_naming_its_column_not_a_panic() {
         let dir = tempfile::tempdir().expect("temporary directory");
         let url = DbUrl::SqliteFile(dir.path().join("archive.db"));
-        let store = SqliteStore::open(&url).await.expect("open");
+        let store = SqliteStore::open(&url, crate::store::Access::Create)
+            .await
+            .expect("open");
         let cluster = store.open_cluster("c", None).await.expect("cluster");
         // SQLite keeps text in an INTEGER column when it is no number.
         for sql in [
