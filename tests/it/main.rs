@@ -16,6 +16,7 @@ mod keyframes;
 mod lease;
 mod namespaces;
 mod nomad_time;
+mod opening;
 mod postgres;
 mod query;
 mod reconcile;
