@@ -334,3 +334,44 @@ async fn an_archive_without_its_mark_is_still_read_and_its_next_writer_marks_it(
 }
 
 on_both_backends!(no_command_but_ingest_and_import_creates_an_archive);
+
+#[tokio::test]
+async fn a_postgres_user_who_may_only_select_can_run_every_read() {
+    if crate::common::pg::shared_admin_url().is_none() {
+        return;
+    }
+    let archive = Archive::new(Backend::Postgres).await;
+    let capture = archive.file("capture.ndjson");
+    let frames: Vec<String> = (10..13).map(|i| eval_frame(i, 2_000_000_000)).collect();
+    std::fs::write(&capture, frames.join("\n")).expect("write capture");
+    archive
+        .run(&["import", &capture.display().to_string()])
+        .await
+        .assert_success();
+    let mut url = reqwest::Url::parse(&archive.url).expect("url");
+    let role = format!("reader_{}", url.path().trim_start_matches('/'));
+    archive
+        .execute(&[
+            &format!("CREATE ROLE {role} LOGIN PASSWORD 'only-select'"),
+            &format!("GRANT USAGE ON SCHEMA public TO {role}"),
+            &format!("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}"),
+        ])
+        .await;
+    url.set_username(&role).expect("user");
+    url.set_password(Some("only-select")).expect("password");
+    let db = url.to_string();
+    for command in reads().into_iter().filter(|c| c[0] != "serve") {
+        let mut args = vec!["--db", &db];
+        args.extend(command.iter().map(String::as_str));
+        let run = archive.run(&args).await;
+        assert_eq!(run.code, Some(0), "{command:?}: {}", run.stderr);
+    }
+    let write = archive.run(&["--db", &db, "migrate"]).await;
+    assert_eq!(write.code, Some(2), "a writer needs more: {}", write.stderr);
+    archive
+        .execute(&[
+            &format!("DROP OWNED BY {role}"),
+            &format!("DROP ROLE {role}"),
+        ])
+        .await;
+}
