@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::BatchArgs;
 use crate::config::DbUrl;
+use crate::ingest::resume::capture::LiveLabel;
 use crate::ingest::{self, ImportEnd, Sink, Stats};
 use crate::store;
 
@@ -27,13 +28,18 @@ pub struct ImportArgs {
     #[arg(value_name = "FILE|-", default_value = "-")]
     pub input: PathBuf,
 
-    /// Label of the cluster the capture came from.
-    #[arg(long, default_value = "default", value_parser = super::parse_cluster)]
-    pub cluster: String,
+    /// Label of the cluster the capture came from (by default `default`).
+    /// A capture does not say which cluster it is of, so it joins a label
+    /// that `ingest` followed live only when this names it.
+    #[arg(long, value_parser = super::parse_cluster)]
+    pub cluster: Option<String>,
 
     #[command(flatten)]
     pub batch: BatchArgs,
 }
+
+/// The label of a capture imported without `--cluster`.
+const DEFAULT_LABEL: &str = "default";
 
 pub async fn run(
     args: ImportArgs,
@@ -55,15 +61,22 @@ pub async fn run(
         let length = file.metadata().await.ok().map(|m| m.len());
         (Box::new(file), length)
     };
+    let label = args.cluster.as_deref().unwrap_or(DEFAULT_LABEL);
     let store = store::connect(db).await?;
     store.set_compression(args.batch.compression());
-    let Some(lease) = store.lease(&args.cluster, &shutdown).await? else {
+    let Some(lease) = store.lease(label, &shutdown).await? else {
         return Ok(ExitCode::SUCCESS);
     };
+    let existing = store.find_cluster(label).await?;
+    if let Err(refusal) = LiveLabel::check(existing.as_ref(), args.cluster.is_some()) {
+        drop(lease);
+        store.close().await;
+        return Err(refusal.into());
+    }
     let cluster = store
-        .open_cluster(&args.cluster, None)
+        .open_cluster(label, None)
         .await
-        .with_context(|| format!("cannot open cluster `{}` in `{db}`", args.cluster))?;
+        .with_context(|| format!("cannot open cluster `{label}` in `{db}`"))?;
     let stats = Arc::new(Stats::default());
     let bar = progress_bar(length);
     let ticker = bar.clone().map(|bar| {

@@ -32,6 +32,7 @@
 //!
 //! [`behind`]: super::behind
 
+pub mod capture;
 mod cluster;
 
 use std::collections::VecDeque;

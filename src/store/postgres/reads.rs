@@ -21,7 +21,7 @@ use crate::store::{
 const UPSERT_CLUSTER: &str = "INSERT INTO clusters (name, address, created_at, updated_at) \
      VALUES ($1, $2, $3, $3) \
      ON CONFLICT (name) DO UPDATE SET address = COALESCE(EXCLUDED.address, clusters.address) \
-     RETURNING id, name, checkpoint, identity";
+     RETURNING id, name, checkpoint, identity, address";
 
 /// The lowest and highest index of a cluster, from the first index kept by
 /// its newest prune (the events kept before it are for snapshots only).
