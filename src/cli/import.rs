@@ -77,6 +77,7 @@ pub async fn run(
         .open_cluster(label, None)
         .await
         .with_context(|| format!("cannot open cluster `{label}` in `{db}`"))?;
+    let filled = cluster.clone();
     let stats = Arc::new(Stats::default());
     let bar = progress_bar(length);
     let ticker = bar.clone().map(|bar| {
@@ -104,8 +105,14 @@ pub async fn run(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    let filled = match &result {
+        Ok((_, covered)) => store.fill_gaps(&filled, covered).await,
+        Err(_) => Ok(0),
+    };
     store.close().await;
-    let end = result?;
+    let (end, _) = result?;
+    let filled =
+        filled.context("the capture was imported, but the gaps it fills were not narrowed")?;
     let elapsed = started.elapsed().as_secs_f64();
     let stored = Stats::get(&stats.events_stored);
     tracing::info!(
@@ -114,6 +121,7 @@ pub async fn run(
         last_index = Stats::get(&stats.committed_index),
         malformed_lines = Stats::get(&stats.malformed_lines),
         gaps = Stats::get(&stats.gaps),
+        gaps_narrowed = filled,
         seconds = format!("{elapsed:.2}"),
         events_per_sec = (stored as f64 / elapsed.max(1e-9)) as u64,
         complete = end == ImportEnd::Complete,

@@ -11,6 +11,7 @@ pub mod compact;
 pub mod compress;
 mod details;
 mod dictionaries;
+mod fills;
 pub mod filter;
 pub mod identify;
 pub mod keyframe;
@@ -330,6 +331,13 @@ pub trait Store: Send + Sync {
     /// The archive's size in bytes, as retention budgets it (SQLite: the
     /// pages in use; PostgreSQL: the archive's tables with their indexes).
     async fn size(&self) -> Result<u64, StoreError>;
+
+    /// Narrows or removes the cluster's gaps that the closed index ranges
+    /// `covered` reach into (stretches of stream an import stored whole,
+    /// committed already), in one transaction ([`fills`]); returns how
+    /// many gaps changed.
+    async fn fill_gaps(&self, cluster: &Cluster, covered: &[(u64, u64)])
+    -> Result<u64, StoreError>;
 
     /// Looks a cluster up by label without creating it.
     async fn find_cluster(&self, name: &str) -> Result<Option<Cluster>, StoreError>;

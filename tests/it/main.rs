@@ -9,6 +9,7 @@ mod cli_help;
 mod common;
 mod compression;
 mod deploy;
+mod gap_truth;
 mod import;
 mod index_range;
 mod ingest;
