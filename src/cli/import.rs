@@ -109,6 +109,12 @@ pub async fn run(
         Ok((_, covered)) => store.fill_gaps(&filled, covered).await,
         Err(_) => Ok(0),
     };
+    // History imported behind the archive's end dropped the keyframes it
+    // fell below: rebuilt now, so reads need not read more events.
+    let rebuilt = match &result {
+        Ok(_) => store::backfill::keyframes(store.as_ref()).await,
+        Err(_) => Ok(()),
+    };
     store.close().await;
     let (end, _) = result?;
     let filled =

@@ -375,3 +375,67 @@ async fn a_postgres_user_who_may_only_select_can_run_every_read() {
         ])
         .await;
 }
+
+async fn a_snapshot_read_without_keyframes_answers_the_same_and_builds_none(backend: Backend) {
+    let archive = Archive::new(backend).await;
+    let frames = nomad_sim::Generator::new(73).frames(1_200);
+    let file = archive.capture("capture.ndjson", &frames);
+    let mut import = archive.command(&["import", &file, "--batch-size", "40"]);
+    import.env(nomad_chronicle::store::keyframe::EVENTS_BETWEEN_ENV, "100");
+    finish(import.spawn().expect("spawn import"))
+        .await
+        .assert_success();
+    let at = frames[frames.len() * 3 / 4].index.to_string();
+    let snapshot = ["query", "snapshot", "--at-index", &at, "--output", "json"];
+    let with_keyframes = archive.run(&snapshot).await;
+    with_keyframes.assert_success();
+    archive
+        .execute(&[
+            "DELETE FROM keyframe_objects",
+            "DELETE FROM terminal_counts",
+            "DELETE FROM keyframes",
+        ])
+        .await;
+    let without = archive.run(&snapshot).await;
+    without.assert_success();
+    assert_eq!(without.stdout, with_keyframes.stdout);
+    archive.run(&["status"]).await.assert_success();
+    assert_eq!(
+        keyframe_count(&archive).await,
+        0,
+        "a read builds no keyframes"
+    );
+    let mut migrate = archive.command(&["migrate"]);
+    migrate.env(nomad_chronicle::store::keyframe::EVENTS_BETWEEN_ENV, "100");
+    finish(migrate.spawn().expect("spawn migrate"))
+        .await
+        .assert_success();
+    assert!(keyframe_count(&archive).await > 0, "a writer catches up");
+}
+
+/// How many keyframes the archive holds, counted from outside.
+async fn keyframe_count(archive: &Archive) -> i64 {
+    let sql = "SELECT COUNT(*) FROM keyframes";
+    match archive.backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&archive.url)
+                .await
+                .expect("open");
+            sqlx::query_scalar(sql)
+                .fetch_one(&mut conn)
+                .await
+                .expect("count")
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&archive.url)
+                .await
+                .expect("open");
+            sqlx::query_scalar(sql)
+                .fetch_one(&mut conn)
+                .await
+                .expect("count")
+        }
+    }
+}
+
+on_both_backends!(a_snapshot_read_without_keyframes_answers_the_same_and_builds_none);
