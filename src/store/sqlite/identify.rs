@@ -26,7 +26,11 @@ pub enum ReadMode {
 impl ReadMode {
     /// Connection options reading `path` this way.
     pub fn options(self, path: &Path) -> SqliteConnectOptions {
-        let options = SqliteConnectOptions::new().filename(path).read_only(true);
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            // A writer's checkpoint can hold a reader off for a moment.
+            .busy_timeout(std::time::Duration::from_secs(10));
         match self {
             ReadMode::ReadOnly => options,
             ReadMode::Immutable => options.immutable(true),
