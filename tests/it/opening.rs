@@ -83,7 +83,20 @@ async fn a_file_that_is_not_an_archive_is_refused_by_every_command_and_left_byte
     application_database(&plain, false).await;
     let wal = archive.file("app-wal.db");
     application_database(&wal, true).await;
+    let marked = archive.file("marked.db");
+    application_database(&marked, false).await;
+    let url = format!("sqlite://{}", marked.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("open");
+    sqlx::raw_sql("PRAGMA application_id = 42")
+        .execute(&mut conn)
+        .await
+        .expect("mark");
+    conn.close().await.expect("close");
     let cases = [
+        (
+            &marked,
+            "its header names another application (`application_id` 42)",
+        ),
         (&text, "it is not an SQLite database"),
         (
             &plain,
