@@ -13,8 +13,9 @@
 //!   HTTP client.
 //! - [`ingest`]: reader → bounded channel → batching writer; resume points,
 //!   gap detection, reconnects.
-//! - [`store`]: the `Store` trait, `StoreError`, `connect` and the two
-//!   backends; the only place with SQL.
+//! - [`store`]: the `Store` trait, `StoreError`, `open` (what `--db` names
+//!   is identified first; reads open it read-only) and the two backends;
+//!   the only place with SQL.
 //! - [`metrics`]: the Prometheus metrics `ingest --listen` and `serve`
 //!   expose, and their text encoding.
 //! - [`query`]: answers from the archive (filtered events, an object's state

@@ -12,4 +12,7 @@ pub struct Cluster {
     /// The Nomad cluster the history came from, as last recorded; `None`
     /// until ingest could read it (imports never record one).
     pub identity: Option<ClusterIdentity>,
+    /// The agent's address `ingest` last followed (credentials masked);
+    /// `None` for history only ever imported.
+    pub address: Option<String>,
 }

@@ -14,6 +14,10 @@ pub enum GapKind {
     /// The server's history was behind the archive (a restore, a restarted dev
     /// agent, or another cluster at the same address).
     ServerBehind,
+    /// Ingest was told to start past the checkpoint
+    /// (`--from-index … --override-checkpoint`): the events between were
+    /// never read.
+    Skipped,
     /// History before the second index was pruned (retention): never a row
     /// of `gaps`, read from `prunes` ([`super::Prune::gap`]).
     Pruned,
@@ -25,6 +29,7 @@ impl GapKind {
             GapKind::Buffer => "buffer",
             GapKind::Malformed => "malformed",
             GapKind::ServerBehind => "server_behind",
+            GapKind::Skipped => "skipped",
             GapKind::Pruned => "pruned",
         }
     }
@@ -34,6 +39,7 @@ impl GapKind {
             GapKind::Buffer,
             GapKind::Malformed,
             GapKind::ServerBehind,
+            GapKind::Skipped,
             GapKind::Pruned,
         ]
         .into_iter()

@@ -34,7 +34,10 @@ impl GapKind {
     /// reading every list for each one could turn a flood of bad lines into a
     /// flood of list calls.
     pub fn is_reconciled(self) -> bool {
-        matches!(self, GapKind::Buffer | GapKind::ServerBehind)
+        matches!(
+            self,
+            GapKind::Buffer | GapKind::ServerBehind | GapKind::Skipped
+        )
     }
 }
 

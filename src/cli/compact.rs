@@ -39,12 +39,7 @@ pub struct CompactArgs {
 }
 
 pub async fn run(args: CompactArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
-    if let DbUrl::SqliteFile(path) = db {
-        if !path.exists() {
-            anyhow::bail!("no archive at `{db}`: pass --db to name one");
-        }
-    }
-    let store = store::connect(db).await?;
+    let store = store::open(db, store::Access::Write).await?;
     let result = compact_all(store.as_ref(), &args).await;
     store.close().await;
     result?;

@@ -12,9 +12,11 @@ use tokio::io::AsyncRead;
 use tokio_util::sync::CancellationToken;
 
 use super::BatchArgs;
+use crate::archive::Cluster;
 use crate::config::DbUrl;
+use crate::ingest::resume::capture::LiveLabel;
 use crate::ingest::{self, ImportEnd, Sink, Stats};
-use crate::store;
+use crate::store::{self, Store};
 
 /// Import a capture of the event stream, as `curl -N $NOMAD_ADDR/v1/event/stream > capture.ndjson` saves it.
 ///
@@ -27,73 +29,105 @@ pub struct ImportArgs {
     #[arg(value_name = "FILE|-", default_value = "-")]
     pub input: PathBuf,
 
-    /// Label of the cluster the capture came from.
-    #[arg(long, default_value = "default", value_parser = super::parse_cluster)]
-    pub cluster: String,
+    /// Label of the cluster the capture came from (by default `default`).
+    /// A capture does not say which cluster it is of, so it joins a label
+    /// that `ingest` followed live only when this names it.
+    #[arg(long, value_parser = super::parse_cluster)]
+    pub cluster: Option<String>,
 
     #[command(flatten)]
     pub batch: BatchArgs,
 }
+
+/// The label of a capture imported without `--cluster`.
+const DEFAULT_LABEL: &str = "default";
 
 pub async fn run(
     args: ImportArgs,
     db: &DbUrl,
     shutdown: CancellationToken,
 ) -> anyhow::Result<ExitCode> {
-    let from_stdin = args.input.as_os_str() == "-";
-    let source_name = if from_stdin {
-        "standard input".to_owned()
-    } else {
-        args.input.display().to_string()
-    };
-    let (reader, length): (Box<dyn AsyncRead + Unpin + Send>, Option<u64>) = if from_stdin {
-        (Box::new(tokio::io::stdin()), None)
-    } else {
-        let file = tokio::fs::File::open(&args.input)
-            .await
-            .with_context(|| format!("cannot open capture `{source_name}`"))?;
-        let length = file.metadata().await.ok().map(|m| m.len());
-        (Box::new(file), length)
-    };
+    let (reader, length, source_name) = open_capture(&args.input).await?;
+    let label = args.cluster.as_deref().unwrap_or(DEFAULT_LABEL);
     let store = store::connect(db).await?;
     store.set_compression(args.batch.compression());
-    let Some(lease) = store.lease(&args.cluster, &shutdown).await? else {
+    let Some(lease) = store.lease(label, &shutdown).await? else {
         return Ok(ExitCode::SUCCESS);
     };
+    let existing = store.find_cluster(label).await?;
+    if let Err(refusal) = LiveLabel::check(existing.as_ref(), args.cluster.is_some()) {
+        drop(lease);
+        store.close().await;
+        return Err(refusal.into());
+    }
     let cluster = store
-        .open_cluster(&args.cluster, None)
+        .open_cluster(label, None)
         .await
-        .with_context(|| format!("cannot open cluster `{}` in `{db}`", args.cluster))?;
+        .with_context(|| format!("cannot open cluster `{label}` in `{db}`"))?;
     let stats = Arc::new(Stats::default());
-    let bar = progress_bar(length);
-    let ticker = bar.clone().map(|bar| {
-        let stats = stats.clone();
-        tokio::spawn(async move {
-            loop {
-                bar.set_position(Stats::get(&stats.bytes_read));
-                bar.set_message(format!("{} events", Stats::get(&stats.events_stored)));
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
-    });
     let started = std::time::Instant::now();
     let sink = Sink {
         lease,
-        cluster,
+        cluster: cluster.clone(),
         batch: args.batch.config(),
         stats: stats.clone(),
         reconcile: None,
     };
+    let progress = Progress::start(length, &stats);
     let result = ingest::import(sink, reader, &source_name, shutdown).await;
-    if let Some(ticker) = ticker {
-        ticker.abort();
-    }
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
+    progress.finish();
+    let after = match &result {
+        Ok((_, covered)) => after_import(store.as_ref(), &cluster, covered).await,
+        Err(_) => Ok(0),
+    };
     store.close().await;
-    let end = result?;
-    let elapsed = started.elapsed().as_secs_f64();
+    let (end, _) = result?;
+    let narrowed = after?;
+    log_totals(&stats, narrowed, started.elapsed().as_secs_f64(), end);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The capture to read, its length when known, and its name for messages.
+async fn open_capture(
+    input: &std::path::Path,
+) -> anyhow::Result<(Box<dyn AsyncRead + Unpin + Send>, Option<u64>, String)> {
+    if input.as_os_str() == "-" {
+        return Ok((
+            Box::new(tokio::io::stdin()),
+            None,
+            "standard input".to_owned(),
+        ));
+    }
+    let name = input.display().to_string();
+    let file = tokio::fs::File::open(input)
+        .await
+        .with_context(|| format!("cannot open capture `{name}`"))?;
+    let length = file.metadata().await.ok().map(|m| m.len());
+    Ok((Box::new(file), length, name))
+}
+
+/// What an import leaves to do once its batches are committed: narrow the
+/// gaps the capture filled (returns how many), and rebuild the keyframes
+/// that history imported behind the archive's end dropped, so reads need
+/// not read more events (a failure there is only logged).
+async fn after_import(
+    store: &dyn Store,
+    cluster: &Cluster,
+    covered: &[(u64, u64)],
+) -> anyhow::Result<u64> {
+    let narrowed = store
+        .fill_gaps(cluster, covered)
+        .await
+        .context("the capture was imported, but the gaps it fills were not narrowed")?;
+    // Keyframes only make reads faster: one that cannot be built now (an
+    // event another program stored undated) waits for the next writer.
+    if let Err(error) = store::backfill::keyframes(store).await {
+        tracing::warn!(%error, "The keyframes the import dropped were not rebuilt; the next writer builds them");
+    }
+    Ok(narrowed)
+}
+
+fn log_totals(stats: &Stats, narrowed: u64, elapsed: f64, end: ImportEnd) {
     let stored = Stats::get(&stats.events_stored);
     tracing::info!(
         events_stored = stored,
@@ -101,12 +135,44 @@ pub async fn run(
         last_index = Stats::get(&stats.committed_index),
         malformed_lines = Stats::get(&stats.malformed_lines),
         gaps = Stats::get(&stats.gaps),
+        gaps_narrowed = narrowed,
         seconds = format!("{elapsed:.2}"),
         events_per_sec = (stored as f64 / elapsed.max(1e-9)) as u64,
         complete = end == ImportEnd::Complete,
         "Imported"
     );
-    Ok(ExitCode::SUCCESS)
+}
+
+/// A byte-based progress bar on a terminal, updated from the totals.
+struct Progress {
+    bar: Option<ProgressBar>,
+    ticker: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Progress {
+    fn start(length: Option<u64>, stats: &Arc<Stats>) -> Progress {
+        let bar = progress_bar(length);
+        let ticker = bar.clone().map(|bar| {
+            let stats = stats.clone();
+            tokio::spawn(async move {
+                loop {
+                    bar.set_position(Stats::get(&stats.bytes_read));
+                    bar.set_message(format!("{} events", Stats::get(&stats.events_stored)));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        });
+        Progress { bar, ticker }
+    }
+
+    fn finish(self) {
+        if let Some(ticker) = self.ticker {
+            ticker.abort();
+        }
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// A byte-based progress bar when stderr is a terminal and the size is known.

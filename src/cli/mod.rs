@@ -7,6 +7,7 @@ mod history;
 mod import;
 mod ingest;
 mod install;
+mod migrate;
 mod prune;
 mod query;
 mod query_lists;
@@ -41,7 +42,7 @@ use crate::store::compress;
     max_term_width = 100
 )]
 pub struct Cli {
-    /// The archive: sqlite://PATH (created on first use), sqlite::memory:, or postgres://USER:PASSWORD@HOST/DB.
+    /// The archive: sqlite://PATH (created by `ingest` or `import` on first use), sqlite::memory:, or postgres://USER:PASSWORD@HOST/DB.
     #[arg(
         long,
         global = true,
@@ -88,6 +89,7 @@ pub enum Command {
     Serve(serve::ServeArgs),
     Prune(prune::PruneArgs),
     Compact(compact::CompactArgs),
+    Migrate(migrate::MigrateArgs),
     Completions(install::CompletionsArgs),
     Man(install::ManArgs),
 }
@@ -217,6 +219,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args, &db, shutdown).await,
         Command::Prune(args) => prune::run(args, &db).await,
         Command::Compact(args) => compact::run(args, &db).await,
+        Command::Migrate(args) => migrate::run(args, &db).await,
         Command::Completions(args) => install::completions(&args),
         Command::Man(args) => install::man(&args),
     }

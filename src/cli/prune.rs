@@ -59,13 +59,8 @@ pub async fn run(args: PruneArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
         (None, Some(index)) => Cut::Index(index),
         _ => bail!("give one of --before TIME or --before-index N"),
     };
-    if !store::holds_archive(db).await? {
-        bail!(
-            "`{db}` holds no nomad-chronicle archive: nothing to prune; check --db (prune never creates one)"
-        );
-    }
     args.times.apply();
-    let store = store::connect(db).await?;
+    let store = store::open(db, store::Access::Write).await?;
     let done = prune(store.as_ref(), args.cluster.as_deref(), cut, db).await;
     store.close().await;
     let Some((cluster, report)) = done? else {

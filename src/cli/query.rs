@@ -389,7 +389,7 @@ async fn answer(
 
 pub async fn run(args: QueryArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
     args.times.apply();
-    let store = store::connect(db).await?;
+    let store = store::open(db, store::Access::Read).await?;
     let common = args.command.common();
     let cluster = pick_cluster(store.as_ref(), common.cluster.as_deref(), &db.to_string()).await;
     let cluster = match cluster {

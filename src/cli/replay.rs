@@ -84,7 +84,7 @@ pub async fn run(
     db: &DbUrl,
     shutdown: CancellationToken,
 ) -> anyhow::Result<ExitCode> {
-    let store = store::connect(db).await?;
+    let store = store::open(db, store::Access::Read).await?;
     let cluster = pick_cluster(store.as_ref(), args.cluster.as_deref(), &db.to_string()).await?;
     let mut subscription = Subscription::everything(args.from_index);
     subscription.namespace = args.namespace.clone();

@@ -34,15 +34,8 @@ pub enum Output {
 }
 
 pub async fn run(args: StatusArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
-    if let DbUrl::SqliteFile(path) = db {
-        if !path.exists() {
-            anyhow::bail!(
-                "no archive at `{db}`: run `nomad-chronicle ingest` or `import` first, or pass --db"
-            );
-        }
-    }
     args.times.apply();
-    let store = store::connect(db).await?;
+    let store = store::open(db, store::Access::Read).await?;
     let report = with_reconstructions(store.as_ref()).await;
     store.close().await;
     let report = report?;

@@ -204,13 +204,15 @@ pub enum ImportEnd {
 }
 
 /// Reads an NDJSON capture (frames and `{}` heartbeats, as `curl -N` saves the
-/// stream) into the archive.
+/// stream) into the archive; returns how it ended and the stretches of
+/// stream it stored whole (closed index ranges, all committed), which may
+/// fill gaps recorded before.
 pub async fn import<R>(
     sink: Sink,
     reader: R,
     source_name: &str,
     shutdown: CancellationToken,
-) -> Result<ImportEnd, IngestError>
+) -> Result<(ImportEnd, Vec<(u64, u64)>), IngestError>
 where
     R: AsyncRead + Unpin + Send,
 {
@@ -256,7 +258,7 @@ where
         }),
     };
     pipeline.finish().await?;
-    outcome
+    Ok((outcome?, resume.covered().to_vec()))
 }
 
 async fn log_progress(stats: Arc<Stats>, stop: CancellationToken) {

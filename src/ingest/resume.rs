@@ -32,6 +32,7 @@
 //!
 //! [`behind`]: super::behind
 
+pub mod capture;
 mod cluster;
 
 use std::collections::VecDeque;
@@ -87,8 +88,12 @@ pub struct Resume {
     /// The last frame handed on in stream order: the resume point. Equal to
     /// `high`, except after a rewind until the stream has caught up.
     at: Option<u64>,
-    /// `--from-index` on an empty archive: where the user asked to begin.
+    /// `--from-index` on an empty archive, or with `--override-checkpoint`:
+    /// where the user asked to begin.
     requested: Option<u64>,
+    /// The checkpoint `--override-checkpoint` started away from: the first
+    /// frame stored past it records the stretch between as skipped.
+    skipped_from: Option<u64>,
     /// The previous frame on this connection, for malformed-line gaps.
     prev: Option<u64>,
     /// Set by `connected`, cleared by the first frame after it.
@@ -103,6 +108,9 @@ pub struct Resume {
     rewound: bool,
     /// The indexes of the last frames handed on, oldest first.
     recent: VecDeque<u64>,
+    /// Backfill: the stretches of stream stored whole, as closed index
+    /// ranges from one frame to the last frame continuous with it.
+    covered: Vec<(u64, u64)>,
     /// The identity of the cluster whose history the archive holds.
     archived: Option<ClusterIdentity>,
     /// The identity of the agent on the current connection, once asked.
@@ -113,13 +121,22 @@ pub struct Resume {
 
 impl Resume {
     /// `checkpoint` is the archive's last stored index; `requested` the
-    /// `--from-index` to use when the archive is empty (or overridden).
+    /// `--from-index` to start at. Given both (`--override-checkpoint`),
+    /// following starts at `requested`, and the first frame stored past
+    /// the checkpoint records what lies between as a [`GapKind::Skipped`]
+    /// gap.
     pub fn new(mode: Mode, checkpoint: Option<u64>, requested: Option<u64>) -> Self {
+        let overridden = mode == Mode::Follow && requested.is_some();
+        let (checkpoint, skipped_from) = match overridden {
+            true => (None, checkpoint),
+            false => (checkpoint, None),
+        };
         Resume {
             mode,
             high: checkpoint,
             at: checkpoint,
             requested,
+            skipped_from,
             prev: None,
             fresh: true,
             malformed: false,
@@ -127,6 +144,7 @@ impl Resume {
             lost: false,
             rewound: false,
             recent: VecDeque::new(),
+            covered: Vec::new(),
             archived: None,
             server: None,
             identity_pending: false,
@@ -208,9 +226,13 @@ impl Resume {
         } else if first {
             gap = self.capture_starts_late(index);
         }
+        if let Some(skipped) = self.skipped_gap(index) {
+            gap = Some(skipped);
+        }
         if std::mem::take(&mut self.malformed) && gap.is_none() {
             gap = self.malformed_gap(index);
         }
+        self.cover(index, gap.is_some() || first);
         self.handed_on(index);
         Decision {
             store: true,
@@ -251,6 +273,25 @@ impl Resume {
         Some(new_gap(from, index, GapKind::Buffer, reason))
     }
 
+    /// The gap `--override-checkpoint` leaves before the first frame stored
+    /// past the checkpoint it started away from; it takes in the gap a late
+    /// first frame would record after the requested start.
+    fn skipped_gap(&mut self, index: u64) -> Option<Gap> {
+        let from = self.skipped_from.take()?;
+        if index <= from.saturating_add(1) {
+            return None;
+        }
+        let requested = self.requested.unwrap_or(index);
+        let mut reason = format!(
+            "ingest was started at index {requested} with --override-checkpoint while the \
+             archive's checkpoint was {from}, so the events between were never read"
+        );
+        if index > requested {
+            reason.push_str(&format!("; the stream resumed at {index}"));
+        }
+        Some(new_gap(from, index, GapKind::Skipped, reason))
+    }
+
     /// The gap before a capture that begins after the archive's last index.
     fn capture_starts_late(&self, index: u64) -> Option<Gap> {
         let high = self.high.filter(|h| index > *h)?;
@@ -271,6 +312,26 @@ impl Resume {
             GapKind::Malformed,
             "a malformed line was skipped; the events it held are missing".to_owned(),
         ))
+    }
+
+    /// The stretches of the capture stored whole so far (backfill only):
+    /// gaps recorded before are narrowed by them once they are committed.
+    pub fn covered(&self) -> &[(u64, u64)] {
+        &self.covered
+    }
+
+    /// Extends the stretch the previous frame ended, or starts one at
+    /// `index` after a break (the first frame, a gap, a step backwards).
+    fn cover(&mut self, index: u64, broken: bool) {
+        if self.mode != Mode::Backfill {
+            return;
+        }
+        match self.covered.last_mut() {
+            Some(last) if !broken && self.prev.is_some_and(|p| p == last.1 && index >= p) => {
+                last.1 = index;
+            }
+            _ => self.covered.push((index, index)),
+        }
     }
 
     /// Moves the resume point to a frame handed on to the writer.
@@ -410,6 +471,43 @@ mod tests {
     }
 
     #[test]
+    fn an_override_past_the_checkpoint_records_the_skipped_stretch_as_a_gap() {
+        let mut r = Resume::new(Mode::Follow, Some(300), Some(800));
+        assert_eq!(r.resume_index(), 800);
+        let d = r.frame(800);
+        assert_eq!(summary(&d), (true, Some((300, 800, GapKind::Skipped))));
+        assert_eq!(
+            d.gap.map(|g| g.reason),
+            Some(
+                "ingest was started at index 800 with --override-checkpoint while the archive's \
+                 checkpoint was 300, so the events between were never read"
+                    .to_owned()
+            )
+        );
+        assert_eq!(summary(&r.frame(801)), (true, None));
+
+        let mut r = Resume::new(Mode::Follow, Some(300), Some(800));
+        let d = r.frame(850);
+        assert_eq!(
+            summary(&d),
+            (true, Some((300, 850, GapKind::Skipped))),
+            "one gap takes in the buffer's"
+        );
+        assert!(
+            d.gap
+                .is_some_and(|g| g.reason.ends_with("the stream resumed at 850"))
+        );
+    }
+
+    #[test]
+    fn an_override_back_behind_the_checkpoint_records_nothing() {
+        let mut r = Resume::new(Mode::Follow, Some(300), Some(100));
+        assert_eq!(r.resume_index(), 100);
+        assert_eq!(summary(&r.frame(100)), (true, None));
+        assert_eq!(summary(&r.frame(400)), (true, None));
+    }
+
+    #[test]
     fn a_reader_dropped_from_the_buffer_gets_a_gap_unless_nomad_still_held_its_place() {
         let mut r = Resume::new(Mode::Follow, None, None);
         r.frame(10);
@@ -452,6 +550,23 @@ mod tests {
             (true, Some((10, 12, GapKind::Malformed)))
         );
         assert_eq!(summary(&r.frame(13)), (true, None));
+    }
+
+    #[test]
+    fn backfill_knows_the_stretches_it_stored_whole() {
+        let mut r = Resume::new(Mode::Backfill, Some(100), None);
+        for i in [20, 25, 30] {
+            r.frame(i);
+        }
+        r.malformed();
+        r.frame(40);
+        r.frame(41);
+        r.frame(10);
+        r.frame(12);
+        assert_eq!(r.covered(), [(20, 30), (40, 41), (10, 12)]);
+        let mut r = Resume::new(Mode::Follow, Some(100), None);
+        r.frame(100);
+        assert!(r.covered().is_empty(), "only a backfill keeps them");
     }
 
     #[test]

@@ -190,7 +190,9 @@ async fn turns(
                 source,
             })?;
         let (cluster, requested) = start.resolve(cluster)?;
-        if let (Some(until), Some(checkpoint)) = (settings.until_index, cluster.checkpoint) {
+        if let (Some(until), Some(checkpoint), None) =
+            (settings.until_index, cluster.checkpoint, requested)
+        {
             if checkpoint >= until {
                 tracing::info!(
                     checkpoint,
@@ -273,13 +275,8 @@ impl Start {
                     from,
                 })
             }
-            (_, Some(from)) if override_checkpoint => Ok((
-                Cluster {
-                    checkpoint: None,
-                    ..cluster
-                },
-                Some(from),
-            )),
+            // The checkpoint stays: a start past it records the skipped
+            // stretch as a gap ([`super::resume::Resume::new`]).
             (_, from) => Ok((cluster, from)),
         }
     }

@@ -1,8 +1,10 @@
 //! Dating events archived before migration 0011: their `event_at`,
 //! `time_source` and `presence` are read from their payloads, as ingest now
 //! does for every new event, frame by frame, in small transactions, when
-//! the archive is first opened by a version that knows them. Progress goes
-//! to a terminal when there is one.
+//! the archive is first opened by a writer (`ingest`, `import`, `migrate`,
+//! `compact`, `prune`) of a version that knows them; reads refuse an
+//! archive with events left to date ([`pending`]). Progress goes to a
+//! terminal when there is one.
 //!
 //! Each backend ([`Undated`]) reads, per cluster, a chunk of the rows still
 //! to date in raft-index order (through the time index, where undated rows
@@ -71,6 +73,18 @@ pub async fn run(db: &dyn Undated) -> Result<u64, StoreError> {
     }
     bar.finish_and_clear();
     Ok(total)
+}
+
+/// Whether any event still waits to be dated: a writer's upgrade that did
+/// not finish, which a read must not answer from. Costs one look at the
+/// time index per cluster.
+pub async fn pending(db: &dyn Undated) -> Result<bool, StoreError> {
+    for cluster_id in db.clusters().await? {
+        if db.count(cluster_id).await? > 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Rows read per chunk (whole frames: a chunk's last frame, possibly cut by

@@ -11,7 +11,9 @@ pub mod compact;
 pub mod compress;
 mod details;
 mod dictionaries;
+mod fills;
 pub mod filter;
+pub mod identify;
 pub mod keyframe;
 pub mod lists;
 pub mod moment;
@@ -40,6 +42,7 @@ use crate::archive::{
 };
 use crate::config::DbUrl;
 
+pub use identify::Access;
 pub use moment::{Moment, MomentObject, MomentQuery, Point, Rows};
 pub use postgres::PgStore;
 pub(crate) use rows::{to_i64, to_u64};
@@ -63,6 +66,21 @@ pub enum StoreError {
         "database `{url}` was written by a newer nomad-chronicle (schema version {found}; this version knows up to {known}): upgrade nomad-chronicle"
     )]
     NewerSchema { url: String, found: i64, known: i64 },
+    /// No archive where a command that does not create one looked.
+    #[error(
+        "no archive at `{url}`: run `nomad-chronicle ingest` or `import` to create one, or check the path in --db"
+    )]
+    NoArchive { url: String },
+    /// Something that is not an archive; it was left as it was.
+    #[error(
+        "`{url}` is not a nomad-chronicle archive ({why}); nothing was changed: check --db, or give the archive a database of its own"
+    )]
+    NotArchive { url: String, why: String },
+    /// An archive a read cannot answer from as it is.
+    #[error(
+        "the archive at `{url}` {detail}: run `nomad-chronicle migrate` to upgrade it (`ingest` and `import` upgrade it too); nothing was changed"
+    )]
+    NeedsMigration { url: String, detail: String },
     #[error("cannot migrate database `{url}`: {detail}")]
     Migrate { url: String, detail: String },
     #[error("lost the connection that held the writer lock for this cluster: {detail}")]
@@ -72,9 +90,9 @@ pub enum StoreError {
     #[error("cluster `{cluster}` is no longer in the archive: its row in `clusters` was deleted")]
     ClusterMissing { cluster: String },
     /// Events archived before migration 0011 still wait for their time
-    /// and presence, which opening the archive fills in.
+    /// and presence, which a writer opening the archive fills in.
     #[error(
-        "cluster `{cluster}` has events whose time and presence are not filled in yet: open the archive with this version of nomad-chronicle first"
+        "cluster `{cluster}` has events whose time and presence are not filled in yet: run `nomad-chronicle migrate` first"
     )]
     Unfilled { cluster: String },
     /// A stored event that cannot be read back: its compressed value is
@@ -315,6 +333,13 @@ pub trait Store: Send + Sync {
     /// pages in use; PostgreSQL: the archive's tables with their indexes).
     async fn size(&self) -> Result<u64, StoreError>;
 
+    /// Narrows or removes the cluster's gaps that the closed index ranges
+    /// `covered` reach into (stretches of stream an import stored whole,
+    /// committed already), in one transaction ([`fills`]); returns how
+    /// many gaps changed.
+    async fn fill_gaps(&self, cluster: &Cluster, covered: &[(u64, u64)])
+    -> Result<u64, StoreError>;
+
     /// Looks a cluster up by label without creating it.
     async fn find_cluster(&self, name: &str) -> Result<Option<Cluster>, StoreError>;
 
@@ -386,25 +411,37 @@ pub trait Reconstructions: Send + Sync {
     ) -> Result<Vec<String>, StoreError>;
 }
 
-/// Opens (creating and migrating as needed) the archive named by `url`.
-/// An archive from before keyframes gets them here, once.
-pub async fn connect(url: &DbUrl) -> Result<Arc<dyn Store>, StoreError> {
-    let store: Arc<dyn Store> = match url {
-        DbUrl::SqliteFile(_) | DbUrl::SqliteMemory => Arc::new(SqliteStore::open(url).await?),
-        DbUrl::Postgres(_) => Arc::new(PgStore::open(url).await?),
-    };
-    backfill::keyframes(store.as_ref()).await?;
-    Ok(store)
+/// The schema version this binary reads and writes: its newest migration.
+pub fn schema_version() -> i64 {
+    sqlite::open::MIGRATOR
+        .iter()
+        .map(|m| m.version)
+        .max()
+        .unwrap_or(0)
 }
 
-/// Whether `url` names an existing archive, asked without creating or
-/// migrating anything (a missing SQLite file, another program's database:
-/// `false`).
-pub async fn holds_archive(url: &DbUrl) -> Result<bool, StoreError> {
-    match url {
-        DbUrl::SqliteFile(_) | DbUrl::SqliteMemory => sqlite::open::holds_archive(url).await,
-        DbUrl::Postgres(_) => postgres::open::holds_archive(url).await,
+/// Opens the archive named by `url` for a command that creates archives
+/// (`ingest`, `import`): [`open`] with [`Access::Create`].
+pub async fn connect(url: &DbUrl) -> Result<Arc<dyn Store>, StoreError> {
+    open(url, Access::Create).await
+}
+
+/// Opens the archive named by `url` as `access` allows ([`identify`]):
+/// whatever is not an archive is refused untouched, a missing archive is
+/// created only for [`Access::Create`], and a read opens it read-only at
+/// this binary's schema version. A writer migrates it, dates events an
+/// older version archived, and builds the keyframes it lacks.
+pub async fn open(url: &DbUrl, access: Access) -> Result<Arc<dyn Store>, StoreError> {
+    let store: Arc<dyn Store> = match url {
+        DbUrl::SqliteFile(_) | DbUrl::SqliteMemory => {
+            Arc::new(SqliteStore::open(url, access).await?)
+        }
+        DbUrl::Postgres(_) => Arc::new(PgStore::open(url, access).await?),
+    };
+    if access != Access::Read {
+        backfill::keyframes(store.as_ref()).await?;
     }
+    Ok(store)
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@ use super::to_i64;
 use crate::archive::Gap;
 
 /// A cluster by label, as [`super::records::ClusterRecord`] maps it.
-const FIND_CLUSTER: &str = "SELECT id, name, checkpoint, identity FROM clusters WHERE name = {p1}";
+const FIND_CLUSTER: &str =
+    "SELECT id, name, checkpoint, identity, address FROM clusters WHERE name = {p1}";
 
 /// Every cluster's label, sorted.
 pub const CLUSTER_NAMES: &str = "SELECT name FROM clusters ORDER BY name";

@@ -48,13 +48,14 @@ impl EventRecord {
     }
 }
 
-/// A `clusters` row: `id, name, checkpoint, identity`.
+/// A `clusters` row: `id, name, checkpoint, identity, address`.
 #[derive(Debug, sqlx::FromRow)]
 pub struct ClusterRecord {
     id: i64,
     name: String,
     checkpoint: Option<i64>,
     identity: Option<String>,
+    address: Option<String>,
 }
 
 impl From<ClusterRecord> for Cluster {
@@ -64,6 +65,7 @@ impl From<ClusterRecord> for Cluster {
             name: r.name,
             checkpoint: r.checkpoint.map(to_u64),
             identity: r.identity.as_deref().and_then(ClusterIdentity::from_json),
+            address: r.address,
         }
     }
 }

@@ -6,7 +6,7 @@ use nomad_chronicle::archive::GapKind;
 use nomad_sim::Generator;
 use tokio::io::AsyncWriteExt;
 
-use crate::common::{Archive, Backend, expected, finish, on_both_backends};
+use crate::common::{Archive, Backend, SimAt, expected, finish, on_both_backends};
 
 /// A capture with a greeting, the frames, and heartbeats between them.
 fn capture(frames: &[nomad_sim::SimFrame]) -> String {
@@ -160,7 +160,66 @@ async fn events_with_escapes_and_unicode_are_stored_byte_for_byte(backend: Backe
     assert_eq!(replay.stdout, format!("{first}\n{second}\n"));
 }
 
+async fn a_capture_is_not_mixed_into_a_cluster_ingested_live_unless_its_label_is_named(
+    backend: Backend,
+) {
+    let archive = Archive::new(backend).await;
+    let sim = SimAt::roomy().await;
+    let until = sim.publish(&mut Generator::new(24), 200).to_string();
+    let address = sim.address.clone();
+    archive
+        .run(&[
+            "ingest",
+            "--address",
+            &address,
+            "--cluster",
+            "default",
+            "--until-index",
+            &until,
+            "--batch-interval",
+            "50ms",
+        ])
+        .await
+        .assert_success();
+    let live = archive.events("default").await;
+    let file = archive.file("other.ndjson");
+    std::fs::write(&file, capture(&Generator::new(25).frames(100))).expect("write capture");
+    let file = file.display().to_string();
+
+    let refused = archive.run(&["import", &file]).await;
+    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains(&format!(
+            "error: the archive's cluster `default` was ingested live from Nomad at `{}/`, which reports region",
+            address.trim_end_matches('/')
+        )) && refused.stderr.contains(
+            "a capture does not say which cluster it came from, so importing it there could mix \
+             two clusters' histories, and nothing was imported (hint: if the capture is that \
+             cluster's, name it: --cluster default; otherwise give it a label of its own: \
+             --cluster <new label>)"
+        ),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        archive.events("default").await,
+        live,
+        "nothing was imported"
+    );
+
+    archive
+        .run(&["import", &file, "--cluster", "elsewhere"])
+        .await
+        .assert_success();
+    archive
+        .run(&["import", &file, "--cluster", "default"])
+        .await
+        .assert_success();
+    assert!(archive.events("default").await.len() > live.len());
+}
+
 on_both_backends!(
+    a_capture_is_not_mixed_into_a_cluster_ingested_live_unless_its_label_is_named,
     importing_a_capture_twice_stores_every_event_once,
     import_reads_standard_input_and_fills_history_behind_the_checkpoint,
     a_capture_cut_off_mid_line_keeps_everything_before_the_cut,

@@ -154,7 +154,9 @@ async fn dating(archive: &Archive) -> Vec<(i64, Option<i64>, Option<String>, Opt
     }
 }
 
-async fn an_archive_from_before_nomad_time_is_dated_when_first_opened(backend: Backend) {
+async fn an_archive_from_before_nomad_time_is_refused_by_reads_and_dated_by_migrate(
+    backend: Backend,
+) {
     // More events than one chunk of the backfill, so it resumes after a cursor.
     let frames = Generator::new(32).frames(12_000);
     let archive = Archive::new(backend).await;
@@ -179,7 +181,19 @@ async fn an_archive_from_before_nomad_time_is_dated_when_first_opened(backend: B
         ])
         .await;
     assert!(dating(&archive).await.iter().all(|d| d.1.is_none()));
-    archive.run(&["status"]).await.assert_success();
+    let status = archive.run(&["status"]).await;
+    assert_eq!(status.code, Some(2), "{}", status.stderr);
+    assert!(
+        status.stderr.contains("not yet dated by Nomad's clock")
+            && status.stderr.contains("run `nomad-chronicle migrate`"),
+        "{}",
+        status.stderr
+    );
+    assert!(
+        dating(&archive).await.iter().all(|d| d.1.is_none()),
+        "a read dates nothing"
+    );
+    archive.run(&["migrate"]).await.assert_success();
 
     assert_eq!(dating(&archive).await, dated_by_ingest);
     assert_eq!(keyframes(&archive).await, keyframes_of_ingest);
@@ -189,5 +203,5 @@ on_both_backends!(
     imported_history_is_dated_by_the_captures_own_clock,
     a_frame_without_any_time_is_dated_by_its_receipt_and_says_so,
     a_clock_that_goes_backwards_does_not_reorder_history,
-    an_archive_from_before_nomad_time_is_dated_when_first_opened,
+    an_archive_from_before_nomad_time_is_refused_by_reads_and_dated_by_migrate,
 );

@@ -657,7 +657,8 @@ async fn a_file_that_is_no_archive_is_refused_and_left_alone() {
             .await;
         assert_eq!(run.code, Some(2), "{}", run.stderr);
         assert!(
-            run.stderr.contains("holds no nomad-chronicle archive"),
+            run.stderr.contains("is not a nomad-chronicle archive")
+                || run.stderr.contains("no archive at"),
             "{}",
             run.stderr
         );

@@ -36,6 +36,7 @@ async fn a_password_given_as_a_url_parameter_is_masked_everywhere() {
         return;
     }
     let archive = Archive::new(Backend::Postgres).await;
+    archive.status().await; // creates the archive the reads below open
     let (bare, password) = split_password(&archive.url);
     let url = format!("{bare}?password={password}");
     let sim = SimAt::roomy().await;
@@ -83,6 +84,7 @@ async fn a_password_file_stands_in_for_the_password_in_the_url() {
         return;
     }
     let archive = Archive::new(Backend::Postgres).await;
+    archive.status().await; // creates the archive the reads below open
     let (bare, password) = split_password(&archive.url);
     let file = archive.file("db-password");
     std::fs::write(&file, format!("{password}\n")).expect("write the password file");
@@ -141,6 +143,7 @@ async fn pgpassword_is_used_and_never_printed() {
         return;
     }
     let archive = Archive::new(Backend::Postgres).await;
+    archive.status().await; // creates the archive the reads below open
     let (bare, password) = split_password(&archive.url);
     let run = archive
         .command(&["--db", &bare, "status"])

@@ -23,6 +23,7 @@ mod backfill;
 mod compact;
 mod copy;
 mod details;
+mod identify;
 mod keyframe;
 mod lease;
 mod ledger;

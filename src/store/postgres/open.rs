@@ -11,14 +11,21 @@ use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 use super::PgStore;
 use crate::config::DbUrl;
 use crate::store::StoreError;
+use crate::store::identify::{Access, Found, UNDATED, check_version, judge};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 impl PgStore {
-    /// Connects and migrates. Unlike a connection lost later (which is
+    /// Connects and, having first found out what the database holds
+    /// ([`identify`](super::identify)), opens it as `access` allows: a
+    /// database whose archive tables are another application's is refused
+    /// untouched; one without an archive is given one only for
+    /// [`Access::Create`]; a read runs every statement in a read-only
+    /// transaction and migrates nothing; a write migrates and dates events
+    /// an older version archived. Unlike a connection lost later (which is
     /// retried), a failure here is reported at once: a wrong password, an
     /// unknown database or an unreachable host needs the user.
-    pub async fn open(url: &DbUrl) -> Result<Self, StoreError> {
+    pub async fn open(url: &DbUrl, access: Access) -> Result<Self, StoreError> {
         let display = url.to_string();
         let DbUrl::Postgres(secret) = url else {
             return Err(StoreError::Open {
@@ -33,28 +40,67 @@ impl PgStore {
             .log_slow_statements(log::LevelFilter::Debug, crate::store::SLOW_STATEMENT);
         // One direct connection first: the pool would retry a refused or
         // rejected connection until its timeout and report only that.
-        PgConnection::connect_with(&options)
-            .await
-            .map_err(|e| open_error(&display, e))?
-            .close()
+        let mut conn = PgConnection::connect_with(&options)
             .await
             .map_err(|e| open_error(&display, e))?;
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.clone())
-            .await
-            .map_err(|e| open_error(&display, e))?;
-        migrate(&pool, &display).await?;
+        let contents = super::identify::contents(&mut conn).await;
+        conn.close().await.map_err(|e| open_error(&display, e))?;
+        match (judge(contents?, &MIGRATOR), access) {
+            (Found::Foreign(why), _) => Err(StoreError::NotArchive { url: display, why }),
+            (Found::Absent, Access::Create) => Self::writer(options, display).await,
+            (Found::Absent, _) => Err(StoreError::NoArchive { url: display }),
+            (Found::Archive(applied), access) => {
+                check_version(&display, &applied, &MIGRATOR, access)?;
+                match access {
+                    Access::Read => Self::reader(options, display).await,
+                    _ => Self::writer(options, display).await,
+                }
+            }
+        }
+    }
+
+    /// A pool that writes: migrates and dates events archived before
+    /// migration 0011.
+    async fn writer(options: PgConnectOptions, url: String) -> Result<Self, StoreError> {
+        let pool = pool(&options, &url).await?;
+        migrate(&pool, &url).await?;
         crate::store::backfill::run(&super::backfill::Backfill(&pool)).await?;
-        Ok(PgStore {
+        Ok(Self::with_pool(pool, options, url))
+    }
+
+    /// A pool whose every transaction is read-only
+    /// (`default_transaction_read_only`), so no read can write.
+    async fn reader(options: PgConnectOptions, url: String) -> Result<Self, StoreError> {
+        let options = options.options([("default_transaction_read_only", "on")]);
+        let pool = pool(&options, &url).await?;
+        if crate::store::backfill::pending(&super::backfill::Backfill(&pool)).await? {
+            pool.close().await;
+            return Err(StoreError::NeedsMigration {
+                url,
+                detail: UNDATED.to_owned(),
+            });
+        }
+        Ok(Self::with_pool(pool, options, url))
+    }
+
+    fn with_pool(pool: PgPool, options: PgConnectOptions, url: String) -> Self {
+        PgStore {
             pool,
             options,
-            url: display,
+            url,
             dictionaries: Default::default(),
             compression: Default::default(),
-        })
+        }
     }
+}
+
+async fn pool(options: &PgConnectOptions, url: &str) -> Result<PgPool, StoreError> {
+    PgPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options.clone())
+        .await
+        .map_err(|e| open_error(url, e))
 }
 
 /// One clear message per way opening can fail.
@@ -102,25 +148,4 @@ async fn migrate(pool: &PgPool, url: &str) -> Result<(), StoreError> {
             detail: other.to_string(),
         },
     })
-}
-
-/// Whether the database holds an archive (its `clusters` table), asked
-/// without migrating anything: for commands that must not turn another
-/// database into an archive.
-pub(crate) async fn holds_archive(url: &DbUrl) -> Result<bool, StoreError> {
-    let display = url.to_string();
-    let DbUrl::Postgres(secret) = url else {
-        return Ok(false);
-    };
-    let options = PgConnectOptions::from_str(secret.expose())
-        .map_err(|e| open_error(&display, e))?
-        .application_name("nomad-chronicle");
-    let mut conn = PgConnection::connect_with(&options)
-        .await
-        .map_err(|e| open_error(&display, e))?;
-    let found: bool = sqlx::query_scalar("SELECT to_regclass('clusters') IS NOT NULL")
-        .fetch_one(&mut conn)
-        .await?;
-    conn.close().await.map_err(|e| open_error(&display, e))?;
-    Ok(found)
 }

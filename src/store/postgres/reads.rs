@@ -21,7 +21,7 @@ use crate::store::{
 const UPSERT_CLUSTER: &str = "INSERT INTO clusters (name, address, created_at, updated_at) \
      VALUES ($1, $2, $3, $3) \
      ON CONFLICT (name) DO UPDATE SET address = COALESCE(EXCLUDED.address, clusters.address) \
-     RETURNING id, name, checkpoint, identity";
+     RETURNING id, name, checkpoint, identity, address";
 
 /// The lowest and highest index of a cluster, from the first index kept by
 /// its newest prune (the events kept before it are for snapshots only).
@@ -53,6 +53,22 @@ impl Store for PgStore {
             .fetch_one(&self.pool)
             .await?;
         Ok(row.into())
+    }
+
+    async fn fill_gaps(
+        &self,
+        cluster: &Cluster,
+        covered: &[(u64, u64)],
+    ) -> Result<u64, StoreError> {
+        use sqlx::Connection;
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let mut changed = 0;
+        for range in covered {
+            changed += crate::store::fills::fill(&mut *tx, cluster.id, *range).await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
     }
 
     async fn find_cluster(&self, name: &str) -> Result<Option<Cluster>, StoreError> {

@@ -21,6 +21,7 @@ mod backfill;
 mod checkpoint;
 mod compact;
 mod details;
+mod identify;
 mod keyframe;
 mod lease;
 mod ledger;

@@ -1,20 +1,24 @@
-//! Opening an SQLite archive: the file and its pragmas (WAL, page size,
-//! cache), the pool, and the migrations, with one clear message per way
+//! Opening an SQLite archive: what the file is first ([`identify`]), then
+//! a writer's pool with its pragmas (WAL, page size, cache) and the
+//! migrations, or a reader's read-only pool, with one clear message per way
 //! opening can fail.
 
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{
     SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, Connection, SqlitePool};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, SqlitePool};
 
 use super::SqliteStore;
+use super::identify::{ReadMode, cannot_open, identify, warn_if_wal_unread};
 use crate::config::DbUrl;
 use crate::store::StoreError;
+use crate::store::identify::{APPLICATION_ID, Access, Found, UNDATED, check_version};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Page size of new archives. Events average ~1.7 KB: on SQLite's default
 /// 4 KiB pages a quarter of each page was left empty and larger events
@@ -28,101 +32,214 @@ const PAGE_SIZE: u32 = 16 * 1024;
 const CACHE_KIB: i64 = 16 * 1024;
 
 impl SqliteStore {
-    /// Opens the database (creating the file if needed) and migrates it.
-    pub async fn open(url: &DbUrl) -> Result<Self, StoreError> {
+    /// Opens the archive at `url` as `access` allows, having first found
+    /// out what the file holds ([`identify`]): a file that is not an archive
+    /// is refused untouched; a missing one is created only for
+    /// [`Access::Create`]; a read opens the file read-only and migrates
+    /// nothing; a write migrates it, stamps its `application_id` and dates
+    /// events an older version archived.
+    pub async fn open(url: &DbUrl, access: Access) -> Result<Self, StoreError> {
         let display = url.to_string();
-        let open_error = |detail: String, hint: Option<&'static str>| StoreError::Open {
-            url: display.clone(),
-            detail,
-            hint,
-        };
-        let new_file = matches!(url, DbUrl::SqliteFile(path) if !path.exists());
-        let (options, max_connections) = match url {
-            DbUrl::SqliteMemory => (
-                SqliteConnectOptions::from_str("sqlite::memory:")
-                    .map_err(|e| open_error(e.to_string(), None))?,
-                1,
-            ),
-            DbUrl::SqliteFile(path) => {
-                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    if !parent.is_dir() {
-                        return Err(open_error(
-                            format!("the directory `{}` does not exist", parent.display()),
-                            Some("create it first or choose another path"),
-                        ));
-                    }
-                }
-                if path.is_dir() {
-                    return Err(open_error(
-                        "it is a directory".to_owned(),
-                        Some("name a file, for example sqlite://nomad-chronicle.db"),
-                    ));
-                }
-                (
-                    SqliteConnectOptions::new()
-                        .filename(path)
-                        .create_if_missing(true)
-                        .page_size(PAGE_SIZE)
-                        .journal_mode(SqliteJournalMode::Wal)
-                        .synchronous(SqliteSynchronous::Normal)
-                        // The writer's lease checkpoints on another
-                        // connection: see `checkpoint`.
-                        .pragma("wal_autocheckpoint", "0"),
-                    4,
-                )
+        let path = match url {
+            DbUrl::SqliteFile(path) => path,
+            DbUrl::SqliteMemory if access == Access::Create => {
+                let options = SqliteConnectOptions::from_str("sqlite::memory:")
+                    .map_err(|e| open_error(&display, e.to_string(), None))?;
+                return Self::writer(options, 1, url, &display).await;
             }
+            DbUrl::SqliteMemory => return Err(StoreError::NoArchive { url: display }),
             DbUrl::Postgres(_) => {
-                return Err(open_error("not an SQLite URL".to_owned(), None));
+                return Err(open_error(&display, "not an SQLite URL".to_owned(), None));
             }
         };
-        let options = options
-            .pragma("cache_size", (-CACHE_KIB).to_string())
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true)
-            .log_slow_statements(log::LevelFilter::Debug, crate::store::SLOW_STATEMENT);
-        if let (true, DbUrl::SqliteFile(path)) = (new_file, url) {
-            create(path)
-                .await
-                .map_err(|e| open_error(e.to_string(), None))?;
+        check_directory(path, &display)?;
+        let found = identify(path, &display).await?;
+        match (found, access) {
+            (Found::Foreign(why), _) => Err(StoreError::NotArchive { url: display, why }),
+            (Found::Absent, Access::Create) => {
+                create(path)
+                    .await
+                    .map_err(|e| open_error(&display, e.to_string(), None))?;
+                Self::writer(writer_options(path), 4, url, &display).await
+            }
+            (Found::Absent, _) => Err(StoreError::NoArchive { url: display }),
+            (Found::Archive(applied), Access::Read) => {
+                check_version(&display, &applied, &MIGRATOR, Access::Read)?;
+                Self::reader(path, &display).await.map_err(|e| match e {
+                    StoreError::NeedsMigration { detail, .. } => StoreError::NeedsMigration {
+                        url: display.clone(),
+                        detail,
+                    },
+                    other => other,
+                })
+            }
+            (Found::Archive(applied), access) => {
+                check_version(&display, &applied, &MIGRATOR, access)?;
+                Self::writer(writer_options(path), 4, url, &display).await
+            }
         }
-        let pool = connect_pool(options, max_connections).await.map_err(|e| {
-            let detail = e.to_string();
-            let hint = if detail.contains("not a database") {
-                Some("the file exists but is not an SQLite database; choose another path")
-            } else if detail.contains("unable to open") || detail.contains("readonly") {
-                Some("check that the file and its directory are writable")
-            } else {
-                None
-            };
-            open_error(detail, hint)
-        })?;
-        migrate(&pool, &display).await?;
+    }
+
+    /// A pool that writes: migrates, stamps the archive as one, and dates
+    /// events archived before migration 0011.
+    async fn writer(
+        options: SqliteConnectOptions,
+        max_connections: u32,
+        url: &DbUrl,
+        display: &str,
+    ) -> Result<Self, StoreError> {
+        let pool = connect_pool(with_cache(options), max_connections)
+            .await
+            .map_err(|e| pool_error(display, e))?;
+        migrate(&pool, display).await?;
+        stamp(&pool).await?;
         crate::store::backfill::run(&super::backfill::Backfill(&pool)).await?;
-        Ok(SqliteStore {
+        Ok(Self::with_pool(pool, url, display))
+    }
+
+    /// A pool that only reads (`mode=ro`: it sees what a writer commits
+    /// meanwhile), or, where even that cannot open the file (a read-only
+    /// directory without the archive's `-shm`), reads it as immutable.
+    async fn reader(path: &Path, url_text: &str) -> Result<Self, StoreError> {
+        let pool = match Self::read_pool(path, ReadMode::ReadOnly).await {
+            Err(StoreError::Query(e)) if cannot_open(&e) => {
+                warn_if_wal_unread(path);
+                tracing::debug!(database = %url_text, "Reading the archive as immutable");
+                Self::read_pool(path, ReadMode::Immutable).await
+            }
+            other => other,
+        }
+        .map_err(|e| match e {
+            StoreError::Query(e) => pool_error(url_text, e),
+            other => other,
+        })?;
+        Ok(Self::with_pool(
             pool,
-            url: display,
+            &DbUrl::SqliteFile(path.to_owned()),
+            url_text,
+        ))
+    }
+
+    /// A read-only pool, checked by reading: refused while events wait to
+    /// be dated (an upgrade that did not finish).
+    async fn read_pool(path: &Path, mode: ReadMode) -> Result<SqlitePool, StoreError> {
+        let pool = connect_pool(with_cache(mode.options(path)), 4).await?;
+        match crate::store::backfill::pending(&super::backfill::Backfill(&pool)).await {
+            Ok(false) => Ok(pool),
+            Ok(true) => {
+                pool.close().await;
+                Err(StoreError::NeedsMigration {
+                    url: String::new(),
+                    detail: UNDATED.to_owned(),
+                })
+            }
+            Err(e) => {
+                pool.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    fn with_pool(pool: SqlitePool, url: &DbUrl, display: &str) -> Self {
+        SqliteStore {
+            pool,
+            url: display.to_owned(),
             in_memory: matches!(url, DbUrl::SqliteMemory),
             dictionaries: Default::default(),
             compression: Default::default(),
-        })
+        }
     }
 }
 
+fn open_error(url: &str, detail: String, hint: Option<&'static str>) -> StoreError {
+    StoreError::Open {
+        url: url.to_owned(),
+        detail,
+        hint,
+    }
+}
+
+/// A failure to open the pool, with a hint where one helps.
+fn pool_error(url: &str, e: sqlx::Error) -> StoreError {
+    let detail = e.to_string();
+    let hint = if detail.contains("unable to open") || detail.contains("readonly") {
+        Some("check that the file and its directory are writable")
+    } else {
+        None
+    };
+    open_error(url, detail, hint)
+}
+
+/// The file's directory must exist: a missing one is a mistyped path.
+fn check_directory(path: &Path, url: &str) -> Result<(), StoreError> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) if !parent.is_dir() => Err(open_error(
+            url,
+            format!("the directory `{}` does not exist", parent.display()),
+            Some("create it first or choose another path"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// How a writer opens an archive file.
+fn writer_options(path: &Path) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .page_size(PAGE_SIZE)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        // The writer's lease checkpoints on another connection: see
+        // `checkpoint`.
+        .pragma("wal_autocheckpoint", "0")
+}
+
+/// What every connection sets, reading or writing.
+fn with_cache(options: SqliteConnectOptions) -> SqliteConnectOptions {
+    options
+        .pragma("cache_size", (-CACHE_KIB).to_string())
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true)
+        .log_slow_statements(log::LevelFilter::Debug, crate::store::SLOW_STATEMENT)
+}
+
+/// Marks an archive as one in its header (archives created before the
+/// mark get it from their next writer).
+async fn stamp(pool: &SqlitePool) -> Result<(), StoreError> {
+    let id: i64 = sqlx::query_scalar("PRAGMA application_id")
+        .fetch_one(pool)
+        .await?;
+    if id != i64::from(APPLICATION_ID) {
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "PRAGMA application_id = {APPLICATION_ID}"
+        )))
+        .execute(pool)
+        .await?;
+    }
+    Ok(())
+}
+
 /// Creates a new archive file with what only an empty file takes: its page
-/// size, and `auto_vacuum = INCREMENTAL` (retention gives freed pages back
-/// to the file system with `PRAGMA incremental_vacuum`), set before the
-/// switch to WAL writes the file's header. Not a pool option: on an
+/// size, `auto_vacuum = INCREMENTAL` (retention gives freed pages back
+/// to the file system with `PRAGMA incremental_vacuum`) and the archive's
+/// `application_id`, set before the switch to WAL. Not a pool option: on an
 /// existing file, setting the mode opens a write transaction, which would
 /// wait for any writer on every new connection.
-async fn create(path: &std::path::Path) -> Result<(), sqlx::Error> {
-    let conn = SqliteConnectOptions::new()
+async fn create(path: &Path) -> Result<(), sqlx::Error> {
+    let mut conn = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
         .page_size(PAGE_SIZE)
         .auto_vacuum(SqliteAutoVacuum::Incremental)
-        .journal_mode(SqliteJournalMode::Wal)
         .connect()
         .await?;
+    // The mark goes into the header first, before the switch to WAL, so a
+    // process that reads the file's first bytes meanwhile knows it.
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "PRAGMA application_id = {APPLICATION_ID}; PRAGMA journal_mode = WAL"
+    )))
+    .execute(&mut conn)
+    .await?;
     conn.close().await
 }
 
@@ -194,37 +311,5 @@ fn migrate_error(url: &str, e: sqlx::migrate::MigrateError) -> StoreError {
             url: url.to_owned(),
             detail: other.to_string(),
         },
-    }
-}
-
-/// Whether the file holds an archive (its `clusters` table), read without
-/// creating or changing anything: for commands that must not turn another
-/// file into an archive. A missing file holds none.
-pub(crate) async fn holds_archive(url: &DbUrl) -> Result<bool, StoreError> {
-    let DbUrl::SqliteFile(path) = url else {
-        return Ok(matches!(url, DbUrl::SqliteMemory));
-    };
-    if !path.is_file() {
-        return Ok(false);
-    }
-    let options = SqliteConnectOptions::new().filename(path).read_only(true);
-    let found = async {
-        let mut conn = options.connect().await?;
-        let found: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'clusters'",
-        )
-        .fetch_one(&mut conn)
-        .await?;
-        sqlx::Connection::close(conn).await?;
-        Ok::<_, sqlx::Error>(found > 0)
-    };
-    match found.await {
-        Ok(found) => Ok(found),
-        Err(e) if e.to_string().contains("not a database") => Ok(false),
-        Err(e) => Err(StoreError::Open {
-            url: url.to_string(),
-            detail: e.to_string(),
-            hint: None,
-        }),
     }
 }

@@ -59,6 +59,22 @@ impl Store for SqliteStore {
             .ok_or_else(|| StoreError::Query(sqlx::Error::RowNotFound))
     }
 
+    async fn fill_gaps(
+        &self,
+        cluster: &Cluster,
+        covered: &[(u64, u64)],
+    ) -> Result<u64, StoreError> {
+        use sqlx::Connection;
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        let mut changed = 0;
+        for range in covered {
+            changed += crate::store::fills::fill(&mut *tx, cluster.id, *range).await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
     async fn find_cluster(&self, name: &str) -> Result<Option<Cluster>, StoreError> {
         self.optional::<ClusterRecord, _>(queries::find_cluster(name, STYLE))
             .await
@@ -228,7 +244,9 @@ mod tests {
     async fn a_stored_value_of_another_type_is_an_error_naming_its_column_not_a_panic() {
         let dir = tempfile::tempdir().expect("temporary directory");
         let url = DbUrl::SqliteFile(dir.path().join("archive.db"));
-        let store = SqliteStore::open(&url).await.expect("open");
+        let store = SqliteStore::open(&url, crate::store::Access::Create)
+            .await
+            .expect("open");
         let cluster = store.open_cluster("c", None).await.expect("cluster");
         // SQLite keeps text in an INTEGER column when it is no number.
         for sql in [

@@ -46,12 +46,24 @@ async fn the_views_answer_without_reading_the_events_json(backend: Backend) {
 /// The schema as it was before the details: migrations up to 0014.
 const BEFORE_DETAILS: i64 = 14;
 
-async fn an_archive_from_before_the_details_answers_the_same_once_opened(backend: Backend) {
+async fn an_archive_from_before_the_details_is_refused_by_reads_and_answers_the_same_once_migrated(
+    backend: Backend,
+) {
     let mut s = Scripted::new(backend).await;
     let expected = every_view(&mut s.db).await;
     let old = Archive::new(backend).await;
     copy_into_old_schema(&s.archive, &old).await;
-    old.run(&["status"]).await.assert_success();
+    for read in [&["status"][..], &["query", "events"], &["replay"]] {
+        let run = old.run(read).await;
+        assert_eq!(run.code, Some(2), "{read:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("is at schema version 14")
+                && run.stderr.contains("run `nomad-chronicle migrate`"),
+            "{read:?}: {}",
+            run.stderr
+        );
+    }
+    old.run(&["migrate"]).await.assert_success();
     let mut db = Db::connect(&old).await;
     assert_eq!(every_view(&mut db).await, expected);
 }
@@ -226,7 +238,7 @@ async fn a_nul_in_a_reported_field_is_stored_and_shown(backend: Backend) {
 
 on_both_backends!(
     the_views_answer_without_reading_the_events_json,
-    an_archive_from_before_the_details_answers_the_same_once_opened,
+    an_archive_from_before_the_details_is_refused_by_reads_and_answers_the_same_once_migrated,
     history_imported_behind_what_is_stored_answers_as_if_in_order,
     a_nul_in_a_reported_field_is_stored_and_shown,
 );
