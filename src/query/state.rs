@@ -53,6 +53,7 @@ pub struct StateRecord {
 struct WithGaps<'a> {
     #[serde(flatten)]
     record: &'a StateRecord,
+    #[serde(serialize_with = "super::json::gaps")]
     gaps: &'a [Gap],
 }
 

@@ -235,6 +235,27 @@ async fn every_answer_has_the_documented_keys_and_times(backend: Backend) {
     )
     .await;
 
+    for (kind, shape, rows, row) in [
+        (
+            "allocs",
+            "AllocsDocument",
+            "Allocations",
+            "ListedAllocation",
+        ),
+        (
+            "deployments",
+            "DeploymentsDocument",
+            "Deployments",
+            "ListedDeployment",
+        ),
+        ("evals", "EvalsDocument", "Evaluations", "ListedEvaluation"),
+        ("jobs", "JobsDocument", "Jobs", "ListedJob"),
+    ] {
+        let doc = document(&archive, &["query", kind, "--output", "json"], shape).await;
+        assert!(!doc[rows].as_array().expect(rows).is_empty(), "{kind}");
+        lines(&archive, &["query", kind, "--output", "ndjson"], row).await;
+    }
+
     archive
         .run(&["prune", "--before-index", &middle])
         .await

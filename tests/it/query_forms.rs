@@ -89,7 +89,7 @@ async fn the_deployment_timeline_shows_each_groups_counts(backend: Backend) {
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).expect("json"))
         .filter(|v| v["Topic"] == "Deployment")
-        .map(|v| format!("{} {}", v["Index"], v["Change"].as_str().unwrap_or("")))
+        .map(|v| format!("{} {}", v["Index"], v["Summary"].as_str().unwrap_or("")))
         .collect();
     assert_eq!(
         changes,

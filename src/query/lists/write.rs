@@ -34,6 +34,7 @@ struct Head<'a, C: Serialize> {
     cluster: &'a str,
     #[serde(flatten)]
     context: &'a C,
+    #[serde(serialize_with = "crate::query::json::gaps")]
     gaps: &'a [Gap],
 }
 
