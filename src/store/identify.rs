@@ -5,7 +5,8 @@
 //!
 //! An archive is recognised by its migrations: the `_sqlx_migrations` table
 //! whose version 1 is this binary's first migration, byte for byte (its
-//! checksum), beside a `clusters` table. An SQLite archive also carries
+//! checksum); the tables of later migrations may not exist yet while a
+//! writer is creating the archive. An SQLite archive also carries
 //! [`APPLICATION_ID`] in its header, set when it is created and stamped on
 //! older archives by the next writer, so another application's file (with
 //! an id of its own) is refused without being opened at all.
@@ -82,7 +83,9 @@ pub fn judge(contents: Contents, migrator: &Migrator) -> Found {
     };
     let nothing_else = !contents.clusters && contents.other_tables.is_empty();
     match contents.migrations {
-        Some(applied) if ours(&applied) && contents.clusters => Found::Archive(applied),
+        // While a writer migrates a new archive, later migrations' tables
+        // (`clusters` among them) may not be there yet.
+        Some(applied) if ours(&applied) => Found::Archive(applied),
         // A writer is creating it: the table exists, no migration is in yet.
         Some(applied) if applied.is_empty() && nothing_else => match contents.stamped {
             true => Found::Archive(applied),
@@ -197,6 +200,15 @@ mod tests {
     fn an_archive_is_known_by_its_first_migration_and_its_clusters() {
         let found = judge(contents(Some(ours(1..=3)), true, &["gaps"]), &MIGRATOR);
         assert_eq!(found, Found::Archive(ours(1..=3)));
+    }
+
+    #[test]
+    fn an_archive_whose_first_migrations_are_in_is_an_archive_being_created() {
+        let found = judge(
+            contents(Some(ours(1..=2)), false, &["event_log"]),
+            &MIGRATOR,
+        );
+        assert_eq!(found, Found::Archive(ours(1..=2)));
     }
 
     #[test]
