@@ -194,17 +194,17 @@ impl Archive {
     }
 
     /// The archive's status, read as `status` reads it (read-only, so a
-    /// poll never competes with the writer under test); before a writer
-    /// has created and migrated the archive, no clusters.
+    /// poll never competes with the writer under test). A missing archive
+    /// is created first, as a test that starts from an empty one expects;
+    /// one a writer is still migrating has no clusters yet.
     pub async fn status(&self) -> StatusReport {
         let url = DbUrl::parse(&self.url).expect("url");
         let store = match store::open(&url, store::Access::Read).await {
             Ok(store) => store,
-            Err(
-                store::StoreError::NoArchive { .. }
-                | store::StoreError::NeedsMigration { .. }
-                | store::StoreError::Unfilled { .. },
-            ) => {
+            Err(store::StoreError::NoArchive { .. }) => {
+                store::connect(&url).await.expect("create archive")
+            }
+            Err(store::StoreError::NeedsMigration { .. } | store::StoreError::Unfilled { .. }) => {
                 return StatusReport {
                     database: url.to_string(),
                     backend: "none",
