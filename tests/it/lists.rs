@@ -361,16 +361,25 @@ async fn jobs_are_listed_at_a_moment_with_their_allocations_counted(backend: Bac
         lines[1].split_whitespace().collect::<Vec<_>>()[..3],
         ["NAMESPACE", "JOB", "VER"]
     );
-    assert!(
-        lines[2].starts_with(
-            "prod        web-frontend        1    running   0     1     0     1     1"
-        ),
+    assert_eq!(
+        lines[2].split_whitespace().collect::<Vec<_>>()[..9],
+        [
+            "prod",
+            "web-frontend",
+            "1",
+            "running",
+            "0",
+            "1",
+            "0",
+            "1",
+            "1"
+        ],
         "{}",
         table.stdout
     );
 }
 
-async fn list_tables_fit_in_100_columns(backend: Backend) {
+async fn list_tables_fit_the_width_asked_for_and_pipes_keep_every_value(backend: Backend) {
     let archive = Archive::new(backend).await;
     import(&archive, &incident()).await;
     for args in [
@@ -379,18 +388,26 @@ async fn list_tables_fit_in_100_columns(backend: Backend) {
         &["query", "evals"],
         &["query", "jobs"],
     ] {
-        let run = archive.run(args).await;
+        let run = archive.run(&[args, &["--width", "100"]].concat()).await;
         run.assert_success();
         assert!(run.stdout.lines().count() >= 2, "{}", run.stdout);
         for line in run.stdout.lines() {
             assert!(line.chars().count() <= 100, "{args:?}: {line}");
         }
     }
+    // Piped without a width, a list keeps every value whole.
+    let run = archive.run(&["query", "deployments"]).await;
+    run.assert_success();
+    assert!(
+        run.stdout.contains("Failed due to unhealthy allocations"),
+        "{}",
+        run.stdout
+    );
 }
 
 on_both_backends!(
     allocations_that_failed_or_were_lost_are_listed_once_each,
     deployments_and_evaluations_are_listed_by_status,
     jobs_are_listed_at_a_moment_with_their_allocations_counted,
-    list_tables_fit_in_100_columns,
+    list_tables_fit_the_width_asked_for_and_pipes_keep_every_value,
 );

@@ -6,7 +6,6 @@
 
 pub mod jobs;
 pub mod records;
-pub mod table;
 pub mod write;
 
 use std::io::Write;

@@ -4,9 +4,10 @@
 
 use serde::Serialize;
 
-use super::table::Column;
 use crate::archive::TimeSource;
 use crate::query::render;
+use crate::query::render::Look;
+use crate::query::table::Column;
 use crate::store::lists::{AllocationRow, DeploymentRow, EvaluationRow, JobRow, Seen};
 
 /// A row of a list: its JSON record and its table cells.
@@ -15,8 +16,8 @@ pub trait Listed: Serialize {
     const COLUMNS: &'static [Column];
     /// The key of the list in the JSON document (`Allocations`, …).
     const PLURAL: &'static str;
-    /// The cells of its table row, one per column.
-    fn cells(&self) -> Vec<String>;
+    /// The cells of its table row, one per column, IDs as `look` shows them.
+    fn cells(&self, look: &Look) -> Vec<String>;
 }
 
 /// When the object's latest event in the list happened.
@@ -104,21 +105,21 @@ impl From<AllocationRow> for AllocationRecord {
 
 impl Listed for AllocationRecord {
     const COLUMNS: &'static [Column] = &[
-        ("ID", 8),
-        ("NAMESPACE", 9),
-        ("JOB", 12),
-        ("GROUP", 10),
-        ("NODE", 11),
-        ("DESIRED", 7),
-        ("STATUS", 8),
-        ("TIME", 0),
+        Column::fixed("ID", 90),
+        Column::shrinks("NAMESPACE", 20, 9).or_hidden(),
+        Column::shrinks("JOB", 70, 12),
+        Column::shrinks("GROUP", 30, 8).or_hidden(),
+        Column::shrinks("NODE", 60, 11),
+        Column::fixed("DESIRED", 40),
+        Column::fixed("STATUS", 80),
+        Column::fixed("TIME", 50),
     ];
     const PLURAL: &'static str = "Allocations";
 
-    fn cells(&self) -> Vec<String> {
+    fn cells(&self, look: &Look) -> Vec<String> {
         let node = self.node_name.clone().or_else(|| self.node_id.clone());
         vec![
-            render::short_id(&self.id).to_owned(),
+            look.id(&self.id).to_owned(),
             self.namespace.clone(),
             text(&self.job_id),
             text(&self.task_group),
@@ -165,19 +166,19 @@ impl From<DeploymentRow> for DeploymentRecord {
 
 impl Listed for DeploymentRecord {
     const COLUMNS: &'static [Column] = &[
-        ("ID", 8),
-        ("NAMESPACE", 9),
-        ("JOB", 12),
-        ("VER", 3),
-        ("STATUS", 10),
-        ("TIME", 20),
-        ("DESCRIPTION", 0),
+        Column::fixed("ID", 90),
+        Column::shrinks("NAMESPACE", 20, 9).or_hidden(),
+        Column::shrinks("JOB", 70, 12),
+        Column::fixed("VER", 40),
+        Column::fixed("STATUS", 80),
+        Column::fixed("TIME", 60),
+        Column::shrinks("DESCRIPTION", 0, 20),
     ];
     const PLURAL: &'static str = "Deployments";
 
-    fn cells(&self) -> Vec<String> {
+    fn cells(&self, look: &Look) -> Vec<String> {
         vec![
-            render::short_id(&self.id).to_owned(),
+            look.id(&self.id).to_owned(),
             self.namespace.clone(),
             text(&self.job_id),
             self.job_version.map(|v| v.to_string()).unwrap_or_default(),
@@ -223,19 +224,19 @@ impl From<EvaluationRow> for EvaluationRecord {
 
 impl Listed for EvaluationRecord {
     const COLUMNS: &'static [Column] = &[
-        ("ID", 8),
-        ("NAMESPACE", 9),
-        ("JOB", 12),
-        ("STATUS", 8),
-        ("TRIGGERED BY", 14),
-        ("TIME", 20),
-        ("DESCRIPTION", 0),
+        Column::fixed("ID", 90),
+        Column::shrinks("NAMESPACE", 20, 9).or_hidden(),
+        Column::shrinks("JOB", 70, 12),
+        Column::fixed("STATUS", 80),
+        Column::shrinks("TRIGGERED BY", 40, 10),
+        Column::fixed("TIME", 60),
+        Column::shrinks("DESCRIPTION", 0, 20),
     ];
     const PLURAL: &'static str = "Evaluations";
 
-    fn cells(&self) -> Vec<String> {
+    fn cells(&self, look: &Look) -> Vec<String> {
         vec![
-            render::short_id(&self.id).to_owned(),
+            look.id(&self.id).to_owned(),
             self.namespace.clone(),
             text(&self.job_id),
             text(&self.status),
@@ -299,20 +300,20 @@ impl From<JobRow> for JobRecord {
 
 impl Listed for JobRecord {
     const COLUMNS: &'static [Column] = &[
-        ("NAMESPACE", 10),
-        ("JOB", 18),
-        ("VER", 3),
-        ("STATUS", 8),
-        ("PEND", 4),
-        ("RUN", 4),
-        ("DONE", 4),
-        ("FAIL", 4),
-        ("LOST", 4),
-        ("CHANGED", 0),
+        Column::shrinks("NAMESPACE", 30, 9).or_hidden(),
+        Column::shrinks("JOB", 90, 12),
+        Column::fixed("VER", 50),
+        Column::fixed("STATUS", 80),
+        Column::fixed("PEND", 70),
+        Column::fixed("RUN", 70),
+        Column::fixed("DONE", 70),
+        Column::fixed("FAIL", 70),
+        Column::fixed("LOST", 70),
+        Column::fixed("CHANGED", 40),
     ];
     const PLURAL: &'static str = "Jobs";
 
-    fn cells(&self) -> Vec<String> {
+    fn cells(&self, _look: &Look) -> Vec<String> {
         let status = match self.stop {
             true => "stopped".to_owned(),
             false => text(&self.status),

@@ -1,7 +1,8 @@
-//! Writing a list as its rows are read: a table (header at the first row,
-//! the gaps after the rows), one JSON document (`Cluster`, the context,
-//! `Gaps`, then the list, written row by row), or one JSON record per line
-//! (gaps then go to the log). Nothing holds more than one row.
+//! Writing a list as its rows are read, through the answers' [`Sink`]: a
+//! table that fits (the gaps after its rows), one JSON document (`Cluster`,
+//! the context, `Gaps`, then the list, written row by row), or one JSON
+//! record per line (gaps then go to the log). Nothing holds more than a
+//! table's bounded look-ahead.
 
 use std::io::Write;
 
@@ -9,10 +10,10 @@ use futures_util::{Stream, StreamExt};
 use serde::Serialize;
 
 use super::records::Listed;
-use super::table;
 use crate::archive::Gap;
-use crate::query::render::{self, Look, Output};
-use crate::query::{QueryError, gaps};
+use crate::query::QueryError;
+use crate::query::render::{Look, Output};
+use crate::query::sink::Sink;
 use crate::store::StoreError;
 
 /// What a list answer says besides its rows.
@@ -38,7 +39,12 @@ struct Head<'a, C: Serialize> {
     gaps: &'a [Gap],
 }
 
+/// The members of the JSON document after its list: none.
+#[derive(Serialize)]
+struct Tail {}
+
 /// Writes the rows of `rows` as they arrive; returns how many there were.
+/// A table without rows writes nothing (the caller says nothing matched).
 pub async fn rows<R, C>(
     frame: &Frame<'_, C>,
     rows: impl Stream<Item = Result<R, StoreError>>,
@@ -48,78 +54,28 @@ where
     R: Listed,
     C: Serialize,
 {
-    let output = |e: std::io::Error| QueryError::Output(e);
-    match (frame.output, &frame.note) {
-        (Output::Json, _) => write_head(frame, R::PLURAL, out).map_err(output)?,
-        (Output::Table, Some(note)) => writeln!(out, "{note}").map_err(output)?,
-        _ => {}
-    }
-    let mut count = 0u64;
     let mut rows = std::pin::pin!(rows);
-    while let Some(row) = rows.next().await {
-        let row = row?;
-        write_row(frame, &row, count, out).map_err(output)?;
-        count += 1;
+    let first = match rows.next().await.transpose()? {
+        Some(first) => Some(first),
+        None if frame.output == Output::Table => return Ok(0),
+        None => None,
+    };
+    if let (Output::Table, Some(note)) = (frame.output, &frame.note) {
+        writeln!(out, "{note}").map_err(QueryError::Output)?;
     }
-    write_tail(frame, count, out).map_err(output)?;
-    Ok(count)
-}
-
-/// The JSON document up to its list's first row.
-fn write_head<C: Serialize>(
-    frame: &Frame<'_, C>,
-    plural: &str,
-    out: &mut impl Write,
-) -> std::io::Result<()> {
-    let head = Head {
+    let mut sink = Sink::new(frame.output, out, *frame.look, R::COLUMNS, R::PLURAL);
+    sink.start(&Head {
         cluster: frame.cluster,
         context: frame.context,
         gaps: frame.gaps,
-    };
-    let text = serde_json::to_string(&head)?;
-    // The head's closing brace makes way for the list.
-    let open = text.strip_suffix('}').unwrap_or(&text);
-    write!(out, "{open},\"{plural}\":[")
-}
-
-fn write_row<R: Listed, C: Serialize>(
-    frame: &Frame<'_, C>,
-    row: &R,
-    written: u64,
-    out: &mut impl Write,
-) -> std::io::Result<()> {
-    match frame.output {
-        Output::Table => {
-            if written == 0 {
-                table::header(out, R::COLUMNS, frame.look.colour)?;
-            }
-            writeln!(out, "{}", table::line(R::COLUMNS, &row.cells()))
-        }
-        Output::Json => {
-            if written > 0 {
-                write!(out, ",")?;
-            }
-            serde_json::to_writer(&mut *out, row)?;
-            Ok(())
-        }
-        Output::Ndjson => render::json_line(out, row),
+    })?;
+    let mut count = 0u64;
+    let mut next = first;
+    while let Some(row) = next {
+        sink.item(&row, || row.cells(frame.look))?;
+        count += 1;
+        next = rows.next().await.transpose()?;
     }
-}
-
-fn write_tail<C: Serialize>(
-    frame: &Frame<'_, C>,
-    count: u64,
-    out: &mut impl Write,
-) -> std::io::Result<()> {
-    match frame.output {
-        Output::Table if count > 0 => render::gap_lines(out, frame.gaps, frame.look),
-        Output::Table => Ok(()),
-        Output::Json => writeln!(out, "]}}"),
-        Output::Ndjson => {
-            for gap in frame.gaps {
-                tracing::warn!("{}", gaps::sentence(gap));
-            }
-            Ok(())
-        }
-    }
+    sink.finish(&Tail {}, frame.gaps, None)?;
+    Ok(count)
 }
