@@ -3,7 +3,7 @@
 //! which reads of history start after and name when they reach into it.
 
 use crate::archive::{Cluster, Gap, GapKind, PageQuery, Prune};
-use crate::store::{Moment, MomentQuery, Point, Store, StoreError};
+use crate::store::{Moment, Store, StoreError, index_at_time};
 
 /// The stretch of the stream an answer looked at, as raft indexes: an
 /// event it could have shown lies strictly between `after` and `before`.
@@ -74,29 +74,15 @@ pub async fn looked_at(
         before: to.map_or(u64::MAX, |to| to.saturating_add(1)),
     };
     if let Some(since) = since {
-        let before_window = last_dated_by(store, cluster, since.saturating_sub(1)).await?;
+        let before_window = index_at_time(store, cluster, since.saturating_sub(1)).await?;
         looked.after = looked.after.max(before_window.unwrap_or(0));
     }
     if let Some(until) = until {
-        if let Some(last) = last_dated_by(store, cluster, until.saturating_sub(1)).await? {
+        if let Some(last) = index_at_time(store, cluster, until.saturating_sub(1)).await? {
             looked.before = looked.before.min(last.saturating_add(1));
         }
     }
     Ok(looked)
-}
-
-/// The raft index of the event with the newest time at or before `time`.
-async fn last_dated_by(
-    store: &dyn Store,
-    cluster: &Cluster,
-    time: i64,
-) -> Result<Option<u64>, StoreError> {
-    let query = MomentQuery {
-        point: Point::Time(time),
-        terminal_within: None,
-        refs: Vec::new(),
-    };
-    Ok(store.moment(cluster, &query).await?.map(|m| m.index))
 }
 
 /// The gaps a "not found" answer names after its message: `; ` and one

@@ -6,7 +6,7 @@
 pub mod background;
 
 use crate::archive::{Cluster, Cut, Prune};
-use crate::store::{MomentQuery, Point, Store, StoreError};
+use crate::store::{MomentQuery, Point, Store, StoreError, index_at_time};
 
 /// Why a cut cannot be made; nothing was changed.
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +71,7 @@ pub async fn plan(
                     .map_or_else(|_| format!("{time}ms"), |t| t.to_string()),
             });
         }
-        Cut::Time(time) => match at_time(store, cluster, time).await? {
+        Cut::Time(time) => match index_at_time(store, cluster, time).await? {
             None => return Ok(Plan::Nothing),
             Some(index) if index >= newest => (newest, time_at(store, cluster, newest).await?),
             Some(index) => (index + 1, Some(time)),
@@ -96,19 +96,4 @@ async fn time_at(
         refs: Vec::new(),
     };
     Ok(store.moment(cluster, &query).await?.and_then(|m| m.time))
-}
-
-/// The index of the moment at `time` by Nomad's clock, if any event is
-/// dated at or before it.
-async fn at_time(
-    store: &dyn Store,
-    cluster: &Cluster,
-    time: i64,
-) -> Result<Option<u64>, StoreError> {
-    let query = MomentQuery {
-        point: Point::Time(time),
-        terminal_within: None,
-        refs: Vec::new(),
-    };
-    Ok(store.moment(cluster, &query).await?.map(|m| m.index))
 }

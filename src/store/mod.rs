@@ -43,7 +43,7 @@ use crate::archive::{
 use crate::config::DbUrl;
 
 pub use identify::Access;
-pub use moment::{Moment, MomentObject, MomentQuery, Point, Rows};
+pub use moment::{Moment, MomentObject, MomentQuery, Point, Rows, index_at_time};
 pub use postgres::PgStore;
 pub(crate) use rows::{to_i64, to_u64};
 pub use sqlite::SqliteStore;

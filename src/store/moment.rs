@@ -410,6 +410,21 @@ fn terminal_referencing(cluster_id: i64, moment: &Moment, style: Placeholders) -
     ))
 }
 
+/// The raft index of the moment at `time` by Nomad's clock: the newest
+/// event dated at or before it, if any.
+pub async fn index_at_time(
+    store: &dyn super::Store,
+    cluster: &crate::archive::Cluster,
+    time: i64,
+) -> Result<Option<u64>, StoreError> {
+    let query = MomentQuery {
+        point: Point::Time(time),
+        terminal_within: None,
+        refs: Vec::new(),
+    };
+    Ok(store.moment(cluster, &query).await?.map(|m| m.index))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,10 +4,10 @@
 
 use std::collections::HashMap;
 
-use nomad_sim::{Generator, SimFrame};
+use nomad_sim::Generator;
 use serde_json::Value;
 
-use crate::common::{Archive, Backend, on_both_backends};
+use crate::common::{Archive, Backend, first_key, on_both_backends};
 
 /// A documented key: its name, whether it may be absent, and the shape of
 /// the object(s) it holds, if any (with whether it is a list).
@@ -144,15 +144,6 @@ async fn lines(archive: &Archive, args: &[&str], shape: &str) -> usize {
         count += 1;
     }
     count
-}
-
-fn first_key(frames: &[SimFrame], topic: &str) -> String {
-    frames
-        .iter()
-        .flat_map(|f| &f.events)
-        .find(|e| e.topic == topic)
-        .map(|e| e.key.clone())
-        .expect("the history has one")
 }
 
 async fn every_answer_has_the_documented_keys_and_times(backend: Backend) {

@@ -4,7 +4,7 @@ use nomad_chronicle::nomad::{Event, Frame, Line, parse_line};
 use nomad_sim::{Generator, SimEvent, SimFrame};
 use serde_json::Value;
 
-use crate::common::{Archive, Backend, on_both_backends, without_times};
+use crate::common::{Archive, Backend, first_key, on_both_backends, without_times};
 
 /// Imports `frames` into `archive` as cluster `default`.
 async fn import(archive: &Archive, name: &str, frames: &[SimFrame]) {
@@ -17,15 +17,6 @@ fn ndjson(stdout: &str) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
         .collect()
-}
-
-fn first_key(frames: &[SimFrame], topic: &str) -> String {
-    frames
-        .iter()
-        .flat_map(|f| &f.events)
-        .find(|e| e.topic == topic)
-        .map(|e| e.key.clone())
-        .expect("the history has one")
 }
 
 async fn events_of_one_allocation_by_prefix(backend: Backend) {

@@ -4,16 +4,7 @@
 
 use nomad_sim::{Generator, SimFrame};
 
-use crate::common::{Archive, Backend, on_both_backends};
-
-fn first_key(frames: &[SimFrame], topic: &str) -> String {
-    frames
-        .iter()
-        .flat_map(|f| &f.events)
-        .find(|e| e.topic == topic)
-        .map(|e| e.key.clone())
-        .expect("the history has one")
-}
+use crate::common::{Archive, Backend, first_key, on_both_backends};
 
 /// The lines of `text` wider than `width` characters.
 fn wider(text: &str, width: usize) -> Vec<&str> {

@@ -198,6 +198,13 @@ async fn commit_with(
 ) -> Result<CommitStats, StoreError> {
     let rows: Vec<_> = event_rows(batch).collect();
     let mut tx = conn.begin().await?;
+    // The cluster's row first, as a prune step locks it first: a batch and
+    // a prune of the same cluster then take turns, where each holding rows
+    // the other wanted (task events it upserts, the cluster it updates last)
+    // was a deadlock.
+    if let Some(lock) = crate::store::prune::lock_cluster(cluster.id, STYLE) {
+        query(lock)?.execute(&mut *tx).await?;
+    }
     let mut names = BatchNames::new(writer.names, &rows);
     resolve_names(&mut tx, &mut names).await?;
     let mut inserted = 0;

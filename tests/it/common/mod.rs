@@ -373,3 +373,13 @@ pub async fn read_until(stderr: &mut tokio::process::ChildStderr, log: &mut Vec<
         String::from_utf8_lossy(log)
     );
 }
+
+/// The key of the first event of `topic` in `frames`.
+pub fn first_key(frames: &[SimFrame], topic: &str) -> String {
+    frames
+        .iter()
+        .flat_map(|f| &f.events)
+        .find(|e| e.topic == topic)
+        .map(|e| e.key.clone())
+        .expect("the history has one")
+}
