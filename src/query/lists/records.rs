@@ -172,7 +172,7 @@ impl Listed for DeploymentRecord {
         Column::fixed("VER", 40),
         Column::fixed("STATUS", 80),
         Column::fixed("TIME", 60),
-        Column::shrinks("DESCRIPTION", 0, 20),
+        Column::shrinks("DESCRIPTION", 0, 12),
     ];
     const PLURAL: &'static str = "Deployments";
 
@@ -228,9 +228,9 @@ impl Listed for EvaluationRecord {
         Column::shrinks("NAMESPACE", 20, 9).or_hidden(),
         Column::shrinks("JOB", 70, 12),
         Column::fixed("STATUS", 80),
-        Column::shrinks("TRIGGERED BY", 40, 10),
+        Column::shrinks("TRIGGERED BY", 75, 10),
         Column::fixed("TIME", 60),
-        Column::shrinks("DESCRIPTION", 0, 20),
+        Column::shrinks("DESCRIPTION", 0, 12),
     ];
     const PLURAL: &'static str = "Evaluations";
 
