@@ -7,6 +7,7 @@ use anyhow::bail;
 
 use super::history::pick_cluster;
 use super::status::Output;
+use super::status::json::PruneReportJson;
 use super::time_arg::{TimeDisplay, parse_time};
 use crate::archive::{Cut, PruneReport, now_millis};
 use crate::config::DbUrl;
@@ -68,7 +69,7 @@ pub async fn run(args: PruneArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
     };
     let mut out = std::io::stdout().lock();
     let written = match args.output {
-        Output::Json => serde_json::to_writer_pretty(&mut out, &report)
+        Output::Json => serde_json::to_writer_pretty(&mut out, &PruneReportJson::from(&report))
             .map_err(std::io::Error::from)
             .and_then(|()| writeln!(out)),
         Output::Table => render_report(&mut out, &cluster, &report, db),

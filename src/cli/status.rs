@@ -1,6 +1,6 @@
 //! `nomad-chronicle status`: what the archive holds, per cluster.
 
-mod json;
+pub(crate) mod json;
 
 use std::io::Write;
 use std::process::ExitCode;

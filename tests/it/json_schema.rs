@@ -247,10 +247,9 @@ async fn every_answer_has_the_documented_keys_and_times(backend: Backend) {
         lines(&archive, &["query", kind, "--output", "ndjson"], row).await;
     }
 
-    archive
-        .run(&["prune", "--before-index", &middle])
-        .await
-        .assert_success();
+    let prune = ["prune", "--before-index", &middle, "--output", "json"];
+    let report = document(&archive, &prune, "PruneReport").await;
+    assert!(report["Pruned"]["BeforeIndex"].is_u64(), "{report}");
     let status = document(&archive, &["status", "--output", "json"], "Status").await;
     let cluster = &status["Clusters"][0];
     assert!(cluster["Pruned"].is_object(), "{cluster}");

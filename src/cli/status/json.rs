@@ -4,7 +4,9 @@
 
 use serde::Serialize;
 
-use crate::archive::{ClusterStatus, PartStatus, PartSummary, Prune, StatusReport, TopicCount};
+use crate::archive::{
+    ClusterStatus, PartStatus, PartSummary, Prune, PruneReport, StatusReport, TopicCount,
+};
 use crate::query::json;
 
 /// The whole report.
@@ -137,6 +139,30 @@ impl<'a> From<&'a PartSummary> for Reconstruction<'a> {
             index: p.index,
             objects: p.objects,
             detail: p.detail.as_deref(),
+        }
+    }
+}
+
+/// What `prune --output json` writes: the cut now in force and what the
+/// prune did.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PruneReportJson {
+    pruned: Pruned,
+    kept: u64,
+    space_returned: bool,
+    bytes_before: u64,
+    bytes_after: u64,
+}
+
+impl From<&PruneReport> for PruneReportJson {
+    fn from(r: &PruneReport) -> Self {
+        PruneReportJson {
+            pruned: Pruned::from(&r.prune),
+            kept: r.kept,
+            space_returned: r.space_returned,
+            bytes_before: r.bytes_before,
+            bytes_after: r.bytes_after,
         }
     }
 }
