@@ -10,6 +10,7 @@ pub mod codec;
 pub mod compact;
 pub mod compress;
 mod details;
+pub mod details_fill;
 mod dictionaries;
 mod fills;
 pub mod filter;

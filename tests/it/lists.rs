@@ -411,3 +411,55 @@ on_both_backends!(
     jobs_are_listed_at_a_moment_with_their_allocations_counted,
     list_tables_fit_the_width_asked_for_and_pipes_keep_every_value,
 );
+
+/// Evaluations stored compressed before migration 0019 had no details row
+/// (its SQL cannot decode them): reads refuse the marked archive and name
+/// `migrate`, which lists them; the answer is then what ingest gives.
+async fn evaluations_stored_compressed_before_their_details_are_listed_after_migrate(
+    backend: Backend,
+) {
+    let archive = Archive::new(backend).await;
+    let frames = nomad_sim::Generator::new(93).frames(1_500);
+    let capture = archive.capture("c.ndjson", &frames);
+    let compressing = ["--first-train-after", "20", "--train-after", "50"];
+    archive
+        .run(&[&["import", capture.as_str()][..], &compressing].concat())
+        .await
+        .assert_success();
+    let evals = ["query", "evals", "--output", "json"];
+    let whole = archive.run(&evals).await;
+    whole.assert_success();
+    let compressed = "SELECT cluster_id, raft_index, position FROM event_log \
+         WHERE topic = 'Evaluation' AND dictionary_id IS NOT NULL";
+    archive
+        .execute(&[&format!(
+            "DELETE FROM evaluation_details \
+             WHERE (cluster_id, raft_index, position) IN ({compressed})"
+        )])
+        .await;
+    // Without their rows, the compressed evaluations are missing from the
+    // answer: what an archive upgraded through 0019 alone would say.
+    let missing = archive.run(&evals).await;
+    assert_ne!(
+        missing.stdout, whole.stdout,
+        "some evaluations were compressed"
+    );
+    archive
+        .execute(&["INSERT INTO pending_details (topic) VALUES ('Evaluation')"])
+        .await;
+
+    let refused = archive.run(&evals).await;
+    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("nomad-chronicle migrate"),
+        "{}",
+        refused.stderr
+    );
+
+    archive.run(&["migrate"]).await.assert_success();
+    let again = archive.run(&evals).await;
+    again.assert_success();
+    assert_eq!(again.stdout, whole.stdout);
+}
+
+on_both_backends!(evaluations_stored_compressed_before_their_details_are_listed_after_migrate);

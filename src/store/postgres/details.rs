@@ -150,7 +150,7 @@ fn column<R, T>(rows: &[R], f: impl Fn(&R) -> T) -> Vec<T> {
 }
 
 /// A text column's value as PostgreSQL can store it ([`without_nul`]).
-fn text(value: &Option<String>) -> Option<String> {
+pub(super) fn text(value: &Option<String>) -> Option<String> {
     value.as_deref().map(without_nul)
 }
 

@@ -23,6 +23,7 @@ mod backfill;
 mod compact;
 mod copy;
 mod details;
+mod details_fill;
 mod identify;
 mod keyframe;
 mod lease;

@@ -65,6 +65,7 @@ impl PgStore {
         let pool = pool(&options, &url).await?;
         migrate(&pool, &url).await?;
         crate::store::backfill::run(&super::backfill::Backfill(&pool)).await?;
+        crate::store::details_fill::run(&super::details_fill::Fill(&pool)).await?;
         Ok(Self::with_pool(pool, options, url))
     }
 
@@ -73,11 +74,20 @@ impl PgStore {
     async fn reader(options: PgConnectOptions, url: String) -> Result<Self, StoreError> {
         let options = options.options([("default_transaction_read_only", "on")]);
         let pool = pool(&options, &url).await?;
-        if crate::store::backfill::pending(&super::backfill::Backfill(&pool)).await? {
+        let unfinished = if crate::store::backfill::pending(&super::backfill::Backfill(&pool))
+            .await?
+        {
+            Some(UNDATED)
+        } else if crate::store::details_fill::pending(&super::details_fill::Fill(&pool)).await? {
+            Some(crate::store::details_fill::UNFILLED)
+        } else {
+            None
+        };
+        if let Some(detail) = unfinished {
             pool.close().await;
             return Err(StoreError::NeedsMigration {
                 url,
-                detail: UNDATED.to_owned(),
+                detail: detail.to_owned(),
             });
         }
         Ok(Self::with_pool(pool, options, url))

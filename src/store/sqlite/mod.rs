@@ -21,6 +21,7 @@ mod backfill;
 mod checkpoint;
 mod compact;
 mod details;
+mod details_fill;
 mod identify;
 mod keyframe;
 mod lease;

@@ -94,6 +94,7 @@ impl SqliteStore {
         migrate(&pool, display).await?;
         stamp(&pool).await?;
         crate::store::backfill::run(&super::backfill::Backfill(&pool)).await?;
+        crate::store::details_fill::run(&super::details_fill::Fill(&pool)).await?;
         Ok(Self::with_pool(pool, url, display))
     }
 
@@ -124,13 +125,13 @@ impl SqliteStore {
     /// be dated (an upgrade that did not finish).
     async fn read_pool(path: &Path, mode: ReadMode) -> Result<SqlitePool, StoreError> {
         let pool = connect_pool(with_cache(mode.options(path)), 4).await?;
-        match crate::store::backfill::pending(&super::backfill::Backfill(&pool)).await {
-            Ok(false) => Ok(pool),
-            Ok(true) => {
+        match unfinished(&pool).await {
+            Ok(None) => Ok(pool),
+            Ok(Some(detail)) => {
                 pool.close().await;
                 Err(StoreError::NeedsMigration {
                     url: String::new(),
-                    detail: UNDATED.to_owned(),
+                    detail: detail.to_owned(),
                 })
             }
             Err(e) => {
@@ -312,4 +313,16 @@ fn migrate_error(url: &str, e: sqlx::migrate::MigrateError) -> StoreError {
             detail: other.to_string(),
         },
     }
+}
+
+/// What an upgrade left to do that a read must not answer around: events
+/// to date, or evaluations to list.
+async fn unfinished(pool: &SqlitePool) -> Result<Option<&'static str>, StoreError> {
+    if crate::store::backfill::pending(&super::backfill::Backfill(pool)).await? {
+        return Ok(Some(UNDATED));
+    }
+    if crate::store::details_fill::pending(&super::details_fill::Fill(pool)).await? {
+        return Ok(Some(crate::store::details_fill::UNFILLED));
+    }
+    Ok(None)
 }
