@@ -22,6 +22,24 @@ use crate::nomad::details::{self, Details, EvaluationDetails};
 /// Events read per chunk.
 pub const CHUNK_ROWS: i64 = 2_000;
 
+/// Whether the archive is marked; the same SQL on both backends.
+pub const MARKED: &str = "SELECT EXISTS (SELECT 1 FROM pending_details)";
+
+/// The mark cleared.
+pub const CLEAR: &str = "DELETE FROM pending_details";
+
+/// An event `e` without its row in `evaluation_details`.
+pub const WITHOUT_ROW: &str = "NOT EXISTS (SELECT 1 FROM evaluation_details AS d \
+     WHERE d.cluster_id = e.cluster_id AND d.raft_index = e.raft_index \
+     AND d.position = e.position)";
+
+/// How many compressed Evaluation events have no row.
+pub const COUNT: &str = "SELECT COUNT(*) FROM event_log AS e \
+     WHERE e.topic = 'Evaluation' AND e.dictionary_id IS NOT NULL \
+     AND NOT EXISTS (SELECT 1 FROM evaluation_details AS d \
+       WHERE d.cluster_id = e.cluster_id AND d.raft_index = e.raft_index \
+       AND d.position = e.position)";
+
 /// Why a read refuses an archive still marked.
 pub const UNFILLED: &str = "holds evaluations stored compressed that `query evals` cannot list yet \
      (an upgrade that did not finish)";

@@ -6,12 +6,9 @@ use sqlx::{Connection, SqlitePool};
 
 use crate::store::StoreError;
 use crate::store::backfill::Undated;
-use crate::store::details_fill::{CHUNK_ROWS, EvaluationEvent, EvaluationRow, Unfilled};
-
-/// Without a row: the event has none in `evaluation_details`.
-const WITHOUT_ROW: &str = "NOT EXISTS (SELECT 1 FROM evaluation_details AS d \
-     WHERE d.cluster_id = e.cluster_id AND d.raft_index = e.raft_index \
-     AND d.position = e.position)";
+use crate::store::details_fill::{
+    CHUNK_ROWS, CLEAR, COUNT, EvaluationEvent, EvaluationRow, MARKED, Unfilled, WITHOUT_ROW,
+};
 
 /// The pool, seen as an archive with evaluations to list.
 pub(super) struct Fill<'a>(pub &'a SqlitePool);
@@ -19,21 +16,11 @@ pub(super) struct Fill<'a>(pub &'a SqlitePool);
 #[async_trait]
 impl Unfilled for Fill<'_> {
     async fn marked(&self) -> Result<bool, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pending_details)")
-                .fetch_one(self.0)
-                .await?,
-        )
+        Ok(sqlx::query_scalar(MARKED).fetch_one(self.0).await?)
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
-        let sql = format!(
-            "SELECT COUNT(*) FROM event_log AS e \
-             WHERE e.topic = 'Evaluation' AND e.dictionary_id IS NOT NULL AND {WITHOUT_ROW}"
-        );
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .fetch_one(self.0)
-            .await?;
+        let n: i64 = sqlx::query_scalar(COUNT).fetch_one(self.0).await?;
         Ok(u64::try_from(n).unwrap_or_default())
     }
 
@@ -80,9 +67,7 @@ impl Unfilled for Fill<'_> {
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM pending_details")
-            .execute(self.0)
-            .await?;
+        sqlx::query(CLEAR).execute(self.0).await?;
         Ok(())
     }
 
