@@ -198,13 +198,7 @@ async fn commit_with(
 ) -> Result<CommitStats, StoreError> {
     let rows: Vec<_> = event_rows(batch).collect();
     let mut tx = conn.begin().await?;
-    // The cluster's row first, as a prune step locks it first: a batch and
-    // a prune of the same cluster then take turns, where each holding rows
-    // the other wanted (task events it upserts, the cluster it updates last)
-    // was a deadlock.
-    if let Some(lock) = crate::store::prune::lock_cluster(cluster.id, STYLE) {
-        query(lock)?.execute(&mut *tx).await?;
-    }
+    update_cluster(&mut tx, cluster, batch).await?;
     let mut names = BatchNames::new(writer.names, &rows);
     resolve_names(&mut tx, &mut names).await?;
     let mut inserted = 0;
@@ -236,6 +230,28 @@ async fn commit_with(
     }
     reconstruction::request(&mut tx, cluster, batch).await?;
     keyframe::after_insert(&mut *tx, writer.keyframes, cluster.id, batch, inserted).await?;
+    tx.commit().await?;
+    writer.names.remember(names.resolved);
+    if let Some(task_events) = learned {
+        writer.task_events.remember(task_events);
+    }
+    Ok(CommitStats {
+        inserted,
+        duplicates: rows.len() as u64 - inserted,
+    })
+}
+
+/// Moves the cluster's checkpoint forward and records the batch's
+/// malformed lines and identity, first in the batch's transaction: the
+/// cluster's row stays locked until the commit, as a prune step locks it
+/// first too, so a batch and a prune of the same cluster take turns (each
+/// holding rows the other wanted, the task events a batch upserts and the
+/// cluster it updated last, was a deadlock).
+async fn update_cluster(
+    tx: &mut PgConnection,
+    cluster: &Cluster,
+    batch: &Batch,
+) -> Result<(), StoreError> {
     let updated = sqlx::query(
         "UPDATE clusters SET \
            checkpoint = CASE WHEN $1::bigint IS NULL THEN checkpoint ELSE GREATEST(COALESCE(checkpoint, 0), $1) END, \
@@ -250,21 +266,13 @@ async fn commit_with(
     .execute(&mut *tx)
     .await?;
     // No foreign key checks the events' cluster (migration 0009): the row
-    // updated here is the check, and stays locked until the commit.
+    // updated here is the check.
     if updated.rows_affected() != 1 {
         return Err(StoreError::ClusterMissing {
             cluster: cluster.name.clone(),
         });
     }
-    tx.commit().await?;
-    writer.names.remember(names.resolved);
-    if let Some(task_events) = learned {
-        writer.task_events.remember(task_events);
-    }
-    Ok(CommitStats {
-        inserted,
-        duplicates: rows.len() as u64 - inserted,
-    })
+    Ok(())
 }
 
 /// Stores the events of `rows` not stored yet with one `INSERT … SELECT FROM
