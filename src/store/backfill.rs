@@ -106,13 +106,9 @@ pub struct UndatedRow {
 impl UndatedRow {
     /// The event's JSON; `None` when it cannot be read.
     fn json(&self, dictionaries: &Dictionaries) -> Option<String> {
-        match self.dictionary_id {
-            None => String::from_utf8(self.event.clone()).ok(),
-            Some(id) => {
-                let dictionary = dictionaries.get(id).ok()?;
-                crate::store::codec::decompress(&self.event, &dictionary).ok()
-            }
-        }
+        dictionaries
+            .text(self.event.clone(), self.dictionary_id)
+            .ok()
     }
 }
 

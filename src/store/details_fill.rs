@@ -13,7 +13,6 @@
 use async_trait::async_trait;
 
 use super::backfill::progress;
-use super::codec;
 use super::dictionaries::Dictionaries;
 use super::rows::to_u64;
 use super::{StoreError, UnreadableEvent};
@@ -130,8 +129,7 @@ fn rows(
         .iter()
         .map(|e| {
             let raw = dictionaries
-                .get(e.dictionary_id)
-                .and_then(|dictionary| codec::decompress(&e.event, &dictionary))
+                .text(e.event.clone(), Some(e.dictionary_id))
                 .map_err(|reason| {
                     StoreError::Undecodable(Box::new(UnreadableEvent {
                         cluster: e.cluster.clone(),

@@ -70,6 +70,18 @@ impl Dictionaries {
         }
     }
 
+    /// A stored value as JSON text: `stored` itself when plain
+    /// (`dictionary_id` NULL), else its zstd frame decoded with that
+    /// dictionary (loaded first).
+    pub fn text(&self, stored: Vec<u8>, dictionary_id: Option<i64>) -> Result<String, DecodeError> {
+        match dictionary_id {
+            None => String::from_utf8(stored).map_err(|_| DecodeError::NotText),
+            Some(id) => self
+                .get(id)
+                .and_then(|dict| codec::decompress(&stored, &dict)),
+        }
+    }
+
     /// An event read back, its stored value decoded; an error naming the
     /// event when it cannot be.
     pub fn decode(
@@ -77,13 +89,7 @@ impl Dictionaries {
         cluster: &str,
         mut record: EventRecord,
     ) -> Result<ArchivedEvent, StoreError> {
-        let raw = match record.dictionary_id {
-            None => String::from_utf8(std::mem::take(&mut record.event))
-                .map_err(|_| DecodeError::NotText),
-            Some(id) => self
-                .get(id)
-                .and_then(|dict| codec::decompress(&record.event, &dict)),
-        };
+        let raw = self.text(std::mem::take(&mut record.event), record.dictionary_id);
         match raw {
             Ok(raw) => Ok(record.into_event(raw)),
             Err(reason) => Err(StoreError::Undecodable(Box::new(UnreadableEvent {
