@@ -37,7 +37,7 @@ impl fmt::Debug for Secret {
 /// Where the archive lives, parsed from `--db`.
 #[derive(Clone, PartialEq, Eq)]
 pub enum DbUrl {
-    /// `sqlite://PATH` or `sqlite:PATH`: a file, created on first use.
+    /// `sqlite://PATH` or `sqlite:PATH`: a file, created by the first `ingest` or `import`.
     SqliteFile(PathBuf),
     /// `sqlite::memory:`: a private in-memory database (tests, experiments).
     SqliteMemory,

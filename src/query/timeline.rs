@@ -63,7 +63,7 @@ impl Subject {
 #[derive(Debug, Clone)]
 pub struct TimelineQuery {
     pub subject: Subject,
-    /// The ID, a unique prefix, or for nodes also the name; job IDs are exact.
+    /// The ID or a unique prefix, or for nodes also the name.
     pub id: String,
     pub namespace: Option<String>,
     pub from_index: u64,
