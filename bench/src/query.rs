@@ -333,6 +333,7 @@ async fn build(
             batch.frames.push(ReceivedFrame {
                 frame: parsed,
                 received_at: now_millis(),
+                preceding: None,
             });
         }
         if batch.event_count() >= 5_000 {

@@ -9,6 +9,11 @@ pub struct ReceivedFrame {
     pub frame: Frame,
     /// Unix time in milliseconds.
     pub received_at: i64,
+    /// Read from a capture, whose receipt time says nothing of when its
+    /// events happened: the newest time Nomad gave the frames before it
+    /// there, which dates the frame if it carries no time of its own.
+    /// `None` on the live stream (the receipt time dates it).
+    pub preceding: Option<i64>,
 }
 
 /// The current time as Unix milliseconds.

@@ -31,4 +31,4 @@ pub use reconstruction::{
     ReconstructedObject, Reconstruction, StoredPart,
 };
 pub use status::{ClusterStatus, StatusReport, TopicCount};
-pub use time::{EventTime, TimeSource, frame_times};
+pub use time::{EventTime, TimeSource, frame_times, newest_time};

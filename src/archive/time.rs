@@ -2,12 +2,15 @@
 //!
 //! A raft entry is one moment: an event whose payload carries no time of its
 //! own takes the newest time found in its frame, and a frame with none at
-//! all falls back to its receipt time, marked as such. Order is always the
-//! raft index; a time is an attribute (a server with a skewed clock can date
-//! a later entry earlier).
+//! all falls back to its receipt time, marked as such; or, read from a
+//! capture (which says nothing of when it was received), to the newest
+//! Nomad time of the frames before it, marked too. Order is always the raft
+//! index; a time is an attribute (a server with a skewed clock can date a
+//! later entry earlier).
 
 use serde::Serialize;
 
+use super::ReceivedFrame;
 use crate::nomad::Frame;
 
 /// Where an event's time came from.
@@ -19,6 +22,9 @@ pub enum TimeSource {
     Nomad,
     /// The frame carried no time: when the archive received it.
     Received,
+    /// The frame carried no time and came from a capture: the newest time
+    /// Nomad gave the frames before it there, the earliest it can be.
+    Preceding,
 }
 
 impl TimeSource {
@@ -27,13 +33,21 @@ impl TimeSource {
         match self {
             TimeSource::Nomad => "nomad",
             TimeSource::Received => "received",
+            TimeSource::Preceding => "preceding",
         }
     }
 
-    /// Reads the column; anything but `received` is Nomad's clock.
+    /// Whether the time is not the event's own (tables mark it `~`).
+    pub fn is_approximate(self) -> bool {
+        self != TimeSource::Nomad
+    }
+
+    /// Reads the column; anything but `received` or `preceding` is Nomad's
+    /// clock.
     pub fn parse(value: Option<&str>) -> Self {
         match value {
             Some("received") => TimeSource::Received,
+            Some("preceding") => TimeSource::Preceding,
             _ => TimeSource::Nomad,
         }
     }
@@ -46,10 +60,27 @@ pub struct EventTime {
     pub source: TimeSource,
 }
 
-/// The time of each event of `frame`, in order, given when it was received.
-pub fn frame_times(frame: &Frame, received_at: i64) -> impl Iterator<Item = EventTime> + '_ {
-    let newest = frame.events.iter().filter_map(|e| e.nomad_time).max();
-    frame
+/// The newest time Nomad gave any event of `frame`.
+pub fn newest_time(frame: &Frame) -> Option<i64> {
+    frame.events.iter().filter_map(|e| e.nomad_time).max()
+}
+
+/// The time of each event of `frame`, in order: see [`ReceivedFrame`]
+/// for `received.preceding`.
+pub fn frame_times(received: &ReceivedFrame) -> impl Iterator<Item = EventTime> + '_ {
+    let fallback = match received.preceding {
+        Some(at) => EventTime {
+            at,
+            source: TimeSource::Preceding,
+        },
+        None => EventTime {
+            at: received.received_at,
+            source: TimeSource::Received,
+        },
+    };
+    let newest = newest_time(&received.frame);
+    received
+        .frame
         .events
         .iter()
         .map(move |e| match e.nomad_time.or(newest) {
@@ -57,10 +88,7 @@ pub fn frame_times(frame: &Frame, received_at: i64) -> impl Iterator<Item = Even
                 at,
                 source: TimeSource::Nomad,
             },
-            None => EventTime {
-                at: received_at,
-                source: TimeSource::Received,
-            },
+            None => fallback,
         })
 }
 
@@ -81,7 +109,16 @@ mod tests {
     }
 
     fn times(frame: &Frame) -> Vec<(i64, TimeSource)> {
-        frame_times(frame, 99).map(|t| (t.at, t.source)).collect()
+        dated(frame, None)
+    }
+
+    fn dated(frame: &Frame, preceding: Option<i64>) -> Vec<(i64, TimeSource)> {
+        let received = ReceivedFrame {
+            frame: frame.clone(),
+            received_at: 99,
+            preceding,
+        };
+        frame_times(&received).map(|t| (t.at, t.source)).collect()
     }
 
     #[test]
@@ -102,5 +139,18 @@ mod tests {
         assert_eq!(TimeSource::parse(Some("received")), received);
         assert_eq!(TimeSource::parse(Some(received.as_str())), received);
         assert_eq!(TimeSource::parse(None), TimeSource::Nomad);
+    }
+
+    #[test]
+    fn a_frame_without_any_time_from_a_capture_takes_the_time_before_it() {
+        let preceding = TimeSource::Preceding;
+        let f = frame(&[None, None]);
+        assert_eq!(dated(&f, Some(42)), vec![(42, preceding), (42, preceding)]);
+        // A frame with a time of its own keeps it.
+        let f = frame(&[None, Some(50)]);
+        let nomad = TimeSource::Nomad;
+        assert_eq!(dated(&f, Some(42)), vec![(50, nomad), (50, nomad)]);
+        assert_eq!(TimeSource::parse(Some(preceding.as_str())), preceding);
+        assert!(preceding.is_approximate() && !nomad.is_approximate());
     }
 }

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::behind::{ForeignCluster, ServerIdentity};
 use super::channel::Sender;
 use super::namespaces::NewNamespace;
-use super::pump::{Pump, PumpEnd, PumpSeen};
+use super::pump::{Pump, PumpEnd, PumpSeen, Undated};
 use super::rejection::{Rejection, Symptom};
 use super::resume::Resume;
 use super::stats::Stats;
@@ -207,6 +207,7 @@ impl Follower<'_> {
             source: client.address(),
             seen: PumpSeen::default(),
             new_namespaces: self.new_namespaces.as_deref_mut(),
+            undated: Undated::ByReceipt,
         };
         let end = pump.run(&mut lines).await;
         let seen = pump.seen;

@@ -56,7 +56,7 @@ use crate::nomad::{CloseReason, LineReader, NomadClient};
 use crate::store::{Lease, StoreError};
 pub use follow::{FollowEnd, FollowError, FollowOptions};
 use namespaces::NamespaceWatch;
-use pump::{Pump, PumpEnd, PumpSeen};
+use pump::{Pump, PumpEnd, PumpSeen, Undated};
 pub use reconcile::{ReconcileConfig, Reconciler};
 pub use resume::{Mode, Resume};
 pub use stats::Stats;
@@ -233,6 +233,7 @@ where
         source: source_name,
         seen: PumpSeen::default(),
         new_namespaces: None,
+        undated: Undated::ByPreceding(None),
     };
     let end = pump.run(&mut lines).await;
     let outcome = match end {

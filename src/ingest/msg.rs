@@ -41,6 +41,7 @@ impl Msg {
                 events: vec![event; events],
             },
             received_at: crate::archive::now_millis(),
+            preceding: None,
         })
     }
 }

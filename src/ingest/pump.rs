@@ -18,7 +18,7 @@ use super::msg::Msg;
 use super::namespaces::NewNamespace;
 use super::resume::{Notice, Resume};
 use super::stats::Stats;
-use crate::archive::{ReceivedFrame, now_millis};
+use crate::archive::{ReceivedFrame, newest_time, now_millis};
 use crate::nomad::wire::LineError;
 use crate::nomad::{ClusterIdentity, Line, LineItem, LineReader, parse_line};
 
@@ -68,6 +68,33 @@ pub struct Pump<'a> {
     pub seen: PumpSeen,
     /// New namespaces, which end the body so a new subscription covers them.
     pub new_namespaces: Option<&'a mut mpsc::UnboundedReceiver<NewNamespace>>,
+    /// How a frame without any time of its own is dated.
+    pub undated: Undated,
+}
+
+/// How a frame that carries no time of its own is dated.
+#[derive(Debug, Clone, Copy)]
+pub enum Undated {
+    /// By when it was received: the live stream.
+    ByReceipt,
+    /// By the newest time Nomad gave the frames before it (`None` until
+    /// one had a time): a capture, whose receipt time is the import's.
+    ByPreceding(Option<i64>),
+}
+
+impl Undated {
+    /// The time that dates the next frame if it has none ([`ReceivedFrame::preceding`]),
+    /// then takes in that frame's `newest` time.
+    fn next(&mut self, newest: Option<i64>) -> Option<i64> {
+        match self {
+            Undated::ByReceipt => None,
+            Undated::ByPreceding(seen) => {
+                let before = *seen;
+                *seen = before.max(newest);
+                before
+            }
+        }
+    }
 }
 
 impl Pump<'_> {
@@ -151,8 +178,9 @@ impl Pump<'_> {
         self.seen.frames = true;
         let index = frame.index;
         Stats::raise(&self.stats.received_index, index);
-        let newest = frame.events.iter().filter_map(|e| e.nomad_time).max();
+        let newest = newest_time(&frame);
         Stats::raise_time(&self.stats.newest_nomad_time, newest);
+        let preceding = self.undated.next(newest);
         let decision = self.resume.frame(index);
         let (behind, identity) = match self.notice(decision.notice) {
             Ok(meaning) => meaning,
@@ -185,6 +213,7 @@ impl Pump<'_> {
             let msg = Msg::Frame(ReceivedFrame {
                 frame,
                 received_at: now_millis(),
+                preceding,
             });
             if let Some(end) = self.send(msg).await {
                 return Some(end);

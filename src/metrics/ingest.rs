@@ -252,6 +252,7 @@ mod tests {
         ReceivedFrame {
             frame: Frame { index, events },
             received_at: 0,
+            preceding: None,
         }
     }
 

@@ -75,8 +75,9 @@ fn time_in(millis: i64, zone: Option<&TimeZone>, format: &str) -> String {
 }
 
 /// When something happened, as answers give it: `Time` by Nomad's clock
-/// (or the receipt time when its frame carried none: `TimeSource`
-/// `received`), with `TimeNs` beside it when Nomad gave it, and
+/// (or, when its frame carried none, the receipt time, `TimeSource`
+/// `received`, or in an imported capture the newest Nomad time before it,
+/// `preceding`), with `TimeNs` beside it when Nomad gave it this event, and
 /// `Received`, when the archive received it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Dated {
@@ -143,11 +144,12 @@ impl Dated {
         time(self.at_ns.div_euclid(json::NS_PER_MS))
     }
 
-    /// The TIME cell of a table: `~` marks a receipt time.
+    /// The TIME cell of a table: `~` marks a time not the event's own.
     pub fn cell(&self) -> String {
-        match self.source {
-            TimeSource::Nomad => self.time(),
-            TimeSource::Received => format!("~{}", self.time()),
+        if self.source.is_approximate() {
+            format!("~{}", self.time())
+        } else {
+            self.time()
         }
     }
 }

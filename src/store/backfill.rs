@@ -18,7 +18,7 @@ use async_trait::async_trait;
 
 use super::StoreError;
 use super::dictionaries::Dictionaries;
-use crate::archive::{EventTime, frame_times};
+use crate::archive::{EventTime, ReceivedFrame, frame_times};
 use crate::nomad::{Frame, wire};
 
 /// What a backend does for the backfill.
@@ -167,9 +167,13 @@ pub fn date(rows: &[UndatedRow], dictionaries: &Dictionaries) -> Vec<DatedRow> {
                     .unwrap_or_default()
             })
             .collect();
-        let frame = Frame { index, events };
-        let times = frame_times(&frame, frame_rows[0].received_at);
-        for ((row, event), time) in frame_rows.iter().zip(&frame.events).zip(times) {
+        let received = ReceivedFrame {
+            frame: Frame { index, events },
+            received_at: frame_rows[0].received_at,
+            preceding: None,
+        };
+        let times = frame_times(&received);
+        for ((row, event), time) in frame_rows.iter().zip(&received.frame.events).zip(times) {
             out.push(DatedRow {
                 cluster_id: row.cluster_id,
                 raft_index: row.raft_index,

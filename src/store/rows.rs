@@ -24,18 +24,15 @@ impl EventRow<'_> {
 /// Every event of `batch` with what its row needs from its frame.
 pub fn event_rows(batch: &Batch) -> impl Iterator<Item = EventRow<'_>> {
     batch.frames.iter().flat_map(|f| {
-        f.frame
-            .events
-            .iter()
-            .zip(frame_times(&f.frame, f.received_at))
-            .enumerate()
-            .map(move |(position, (event, time))| EventRow {
+        f.frame.events.iter().zip(frame_times(f)).enumerate().map(
+            move |(position, (event, time))| EventRow {
                 index: to_i64(f.frame.index),
                 position: i32::try_from(position).unwrap_or(i32::MAX),
                 received_at: f.received_at,
                 time,
                 event,
-            })
+            },
+        )
     })
 }
 

@@ -91,7 +91,11 @@ pub fn batch_of_lines(lines: impl IntoIterator<Item = Vec<u8>>, received_at: i64
     let frames = lines
         .into_iter()
         .map(|line| match parse_line(&line) {
-            Ok(Line::Frame(frame)) => ReceivedFrame { frame, received_at },
+            Ok(Line::Frame(frame)) => ReceivedFrame {
+                frame,
+                received_at,
+                preceding: None,
+            },
             other => panic!("not a frame: {other:?}"),
         })
         .collect();

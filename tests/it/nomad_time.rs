@@ -109,6 +109,54 @@ async fn a_frame_without_any_time_is_dated_by_its_receipt_and_says_so(backend: B
     );
 }
 
+async fn an_imported_frame_without_any_time_is_dated_by_the_time_before_it(backend: Backend) {
+    let archive = Archive::new(backend).await;
+    let hour = 3_600_000_000_000_i64;
+    let t0 = 1_700_000_000_000_000_000_i64;
+    let (before, after) = (eval_frame(4, t0), eval_frame(6, t0 + 2 * hour));
+    let file = capture(&archive, &[&before, NODE_POOL, &after]);
+    archive.run(&["import", &file]).await.assert_success();
+
+    // The capture says nothing of when it was received: the node pool
+    // update happened no earlier than entry 4, and is dated so, marked.
+    let t0_text = "2023-11-14T22:13:20.000000000Z".to_owned();
+    let answer = answered(&archive, &[]).await;
+    assert_eq!(answer[2], (5, t0_text.clone(), "preceding".to_owned()));
+    assert_eq!(answer[0], (4, t0_text, "nomad".to_owned()));
+    let json = archive
+        .run(&[
+            "query", "events", "--output", "ndjson", "--topic", "NodePool",
+        ])
+        .await;
+    json.assert_success();
+    assert!(!json.stdout.contains("TimeNs"), "{}", json.stdout);
+    let table = archive
+        .run(&["query", "events", "--topic", "NodePool"])
+        .await;
+    table.assert_success();
+    assert!(
+        table.stdout.contains(" ~2023-11-14T22:13:20"),
+        "{}",
+        table.stdout
+    );
+
+    // A window after entry 4 leaves it out; the import's own time is not
+    // when it happened.
+    let since = ["--since", "2023-11-14T23:00:00Z"];
+    let indexes: Vec<u64> = answered(&archive, &since)
+        .await
+        .iter()
+        .map(|a| a.0)
+        .collect();
+    assert_eq!(indexes, [6, 6]);
+    let recent = archive.run(&["query", "events", "--since", "1h"]).await;
+    assert!(
+        recent.stderr.contains("no events match"),
+        "{}",
+        recent.stdout
+    );
+}
+
 async fn a_clock_that_goes_backwards_does_not_reorder_history(backend: Backend) {
     let archive = Archive::new(backend).await;
     let hour = 3_600_000_000_000_i64;
@@ -138,8 +186,10 @@ async fn a_clock_that_goes_backwards_does_not_reorder_history(backend: Backend) 
     assert_eq!(indexes(answered(&archive, &["--until", until]).await), [11]);
 }
 
+type Dating = (i64, Option<i64>, Option<String>, Option<i64>);
+
 /// Each event's time, source and presence, read with SQL, in stream order.
-async fn dating(archive: &Archive) -> Vec<(i64, Option<i64>, Option<String>, Option<i64>)> {
+async fn dating(archive: &Archive) -> Vec<Dating> {
     const SQL: &str = "SELECT raft_index, event_at, time_source, CAST(presence AS BIGINT) \
                        FROM event_log ORDER BY raft_index, position";
     match archive.backend {
@@ -195,13 +245,27 @@ async fn an_archive_from_before_nomad_time_is_refused_by_reads_and_dated_by_migr
     );
     archive.run(&["migrate"]).await.assert_success();
 
-    assert_eq!(dating(&archive).await, dated_by_ingest);
+    // Migrate dates a frame without any time by its receipt, as the stream
+    // does: it cannot tell which frames came from a capture.
+    let receipt_for_preceding = |rows: Vec<Dating>| -> Vec<Dating> {
+        rows.into_iter()
+            .map(|(index, at, source, presence)| match source.as_deref() {
+                Some("preceding" | "received") => (index, None, Some("received".into()), presence),
+                _ => (index, at, source, presence),
+            })
+            .collect()
+    };
+    assert_eq!(
+        receipt_for_preceding(dating(&archive).await),
+        receipt_for_preceding(dated_by_ingest)
+    );
     assert_eq!(keyframes(&archive).await, keyframes_of_ingest);
 }
 
 on_both_backends!(
     imported_history_is_dated_by_the_captures_own_clock,
     a_frame_without_any_time_is_dated_by_its_receipt_and_says_so,
+    an_imported_frame_without_any_time_is_dated_by_the_time_before_it,
     a_clock_that_goes_backwards_does_not_reorder_history,
     an_archive_from_before_nomad_time_is_refused_by_reads_and_dated_by_migrate,
 );

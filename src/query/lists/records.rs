@@ -41,12 +41,13 @@ impl When {
         }
     }
 
-    /// The TIME cell: to the second, `~` marking a receipt time.
+    /// The TIME cell: to the second, `~` marking a time not the event's own.
     fn cell(&self, millis: i64) -> String {
         let time = render::time_seconds(millis);
-        match self.time_source {
-            TimeSource::Nomad => time,
-            TimeSource::Received => format!("~{time}"),
+        if self.time_source.is_approximate() {
+            format!("~{time}")
+        } else {
+            time
         }
     }
 }
