@@ -255,13 +255,17 @@ async fn allocation_transitions_are_the_placement_and_each_status_change(backend
         .rows("SELECT * FROM allocation_transitions ORDER BY raft_index")
         .await;
     // The job's status change at 25 is no new version: its SubmitTime does
-    // not date that entry, which has no time of Nomad's and is dated by its
-    // receipt.
+    // not date that entry, which has no time of Nomad's and, imported, is
+    // dated by the newest time of the entries before it.
     let dated = s
         .rows("SELECT event_at AS at FROM allocation_transitions WHERE raft_index = 25")
         .await;
+    let before = s
+        .rows("SELECT MAX(event_at) AS at FROM event_log WHERE raft_index < 25 AND time_source = 'nomad'")
+        .await;
     let at = dated[0]["at"].as_i64().unwrap_or_default();
-    assert!(s.imported.contains(&at), "{at}");
+    assert!(!s.imported.contains(&at), "{at}");
+    assert_eq!(Some(at), before[0]["at"].as_i64());
 
     let row = |index: u64,
                alloc: &str,
