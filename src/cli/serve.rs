@@ -113,7 +113,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<ExitCode> {
     let token = args.token()?;
-    let store = store::open(db, store::Access::Read).await?;
+    let store = store::open(db, store::Access::Serve).await?;
     let cluster = pick_cluster(store.as_ref(), args.cluster.as_deref(), &db.to_string()).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

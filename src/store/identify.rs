@@ -33,8 +33,19 @@ pub enum Access {
     /// `migrate`); never create one.
     Write,
     /// Only read, at this binary's schema version: no migration, no
-    /// backfill, nothing written (`status`, `query`, `replay`, `serve`).
+    /// backfill, nothing written (`status`, `query`, `replay`), one
+    /// statement at a time: on PostgreSQL, over one connection, since each
+    /// costs an authentication.
     Read,
+    /// Read as [`Access::Read`] does, for many requests at once (`serve`).
+    Serve,
+}
+
+impl Access {
+    /// Whether the command may write (and so migrate) the archive.
+    pub fn writes(self) -> bool {
+        matches!(self, Access::Create | Access::Write)
+    }
 }
 
 /// One applied migration, as `_sqlx_migrations` records it.
@@ -141,7 +152,7 @@ pub fn check_version(
             known,
         });
     }
-    if access != Access::Read {
+    if access.writes() {
         return Ok(found);
     }
     if applied.is_empty() {
@@ -265,7 +276,7 @@ mod tests {
             success: true,
             checksum: Vec::new(),
         });
-        for access in [Access::Create, Access::Write, Access::Read] {
+        for access in [Access::Create, Access::Write, Access::Read, Access::Serve] {
             assert!(matches!(
                 check_version("db", &newer, &MIGRATOR, access),
                 Err(StoreError::NewerSchema { found: 9_999, .. })

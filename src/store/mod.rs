@@ -439,7 +439,7 @@ pub async fn open(url: &DbUrl, access: Access) -> Result<Arc<dyn Store>, StoreEr
         }
         DbUrl::Postgres(_) => Arc::new(PgStore::open(url, access).await?),
     };
-    if access != Access::Read {
+    if access.writes() {
         backfill::keyframes(store.as_ref()).await?;
     }
     Ok(store)

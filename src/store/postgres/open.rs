@@ -52,8 +52,9 @@ impl PgStore {
             (Found::Archive(applied), access) => {
                 check_version(&display, &applied, &MIGRATOR, access)?;
                 match access {
-                    Access::Read => Self::reader(options, display).await,
-                    _ => Self::writer(options, display).await,
+                    Access::Read => Self::reader(options, display, 1).await,
+                    Access::Serve => Self::reader(options, display, 4).await,
+                    Access::Create | Access::Write => Self::writer(options, display).await,
                 }
             }
         }
@@ -62,7 +63,7 @@ impl PgStore {
     /// A pool that writes: migrates and dates events archived before
     /// migration 0011.
     async fn writer(options: PgConnectOptions, url: String) -> Result<Self, StoreError> {
-        let pool = pool(&options, &url).await?;
+        let pool = pool(&options, &url, 4).await?;
         migrate(&pool, &url).await?;
         crate::store::backfill::run(&super::backfill::Backfill(&pool)).await?;
         crate::store::details_fill::run(&super::details_fill::Fill(&pool)).await?;
@@ -70,10 +71,15 @@ impl PgStore {
     }
 
     /// A pool whose every transaction is read-only
-    /// (`default_transaction_read_only`), so no read can write.
-    async fn reader(options: PgConnectOptions, url: String) -> Result<Self, StoreError> {
+    /// (`default_transaction_read_only`), so no read can write, of at most
+    /// `max_connections`.
+    async fn reader(
+        options: PgConnectOptions,
+        url: String,
+        max_connections: u32,
+    ) -> Result<Self, StoreError> {
         let options = options.options([("default_transaction_read_only", "on")]);
-        let pool = pool(&options, &url).await?;
+        let pool = pool(&options, &url, max_connections).await?;
         let unfinished = if crate::store::backfill::pending(&super::backfill::Backfill(&pool))
             .await?
         {
@@ -104,9 +110,13 @@ impl PgStore {
     }
 }
 
-async fn pool(options: &PgConnectOptions, url: &str) -> Result<PgPool, StoreError> {
+async fn pool(
+    options: &PgConnectOptions,
+    url: &str,
+    max_connections: u32,
+) -> Result<PgPool, StoreError> {
     PgPoolOptions::new()
-        .max_connections(4)
+        .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options.clone())
         .await

@@ -63,8 +63,8 @@ impl SqliteStore {
                 Self::writer(writer_options(path), 4, url, &display).await
             }
             (Found::Absent, _) => Err(StoreError::NoArchive { url: display }),
-            (Found::Archive(applied), Access::Read) => {
-                check_version(&display, &applied, &MIGRATOR, Access::Read)?;
+            (Found::Archive(applied), access) if !access.writes() => {
+                check_version(&display, &applied, &MIGRATOR, access)?;
                 Self::reader(path, &display).await.map_err(|e| match e {
                     StoreError::NeedsMigration { detail, .. } => StoreError::NeedsMigration {
                         url: display.clone(),
