@@ -20,8 +20,9 @@ use crate::archive::{Batch, now_millis};
 
 /// Events between keyframes at least: keyframes then cost at most about
 /// one small row per event, and a snapshot reads at most this many events
-/// (or the keyframe's object count, when larger) after its keyframe.
-pub const MIN_EVENTS_BETWEEN: u64 = 10_000;
+/// (or the keyframe's object count, when larger) after its keyframe
+/// (docs/performance.md, "Denser keyframes").
+pub const MIN_EVENTS_BETWEEN: u64 = 2_500;
 
 /// Overrides [`MIN_EVENTS_BETWEEN`] in a process started with it (tests
 /// build keyframes every few events).
