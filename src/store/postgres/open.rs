@@ -1,7 +1,10 @@
-//! Opening a PostgreSQL archive: one direct connection to report a wrong
-//! password, an unknown database or an unreachable host at once, then the
-//! pool and the migrations.
+//! Opening a PostgreSQL archive so that a wrong password, an unknown
+//! database or an unreachable host is reported at once: a writer first
+//! identifies the database over a direct connection, then opens the pool
+//! and migrates; a read identifies it over the pool's first connection,
+//! after checking that something listens there.
 
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -14,6 +17,9 @@ use crate::store::StoreError;
 use crate::store::identify::{Access, Found, UNDATED, check_version, judge};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How long opening waits for a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl PgStore {
     /// Connects and, having first found out what the database holds
@@ -38,6 +44,9 @@ impl PgStore {
             .map_err(|e| open_error(&display, e))?
             .application_name("nomad-chronicle")
             .log_slow_statements(log::LevelFilter::Debug, crate::store::SLOW_STATEMENT);
+        if !access.writes() {
+            return Self::open_reader(options, display, access).await;
+        }
         // One direct connection first: the pool would retry a refused or
         // rejected connection until its timeout and report only that.
         let mut conn = PgConnection::connect_with(&options)
@@ -51,13 +60,39 @@ impl PgStore {
             (Found::Absent, _) => Err(StoreError::NoArchive { url: display }),
             (Found::Archive(applied), access) => {
                 check_version(&display, &applied, &MIGRATOR, access)?;
-                match access {
-                    Access::Read => Self::reader(options, display, 1).await,
-                    Access::Serve => Self::reader(options, display, 4).await,
-                    Access::Create | Access::Write => Self::writer(options, display).await,
-                }
+                Self::writer(options, display).await
             }
         }
+    }
+
+    /// Opens an archive to read, identified over the pool's own first
+    /// connection: a read command pays one authentication, not two (each
+    /// costs milliseconds against a server that asks for a password). A
+    /// one-shot read keeps that one connection; `serve` may open four.
+    async fn open_reader(
+        options: PgConnectOptions,
+        url: String,
+        access: Access,
+    ) -> Result<Self, StoreError> {
+        listening(&options).await.map_err(|e| open_error(&url, e))?;
+        // Every transaction is read-only, so no read can write.
+        let options = options.options([("default_transaction_read_only", "on")]);
+        let most = if access == Access::Serve { 4 } else { 1 };
+        let pool = pool(&options, &url, most).await?;
+        let contents = match pool.acquire().await {
+            Ok(mut conn) => super::identify::contents(&mut conn).await,
+            Err(e) => Err(open_error(&url, e)),
+        };
+        let refused = match judge(contents?, &MIGRATOR) {
+            Found::Foreign(why) => StoreError::NotArchive { url, why },
+            Found::Absent => StoreError::NoArchive { url },
+            Found::Archive(applied) => {
+                check_version(&url, &applied, &MIGRATOR, access)?;
+                return Self::reader(pool, options, url).await;
+            }
+        };
+        pool.close().await;
+        Err(refused)
     }
 
     /// A pool that writes: migrates and dates events archived before
@@ -70,16 +105,13 @@ impl PgStore {
         Ok(Self::with_pool(pool, options, url))
     }
 
-    /// A pool whose every transaction is read-only
-    /// (`default_transaction_read_only`), so no read can write, of at most
-    /// `max_connections`.
+    /// A read of an archive at this binary's schema version, refused
+    /// while a writer has history to date or details to fill.
     async fn reader(
+        pool: PgPool,
         options: PgConnectOptions,
         url: String,
-        max_connections: u32,
     ) -> Result<Self, StoreError> {
-        let options = options.options([("default_transaction_read_only", "on")]);
-        let pool = pool(&options, &url, max_connections).await?;
         let unfinished = if crate::store::backfill::pending(&super::backfill::Backfill(&pool))
             .await?
         {
@@ -110,6 +142,33 @@ impl PgStore {
     }
 }
 
+/// Fails at once, as a direct connection would, where nothing listens at
+/// the server's address: the pool retries a refused connection until its
+/// timeout and would report only that. Whatever else goes wrong is left to
+/// the connection to report.
+async fn listening(options: &PgConnectOptions) -> Result<(), sqlx::Error> {
+    let port = options.get_port();
+    let host = options.get_host();
+    let socket = match options.get_socket() {
+        Some(dir) => Some(dir.join(format!(".s.PGSQL.{port}"))),
+        None if host.starts_with('/') => Some(Path::new(host).join(format!(".s.PGSQL.{port}"))),
+        None => None,
+    };
+    let attempt = async {
+        match socket {
+            #[cfg(unix)]
+            Some(path) => tokio::net::UnixStream::connect(path).await.map(drop),
+            #[cfg(not(unix))]
+            Some(_) => Ok(()),
+            None => tokio::net::TcpStream::connect((host, port)).await.map(drop),
+        }
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => Err(sqlx::Error::Io(e)),
+        _ => Ok(()),
+    }
+}
+
 async fn pool(
     options: &PgConnectOptions,
     url: &str,
@@ -117,7 +176,7 @@ async fn pool(
 ) -> Result<PgPool, StoreError> {
     PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(CONNECT_TIMEOUT)
         .connect_with(options.clone())
         .await
         .map_err(|e| open_error(url, e))
