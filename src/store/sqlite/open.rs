@@ -65,13 +65,15 @@ impl SqliteStore {
             (Found::Absent, _) => Err(StoreError::NoArchive { url: display }),
             (Found::Archive(applied), access) if !access.writes() => {
                 check_version(&display, &applied, &MIGRATOR, access)?;
-                Self::reader(path, &display).await.map_err(|e| match e {
-                    StoreError::NeedsMigration { detail, .. } => StoreError::NeedsMigration {
-                        url: display.clone(),
-                        detail,
-                    },
-                    other => other,
-                })
+                Self::reader(path, &display, access)
+                    .await
+                    .map_err(|e| match e {
+                        StoreError::NeedsMigration { detail, .. } => StoreError::NeedsMigration {
+                            url: display.clone(),
+                            detail,
+                        },
+                        other => other,
+                    })
             }
             (Found::Archive(applied), access) => {
                 check_version(&display, &applied, &MIGRATOR, access)?;
@@ -101,12 +103,15 @@ impl SqliteStore {
     /// A pool that only reads (`mode=ro`: it sees what a writer commits
     /// meanwhile), or, where even that cannot open the file (a read-only
     /// directory without the archive's `-shm`), reads it as immutable.
-    async fn reader(path: &Path, url_text: &str) -> Result<Self, StoreError> {
-        let pool = match Self::read_pool(path, ReadMode::ReadOnly).await {
+    /// A one-shot read keeps one connection (each new one reads the schema
+    /// again, about a millisecond); `serve` may open four.
+    async fn reader(path: &Path, url_text: &str, access: Access) -> Result<Self, StoreError> {
+        let most = if access == Access::Serve { 4 } else { 1 };
+        let pool = match Self::read_pool(path, ReadMode::ReadOnly, most).await {
             Err(StoreError::Query(e)) if cannot_open(&e) => {
                 warn_if_wal_unread(path);
                 tracing::debug!(database = %url_text, "Reading the archive as immutable");
-                Self::read_pool(path, ReadMode::Immutable).await
+                Self::read_pool(path, ReadMode::Immutable, most).await
             }
             other => other,
         }
@@ -123,8 +128,12 @@ impl SqliteStore {
 
     /// A read-only pool, checked by reading: refused while events wait to
     /// be dated (an upgrade that did not finish).
-    async fn read_pool(path: &Path, mode: ReadMode) -> Result<SqlitePool, StoreError> {
-        let pool = connect_pool(with_cache(mode.options(path)), 4).await?;
+    async fn read_pool(
+        path: &Path,
+        mode: ReadMode,
+        max_connections: u32,
+    ) -> Result<SqlitePool, StoreError> {
+        let pool = connect_pool(with_cache(mode.options(path)), max_connections).await?;
         match unfinished(&pool).await {
             Ok(None) => Ok(pool),
             Ok(Some(detail)) => {
