@@ -279,6 +279,20 @@ pub async fn archive_bytes(url: &str) -> Result<u64, String> {
     Ok(u64::try_from(bytes).unwrap_or_default())
 }
 
+/// `VACUUM (ANALYZE)` of the whole database at `url`: what autovacuum
+/// does to an archive's tables some minutes after a large import.
+pub async fn vacuum(url: &str) -> Result<(), String> {
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .map_err(|e| e.to_string())?;
+    sqlx::query("VACUUM (ANALYZE)")
+        .execute(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = conn.close().await;
+    Ok(())
+}
+
 /// `url` with its database replaced.
 pub fn with_database(url: &str, db: &str) -> String {
     let mut parsed = reqwest::Url::parse(url).expect("a valid PostgreSQL URL");

@@ -196,6 +196,12 @@ async fn measure(
             let _ = std::fs::write(&sidecar, piped.bytes.to_string());
             let secs = piped.run.wall.as_secs_f64();
             say(&format!("built in {secs:.0} s"));
+            let settling = Instant::now();
+            place.settle(&name).await?;
+            say(&format!(
+                "settled (PostgreSQL: VACUUM (ANALYZE)) in {:.0} s",
+                settling.elapsed().as_secs_f64()
+            ));
             (Some(piped.bytes), Some(events as f64 / secs))
         }
     };

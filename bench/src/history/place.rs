@@ -164,6 +164,21 @@ impl Place {
         Ok(())
     }
 
+    /// Leaves a newly built archive `name` as one that has lived: on
+    /// PostgreSQL vacuumed and analyzed, as autovacuum leaves it minutes
+    /// after an import (until then every index entry of the new rows is
+    /// checked against the table, and autovacuum's own pass competes with
+    /// the queries); SQLite needs nothing.
+    pub async fn settle(&self, name: &str) -> anyhow::Result<()> {
+        match self {
+            Place::Sqlite { .. } => Ok(()),
+            Place::Postgres { .. } => pg::vacuum(&self.url(name))
+                .await
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("vacuuming `{name}`")),
+        }
+    }
+
     /// Bytes of archive `name` on disk, counted as `bench all` counts them.
     pub async fn bytes(&self, name: &str) -> anyhow::Result<u64> {
         match self {
