@@ -222,6 +222,15 @@ impl Store for PgStore {
         self
     }
 
+    fn lane_rows<'a>(
+        &'a self,
+        cluster: &'a Cluster,
+        window: &'a crate::store::LaneWindow,
+    ) -> BoxStream<'a, Result<crate::store::LaneRow, StoreError>> {
+        let statement = crate::store::lanes::rows(cluster.id, window, STYLE);
+        super::lists::stream(self, statement)
+    }
+
     fn lists(&self) -> &dyn crate::store::lists::Lists {
         self
     }
