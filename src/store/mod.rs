@@ -259,9 +259,10 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<(u64, u64)>, StoreError>;
 
     /// The window's Allocation, Job, Deployment and Node events as the
-    /// details stored beside them describe them, in stream order, without
-    /// decoding one ([`lanes`]): what the web timeline draws. Read as
-    /// consumed, like [`Store::moment_objects`].
+    /// details stored beside them describe them, without decoding one
+    /// ([`lanes`]): each allocation summed up in one row, in order of its
+    /// first event, then the other events in stream order. What the web
+    /// timeline draws. Read as consumed, like [`Store::moment_objects`].
     fn lane_rows<'a>(
         &'a self,
         cluster: &'a Cluster,

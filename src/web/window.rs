@@ -1,10 +1,10 @@
 //! Reads a time window out of the archive for [`super::lanes`]: the
 //! objects present when it starts (from the store's moment at that time,
-//! the same path as a snapshot), then its Allocation, Job, Deployment and
-//! Node events in stream order as the details stored beside them describe
-//! them (no event is decoded; an allocation is summed up in one row), the
-//! recorded gaps around them and the pruned history before them. At most
-//! [`MAX_ROWS`] rows are read for one answer.
+//! the same path as a snapshot), then its allocations, each summed up in
+//! one row, and its Job, Deployment and Node events in stream order, as
+//! the details stored beside them describe them (no event is decoded),
+//! the recorded gaps around them and the pruned history before them. At
+//! most [`MAX_ROWS`] rows are read for one answer.
 
 use futures_util::TryStreamExt;
 
@@ -120,7 +120,7 @@ async fn seed(
 struct Read {
     /// Whether [`MAX_ROWS`] cut it short.
     truncated: bool,
-    /// The time of the first row read at or after the prune's cut.
+    /// The earliest time of the rows read at or after the prune's cut.
     first_kept: Option<i64>,
 }
 
@@ -153,8 +153,11 @@ async fn read_rows(
             break;
         }
         count += 1;
-        if u64::try_from(row.raft_index).is_ok_and(|i| i >= cut) && read.first_kept.is_none() {
-            read.first_kept = Some(row.event_at);
+        if u64::try_from(row.raft_index).is_ok_and(|i| i >= cut) {
+            let at = read
+                .first_kept
+                .map_or(row.event_at, |t| t.min(row.event_at));
+            read.first_kept = Some(at);
         }
         if let Some((topic, object, at)) = sightings::from_row(row) {
             builder.add(topic, object, at, false);

@@ -1,7 +1,8 @@
-//! Builds [`Lanes`] from what the window's objects did, fed in stream
-//! order: the objects present when it starts, then its events, each as a
-//! [`Sighting`] (the few fields the lanes use, read from the details
-//! stored beside an event or from a decoded object).
+//! Builds [`Lanes`] from what the window's objects did: the objects
+//! present when it starts, then each allocation of the window summed up
+//! once, then the other events in stream order, each as a [`Sighting`]
+//! (the few fields the lanes use, read from the details stored beside an
+//! event or from a decoded object).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -59,7 +60,7 @@ struct NodeState {
     drain_since: Option<i64>,
 }
 
-/// Builds [`Lanes`] from sightings in stream order.
+/// Builds [`Lanes`] from sightings: per object, in stream order.
 pub struct Builder {
     by: By,
     from: i64,

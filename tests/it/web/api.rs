@@ -87,7 +87,9 @@ async fn the_api_answers_what_the_cli_answers(backend: Backend) {
     assert_eq!(bars.len(), total);
 
     // Each bar's client status and times are what the archive says of the
-    // allocation: its last status in the window, its first event's time.
+    // allocation: its last status in the window, its first event's time,
+    // and, when that status is terminal, the time of its first terminal
+    // event after its last other one.
     let alloc_events: Vec<_> = facts
         .events
         .iter()
@@ -102,7 +104,27 @@ async fn the_api_answers_what_the_cli_answers(backend: Backend) {
         assert_eq!(bar["TaskGroup"], alloc["TaskGroup"], "{bar}");
         assert_eq!(bar["NodeID"], alloc["NodeID"], "{bar}");
         assert_eq!(bar["StartNs"], own[0].time * 1_000_000, "{bar}");
+        let statuses: Vec<(String, i64)> = own
+            .iter()
+            .map(|e| {
+                let raw: Value = serde_json::from_str(&e.raw).expect("JSON");
+                let status = raw["Payload"]["Allocation"]["ClientStatus"].as_str();
+                (status.unwrap_or_default().to_owned(), e.time)
+            })
+            .collect();
+        let terminal = |s: &str| matches!(s, "complete" | "failed" | "lost");
+        let live = statuses.iter().rposition(|(s, _)| !terminal(s));
+        let end = statuses
+            .iter()
+            .skip(live.map_or(0, |i| i + 1))
+            .map(|(_, t)| t * 1_000_000)
+            .min();
+        assert_eq!(bar["EndNs"].as_i64(), end, "{bar}");
     }
+    assert!(
+        bars.iter().any(|b| !b["EndNs"].is_null()),
+        "some allocations end within the history"
+    );
 
     // Narrowed to a few pixels, the short ones are counted instead, each
     // once: the bars and the counts add up to the allocations.
@@ -227,7 +249,88 @@ async fn the_timeline_is_the_same_on_sqlite_and_postgresql() {
     }
 }
 
+/// One Allocation event as a capture holds it.
+fn alloc_frame(index: u64, id: &str, status: &str, at_ms: i64) -> String {
+    let ns = at_ms * 1_000_000;
+    format!(
+        r#"{{"Index":{index},"Events":[{{"Topic":"Allocation","Type":"AllocationUpdated","Key":"{id}","Namespace":"default","FilterKeys":["web"],"Index":{index},"Payload":{{"Allocation":{{"ID":"{id}","Namespace":"default","JobID":"web","TaskGroup":"web","NodeID":"n1","NodeName":"node-1","ClientStatus":"{status}","ModifyTime":{ns}}}}}}}]}}"#
+    )
+}
+
+async fn a_bar_ends_at_the_first_terminal_status_after_the_last_other_one(backend: Backend) {
+    let archive = Archive::new(backend).await;
+    let t0 = 1_800_000_000_000;
+    let history = [
+        // Complete, then running again (a client that came back), then failed.
+        (10, "a1", "pending", t0),
+        (11, "a1", "complete", t0 + 1_000),
+        (12, "a1", "running", t0 + 2_000),
+        (13, "a1", "failed", t0 + 3_000),
+        (14, "a1", "failed", t0 + 4_000),
+        // Complete, and said so twice.
+        (15, "a2", "running", t0 + 5_000),
+        (16, "a2", "complete", t0 + 6_000),
+        (17, "a2", "complete", t0 + 7_000),
+        // Still running.
+        (18, "a3", "pending", t0 + 8_000),
+        (19, "a3", "running", t0 + 9_000),
+    ];
+    let lines: Vec<String> = history
+        .iter()
+        .map(|(index, id, status, at)| alloc_frame(*index, id, status, *at))
+        .collect();
+    let file = archive.file("allocs.ndjson");
+    std::fs::write(&file, lines.join("\n") + "\n").expect("a capture");
+    let file = file.display().to_string();
+    archive
+        .run(&["import", &file, "--cluster", "test"])
+        .await
+        .assert_success();
+    let served = serve(&archive, &[]).await;
+
+    let url = format!(
+        "{}/api/v1/timeline?from={}&to={}&width=8000",
+        served.base,
+        t0 - 1_000,
+        t0 + 20_000
+    );
+    let (status, body) = get(&url, None).await;
+    assert_eq!(status, 200, "{body}");
+    let lanes = parsed(&body);
+    let bars: Vec<_> = lanes["Bars"]
+        .as_array()
+        .expect("Bars")
+        .iter()
+        .map(|b| {
+            let ms = |key: &str| b[key].as_i64().map(|ns| ns / 1_000_000 - t0);
+            (
+                b["ID"].as_str().unwrap_or_default().to_owned(),
+                ms("StartNs"),
+                ms("EndNs"),
+            )
+        })
+        .collect();
+    let bar = |id: &str, start: i64, end: Option<i64>| (id.to_owned(), Some(start), end);
+    assert_eq!(
+        bars,
+        vec![
+            bar("a1", 0, Some(3_000)),
+            bar("a2", 5_000, Some(6_000)),
+            bar("a3", 8_000, None),
+        ],
+        "{body}"
+    );
+    let statuses: Vec<_> = lanes["Bars"]
+        .as_array()
+        .expect("Bars")
+        .iter()
+        .map(|b| b["ClientStatus"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(statuses, ["failed", "complete", "running"]);
+}
+
 on_both_backends!(
+    a_bar_ends_at_the_first_terminal_status_after_the_last_other_one,
     the_api_answers_what_the_cli_answers,
     the_api_answers_errors_as_json_with_their_status,
     the_api_needs_the_token_and_the_page_does_not,
