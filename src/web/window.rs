@@ -13,6 +13,7 @@ use super::lanes::{Builder, By, Kind, Lanes};
 use super::sightings;
 use crate::archive::{Cluster, Gap, PageQuery, Prune};
 use crate::query::QueryError;
+use crate::query::json::{NS_PER_MS, time_ms};
 use crate::store::{LaneWindow, MomentQuery, Point, Rows, Store};
 
 /// Rows (allocations, other events) read for one answer at most; past
@@ -21,6 +22,11 @@ pub const MAX_ROWS: usize = 1_000_000;
 
 /// The window shown when none is asked for: the last hour of the archive.
 pub const DEFAULT_SPAN_MS: i64 = 3_600_000;
+
+/// How far from 1970 a window may reach, in Unix ms: every time of the
+/// answer has its Unix nanoseconds beside it, which an `i64` holds for
+/// the years 1677 to 2262.
+const REACH_MS: i64 = i64::MAX / NS_PER_MS;
 
 /// A window's bounds; either may be left open for the default.
 #[derive(Debug, Clone, Copy)]
@@ -75,6 +81,14 @@ async fn bounds(
     if from >= to {
         return Err(QueryError::Usage(format!(
             "the window is empty: `from` ({from}) must be before `to` ({to})"
+        )));
+    }
+    if from < -REACH_MS || to > REACH_MS {
+        return Err(QueryError::Usage(format!(
+            "the window `{from}` to `{to}` reaches past what Unix nanoseconds can name: \
+             keep it between {} and {}",
+            time_ms(-REACH_MS),
+            time_ms(REACH_MS)
         )));
     }
     Ok((from, to))
