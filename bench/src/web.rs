@@ -3,8 +3,10 @@
 //! JSON API are served in this process exactly as `serve` mounts them, on
 //! a loopback port, and requested over HTTP as the browser does: the first
 //! view (the newest hour, as the page opens), the newest day, zooms and pans
-//! at random widths and places, the cursor's snapshot, an allocation's
-//! page, and the page's own files. Each row is the p50 and p99 of the wall
+//! at random widths and places (5 minutes to 7 days wide), the whole
+//! history at once, the cursor's snapshot, an allocation's page, and the
+//! page's own files. Timeline requests send the width of the page's time
+//! axis, [`AXIS_PX`], as the page does. Each row is the p50 and p99 of the wall
 //! time from request to the last byte, and the largest answer in bytes.
 
 use std::sync::Arc;
@@ -34,6 +36,10 @@ pub struct WebBench {
 }
 
 const HOUR_MS: i64 = 3_600_000;
+
+/// The pixels of the time axis the page sends: a 1,280-pixel wide window
+/// less the lane labels.
+const AXIS_PX: u32 = 1_060;
 
 /// One row of the table: the requests of one kind.
 struct Row {
@@ -66,18 +72,24 @@ pub async fn command(args: WebBench) -> anyhow::Result<()> {
         (last - first) as f64 / (24.0 * HOUR_MS as f64),
         args.runs
     );
-    let newest = format!("{base}/api/v1/timeline?by=job");
+    let timeline = format!("{base}/api/v1/timeline?width={AXIS_PX}");
+    let newest = format!("{timeline}&by=job");
     let alloc = first_alloc(&client, &newest).await?;
     let mut rows = Vec::new();
     let fixed = [
         ("first view: newest hour, by job", newest.clone()),
-        (
-            "newest hour, by node",
-            format!("{base}/api/v1/timeline?by=node"),
-        ),
+        ("newest hour, by node", format!("{timeline}&by=node")),
         (
             "newest day, by job",
-            format!("{base}/api/v1/timeline?by=job&from={}", last - 24 * HOUR_MS),
+            format!(
+                "{timeline}&by=job&from={}&to={}",
+                last + 1 - 24 * HOUR_MS,
+                last + 1
+            ),
+        ),
+        (
+            "whole history, by job",
+            format!("{timeline}&by=job&from={first}&to={}", last + 1),
         ),
         (
             "allocation page",
@@ -89,7 +101,13 @@ pub async fn command(args: WebBench) -> anyhow::Result<()> {
     for (what, url) in fixed {
         rows.push(time(&client, what, args.runs, || url.clone()).await?);
     }
-    for width in [HOUR_MS / 12, HOUR_MS, 6 * HOUR_MS, 24 * HOUR_MS] {
+    for width in [
+        HOUR_MS / 12,
+        HOUR_MS,
+        6 * HOUR_MS,
+        24 * HOUR_MS,
+        7 * 24 * HOUR_MS,
+    ] {
         let what = format!(
             "zoom or pan, {} wide",
             humantime::format_duration(ms(width))
@@ -97,10 +115,7 @@ pub async fn command(args: WebBench) -> anyhow::Result<()> {
         let span = (last - first - width).max(1);
         let row = time(&client, &what, args.runs, || {
             let from = first + rng.i64(0..span);
-            format!(
-                "{base}/api/v1/timeline?by=job&from={from}&to={}",
-                from + width
-            )
+            format!("{timeline}&by=job&from={from}&to={}", from + width)
         })
         .await?;
         rows.push(row);
@@ -134,16 +149,11 @@ async fn serve(store: Arc<dyn store::Store>, cluster: &str) -> anyhow::Result<St
 async fn first_alloc(client: &reqwest::Client, url: &str) -> anyhow::Result<String> {
     let body = client.get(url).send().await?.bytes().await?;
     let answer: serde_json::Value = serde_json::from_slice(&body)?;
-    let bars = answer
-        .as_object()
-        .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("bars")))
-        .and_then(|(_, v)| v.as_array())
-        .context("the timeline has no bars")?;
-    bars.iter()
-        .filter_map(serde_json::Value::as_object)
-        .flat_map(|bar| bar.iter())
-        .find(|(k, v)| k.eq_ignore_ascii_case("alloc") && v.is_string())
-        .and_then(|(_, v)| v.as_str())
+    answer["Bars"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|bar| bar["ID"].as_str())
         .map(str::to_owned)
         .context("no allocation in the newest hour")
 }

@@ -16,6 +16,7 @@ mod fills;
 pub mod filter;
 pub mod identify;
 pub mod keyframe;
+pub mod lanes;
 pub mod lists;
 pub mod moment;
 mod names;
@@ -44,6 +45,7 @@ use crate::archive::{
 use crate::config::DbUrl;
 
 pub use identify::Access;
+pub use lanes::{LaneRow, LaneWindow};
 pub use moment::{Moment, MomentObject, MomentQuery, Point, Rows, index_at_time};
 pub use postgres::PgStore;
 pub(crate) use rows::{to_i64, to_u64};
@@ -255,6 +257,17 @@ pub trait Store: Send + Sync {
         since: Option<i64>,
         until: Option<i64>,
     ) -> Result<Option<(u64, u64)>, StoreError>;
+
+    /// The window's Allocation, Job, Deployment and Node events as the
+    /// details stored beside them describe them, without decoding one
+    /// ([`lanes`]): each allocation summed up in one row, in order of its
+    /// first event, then the other events in stream order. What the web
+    /// timeline draws. Read as consumed, like [`Store::moment_objects`].
+    fn lane_rows<'a>(
+        &'a self,
+        cluster: &'a Cluster,
+        window: &'a LaneWindow,
+    ) -> BoxStream<'a, Result<LaneRow, StoreError>>;
 
     /// Resolves the moment a snapshot asks for: its index and Nomad time,
     /// the keyframe it starts from and the events to read after it; `None`

@@ -4,7 +4,8 @@
 //! write them (the same code writes both, into a [`Capped`] buffer, so an
 //! answer is held in memory only up to [`MAX_ANSWER`] bytes).
 //!
-//! Every route only reads. Errors are `{"error": "…"}` with 400 (a bad
+//! Every route only reads. Every answer has PascalCase keys, as the CLI's
+//! JSON does (docs/json.md). Errors are `{"Error": "…"}` with 400 (a bad
 //! parameter), 404 (nothing found), 413 (the answer is too large) or 500.
 
 use std::collections::HashMap;
@@ -17,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::capped::Capped;
-use super::lanes::By;
+use super::lanes::{self, By, MAX_WIDTH, MIN_WIDTH};
 use super::window::{self, Window};
 use crate::archive::Cluster;
 use crate::query::QueryError;
@@ -72,7 +73,7 @@ fn json(status: StatusCode, body: Vec<u8>) -> Response {
 }
 
 /// A request that cannot be answered: its status and why, written as
-/// `{"error": message}`.
+/// `{"Error": message}`.
 #[derive(Debug)]
 struct ApiError {
     status: StatusCode,
@@ -94,7 +95,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": self.message }).to_string();
+        let body = serde_json::json!({ "Error": self.message }).to_string();
         json(self.status, body.into_bytes())
     }
 }
@@ -141,7 +142,7 @@ async fn clusters(State(state): State<ApiState>) -> Answer {
         .cluster_names()
         .await
         .map_err(|e| failed(e.into(), &Capped::new(0)))?;
-    let body = serde_json::json!({ "clusters": names, "served": state.cluster });
+    let body = serde_json::json!({ "Clusters": names, "Served": state.cluster });
     Ok(json(StatusCode::OK, body.to_string().into_bytes()))
 }
 
@@ -179,14 +180,31 @@ async fn lanes(State(state): State<ApiState>, Query(params): Params) -> Answer {
             )));
         }
     };
+    let width = match params.get("width").filter(|w| !w.is_empty()) {
+        None => 0,
+        Some(w) => w
+            .parse::<u32>()
+            .ok()
+            .filter(|w| (MIN_WIDTH..=MAX_WIDTH).contains(w))
+            .ok_or_else(|| {
+                ApiError::bad(format!(
+                    "`width` is `{w}`: give the time axis's pixels, {MIN_WIDTH} to {MAX_WIDTH}"
+                ))
+            })?,
+    };
     let from = time_param(&params, "from")?;
     let to = time_param(&params, "to")?;
     let cluster = served(&state).await?;
-    let window = Window { by, from, to };
+    let window = Window {
+        by,
+        from,
+        to,
+        width,
+    };
     let lanes = window::lanes(state.store.as_ref(), &cluster, window)
         .await
         .map_err(|e| failed(e, &Capped::new(0)))?;
-    let body = serde_json::to_vec(&lanes)
+    let body = lanes::json::to_vec(&lanes)
         .map_err(|e| failed(QueryError::Output(e.into()), &Capped::new(0)))?;
     Ok(json(StatusCode::OK, body))
 }

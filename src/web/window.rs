@@ -1,28 +1,32 @@
 //! Reads a time window out of the archive for [`super::lanes`]: the
 //! objects present when it starts (from the store's moment at that time,
-//! the same path as a snapshot), then its events page by page in stream
-//! order, and the recorded gaps among them. At most [`MAX_EVENTS`] events
-//! are read for one answer.
+//! the same path as a snapshot), then its allocations, each summed up in
+//! one row, and its Job, Deployment and Node events in stream order, as
+//! the details stored beside them describe them (no event is decoded),
+//! the recorded gaps around them and the pruned history before them. At
+//! most [`MAX_ROWS`] rows are read for one answer.
 
 use futures_util::TryStreamExt;
 
-use super::lanes::{Builder, By, Lanes};
-use crate::archive::{Cluster, Gap, PageQuery};
+use super::gaps;
+use super::lanes::{Builder, By, Kind, Lanes};
+use super::sightings;
+use crate::archive::{Cluster, Gap, PageQuery, Prune};
 use crate::query::QueryError;
-use crate::store::{MomentQuery, Point, Rows, Store};
+use crate::query::json::{NS_PER_MS, time_ms};
+use crate::store::{LaneWindow, MomentQuery, Point, Rows, Store};
 
-/// Events read per page.
-const PAGE: u32 = 2_000;
-
-/// Events read for one answer at most; past them the answer says it is
-/// truncated.
-pub const MAX_EVENTS: usize = 1_000_000;
+/// Rows (allocations, other events) read for one answer at most; past
+/// them the answer says it is truncated.
+pub const MAX_ROWS: usize = 1_000_000;
 
 /// The window shown when none is asked for: the last hour of the archive.
 pub const DEFAULT_SPAN_MS: i64 = 3_600_000;
 
-/// The topics the lanes are drawn from.
-const TOPICS: [&str; 4] = ["Allocation", "Job", "Deployment", "Node"];
+/// How far from 1970 a window may reach, in Unix ms: every time of the
+/// answer has its Unix nanoseconds beside it, which an `i64` holds for
+/// the years 1677 to 2262.
+const REACH_MS: i64 = i64::MAX / NS_PER_MS;
 
 /// A window's bounds; either may be left open for the default.
 #[derive(Debug, Clone, Copy)]
@@ -32,6 +36,8 @@ pub struct Window {
     pub from: Option<i64>,
     /// Unix ms by Nomad's clock, exclusive.
     pub to: Option<i64>,
+    /// The pixels of the page's time axis (`0`: the default).
+    pub width: u32,
 }
 
 /// The lanes of a window.
@@ -41,11 +47,19 @@ pub async fn lanes(
     window: Window,
 ) -> Result<Lanes, QueryError> {
     let (from, to) = bounds(store, cluster, window).await?;
-    let mut builder = Builder::new(window.by, from, to);
+    let mut builder = Builder::new(window.by, from, to, window.width);
     seed(store, cluster, from, &mut builder).await?;
+    let span = store.time_span(cluster, Some(from), Some(to)).await?;
+    let prune = store.pruned(cluster).await?;
+    let read = read_rows(store, cluster, (from, to), span, &prune, &mut builder).await?;
     let gaps = store.gaps(cluster).await?;
-    let truncated = read_events(store, cluster, (from, to), &gaps, &mut builder).await?;
-    Ok(builder.finish(&cluster.name, truncated))
+    for gap in gaps::reaching(&gaps, span) {
+        gap_band(store, cluster, gap, (from, to), &mut builder).await?;
+    }
+    if let Some(prune) = &prune {
+        gaps::pruned(prune, from, read.first_kept, &mut builder);
+    }
+    Ok(builder.finish(&cluster.name, read.truncated))
 }
 
 /// The window asked for, its open ends filled in: it ends just after the
@@ -67,6 +81,14 @@ async fn bounds(
     if from >= to {
         return Err(QueryError::Usage(format!(
             "the window is empty: `from` ({from}) must be before `to` ({to})"
+        )));
+    }
+    if from < -REACH_MS || to > REACH_MS {
+        return Err(QueryError::Usage(format!(
+            "the window `{from}` to `{to}` reaches past what Unix nanoseconds can name: \
+             keep it between {} and {}",
+            time_ms(-REACH_MS),
+            time_ms(REACH_MS)
         )));
     }
     Ok((from, to))
@@ -100,107 +122,86 @@ async fn seed(
     };
     let mut rows = store.moment_objects(cluster, &moment, Rows::Shown);
     while let Some(row) = rows.try_next().await? {
-        builder.add(&row.event.topic, &row.event.raw, from, true);
+        if let Some((topic, object)) = sightings::from_event(&row.event.topic, &row.event.raw) {
+            builder.add(topic, object, from, true);
+        }
     }
     Ok(())
 }
 
-/// Feeds the window's events to `builder`, with a band for each recorded
-/// gap between two of them; `true` when [`MAX_EVENTS`] cut it short.
-async fn read_events(
+/// What reading a window's rows found out.
+#[derive(Debug, Default)]
+struct Read {
+    /// Whether [`MAX_ROWS`] cut it short.
+    truncated: bool,
+    /// The earliest time of the rows read at or after the prune's cut.
+    first_kept: Option<i64>,
+}
+
+/// Feeds the window's rows to `builder`: its events span the raft indexes
+/// `span` (from the index by time).
+async fn read_rows(
     store: &dyn Store,
     cluster: &Cluster,
     (from, to): (i64, i64),
-    gaps: &[Gap],
+    span: Option<(u64, u64)>,
+    prune: &Option<Prune>,
     builder: &mut Builder,
-) -> Result<bool, QueryError> {
-    let mut page = PageQuery {
-        since: Some(from),
-        until: Some(to),
-        topics: Some(TOPICS.map(str::to_owned).to_vec()),
-        limit: PAGE,
+) -> Result<Read, QueryError> {
+    let mut read = Read::default();
+    let Some((from_index, to_index)) = span else {
+        return Ok(read);
+    };
+    let window = LaneWindow {
+        from_index,
+        to_index,
+        since: from,
+        until: to,
+    };
+    let cut = prune.as_ref().map_or(0, |p| p.before_index);
+    let mut rows = store.lane_rows(cluster, &window);
+    let mut count = 0usize;
+    while let Some(row) = rows.try_next().await? {
+        if count == MAX_ROWS {
+            read.truncated = true;
+            break;
+        }
+        count += 1;
+        if u64::try_from(row.raft_index).is_ok_and(|i| i >= cut) {
+            let at = read
+                .first_kept
+                .map_or(row.event_at, |t| t.min(row.event_at));
+            read.first_kept = Some(at);
+        }
+        if let Some((topic, object, at)) = sightings::from_row(row) {
+            builder.add(topic, object, at, false);
+        }
+    }
+    Ok(read)
+}
+
+/// A recorded gap's band, by the times of the events around it.
+async fn gap_band(
+    store: &dyn Store,
+    cluster: &Cluster,
+    gap: &Gap,
+    window: (i64, i64),
+    builder: &mut Builder,
+) -> Result<(), QueryError> {
+    let last_before = PageQuery {
+        to_index: Some(gap.from_index),
+        newest_first: true,
+        limit: 1,
         ..PageQuery::default()
     };
-    if !crate::query::events::within_window(store, cluster, &mut page).await? {
-        return Ok(false);
+    let before = store.page(cluster, &last_before).await?;
+    let after = store.events(cluster, gap.to_index, 1).await?;
+    let times = (
+        before.first().map(|e| e.time),
+        after.first().map(|e| e.time),
+    );
+    if let Some((from, to)) = gaps::band(times.0, times.1, window) {
+        builder.across(Kind::Gap, from, to, gaps::label(gap));
     }
-    let mut cursor = GapCursor::new(gaps);
-    let mut read = 0usize;
-    loop {
-        let events = store.page(cluster, &page).await?;
-        for event in &events {
-            cursor.pass(event.index, event.time, builder);
-            builder.add(&event.topic, &event.raw, event.time, false);
-        }
-        read += events.len();
-        match events.last() {
-            Some(last) if events.len() == PAGE as usize => {
-                if read >= MAX_EVENTS {
-                    return Ok(true);
-                }
-                page.after = Some((last.index, last.position));
-            }
-            _ => return Ok(false),
-        }
-    }
-}
-
-/// Walks the recorded gaps alongside the events: a gap's band runs from
-/// the last event read before it to the first one after it.
-struct GapCursor<'a> {
-    /// The gaps, oldest first.
-    gaps: &'a [Gap],
-    /// The first gap not yet passed.
-    next: usize,
-    /// The index and time of the last event read.
-    previous: Option<(u64, i64)>,
-}
-
-impl<'a> GapCursor<'a> {
-    fn new(gaps: &'a [Gap]) -> Self {
-        GapCursor {
-            gaps,
-            next: 0,
-            previous: None,
-        }
-    }
-
-    fn pass(&mut self, index: u64, time: i64, builder: &mut Builder) {
-        while let Some(gap) = self.gaps.get(self.next) {
-            if index < gap.to_index {
-                break;
-            }
-            match self.previous {
-                Some((before, at)) if before <= gap.from_index => {
-                    builder.gap(at, time, &gap.reason);
-                }
-                _ => {}
-            }
-            self.next += 1;
-        }
-        self.previous = Some((index, time));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_gap_is_a_band_from_the_last_event_before_it_to_the_first_after_it() {
-        let gaps = [
-            Gap::buffer_overrun(5, 10),
-            Gap::buffer_overrun(30, 40),
-            Gap::buffer_overrun(100, 120),
-        ];
-        let mut builder = Builder::new(By::Job, 0, 100_000);
-        let mut cursor = GapCursor::new(&gaps);
-        // The first gap ends before the first event read: nothing to draw.
-        for (index, time) in [(12, 1_200), (20, 2_000), (45, 4_500), (50, 5_000)] {
-            cursor.pass(index, time, &mut builder);
-        }
-        let lanes = builder.finish("test", false);
-        let bands: Vec<_> = lanes.bands.iter().map(|b| (b.kind, b.from, b.to)).collect();
-        assert_eq!(bands, vec![("gap", 2_000, Some(4_500))]);
-    }
+    Ok(())
 }

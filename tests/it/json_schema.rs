@@ -12,14 +12,14 @@ use crate::common::{Archive, Backend, first_key, on_both_backends};
 /// A documented key: its name, whether it may be absent, and the shape of
 /// the object(s) it holds, if any (with whether it is a list).
 #[derive(Debug, Clone)]
-struct Key {
+pub(crate) struct Key {
     name: String,
     optional: bool,
     shape: Option<(String, bool)>,
 }
 
 /// The shapes of docs/json.md's ```shape blocks, by name.
-fn documented() -> HashMap<String, Vec<Key>> {
+pub(crate) fn documented() -> HashMap<String, Vec<Key>> {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/json.md"))
         .expect("docs/json.md");
     let mut shapes = HashMap::new();
@@ -69,7 +69,12 @@ fn rfc3339_ns(text: &str) -> bool {
 }
 
 /// Checks `value` against shape `name`; returns what is wrong, with `path`.
-fn check(shapes: &HashMap<String, Vec<Key>>, name: &str, value: &Value, path: &str) -> Vec<String> {
+pub(crate) fn check(
+    shapes: &HashMap<String, Vec<Key>>,
+    name: &str,
+    value: &Value,
+    path: &str,
+) -> Vec<String> {
     let Some(keys) = shapes.get(name) else {
         return vec![format!("{path}: shape `{name}` is not documented")];
     };

@@ -51,7 +51,10 @@ impl Lists for PgStore {
 }
 
 /// The rows of `statement`, read as they are consumed.
-fn stream<'a, R>(store: &'a PgStore, statement: Statement) -> BoxStream<'a, Result<R, StoreError>>
+pub(super) fn stream<'a, R>(
+    store: &'a PgStore,
+    statement: Statement,
+) -> BoxStream<'a, Result<R, StoreError>>
 where
     R: for<'r> sqlx::FromRow<'r, <sqlx::Postgres as sqlx::Database>::Row> + Send + Unpin + 'a,
 {

@@ -51,7 +51,7 @@ impl Lists for SqliteStore {
 }
 
 /// The rows of `statement`, read as they are consumed.
-fn stream<'a, R>(
+pub(super) fn stream<'a, R>(
     store: &'a SqliteStore,
     statement: Statement,
 ) -> BoxStream<'a, Result<R, StoreError>>

@@ -2,6 +2,7 @@
 //! The writer's lease and the status report are built in their own files.
 
 use async_trait::async_trait;
+use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use tokio_util::sync::CancellationToken;
 
@@ -224,6 +225,17 @@ impl Store for SqliteStore {
 
     fn reconstructions(&self) -> &dyn Reconstructions {
         self
+    }
+
+    fn lane_rows<'a>(
+        &'a self,
+        cluster: &'a Cluster,
+        window: &'a crate::store::LaneWindow,
+    ) -> BoxStream<'a, Result<crate::store::LaneRow, StoreError>> {
+        let [allocations, others] = crate::store::lanes::statements(cluster.id, window, STYLE);
+        super::lists::stream(self, allocations)
+            .chain(super::lists::stream(self, others))
+            .boxed()
     }
 
     fn lists(&self) -> &dyn crate::store::lists::Lists {

@@ -28,9 +28,9 @@ async function api(path) {
   if (response.status === 401 || response.status === 403) {
     throw new AuthError(token ? "The token was refused" : "This archive needs a token");
   }
-  const body = await response.json().catch(() => ({ error: `the answer was not JSON (${response.status})` }));
+  const body = await response.json().catch(() => ({ Error: `the answer was not JSON (${response.status})` }));
   if (!response.ok) {
-    const e = new Error(body.error || response.statusText);
+    const e = new Error(body.Error || response.statusText);
     e.status = response.status;
     throw e;
   }
@@ -100,15 +100,38 @@ async function guarded(work) {
 }
 
 function timelineUrl() {
-  const p = new URLSearchParams({ by: view.by });
+  const p = new URLSearchParams({ by: view.by, width: chart.axisWidth() });
   if (view.from != null) p.set("from", Math.round(view.from));
   if (view.to != null) p.set("to", Math.round(view.to));
   return "/api/v1/timeline?" + p;
 }
 
+// Unix nanoseconds (beside each time of the answer) as Unix milliseconds;
+// a double keeps them to well under a millisecond.
+const ms = (ns) => (ns == null ? null : Math.round(ns / 1e6));
+
+// The answer of /api/v1/timeline as the chart draws it.
+function fromApi(doc) {
+  return {
+    from: ms(doc.FromNs),
+    to: ms(doc.ToNs),
+    buckets: doc.Buckets,
+    counted: doc.Counted,
+    truncated: doc.Truncated,
+    lanes: doc.Lanes.map((l) => ({ id: l.ID, label: l.Label, group: l.Group })),
+    bars: doc.Bars.map((b) => ({
+      alloc: b.ID, lane: b.Lane, job: b.JobID, group: b.TaskGroup, node: b.NodeName || b.NodeID,
+      start: ms(b.StartNs), end: ms(b.EndNs), status: b.ClientStatus,
+    })),
+    markers: doc.Markers.map((m) => ({ lane: m.Lane, at: ms(m.TimeNs), kind: m.Kind, label: m.Label })),
+    bands: doc.Bands.map((b) => ({ lane: b.Lane, kind: b.Kind, from: ms(b.FromNs), to: ms(b.ToNs), label: b.Label })),
+    density: doc.Density.map((d) => ({ lane: d.Lane, counts: d.Counts })),
+  };
+}
+
 async function loadTimeline() {
   document.body.dataset.state = "loading";
-  data = await api(timelineUrl());
+  data = fromApi(await api(timelineUrl()));
   view.from = data.from;
   view.to = data.to;
   clearError();
@@ -121,9 +144,9 @@ function draw() {
   if (!data) return;
   chart.draw(data, view);
   $("window").textContent = `${new Date(view.from).toISOString()} → ${new Date(view.to).toISOString()}`;
-  const more = data.aggregated ? " (more allocations counted in grey: zoom in to see them)" : "";
+  const more = data.counted ? `, ${data.counted} more counted in grey (each shorter than a pixel here: zoom in to see them)` : "";
   const cut = data.truncated ? " (window too long: the answer stopped early)" : "";
-  $("status").textContent = `${data.lanes.length} lanes, ${data.bars.length} allocations${more}${cut}`;
+  $("status").textContent = `${data.lanes.length} lanes, ${data.bars.length} allocations drawn${more}${cut}`;
   for (const b of document.querySelectorAll(".switch button")) b.classList.toggle("active", b.dataset.by === view.by);
 }
 
@@ -267,7 +290,7 @@ function pan() {
 async function start() {
   $("login").hidden = true;
   const clusters = await api("/api/v1/clusters");
-  $("cluster").textContent = `cluster ${clusters.served}`;
+  $("cluster").textContent = `cluster ${clusters.Served}`;
   await loadTimeline();
   if (view.obj) await openObject(view.obj);
   else if (view.at != null) await openSnapshot(view.at);
@@ -307,6 +330,10 @@ function wire() {
     guarded(start);
   });
 }
+
+// A failure nothing else caught is shown, never left in the console alone.
+window.addEventListener("error", (e) => showError(`the page failed: ${e.message}`));
+window.addEventListener("unhandledrejection", (e) => showError(`the page failed: ${e.reason}`));
 
 readHash();
 wire();

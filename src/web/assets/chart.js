@@ -74,6 +74,17 @@ function rowsOf(data, filter, heights) {
   return { rows, height: y + 8 };
 }
 
+// The hatchings of the bands across every lane: a recorded gap, pruned history.
+function hatches() {
+  const defs = svgEl("defs");
+  for (const [id, angle] of [["hatch-gap", 45], ["hatch-pruned", -45]]) {
+    const pattern = svgEl("pattern", { id, width: 6, height: 6, patternUnits: "userSpaceOnUse", patternTransform: `rotate(${angle})` });
+    pattern.appendChild(svgEl("line", { class: id, x1: 0, y1: 0, x2: 0, y2: 6 }));
+    defs.appendChild(pattern);
+  }
+  return defs;
+}
+
 class Chart {
   constructor(svg, handlers) {
     this.svg = svg;
@@ -82,6 +93,12 @@ class Chart {
 
   width() {
     return Math.max(this.svg.parentElement.clientWidth, LABEL_W + 200);
+  }
+
+  // The pixels of the time axis: what the API fits its answer to (it
+  // takes at most 8,000).
+  axisWidth() {
+    return Math.min(Math.round(this.width() - LABEL_W), 8000);
   }
 
   x(t) {
@@ -103,12 +120,12 @@ class Chart {
     const { rows, height } = rowsOf(data, view.filter, heights);
     const laneY = new Map(rows.filter((r) => r.lane).map((r) => [r.lane.id, r.y]));
     const svg = this.svg;
-    svg.replaceChildren();
+    svg.replaceChildren(hatches());
     svg.setAttribute("width", this.width());
     svg.setAttribute("height", height);
     this.drawRows(rows);
     this.drawBands(data.bands, laneY, height);
-    this.drawDensity(data.density, laneY);
+    this.drawDensity(data, laneY);
     this.drawBars(data.bars, laneY, view.selected);
     this.drawMarkers(data.markers, laneY);
     this.drawAxis(height);
@@ -147,7 +164,7 @@ class Chart {
         x: x1, y: y + 3 + (this.tracks.get(bar.alloc) || 0) * TRACK_H, width: Math.max(x2 - x1, 2), height: TRACK_H - 2,
         "data-alloc": bar.alloc, "data-lane": bar.lane, "data-status": bar.status,
       });
-      titled(rect, `${bar.name || bar.alloc}\n${bar.alloc}\n${bar.status}\n${isoTime(bar.start)} → ${bar.end == null ? "…" : isoTime(bar.end)}`);
+      titled(rect, `${bar.job}.${bar.group} on ${bar.node}\n${bar.alloc}\n${bar.status}\n${isoTime(bar.start)} → ${bar.end == null ? "…" : isoTime(bar.end)}`);
       rect.addEventListener("click", (e) => { e.stopPropagation(); this.handlers.onBar(bar); });
       this.svg.appendChild(rect);
     }
@@ -169,20 +186,34 @@ class Chart {
       const x1 = this.clampX(b.from);
       const x2 = this.clampX(b.to == null ? this.to : b.to);
       const h = b.lane == null ? height - AXIS_H : this.heights.get(b.lane) || LANE_H;
-      this.svg.appendChild(titled(svgEl("rect", { class: "band band-" + b.kind, x: x1, y, width: Math.max(x2 - x1, 2), height: h }), b.label));
+      const rect = svgEl("rect", { class: "band band-" + b.kind, x: x1, y, width: Math.max(x2 - x1, 2), height: h, "data-kind": b.kind });
+      this.svg.appendChild(titled(rect, b.label));
+      // A band across every lane says what it is where there is room.
+      if (b.lane == null && x2 - x1 > 60) {
+        const label = svgEl("text", { class: "band-label", x: x1 + 4, y: AXIS_H + 12, "data-kind": b.kind }, b.label);
+        this.svg.appendChild(label);
+      }
     }
   }
 
-  drawDensity(density, laneY) {
-    for (const d of density || []) {
+  // Allocations counted instead of drawn: a grey cell per lane and time
+  // bucket, darker for more, placed by time so they follow a pan.
+  drawDensity(data, laneY) {
+    const span = (data.to - data.from) / (data.buckets || 1);
+    for (const d of data.density || []) {
       const y = laneY.get(d.lane);
       if (y === undefined) continue;
       const max = Math.max(...d.counts, 1);
-      const w = (this.width() - LABEL_W) / d.counts.length;
       d.counts.forEach((n, i) => {
         if (!n) return;
-        const rect = svgEl("rect", { class: "density", x: LABEL_W + i * w, y: y + 3, width: Math.max(w, 1), height: LANE_H - 6, opacity: 0.2 + 0.8 * (n / max) });
-        this.svg.appendChild(titled(rect, `${n} more allocations placed`));
+        const x1 = this.clampX(data.from + i * span);
+        const x2 = this.clampX(data.from + (i + 1) * span);
+        if (x2 <= x1) return;
+        const rect = svgEl("rect", {
+          class: "density", x: x1, y: y + 3, width: Math.max(x2 - x1, 1), height: LANE_H - 6,
+          opacity: 0.25 + 0.75 * (n / max), "data-lane": d.lane, "data-count": n,
+        });
+        this.svg.appendChild(titled(rect, `${n} allocation${n === 1 ? "" : "s"} placed ${isoTime(data.from + i * span)} – ${isoTime(data.from + (i + 1) * span)}, each shorter than a pixel here`));
       });
     }
   }

@@ -1,53 +1,88 @@
-//! The lanes built from hand-made events.
+//! The lanes built from hand-made sightings.
 
 use super::*;
 
-fn alloc(id: &str, job: &str, node: &str, status: &str) -> String {
-    format!(
-        r#"{{"Topic":"Allocation","Type":"AllocationUpdated","Payload":{{"Allocation":{{"ID":"{id}","Name":"{job}.web[0]","JobID":"{job}","Namespace":"default","NodeID":"{node}","NodeName":"name-{node}","ClientStatus":"{status}"}}}}}}"#
-    )
+/// An allocation as a window's row sums it up: `status` its last client
+/// status, `ended` when it got there.
+fn alloc(id: &str, job: &str, node: &str, status: &str) -> Sighting {
+    Sighting {
+        id: id.to_owned(),
+        namespace: "default".to_owned(),
+        job_id: job.to_owned(),
+        node_id: node.to_owned(),
+        node_name: format!("name-{node}"),
+        task_group: "web".to_owned(),
+        status: status.to_owned(),
+        ..Sighting::default()
+    }
 }
 
-fn node(id: &str, status: &str, eligibility: &str) -> String {
-    format!(
-        r#"{{"Topic":"Node","Payload":{{"Node":{{"ID":"{id}","Name":"name-{id}","Status":"{status}","SchedulingEligibility":"{eligibility}"}}}}}}"#
-    )
+fn node(id: &str, status: &str, draining: bool) -> Sighting {
+    Sighting {
+        id: id.to_owned(),
+        node_name: format!("name-{id}"),
+        status: status.to_owned(),
+        draining,
+        ..Sighting::default()
+    }
 }
 
-fn job(id: &str, version: u64) -> String {
-    format!(
-        r#"{{"Topic":"Job","Payload":{{"Job":{{"ID":"{id}","Namespace":"default","Version":{version}}}}}}}"#
-    )
+fn job(id: &str, version: i64) -> Sighting {
+    Sighting {
+        id: id.to_owned(),
+        namespace: "default".to_owned(),
+        version: Some(version),
+        ..Sighting::default()
+    }
+}
+
+fn ended(mut sighting: Sighting, at: i64) -> Sighting {
+    sighting.ended = Some(at);
+    sighting
 }
 
 #[test]
 fn an_allocation_is_one_bar_from_its_first_event_to_its_terminal_status() {
-    let mut b = Builder::new(By::Job, 1_000, 9_000);
+    let mut b = Builder::new(By::Job, 1_000, 9_000, 1_000);
+    // Present when the window starts, then failed within it.
     b.add(
-        "Allocation",
-        &alloc("a1", "web", "n1", "pending"),
+        Topic::Allocation,
+        alloc("a0", "web", "n1", "running"),
+        0,
+        true,
+    );
+    b.add(
+        Topic::Allocation,
+        alloc("a2", "web", "n1", "running"),
+        0,
+        true,
+    );
+    b.add(
+        Topic::Allocation,
+        alloc("a3", "web", "n1", "pending"),
+        0,
+        true,
+    );
+    b.add(
+        Topic::Allocation,
+        ended(alloc("a0", "web", "n1", "failed"), 4_000),
+        1_500,
+        false,
+    );
+    // Placed at 2 s, failed at 5 s (and said so again at 6 s).
+    b.add(
+        Topic::Allocation,
+        ended(alloc("a1", "web", "n1", "failed"), 5_000),
         2_000,
         false,
     );
+    // Present at the start, running again within the window.
     b.add(
-        "Allocation",
-        &alloc("a1", "web", "n1", "running"),
+        Topic::Allocation,
+        alloc("a3", "web", "n1", "running"),
         3_000,
         false,
     );
-    b.add(
-        "Allocation",
-        &alloc("a1", "web", "n1", "failed"),
-        5_000,
-        false,
-    );
-    b.add(
-        "Allocation",
-        &alloc("a1", "web", "n1", "failed"),
-        6_000,
-        false,
-    );
-    b.add("Allocation", &alloc("a2", "web", "n1", "running"), 0, true);
     let lanes = b.finish("test", false);
     let bars: Vec<_> = lanes
         .bars
@@ -66,43 +101,104 @@ fn an_allocation_is_one_bar_from_its_first_event_to_its_terminal_status() {
     assert_eq!(
         bars,
         vec![
+            ("a0", "default/web", 1_000, Some(4_000), "failed", true),
             ("a2", "default/web", 1_000, None, "running", true),
+            ("a3", "default/web", 1_000, None, "running", true),
             ("a1", "default/web", 2_000, Some(5_000), "failed", false),
         ]
     );
     assert_eq!(lanes.lanes.len(), 1);
-    assert!(!lanes.aggregated);
+    assert_eq!(lanes.counted, 0);
 }
 
 #[test]
-fn past_the_bar_limit_allocations_are_counted_once_in_their_time_bucket() {
-    let mut b = Builder::new(By::Node, 0, BUCKETS as i64 * 10);
-    for i in 0..MAX_BARS {
+fn a_bar_thinner_than_a_pixel_is_counted_once_in_its_bucket_instead() {
+    // 100 s over 1,000 pixels: a pixel is 100 ms, a bucket 400 ms.
+    let mut b = Builder::new(By::Node, 0, 100_000, 1_000);
+    b.add(
+        Topic::Allocation,
+        alloc("long", "web", "n1", "running"),
+        0,
+        false,
+    );
+    b.add(
+        Topic::Allocation,
+        ended(alloc("wide", "web", "n1", "complete"), 600),
+        500,
+        false,
+    );
+    for (id, at) in [("thin", 1_000), ("thin2", 1_300)] {
         b.add(
-            "Allocation",
-            &alloc(&format!("a{i}"), "web", "n1", "running"),
-            0,
+            Topic::Allocation,
+            ended(alloc(id, "web", "n2", "failed"), at + 99),
+            at,
             false,
         );
     }
-    let late = alloc("late", "web", "n2", "running");
-    b.add("Allocation", &late, 25, false);
-    b.add("Allocation", &late, 35, false);
     let lanes = b.finish("test", false);
-    assert_eq!(lanes.bars.len(), MAX_BARS);
-    assert!(lanes.aggregated);
+    let drawn: Vec<_> = lanes.bars.iter().map(|b| b.alloc.as_str()).collect();
+    assert_eq!(drawn, ["long", "wide"]);
+    assert_eq!((lanes.width, lanes.buckets, lanes.counted), (1_000, 250, 2));
     assert_eq!(lanes.density.len(), 1);
     assert_eq!(lanes.density[0].lane, "n2");
+    assert_eq!(lanes.density[0].counts.len(), 250);
     assert_eq!(lanes.density[0].counts[2], 1);
+    assert_eq!(lanes.density[0].counts[3], 1);
+}
+
+#[test]
+fn past_the_bar_limit_the_later_allocations_are_counted() {
+    let mut b = Builder::new(By::Job, 0, 1_000_000, 1_000);
+    for i in 0..=MAX_BARS {
+        let id = format!("a{i:06}");
+        b.add(
+            Topic::Allocation,
+            alloc(&id, "web", "n1", "running"),
+            i as i64,
+            false,
+        );
+    }
+    let lanes = b.finish("test", false);
+    assert_eq!(lanes.bars.len(), MAX_BARS);
+    assert_eq!(lanes.counted, 1);
     assert_eq!(lanes.density[0].counts.iter().sum::<u32>(), 1);
+    assert!(
+        lanes
+            .bars
+            .iter()
+            .all(|b| b.alloc != format!("a{MAX_BARS:06}"))
+    );
+}
+
+#[test]
+fn the_allocations_present_when_the_window_starts_are_drawn_before_the_limit() {
+    let mut b = Builder::new(By::Job, 0, 1_000_000, 1_000);
+    b.add(
+        Topic::Allocation,
+        alloc("present", "web", "n1", "running"),
+        0,
+        true,
+    );
+    for i in 0..MAX_BARS {
+        let id = format!("a{i:06}");
+        b.add(
+            Topic::Allocation,
+            alloc(&id, "web", "n1", "running"),
+            i as i64,
+            false,
+        );
+    }
+    let lanes = b.finish("test", false);
+    assert_eq!((lanes.bars.len(), lanes.counted), (MAX_BARS, 1));
+    assert!(lanes.bars.iter().any(|b| b.alloc == "present" && b.before));
 }
 
 #[test]
 fn a_node_down_or_draining_is_a_band_on_its_lane() {
-    let mut b = Builder::new(By::Node, 0, 10_000);
-    b.add("Node", &node("n1", "ready", "eligible"), 100, false);
-    b.add("Node", &node("n1", "down", "eligible"), 200, false);
-    b.add("Node", &node("n1", "ready", "ineligible"), 300, false);
+    let mut b = Builder::new(By::Node, 0, 10_000, 1_000);
+    b.add(Topic::Node, node("n1", "ready", false), 100, false);
+    b.add(Topic::Node, node("n1", "down", false), 200, false);
+    b.add(Topic::Node, node("n1", "ready", true), 300, false);
     let lanes = b.finish("test", false);
     let bands: Vec<_> = lanes
         .bands
@@ -112,8 +208,8 @@ fn a_node_down_or_draining_is_a_band_on_its_lane() {
     assert_eq!(
         bands,
         vec![
-            (Some("n1"), "down", 200, Some(300)),
-            (Some("n1"), "drain", 300, None)
+            (Some("n1"), Kind::Down, 200, Some(300)),
+            (Some("n1"), Kind::Drain, 300, None)
         ]
     );
     assert_eq!(lanes.lanes[0].label, "name-n1");
@@ -121,11 +217,11 @@ fn a_node_down_or_draining_is_a_band_on_its_lane() {
 
 #[test]
 fn a_job_version_is_marked_when_it_changes_within_the_window() {
-    let mut b = Builder::new(By::Job, 0, 10_000);
-    b.add("Job", &job("web", 3), 0, true);
-    b.add("Job", &job("web", 3), 100, false);
-    b.add("Job", &job("web", 4), 200, false);
-    b.gap(-5, 50_000, "event dropped from buffer");
+    let mut b = Builder::new(By::Job, 0, 10_000, 1_000);
+    b.add(Topic::Job, job("web", 3), 0, true);
+    b.add(Topic::Job, job("web", 3), 100, false);
+    b.add(Topic::Job, job("web", 4), 200, false);
+    b.across(Kind::Gap, -5, Some(50_000), "gap".to_owned());
     let lanes = b.finish("test", false);
     let markers: Vec<_> = lanes
         .markers
@@ -134,5 +230,50 @@ fn a_job_version_is_marked_when_it_changes_within_the_window() {
         .collect();
     assert_eq!(markers, vec![("default/web", 200, "version 4")]);
     let gap = &lanes.bands[0];
-    assert_eq!((gap.kind, gap.from, gap.to), ("gap", 0, Some(10_000)));
+    assert_eq!((gap.kind, gap.from, gap.to), (Kind::Gap, 0, None));
+}
+
+#[test]
+fn the_answer_is_written_with_pascal_case_keys_and_rfc_3339_times() {
+    let mut b = Builder::new(By::Job, 1_767_225_600_000, 1_767_229_200_000, 1_000);
+    b.add(
+        Topic::Allocation,
+        alloc("a1", "web", "n1", "running"),
+        1_767_225_600_250,
+        false,
+    );
+    let lanes = b.finish("test", false);
+    let value: serde_json::Value =
+        serde_json::from_slice(&json::to_vec(&lanes).expect("JSON")).expect("parses");
+    assert_eq!(value["From"], "2026-01-01T00:00:00.000000000Z");
+    assert_eq!(value["FromNs"], 1_767_225_600_000_000_000_i64);
+    let bar = &value["Bars"][0];
+    assert_eq!(bar["ID"], "a1");
+    assert_eq!(bar["Lane"], "default/web");
+    assert_eq!(bar["Start"], "2026-01-01T00:00:00.250000000Z");
+    assert_eq!(bar["StartNs"], 1_767_225_600_250_000_000_i64);
+    assert_eq!(bar["End"], serde_json::Value::Null);
+    assert_eq!(value["Lanes"][0]["ID"], "default/web");
+}
+
+#[test]
+fn markers_within_a_pixel_of_each_other_are_drawn_as_the_last_of_them() {
+    // 10 s over 1,000 pixels: a pixel is 10 ms.
+    let mut b = Builder::new(By::Job, 0, 10_000, 1_000);
+    for (version, at) in [(1, 100), (2, 103), (3, 108), (4, 500)] {
+        b.add(Topic::Job, job("web", version), at, false);
+    }
+    let lanes = b.finish("test", false);
+    let markers: Vec<_> = lanes
+        .markers
+        .iter()
+        .map(|m| (m.at, m.label.as_str()))
+        .collect();
+    assert_eq!(
+        markers,
+        vec![
+            (108, "version 3 (2 earlier changes within this pixel)"),
+            (500, "version 4")
+        ]
+    );
 }

@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::{archived_history, facts, serve};
 use crate::common::{Archive, Backend, on_both_backends};
 
-async fn get(url: &str, token: Option<&str>) -> (u16, String) {
+pub async fn get(url: &str, token: Option<&str>) -> (u16, String) {
     let mut request = reqwest::Client::new().get(url);
     if let Some(token) = token {
         request = request.header("X-Nomad-Token", token);
@@ -16,7 +16,7 @@ async fn get(url: &str, token: Option<&str>) -> (u16, String) {
     (status, response.text().await.expect("body"))
 }
 
-fn parsed(body: &str) -> Value {
+pub fn parsed(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
 }
 
@@ -59,28 +59,96 @@ async fn the_api_answers_what_the_cli_answers(backend: Backend) {
     cli.assert_success();
     assert_eq!(parsed(&body), parsed(&cli.stdout));
 
-    // The timeline over the whole archive has one bar per allocation, on
-    // its job's lane.
+    // The timeline over the whole archive, wide enough for every bar to
+    // be drawn, has one bar per allocation, on its job's lane.
     let url = format!(
-        "{}/api/v1/timeline?from={}&to={}&by=job",
+        "{}/api/v1/timeline?from={}&to={}&by=job&width=8000",
         served.base, facts.from, facts.to
     );
     let (status, body) = get(&url, None).await;
     assert_eq!(status, 200, "{body}");
     let lanes = parsed(&body);
-    assert_eq!(lanes["aggregated"], false);
-    let bars = lanes["bars"].as_array().expect("bars");
+    let shapes = crate::json_schema::documented();
+    let wrong = crate::json_schema::check(&shapes, "LanesDocument", &lanes, "LanesDocument");
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert_eq!(lanes["Counted"], 0, "{body}");
+    assert_eq!(lanes["FromNs"], facts.from * 1_000_000);
+    let bars = lanes["Bars"].as_array().expect("Bars");
     for (lane, allocs) in &facts.allocs_by_lane {
         let drawn: std::collections::BTreeSet<String> = bars
             .iter()
-            .filter(|b| b["lane"] == lane.as_str())
-            .map(|b| b["alloc"].as_str().unwrap_or_default().to_owned())
+            .filter(|b| b["Lane"] == lane.as_str())
+            .map(|b| b["ID"].as_str().unwrap_or_default().to_owned())
             .collect();
         assert_eq!(&drawn, allocs, "bars of lane `{lane}`");
     }
     let total: usize = facts.allocs_by_lane.values().map(|a| a.len()).sum();
     assert!(total > 10, "the history places allocations");
     assert_eq!(bars.len(), total);
+
+    // Each bar's client status and times are what the archive says of the
+    // allocation: its last status in the window, its first event's time,
+    // and, when that status is terminal, the time of its first terminal
+    // event after its last other one.
+    let alloc_events: Vec<_> = facts
+        .events
+        .iter()
+        .filter(|e| e.topic == "Allocation")
+        .collect();
+    for bar in bars {
+        let id = bar["ID"].as_str().expect("ID");
+        let own: Vec<_> = alloc_events.iter().filter(|e| e.key == id).collect();
+        let last: Value = serde_json::from_str(&own.last().expect("events").raw).expect("JSON");
+        let alloc = &last["Payload"]["Allocation"];
+        assert_eq!(bar["ClientStatus"], alloc["ClientStatus"], "{bar}");
+        assert_eq!(bar["TaskGroup"], alloc["TaskGroup"], "{bar}");
+        assert_eq!(bar["NodeID"], alloc["NodeID"], "{bar}");
+        assert_eq!(bar["StartNs"], own[0].time * 1_000_000, "{bar}");
+        let statuses: Vec<(String, i64)> = own
+            .iter()
+            .map(|e| {
+                let raw: Value = serde_json::from_str(&e.raw).expect("JSON");
+                let status = raw["Payload"]["Allocation"]["ClientStatus"].as_str();
+                (status.unwrap_or_default().to_owned(), e.time)
+            })
+            .collect();
+        let terminal = |s: &str| matches!(s, "complete" | "failed" | "lost");
+        let live = statuses.iter().rposition(|(s, _)| !terminal(s));
+        let end = statuses
+            .iter()
+            .skip(live.map_or(0, |i| i + 1))
+            .map(|(_, t)| t * 1_000_000)
+            .min();
+        assert_eq!(bar["EndNs"].as_i64(), end, "{bar}");
+    }
+    assert!(
+        bars.iter().any(|b| !b["EndNs"].is_null()),
+        "some allocations end within the history"
+    );
+
+    // Narrowed to a few pixels, the short ones are counted instead, each
+    // once: the bars and the counts add up to the allocations.
+    let url = format!(
+        "{}/api/v1/timeline?from={}&to={}&by=job&width=100",
+        served.base,
+        facts.from - 30 * 86_400_000,
+        facts.to
+    );
+    let (status, body) = get(&url, None).await;
+    assert_eq!(status, 200, "{body}");
+    let lanes = parsed(&body);
+    let counted: u64 = lanes["Density"]
+        .as_array()
+        .expect("Density")
+        .iter()
+        .flat_map(|d| d["Counts"].as_array().expect("Counts").iter())
+        .map(|n| n.as_u64().expect("a count"))
+        .sum();
+    assert!(counted > 0, "{body}");
+    assert_eq!(lanes["Counted"], counted);
+    assert_eq!(lanes["Buckets"], 25);
+    let drawn = lanes["Bars"].as_array().expect("Bars").len() as u64;
+    assert_eq!(drawn + counted, total as u64);
 }
 
 async fn the_api_answers_errors_as_json_with_their_status(backend: Backend) {
@@ -93,12 +161,23 @@ async fn the_api_answers_errors_as_json_with_their_status(backend: Backend) {
         ("/api/v1/snapshot", 400),
         ("/api/v1/timeline?by=rack", 400),
         ("/api/v1/timeline?from=20&to=10", 400),
+        ("/api/v1/timeline?width=3", 400),
+        ("/api/v1/timeline?width=8001", 400),
+        ("/api/v1/timeline?from=-9223372036854775808&to=0", 400),
     ];
+    let shapes = crate::json_schema::documented();
     for (path, want) in cases {
         let (status, body) = get(&format!("{}{path}", served.base), None).await;
         assert_eq!(status, want, "{path}: {body}");
-        assert!(parsed(&body)["error"].is_string(), "{path}: {body}");
+        let wrong = crate::json_schema::check(&shapes, "ApiError", &parsed(&body), path);
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+        assert!(parsed(&body)["Error"].is_string(), "{path}: {body}");
     }
+    let (_, body) = get(&format!("{}/api/v1/timeline?width=3", served.base), None).await;
+    assert_eq!(
+        parsed(&body)["Error"],
+        "`width` is `3`: give the time axis's pixels, 100 to 8000"
+    );
 }
 
 async fn the_api_needs_the_token_and_the_page_does_not(backend: Backend) {
@@ -110,7 +189,11 @@ async fn the_api_needs_the_token_and_the_page_does_not(backend: Backend) {
     assert_eq!(get(&clusters, Some("wrong")).await.0, 403);
     let (status, body) = get(&clusters, Some("s3cret")).await;
     assert_eq!(status, 200);
-    assert_eq!(parsed(&body)["served"], "test");
+    let shapes = crate::json_schema::documented();
+    let wrong = crate::json_schema::check(&shapes, "ApiClusters", &parsed(&body), "clusters");
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert_eq!(parsed(&body)["Clusters"], serde_json::json!(["test"]));
+    assert_eq!(parsed(&body)["Served"], "test");
     let timeline = format!("{}/api/v1/timeline", served.base);
     assert_eq!(get(&timeline, Some("wrong")).await.0, 403);
 
@@ -129,7 +212,127 @@ async fn the_api_needs_the_token_and_the_page_does_not(backend: Backend) {
     assert_eq!(root.headers()["location"], "/ui/");
 }
 
+/// The same history on SQLite and on PostgreSQL gives the same timeline
+/// at every zoom: bars, counts, markers and bands alike.
+#[tokio::test]
+async fn the_timeline_is_the_same_on_sqlite_and_postgresql() {
+    if crate::common::pg::shared_admin_url().is_none() {
+        return;
+    }
+    let mut answers = Vec::new();
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let archive = Archive::new(backend).await;
+        let holes = super::bands::history_with_holes(&archive, 66).await;
+        let served = serve(&archive, &[]).await;
+        let (began, ended) = holes.gap;
+        let windows = [
+            (holes.cut - 86_400_000, holes.end, 8_000, "job"),
+            (holes.cut - 86_400_000, holes.end, 1_000, "node"),
+            (holes.cut - 30 * 86_400_000, holes.end, 100, "job"),
+            (began - 60_000, ended + 60_000, 1_000, "job"),
+            (began + 1, ended - 1, 1_000, "node"),
+        ];
+        let mut bodies = Vec::new();
+        for (from, to, width, by) in windows {
+            let url = format!(
+                "{}/api/v1/timeline?from={from}&to={to}&width={width}&by={by}",
+                served.base
+            );
+            let (status, body) = get(&url, None).await;
+            assert_eq!(status, 200, "{body}");
+            bodies.push(parsed(&body));
+        }
+        answers.push(bodies);
+    }
+    let drawn = answers[0][0]["Bars"].as_array().map_or(0, Vec::len);
+    assert!(drawn > 10, "{}", answers[0][0]);
+    for (sqlite, postgres) in answers[0].iter().zip(&answers[1]) {
+        assert_eq!(sqlite, postgres);
+    }
+}
+
+/// One Allocation event as a capture holds it.
+fn alloc_frame(index: u64, id: &str, status: &str, at_ms: i64) -> String {
+    let ns = at_ms * 1_000_000;
+    format!(
+        r#"{{"Index":{index},"Events":[{{"Topic":"Allocation","Type":"AllocationUpdated","Key":"{id}","Namespace":"default","FilterKeys":["web"],"Index":{index},"Payload":{{"Allocation":{{"ID":"{id}","Namespace":"default","JobID":"web","TaskGroup":"web","NodeID":"n1","NodeName":"node-1","ClientStatus":"{status}","ModifyTime":{ns}}}}}}}]}}"#
+    )
+}
+
+async fn a_bar_ends_at_the_first_terminal_status_after_the_last_other_one(backend: Backend) {
+    let archive = Archive::new(backend).await;
+    let t0 = 1_800_000_000_000;
+    let history = [
+        // Complete, then running again (a client that came back), then failed.
+        (10, "a1", "pending", t0),
+        (11, "a1", "complete", t0 + 1_000),
+        (12, "a1", "running", t0 + 2_000),
+        (13, "a1", "failed", t0 + 3_000),
+        (14, "a1", "failed", t0 + 4_000),
+        // Complete, and said so twice.
+        (15, "a2", "running", t0 + 5_000),
+        (16, "a2", "complete", t0 + 6_000),
+        (17, "a2", "complete", t0 + 7_000),
+        // Still running.
+        (18, "a3", "pending", t0 + 8_000),
+        (19, "a3", "running", t0 + 9_000),
+    ];
+    let lines: Vec<String> = history
+        .iter()
+        .map(|(index, id, status, at)| alloc_frame(*index, id, status, *at))
+        .collect();
+    let file = archive.file("allocs.ndjson");
+    std::fs::write(&file, lines.join("\n") + "\n").expect("a capture");
+    let file = file.display().to_string();
+    archive
+        .run(&["import", &file, "--cluster", "test"])
+        .await
+        .assert_success();
+    let served = serve(&archive, &[]).await;
+
+    let url = format!(
+        "{}/api/v1/timeline?from={}&to={}&width=8000",
+        served.base,
+        t0 - 1_000,
+        t0 + 20_000
+    );
+    let (status, body) = get(&url, None).await;
+    assert_eq!(status, 200, "{body}");
+    let lanes = parsed(&body);
+    let bars: Vec<_> = lanes["Bars"]
+        .as_array()
+        .expect("Bars")
+        .iter()
+        .map(|b| {
+            let ms = |key: &str| b[key].as_i64().map(|ns| ns / 1_000_000 - t0);
+            (
+                b["ID"].as_str().unwrap_or_default().to_owned(),
+                ms("StartNs"),
+                ms("EndNs"),
+            )
+        })
+        .collect();
+    let bar = |id: &str, start: i64, end: Option<i64>| (id.to_owned(), Some(start), end);
+    assert_eq!(
+        bars,
+        vec![
+            bar("a1", 0, Some(3_000)),
+            bar("a2", 5_000, Some(6_000)),
+            bar("a3", 8_000, None),
+        ],
+        "{body}"
+    );
+    let statuses: Vec<_> = lanes["Bars"]
+        .as_array()
+        .expect("Bars")
+        .iter()
+        .map(|b| b["ClientStatus"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(statuses, ["failed", "complete", "running"]);
+}
+
 on_both_backends!(
+    a_bar_ends_at_the_first_terminal_status_after_the_last_other_one,
     the_api_answers_what_the_cli_answers,
     the_api_answers_errors_as_json_with_their_status,
     the_api_needs_the_token_and_the_page_does_not,

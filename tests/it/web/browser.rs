@@ -37,6 +37,12 @@ fn chromium() -> Option<&'static str> {
 
 /// Runs headless Chromium on `url` with `args` and returns its stdout.
 async fn run_chromium(browser: &str, url: &str, args: &[String]) -> String {
+    run_chromium_logged(browser, url, args).await.0
+}
+
+/// [`run_chromium`], with what the page wrote to its console: Chromium's
+/// log lines of the console (whatever the level) from stderr.
+async fn run_chromium_logged(browser: &str, url: &str, args: &[String]) -> (String, Vec<String>) {
     let profile = tempfile::tempdir().expect("a profile directory");
     let mut command = tokio::process::Command::new(browser);
     command
@@ -50,6 +56,8 @@ async fn run_chromium(browser: &str, url: &str, args: &[String]) -> String {
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg(format!("--virtual-time-budget={BUDGET_MS}"))
+        // The page's console messages go to stderr as `…:CONSOLE(…)` lines.
+        .arg("--enable-logging=stderr")
         .args(args)
         .arg(url)
         .stdin(std::process::Stdio::null())
@@ -58,17 +66,48 @@ async fn run_chromium(browser: &str, url: &str, args: &[String]) -> String {
         .await
         .expect("chromium finished within 90 s")
         .expect("chromium runs");
-    assert!(
-        output.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "chromium failed: {stderr}");
+    let console = stderr
+        .lines()
+        .filter(|l| l.contains(":CONSOLE"))
+        .map(str::to_owned)
+        .collect();
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        console,
+    )
 }
 
 /// The DOM the page leaves at `url`.
 async fn dom(browser: &str, url: &str) -> String {
     run_chromium(browser, url, &["--dump-dom".to_owned()]).await
+}
+
+/// The allocations the page shows on lanes whose ID `wanted` accepts: its
+/// bars and the allocations its grey cells count.
+fn shown(dom: &str, wanted: impl Fn(&str) -> bool) -> usize {
+    let lane = |tag: &str| {
+        let value = tag.split("data-lane=\"").nth(1)?.split('"').next()?;
+        Some(value.replace("&amp;", "&"))
+    };
+    let bars = tags(dom, "rect", &["class=\"bar "])
+        .into_iter()
+        .filter(|t| lane(t).is_some_and(|l| wanted(&l)))
+        .count();
+    let counted: usize = tags(dom, "rect", &["class=\"density\""])
+        .into_iter()
+        .filter(|t| lane(t).is_some_and(|l| wanted(&l)))
+        .filter_map(|t| {
+            t.split("data-count=\"")
+                .nth(1)?
+                .split('"')
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .sum();
+    bars + counted
 }
 
 /// The opening tags of `tag` elements whose attributes contain every one of `needles`.
@@ -117,9 +156,8 @@ async fn the_page_draws_one_bar_per_allocation_and_opens_deep_links() {
     assert!(page.contains("data-state=\"ready\""), "{page}");
     assert!(!page.contains("id=\"error\""), "{page}");
     for (lane, allocs) in &facts.allocs_by_lane {
-        let lane_attr = format!("data-lane=\"{lane}\"");
-        let bars = tags(&page, "rect", &["class=\"bar ", &lane_attr]);
-        assert_eq!(bars.len(), allocs.len(), "bars of lane `{lane}`");
+        let on_lane = shown(&page, |l| l == lane);
+        assert_eq!(on_lane, allocs.len(), "allocations of lane `{lane}`");
     }
 
     // Without a fragment, the page opens the last hour of the archive.
@@ -173,14 +211,17 @@ async fn the_search_and_the_time_cursor_are_restored_from_the_url() {
 
     let page = dom(browser, &url).await;
     assert!(!page.contains("id=\"error\""), "{page}");
-    let shown: usize = facts
+    let expected: usize = facts
         .allocs_by_lane
         .iter()
         .filter(|(lane, _)| lane.to_lowercase().contains(&wanted))
         .map(|(_, allocs)| allocs.len())
         .sum();
-    let bars = tags(&page, "rect", &["class=\"bar "]);
-    assert_eq!(bars.len(), shown, "the bars of lanes matching `{wanted}`");
+    let on_lanes = shown(&page, |l| l.to_lowercase().contains(&wanted));
+    assert_eq!(
+        on_lanes, expected,
+        "the allocations of lanes matching `{wanted}`"
+    );
 
     let snapshot = reqwest::get(format!("{}/api/v1/snapshot?at={at}", served.base))
         .await
@@ -284,11 +325,54 @@ async fn without_the_right_token_the_page_shows_the_login_prompt_and_no_data() {
     let page = dom(browser, &format!("{front}/with-token/s3cret#{window}")).await;
     assert!(page.contains("data-state=\"ready\""), "{page}");
     let total: usize = facts.allocs_by_lane.values().map(|a| a.len()).sum();
-    assert_eq!(tags(&page, "rect", &["class=\"bar "]).len(), total);
+    assert_eq!(shown(&page, |_| true), total);
 
     let shot = screenshot_path("web-login.png");
     let arg = format!("--screenshot={}", shot.display());
     run_chromium(browser, &format!("{}/ui/", served.base), &[arg]).await;
+}
+
+#[tokio::test]
+async fn a_wide_window_shows_counts_that_add_up_to_the_allocations_and_hatched_history() {
+    let Some(browser) = chromium() else { return };
+    let archive = Archive::new(Backend::Sqlite).await;
+    let holes = super::bands::history_with_holes(&archive, 75).await;
+    let allocs: std::collections::BTreeSet<String> = archive
+        .archived("test")
+        .await
+        .into_iter()
+        .filter(|e| e.topic == "Allocation")
+        .map(|e| e.key)
+        .collect();
+    let served = serve(&archive, &[]).await;
+    // A month before the cut to the end: an hour of history is a few pixels.
+    let from = holes.cut - 30 * 86_400_000;
+    let url = format!("{}/ui/#from={from}&to={}&by=job", served.base, holes.end);
+
+    let (page, console) = run_chromium_logged(browser, &url, &["--dump-dom".to_owned()]).await;
+    assert!(page.contains("data-state=\"ready\""), "{page}");
+    assert!(!page.contains("id=\"error\""), "{page}");
+    assert!(
+        console.is_empty(),
+        "the page wrote to its console: {console:#?}"
+    );
+    let counted = tags(&page, "rect", &["class=\"density\""]);
+    assert!(!counted.is_empty(), "{page}");
+    assert_eq!(shown(&page, |_| true), allocs.len());
+    assert!(page.contains("more counted in grey"), "{page}");
+
+    assert_eq!(tags(&page, "rect", &["band-pruned"]).len(), 1, "{page}");
+    assert_eq!(tags(&page, "rect", &["band-gap"]).len(), 1, "{page}");
+    let label = page
+        .split("class=\"band-label\"")
+        .nth(1)
+        .and_then(|rest| rest.split('>').nth(1))
+        .unwrap_or_default();
+    assert!(label.starts_with("pruned before 20"), "{label}: {page}");
+
+    let shot = screenshot_path("web-aggregated.png");
+    let arg = format!("--screenshot={}", shot.display());
+    run_chromium(browser, &url, &[arg]).await;
 }
 
 /// Where a screenshot for a person to look at goes: the build's target directory.

@@ -3,11 +3,13 @@
 //! simulator's history was ingested into.
 
 mod api;
+mod bands;
 mod browser;
 mod front;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use nomad_chronicle::archive::TimeSource;
 use nomad_sim::Generator;
 use serde_json::Value;
 
@@ -49,8 +51,9 @@ async fn serve(archive: &Archive, extra: &[&str]) -> Served {
 
 /// What the archive holds, as the tests count it.
 struct Facts {
-    /// The window covering every event: the first event's time and just
-    /// after the last one's.
+    /// The window covering every event dated by Nomad's clock: the first
+    /// one's time and just after the last one's (a node pool's events,
+    /// which carry no time, are dated when they were received).
     from: i64,
     to: i64,
     /// Distinct allocation IDs per `namespace/job` lane.
@@ -58,6 +61,8 @@ struct Facts {
     /// The index and time of the event in the middle of the archive.
     middle_index: u64,
     middle_time: i64,
+    /// Every archived event, in stream order.
+    events: Vec<nomad_chronicle::archive::ArchivedEvent>,
 }
 
 async fn facts(archive: &Archive) -> Facts {
@@ -76,11 +81,18 @@ async fn facts(archive: &Archive) -> Facts {
             .or_default()
             .insert(event.key.clone());
     }
+    let dated = || {
+        events
+            .iter()
+            .filter(|e| e.time_source == TimeSource::Nomad)
+            .map(|e| e.time)
+    };
     Facts {
-        from: events.iter().map(|e| e.time).min().expect("events"),
-        to: events.iter().map(|e| e.time).max().expect("events") + 1,
+        from: dated().min().expect("events"),
+        to: dated().max().expect("events") + 1,
         allocs_by_lane,
         middle_index: events[events.len() / 2].index,
         middle_time: events[events.len() / 2].time,
+        events,
     }
 }

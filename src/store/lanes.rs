@@ -1,0 +1,221 @@
+//! What the web timeline's lanes read of a time window without decoding
+//! a single event, from the details stored beside the events (migration
+//! 0015): each allocation of the window summed up in one row (its first
+//! event, its last client status, when it ended), in order of its first
+//! event, then the window's Job, Deployment and Node events one row each,
+//! in stream order. Two statements ([`statements`]), each in the order an
+//! index gives or over one row per allocation, rather than one sorted
+//! union; written once for both backends.
+
+use super::keyframe::Params;
+use super::statement::{Placeholders, Statement};
+use super::to_i64;
+
+/// The stretch of a cluster's stream a window reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LaneWindow {
+    /// Raft indexes read, inclusive (from [`super::Store::time_span`]).
+    pub from_index: u64,
+    pub to_index: u64,
+    /// Nomad's time window, `[since, until)` in Unix ms.
+    pub since: i64,
+    pub until: i64,
+}
+
+/// One event of a window, or one allocation of it, by the details stored
+/// beside its events. Which columns are set depends on its topic.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct LaneRow {
+    /// The event's place; an allocation's first event in the window.
+    pub raft_index: i64,
+    pub position: i32,
+    pub topic: String,
+    pub namespace: String,
+    /// The event's key: the object's ID.
+    pub key: String,
+    /// The job and node it concerns (an allocation's).
+    pub job_id: Option<String>,
+    pub node_id: Option<String>,
+    /// Unix ms by Nomad's clock (or receipt, for an event without a time).
+    pub event_at: i64,
+    /// An allocation's client status (its last in the window), a
+    /// deployment's or a node's status.
+    pub status: Option<String>,
+    /// When an allocation whose last status is terminal got there: its
+    /// first terminal event after its last other one in the window.
+    pub ended_at: Option<i64>,
+    /// An allocation's NodeName, a node's Name.
+    pub node_name: Option<String>,
+    /// An allocation's TaskGroup.
+    pub task_group: Option<String>,
+    /// A job's Version, a deployment's JobVersion.
+    pub version: Option<i64>,
+    /// A node's SchedulingEligibility and Drain.
+    pub eligibility: Option<String>,
+    pub drain: Option<bool>,
+}
+
+/// The client statuses an allocation ends in.
+const TERMINAL: &str = "('complete', 'failed', 'lost')";
+
+/// The client statuses Nomad reports, numbered so that the last of an
+/// allocation's events is found with its index by one `MAX` (`index * 8 +
+/// number`); another status reads as NULL. The terminal ones are 3 to 5.
+const STATUSES: [&str; 6] = [
+    "pending", "running", "complete", "failed", "lost", "unknown",
+];
+
+/// The details table of each topic read one event a row, and the alias it
+/// is joined as.
+const DETAILS: [(&str, &str, &str); 3] = [
+    ("Job", "job_details", "b"),
+    ("Deployment", "deployment_details", "p"),
+    ("Node", "node_details", "o"),
+];
+
+/// The statements [`super::Store::lane_rows`] runs one after the other:
+/// the window's allocations, one row each in order of their first event
+/// in it, then its Job, Deployment and Node events in stream order.
+pub fn statements(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> [Statement; 2] {
+    [
+        allocations(cluster_id, window, style),
+        others(cluster_id, window, style),
+    ]
+}
+
+/// The bound values and conditions both statements share.
+struct Bounds {
+    p: Params,
+    c: String,
+    since: String,
+    until: String,
+    /// The window's events, on alias `e`.
+    within: String,
+}
+
+impl Bounds {
+    fn new(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Self {
+        let mut p = Params::new(style);
+        let c = p.int(cluster_id);
+        let lo = p.int(to_i64(window.from_index));
+        let hi = p.int(to_i64(window.to_index));
+        let (since, until) = (p.int(window.since), p.int(window.until));
+        // SQLite would rather walk the index by time than the stretch of
+        // the stream: `+` hides the time from its planner.
+        let plus = match style {
+            Placeholders::Question => "+",
+            Placeholders::Numbered => "",
+        };
+        let within = format!(
+            "e.cluster_id = {c} AND e.raft_index >= {lo} AND e.raft_index <= {hi} \
+             AND {plus}e.event_at >= {since} AND {plus}e.event_at < {until}"
+        );
+        Bounds {
+            p,
+            c,
+            since,
+            until,
+            within,
+        }
+    }
+}
+
+/// The window's Job, Deployment and Node events, one row each, in stream
+/// order (the order of the index they are read by).
+fn others(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Statement {
+    let b = Bounds::new(cluster_id, window, style);
+    let joins: Vec<String> = DETAILS
+        .iter()
+        .map(|(topic, table, d)| {
+            format!(
+                "LEFT JOIN {table} AS {d} ON e.topic = '{topic}' AND {d}.cluster_id = e.cluster_id \
+                   AND {d}.raft_index = e.raft_index AND {d}.position = e.position"
+            )
+        })
+        .collect();
+    let stream_order = b.p.stream_order();
+    b.p.statement(format!(
+        "SELECT e.raft_index, e.position, e.topic, e.namespace, k.name AS key, \
+           j.name AS job_id, n.name AS node_id, \
+           COALESCE(e.event_at, e.received_at) AS event_at, \
+           COALESCE(p.status, o.status) AS status, CAST(NULL AS BIGINT) AS ended_at, \
+           o.node_name, CAST(NULL AS TEXT) AS task_group, \
+           COALESCE(b.version, p.job_version) AS version, o.eligibility, o.drain \
+         FROM event_log AS e{stream_order} {} \
+         JOIN names AS k ON k.id = e.key_ref \
+         LEFT JOIN names AS j ON j.id = e.job_ref \
+         LEFT JOIN names AS n ON n.id = e.node_ref \
+         WHERE {} AND e.topic IN ('Job', 'Deployment', 'Node') \
+         ORDER BY e.raft_index, e.position",
+        joins.join(" "),
+        b.within
+    ))
+}
+
+/// Each allocation of the window as one row, grouped by its key: its
+/// first event gives the start, its last the client status; its task
+/// group and node name are the same in each event. When its last status
+/// is terminal, it ended at its first terminal event after its last other
+/// one: when every terminal event comes after the last other one (as
+/// Nomad sends them), that is the earliest terminal event, found in the
+/// same pass; otherwise the allocation's events are looked up again by
+/// its key.
+fn allocations(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Statement {
+    let b = Bounds::new(cluster_id, window, style);
+    let (c, since, until) = (&b.c, &b.since, &b.until);
+    let (by_key, join) = (b.p.by_key(), b.p.join_rows());
+    let numbered: Vec<String> = STATUSES
+        .iter()
+        .zip(1..)
+        .map(|(status, n)| format!("WHEN '{status}' THEN {n}"))
+        .collect();
+    let named: Vec<String> = STATUSES
+        .iter()
+        .zip(1..)
+        .map(|(status, n)| format!("WHEN {n} THEN '{status}'"))
+        .collect();
+    let (numbered, named, within) = (numbered.join(" "), named.join(" "), &b.within);
+    let again = format!(
+        "(SELECT MIN(COALESCE(x.event_at, x.received_at)) FROM event_log AS x{by_key} \
+          JOIN allocation_details AS xd ON xd.cluster_id = x.cluster_id \
+            AND xd.raft_index = x.raft_index AND xd.position = x.position \
+          WHERE x.topic = 'Allocation' AND x.key_ref = g.key_ref AND x.cluster_id = {c} \
+            AND x.raft_index > g.live_index AND x.raft_index <= g.last_index \
+            AND xd.client_status IN {TERMINAL} \
+            AND x.event_at >= {since} AND x.event_at < {until})"
+    );
+    let sql = format!(
+        "SELECT g.first_index AS raft_index, f.position, f.topic, g.namespace, \
+           k.name AS key, j.name AS job_id, n.name AS node_id, \
+           COALESCE(f.event_at, f.received_at) AS event_at, \
+           CASE g.last_status % 8 {named} END AS status, \
+           CASE WHEN g.last_status % 8 NOT IN (3, 4, 5) THEN CAST(NULL AS BIGINT) \
+             WHEN g.live_index IS NULL OR g.first_terminal > g.live_index THEN g.terminal_at \
+             ELSE {again} END AS ended_at, \
+           g.node_name, g.task_group, CAST(NULL AS BIGINT) AS version, \
+           CAST(NULL AS TEXT) AS eligibility, CAST(NULL AS BOOLEAN) AS drain \
+         FROM (SELECT e.key_ref, e.namespace, MIN(e.job_ref) AS job_ref, \
+                 MIN(e.node_ref) AS node_ref, MIN(d.node_name) AS node_name, \
+                 MIN(d.task_group) AS task_group, MIN(e.raft_index) AS first_index, \
+                 MAX(e.raft_index) AS last_index, \
+                 MAX(e.raft_index * 8 + CASE d.client_status {numbered} ELSE 0 END) AS last_status, \
+                 MAX(CASE WHEN d.client_status IN {TERMINAL} THEN NULL \
+                     ELSE e.raft_index END) AS live_index, \
+                 MIN(CASE WHEN d.client_status IN {TERMINAL} THEN e.raft_index END) \
+                   AS first_terminal, \
+                 MIN(CASE WHEN d.client_status IN {TERMINAL} \
+                     THEN COALESCE(e.event_at, e.received_at) END) AS terminal_at \
+               FROM event_log AS e \
+               JOIN allocation_details AS d ON d.cluster_id = e.cluster_id \
+                 AND d.raft_index = e.raft_index AND d.position = e.position \
+               WHERE {within} AND e.topic = 'Allocation' \
+               GROUP BY e.key_ref, e.namespace) AS g \
+         {join} event_log AS f ON f.cluster_id = {c} AND f.raft_index = g.first_index \
+           AND f.topic = 'Allocation' AND f.namespace = g.namespace AND f.key_ref = g.key_ref \
+         JOIN names AS k ON k.id = g.key_ref \
+         LEFT JOIN names AS j ON j.id = g.job_ref \
+         LEFT JOIN names AS n ON n.id = g.node_ref \
+         ORDER BY g.first_index, f.position"
+    );
+    b.p.statement(sql)
+}

@@ -1,0 +1,169 @@
+//! Level of detail: fits a window's allocations to the pixels of the
+//! page's time axis as they arrive ([`Fitter`]). A bar shorter than one
+//! pixel would not be seen, so it is counted instead, once, in the bucket
+//! of [`BUCKET_PX`] pixels where it starts on its lane; past [`MAX_BARS`]
+//! bars the later ones are counted too. Markers of one kind within a pixel
+//! of each other on a lane are drawn as one ([`thin_markers`]). So an
+//! answer stays small however long the window, and so does what is held
+//! while it is built: the bars drawn and one count per lane and bucket.
+
+use std::collections::HashMap;
+
+use super::{Bar, Density, Marker};
+
+/// Bars drawn at most; beyond them allocations are counted.
+pub const MAX_BARS: usize = 10_000;
+
+/// Pixels of the time axis per bucket of counts.
+pub const BUCKET_PX: u32 = 4;
+
+/// The narrowest time axis a page may ask for, in pixels.
+pub const MIN_WIDTH: u32 = 100;
+
+/// The widest time axis a page may ask for, in pixels.
+pub const MAX_WIDTH: u32 = 8_000;
+
+/// The width assumed when the page sends none.
+pub const DEFAULT_WIDTH: u32 = 1_000;
+
+/// A window's allocations fitted to the page.
+#[derive(Debug)]
+pub struct Fitted {
+    pub width: u32,
+    /// The bars drawn, in order of start (then ID).
+    pub bars: Vec<Bar>,
+    pub buckets: u32,
+    /// How many allocations `density` counts.
+    pub counted: u64,
+    /// Per lane with any counted, in order of lane.
+    pub density: Vec<Density>,
+}
+
+/// Decides for each allocation of a window whether it is drawn or counted.
+#[derive(Debug)]
+pub struct Fitter {
+    /// The window, `[from, to)` in Unix ms.
+    from: i64,
+    to: i64,
+    /// The pixels of the time axis.
+    width: u32,
+    /// Buckets of counts the window is cut into.
+    buckets: u32,
+    drawn: Vec<Bar>,
+    /// Counts per bucket, by lane ID.
+    counts: HashMap<String, Vec<u32>>,
+    counted: u64,
+}
+
+impl Fitter {
+    /// A fitter for the window `[from, to)` on a time axis `width` pixels
+    /// wide (`0`: [`DEFAULT_WIDTH`]).
+    pub fn new((from, to): (i64, i64), width: u32) -> Self {
+        let width = match width {
+            0 => DEFAULT_WIDTH,
+            w => w.clamp(MIN_WIDTH, MAX_WIDTH),
+        };
+        Fitter {
+            from,
+            to,
+            width,
+            buckets: width.div_ceil(BUCKET_PX),
+            drawn: Vec::new(),
+            counts: HashMap::new(),
+            counted: 0,
+        }
+    }
+
+    /// The window's length in ms, at least 1.
+    fn span(&self) -> i128 {
+        i128::from(self.to.saturating_sub(self.from).max(1))
+    }
+
+    /// Whether `bar` would be shorter than one pixel: its length over the
+    /// window's is less than one over `width`.
+    fn thin(&self, bar: &Bar) -> bool {
+        let end = bar.end.unwrap_or(self.to).min(self.to);
+        let length = i128::from(end) - i128::from(bar.start);
+        length * i128::from(self.width) < self.span()
+    }
+
+    /// Draws `bar`, or counts it when it is thin or when `MAX_BARS -
+    /// reserved` bars are drawn already (`reserved`: room kept for bars
+    /// still to come that should be drawn first).
+    pub fn take(&mut self, bar: Bar, reserved: usize) {
+        if !self.thin(&bar) && self.drawn.len() + reserved < MAX_BARS {
+            self.drawn.push(bar);
+            return;
+        }
+        let at = i128::from(bar.start.saturating_sub(self.from).max(0));
+        let buckets = i128::from(self.buckets);
+        let bucket = (at * buckets / self.span()).min(buckets - 1);
+        let size = self.buckets as usize;
+        let lane = self.counts.entry(bar.lane).or_insert_with(|| vec![0; size]);
+        if let Some(count) = usize::try_from(bucket).ok().and_then(|b| lane.get_mut(b)) {
+            *count = count.saturating_add(1);
+        }
+        self.counted += 1;
+    }
+
+    /// The bars drawn in order of start, and the counts.
+    pub fn finish(self) -> Fitted {
+        let mut bars = self.drawn;
+        bars.sort_by(|a, b| (a.start, &a.alloc).cmp(&(b.start, &b.alloc)));
+        let mut density: Vec<Density> = self
+            .counts
+            .into_iter()
+            .map(|(lane, counts)| Density { lane, counts })
+            .collect();
+        density.sort_by(|a, b| a.lane.cmp(&b.lane));
+        Fitted {
+            width: self.width,
+            bars,
+            buckets: self.buckets,
+            counted: self.counted,
+            density,
+        }
+    }
+}
+
+/// The markers of the window `[from, to)` that are more than a pixel
+/// apart on their lane, for each kind: of those closer, the last stands
+/// for the others and says how many it stands for. In order of time.
+pub fn thin_markers(mut markers: Vec<Marker>, (from, to): (i64, i64), width: u32) -> Vec<Marker> {
+    let span = i128::from(to.saturating_sub(from).max(1));
+    let pixel = |at: i64| (i128::from(at) - i128::from(from)) * i128::from(width.max(1)) / span;
+    markers.sort_by(|a, b| (&a.lane, a.kind.as_str(), a.at).cmp(&(&b.lane, b.kind.as_str(), b.at)));
+    let mut kept: Vec<Marker> = Vec::with_capacity(markers.len());
+    let mut hidden = 0u32;
+    for marker in markers {
+        let same = kept.last().is_some_and(|last| {
+            last.lane == marker.lane
+                && last.kind == marker.kind
+                && pixel(last.at) == pixel(marker.at)
+        });
+        if same {
+            hidden += 1;
+            if let Some(last) = kept.last_mut() {
+                *last = marker;
+            }
+            continue;
+        }
+        note_hidden(kept.last_mut(), hidden);
+        hidden = 0;
+        kept.push(marker);
+    }
+    note_hidden(kept.last_mut(), hidden);
+    kept.sort_by(|a, b| (a.at, &a.lane).cmp(&(b.at, &b.lane)));
+    kept
+}
+
+/// Says on `marker` how many earlier ones within its pixel it stands for.
+fn note_hidden(marker: Option<&mut Marker>, hidden: u32) {
+    if let Some(marker) = marker.filter(|_| hidden > 0) {
+        let s = if hidden == 1 { "" } else { "s" };
+        marker.label = format!(
+            "{} ({hidden} earlier change{s} within this pixel)",
+            marker.label
+        );
+    }
+}
