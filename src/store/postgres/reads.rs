@@ -30,9 +30,15 @@ const SPAN: &str = "SELECT (SELECT MIN(raft_index) FROM event_log WHERE cluster_
           AND raft_index >= (SELECT COALESCE(MAX(before_index), 0) FROM prunes WHERE cluster_id = $1)) AS first, \
        (SELECT MAX(raft_index) FROM event_log WHERE cluster_id = $1) AS last";
 
-/// The lowest and highest index of the events dated in a window.
+/// The lowest and highest index of the events dated in a window, read
+/// through the time index. `OFFSET 0` keeps the window a subquery of its
+/// own: over the bare table PostgreSQL answers `MIN(raft_index)` by
+/// walking the stream-order index from the first event until one falls in
+/// the window, through all history before it (612 ms for the newest hour
+/// of 1.2M events, 1.3 ms this way).
 const TIME_SPAN: &str = "SELECT MIN(raft_index) AS first, MAX(raft_index) AS last \
-     FROM event_log WHERE cluster_id = $1 AND event_at >= $2 AND event_at < $3";
+     FROM (SELECT raft_index FROM event_log \
+           WHERE cluster_id = $1 AND event_at >= $2 AND event_at < $3 OFFSET 0) AS w";
 
 /// IDs of the nodes once called a name, from the index of their names
 /// (migration 0015), which holds each node's key.
