@@ -34,8 +34,8 @@ pub enum Access {
     Write,
     /// Only read, at this binary's schema version: no migration, no
     /// backfill, nothing written (`status`, `query`, `replay`), one
-    /// statement at a time: on PostgreSQL, over one connection, since each
-    /// costs an authentication.
+    /// statement at a time over one connection: each new one costs an
+    /// authentication on PostgreSQL and a reading of the schema on SQLite.
     Read,
     /// Read as [`Access::Read`] does, for many requests at once (`serve`).
     Serve,
@@ -45,6 +45,12 @@ impl Access {
     /// Whether the command may write (and so migrate) the archive.
     pub fn writes(self) -> bool {
         matches!(self, Access::Create | Access::Write)
+    }
+
+    /// The connections a read-only pool may open: one for a one-shot
+    /// read, a few for `serve`'s requests at once.
+    pub fn read_connections(self) -> u32 {
+        if self == Access::Serve { 4 } else { 1 }
     }
 }
 

@@ -67,8 +67,8 @@ impl PgStore {
 
     /// Opens an archive to read, identified over the pool's own first
     /// connection: a read command pays one authentication, not two (each
-    /// costs milliseconds against a server that asks for a password). A
-    /// one-shot read keeps that one connection; `serve` may open four.
+    /// costs milliseconds against a server that asks for a password). The
+    /// pool has [`Access::read_connections`] connections.
     async fn open_reader(
         options: PgConnectOptions,
         url: String,
@@ -77,7 +77,7 @@ impl PgStore {
         listening(&options).await.map_err(|e| open_error(&url, e))?;
         // Every transaction is read-only, so no read can write.
         let options = options.options([("default_transaction_read_only", "on")]);
-        let most = if access == Access::Serve { 4 } else { 1 };
+        let most = access.read_connections();
         let pool = pool(&options, &url, most).await?;
         let contents = match pool.acquire().await {
             Ok(mut conn) => super::identify::contents(&mut conn).await,

@@ -103,10 +103,9 @@ impl SqliteStore {
     /// A pool that only reads (`mode=ro`: it sees what a writer commits
     /// meanwhile), or, where even that cannot open the file (a read-only
     /// directory without the archive's `-shm`), reads it as immutable.
-    /// A one-shot read keeps one connection (each new one reads the schema
-    /// again, about a millisecond); `serve` may open four.
+    /// Of [`Access::read_connections`] connections.
     async fn reader(path: &Path, url_text: &str, access: Access) -> Result<Self, StoreError> {
-        let most = if access == Access::Serve { 4 } else { 1 };
+        let most = access.read_connections();
         let pool = match Self::read_pool(path, ReadMode::ReadOnly, most).await {
             Err(StoreError::Query(e)) if cannot_open(&e) => {
                 warn_if_wal_unread(path);
