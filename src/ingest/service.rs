@@ -174,6 +174,7 @@ async fn turns(
         from_index: settings.from_index,
         override_checkpoint: settings.override_checkpoint,
     };
+    let mut unavailable = Backoff::default();
     loop {
         set_lease(stats, LeaseState::Standby);
         let Some(lease) = store.lease(name, shutdown).await? else {
@@ -181,14 +182,28 @@ async fn turns(
         };
         set_lease(stats, LeaseState::Active);
         let address = redact_url(settings.nomad.address.as_str());
-        let cluster = store
-            .open_cluster(name, Some(&address))
-            .await
-            .map_err(|source| ServiceError::OpenCluster {
-                cluster: name.clone(),
-                db: settings.db.to_string(),
-                source,
-            })?;
+        let cluster = match store.open_cluster(name, Some(&address)).await {
+            Ok(cluster) => cluster,
+            // PostgreSQL restarting as the lease was taken: the lease is
+            // gone with the connection, so stand by again.
+            Err(e) if e.is_retriable() => {
+                drop(lease);
+                let delay = unavailable.next_delay();
+                tracing::warn!(error = %e, retry_in = ?delay, "Database unavailable while opening the cluster; standing by to try again");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(FollowEnd::Stopped),
+                    _ = tokio::time::sleep(delay) => continue,
+                }
+            }
+            Err(source) => {
+                return Err(ServiceError::OpenCluster {
+                    cluster: name.clone(),
+                    db: settings.db.to_string(),
+                    source,
+                });
+            }
+        };
+        unavailable.reset();
         let (cluster, requested) = start.resolve(cluster)?;
         if let (Some(until), Some(checkpoint), None) =
             (settings.until_index, cluster.checkpoint, requested)

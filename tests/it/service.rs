@@ -12,6 +12,7 @@ use nomad_chronicle::store;
 use nomad_sim::{Framing, Generator};
 use tokio::process::Child;
 
+use crate::common::log::Log;
 use crate::common::pg::{self, PgServer};
 use crate::common::{Archive, Backend, SimAt, Stall, eventually, finish, on_both_backends};
 
@@ -202,22 +203,30 @@ async fn readyz_is_unavailable_while_postgres_is_stopped_and_ready_after() {
         .spawn()
         .expect("spawn");
     // Its log is read as it comes: while PostgreSQL is down it warns on
-    // every retry, and a full pipe would stop it mid-write.
-    let mut stderr = child.stderr.take().expect("stderr");
-    tokio::spawn(async move { tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await });
-    let ready = || async {
-        readyz(&listen)
-            .await
-            .is_some_and(|(status, _)| status == 200)
+    // every retry, and a full pipe would stop it mid-write. It is kept, to
+    // say what ingest did when a wait below fails.
+    let log = Log::of(child.stderr.take().expect("stderr"));
+    // Ready means writing: a starting ingester answers 200 as a standby
+    // until it holds the lease.
+    let answers = |status: u16, start: &'static str| {
+        let listen = listen.clone();
+        move || {
+            let listen = listen.clone();
+            async move {
+                readyz(&listen)
+                    .await
+                    .is_some_and(|(s, line)| s == status && line.starts_with(start))
+            }
+        }
     };
-    eventually("ingest to be ready", ready).await;
+    let active = answers(200, "active: ");
+    log.eventually("ingest to be active", active.clone()).await;
 
     server.stop().expect("stop PostgreSQL");
-    eventually("/readyz to report the database", || async {
-        readyz(&listen)
-            .await
-            .is_some_and(|(status, _)| status == 503)
-    })
+    log.eventually(
+        "/readyz to report the database",
+        answers(503, "database unreachable for "),
+    )
     .await;
     let (status, reason) = readyz(&listen).await.unwrap_or_default();
     assert_eq!(status, 503);
@@ -227,7 +236,7 @@ async fn readyz_is_unavailable_while_postgres_is_stopped_and_ready_after() {
     );
 
     server.start_again().expect("start PostgreSQL");
-    eventually("ingest to be ready again", ready).await;
+    log.eventually("ingest to be active again", active).await;
     terminate(child).await;
 }
 

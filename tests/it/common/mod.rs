@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod log;
 pub mod python;
 
 pub use testkit::pg;
