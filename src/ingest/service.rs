@@ -162,14 +162,7 @@ async fn turns(
         scope: reconcile::scope(&settings.subscription),
         metrics: stats.metrics.clone(),
     });
-    let options = FollowOptions {
-        subscription: settings.subscription.clone(),
-        cluster: name.clone(),
-        until_index: settings.until_index,
-        idle_timeout: settings.idle_timeout,
-        max_line: MAX_LINE_BYTES,
-        backoff: Backoff::default(),
-    };
+    let options = follow_options(settings);
     let mut start = Start {
         from_index: settings.from_index,
         override_checkpoint: settings.override_checkpoint,
@@ -181,29 +174,16 @@ async fn turns(
             return Ok(FollowEnd::Stopped);
         };
         set_lease(stats, LeaseState::Active);
-        let address = redact_url(settings.nomad.address.as_str());
-        let cluster = match store.open_cluster(name, Some(&address)).await {
-            Ok(cluster) => cluster,
-            // PostgreSQL restarting as the lease was taken: the lease is
-            // gone with the connection, so stand by again.
-            Err(e) if e.is_retriable() => {
+        let cluster = match open(settings, store, &mut unavailable).await? {
+            Opened::Cluster(cluster) => cluster,
+            Opened::Retry(delay) => {
                 drop(lease);
-                let delay = unavailable.next_delay();
-                tracing::warn!(error = %e, retry_in = ?delay, "Database unavailable while opening the cluster; standing by to try again");
                 tokio::select! {
                     _ = shutdown.cancelled() => return Ok(FollowEnd::Stopped),
                     _ = tokio::time::sleep(delay) => continue,
                 }
             }
-            Err(source) => {
-                return Err(ServiceError::OpenCluster {
-                    cluster: name.clone(),
-                    db: settings.db.to_string(),
-                    source,
-                });
-            }
         };
-        unavailable.reset();
         let (cluster, requested) = start.resolve(cluster)?;
         if let (Some(until), Some(checkpoint), None) =
             (settings.until_index, cluster.checkpoint, requested)
@@ -241,6 +221,52 @@ async fn turns(
             }
             other => return Ok(other?),
         }
+    }
+}
+
+/// How each turn follows the stream.
+fn follow_options(settings: &Settings) -> FollowOptions {
+    FollowOptions {
+        subscription: settings.subscription.clone(),
+        cluster: settings.cluster.clone(),
+        until_index: settings.until_index,
+        idle_timeout: settings.idle_timeout,
+        max_line: MAX_LINE_BYTES,
+        backoff: Backoff::default(),
+    }
+}
+
+/// What opening the cluster after taking the lease came to.
+enum Opened {
+    Cluster(Cluster),
+    /// PostgreSQL went away meanwhile, and the lease with its connection:
+    /// stand by again after this long.
+    Retry(Duration),
+}
+
+/// Opens the cluster once the lease is taken.
+async fn open(
+    settings: &Settings,
+    store: &Arc<dyn Store>,
+    unavailable: &mut Backoff,
+) -> Result<Opened, ServiceError> {
+    let name = &settings.cluster;
+    let address = redact_url(settings.nomad.address.as_str());
+    match store.open_cluster(name, Some(&address)).await {
+        Ok(cluster) => {
+            unavailable.reset();
+            Ok(Opened::Cluster(cluster))
+        }
+        Err(e) if e.is_retriable() => {
+            let delay = unavailable.next_delay();
+            tracing::warn!(error = %e, retry_in = ?delay, "Database unavailable while opening the cluster; standing by to try again");
+            Ok(Opened::Retry(delay))
+        }
+        Err(source) => Err(ServiceError::OpenCluster {
+            cluster: name.clone(),
+            db: settings.db.to_string(),
+            source,
+        }),
     }
 }
 
