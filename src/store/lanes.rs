@@ -8,6 +8,7 @@
 //! union; written once for both backends.
 
 use super::keyframe::Params;
+use super::lives::{self, TERMINAL};
 use super::statement::{Placeholders, Statement};
 use super::to_i64;
 
@@ -20,6 +21,11 @@ pub struct LaneWindow {
     /// Nomad's time window, `[since, until)` in Unix ms.
     pub since: i64,
     pub until: i64,
+    /// Read the allocations whose every event lies in the window from
+    /// their lives rows rather than summing their events: cheaper for a
+    /// wide window, dearer for a narrow one (finding the allocations that
+    /// cross its ends reads every lives row on one side of it).
+    pub by_lives: bool,
 }
 
 /// One event of a window, or one allocation of it, by the details stored
@@ -55,16 +61,6 @@ pub struct LaneRow {
     pub drain: Option<bool>,
 }
 
-/// The client statuses an allocation ends in.
-const TERMINAL: &str = "('complete', 'failed', 'lost')";
-
-/// The client statuses Nomad reports, numbered so that the last of an
-/// allocation's events is found with its index by one `MAX` (`index * 8 +
-/// number`); another status reads as NULL. The terminal ones are 3 to 5.
-const STATUSES: [&str; 6] = [
-    "pending", "running", "complete", "failed", "lost", "unknown",
-];
-
 /// The details table of each topic read one event a row, and the alias it
 /// is joined as.
 const DETAILS: [(&str, &str, &str); 3] = [
@@ -77,16 +73,21 @@ const DETAILS: [(&str, &str, &str); 3] = [
 /// the window's allocations, one row each in order of their first event
 /// in it, then its Job, Deployment and Node events in stream order.
 pub fn statements(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> [Statement; 2] {
-    [
-        allocations(cluster_id, window, style),
-        others(cluster_id, window, style),
-    ]
+    let allocations = if window.by_lives {
+        allocations(cluster_id, window, style)
+    } else {
+        from_events(cluster_id, window, style)
+    };
+    [allocations, others(cluster_id, window, style)]
 }
 
 /// The bound values and conditions both statements share.
 struct Bounds {
     p: Params,
     c: String,
+    /// The window's raft indexes, inclusive.
+    lo: String,
+    hi: String,
     since: String,
     until: String,
     /// The window's events, on alias `e`.
@@ -113,6 +114,8 @@ impl Bounds {
         Bounds {
             p,
             c,
+            lo,
+            hi,
             since,
             until,
             within,
@@ -152,60 +155,116 @@ fn others(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Statemen
     ))
 }
 
-/// Each allocation of the window as one row, grouped by its key: its
-/// first event gives the start, its last the client status; its task
-/// group and node name are the same in each event. When its last status
-/// is terminal, it ended at its first terminal event after its last other
-/// one: when every terminal event comes after the last other one (as
-/// Nomad sends them), that is the earliest terminal event, found in the
-/// same pass; otherwise the allocation's events are looked up again by
-/// its key.
+/// The window's allocations, one row each in order of their first event
+/// in it: those whose every event lies in the window as their lives row
+/// (migration 0022) has them, the others (crossing an end of the window,
+/// or inexact) summed from their events in it ([`from_events`]).
 fn allocations(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Statement {
-    let b = Bounds::new(cluster_id, window, style);
+    let mut b = Bounds::new(cluster_id, window, style);
+    let (c, lo, hi) = (b.c.clone(), b.lo.clone(), b.hi.clone());
+    let whole = format!(
+        "l.first_index >= {lo} AND l.last_index <= {hi} AND l.inexact = 0 \
+         AND l.min_at >= {} AND l.max_at < {}",
+        b.since, b.until
+    );
+    // SQLite would rather walk the lives from the first: those that end
+    // after the window starts are fewer for a recent window.
+    let by_last = match style {
+        Placeholders::Question => " INDEXED BY allocation_lives_by_last",
+        Placeholders::Numbered => "",
+    };
+    let crossing = format!(
+        "SELECT l.key_ref, l.namespace FROM allocation_lives AS l{by_last} \
+         WHERE l.cluster_id = {c} AND l.last_index >= {lo} AND l.first_index <= {hi} \
+           AND NOT ({whole})"
+    );
+    let lived = format!(
+        "SELECT l.first_index AS raft_index, l.first_position AS position, \
+           'Allocation' AS topic, l.namespace, k.name AS key, j.name AS job_id, \
+           n.name AS node_id, l.first_at AS event_at, {} AS status, {} AS ended_at, \
+           l.node_name, l.task_group, CAST(NULL AS BIGINT) AS version, \
+           CAST(NULL AS TEXT) AS eligibility, CAST(NULL AS BOOLEAN) AS drain \
+         FROM allocation_lives AS l \
+         JOIN names AS k ON k.id = l.key_ref \
+         LEFT JOIN names AS j ON j.id = l.job_ref \
+         LEFT JOIN names AS n ON n.id = l.node_ref \
+         WHERE l.cluster_id = {c} AND {whole}",
+        lives::status_name("l.last_status"),
+        ended("l", &b)
+    );
+    let summed = summed_rows(&mut b, Some(&crossing));
+    b.p.statement(format!(
+        "{lived} UNION ALL {summed} ORDER BY raft_index, position"
+    ))
+}
+
+/// Every allocation of the window summed from its events in it, one row
+/// each in order of its first event there.
+fn from_events(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Statement {
+    let mut b = Bounds::new(cluster_id, window, style);
+    let summed = summed_rows(&mut b, None);
+    b.p.statement(format!("{summed} ORDER BY raft_index, position"))
+}
+
+/// When an allocation `g` (alias) whose last status is terminal got there:
+/// its first terminal event after its last other one. When every terminal
+/// event comes after the last other one (as Nomad sends them), that is
+/// the earliest terminal event, known from the sums; otherwise its events
+/// in the window are looked up again by its key.
+fn ended(g: &str, b: &Bounds) -> String {
     let (c, since, until) = (&b.c, &b.since, &b.until);
-    let (by_key, join) = (b.p.by_key(), b.p.join_rows());
-    let numbered: Vec<String> = STATUSES
-        .iter()
-        .zip(1..)
-        .map(|(status, n)| format!("WHEN '{status}' THEN {n}"))
-        .collect();
-    let named: Vec<String> = STATUSES
-        .iter()
-        .zip(1..)
-        .map(|(status, n)| format!("WHEN {n} THEN '{status}'"))
-        .collect();
-    let (numbered, named, within) = (numbered.join(" "), named.join(" "), &b.within);
+    let by_key = b.p.by_key();
     let again = format!(
         "(SELECT MIN(COALESCE(x.event_at, x.received_at)) FROM event_log AS x{by_key} \
           JOIN allocation_details AS xd ON xd.cluster_id = x.cluster_id \
             AND xd.raft_index = x.raft_index AND xd.position = x.position \
-          WHERE x.topic = 'Allocation' AND x.key_ref = g.key_ref AND x.cluster_id = {c} \
-            AND x.raft_index > g.live_index AND x.raft_index <= g.last_index \
+          WHERE x.topic = 'Allocation' AND x.key_ref = {g}.key_ref AND x.cluster_id = {c} \
+            AND x.raft_index > {g}.live_index AND x.raft_index <= {g}.last_index \
             AND xd.client_status IN {TERMINAL} \
             AND x.event_at >= {since} AND x.event_at < {until})"
     );
-    let sql = format!(
+    format!(
+        "CASE WHEN {g}.last_status % 8 NOT IN (3, 4, 5) THEN CAST(NULL AS BIGINT) \
+           WHEN {g}.live_index IS NULL OR {g}.first_terminal > {g}.live_index \
+           THEN {g}.terminal_at ELSE {again} END"
+    )
+}
+
+/// Allocations of the window summed from their events in it, one row
+/// each: every one, or those `keys` (a statement selecting `key_ref,
+/// namespace`) names, whose events are then looked up by key. Its first
+/// event gives the start, its last the client status; its task group and
+/// node name are the same in each event.
+fn summed_rows(b: &mut Bounds, keys: Option<&str>) -> String {
+    let (c, within) = (&b.c, &b.within);
+    let (by_key, join) = (b.p.by_key(), b.p.join_rows());
+    let source = match keys {
+        None => "event_log AS e".to_owned(),
+        Some(keys) => format!(
+            "({keys}) AS w {join} event_log AS e{by_key} ON e.topic = 'Allocation' \
+               AND e.key_ref = w.key_ref AND e.cluster_id = {c} AND e.namespace = w.namespace"
+        ),
+    };
+    let number = lives::status_number("d.client_status");
+    format!(
         "SELECT g.first_index AS raft_index, f.position, f.topic, g.namespace, \
            k.name AS key, j.name AS job_id, n.name AS node_id, \
            COALESCE(f.event_at, f.received_at) AS event_at, \
-           CASE g.last_status % 8 {named} END AS status, \
-           CASE WHEN g.last_status % 8 NOT IN (3, 4, 5) THEN CAST(NULL AS BIGINT) \
-             WHEN g.live_index IS NULL OR g.first_terminal > g.live_index THEN g.terminal_at \
-             ELSE {again} END AS ended_at, \
+           {} AS status, {} AS ended_at, \
            g.node_name, g.task_group, CAST(NULL AS BIGINT) AS version, \
            CAST(NULL AS TEXT) AS eligibility, CAST(NULL AS BOOLEAN) AS drain \
          FROM (SELECT e.key_ref, e.namespace, MIN(e.job_ref) AS job_ref, \
                  MIN(e.node_ref) AS node_ref, MIN(d.node_name) AS node_name, \
                  MIN(d.task_group) AS task_group, MIN(e.raft_index) AS first_index, \
                  MAX(e.raft_index) AS last_index, \
-                 MAX(e.raft_index * 8 + CASE d.client_status {numbered} ELSE 0 END) AS last_status, \
+                 MAX(e.raft_index * 8 + {number}) AS last_status, \
                  MAX(CASE WHEN d.client_status IN {TERMINAL} THEN NULL \
                      ELSE e.raft_index END) AS live_index, \
                  MIN(CASE WHEN d.client_status IN {TERMINAL} THEN e.raft_index END) \
                    AS first_terminal, \
                  MIN(CASE WHEN d.client_status IN {TERMINAL} \
                      THEN COALESCE(e.event_at, e.received_at) END) AS terminal_at \
-               FROM event_log AS e \
+               FROM {source} \
                JOIN allocation_details AS d ON d.cluster_id = e.cluster_id \
                  AND d.raft_index = e.raft_index AND d.position = e.position \
                WHERE {within} AND e.topic = 'Allocation' \
@@ -214,8 +273,8 @@ fn allocations(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Sta
            AND f.topic = 'Allocation' AND f.namespace = g.namespace AND f.key_ref = g.key_ref \
          JOIN names AS k ON k.id = g.key_ref \
          LEFT JOIN names AS j ON j.id = g.job_ref \
-         LEFT JOIN names AS n ON n.id = g.node_ref \
-         ORDER BY g.first_index, f.position"
-    );
-    b.p.statement(sql)
+         LEFT JOIN names AS n ON n.id = g.node_ref",
+        lives::status_name("g.last_status"),
+        ended("g", b)
+    )
 }

@@ -18,6 +18,7 @@ pub mod identify;
 pub mod keyframe;
 pub mod lanes;
 pub mod lists;
+pub mod lives;
 pub mod moment;
 mod names;
 mod params;

@@ -12,6 +12,7 @@
 use async_trait::async_trait;
 
 use super::keyframe::{self, Keyframe, Params, Run};
+use super::lives;
 use super::statement::{Placeholders, Statement};
 use super::{StoreError, to_i64, to_u64};
 use crate::archive::{Cluster, Prune, PruneReport, now_millis};
@@ -124,6 +125,8 @@ pub(super) async fn apply(
             from,
             below,
         } => {
+            run.execute(lives::before_prune(cluster_id, (from, below), style))
+                .await?;
             for table in PER_EVENT_TABLES {
                 run.execute(delete_side(
                     table,
@@ -138,6 +141,8 @@ pub(super) async fn apply(
                 .await?;
             let deleted = run
                 .execute(delete_events(cluster_id, keyframe, (from, below), style))
+                .await?;
+            run.execute(lives::after_prune(cluster_id, below, style))
                 .await?;
             run.execute(count(prune, deleted, style)).await?;
             Ok(deleted)

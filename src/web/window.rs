@@ -20,6 +20,11 @@ use crate::store::{LaneWindow, MomentQuery, Point, Rows, Store};
 /// them the answer says it is truncated.
 pub const MAX_ROWS: usize = 1_000_000;
 
+/// How many times the window's own raft indexes its allocations' lives
+/// rows may reach past its start for them to be read that way
+/// ([`by_lives`]).
+pub const LIVES_REACH: u64 = 16;
+
 /// The window shown when none is asked for: the last hour of the archive.
 pub const DEFAULT_SPAN_MS: i64 = 3_600_000;
 
@@ -157,6 +162,7 @@ async fn read_rows(
         to_index,
         since: from,
         until: to,
+        by_lives: by_lives(cluster, from_index, to_index),
     };
     let cut = prune.as_ref().map_or(0, |p| p.before_index);
     let mut rows = store.lane_rows(cluster, &window);
@@ -178,6 +184,19 @@ async fn read_rows(
         }
     }
     Ok(read)
+}
+
+/// Whether the window's allocations are read through their lives rows
+/// ([`LaneWindow::by_lives`]): when the lives that end after the window
+/// starts, which that way are read to find the allocations crossing its
+/// ends, are few next to the window's own events. Scanning an index entry
+/// costs about a sixteenth of summing an event (docs/performance.md), so a
+/// window wider than a sixteenth of the history after its start, or
+/// recent, is read that way, and an old narrow one from its events.
+fn by_lives(cluster: &Cluster, from_index: u64, to_index: u64) -> bool {
+    let newest = cluster.checkpoint.unwrap_or(to_index).max(to_index);
+    let span = to_index.saturating_sub(from_index).saturating_add(1);
+    newest.saturating_sub(from_index) < span.saturating_mul(LIVES_REACH)
 }
 
 /// A recorded gap's band, by the times of the events around it.

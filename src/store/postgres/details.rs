@@ -7,6 +7,7 @@ use sqlx::postgres::PgArguments;
 
 use crate::store::StoreError;
 use crate::store::details::{BatchDetails, BatchTaskEvents, DetailRow};
+use crate::store::lives::{self, Life};
 
 type Query = sqlx::query::Query<'static, sqlx::Postgres, PgArguments>;
 
@@ -57,8 +58,12 @@ pub(super) async fn insert(
     cluster_id: i64,
     details: &BatchDetails<'_>,
     task_events: &BatchTaskEvents<'_>,
+    lives: &[Life],
 ) -> Result<(), StoreError> {
     let mut statements: Vec<Query> = Vec::new();
+    if !lives.is_empty() {
+        statements.push(lives_statement(cluster_id, lives));
+    }
     let a = &details.allocations;
     if !a.is_empty() {
         statements.push(
@@ -124,6 +129,38 @@ fn places<T>(sql: &'static str, cluster_id: i64, rows: &[DetailRow<'_, T>]) -> Q
         .bind(cluster_id)
         .bind(column(rows, |r| r.place.0))
         .bind(column(rows, |r| r.place.1))
+}
+
+/// Merges a batch's allocations into their lives rows (one row each: an
+/// upsert may not touch a row twice).
+fn lives_statement(cluster_id: i64, l: &[Life]) -> Query {
+    let sql = format!(
+        "INSERT INTO allocation_lives ({}) \
+         SELECT $1, r.*, 0 FROM UNNEST($2::bigint[], $3::text[], $4::bigint[], $5::bigint[], \
+           $6::text[], $7::text[], $8::bigint[], $9::int[], $10::bigint[], $11::bigint[], \
+           $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], \
+           $17::bigint[]) AS r {}",
+        lives::COLUMNS,
+        lives::on_conflict()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(cluster_id)
+        .bind(column(l, |r| r.key_ref))
+        .bind(column(l, |r| without_nul(&r.namespace)))
+        .bind(column(l, |r| r.job_ref))
+        .bind(column(l, |r| r.node_ref))
+        .bind(column(l, |r| text(&r.node_name)))
+        .bind(column(l, |r| text(&r.task_group)))
+        .bind(column(l, |r| r.first_index))
+        .bind(column(l, |r| r.first_position))
+        .bind(column(l, |r| r.first_at))
+        .bind(column(l, |r| r.last_index))
+        .bind(column(l, |r| r.last_status))
+        .bind(column(l, |r| r.live_index))
+        .bind(column(l, |r| r.first_terminal))
+        .bind(column(l, |r| r.terminal_at))
+        .bind(column(l, |r| r.min_at))
+        .bind(column(l, |r| r.max_at))
 }
 
 fn task_event_statement(cluster_id: i64, batch: &BatchTaskEvents<'_>) -> Query {

@@ -17,7 +17,7 @@ use crate::store::details::{BatchDetails, TaskEventCache};
 use crate::store::keyframe::{self, Tracker};
 use crate::store::names::{BatchNames, NameCache, RowRefs};
 use crate::store::rows::{EventRow, event_rows};
-use crate::store::{Lease, StoreError, is_transient, queries, to_i64};
+use crate::store::{Lease, StoreError, is_transient, lives, queries, to_i64};
 
 /// How often a standby ingester asks for the writer lock.
 const STANDBY_POLL: Duration = Duration::from_secs(1);
@@ -219,6 +219,7 @@ async fn commit_with(
             cluster.id,
             &BatchDetails::of(&rows, &refs),
             &task_events,
+            &lives::of_batch(&rows, &refs),
         )
         .await?;
         learned = Some(task_events.learned());

@@ -6,6 +6,7 @@ use sqlx::{AssertSqlSafe, Sqlite, SqliteConnection};
 
 use crate::store::StoreError;
 use crate::store::details::{BatchDetails, BatchTaskEvents};
+use crate::store::lives::{self, Life};
 
 type Query = sqlx::query::Query<'static, Sqlite, SqliteArguments>;
 
@@ -45,7 +46,9 @@ pub(super) async fn insert(
     cluster_id: i64,
     details: &BatchDetails<'_>,
     task_events: &BatchTaskEvents<'_>,
+    lives: &[Life],
 ) -> Result<(), StoreError> {
+    insert_lives(tx, cluster_id, lives).await?;
     insert_values(tx, ALLOCATIONS, 8, "", &details.allocations, |q, r| {
         let d = r.details;
         q.bind(cluster_id)
@@ -102,6 +105,36 @@ pub(super) async fn insert(
     })
     .await?;
     insert_task_events(tx, cluster_id, task_events).await
+}
+
+/// Merges a batch's allocations into their lives rows.
+async fn insert_lives(
+    tx: &mut SqliteConnection,
+    cluster_id: i64,
+    lives: &[Life],
+) -> Result<(), StoreError> {
+    let head = format!("INSERT INTO allocation_lives ({})", lives::COLUMNS);
+    insert_values(tx, &head, 18, &lives::on_conflict(), lives, |q, l| {
+        q.bind(cluster_id)
+            .bind(l.key_ref)
+            .bind(l.namespace.clone())
+            .bind(l.job_ref)
+            .bind(l.node_ref)
+            .bind(l.node_name.clone())
+            .bind(l.task_group.clone())
+            .bind(l.first_index)
+            .bind(l.first_position)
+            .bind(l.first_at)
+            .bind(l.last_index)
+            .bind(l.last_status)
+            .bind(l.live_index)
+            .bind(l.first_terminal)
+            .bind(l.terminal_at)
+            .bind(l.min_at)
+            .bind(l.max_at)
+            .bind(0_i64)
+    })
+    .await
 }
 
 /// Stores a batch's new task events.

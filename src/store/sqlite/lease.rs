@@ -17,7 +17,7 @@ use crate::store::details::{BatchDetails, TaskEventCache};
 use crate::store::keyframe::{self, Tracker};
 use crate::store::names::{BatchNames, NameCache, RowRefs};
 use crate::store::rows::{EventRow, event_rows};
-use crate::store::{Lease, StoreError, queries, to_i64};
+use crate::store::{Lease, StoreError, lives, queries, to_i64};
 
 /// Columns bound per event row.
 const EVENT_COLUMNS: usize = 17;
@@ -144,6 +144,7 @@ impl SqliteLease {
             cluster.id,
             &BatchDetails::of(&rows, &refs),
             &task_events,
+            &lives::of_batch(&rows, &refs),
         )
         .await?;
         let learned = task_events.learned();

@@ -6,6 +6,7 @@ mod api;
 mod bands;
 mod browser;
 mod front;
+mod lives;
 
 use std::collections::{BTreeMap, BTreeSet};
 
