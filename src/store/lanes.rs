@@ -163,12 +163,13 @@ fn allocations(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Sta
     let mut b = Bounds::new(cluster_id, window, style);
     let (c, lo, hi) = (b.c.clone(), b.lo.clone(), b.hi.clone());
     let whole = format!(
-        "l.first_index >= {lo} AND l.last_index <= {hi} AND l.inexact = 0 \
+        "l.first_index >= {lo} AND l.last_index >= {lo} AND l.last_index <= {hi} \
+         AND l.inexact = 0 \
          AND l.min_at >= {} AND l.max_at < {}",
         b.since, b.until
     );
     // SQLite would rather walk the lives from the first: those that end
-    // after the window starts are fewer for a recent window.
+    // in or after the window are fewer, for a recent window.
     let by_last = match style {
         Placeholders::Question => " INDEXED BY allocation_lives_by_last",
         Placeholders::Numbered => "",
@@ -184,7 +185,7 @@ fn allocations(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Sta
            n.name AS node_id, l.first_at AS event_at, {} AS status, {} AS ended_at, \
            l.node_name, l.task_group, CAST(NULL AS BIGINT) AS version, \
            CAST(NULL AS TEXT) AS eligibility, CAST(NULL AS BOOLEAN) AS drain \
-         FROM allocation_lives AS l \
+         FROM allocation_lives AS l{by_last} \
          JOIN names AS k ON k.id = l.key_ref \
          LEFT JOIN names AS j ON j.id = l.job_ref \
          LEFT JOIN names AS n ON n.id = l.node_ref \
