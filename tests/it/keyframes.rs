@@ -6,9 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use nomad_chronicle::archive::Cluster;
-use nomad_chronicle::config::DbUrl;
-use nomad_chronicle::store::{self, Store, StoreError, keyframe};
+use nomad_chronicle::store::{StoreError, keyframe};
 use nomad_sim::{Generator, SimEvent, SimFrame};
 use serde_json::{Value, json};
 
@@ -282,19 +280,6 @@ async fn history_imported_behind_the_archive_drops_the_keyframes_it_falls_below(
     assert_snapshots_replay(&archive, &frames, &at).await;
 }
 
-/// Opens the archive in this process.
-async fn open(archive: &Archive) -> (std::sync::Arc<dyn Store>, Cluster) {
-    let store = store::connect(&DbUrl::parse(&archive.url).expect("url"))
-        .await
-        .expect("open");
-    let cluster = store
-        .find_cluster("default")
-        .await
-        .expect("find")
-        .expect("cluster");
-    (store, cluster)
-}
-
 async fn keyframes_built_by_the_catch_up_equal_those_built_while_importing(backend: Backend) {
     let frames = Generator::new(42).frames(1_200);
     let last = frames.last().map_or(0, |f| f.index);
@@ -307,7 +292,7 @@ async fn keyframes_built_by_the_catch_up_equal_those_built_while_importing(backe
     keyframe::set_min_events_between(EVENTS_BETWEEN);
     let expected_keyframes = keyframes(&during).await;
     // Opening the archive catches up; so does asking again, from nothing.
-    let (store, cluster) = open(&after).await;
+    let (store, cluster) = after.open("default").await;
     assert_eq!(keyframes(&after).await, expected_keyframes);
     after
         .execute(&[
@@ -347,7 +332,7 @@ async fn the_catch_up_refuses_while_events_wait_for_their_time(backend: Backend)
     let frames = Generator::new(43).frames(100);
     let archive = Archive::new(backend).await;
     import(&archive, &frames, EVENTS_BETWEEN).await;
-    let (store, cluster) = open(&archive).await;
+    let (store, cluster) = archive.open("default").await;
     let unfill = "UPDATE event_log SET event_at = NULL \
                   WHERE raft_index = (SELECT MIN(raft_index) FROM event_log)";
     match Db::connect(&archive).await {

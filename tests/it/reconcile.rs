@@ -7,10 +7,8 @@
 //! turned off, and left pending by an earlier process.
 
 use nomad_chronicle::archive::{
-    Batch, Cluster, Gap, GapKind, ReconcileScope, ReconstructedObject, Reconstruction,
+    Batch, Gap, GapKind, ReconcileScope, ReconstructedObject, Reconstruction,
 };
-use nomad_chronicle::config::DbUrl;
-use nomad_chronicle::store::{self, Store};
 use nomad_sim::{SimConfig, SimEvent, SimFrame};
 use serde_json::{Value, json};
 
@@ -253,24 +251,12 @@ async fn archived_before_a_gap(archive: &Archive, token: Option<&str>) -> SimAt 
     sim
 }
 
-async fn open(archive: &Archive) -> (std::sync::Arc<dyn Store>, Cluster) {
-    let store = store::connect(&DbUrl::parse(&archive.url).expect("url"))
-        .await
-        .expect("open archive");
-    let cluster = store
-        .find_cluster("test")
-        .await
-        .expect("find")
-        .expect("cluster");
-    (store, cluster)
-}
-
 /// Every topic's newest reconstruction: (topic, index, gap, objects as
 /// (key, modify index, shape)).
 async fn reconstructions(
     archive: &Archive,
 ) -> Vec<(String, u64, (u64, u64), Vec<(String, Option<u64>, String)>)> {
-    let (store, cluster) = open(archive).await;
+    let (store, cluster) = archive.open("test").await;
     let mut out = Vec::new();
     for topic in ["Job", "Allocation", "Evaluation", "Deployment", "Node"] {
         let r: Option<Reconstruction> = store
@@ -674,7 +660,7 @@ async fn no_reconcile_stores_no_reconstruction(backend: Backend) {
 
         assert_eq!(archive.status().await.clusters[0].gaps.len(), 1, "{flag}");
         assert!(reconstructions(&archive).await.is_empty(), "{flag}");
-        let (store, cluster) = open(&archive).await;
+        let (store, cluster) = archive.open("test").await;
         let pending = store
             .reconstructions()
             .pending(&cluster)

@@ -4,12 +4,8 @@
 //! at the first index kept; `ingest --retain` and `--retain-size` prune as
 //! ingest goes; bad input changes nothing.
 
-use std::sync::Arc;
-
-use nomad_chronicle::archive::Cluster;
-use nomad_chronicle::config::DbUrl;
 use nomad_chronicle::retention::background::{self, Budget, Sized};
-use nomad_chronicle::store::{self, Store, keyframe};
+use nomad_chronicle::store::keyframe;
 use nomad_sim::{Generator, SimFrame};
 use serde_json::Value;
 
@@ -410,22 +406,9 @@ async fn ingest_with_retain_prunes_while_ingesting(backend: Backend) {
         .assert_success();
 }
 
-/// Opens the archive in this process.
-async fn open(archive: &Archive) -> (Arc<dyn Store>, Cluster) {
-    let store = store::connect(&DbUrl::parse(&archive.url).expect("url"))
-        .await
-        .expect("open");
-    let cluster = store
-        .find_cluster("default")
-        .await
-        .expect("find")
-        .expect("cluster");
-    (store, cluster)
-}
-
 async fn retain_size_keeps_the_archive_under_budget(backend: Backend) {
     let (archive, _) = archived(backend).await;
-    let (store, cluster) = open(&archive).await;
+    let (store, cluster) = archive.open("default").await;
     let size = store.size().await.expect("size");
     let budget = Budget {
         age: None,
@@ -528,7 +511,7 @@ async fn sizes_over_cycles(backend: Backend, cycles: usize) -> Vec<u64> {
         finish(cmd.spawn().expect("spawn import"))
             .await
             .assert_success();
-        let (store, cluster) = open(&archive).await;
+        let (store, cluster) = archive.open("default").await;
         if let Some((_, newest)) = store.span(&cluster).await.expect("span") {
             if newest > 1_500 {
                 let cut = (newest - 1_000).to_string();

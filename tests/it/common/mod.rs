@@ -170,6 +170,19 @@ impl Archive {
         (store, opened, lease)
     }
 
+    /// The archive opened in this process, and `cluster` in it.
+    pub async fn open(&self, cluster: &str) -> (Arc<dyn Store>, Cluster) {
+        let store = store::connect(&DbUrl::parse(&self.url).expect("url"))
+            .await
+            .expect("open archive");
+        let found = store
+            .find_cluster(cluster)
+            .await
+            .expect("find cluster")
+            .unwrap_or_else(|| panic!("no cluster `{cluster}` in the archive"));
+        (store, found)
+    }
+
     /// Every event of `cluster`, in stream order, as (index, raw JSON).
     pub async fn events(&self, cluster: &str) -> Vec<(u64, String)> {
         self.archived(cluster)

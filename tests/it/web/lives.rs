@@ -7,8 +7,7 @@
 
 use futures_util::TryStreamExt;
 use nomad_chronicle::archive::{ArchivedEvent, Cluster};
-use nomad_chronicle::config::DbUrl;
-use nomad_chronicle::store::{self, LaneRow, LaneWindow, Store};
+use nomad_chronicle::store::{LaneRow, LaneWindow, Store};
 use nomad_sim::Generator;
 
 use crate::common::{Archive, Backend, on_both_backends};
@@ -77,14 +76,7 @@ async fn an_archive_from_before_the_lives_gets_them_on_upgrade(backend: Backend)
 /// equal; returns the rows compared.
 async fn same_lanes(archive: &Archive) -> usize {
     let events = archive.archived("test").await;
-    let store = store::connect(&DbUrl::parse(&archive.url).expect("url"))
-        .await
-        .expect("open archive");
-    let cluster = store
-        .find_cluster("test")
-        .await
-        .expect("find cluster")
-        .expect("the cluster");
+    let (store, cluster) = archive.open("test").await;
     let mut compared = 0;
     for (since, until) in windows(&events) {
         let Some((from_index, to_index)) = store
