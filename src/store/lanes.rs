@@ -26,6 +26,28 @@ pub struct LaneWindow {
     /// wide window, dearer for a narrow one (finding the allocations that
     /// cross its ends reads every lives row on one side of it).
     pub by_lives: bool,
+    /// The topics besides Allocation the lanes are drawn from.
+    pub others: Others,
+}
+
+/// What the lanes draw besides allocations, by how they are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Others {
+    /// Lanes per job: its versions and deployments (Job and Deployment
+    /// events).
+    Markers,
+    /// Lanes per node: its names, down and drain periods (Node events).
+    Nodes,
+}
+
+impl Others {
+    /// The condition on alias `e` that reads them.
+    fn topics(self) -> &'static str {
+        match self {
+            Others::Markers => "e.topic IN ('Job', 'Deployment')",
+            Others::Nodes => "e.topic = 'Node'",
+        }
+    }
 }
 
 /// One event of a window, or one allocation of it, by the details stored
@@ -123,8 +145,9 @@ impl Bounds {
     }
 }
 
-/// The window's Job, Deployment and Node events, one row each, in stream
-/// order (the order of the index they are read by).
+/// The window's Job and Deployment events, or its Node events
+/// ([`Others`]), one row each, in stream order (the order of the index
+/// they are read by).
 fn others(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Statement {
     let b = Bounds::new(cluster_id, window, style);
     let joins: Vec<String> = DETAILS
@@ -148,10 +171,11 @@ fn others(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Statemen
          JOIN names AS k ON k.id = e.key_ref \
          LEFT JOIN names AS j ON j.id = e.job_ref \
          LEFT JOIN names AS n ON n.id = e.node_ref \
-         WHERE {} AND e.topic IN ('Job', 'Deployment', 'Node') \
+         WHERE {} AND {} \
          ORDER BY e.raft_index, e.position",
         joins.join(" "),
-        b.within
+        b.within,
+        window.others.topics()
     ))
 }
 

@@ -46,7 +46,7 @@ use crate::archive::{
 use crate::config::DbUrl;
 
 pub use identify::Access;
-pub use lanes::{LaneRow, LaneWindow};
+pub use lanes::{LaneRow, LaneWindow, Others};
 pub use moment::{Moment, MomentObject, MomentQuery, Point, Rows, index_at_time};
 pub use postgres::PgStore;
 pub(crate) use rows::{to_i64, to_u64};

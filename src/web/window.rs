@@ -14,7 +14,7 @@ use super::sightings;
 use crate::archive::{Cluster, Gap, PageQuery, Prune};
 use crate::query::QueryError;
 use crate::query::json::{NS_PER_MS, time_ms};
-use crate::store::{LaneWindow, MomentQuery, Point, Rows, Store};
+use crate::store::{LaneWindow, MomentQuery, Others, Point, Rows, Store};
 
 /// Rows (allocations, other events) read for one answer at most; past
 /// them the answer says it is truncated.
@@ -163,6 +163,12 @@ async fn read_rows(
         since: from,
         until: to,
         by_lives: by_lives(cluster, from_index, to_index),
+        // Lanes per job draw no node's periods, lanes per node no job's
+        // versions or deployments (the builder drops what it is given).
+        others: match builder.by() {
+            By::Job => Others::Markers,
+            By::Node => Others::Nodes,
+        },
     };
     let cut = prune.as_ref().map_or(0, |p| p.before_index);
     let mut rows = store.lane_rows(cluster, &window);

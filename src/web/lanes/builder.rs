@@ -103,6 +103,11 @@ impl Builder {
         }
     }
 
+    /// How the lanes are laid out.
+    pub fn by(&self) -> By {
+        self.by
+    }
+
     /// Takes in one object of `topic` seen at `at`; `before` marks an
     /// object present when the window starts. An allocation of the window
     /// itself is taken in once, summed up over the window (`at` its first

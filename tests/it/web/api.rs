@@ -246,6 +246,26 @@ async fn the_timeline_is_the_same_on_sqlite_and_postgresql() {
     }
     let drawn = answers[0][0]["Bars"].as_array().map_or(0, Vec::len);
     assert!(drawn > 10, "{}", answers[0][0]);
+    // Lanes per job carry the jobs' versions and deployments; lanes per
+    // node their down and drain periods.
+    let count = |answer: &Value, key: &str, on_lane: bool| {
+        answer[key].as_array().map_or(0, |items| {
+            items
+                .iter()
+                .filter(|i| !on_lane || !i["Lane"].is_null())
+                .count()
+        })
+    };
+    assert!(
+        count(&answers[0][0], "Markers", false) > 0,
+        "{}",
+        answers[0][0]
+    );
+    assert!(
+        count(&answers[0][1], "Bands", true) > 0,
+        "{}",
+        answers[0][1]
+    );
     for (sqlite, postgres) in answers[0].iter().zip(&answers[1]) {
         assert_eq!(sqlite, postgres);
     }

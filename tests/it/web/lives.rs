@@ -7,7 +7,7 @@
 
 use futures_util::TryStreamExt;
 use nomad_chronicle::archive::{ArchivedEvent, Cluster};
-use nomad_chronicle::store::{LaneRow, LaneWindow, Store};
+use nomad_chronicle::store::{LaneRow, LaneWindow, Others, Store};
 use nomad_sim::Generator;
 
 use crate::common::{Archive, Backend, on_both_backends};
@@ -86,17 +86,20 @@ async fn same_lanes(archive: &Archive) -> usize {
         else {
             continue;
         };
-        let window = |by_lives| LaneWindow {
-            from_index,
-            to_index,
-            since,
-            until,
-            by_lives,
-        };
-        let summed = rows(store.as_ref(), &cluster, &window(false)).await;
-        let lived = rows(store.as_ref(), &cluster, &window(true)).await;
-        assert_eq!(lived, summed, "the window [{since}, {until})");
-        compared += summed.iter().filter(|r| r.topic == "Allocation").count();
+        for others in [Others::Markers, Others::Nodes] {
+            let window = |by_lives| LaneWindow {
+                from_index,
+                to_index,
+                since,
+                until,
+                by_lives,
+                others,
+            };
+            let summed = rows(store.as_ref(), &cluster, &window(false)).await;
+            let lived = rows(store.as_ref(), &cluster, &window(true)).await;
+            assert_eq!(lived, summed, "the window [{since}, {until}), {others:?}");
+            compared += summed.iter().filter(|r| r.topic == "Allocation").count();
+        }
     }
     store.close().await;
     compared
