@@ -2,10 +2,12 @@
 //! a single event, from the details stored beside the events (migration
 //! 0015): each allocation of the window summed up in one row (its first
 //! event, its last client status, when it ended), in order of its first
-//! event, then the window's Job, Deployment and Node events one row each,
-//! in stream order. Two statements ([`statements`]), each in the order an
-//! index gives or over one row per allocation, rather than one sorted
-//! union; written once for both backends.
+//! event, then the window's Job and Deployment events or its Node events
+//! ([`Others`]) one row each, in stream order. Two statements
+//! ([`statements`]), each in the order an index gives or over one row per
+//! allocation, rather than one sorted union; written once for both
+//! backends. A wide window's allocations come from their lives rows
+//! (migration 0022, [`super::lives`]).
 
 use super::keyframe::Params;
 use super::lives::{self, TERMINAL};
@@ -93,7 +95,7 @@ const DETAILS: [(&str, &str, &str); 3] = [
 
 /// The statements [`super::Store::lane_rows`] runs one after the other:
 /// the window's allocations, one row each in order of their first event
-/// in it, then its Job, Deployment and Node events in stream order.
+/// in it, then its [`Others`] events in stream order.
 pub fn statements(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> [Statement; 2] {
     let allocations = if window.by_lives {
         allocations(cluster_id, window, style)
@@ -192,12 +194,7 @@ fn allocations(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Sta
          AND l.min_at >= {} AND l.max_at < {}",
         b.since, b.until
     );
-    // SQLite would rather walk the lives from the first: those that end
-    // in or after the window are fewer, for a recent window.
-    let by_last = match style {
-        Placeholders::Question => " INDEXED BY allocation_lives_by_last",
-        Placeholders::Numbered => "",
-    };
+    let by_last = b.p.lives_by_last();
     let crossing = format!(
         "SELECT l.key_ref, l.namespace FROM allocation_lives AS l{by_last} \
          WHERE l.cluster_id = {c} AND l.last_index >= {lo} AND l.first_index <= {hi} \

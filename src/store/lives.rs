@@ -27,32 +27,34 @@ use crate::nomad::details::{AllocationDetails, Details};
 /// The client statuses an allocation ends in.
 pub const TERMINAL: &str = "('complete', 'failed', 'lost')";
 
-/// The client statuses Nomad reports, numbered so that the last of an
-/// allocation's events is found with its index by one `MAX` (`index * 8 +
-/// number`); another status reads as NULL. The terminal ones are 3 to 5.
-pub const STATUSES: [&str; 6] = [
+/// The client statuses Nomad reports, numbered from 1 so that the last of
+/// an allocation's events is found with its index by one `MAX` (`index *
+/// 8 + number`); another status is 0.
+const STATUSES: [&str; 6] = [
     "pending", "running", "complete", "failed", "lost", "unknown",
 ];
 
+/// The numbers of the terminal statuses among [`STATUSES`] (as
+/// [`TERMINAL`] names them).
+const TERMINAL_NUMBERS: std::ops::RangeInclusive<i64> = 3..=5;
+
+/// Each status with its number, written by `when`, one after the other.
+fn whens(when: impl Fn(&str, i64) -> String) -> String {
+    let whens: Vec<String> = STATUSES.iter().zip(1..).map(|(s, n)| when(s, n)).collect();
+    whens.join(" ")
+}
+
 /// `CASE d.client_status WHEN 'pending' THEN 1 … ELSE 0 END`.
 pub fn status_number(column: &str) -> String {
-    let whens: Vec<String> = STATUSES
-        .iter()
-        .zip(1..)
-        .map(|(status, n)| format!("WHEN '{status}' THEN {n}"))
-        .collect();
-    format!("CASE {column} {} ELSE 0 END", whens.join(" "))
+    let whens = whens(|status, n| format!("WHEN '{status}' THEN {n}"));
+    format!("CASE {column} {whens} ELSE 0 END")
 }
 
 /// `CASE column % 8 WHEN 1 THEN 'pending' … END`: the status a
 /// [`status_number`] stands for.
 pub fn status_name(column: &str) -> String {
-    let whens: Vec<String> = STATUSES
-        .iter()
-        .zip(1..)
-        .map(|(status, n)| format!("WHEN {n} THEN '{status}'"))
-        .collect();
-    format!("CASE {column} % 8 {} END", whens.join(" "))
+    let whens = whens(|status, n| format!("WHEN {n} THEN '{status}'"));
+    format!("CASE {column} % 8 {whens} END")
 }
 
 /// The columns of `allocation_lives`, in the order [`Life`] binds them.
@@ -105,8 +107,8 @@ fn max_some<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
 impl Life {
     /// The life of one event of an allocation.
     fn of(row: &EventRow<'_>, refs: &RowRefs, details: &AllocationDetails) -> Self {
-        let status = details.client_status.as_deref();
-        let terminal = status.is_some_and(|s| matches!(s, "complete" | "failed" | "lost"));
+        let status = number(details.client_status.as_deref());
+        let terminal = TERMINAL_NUMBERS.contains(&status);
         let at = row.time.at;
         Life {
             key_ref: refs.key,
@@ -119,7 +121,7 @@ impl Life {
             first_position: row.position,
             first_at: at,
             last_index: row.index,
-            last_status: row.index * 8 + number(status),
+            last_status: row.index * 8 + status,
             live_index: (!terminal).then_some(row.index),
             first_terminal: terminal.then_some(row.index),
             terminal_at: terminal.then_some(at),

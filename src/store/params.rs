@@ -56,6 +56,16 @@ impl Params {
         }
     }
 
+    /// SQLite's hint to read allocations' lives rows by the range of their
+    /// last index: without statistics it would walk them from the first,
+    /// where those that end in or after a recent window are few.
+    pub fn lives_by_last(&self) -> &'static str {
+        match self.style {
+            Placeholders::Question => " INDEXED BY allocation_lives_by_last",
+            Placeholders::Numbered => "",
+        }
+    }
+
     /// How the latest events of a set of objects (`l`, a handful) are
     /// joined to their rows: SQLite's `CROSS JOIN` keeps `l` the outer
     /// loop. Without statistics its planner would otherwise walk every
