@@ -2,7 +2,6 @@
 //! the child that runs out can say what the child logged meanwhile.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 use tokio::process::ChildStderr;
@@ -33,21 +32,14 @@ impl Log {
         String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
     }
 
-    /// Polls `condition` every 20 ms for up to 60 s, failing the test with
-    /// the child's log if it never holds.
-    pub async fn eventually<F, Fut>(&self, what: &str, mut condition: F)
+    /// Polls `condition` as [`super::eventually`] does, failing the test
+    /// with the child's log if it never holds.
+    pub async fn eventually<F, Fut>(&self, what: &str, condition: F)
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        while !condition().await {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {what}; the child's log:\n{}",
-                self.text()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let log = || format!("; the child's log:\n{}", self.text());
+        super::eventually_or(what, condition, log).await
     }
 }

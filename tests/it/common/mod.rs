@@ -353,7 +353,16 @@ pub async fn finish(child: Child) -> Run {
 }
 
 /// Polls `condition` every 20 ms for up to 30 s.
-pub async fn eventually<F, Fut>(what: &str, mut condition: F)
+pub async fn eventually<F, Fut>(what: &str, condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    eventually_or(what, condition, String::new).await
+}
+
+/// [`eventually`], failing with what `context` says then.
+pub async fn eventually_or<F, Fut>(what: &str, mut condition: F, context: impl Fn() -> String)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -362,7 +371,8 @@ where
     while !condition().await {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
+            "timed out waiting for {what}{}",
+            context()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
