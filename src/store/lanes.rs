@@ -7,7 +7,11 @@
 //! ([`statements`]), each in the order an index gives or over one row per
 //! allocation, rather than one sorted union; written once for both
 //! backends. A wide window's allocations come from their lives rows
-//! (migration 0022, [`super::lives`]).
+//! (migration 0022, [`super::lives`]); those thinner than a pixel of the
+//! page are then counted by the database per lane and time bucket
+//! ([`counts`], [`LaneCount`]) rather than returned one row each.
+
+mod markers;
 
 use super::keyframe::Params;
 use super::lives::{self, TERMINAL};
@@ -28,8 +32,31 @@ pub struct LaneWindow {
     /// wide window, dearer for a narrow one (finding the allocations that
     /// cross its ends reads every lives row on one side of it).
     pub by_lives: bool,
-    /// The topics besides Allocation the lanes are drawn from.
+    /// The topics besides Allocation the lanes are drawn from, and so
+    /// whether the lanes are per job ([`Others::Markers`]) or per node.
     pub others: Others,
+    /// How the page's pixels cut the window, for the lives rows thinner
+    /// than one of them to be counted ([`counts`]) instead of read; `None`:
+    /// every allocation is read.
+    pub fit: Option<Fit>,
+}
+
+/// The page's time axis a window is fitted to: an allocation whose bar
+/// would be shorter than a pixel is counted in the bucket where it starts
+/// on its lane, as `web::lanes` counts the allocations it is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fit {
+    /// Pixels of the time axis.
+    pub width: u32,
+    /// Equal time buckets the window is cut into.
+    pub buckets: u32,
+    /// Only allocations whose first event comes after this raft index are
+    /// counted: the window's starting moment, whose allocations are drawn
+    /// from its start.
+    pub after_index: u64,
+    /// The first raft index retention kept (0: nothing pruned): each count
+    /// says the earliest start of its allocations at or after it.
+    pub kept_from: u64,
 }
 
 /// What the lanes draw besides allocations, by how they are laid out.
@@ -83,6 +110,29 @@ pub struct LaneRow {
     /// A node's SchedulingEligibility and Drain.
     pub eligibility: Option<String>,
     pub drain: Option<bool>,
+    /// A job's version or a deployment's status the database found
+    /// changed and thinned ([`LaneWindow::fit`]): the number of earlier
+    /// changes within its pixel it stands for. `None` on every other row.
+    pub hidden: Option<i64>,
+}
+
+/// Allocations counted instead of read: those of one lane whose bars
+/// would start in one time bucket and be thinner than a pixel
+/// ([`LaneWindow::fit`]).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct LaneCount {
+    /// The lane's job (per job) or node (per node), as an allocation
+    /// names them.
+    pub namespace: String,
+    pub job_id: Option<String>,
+    pub node_id: Option<String>,
+    pub node_name: Option<String>,
+    /// The bucket their bars start in, from 0.
+    pub bucket: i64,
+    pub count: i64,
+    /// The earliest start among them whose first event is at or after
+    /// [`Fit::kept_from`].
+    pub kept_at: Option<i64>,
 }
 
 /// The details table of each topic read one event a row, and the alias it
@@ -149,8 +199,13 @@ impl Bounds {
 
 /// The window's Job and Deployment events, or its Node events
 /// ([`Others`]), one row each, in stream order (the order of the index
-/// they are read by).
+/// they are read by); with a fit, the Job and Deployment events are
+/// thinned by the database to the changes the page draws
+/// ([`markers`]).
 fn others(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Statement {
+    if let (Others::Markers, Some(fit)) = (window.others, usable_fit(window)) {
+        return markers::statement(cluster_id, window, &fit, style);
+    }
     let b = Bounds::new(cluster_id, window, style);
     let joins: Vec<String> = DETAILS
         .iter()
@@ -168,7 +223,8 @@ fn others(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Statemen
            COALESCE(e.event_at, e.received_at) AS event_at, \
            COALESCE(p.status, o.status) AS status, CAST(NULL AS BIGINT) AS ended_at, \
            o.node_name, CAST(NULL AS TEXT) AS task_group, \
-           COALESCE(b.version, p.job_version) AS version, o.eligibility, o.drain \
+           COALESCE(b.version, p.job_version) AS version, o.eligibility, o.drain, \
+           CAST(NULL AS BIGINT) AS hidden \
          FROM event_log AS e{stream_order} {} \
          JOIN names AS k ON k.id = e.key_ref \
          LEFT JOIN names AS j ON j.id = e.job_ref \
@@ -182,18 +238,18 @@ fn others(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Statemen
 }
 
 /// The window's allocations, one row each in order of their first event
-/// in it: those whose every event lies in the window as their lives row
-/// (migration 0022) has them, the others (crossing an end of the window,
-/// or inexact) summed from their events in it ([`from_events`]).
+/// in it: those whose every event lies in it as their lives row
+/// (migration 0022) has them, but for those [`counts`] counts, the others
+/// (crossing an end of the window, or inexact) summed from their events in
+/// it ([`from_events`]).
 fn allocations(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Statement {
     let mut b = Bounds::new(cluster_id, window, style);
     let (c, lo, hi) = (b.c.clone(), b.lo.clone(), b.hi.clone());
-    let whole = format!(
-        "l.first_index >= {lo} AND l.last_index >= {lo} AND l.last_index <= {hi} \
-         AND l.inexact = 0 \
-         AND l.min_at >= {} AND l.max_at < {}",
-        b.since, b.until
-    );
+    let whole = whole(&b);
+    let read = match usable_fit(window) {
+        Some(fit) => format!("{whole} AND NOT ({})", counted(&mut b, window, &fit)),
+        None => whole.clone(),
+    };
     let by_last = b.p.lives_by_last();
     let crossing = format!(
         "SELECT l.key_ref, l.namespace FROM allocation_lives AS l{by_last} \
@@ -205,12 +261,13 @@ fn allocations(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Sta
            'Allocation' AS topic, l.namespace, k.name AS key, j.name AS job_id, \
            n.name AS node_id, l.first_at AS event_at, {} AS status, {} AS ended_at, \
            l.node_name, l.task_group, CAST(NULL AS BIGINT) AS version, \
-           CAST(NULL AS TEXT) AS eligibility, CAST(NULL AS BOOLEAN) AS drain \
+           CAST(NULL AS TEXT) AS eligibility, CAST(NULL AS BOOLEAN) AS drain, \
+           CAST(NULL AS BIGINT) AS hidden \
          FROM allocation_lives AS l{by_last} \
          JOIN names AS k ON k.id = l.key_ref \
          LEFT JOIN names AS j ON j.id = l.job_ref \
          LEFT JOIN names AS n ON n.id = l.node_ref \
-         WHERE l.cluster_id = {c} AND {whole}",
+         WHERE l.cluster_id = {c} AND {read}",
         lives::status_name("l.last_status"),
         ended("l", &b)
     );
@@ -218,6 +275,86 @@ fn allocations(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Sta
     b.p.statement(format!(
         "{lived} UNION ALL {summed} ORDER BY raft_index, position"
     ))
+}
+
+/// The allocations of the window [`LaneWindow::fit`] counts rather than
+/// reads, per lane (job or node, as [`LaneWindow::others`] lays them out)
+/// and time bucket: of those whose lives row lies wholly in the window,
+/// the ones thinner than a pixel. `None` when the window is read without a
+/// fit, or not through the lives rows.
+pub fn counts(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Option<Statement> {
+    let fit = usable_fit(window).filter(|_| window.by_lives)?;
+    let mut b = Bounds::new(cluster_id, window, style);
+    let counted = counted(&mut b, window, &fit);
+    let (whole, c, since) = (whole(&b), b.c.clone(), b.since.clone());
+    let buckets = b.p.int(i64::from(fit.buckets));
+    let span = b.p.int(span(window));
+    let kept = b.p.int(to_i64(fit.kept_from));
+    let (lane, namespace) = match window.others {
+        Others::Markers => ("l.namespace, l.job_ref", "l.namespace"),
+        Others::Nodes => ("l.node_ref", "MIN(l.namespace)"),
+    };
+    let by_last = b.p.lives_by_last();
+    Some(b.p.statement(format!(
+        "SELECT v.namespace, j.name AS job_id, n.name AS node_id, v.node_name, \
+           v.bucket, v.count, v.kept_at \
+         FROM (SELECT {namespace} AS namespace, MIN(l.job_ref) AS job_ref, \
+                 MIN(l.node_ref) AS node_ref, MIN(l.node_name) AS node_name, \
+                 (l.first_at - {since}) * {buckets} / {span} AS bucket, COUNT(*) AS count, \
+                 MIN(CASE WHEN l.first_index >= {kept} THEN l.first_at END) AS kept_at \
+               FROM allocation_lives AS l{by_last} \
+               WHERE l.cluster_id = {c} AND {whole} AND {counted} \
+               GROUP BY {lane}, (l.first_at - {since}) * {buckets} / {span}) AS v \
+         LEFT JOIN names AS j ON j.id = v.job_ref \
+         LEFT JOIN names AS n ON n.id = v.node_ref"
+    )))
+}
+
+/// The lives rows (alias `l`) whose every event lies in the window.
+fn whole(b: &Bounds) -> String {
+    format!(
+        "l.first_index >= {lo} AND l.last_index >= {lo} AND l.last_index <= {hi} \
+         AND l.inexact = 0 AND l.min_at >= {since} AND l.max_at < {until}",
+        lo = b.lo,
+        hi = b.hi,
+        since = b.since,
+        until = b.until
+    )
+}
+
+/// Of the lives rows wholly in the window (alias `l`), those counted: the
+/// allocations placed after the window's starting moment whose bar, from
+/// their first event to their terminal status or the window's end, is
+/// shorter than a pixel (its length times the pixels under the window's).
+fn counted(b: &mut Bounds, window: &LaneWindow, fit: &Fit) -> String {
+    let after = b.p.int(to_i64(fit.after_index));
+    let width = b.p.int(i64::from(fit.width));
+    let span = b.p.int(span(window));
+    let end = format!(
+        "CASE WHEN {} THEN COALESCE({}, l.first_at) ELSE {} END",
+        lives::is_terminal("l.last_status"),
+        ended("l", b),
+        b.until
+    );
+    format!(
+        "l.first_index > {after} AND l.min_at > {} AND ({end} - l.first_at) * {width} < {span}",
+        b.since
+    )
+}
+
+/// The window's length in ms, at least 1.
+fn span(window: &LaneWindow) -> i64 {
+    window.until.saturating_sub(window.since).max(1)
+}
+
+/// The window's fit, when the sums it takes cannot overflow: a length
+/// within the window times the pixels or buckets.
+fn usable_fit(window: &LaneWindow) -> Option<Fit> {
+    window.fit.filter(|f| {
+        span(window)
+            .checked_mul(i64::from(f.width.max(f.buckets)))
+            .is_some()
+    })
 }
 
 /// Every allocation of the window summed from its events in it, one row
@@ -236,6 +373,7 @@ fn from_events(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Sta
 fn ended(g: &str, b: &Bounds) -> String {
     let (c, since, until) = (&b.c, &b.since, &b.until);
     let by_key = b.p.by_key();
+    let terminal = lives::is_terminal(&format!("{g}.last_status"));
     let again = format!(
         "(SELECT MIN(COALESCE(x.event_at, x.received_at)) FROM event_log AS x{by_key} \
           JOIN allocation_details AS xd ON xd.cluster_id = x.cluster_id \
@@ -246,7 +384,7 @@ fn ended(g: &str, b: &Bounds) -> String {
             AND x.event_at >= {since} AND x.event_at < {until})"
     );
     format!(
-        "CASE WHEN {g}.last_status % 8 NOT IN (3, 4, 5) THEN CAST(NULL AS BIGINT) \
+        "CASE WHEN NOT ({terminal}) THEN CAST(NULL AS BIGINT) \
            WHEN {g}.live_index IS NULL OR {g}.first_terminal > {g}.live_index \
            THEN {g}.terminal_at ELSE {again} END"
     )
@@ -274,7 +412,8 @@ fn summed_rows(b: &mut Bounds, keys: Option<&str>) -> String {
            COALESCE(f.event_at, f.received_at) AS event_at, \
            {} AS status, {} AS ended_at, \
            g.node_name, g.task_group, CAST(NULL AS BIGINT) AS version, \
-           CAST(NULL AS TEXT) AS eligibility, CAST(NULL AS BOOLEAN) AS drain \
+           CAST(NULL AS TEXT) AS eligibility, CAST(NULL AS BOOLEAN) AS drain, \
+           CAST(NULL AS BIGINT) AS hidden \
          FROM (SELECT e.key_ref, e.namespace, MIN(e.job_ref) AS job_ref, \
                  MIN(e.node_ref) AS node_ref, MIN(d.node_name) AS node_name, \
                  MIN(d.task_group) AS task_group, MIN(e.raft_index) AS first_index, \

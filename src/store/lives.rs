@@ -57,6 +57,13 @@ pub fn status_name(column: &str) -> String {
     format!("CASE {column} % 8 {whens} END")
 }
 
+/// Whether the [`status_number`] in `column` (`index * 8 + number`) is a
+/// terminal status: `column % 8 IN (3, 4, 5)`.
+pub fn is_terminal(column: &str) -> String {
+    let numbers: Vec<String> = TERMINAL_NUMBERS.map(|n| n.to_string()).collect();
+    format!("{column} % 8 IN ({})", numbers.join(", "))
+}
+
 /// The columns of `allocation_lives`, in the order [`Life`] binds them.
 pub const COLUMNS: &str = "cluster_id, key_ref, namespace, job_ref, node_ref, node_name, \
      task_group, first_index, first_position, first_at, last_index, last_status, live_index, \

@@ -19,7 +19,7 @@ use axum::routing::get;
 
 use super::capped::Capped;
 use super::lanes::{self, By, MAX_WIDTH, MIN_WIDTH};
-use super::window::{self, Window};
+use super::window::{self, Way, Window};
 use crate::archive::Cluster;
 use crate::query::QueryError;
 use crate::query::render::{Look, Output};
@@ -200,6 +200,7 @@ async fn lanes(State(state): State<ApiState>, Query(params): Params) -> Answer {
         from,
         to,
         width,
+        way: Way::Cheaper,
     };
     let lanes = window::lanes(state.store.as_ref(), &cluster, window)
         .await

@@ -99,6 +99,8 @@ pub struct Marker {
     pub at: i64,
     pub kind: Kind,
     pub label: String,
+    /// Earlier changes within its pixel it stands for (the label says so).
+    pub hidden: u32,
 }
 
 /// A period: a node down or draining (on its lane), a recorded gap or
@@ -122,7 +124,7 @@ pub struct Density {
 }
 
 /// The answer of `/api/v1/timeline`.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub struct Lanes {
     pub cluster: String,
     pub by: By,

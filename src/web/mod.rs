@@ -14,7 +14,7 @@ mod gaps;
 pub mod lanes;
 pub mod pages;
 mod sightings;
-mod window;
+pub mod window;
 
 pub use api::{ApiState, api_routes};
 pub use pages::page_routes;

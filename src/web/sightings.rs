@@ -1,7 +1,8 @@
 //! What the lanes take of an object ([`Sighting`]), read two ways: from the
 //! details stored beside a window's events ([`LaneRow`], no decoding: an
 //! allocation summed up over the window, any other object as one event
-//! shows it), and from a decoded object of the moment a window starts at. Both read the
+//! shows it; [`LaneCount`]: the lane of allocations counted together), and
+//! from a decoded object of the moment a window starts at. Both read the
 //! same payload fields, so an object gives the same sighting either way.
 
 use std::collections::HashMap;
@@ -9,7 +10,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use super::lanes::{Sighting, Topic};
-use crate::store::LaneRow;
+use crate::store::{LaneCount, LaneRow};
 
 /// A window's event as its details describe it.
 pub fn from_row(row: LaneRow) -> Option<(Topic, Sighting, i64)> {
@@ -26,8 +27,20 @@ pub fn from_row(row: LaneRow) -> Option<(Topic, Sighting, i64)> {
         ended: row.ended_at,
         version: row.version,
         draining,
+        thinned: row.hidden.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
     };
     Some((topic, sighting, row.event_at))
+}
+
+/// The lane of allocations counted together, as one of them names it.
+pub fn from_count(count: &LaneCount) -> Sighting {
+    Sighting {
+        namespace: count.namespace.clone(),
+        job_id: count.job_id.clone().unwrap_or_default(),
+        node_id: count.node_id.clone().unwrap_or_default(),
+        node_name: count.node_name.clone().unwrap_or_default(),
+        ..Sighting::default()
+    }
 }
 
 /// The fields of a payload object the lanes use.
@@ -87,6 +100,7 @@ pub fn from_event(topic: &str, raw: &str) -> Option<(Topic, Sighting)> {
         ended: None,
         version,
         draining,
+        thinned: None,
     };
     Some((topic_kind, sighting))
 }

@@ -11,10 +11,10 @@ use futures_util::TryStreamExt;
 use super::gaps;
 use super::lanes::{Builder, By, Kind, Lanes};
 use super::sightings;
-use crate::archive::{Cluster, Gap, PageQuery, Prune};
+use crate::archive::{Cluster, Gap, PageQuery};
 use crate::query::QueryError;
 use crate::query::json::{NS_PER_MS, time_ms};
-use crate::store::{LaneWindow, MomentQuery, Others, Point, Rows, Store};
+use crate::store::{Fit, LaneWindow, MomentQuery, Others, Point, Rows, Store};
 
 /// Rows (allocations, other events) read for one answer at most; past
 /// them the answer says it is truncated.
@@ -43,6 +43,24 @@ pub struct Window {
     pub to: Option<i64>,
     /// The pixels of the page's time axis (`0`: the default).
     pub width: u32,
+    /// How its allocations are read.
+    pub way: Way,
+}
+
+/// How a window's allocations are read: both ways give the same lanes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Way {
+    /// The way [`by_lives`] judges cheaper for the window (what the API
+    /// does).
+    #[default]
+    Cheaper,
+    /// Every event of the window read, each allocation summed from its
+    /// own: nothing is counted or thinned by the database. The slowest
+    /// way; what the others are held equal to.
+    Events,
+    /// Through the allocations' lives rows, those thinner than a pixel
+    /// counted by the database ([`LaneWindow::fit`]).
+    Lives,
 }
 
 /// The lanes of a window.
@@ -53,10 +71,23 @@ pub async fn lanes(
 ) -> Result<Lanes, QueryError> {
     let (from, to) = bounds(store, cluster, window).await?;
     let mut builder = Builder::new(window.by, from, to, window.width);
-    seed(store, cluster, from, &mut builder).await?;
+    let seeded = seed(store, cluster, from, &mut builder).await?;
     let span = store.time_span(cluster, Some(from), Some(to)).await?;
     let prune = store.pruned(cluster).await?;
-    let read = read_rows(store, cluster, (from, to), span, &prune, &mut builder).await?;
+    let cut = prune.as_ref().map_or(0, |p| p.before_index);
+    let mut read = Read::default();
+    if let Some(span) = span {
+        let lanes = lane_window(
+            cluster,
+            &builder,
+            (from, to),
+            span,
+            window.way,
+            (seeded, cut),
+        );
+        read_rows(store, cluster, &lanes, cut, &mut builder, &mut read).await?;
+        read_counts(store, cluster, &lanes, &mut builder, &mut read).await?;
+    }
     let gaps = store.gaps(cluster).await?;
     for gap in gaps::reaching(&gaps, span) {
         gap_band(store, cluster, gap, (from, to), &mut builder).await?;
@@ -110,20 +141,21 @@ async fn newest_time(store: &dyn Store, cluster: &Cluster) -> Result<i64, QueryE
     Ok(newest.first().map_or(0, |e| e.time))
 }
 
-/// The nodes, jobs and allocations present when the window starts.
+/// The nodes, jobs and allocations present when the window starts; the
+/// raft index of that moment (0: nothing was archived before it).
 async fn seed(
     store: &dyn Store,
     cluster: &Cluster,
     from: i64,
     builder: &mut Builder,
-) -> Result<(), QueryError> {
+) -> Result<u64, QueryError> {
     let query = MomentQuery {
         point: Point::Time(from),
         terminal_within: Some(0),
         refs: Vec::new(),
     };
     let Some(moment) = store.moment(cluster, &query).await? else {
-        return Ok(());
+        return Ok(0);
     };
     let mut rows = store.moment_objects(cluster, &moment, Rows::Shown);
     while let Some(row) = rows.try_next().await? {
@@ -131,7 +163,7 @@ async fn seed(
             builder.add(topic, object, from, true);
         }
     }
-    Ok(())
+    Ok(moment.index)
 }
 
 /// What reading a window's rows found out.
@@ -143,35 +175,60 @@ struct Read {
     first_kept: Option<i64>,
 }
 
-/// Feeds the window's rows to `builder`: its events span the raft indexes
-/// `span` (from the index by time).
-async fn read_rows(
-    store: &dyn Store,
+impl Read {
+    /// Takes in the time of a row at or after the prune's cut.
+    fn kept(&mut self, at: i64) {
+        self.first_kept = Some(self.first_kept.map_or(at, |t| t.min(at)));
+    }
+}
+
+/// What the window reads: its events span the raft indexes `span` (from
+/// the index by time); `seeded` is the index of the moment it starts
+/// from, `cut` the first index retention kept.
+fn lane_window(
     cluster: &Cluster,
-    (from, to): (i64, i64),
-    span: Option<(u64, u64)>,
-    prune: &Option<Prune>,
-    builder: &mut Builder,
-) -> Result<Read, QueryError> {
-    let mut read = Read::default();
-    let Some((from_index, to_index)) = span else {
-        return Ok(read);
-    };
-    let window = LaneWindow {
+    builder: &Builder,
+    (since, until): (i64, i64),
+    (from_index, to_index): (u64, u64),
+    way: Way,
+    (seeded, cut): (u64, u64),
+) -> LaneWindow {
+    let (width, buckets) = builder.pixels();
+    LaneWindow {
         from_index,
         to_index,
-        since: from,
-        until: to,
-        by_lives: by_lives(cluster, from_index, to_index),
+        since,
+        until,
+        by_lives: match way {
+            Way::Cheaper => by_lives(cluster, from_index, to_index),
+            Way::Events => false,
+            Way::Lives => true,
+        },
         // Lanes per job draw no node's periods, lanes per node no job's
         // versions or deployments (the builder drops what it is given).
         others: match builder.by() {
             By::Job => Others::Markers,
             By::Node => Others::Nodes,
         },
-    };
-    let cut = prune.as_ref().map_or(0, |p| p.before_index);
-    let mut rows = store.lane_rows(cluster, &window);
+        fit: (way != Way::Events).then_some(Fit {
+            width,
+            buckets,
+            after_index: seeded,
+            kept_from: cut,
+        }),
+    }
+}
+
+/// Feeds the window's rows to `builder`.
+async fn read_rows(
+    store: &dyn Store,
+    cluster: &Cluster,
+    window: &LaneWindow,
+    cut: u64,
+    builder: &mut Builder,
+    read: &mut Read,
+) -> Result<(), QueryError> {
+    let mut rows = store.lane_rows(cluster, window);
     let mut count = 0usize;
     while let Some(row) = rows.try_next().await? {
         if count == MAX_ROWS {
@@ -180,16 +237,33 @@ async fn read_rows(
         }
         count += 1;
         if u64::try_from(row.raft_index).is_ok_and(|i| i >= cut) {
-            let at = read
-                .first_kept
-                .map_or(row.event_at, |t| t.min(row.event_at));
-            read.first_kept = Some(at);
+            read.kept(row.event_at);
         }
         if let Some((topic, object, at)) = sightings::from_row(row) {
             builder.add(topic, object, at, false);
         }
     }
-    Ok(read)
+    Ok(())
+}
+
+/// Feeds the allocations the database counted to `builder`.
+async fn read_counts(
+    store: &dyn Store,
+    cluster: &Cluster,
+    window: &LaneWindow,
+    builder: &mut Builder,
+    read: &mut Read,
+) -> Result<(), QueryError> {
+    let mut counts = store.lane_counts(cluster, window);
+    while let Some(counted) = counts.try_next().await? {
+        if let Some(at) = counted.kept_at {
+            read.kept(at);
+        }
+        let bucket = u32::try_from(counted.bucket).unwrap_or(0);
+        let count = u32::try_from(counted.count).unwrap_or(u32::MAX);
+        builder.add_counted(&sightings::from_count(&counted), bucket, count);
+    }
+    Ok(())
 }
 
 /// Whether the window's allocations are read through their lives rows

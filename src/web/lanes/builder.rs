@@ -51,6 +51,11 @@ pub struct Sighting {
     pub version: Option<i64>,
     /// A node draining or ineligible.
     pub draining: bool,
+    /// A job's version or a deployment's status already found changed
+    /// (and thinned) before it got here: the earlier changes within its
+    /// pixel it stands for. `None`: the builder decides whether it
+    /// changed.
+    pub thinned: Option<u32>,
 }
 
 /// What a node was last seen doing, for its bands.
@@ -106,6 +111,21 @@ impl Builder {
     /// How the lanes are laid out.
     pub fn by(&self) -> By {
         self.by
+    }
+
+    /// The pixels of the time axis the answer is fitted to, and the time
+    /// buckets allocations are counted in.
+    pub fn pixels(&self) -> (u32, u32) {
+        self.fit.pixels()
+    }
+
+    /// Takes in `count` allocations of the window counted before they got
+    /// here (as [`Builder::add`] would count them: thinner than a pixel,
+    /// placed after the window starts), on the lane of `alloc` in
+    /// `bucket`.
+    pub fn add_counted(&mut self, alloc: &Sighting, bucket: u32, count: u32) {
+        let lane = self.lane_of(alloc);
+        self.fit.count(lane, bucket, count);
     }
 
     /// Takes in one object of `topic` seen at `at`; `before` marks an
@@ -183,7 +203,8 @@ impl Builder {
         };
         let lane = format!("{}/{}", job.namespace, job.id);
         let previous = self.versions.insert(lane.clone(), version);
-        if before || previous == Some(version) || self.by != By::Job {
+        let changed = job.thinned.is_some() || previous != Some(version);
+        if before || !changed || self.by != By::Job {
             return;
         }
         self.markers.push(Marker {
@@ -191,6 +212,7 @@ impl Builder {
             at,
             kind: Kind::Version,
             label: format!("version {version}"),
+            hidden: job.thinned.unwrap_or(0),
         });
     }
 
@@ -198,7 +220,9 @@ impl Builder {
         let previous = self
             .deployments
             .insert(deployment.id.clone(), deployment.status.clone());
-        if before || previous.as_deref() == Some(&deployment.status) || self.by != By::Job {
+        let changed =
+            deployment.thinned.is_some() || previous.as_deref() != Some(&deployment.status);
+        if before || !changed || self.by != By::Job {
             return;
         }
         let short: String = deployment.id.chars().take(8).collect();
@@ -211,6 +235,7 @@ impl Builder {
             at,
             kind: Kind::Deployment,
             label: format!("deployment {short}{version} {}", deployment.status),
+            hidden: deployment.thinned.unwrap_or(0),
         });
     }
 

@@ -98,12 +98,24 @@ impl Fitter {
         let at = i128::from(bar.start.saturating_sub(self.from).max(0));
         let buckets = i128::from(self.buckets);
         let bucket = (at * buckets / self.span()).min(buckets - 1);
+        self.count(bar.lane, u32::try_from(bucket).unwrap_or(0), 1);
+    }
+
+    /// The pixels of the time axis and the buckets of counts.
+    pub fn pixels(&self) -> (u32, u32) {
+        (self.width, self.buckets)
+    }
+
+    /// Counts `n` allocations of `lane` in `bucket` (one past the last is
+    /// the last).
+    pub fn count(&mut self, lane: String, bucket: u32, n: u32) {
         let size = self.buckets as usize;
-        let lane = self.counts.entry(bar.lane).or_insert_with(|| vec![0; size]);
-        if let Some(count) = usize::try_from(bucket).ok().and_then(|b| lane.get_mut(b)) {
-            *count = count.saturating_add(1);
+        let lane = self.counts.entry(lane).or_insert_with(|| vec![0; size]);
+        let bucket = (bucket as usize).min(size.saturating_sub(1));
+        if let Some(count) = lane.get_mut(bucket) {
+            *count = count.saturating_add(n);
         }
-        self.counted += 1;
+        self.counted += u64::from(n);
     }
 
     /// The bars drawn in order of start, and the counts.
@@ -128,38 +140,36 @@ impl Fitter {
 
 /// The markers of the window `[from, to)` that are more than a pixel
 /// apart on their lane, for each kind: of those closer, the last stands
-/// for the others and says how many it stands for. In order of time.
+/// for the others and says how many it stands for (with those each stood
+/// for already). In order of time.
 pub fn thin_markers(mut markers: Vec<Marker>, (from, to): (i64, i64), width: u32) -> Vec<Marker> {
     let span = i128::from(to.saturating_sub(from).max(1));
     let pixel = |at: i64| (i128::from(at) - i128::from(from)) * i128::from(width.max(1)) / span;
     markers.sort_by(|a, b| (&a.lane, a.kind.as_str(), a.at).cmp(&(&b.lane, b.kind.as_str(), b.at)));
     let mut kept: Vec<Marker> = Vec::with_capacity(markers.len());
-    let mut hidden = 0u32;
-    for marker in markers {
-        let same = kept.last().is_some_and(|last| {
+    for mut marker in markers {
+        if let Some(last) = kept.last_mut().filter(|last| {
             last.lane == marker.lane
                 && last.kind == marker.kind
                 && pixel(last.at) == pixel(marker.at)
-        });
-        if same {
-            hidden += 1;
-            if let Some(last) = kept.last_mut() {
-                *last = marker;
-            }
+        }) {
+            marker.hidden = marker.hidden.saturating_add(last.hidden.saturating_add(1));
+            *last = marker;
             continue;
         }
-        note_hidden(kept.last_mut(), hidden);
-        hidden = 0;
         kept.push(marker);
     }
-    note_hidden(kept.last_mut(), hidden);
+    for marker in &mut kept {
+        note_hidden(marker);
+    }
     kept.sort_by(|a, b| (a.at, &a.lane).cmp(&(b.at, &b.lane)));
     kept
 }
 
 /// Says on `marker` how many earlier ones within its pixel it stands for.
-fn note_hidden(marker: Option<&mut Marker>, hidden: u32) {
-    if let Some(marker) = marker.filter(|_| hidden > 0) {
+fn note_hidden(marker: &mut Marker) {
+    let hidden = marker.hidden;
+    if hidden > 0 {
         let s = if hidden == 1 { "" } else { "s" };
         marker.label = format!(
             "{} ({hidden} earlier change{s} within this pixel)",

@@ -277,3 +277,52 @@ fn markers_within_a_pixel_of_each_other_are_drawn_as_the_last_of_them() {
         ]
     );
 }
+
+#[test]
+fn a_change_thinned_before_it_arrives_adds_the_changes_it_stands_for() {
+    // 10 s over 1,000 pixels: a pixel is 10 ms.
+    let mut b = Builder::new(By::Job, 0, 10_000, 1_000);
+    b.add(Topic::Job, job("web", 1), 0, true);
+    // The same version as at the start, but already found changed: marked.
+    let thinned = Sighting {
+        thinned: Some(3),
+        ..job("web", 1)
+    };
+    b.add(Topic::Job, thinned, 102, false);
+    b.add(Topic::Job, job("web", 2), 105, false);
+    b.add(Topic::Job, job("web", 2), 300, false);
+    let lanes = b.finish("test", false);
+    let markers: Vec<_> = lanes
+        .markers
+        .iter()
+        .map(|m| (m.at, m.hidden, m.label.as_str()))
+        .collect();
+    assert_eq!(
+        markers,
+        vec![(105, 4, "version 2 (4 earlier changes within this pixel)")]
+    );
+}
+
+#[test]
+fn allocations_counted_before_they_arrive_add_to_their_lane_and_bucket() {
+    let mut b = Builder::new(By::Node, 0, 1_000, 100);
+    b.add_counted(&alloc("a1", "web", "n1", "complete"), 3, 5);
+    b.add_counted(&alloc("a2", "api", "n1", "failed"), 3, 2);
+    b.add_counted(&alloc("a3", "web", "n2", "complete"), 999, 1);
+    let lanes = b.finish("test", false);
+    assert_eq!(lanes.counted, 8);
+    assert!(lanes.bars.is_empty());
+    let density: Vec<_> = lanes
+        .density
+        .iter()
+        .map(|d| {
+            (
+                d.lane.as_str(),
+                d.counts.iter().sum::<u32>(),
+                d.counts[3],
+                d.counts[24],
+            )
+        })
+        .collect();
+    assert_eq!(density, vec![("n1", 7, 7, 0), ("n2", 1, 0, 1)]);
+}

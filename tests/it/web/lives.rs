@@ -3,11 +3,14 @@
 //! summing the window's events. Both ways give the same rows, for windows
 //! whole, cutting allocations at either end, and narrow: after history
 //! was imported behind what was stored and imported again, and after a
-//! prune took some of the events.
+//! prune took some of the events. So do the answers of the timeline,
+//! where the database counts the lives thinner than a pixel.
 
 use futures_util::TryStreamExt;
 use nomad_chronicle::archive::{ArchivedEvent, Cluster};
-use nomad_chronicle::store::{LaneRow, LaneWindow, Others, Store};
+use nomad_chronicle::store::{Fit, LaneRow, LaneWindow, Others, Store};
+use nomad_chronicle::web::lanes::By;
+use nomad_chronicle::web::window::{self, Way, Window};
 use nomad_sim::Generator;
 
 use crate::common::{Archive, Backend, on_both_backends};
@@ -36,6 +39,12 @@ async fn the_lanes_read_through_the_lives_equal_those_summed_from_events(backend
     }
     let compared = same_lanes(&archive).await;
     assert!(compared > 300, "only {compared} allocation rows compared");
+    let (counted, hidden) = same_answers(&archive).await;
+    assert!(
+        counted > 50,
+        "the database counted only {counted} allocations"
+    );
+    assert!(hidden > 5, "the database thinned only {hidden} markers");
 
     let before = frames[part(1)].index.to_string();
     archive
@@ -43,6 +52,7 @@ async fn the_lanes_read_through_the_lives_equal_those_summed_from_events(backend
         .await
         .assert_success();
     same_lanes(&archive).await;
+    same_answers(&archive).await;
 }
 
 async fn an_archive_from_before_the_lives_gets_them_on_upgrade(backend: Backend) {
@@ -94,6 +104,7 @@ async fn same_lanes(archive: &Archive) -> usize {
                 until,
                 by_lives,
                 others,
+                fit: None,
             };
             let summed = rows(store.as_ref(), &cluster, &window(false)).await;
             let lived = rows(store.as_ref(), &cluster, &window(true)).await;
@@ -105,8 +116,73 @@ async fn same_lanes(archive: &Archive) -> usize {
     compared
 }
 
-/// The whole history, its middle half, and twenty narrow windows across
-/// it, by Nomad's time.
+/// Answers windows across the archive's history every way, on time axes
+/// of a few widths, and holds them equal to the answer read from every
+/// event; returns how many allocations the database counted and how many
+/// markers it thinned away, in the widest window on the narrowest axis.
+async fn same_answers(archive: &Archive) -> (i64, i64) {
+    let events = archive.archived("test").await;
+    let (store, cluster) = archive.open("test").await;
+    for (since, until) in windows(&events) {
+        for (by, width) in [
+            (By::Job, 100),
+            (By::Job, 1_000),
+            (By::Node, 100),
+            (By::Node, 8_000),
+        ] {
+            let window = |way| Window {
+                by,
+                from: Some(since),
+                to: Some(until),
+                width,
+                way,
+            };
+            let every = window::lanes(store.as_ref(), &cluster, window(Way::Events)).await;
+            let every = every.expect("lanes");
+            for way in [Way::Lives, Way::Cheaper] {
+                let fitted = window::lanes(store.as_ref(), &cluster, window(way)).await;
+                assert_eq!(
+                    fitted.expect("lanes"),
+                    every,
+                    "the window [{since}, {until}), {by:?}, {width} px, {way:?}"
+                );
+            }
+        }
+    }
+    let (since, until) = windows(&events)[2];
+    let (from_index, to_index) = store
+        .time_span(&cluster, Some(since), Some(until))
+        .await
+        .expect("time span")
+        .expect("events");
+    let whole = LaneWindow {
+        from_index,
+        to_index,
+        since,
+        until,
+        by_lives: true,
+        others: Others::Markers,
+        fit: Some(Fit {
+            width: 100,
+            buckets: 25,
+            after_index: 0,
+            kept_from: 0,
+        }),
+    };
+    let counts: Vec<_> = store
+        .lane_counts(&cluster, &whole)
+        .try_collect()
+        .await
+        .expect("lane counts");
+    let markers = rows(store.as_ref(), &cluster, &whole).await;
+    store.close().await;
+    let counted = counts.iter().map(|c| c.count).sum();
+    (counted, markers.iter().filter_map(|r| r.hidden).sum())
+}
+
+/// The whole history, it zoomed out to a fifth and a twentieth of the
+/// window (most allocations thinner than a pixel), its middle half, and
+/// twenty narrow windows across it, by Nomad's time.
 fn windows(events: &[ArchivedEvent]) -> Vec<(i64, i64)> {
     let mut times: Vec<i64> = events.iter().map(|e| e.time).collect();
     times.sort_unstable();
@@ -114,7 +190,13 @@ fn windows(events: &[ArchivedEvent]) -> Vec<(i64, i64)> {
         return Vec::new();
     };
     let at = |part: usize, of: usize| times[(times.len() - 1) * part / of];
-    let mut windows = vec![(first, last + 1), (at(1, 4), at(3, 4))];
+    let length = last - first;
+    let mut windows = vec![
+        (first, last + 1),
+        (first - 4 * length, last + 1),
+        (first - 19 * length, last + 1),
+        (at(1, 4), at(3, 4)),
+    ];
     windows.extend((0..20).map(|i| (at(i, 20), at(i, 20) + (last - first) / 40 + 1)));
     windows
 }
