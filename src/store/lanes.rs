@@ -112,7 +112,7 @@ pub struct LaneRow {
     pub drain: Option<bool>,
     /// A job's version or a deployment's status the database found
     /// changed and thinned ([`LaneWindow::fit`]): the number of earlier
-    /// changes within its pixel it stands for. `None` on every other row.
+    /// changes within its bucket it stands for. `None` on every other row.
     pub hidden: Option<i64>,
 }
 

@@ -46,6 +46,16 @@ impl Params {
         }
     }
 
+    /// SQLite's hint to read a window's Job and Deployment events from the
+    /// index made for the timeline's markers (migration 0023), which holds
+    /// every column they are read for.
+    pub fn markers(&self) -> &'static str {
+        match self.style {
+            Placeholders::Question => " INDEXED BY event_log_markers",
+            Placeholders::Numbered => "",
+        }
+    }
+
     /// SQLite's hint to look an object's events up by key: without
     /// statistics it would rather read every event of the index range
     /// through the identity index.

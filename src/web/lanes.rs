@@ -99,7 +99,8 @@ pub struct Marker {
     pub at: i64,
     pub kind: Kind,
     pub label: String,
-    /// Earlier changes within its pixel it stands for (the label says so).
+    /// Earlier changes within its bucket of pixels it stands for (the
+    /// label says so).
     pub hidden: u32,
 }
 

@@ -2,8 +2,8 @@
 //! the database ([`statement`]) rather than read one event a row: of a
 //! job's Job events only those whose version differs from the one before
 //! in the window, of a deployment's events only those whose status
-//! differs, and of those changes, on each lane and pixel of the page's
-//! time axis, only the last (by time, then stream order) with the number
+//! differs, and of those changes, on each lane and bucket of the page's
+//! time axis ([`Fit::buckets`]), only the last (by time, then stream order) with the number
 //! of the others it stands for. An object's first event of the window is
 //! a change when nothing of the object was archived by the moment the
 //! window starts at ([`Fit::after_index`]); otherwise it is returned as it
@@ -12,10 +12,14 @@
 use super::{Bounds, Fit, LaneWindow, span};
 use crate::store::statement::{Placeholders, Statement};
 
+/// The condition of the index the events are read by (migration 0023),
+/// which SQLite takes only when a query states it.
+const MARKED: &str = "e.topic IN ('Job', 'Deployment')";
+
 /// The window's markers (lanes per job), in stream order, as
 /// [`super::LaneRow`]s: `hidden` is `NULL` on a first event left for the
 /// caller to judge, and on a change found here the number of earlier
-/// changes within its pixel that it stands for.
+/// changes within its bucket that it stands for.
 pub fn statement(
     cluster_id: i64,
     window: &LaneWindow,
@@ -23,11 +27,11 @@ pub fn statement(
     style: Placeholders,
 ) -> Statement {
     let mut b = Bounds::new(cluster_id, window, style);
-    let width = b.p.int(i64::from(fit.width));
+    let buckets = b.p.int(i64::from(fit.buckets));
     let span = b.p.int(span(window));
     let after = b.p.int(crate::store::to_i64(fit.after_index));
     let (c, since) = (b.c.clone(), b.since.clone());
-    let (stream_order, by_key) = (b.p.stream_order(), b.p.by_key());
+    let (by_markers, by_key) = (b.p.markers(), b.p.by_key());
     let within = &b.within;
     let order = "ORDER BY e.raft_index, e.position";
     let jobs = format!(
@@ -37,10 +41,10 @@ pub fn statement(
            ROW_NUMBER() OVER (PARTITION BY e.namespace, e.key_ref {order}) AS nth, \
            CASE WHEN LAG(d.version) OVER (PARTITION BY e.namespace, e.key_ref {order}) \
              = d.version THEN 0 ELSE 1 END AS changed \
-         FROM event_log AS e{stream_order} \
+         FROM event_log AS e{by_markers} \
          JOIN job_details AS d ON d.cluster_id = e.cluster_id \
            AND d.raft_index = e.raft_index AND d.position = e.position \
-         WHERE {within} AND e.topic = 'Job' AND d.version IS NOT NULL"
+         WHERE {within} AND e.topic = 'Job' AND {MARKED} AND d.version IS NOT NULL"
     );
     let status = "COALESCE(d.status, '')";
     let deployments = format!(
@@ -50,19 +54,19 @@ pub fn statement(
            ROW_NUMBER() OVER (PARTITION BY e.key_ref {order}) AS nth, \
            CASE WHEN LAG({status}) OVER (PARTITION BY e.key_ref {order}) \
              = {status} THEN 0 ELSE 1 END AS changed \
-         FROM event_log AS e{stream_order} \
+         FROM event_log AS e{by_markers} \
          LEFT JOIN deployment_details AS d ON d.cluster_id = e.cluster_id \
            AND d.raft_index = e.raft_index AND d.position = e.position \
-         WHERE {within} AND e.topic = 'Deployment'"
+         WHERE {within} AND e.topic = 'Deployment' AND {MARKED}"
     );
     // An object's first event stands alone (`single`) when the object may
     // be in the starting moment; the changes are ranked within their lane
-    // and pixel, the last first.
+    // and bucket, the last first.
     let seen = format!(
         "EXISTS (SELECT 1 FROM event_log AS x{by_key} WHERE x.topic = u.topic \
            AND x.key_ref = u.key_ref AND x.cluster_id = {c} AND x.raft_index <= {after})"
     );
-    let group = "PARTITION BY c.topic, c.namespace, c.lane_ref, c.single, c.pixel";
+    let group = "PARTITION BY c.topic, c.namespace, c.lane_ref, c.single, c.bucket";
     let ranked = format!(
         "SELECT c.*, \
            ROW_NUMBER() OVER ({group} ORDER BY c.event_at DESC, c.raft_index DESC, \
@@ -70,7 +74,7 @@ pub fn statement(
            COUNT(*) OVER ({group}) AS changes \
          FROM (SELECT u.*, CASE WHEN u.nth <> 1 THEN 0 WHEN {seen} THEN 1 ELSE 0 END \
                  AS single, \
-                 (u.event_at - {since}) * {width} / {span} AS pixel \
+                 (u.event_at - {since}) * {buckets} / {span} AS bucket \
                FROM ({jobs} UNION ALL {deployments}) AS u \
                WHERE u.nth = 1 OR u.changed = 1) AS c"
     );

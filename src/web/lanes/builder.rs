@@ -53,7 +53,7 @@ pub struct Sighting {
     pub draining: bool,
     /// A job's version or a deployment's status already found changed
     /// (and thinned) before it got here: the earlier changes within its
-    /// pixel it stands for. `None`: the builder decides whether it
+    /// bucket of pixels it stands for. `None`: the builder decides whether it
     /// changed.
     pub thinned: Option<u32>,
 }
@@ -323,7 +323,7 @@ impl Builder {
             self.fit.take(bar, 0);
         }
         let fitted = self.fit.finish();
-        let markers = pixels::thin_markers(self.markers, (self.from, self.to), fitted.width);
+        let markers = pixels::thin_markers(self.markers, (self.from, self.to), fitted.buckets);
         Lanes {
             cluster: cluster.to_owned(),
             by: self.by,

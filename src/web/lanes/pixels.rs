@@ -2,7 +2,7 @@
 //! page's time axis as they arrive ([`Fitter`]). A bar shorter than one
 //! pixel would not be seen, so it is counted instead, once, in the bucket
 //! of [`BUCKET_PX`] pixels where it starts on its lane; past [`MAX_BARS`]
-//! bars the later ones are counted too. Markers of one kind within a pixel
+//! bars the later ones are counted too. Markers of one kind within a bucket
 //! of each other on a lane are drawn as one ([`thin_markers`]). So an
 //! answer stays small however long the window, and so does what is held
 //! while it is built: the bars drawn and one count per lane and bucket.
@@ -11,8 +11,9 @@ use std::collections::HashMap;
 
 use super::{Bar, Density, Marker};
 
-/// Bars drawn at most; beyond them allocations are counted.
-pub const MAX_BARS: usize = 10_000;
+/// Bars drawn at most; beyond them allocations are counted. More than a
+/// lane of a page holds side by side, and an answer of about 2 MB.
+pub const MAX_BARS: usize = 4_000;
 
 /// Pixels of the time axis per bucket of counts.
 pub const BUCKET_PX: u32 = 4;
@@ -138,20 +139,21 @@ impl Fitter {
     }
 }
 
-/// The markers of the window `[from, to)` that are more than a pixel
-/// apart on their lane, for each kind: of those closer, the last stands
-/// for the others and says how many it stands for (with those each stood
-/// for already). In order of time.
-pub fn thin_markers(mut markers: Vec<Marker>, (from, to): (i64, i64), width: u32) -> Vec<Marker> {
+/// The markers of the window `[from, to)` that are in different buckets
+/// of [`BUCKET_PX`] pixels on their lane (the window cut into `buckets`),
+/// for each kind: of those in one, the last stands for the others and
+/// says how many it stands for (with those each stood for already). In
+/// order of time.
+pub fn thin_markers(mut markers: Vec<Marker>, (from, to): (i64, i64), buckets: u32) -> Vec<Marker> {
     let span = i128::from(to.saturating_sub(from).max(1));
-    let pixel = |at: i64| (i128::from(at) - i128::from(from)) * i128::from(width.max(1)) / span;
+    let bucket = |at: i64| (i128::from(at) - i128::from(from)) * i128::from(buckets.max(1)) / span;
     markers.sort_by(|a, b| (&a.lane, a.kind.as_str(), a.at).cmp(&(&b.lane, b.kind.as_str(), b.at)));
     let mut kept: Vec<Marker> = Vec::with_capacity(markers.len());
     for mut marker in markers {
         if let Some(last) = kept.last_mut().filter(|last| {
             last.lane == marker.lane
                 && last.kind == marker.kind
-                && pixel(last.at) == pixel(marker.at)
+                && bucket(last.at) == bucket(marker.at)
         }) {
             marker.hidden = marker.hidden.saturating_add(last.hidden.saturating_add(1));
             *last = marker;
@@ -166,13 +168,13 @@ pub fn thin_markers(mut markers: Vec<Marker>, (from, to): (i64, i64), width: u32
     kept
 }
 
-/// Says on `marker` how many earlier ones within its pixel it stands for.
+/// Says on `marker` how many earlier ones within its bucket it stands for.
 fn note_hidden(marker: &mut Marker) {
     let hidden = marker.hidden;
     if hidden > 0 {
         let s = if hidden == 1 { "" } else { "s" };
         marker.label = format!(
-            "{} ({hidden} earlier change{s} within this pixel)",
+            "{} ({hidden} earlier change{s} within these {BUCKET_PX} pixels)",
             marker.label
         );
     }

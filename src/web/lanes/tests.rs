@@ -257,10 +257,10 @@ fn the_answer_is_written_with_pascal_case_keys_and_rfc_3339_times() {
 }
 
 #[test]
-fn markers_within_a_pixel_of_each_other_are_drawn_as_the_last_of_them() {
-    // 10 s over 1,000 pixels: a pixel is 10 ms.
+fn markers_within_a_bucket_of_pixels_are_drawn_as_the_last_of_them() {
+    // 10 s over 1,000 pixels: a bucket of 4 pixels is 40 ms.
     let mut b = Builder::new(By::Job, 0, 10_000, 1_000);
-    for (version, at) in [(1, 100), (2, 103), (3, 108), (4, 500)] {
+    for (version, at) in [(1, 120), (2, 133), (3, 158), (4, 160)] {
         b.add(Topic::Job, job("web", version), at, false);
     }
     let lanes = b.finish("test", false);
@@ -272,15 +272,15 @@ fn markers_within_a_pixel_of_each_other_are_drawn_as_the_last_of_them() {
     assert_eq!(
         markers,
         vec![
-            (108, "version 3 (2 earlier changes within this pixel)"),
-            (500, "version 4")
+            (158, "version 3 (2 earlier changes within these 4 pixels)"),
+            (160, "version 4")
         ]
     );
 }
 
 #[test]
 fn a_change_thinned_before_it_arrives_adds_the_changes_it_stands_for() {
-    // 10 s over 1,000 pixels: a pixel is 10 ms.
+    // 10 s over 1,000 pixels: a bucket of 4 pixels is 40 ms.
     let mut b = Builder::new(By::Job, 0, 10_000, 1_000);
     b.add(Topic::Job, job("web", 1), 0, true);
     // The same version as at the start, but already found changed: marked.
@@ -299,7 +299,11 @@ fn a_change_thinned_before_it_arrives_adds_the_changes_it_stands_for() {
         .collect();
     assert_eq!(
         markers,
-        vec![(105, 4, "version 2 (4 earlier changes within this pixel)")]
+        vec![(
+            105,
+            4,
+            "version 2 (4 earlier changes within these 4 pixels)"
+        )]
     );
 }
 
