@@ -43,6 +43,10 @@ impl PgStore {
         let options = PgConnectOptions::from_str(secret.expose())
             .map_err(|e| open_error(&display, e))?
             .application_name("nomad-chronicle")
+            // Without statistics a wide window's statements are costed high
+            // enough for PostgreSQL to compile them first, which took longer
+            // (1.9 s) than running them (docs/performance.md).
+            .options([("jit", "off"), ("plan_cache_mode", "force_custom_plan")])
             .log_slow_statements(log::LevelFilter::Debug, crate::store::SLOW_STATEMENT);
         if !access.writes() {
             return Self::open_reader(options, display, access).await;
