@@ -485,7 +485,7 @@ async fn query_and_jq(args: &AllBench) -> anyhow::Result<()> {
     println!(
         "\nquery latency at {} events ({}; {:.0} MiB):\n",
         report.archive_events,
-        bench.db,
+        query::shown(&bench.db),
         report.archive_bytes as f64 / (1024.0 * 1024.0)
     );
     println!("| query | p50 ms | p99 ms | runs |");

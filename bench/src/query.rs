@@ -69,12 +69,17 @@ pub struct QueryReport {
     pub samples: Samples,
 }
 
+/// An archive's URL as `DbUrl` writes it: without its password.
+pub fn shown(db: &str) -> String {
+    DbUrl::parse(db).map_or_else(|_| "(the archive)".to_owned(), |url| url.to_string())
+}
+
 /// `bench query`: prints the table.
 pub async fn command(args: QueryBench) -> anyhow::Result<()> {
     let report = measure(&args, |line| println!("{line}")).await?;
     println!(
         "archive: {} ({} events, {:.1} MiB)",
-        args.db,
+        shown(&args.db),
         report.archive_events,
         report.archive_bytes as f64 / (1024.0 * 1024.0)
     );
