@@ -13,7 +13,7 @@ pub mod json;
 mod pixels;
 
 pub use builder::{Builder, Sighting, Topic};
-pub use pixels::{BUCKET_PX, MAX_BARS, MAX_WIDTH, MIN_WIDTH};
+pub use pixels::{BUCKET_PX, MAX_BARS, MAX_MARKERS, MAX_WIDTH, MIN_WIDTH};
 
 /// Which objects the lanes stand for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,6 +15,10 @@ use super::{Bar, Density, Marker};
 /// lane of a page holds side by side, and an answer of about 2 MB.
 pub const MAX_BARS: usize = 4_000;
 
+/// Markers drawn at most: past them, markers are thinned over buckets
+/// twice as wide, and again, until they fit (about 1 MB of answer).
+pub const MAX_MARKERS: usize = 5_000;
+
 /// Pixels of the time axis per bucket of counts.
 pub const BUCKET_PX: u32 = 4;
 
@@ -142,12 +146,29 @@ impl Fitter {
 /// The markers of the window `[from, to)` that are in different buckets
 /// of [`BUCKET_PX`] pixels on their lane (the window cut into `buckets`),
 /// for each kind: of those in one, the last stands for the others and
-/// says how many it stands for (with those each stood for already). In
-/// order of time.
+/// says how many it stands for (with those each stood for already). While
+/// more than [`MAX_MARKERS`] are left, buckets twice as wide are merged
+/// the same way. In order of time.
 pub fn thin_markers(mut markers: Vec<Marker>, (from, to): (i64, i64), buckets: u32) -> Vec<Marker> {
     let span = i128::from(to.saturating_sub(from).max(1));
     let bucket = |at: i64| (i128::from(at) - i128::from(from)) * i128::from(buckets.max(1)) / span;
     markers.sort_by(|a, b| (&a.lane, a.kind.as_str(), a.at).cmp(&(&b.lane, b.kind.as_str(), b.at)));
+    let mut shift = 0;
+    let mut kept = merge(markers, bucket);
+    while kept.len() > MAX_MARKERS && buckets >> shift > 1 {
+        shift += 1;
+        kept = merge(kept, |at| bucket(at) >> shift);
+    }
+    for marker in &mut kept {
+        note_hidden(marker, BUCKET_PX << shift);
+    }
+    kept.sort_by(|a, b| (a.at, &a.lane).cmp(&(b.at, &b.lane)));
+    kept
+}
+
+/// Merges the markers of one lane and kind in one `bucket` into the last
+/// of them; `markers` in order of lane, kind and time, and so the answer.
+fn merge(markers: Vec<Marker>, bucket: impl Fn(i64) -> i128) -> Vec<Marker> {
     let mut kept: Vec<Marker> = Vec::with_capacity(markers.len());
     for mut marker in markers {
         if let Some(last) = kept.last_mut().filter(|last| {
@@ -161,20 +182,17 @@ pub fn thin_markers(mut markers: Vec<Marker>, (from, to): (i64, i64), buckets: u
         }
         kept.push(marker);
     }
-    for marker in &mut kept {
-        note_hidden(marker);
-    }
-    kept.sort_by(|a, b| (a.at, &a.lane).cmp(&(b.at, &b.lane)));
     kept
 }
 
-/// Says on `marker` how many earlier ones within its bucket it stands for.
-fn note_hidden(marker: &mut Marker) {
+/// Says on `marker` how many earlier ones within its bucket of `pixels`
+/// it stands for.
+fn note_hidden(marker: &mut Marker, pixels: u32) {
     let hidden = marker.hidden;
     if hidden > 0 {
         let s = if hidden == 1 { "" } else { "s" };
         marker.label = format!(
-            "{} ({hidden} earlier change{s} within these {BUCKET_PX} pixels)",
+            "{} ({hidden} earlier change{s} within these {pixels} pixels)",
             marker.label
         );
     }

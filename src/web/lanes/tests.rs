@@ -330,3 +330,29 @@ fn allocations_counted_before_they_arrive_add_to_their_lane_and_bucket() {
         .collect();
     assert_eq!(density, vec![("n1", 7, 7, 0), ("n2", 1, 0, 1)]);
 }
+
+#[test]
+fn past_the_marker_limit_markers_are_thinned_over_wider_buckets() {
+    // Three lanes, a change every 10 ms over 100 s on 8,000 pixels: 2,000
+    // buckets of 50 ms on each, 6,000 markers at first, then half as many
+    // over buckets of 8 pixels.
+    let mut b = Builder::new(By::Job, 0, 100_000, 8_000);
+    let versions = 10_000;
+    for version in 0..versions {
+        for name in ["api", "batch", "web"] {
+            b.add(Topic::Job, job(name, version), version * 10, false);
+        }
+    }
+    let lanes = b.finish("test", false);
+    assert_eq!(lanes.markers.len(), 3_000);
+    let stood_for: i64 = lanes.markers.iter().map(|m| i64::from(m.hidden) + 1).sum();
+    assert_eq!(stood_for, 3 * versions);
+    let last = lanes.markers.last().expect("a marker");
+    assert_eq!(
+        last.label,
+        format!(
+            "version {} (9 earlier changes within these 8 pixels)",
+            versions - 1
+        )
+    );
+}
