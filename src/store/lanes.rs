@@ -8,8 +8,9 @@
 //! allocation, rather than one sorted union; written once for both
 //! backends. A wide window's allocations come from their lives rows
 //! (migration 0022, [`super::lives`]); those thinner than a pixel of the
-//! page are then counted by the database per lane and time bucket
-//! ([`counts`], [`LaneCount`]) rather than returned one row each.
+//! page are then counted by the database per lane and time bucket, in the
+//! same statement (one read of the archive, however an ingester changes
+//! the lives rows meanwhile), rather than returned one row each.
 
 mod markers;
 
@@ -36,8 +37,8 @@ pub struct LaneWindow {
     /// whether the lanes are per job ([`Others::Markers`]) or per node.
     pub others: Others,
     /// How the page's pixels cut the window, for the lives rows thinner
-    /// than one of them to be counted ([`counts`]) instead of read; `None`:
-    /// every allocation is read.
+    /// than one of them to be counted instead of read and the markers to
+    /// be thinned; `None`: every event is read.
     pub fit: Option<Fit>,
 }
 
@@ -114,26 +115,19 @@ pub struct LaneRow {
     /// changed and thinned ([`LaneWindow::fit`]): the number of earlier
     /// changes within its bucket it stands for. `None` on every other row.
     pub hidden: Option<i64>,
+    /// On a row of allocations counted rather than read ([`Fit`]): the
+    /// bucket their bars start in and how many they are, all of one lane
+    /// (`namespace`, `job_id`, `node_id`, `node_name` name it). Its
+    /// `raft_index` and `event_at` are the earliest first event among them
+    /// at or after [`Fit::kept_from`], or else the earliest.
+    pub bucket: Option<i64>,
+    pub count: Option<i64>,
 }
 
-/// Allocations counted instead of read: those of one lane whose bars
-/// would start in one time bucket and be thinner than a pixel
-/// ([`LaneWindow::fit`]).
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct LaneCount {
-    /// The lane's job (per job) or node (per node), as an allocation
-    /// names them.
-    pub namespace: String,
-    pub job_id: Option<String>,
-    pub node_id: Option<String>,
-    pub node_name: Option<String>,
-    /// The bucket their bars start in, from 0.
-    pub bucket: i64,
-    pub count: i64,
-    /// The earliest start among them whose first event is at or after
-    /// [`Fit::kept_from`].
-    pub kept_at: Option<i64>,
-}
+/// The columns of a [`LaneRow`] that is neither a thinned marker nor a
+/// count.
+const NOT_COUNTED: &str =
+    "CAST(NULL AS BIGINT) AS hidden, CAST(NULL AS BIGINT) AS bucket, CAST(NULL AS BIGINT) AS count";
 
 /// The details table of each topic read one event a row, and the alias it
 /// is joined as.
@@ -224,7 +218,7 @@ fn others(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Statemen
            COALESCE(p.status, o.status) AS status, CAST(NULL AS BIGINT) AS ended_at, \
            o.node_name, CAST(NULL AS TEXT) AS task_group, \
            COALESCE(b.version, p.job_version) AS version, o.eligibility, o.drain, \
-           CAST(NULL AS BIGINT) AS hidden \
+           {NOT_COUNTED} \
          FROM event_log AS e{stream_order} {} \
          JOIN names AS k ON k.id = e.key_ref \
          LEFT JOIN names AS j ON j.id = e.job_ref \
@@ -239,16 +233,19 @@ fn others(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Statemen
 
 /// The window's allocations, one row each in order of their first event
 /// in it: those whose every event lies in it as their lives row
-/// (migration 0022) has them, but for those [`counts`] counts, the others
-/// (crossing an end of the window, or inexact) summed from their events in
-/// it ([`from_events`]).
+/// (migration 0022) has them, but for those counted ([`counted_rows`]),
+/// the others (crossing an end of the window, or inexact) summed from
+/// their events in it ([`from_events`]).
 fn allocations(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Statement {
     let mut b = Bounds::new(cluster_id, window, style);
     let (c, lo, hi) = (b.c.clone(), b.lo.clone(), b.hi.clone());
     let whole = whole(&b);
-    let read = match usable_fit(window) {
-        Some(fit) => format!("{whole} AND NOT ({})", counted(&mut b, window, &fit)),
-        None => whole.clone(),
+    let (read, counted) = match usable_fit(window) {
+        Some(fit) => (
+            format!("{whole} AND NOT ({})", counted(&mut b, window, &fit)),
+            format!(" UNION ALL {}", counted_rows(&mut b, window, &fit)),
+        ),
+        None => (whole.clone(), String::new()),
     };
     let by_last = b.p.lives_by_last();
     let crossing = format!(
@@ -262,7 +259,7 @@ fn allocations(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Sta
            n.name AS node_id, l.first_at AS event_at, {} AS status, {} AS ended_at, \
            l.node_name, l.task_group, CAST(NULL AS BIGINT) AS version, \
            CAST(NULL AS TEXT) AS eligibility, CAST(NULL AS BOOLEAN) AS drain, \
-           CAST(NULL AS BIGINT) AS hidden \
+           {NOT_COUNTED} \
          FROM allocation_lives AS l{by_last} \
          JOIN names AS k ON k.id = l.key_ref \
          LEFT JOIN names AS j ON j.id = l.job_ref \
@@ -273,20 +270,17 @@ fn allocations(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Sta
     );
     let summed = summed_rows(&mut b, Some(&crossing));
     b.p.statement(format!(
-        "{lived} UNION ALL {summed} ORDER BY raft_index, position"
+        "{lived} UNION ALL {summed}{counted} ORDER BY raft_index, position"
     ))
 }
 
-/// The allocations of the window [`LaneWindow::fit`] counts rather than
-/// reads, per lane (job or node, as [`LaneWindow::others`] lays them out)
-/// and time bucket: of those whose lives row lies wholly in the window,
-/// the ones thinner than a pixel. `None` when the window is read without a
-/// fit, or not through the lives rows.
-pub fn counts(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Option<Statement> {
-    let fit = usable_fit(window).filter(|_| window.by_lives)?;
-    let mut b = Bounds::new(cluster_id, window, style);
-    let counted = counted(&mut b, window, &fit);
-    let (whole, c, since) = (whole(&b), b.c.clone(), b.since.clone());
+/// The allocations of the window counted rather than read
+/// ([`LaneWindow::fit`]), one row per lane (job or node, as
+/// [`LaneWindow::others`] lays them out) and time bucket: of those whose
+/// lives row lies wholly in the window, the ones thinner than a pixel.
+fn counted_rows(b: &mut Bounds, window: &LaneWindow, fit: &Fit) -> String {
+    let counted = counted(b, window, fit);
+    let (whole, c, since) = (whole(b), b.c.clone(), b.since.clone());
     let buckets = b.p.int(i64::from(fit.buckets));
     let span = b.p.int(span(window));
     let kept = b.p.int(to_i64(fit.kept_from));
@@ -295,19 +289,26 @@ pub fn counts(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Opti
         Others::Nodes => ("l.node_ref", "MIN(l.namespace)"),
     };
     let by_last = b.p.lives_by_last();
-    Some(b.p.statement(format!(
-        "SELECT v.namespace, j.name AS job_id, n.name AS node_id, v.node_name, \
-           v.bucket, v.count, v.kept_at \
+    format!(
+        "SELECT COALESCE(v.kept_index, v.first_index) AS raft_index, 0 AS position, \
+           'Allocation' AS topic, v.namespace, '' AS key, j.name AS job_id, \
+           n.name AS node_id, COALESCE(v.kept_at, v.first_at) AS event_at, \
+           CAST(NULL AS TEXT) AS status, CAST(NULL AS BIGINT) AS ended_at, v.node_name, \
+           CAST(NULL AS TEXT) AS task_group, CAST(NULL AS BIGINT) AS version, \
+           CAST(NULL AS TEXT) AS eligibility, CAST(NULL AS BOOLEAN) AS drain, \
+           CAST(NULL AS BIGINT) AS hidden, v.bucket, v.count \
          FROM (SELECT {namespace} AS namespace, MIN(l.job_ref) AS job_ref, \
                  MIN(l.node_ref) AS node_ref, MIN(l.node_name) AS node_name, \
                  (l.first_at - {since}) * {buckets} / {span} AS bucket, COUNT(*) AS count, \
+                 MIN(l.first_index) AS first_index, MIN(l.first_at) AS first_at, \
+                 MIN(CASE WHEN l.first_index >= {kept} THEN l.first_index END) AS kept_index, \
                  MIN(CASE WHEN l.first_index >= {kept} THEN l.first_at END) AS kept_at \
                FROM allocation_lives AS l{by_last} \
                WHERE l.cluster_id = {c} AND {whole} AND {counted} \
                GROUP BY {lane}, (l.first_at - {since}) * {buckets} / {span}) AS v \
          LEFT JOIN names AS j ON j.id = v.job_ref \
          LEFT JOIN names AS n ON n.id = v.node_ref"
-    )))
+    )
 }
 
 /// The lives rows (alias `l`) whose every event lies in the window.
@@ -413,7 +414,7 @@ fn summed_rows(b: &mut Bounds, keys: Option<&str>) -> String {
            {} AS status, {} AS ended_at, \
            g.node_name, g.task_group, CAST(NULL AS BIGINT) AS version, \
            CAST(NULL AS TEXT) AS eligibility, CAST(NULL AS BOOLEAN) AS drain, \
-           CAST(NULL AS BIGINT) AS hidden \
+           {NOT_COUNTED} \
          FROM (SELECT e.key_ref, e.namespace, MIN(e.job_ref) AS job_ref, \
                  MIN(e.node_ref) AS node_ref, MIN(d.node_name) AS node_name, \
                  MIN(d.task_group) AS task_group, MIN(e.raft_index) AS first_index, \

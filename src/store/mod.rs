@@ -46,7 +46,7 @@ use crate::archive::{
 use crate::config::DbUrl;
 
 pub use identify::Access;
-pub use lanes::{Fit, LaneCount, LaneRow, LaneWindow, Others};
+pub use lanes::{Fit, LaneRow, LaneWindow, Others};
 pub use moment::{Moment, MomentObject, MomentQuery, Point, Rows, index_at_time};
 pub use postgres::PgStore;
 pub(crate) use rows::{to_i64, to_u64};
@@ -269,16 +269,6 @@ pub trait Store: Send + Sync {
         cluster: &'a Cluster,
         window: &'a LaneWindow,
     ) -> BoxStream<'a, Result<LaneRow, StoreError>>;
-
-    /// The allocations of a window counted rather than read
-    /// ([`LaneWindow::fit`]: those thinner than a pixel, of a window read
-    /// through the lives rows), per lane and time bucket; nothing when
-    /// the window counts none. [`Store::lane_rows`] leaves them out.
-    fn lane_counts<'a>(
-        &'a self,
-        cluster: &'a Cluster,
-        window: &'a LaneWindow,
-    ) -> BoxStream<'a, Result<LaneCount, StoreError>>;
 
     /// Resolves the moment a snapshot asks for: its index and Nomad time,
     /// the keyframe it starts from and the events to read after it; `None`

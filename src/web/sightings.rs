@@ -1,7 +1,7 @@
 //! What the lanes take of an object ([`Sighting`]), read two ways: from the
 //! details stored beside a window's events ([`LaneRow`], no decoding: an
 //! allocation summed up over the window, any other object as one event
-//! shows it; [`LaneCount`]: the lane of allocations counted together), and
+//! shows it, or allocations counted together), and
 //! from a decoded object of the moment a window starts at. Both read the
 //! same payload fields, so an object gives the same sighting either way.
 
@@ -10,12 +10,24 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use super::lanes::{Sighting, Topic};
-use crate::store::{LaneCount, LaneRow};
+use crate::store::LaneRow;
 
-/// A window's event as its details describe it.
-pub fn from_row(row: LaneRow) -> Option<(Topic, Sighting, i64)> {
+/// What a row of a window stands for.
+#[derive(Debug)]
+pub enum Seen {
+    /// One object, at a time.
+    Object(Topic, Sighting, i64),
+    /// `count` allocations of the lane `Sighting` names, counted in
+    /// `bucket`.
+    Counted(Sighting, u32, u32),
+}
+
+/// A window's row as the details stored beside its events describe it.
+pub fn from_row(row: LaneRow) -> Option<Seen> {
     let topic = Topic::parse(&row.topic)?;
     let draining = row.drain == Some(true) || row.eligibility.as_deref() == Some("ineligible");
+    let at = row.event_at;
+    let counted = row.bucket.zip(row.count);
     let sighting = Sighting {
         id: row.key,
         namespace: row.namespace,
@@ -29,18 +41,14 @@ pub fn from_row(row: LaneRow) -> Option<(Topic, Sighting, i64)> {
         draining,
         thinned: row.hidden.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
     };
-    Some((topic, sighting, row.event_at))
-}
-
-/// The lane of allocations counted together, as one of them names it.
-pub fn from_count(count: &LaneCount) -> Sighting {
-    Sighting {
-        namespace: count.namespace.clone(),
-        job_id: count.job_id.clone().unwrap_or_default(),
-        node_id: count.node_id.clone().unwrap_or_default(),
-        node_name: count.node_name.clone().unwrap_or_default(),
-        ..Sighting::default()
-    }
+    Some(match counted {
+        Some((bucket, count)) => Seen::Counted(
+            sighting,
+            u32::try_from(bucket).unwrap_or(0),
+            u32::try_from(count).unwrap_or(u32::MAX),
+        ),
+        None => Seen::Object(topic, sighting, at),
+    })
 }
 
 /// The fields of a payload object the lanes use.

@@ -10,7 +10,7 @@ use futures_util::TryStreamExt;
 
 use super::gaps;
 use super::lanes::{Builder, By, Kind, Lanes};
-use super::sightings;
+use super::sightings::{self, Seen};
 use crate::archive::{Cluster, Gap, PageQuery};
 use crate::query::QueryError;
 use crate::query::json::{NS_PER_MS, time_ms};
@@ -59,7 +59,8 @@ pub enum Way {
     /// way; what the others are held equal to.
     Events,
     /// Through the allocations' lives rows, those thinner than a pixel
-    /// counted by the database ([`LaneWindow::fit`]).
+    /// counted by the database ([`LaneWindow::fit`]; not after a prune
+    /// whose time is unknown).
     Lives,
 }
 
@@ -75,18 +76,18 @@ pub async fn lanes(
     let span = store.time_span(cluster, Some(from), Some(to)).await?;
     let prune = store.pruned(cluster).await?;
     let cut = prune.as_ref().map_or(0, |p| p.before_index);
+    let start = Start {
+        seeded,
+        cut,
+        // A prune whose time is unknown is drawn up to the first event the
+        // window kept, which the database's thinning could leave unread.
+        thinned: window.way != Way::Events
+            && prune.as_ref().is_none_or(|p| p.before_time.is_some()),
+    };
     let mut read = Read::default();
     if let Some(span) = span {
-        let lanes = lane_window(
-            cluster,
-            &builder,
-            (from, to),
-            span,
-            window.way,
-            (seeded, cut),
-        );
+        let lanes = lane_window(cluster, &builder, (from, to), span, window.way, start);
         read_rows(store, cluster, &lanes, cut, &mut builder, &mut read).await?;
-        read_counts(store, cluster, &lanes, &mut builder, &mut read).await?;
     }
     let gaps = store.gaps(cluster).await?;
     for gap in gaps::reaching(&gaps, span) {
@@ -182,16 +183,26 @@ impl Read {
     }
 }
 
+/// Where a window's reading starts.
+#[derive(Debug, Clone, Copy)]
+struct Start {
+    /// The raft index of the moment the window starts from.
+    seeded: u64,
+    /// The first index retention kept (0: none pruned).
+    cut: u64,
+    /// Whether the database may count allocations and thin markers.
+    thinned: bool,
+}
+
 /// What the window reads: its events span the raft indexes `span` (from
-/// the index by time); `seeded` is the index of the moment it starts
-/// from, `cut` the first index retention kept.
+/// the index by time).
 fn lane_window(
     cluster: &Cluster,
     builder: &Builder,
     (since, until): (i64, i64),
     (from_index, to_index): (u64, u64),
     way: Way,
-    (seeded, cut): (u64, u64),
+    start: Start,
 ) -> LaneWindow {
     let (width, buckets) = builder.pixels();
     LaneWindow {
@@ -210,11 +221,11 @@ fn lane_window(
             By::Job => Others::Markers,
             By::Node => Others::Nodes,
         },
-        fit: (way != Way::Events).then_some(Fit {
+        fit: start.thinned.then_some(Fit {
             width,
             buckets,
-            after_index: seeded,
-            kept_from: cut,
+            after_index: start.seeded,
+            kept_from: start.cut,
         }),
     }
 }
@@ -239,29 +250,11 @@ async fn read_rows(
         if u64::try_from(row.raft_index).is_ok_and(|i| i >= cut) {
             read.kept(row.event_at);
         }
-        if let Some((topic, object, at)) = sightings::from_row(row) {
-            builder.add(topic, object, at, false);
+        match sightings::from_row(row) {
+            Some(Seen::Object(topic, object, at)) => builder.add(topic, object, at, false),
+            Some(Seen::Counted(lane, bucket, count)) => builder.add_counted(&lane, bucket, count),
+            None => {}
         }
-    }
-    Ok(())
-}
-
-/// Feeds the allocations the database counted to `builder`.
-async fn read_counts(
-    store: &dyn Store,
-    cluster: &Cluster,
-    window: &LaneWindow,
-    builder: &mut Builder,
-    read: &mut Read,
-) -> Result<(), QueryError> {
-    let mut counts = store.lane_counts(cluster, window);
-    while let Some(counted) = counts.try_next().await? {
-        if let Some(at) = counted.kept_at {
-            read.kept(at);
-        }
-        let bucket = u32::try_from(counted.bucket).unwrap_or(0);
-        let count = u32::try_from(counted.count).unwrap_or(u32::MAX);
-        builder.add_counted(&sightings::from_count(&counted), bucket, count);
     }
     Ok(())
 }

@@ -9,12 +9,9 @@
 //! window starts at ([`Fit::after_index`]); otherwise it is returned as it
 //! is, for the caller, who holds that moment, to judge.
 
-use super::{Bounds, Fit, LaneWindow, span};
+use super::{Bounds, Fit, LaneWindow, Others, span};
 use crate::store::statement::{Placeholders, Statement};
-
-/// The condition of the index the events are read by (migration 0023),
-/// which SQLite takes only when a query states it.
-const MARKED: &str = "e.topic IN ('Job', 'Deployment')";
+use crate::store::to_i64;
 
 /// The window's markers (lanes per job), in stream order, as
 /// [`super::LaneRow`]s: `hidden` is `NULL` on a first event left for the
@@ -29,7 +26,10 @@ pub fn statement(
     let mut b = Bounds::new(cluster_id, window, style);
     let buckets = b.p.int(i64::from(fit.buckets));
     let span = b.p.int(span(window));
-    let after = b.p.int(crate::store::to_i64(fit.after_index));
+    let after = b.p.int(to_i64(fit.after_index));
+    // The condition of the index the events are read by (migration 0023),
+    // which SQLite takes only when a query states it.
+    let marked = Others::Markers.topics();
     let (c, since) = (b.c.clone(), b.since.clone());
     let (by_markers, by_key) = (b.p.markers(), b.p.by_key());
     let within = &b.within;
@@ -44,7 +44,7 @@ pub fn statement(
          FROM event_log AS e{by_markers} \
          JOIN job_details AS d ON d.cluster_id = e.cluster_id \
            AND d.raft_index = e.raft_index AND d.position = e.position \
-         WHERE {within} AND e.topic = 'Job' AND {MARKED} AND d.version IS NOT NULL"
+         WHERE {within} AND e.topic = 'Job' AND {marked} AND d.version IS NOT NULL"
     );
     let status = "COALESCE(d.status, '')";
     let deployments = format!(
@@ -57,7 +57,7 @@ pub fn statement(
          FROM event_log AS e{by_markers} \
          LEFT JOIN deployment_details AS d ON d.cluster_id = e.cluster_id \
            AND d.raft_index = e.raft_index AND d.position = e.position \
-         WHERE {within} AND e.topic = 'Deployment' AND {MARKED}"
+         WHERE {within} AND e.topic = 'Deployment' AND {marked}"
     );
     // An object's first event stands alone (`single`) when the object may
     // be in the starting moment; the changes are ranked within their lane
@@ -84,7 +84,8 @@ pub fn statement(
            CAST(NULL AS BIGINT) AS ended_at, CAST(NULL AS TEXT) AS node_name, \
            CAST(NULL AS TEXT) AS task_group, m.version, CAST(NULL AS TEXT) AS eligibility, \
            CAST(NULL AS BOOLEAN) AS drain, \
-           CASE WHEN m.single = 1 THEN CAST(NULL AS BIGINT) ELSE m.changes - 1 END AS hidden \
+           CASE WHEN m.single = 1 THEN CAST(NULL AS BIGINT) ELSE m.changes - 1 END AS hidden, \
+           CAST(NULL AS BIGINT) AS bucket, CAST(NULL AS BIGINT) AS count \
          FROM ({ranked}) AS m \
          JOIN names AS k ON k.id = m.key_ref \
          LEFT JOIN names AS j ON j.id = m.job_ref \

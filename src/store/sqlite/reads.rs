@@ -238,17 +238,6 @@ impl Store for SqliteStore {
             .boxed()
     }
 
-    fn lane_counts<'a>(
-        &'a self,
-        cluster: &'a Cluster,
-        window: &'a crate::store::LaneWindow,
-    ) -> BoxStream<'a, Result<crate::store::LaneCount, StoreError>> {
-        match crate::store::lanes::counts(cluster.id, window, STYLE) {
-            Some(counts) => super::lists::stream(self, counts),
-            None => futures_util::stream::empty().boxed(),
-        }
-    }
-
     fn lists(&self) -> &dyn crate::store::lists::Lists {
         self
     }
