@@ -15,7 +15,7 @@
 mod markers;
 
 use super::keyframe::Params;
-use super::lives::{self, TERMINAL};
+use super::lives;
 use super::statement::{Placeholders, Statement};
 use super::to_i64;
 
@@ -55,9 +55,6 @@ pub struct Fit {
     /// counted: the window's starting moment, whose allocations are drawn
     /// from its start.
     pub after_index: u64,
-    /// The first raft index retention kept (0: nothing pruned): each count
-    /// says the earliest start of its allocations at or after it.
-    pub kept_from: u64,
 }
 
 /// What the lanes draw besides allocations, by how they are laid out.
@@ -118,8 +115,7 @@ pub struct LaneRow {
     /// On a row of allocations counted rather than read ([`Fit`]): the
     /// bucket their bars start in and how many they are, all of one lane
     /// (`namespace`, `job_id`, `node_id`, `node_name` name it). Its
-    /// `raft_index` and `event_at` are the earliest first event among them
-    /// at or after [`Fit::kept_from`], or else the earliest.
+    /// `raft_index` and `event_at` are the earliest first event among them.
     pub bucket: Option<i64>,
     pub count: Option<i64>,
 }
@@ -241,10 +237,13 @@ fn allocations(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Sta
     let (c, lo, hi) = (b.c.clone(), b.lo.clone(), b.hi.clone());
     let whole = whole(&b);
     let (read, counted) = match usable_fit(window) {
-        Some(fit) => (
-            format!("{whole} AND NOT ({})", counted(&mut b, window, &fit)),
-            format!(" UNION ALL {}", counted_rows(&mut b, window, &fit)),
-        ),
+        Some(fit) => {
+            let thin = counted(&mut b, window, &fit);
+            (
+                format!("{whole} AND NOT ({thin})"),
+                format!(" UNION ALL {}", counted_rows(&mut b, window, &fit, &thin)),
+            )
+        }
         None => (whole.clone(), String::new()),
     };
     let by_last = b.p.lives_by_last();
@@ -277,35 +276,33 @@ fn allocations(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Sta
 /// The allocations of the window counted rather than read
 /// ([`LaneWindow::fit`]), one row per lane (job or node, as
 /// [`LaneWindow::others`] lays them out) and time bucket: of those whose
-/// lives row lies wholly in the window, the ones thinner than a pixel.
-fn counted_rows(b: &mut Bounds, window: &LaneWindow, fit: &Fit) -> String {
-    let counted = counted(b, window, fit);
+/// lives row lies wholly in the window, the ones thinner than a pixel
+/// (`counted`, the condition [`counted`] writes).
+fn counted_rows(b: &mut Bounds, window: &LaneWindow, fit: &Fit, counted: &str) -> String {
     let (whole, c, since) = (whole(b), b.c.clone(), b.since.clone());
     let buckets = b.p.int(i64::from(fit.buckets));
     let span = b.p.int(span(window));
-    let kept = b.p.int(to_i64(fit.kept_from));
+    let bucket = format!("(l.first_at - {since}) * {buckets} / {span}");
     let (lane, namespace) = match window.others {
         Others::Markers => ("l.namespace, l.job_ref", "l.namespace"),
         Others::Nodes => ("l.node_ref", "MIN(l.namespace)"),
     };
     let by_last = b.p.lives_by_last();
     format!(
-        "SELECT COALESCE(v.kept_index, v.first_index) AS raft_index, 0 AS position, \
+        "SELECT v.first_index AS raft_index, 0 AS position, \
            'Allocation' AS topic, v.namespace, '' AS key, j.name AS job_id, \
-           n.name AS node_id, COALESCE(v.kept_at, v.first_at) AS event_at, \
+           n.name AS node_id, v.first_at AS event_at, \
            CAST(NULL AS TEXT) AS status, CAST(NULL AS BIGINT) AS ended_at, v.node_name, \
            CAST(NULL AS TEXT) AS task_group, CAST(NULL AS BIGINT) AS version, \
            CAST(NULL AS TEXT) AS eligibility, CAST(NULL AS BOOLEAN) AS drain, \
            CAST(NULL AS BIGINT) AS hidden, v.bucket, v.count \
          FROM (SELECT {namespace} AS namespace, MIN(l.job_ref) AS job_ref, \
                  MIN(l.node_ref) AS node_ref, MIN(l.node_name) AS node_name, \
-                 (l.first_at - {since}) * {buckets} / {span} AS bucket, COUNT(*) AS count, \
-                 MIN(l.first_index) AS first_index, MIN(l.first_at) AS first_at, \
-                 MIN(CASE WHEN l.first_index >= {kept} THEN l.first_index END) AS kept_index, \
-                 MIN(CASE WHEN l.first_index >= {kept} THEN l.first_at END) AS kept_at \
+                 {bucket} AS bucket, COUNT(*) AS count, \
+                 MIN(l.first_index) AS first_index, MIN(l.first_at) AS first_at \
                FROM allocation_lives AS l{by_last} \
                WHERE l.cluster_id = {c} AND {whole} AND {counted} \
-               GROUP BY {lane}, (l.first_at - {since}) * {buckets} / {span}) AS v \
+               GROUP BY {lane}, {bucket}) AS v \
          LEFT JOIN names AS j ON j.id = v.job_ref \
          LEFT JOIN names AS n ON n.id = v.node_ref"
     )
@@ -375,13 +372,14 @@ fn ended(g: &str, b: &Bounds) -> String {
     let (c, since, until) = (&b.c, &b.since, &b.until);
     let by_key = b.p.by_key();
     let terminal = lives::is_terminal(&format!("{g}.last_status"));
+    let terminal_names = lives::terminal();
     let again = format!(
         "(SELECT MIN(COALESCE(x.event_at, x.received_at)) FROM event_log AS x{by_key} \
           JOIN allocation_details AS xd ON xd.cluster_id = x.cluster_id \
             AND xd.raft_index = x.raft_index AND xd.position = x.position \
           WHERE x.topic = 'Allocation' AND x.key_ref = {g}.key_ref AND x.cluster_id = {c} \
             AND x.raft_index > {g}.live_index AND x.raft_index <= {g}.last_index \
-            AND xd.client_status IN {TERMINAL} \
+            AND xd.client_status IN {terminal_names} \
             AND x.event_at >= {since} AND x.event_at < {until})"
     );
     format!(
@@ -407,6 +405,7 @@ fn summed_rows(b: &mut Bounds, keys: Option<&str>) -> String {
         ),
     };
     let number = lives::status_number("d.client_status");
+    let terminal = lives::terminal();
     format!(
         "SELECT g.first_index AS raft_index, f.position, f.topic, g.namespace, \
            k.name AS key, j.name AS job_id, n.name AS node_id, \
@@ -420,11 +419,11 @@ fn summed_rows(b: &mut Bounds, keys: Option<&str>) -> String {
                  MIN(d.task_group) AS task_group, MIN(e.raft_index) AS first_index, \
                  MAX(e.raft_index) AS last_index, \
                  MAX(e.raft_index * 8 + {number}) AS last_status, \
-                 MAX(CASE WHEN d.client_status IN {TERMINAL} THEN NULL \
+                 MAX(CASE WHEN d.client_status IN {terminal} THEN NULL \
                      ELSE e.raft_index END) AS live_index, \
-                 MIN(CASE WHEN d.client_status IN {TERMINAL} THEN e.raft_index END) \
+                 MIN(CASE WHEN d.client_status IN {terminal} THEN e.raft_index END) \
                    AS first_terminal, \
-                 MIN(CASE WHEN d.client_status IN {TERMINAL} \
+                 MIN(CASE WHEN d.client_status IN {terminal} \
                      THEN COALESCE(e.event_at, e.received_at) END) AS terminal_at \
                FROM {source} \
                JOIN allocation_details AS d ON d.cluster_id = e.cluster_id \

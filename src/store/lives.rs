@@ -24,9 +24,6 @@ use super::statement::{Placeholders, Statement};
 use super::to_i64;
 use crate::nomad::details::{AllocationDetails, Details};
 
-/// The client statuses an allocation ends in.
-pub const TERMINAL: &str = "('complete', 'failed', 'lost')";
-
 /// The client statuses Nomad reports, numbered from 1 so that the last of
 /// an allocation's events is found with its index by one `MAX` (`index *
 /// 8 + number`); another status is 0.
@@ -34,9 +31,21 @@ const STATUSES: [&str; 6] = [
     "pending", "running", "complete", "failed", "lost", "unknown",
 ];
 
-/// The numbers of the terminal statuses among [`STATUSES`] (as
-/// [`TERMINAL`] names them).
+/// The numbers of the statuses an allocation ends in (complete, failed,
+/// lost) among [`STATUSES`].
 const TERMINAL_NUMBERS: std::ops::RangeInclusive<i64> = 3..=5;
+
+/// The client statuses an allocation ends in, as an SQL list:
+/// `('complete', 'failed', 'lost')`.
+pub fn terminal() -> String {
+    let names: Vec<String> = STATUSES
+        .iter()
+        .zip(1..)
+        .filter(|(_, n)| TERMINAL_NUMBERS.contains(n))
+        .map(|(s, _)| format!("'{s}'"))
+        .collect();
+    format!("({})", names.join(", "))
+}
 
 /// Each status with its number, written by `when`, one after the other.
 fn whens(when: impl Fn(&str, i64) -> String) -> String {
@@ -97,16 +106,11 @@ fn number(status: Option<&str>) -> i64 {
         .map_or(0, |n| n as i64 + 1)
 }
 
+/// The smaller of two values, `None` being neither (unlike `Option`'s
+/// own order, where it is the smallest).
 fn min_some<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-fn max_some<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     }
 }
@@ -150,7 +154,8 @@ impl Life {
         self.task_group = min_some(self.task_group.take(), other.task_group);
         self.last_index = self.last_index.max(other.last_index);
         self.last_status = self.last_status.max(other.last_status);
-        self.live_index = max_some(self.live_index, other.live_index);
+        // `None` orders before any value, so the larger is the larger value.
+        self.live_index = self.live_index.max(other.live_index);
         self.first_terminal = min_some(self.first_terminal, other.first_terminal);
         self.terminal_at = min_some(self.terminal_at, other.terminal_at);
         self.min_at = self.min_at.min(other.min_at);
@@ -253,4 +258,20 @@ pub fn after_prune(cluster_id: i64, below: u64, style: Placeholders) -> Statemen
              WHERE e.topic = 'Allocation' AND e.key_ref = allocation_lives.key_ref \
                AND e.cluster_id = {c} AND e.namespace = allocation_lives.namespace)"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_terminal_statuses_are_the_ones_their_numbers_name() {
+        assert_eq!(terminal(), "('complete', 'failed', 'lost')");
+        for status in ["complete", "failed", "lost"] {
+            assert!(TERMINAL_NUMBERS.contains(&number(Some(status))), "{status}");
+        }
+        for status in [Some("pending"), Some("running"), Some("unknown"), None] {
+            assert!(!TERMINAL_NUMBERS.contains(&number(status)), "{status:?}");
+        }
+    }
 }

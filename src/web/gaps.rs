@@ -47,8 +47,8 @@ pub fn label(gap: &Gap) -> String {
 
 /// The band of pruned history in a window `[from, to)`: from the window's
 /// start up to the cut, when the cut is after the start. A cut whose time
-/// is unknown is drawn up to `first_kept`, the time of the window's first
-/// event at or after it (`None`: past the window).
+/// is unknown is drawn up to `first_kept`, the time of the first event
+/// the prune kept (`None`: none, so past the window).
 pub fn pruned(prune: &Prune, from: i64, first_kept: Option<i64>, builder: &mut Builder) {
     let (until, label) = match prune.before_time {
         Some(cut) => (Some(cut), format!("pruned before {}", short_time(cut))),

@@ -11,7 +11,7 @@ use futures_util::TryStreamExt;
 use super::gaps;
 use super::lanes::{Builder, By, Kind, Lanes};
 use super::sightings::{self, Seen};
-use crate::archive::{Cluster, Gap, PageQuery};
+use crate::archive::{Cluster, Gap, PageQuery, Prune};
 use crate::query::QueryError;
 use crate::query::json::{NS_PER_MS, time_ms};
 use crate::store::{Fit, LaneWindow, MomentQuery, Others, Point, Rows, Store};
@@ -59,8 +59,7 @@ pub enum Way {
     /// way; what the others are held equal to.
     Events,
     /// Through the allocations' lives rows, those thinner than a pixel
-    /// counted by the database ([`LaneWindow::fit`]; not after a prune
-    /// whose time is unknown).
+    /// counted by the database ([`LaneWindow::fit`]).
     Lives,
 }
 
@@ -74,29 +73,34 @@ pub async fn lanes(
     let mut builder = Builder::new(window.by, from, to, window.width);
     let seeded = seed(store, cluster, from, &mut builder).await?;
     let span = store.time_span(cluster, Some(from), Some(to)).await?;
-    let prune = store.pruned(cluster).await?;
-    let cut = prune.as_ref().map_or(0, |p| p.before_index);
-    let start = Start {
-        seeded,
-        cut,
-        // A prune whose time is unknown is drawn up to the first event the
-        // window kept, which the database's thinning could leave unread.
-        thinned: window.way != Way::Events
-            && prune.as_ref().is_none_or(|p| p.before_time.is_some()),
-    };
-    let mut read = Read::default();
+    let mut truncated = false;
     if let Some(span) = span {
-        let lanes = lane_window(cluster, &builder, (from, to), span, window.way, start);
-        read_rows(store, cluster, &lanes, cut, &mut builder, &mut read).await?;
+        let lanes = lane_window(cluster, &builder, (from, to), span, window.way, seeded);
+        truncated = read_rows(store, cluster, &lanes, &mut builder).await?;
     }
     let gaps = store.gaps(cluster).await?;
     for gap in gaps::reaching(&gaps, span) {
         gap_band(store, cluster, gap, (from, to), &mut builder).await?;
     }
-    if let Some(prune) = &prune {
-        gaps::pruned(prune, from, read.first_kept, &mut builder);
+    if let Some(prune) = store.pruned(cluster).await? {
+        let kept = first_kept(store, cluster, &prune).await?;
+        gaps::pruned(&prune, from, kept, &mut builder);
     }
-    Ok(builder.finish(&cluster.name, read.truncated))
+    Ok(builder.finish(&cluster.name, truncated))
+}
+
+/// The time of the first event a prune whose cut has no known time kept
+/// (`None`: its time is known, or it kept none).
+async fn first_kept(
+    store: &dyn Store,
+    cluster: &Cluster,
+    prune: &Prune,
+) -> Result<Option<i64>, QueryError> {
+    if prune.before_time.is_some() {
+        return Ok(None);
+    }
+    let kept = store.events(cluster, prune.before_index, 1).await?;
+    Ok(kept.first().map(|e| e.time))
 }
 
 /// The window asked for, its open ends filled in: it ends just after the
@@ -167,42 +171,16 @@ async fn seed(
     Ok(moment.index)
 }
 
-/// What reading a window's rows found out.
-#[derive(Debug, Default)]
-struct Read {
-    /// Whether [`MAX_ROWS`] cut it short.
-    truncated: bool,
-    /// The earliest time of the rows read at or after the prune's cut.
-    first_kept: Option<i64>,
-}
-
-impl Read {
-    /// Takes in the time of a row at or after the prune's cut.
-    fn kept(&mut self, at: i64) {
-        self.first_kept = Some(self.first_kept.map_or(at, |t| t.min(at)));
-    }
-}
-
-/// Where a window's reading starts.
-#[derive(Debug, Clone, Copy)]
-struct Start {
-    /// The raft index of the moment the window starts from.
-    seeded: u64,
-    /// The first index retention kept (0: none pruned).
-    cut: u64,
-    /// Whether the database may count allocations and thin markers.
-    thinned: bool,
-}
-
 /// What the window reads: its events span the raft indexes `span` (from
-/// the index by time).
+/// the index by time); `seeded` is the index of the moment it starts
+/// from.
 fn lane_window(
     cluster: &Cluster,
     builder: &Builder,
     (since, until): (i64, i64),
     (from_index, to_index): (u64, u64),
     way: Way,
-    start: Start,
+    seeded: u64,
 ) -> LaneWindow {
     let (width, buckets) = builder.pixels();
     LaneWindow {
@@ -221,42 +199,36 @@ fn lane_window(
             By::Job => Others::Markers,
             By::Node => Others::Nodes,
         },
-        fit: start.thinned.then_some(Fit {
+        fit: (way != Way::Events).then_some(Fit {
             width,
             buckets,
-            after_index: start.seeded,
-            kept_from: start.cut,
+            after_index: seeded,
         }),
     }
 }
 
-/// Feeds the window's rows to `builder`.
+/// Feeds the window's rows to `builder`; whether [`MAX_ROWS`] cut them
+/// short.
 async fn read_rows(
     store: &dyn Store,
     cluster: &Cluster,
     window: &LaneWindow,
-    cut: u64,
     builder: &mut Builder,
-    read: &mut Read,
-) -> Result<(), QueryError> {
+) -> Result<bool, QueryError> {
     let mut rows = store.lane_rows(cluster, window);
     let mut count = 0usize;
     while let Some(row) = rows.try_next().await? {
         if count == MAX_ROWS {
-            read.truncated = true;
-            break;
+            return Ok(true);
         }
         count += 1;
-        if u64::try_from(row.raft_index).is_ok_and(|i| i >= cut) {
-            read.kept(row.event_at);
-        }
         match sightings::from_row(row) {
             Some(Seen::Object(topic, object, at)) => builder.add(topic, object, at, false),
             Some(Seen::Counted(lane, bucket, count)) => builder.add_counted(&lane, bucket, count),
             None => {}
         }
     }
-    Ok(())
+    Ok(false)
 }
 
 /// Whether the window's allocations are read through their lives rows

@@ -2,7 +2,8 @@
 //! across every lane: a recorded gap runs from the last event before it to
 //! the first after it, also when it begins before the window, ends
 //! after it or covers it whole; pruned history is a band of its own up to
-//! the cut, labelled with it.
+//! the cut, labelled with it (or, when the cut's time is unknown, up to the
+//! first event kept, labelled with the cut's index).
 
 use nomad_sim::Generator;
 use serde_json::Value;
@@ -13,8 +14,9 @@ use crate::common::{Archive, Backend, on_both_backends};
 
 /// An archive with history pruned before one index and a gap later on.
 pub struct Holes {
-    /// The cut's time, Unix ms.
+    /// The cut's time, Unix ms, and its raft index.
     pub cut: i64,
+    pub cut_index: u64,
     /// The times of the last event before the gap and the first after it.
     pub gap: (i64, i64),
     /// Just after the last event.
@@ -32,7 +34,8 @@ pub async fn history_with_holes(archive: &Archive, seed: u64) -> Holes {
             .await
             .assert_success();
     }
-    let before = frames[300].index.to_string();
+    let cut_index = frames[300].index;
+    let before = cut_index.to_string();
     let run = archive
         .run(&["prune", "--before-index", &before, "--output", "json"])
         .await;
@@ -61,6 +64,7 @@ pub async fn history_with_holes(archive: &Archive, seed: u64) -> Holes {
     let after = events.iter().find(|e| e.index >= to_index).expect("after");
     Holes {
         cut,
+        cut_index,
         gap: (before.time, after.time),
         end: events.iter().map(|e| e.time).max().expect("events") + 1,
     }
@@ -130,4 +134,36 @@ async fn gaps_and_pruned_history_are_bands_across_every_lane(backend: Backend) {
     }
 }
 
-on_both_backends!(gaps_and_pruned_history_are_bands_across_every_lane);
+async fn a_cut_of_unknown_time_is_drawn_up_to_the_first_event_kept(backend: Backend) {
+    let archive = Archive::new(backend).await;
+    let holes = history_with_holes(&archive, 67).await;
+    archive
+        .execute(&["UPDATE prunes SET before_time = NULL"])
+        .await;
+    let events = archive.archived("test").await;
+    let first_kept = events
+        .iter()
+        .filter(|e| e.index >= holes.cut_index)
+        .map(|e| (e.index, e.time))
+        .min()
+        .expect("events kept")
+        .1;
+    let served = serve(&archive, &[]).await;
+    let start = holes.cut - 60_000;
+    let seen = bands(&served.base, start, holes.end).await;
+    assert_eq!(
+        seen[0],
+        (
+            "pruned".to_owned(),
+            start,
+            Some(first_kept),
+            format!("pruned before index {}", holes.cut_index)
+        ),
+        "{seen:?}"
+    );
+}
+
+on_both_backends!(
+    gaps_and_pruned_history_are_bands_across_every_lane,
+    a_cut_of_unknown_time_is_drawn_up_to_the_first_event_kept
+);

@@ -168,7 +168,6 @@ async fn same_answers(archive: &Archive) -> (i64, i64) {
             width: 100,
             buckets: 25,
             after_index: 0,
-            kept_from: 0,
         }),
     };
     let read = rows(store.as_ref(), &cluster, &whole).await;
