@@ -183,6 +183,18 @@ pub fn check_version(
             ),
         });
     }
+    if let Some(missing) = migrator
+        .iter()
+        .find(|m| !applied.iter().any(|a| a.version == m.version))
+    {
+        return Err(StoreError::NeedsMigration {
+            url: url.to_owned(),
+            detail: format!(
+                "is at schema version {found} without migration {}",
+                missing.version
+            ),
+        });
+    }
     Ok(found)
 }
 
@@ -270,6 +282,22 @@ mod tests {
         let newest = all.last().map(|a| a.version);
         assert_eq!(
             check_version("db", &all, &MIGRATOR, Access::Read).ok(),
+            newest
+        );
+    }
+
+    #[test]
+    fn a_read_refuses_a_schema_missing_an_older_migration() {
+        let mut holed = ours(1..=i64::MAX);
+        let newest = holed.last().map(|a| a.version);
+        holed.retain(|a| a.version != 3);
+        let read = check_version("db", &holed, &MIGRATOR, Access::Read);
+        assert!(
+            matches!(&read, Err(StoreError::NeedsMigration { detail, .. }) if detail.ends_with("without migration 3")),
+            "{read:?}"
+        );
+        assert_eq!(
+            check_version("db", &holed, &MIGRATOR, Access::Write).ok(),
             newest
         );
     }
