@@ -11,6 +11,7 @@ use crate::nomad::details::{
     AllocationDetails, DeploymentDetails, Details, EvaluationDetails, JobDetails, NodeDetails,
     TaskEvent,
 };
+use crate::store::StoreError;
 use crate::store::names::RowRefs;
 use crate::store::rows::EventRow;
 
@@ -122,11 +123,48 @@ pub struct TaskEventCache {
 /// What the cache learns from a batch once it is committed.
 pub struct Learned(TaskEventIndex, usize);
 
-impl BatchTaskEvents<'_> {
+impl<'r> BatchTaskEvents<'r> {
     /// What the cache learns if the batch commits.
     pub fn learned(self) -> Learned {
         Learned(self.learned, self.rows.len())
     }
+
+    /// The task names, types and messages of the batch's task events, which
+    /// are stored as references into `names` (migration 0024).
+    pub fn texts(&self) -> impl Iterator<Item = &'r str> + '_ {
+        self.rows
+            .iter()
+            .flat_map(|r| {
+                let e = r.event;
+                [Some(&*e.task), Some(&*e.event_type), e.message.as_deref()]
+            })
+            .flatten()
+    }
+
+    /// Each row's texts as integers, by `id`.
+    pub fn text_refs(
+        &self,
+        id: impl Fn(&str) -> Result<i64, StoreError>,
+    ) -> Result<Vec<TextRefs>, StoreError> {
+        self.rows
+            .iter()
+            .map(|r| {
+                let e = r.event;
+                Ok(TextRefs {
+                    task: id(&e.task)?,
+                    event_type: id(&e.event_type)?,
+                    message: e.message.as_deref().map(&id).transpose()?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// A task event's texts as `names.id`s.
+pub struct TextRefs {
+    pub task: i64,
+    pub event_type: i64,
+    pub message: Option<i64>,
 }
 
 /// The task events of one batch to store, and what the cache learns once
@@ -143,7 +181,7 @@ impl TaskEventCache {
 
     /// The task events of `rows` (with their `refs`) not known to be stored
     /// from an earlier or the same place.
-    pub fn batch<'r>(&self, rows: &'r [EventRow<'_>], refs: &'r [RowRefs]) -> BatchTaskEvents<'r> {
+    pub fn batch<'r>(&self, rows: &'r [EventRow<'_>], refs: &[RowRefs]) -> BatchTaskEvents<'r> {
         let mut batch = BatchTaskEvents {
             rows: Vec::new(),
             learned: HashMap::new(),

@@ -105,6 +105,35 @@ impl<'a> BatchNames<'a> {
         }
     }
 
+    /// Resolving `texts` (task events' texts, migration 0024) rather than
+    /// rows' IDs: those the cache knows are resolved already.
+    pub fn of_texts(cache: &mut NameCache, mut texts: Vec<&'a str>) -> Self {
+        texts.sort_unstable();
+        texts.dedup();
+        let mut resolved = Map::default();
+        texts.retain(|text| match cache.get(text) {
+            Some(id) => {
+                resolved.insert(*text, id);
+                false
+            }
+            None => true,
+        });
+        BatchNames {
+            resolved,
+            missing: texts,
+            cached: Vec::new(),
+        }
+    }
+
+    /// The integer of `name`, one of the texts this was built from, once
+    /// every one is resolved.
+    pub fn id(&self, name: &str) -> Result<i64, StoreError> {
+        self.resolved
+            .get(name)
+            .copied()
+            .ok_or_else(|| unresolved(name))
+    }
+
     /// The IDs still unresolved.
     pub fn unresolved(&self) -> Vec<&'a str> {
         self.missing

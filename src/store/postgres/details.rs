@@ -2,11 +2,13 @@
 //! ([`crate::store::details`]): one statement per table, the batch's rows
 //! bound as typed arrays.
 
+use std::borrow::Cow;
+
 use sqlx::PgConnection;
 use sqlx::postgres::PgArguments;
 
 use crate::store::StoreError;
-use crate::store::details::{BatchDetails, BatchTaskEvents, DetailRow};
+use crate::store::details::{BatchDetails, BatchTaskEvents, DetailRow, TextRefs};
 use crate::store::lives::{self, Life};
 
 type Query = sqlx::query::Query<'static, sqlx::Postgres, PgArguments>;
@@ -36,28 +38,32 @@ const NODES: &str = "INSERT INTO node_details \
 /// A task event already kept takes this sighting only if it comes earlier
 /// in the stream (history imported behind what is stored). `DISTINCT ON`
 /// keeps one row per task event (an upsert may not touch a row twice).
-const TASK_EVENTS: &str = "INSERT INTO task_event_log \
-     SELECT DISTINCT ON (r.alloc_ref, r.task, r.time_ns, r.event_type) \
-       r.alloc_ref, $1, r.task, r.time_ns, r.event_type, r.namespace, r.job_ref, r.exit_code, \
-       r.oom_killed, r.message, r.first_seen_index, r.first_seen_position \
-     FROM UNNEST($2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[], \
-       $8::bigint[], $9::boolean[], $10::text[], $11::bigint[], $12::int[]) \
-       AS r (alloc_ref, task, time_ns, event_type, namespace, job_ref, exit_code, oom_killed, \
-             message, first_seen_index, first_seen_position) \
-     ORDER BY r.alloc_ref, r.task, r.time_ns, r.event_type, r.first_seen_index, r.first_seen_position \
-     ON CONFLICT (alloc_ref, cluster_id, task, time_ns, event_type) DO UPDATE SET \
+const TASK_EVENTS: &str = "INSERT INTO task_event_log (alloc_ref, cluster_id, task_ref, time_ns, \
+       type_ref, namespace, job_ref, exit_code, oom_killed, message_ref, first_seen_index, \
+       first_seen_position) \
+     SELECT DISTINCT ON (r.alloc_ref, r.task_ref, r.time_ns, r.type_ref) \
+       r.alloc_ref, $1, r.task_ref, r.time_ns, r.type_ref, r.namespace, r.job_ref, r.exit_code, \
+       r.oom_killed, r.message_ref, r.first_seen_index, r.first_seen_position \
+     FROM UNNEST($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], \
+       $7::bigint[], $8::bigint[], $9::boolean[], $10::bigint[], $11::bigint[], $12::int[]) \
+       AS r (alloc_ref, task_ref, time_ns, type_ref, namespace, job_ref, exit_code, oom_killed, \
+             message_ref, first_seen_index, first_seen_position) \
+     ORDER BY r.alloc_ref, r.task_ref, r.time_ns, r.type_ref, r.first_seen_index, \
+       r.first_seen_position \
+     ON CONFLICT (alloc_ref, cluster_id, task_ref, time_ns, type_ref) DO UPDATE SET \
        namespace = excluded.namespace, job_ref = excluded.job_ref, exit_code = excluded.exit_code, \
-       oom_killed = excluded.oom_killed, message = excluded.message, \
+       oom_killed = excluded.oom_killed, message_ref = excluded.message_ref, \
        first_seen_index = excluded.first_seen_index, first_seen_position = excluded.first_seen_position \
      WHERE (excluded.first_seen_index, excluded.first_seen_position) \
        < (task_event_log.first_seen_index, task_event_log.first_seen_position)";
 
-/// Stores a batch's details and its new task events.
+/// Stores a batch's details and its new task events (whose texts are
+/// `texts`, row by row).
 pub(super) async fn insert(
     tx: &mut PgConnection,
     cluster_id: i64,
     details: &BatchDetails<'_>,
-    task_events: &BatchTaskEvents<'_>,
+    task_events: (&BatchTaskEvents<'_>, &[TextRefs]),
     lives: &[Life],
 ) -> Result<(), StoreError> {
     let mut statements: Vec<Query> = Vec::new();
@@ -114,7 +120,7 @@ pub(super) async fn insert(
                 .bind(column(v, |r| text(&r.details.status_description))),
         );
     }
-    if !task_events.rows.is_empty() {
+    if !task_events.0.rows.is_empty() {
         statements.push(task_event_statement(cluster_id, task_events));
     }
     for statement in statements {
@@ -163,21 +169,22 @@ fn lives_statement(cluster_id: i64, l: &[Life]) -> Query {
         .bind(column(l, |r| r.max_at))
 }
 
-fn task_event_statement(cluster_id: i64, batch: &BatchTaskEvents<'_>) -> Query {
+fn task_event_statement(
+    cluster_id: i64,
+    (batch, texts): (&BatchTaskEvents<'_>, &[TextRefs]),
+) -> Query {
     let rows = &batch.rows;
     sqlx::query(TASK_EVENTS)
         .bind(cluster_id)
         .bind(column(rows, |r| r.alloc_ref))
-        .bind(column(rows, |r| without_nul(&r.event.task)))
+        .bind(column(texts, |t| t.task))
         .bind(column(rows, |r| r.event.time_ns))
-        .bind(column(rows, |r| without_nul(&r.event.event_type)))
+        .bind(column(texts, |t| t.event_type))
         .bind(column(rows, |r| without_nul(r.namespace)))
         .bind(column(rows, |r| r.job_ref))
         .bind(column(rows, |r| r.event.exit_code))
         .bind(column(rows, |r| r.event.oom_killed[1]))
-        .bind(column(rows, |r| {
-            r.event.message.as_deref().map(without_nul)
-        }))
+        .bind(column(texts, |t| t.message))
         .bind(column(rows, |r| r.place.0))
         .bind(column(rows, |r| r.place.1))
 }
@@ -196,6 +203,14 @@ pub(super) fn text(value: &Option<String>) -> Option<String> {
 /// fail the batch on every retry); the stored event keeps it.
 fn without_nul(text: &str) -> String {
     text.replace('\0', "\u{fffd}")
+}
+
+/// [`without_nul`], copying only a text that has a NUL.
+pub(super) fn storable(text: &str) -> Cow<'_, str> {
+    match text.contains('\0') {
+        true => Cow::Owned(without_nul(text)),
+        false => Cow::Borrowed(text),
+    }
 }
 
 #[cfg(test)]

@@ -203,6 +203,9 @@ async fn commit_with(
     resolve_names(&mut tx, &mut names).await?;
     let mut inserted = 0;
     let mut learned = None;
+    // The task events' texts as PostgreSQL stores them, and their integers.
+    let storable: Vec<_>;
+    let mut text_names = None;
     if !rows.is_empty() {
         let refs = names.refs(&rows)?;
         inserted = match how {
@@ -214,14 +217,19 @@ async fn commit_with(
             }
         };
         let task_events = writer.task_events.batch(&rows, &refs);
+        storable = task_events.texts().map(details::storable).collect();
+        let mut texts = BatchNames::of_texts(writer.names, storable.iter().map(|t| &**t).collect());
+        resolve_names(&mut tx, &mut texts).await?;
+        let text_refs = task_events.text_refs(|t| texts.id(&details::storable(t)))?;
         details::insert(
             &mut tx,
             cluster.id,
             &BatchDetails::of(&rows, &refs),
-            &task_events,
+            (&task_events, &text_refs),
             &lives::of_batch(&rows, &refs),
         )
         .await?;
+        text_names = Some(texts.resolved);
         learned = Some(task_events.learned());
     }
     for gap in &batch.gaps {
@@ -233,6 +241,9 @@ async fn commit_with(
     keyframe::after_insert(&mut *tx, writer.keyframes, cluster.id, batch, inserted).await?;
     tx.commit().await?;
     writer.names.remember(names.resolved);
+    if let Some(text_names) = text_names {
+        writer.names.remember(text_names);
+    }
     if let Some(task_events) = learned {
         writer.task_events.remember(task_events);
     }

@@ -5,7 +5,7 @@ use sqlx::sqlite::SqliteArguments;
 use sqlx::{AssertSqlSafe, Sqlite, SqliteConnection};
 
 use crate::store::StoreError;
-use crate::store::details::{BatchDetails, BatchTaskEvents};
+use crate::store::details::{BatchDetails, BatchTaskEvents, TextRefs};
 use crate::store::lives::{self, Life};
 
 type Query = sqlx::query::Query<'static, Sqlite, SqliteArguments>;
@@ -29,23 +29,24 @@ const NODES: &str = "INSERT OR IGNORE INTO node_details (cluster_id, raft_index,
 
 /// A task event already kept takes this sighting only if it comes earlier
 /// in the stream (history imported behind what is stored).
-const TASK_EVENTS: &str = "INSERT INTO task_event_log (cluster_id, alloc_ref, task, time_ns, \
-     event_type, namespace, job_ref, exit_code, oom_killed, message, first_seen_index, \
+const TASK_EVENTS: &str = "INSERT INTO task_event_log (cluster_id, alloc_ref, task_ref, time_ns, \
+     type_ref, namespace, job_ref, exit_code, oom_killed, message_ref, first_seen_index, \
      first_seen_position)";
-const TASK_EVENTS_CONFLICT: &str = "ON CONFLICT (alloc_ref, cluster_id, task, time_ns, event_type) \
+const TASK_EVENTS_CONFLICT: &str = "ON CONFLICT (alloc_ref, cluster_id, task_ref, time_ns, type_ref) \
      DO UPDATE SET namespace = excluded.namespace, job_ref = excluded.job_ref, \
        exit_code = excluded.exit_code, oom_killed = excluded.oom_killed, \
-       message = excluded.message, first_seen_index = excluded.first_seen_index, \
+       message_ref = excluded.message_ref, first_seen_index = excluded.first_seen_index, \
        first_seen_position = excluded.first_seen_position \
      WHERE (excluded.first_seen_index, excluded.first_seen_position) \
        < (task_event_log.first_seen_index, task_event_log.first_seen_position)";
 
-/// Stores a batch's details and its new task events.
+/// Stores a batch's details and its new task events (whose texts are
+/// `texts`, row by row).
 pub(super) async fn insert(
     tx: &mut SqliteConnection,
     cluster_id: i64,
     details: &BatchDetails<'_>,
-    task_events: &BatchTaskEvents<'_>,
+    task_events: (&BatchTaskEvents<'_>, &[TextRefs]),
     lives: &[Life],
 ) -> Result<(), StoreError> {
     insert_lives(tx, cluster_id, lives).await?;
@@ -141,26 +142,27 @@ async fn insert_lives(
 async fn insert_task_events(
     tx: &mut SqliteConnection,
     cluster_id: i64,
-    task_events: &BatchTaskEvents<'_>,
+    (task_events, texts): (&BatchTaskEvents<'_>, &[TextRefs]),
 ) -> Result<(), StoreError> {
+    let rows: Vec<_> = task_events.rows.iter().zip(texts).collect();
     insert_values(
         tx,
         TASK_EVENTS,
         12,
         TASK_EVENTS_CONFLICT,
-        &task_events.rows,
-        |q, r| {
+        &rows,
+        |q, (r, t)| {
             let e = r.event;
             q.bind(cluster_id)
                 .bind(r.alloc_ref)
-                .bind(e.task.to_string())
+                .bind(t.task)
                 .bind(e.time_ns)
-                .bind(e.event_type.to_string())
+                .bind(t.event_type)
                 .bind(r.namespace.to_owned())
                 .bind(r.job_ref)
                 .bind(e.exit_code)
                 .bind(e.oom_killed[0])
-                .bind(e.message.as_deref().map(str::to_owned))
+                .bind(t.message)
                 .bind(r.place.0)
                 .bind(r.place.1)
         },

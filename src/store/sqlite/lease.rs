@@ -139,11 +139,13 @@ impl SqliteLease {
         let refs = names.refs(&rows)?;
         let inserted = insert_events(&mut tx, cluster.id, &rows, &refs, &values).await?;
         let task_events = self.task_events.batch(&rows, &refs);
+        let mut texts = BatchNames::of_texts(&mut self.names, task_events.texts().collect());
+        resolve_names(&mut tx, &mut texts).await?;
         details::insert(
             &mut tx,
             cluster.id,
             &BatchDetails::of(&rows, &refs),
-            &task_events,
+            (&task_events, &task_events.text_refs(|t| texts.id(t))?),
             &lives::of_batch(&rows, &refs),
         )
         .await?;
@@ -158,6 +160,7 @@ impl SqliteLease {
         update_cluster(&mut tx, cluster, batch).await?;
         tx.commit().await?;
         self.names.remember(names.resolved);
+        self.names.remember(texts.resolved);
         self.task_events.remember(learned);
         self.compression.committed(batch, &values);
         let bytes = rows

@@ -216,8 +216,11 @@ async fn history_imported_behind_what_is_stored_answers_as_if_in_order(backend: 
 async fn a_nul_in_a_reported_field_is_stored_and_shown(backend: Backend) {
     let archive = Archive::new(backend).await;
     let frame = r#"{"Index":7,"Events":[{"Topic":"Node","Type":"NodeRegistration","Key":"n1","Namespace":"","Index":7,"Payload":{"Node":{"ID":"n1","Name":"a\u0000b","Status":"ready\u0000","SchedulingEligibility":"eligible","Drain":false}}}]}"#;
+    // A task's name, a type and a message with a NUL, and a message that is
+    // already what PostgreSQL makes of one.
+    let alloc = r#"{"Index":8,"Events":[{"Topic":"Allocation","Type":"AllocationUpdated","Key":"a1","Namespace":"default","Index":8,"Payload":{"Allocation":{"ID":"a1","JobID":"j","TaskStates":{"we\u0000b":{"Events":[{"Type":"Sta\u0000rted","Time":5,"DisplayMessage":"m\u0000"},{"Type":"Killed","Time":6,"DisplayMessage":"m\ufffd"}]}}}}}]}"#;
     let file = archive.file("nul.ndjson");
-    std::fs::write(&file, format!("{frame}\n")).expect("write capture");
+    std::fs::write(&file, format!("{frame}\n{alloc}\n")).expect("write capture");
     archive
         .run(&["import", &file.display().to_string()])
         .await
@@ -234,6 +237,22 @@ async fn a_nul_in_a_reported_field_is_stored_and_shown(backend: Backend) {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["node_name"], format!("a{nul}b"));
     assert_eq!(rows[0]["status"], format!("ready{nul}"));
+    let tasks = db
+        .rows("SELECT task, event_type, message FROM task_events ORDER BY time_ns")
+        .await;
+    let task = |task: &str, event_type: &str, message: &str| serde_json::json!({"task": task, "event_type": event_type, "message": message});
+    let tasks: Vec<_> = tasks.into_iter().map(serde_json::Value::Object).collect();
+    assert_eq!(
+        tasks,
+        [
+            task(
+                &format!("we{nul}b"),
+                &format!("Sta{nul}rted"),
+                &format!("m{nul}")
+            ),
+            task(&format!("we{nul}b"), "Killed", "m\u{fffd}"),
+        ]
+    );
 }
 
 on_both_backends!(

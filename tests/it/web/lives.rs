@@ -63,13 +63,14 @@ async fn an_archive_from_before_the_lives_gets_them_on_upgrade(backend: Backend)
         .run(&["import", &file, "--cluster", "test"])
         .await
         .assert_success();
-    // As an archive of the version before: no lives, migration 0022 (and
-    // what came after it) not run.
+    // As an archive of the version before: no lives, migrations 0022 and
+    // 0023 (the markers' index) not run. (0024 changed a table 0022 does
+    // not touch, and is left as it is.)
     archive
         .execute(&[
             "DROP TABLE allocation_lives",
             "DROP INDEX event_log_markers",
-            "DELETE FROM _sqlx_migrations WHERE version >= 22",
+            "DELETE FROM _sqlx_migrations WHERE version IN (22, 23)",
         ])
         .await;
     let refused = archive.run(&["status"]).await;
