@@ -1,7 +1,7 @@
 -- Task events refer to their task's name, their type and their message in
 -- `names`, as events refer to IDs: a long history repeats a few dozen task
 -- names, a handful of types and some thousands of messages over millions of
--- task events (docs/performance.md, "Task events' texts kept once"). The
+-- task events (docs/performance.md, "Texts kept once in `names`"). The
 -- view `task_events` keeps its names and columns.
 INSERT INTO names (name)
 SELECT task FROM task_event_log

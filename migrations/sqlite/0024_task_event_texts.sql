@@ -2,7 +2,7 @@
 -- `names`, as events refer to IDs: a long history repeats a few dozen task
 -- names, a handful of types and some thousands of messages over millions of
 -- task events, and the texts were over half of each row and of its job
--- index (docs/performance.md, "Task events' texts kept once"). The view
+-- index (docs/performance.md, "Texts kept once in `names`"). The view
 -- `task_events` keeps its names and columns.
 INSERT OR IGNORE INTO names (name)
 SELECT task FROM task_event_log

@@ -415,8 +415,8 @@ fn summed_rows(b: &mut Bounds, keys: Option<&str>) -> String {
            CAST(NULL AS TEXT) AS eligibility, CAST(NULL AS BOOLEAN) AS drain, \
            {NOT_COUNTED} \
          FROM (SELECT e.key_ref, e.namespace, MIN(e.job_ref) AS job_ref, \
-                 MIN(e.node_ref) AS node_ref, MIN(d.node_name) AS node_name, \
-                 MIN(d.task_group) AS task_group, MIN(e.raft_index) AS first_index, \
+                 MIN(e.node_ref) AS node_ref, MIN(dn.name) AS node_name, \
+                 MIN(dg.name) AS task_group, MIN(e.raft_index) AS first_index, \
                  MAX(e.raft_index) AS last_index, \
                  MAX(e.raft_index * 8 + {number}) AS last_status, \
                  MAX(CASE WHEN d.client_status IN {terminal} THEN NULL \
@@ -428,6 +428,8 @@ fn summed_rows(b: &mut Bounds, keys: Option<&str>) -> String {
                FROM {source} \
                JOIN allocation_details AS d ON d.cluster_id = e.cluster_id \
                  AND d.raft_index = e.raft_index AND d.position = e.position \
+               LEFT JOIN names AS dn ON dn.id = d.node_name_ref \
+               LEFT JOIN names AS dg ON dg.id = d.task_group_ref \
                WHERE {within} AND e.topic = 'Allocation' \
                GROUP BY e.key_ref, e.namespace) AS g \
          {join} event_log AS f ON f.cluster_id = {c} AND f.raft_index = g.first_index \

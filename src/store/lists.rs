@@ -167,11 +167,23 @@ impl Kind {
     fn columns(self) -> &'static str {
         match self {
             Kind::Allocation => {
-                "d.task_group, n.name AS node_id, d.node_name, d.desired_status, \
-                 d.client_status, d.client_description"
+                "tg.name AS task_group, n.name AS node_id, nn.name AS node_name, \
+                 d.desired_status, d.client_status, cd.name AS client_description"
             }
             Kind::Deployment => "d.job_version, d.status, d.status_description",
             Kind::Evaluation => "d.status, d.triggered_by, d.status_description",
+        }
+    }
+
+    /// The texts its [`Kind::columns`] read from `names` (migration 0025).
+    fn text_joins(self) -> &'static str {
+        match self {
+            Kind::Allocation => {
+                " LEFT JOIN names AS tg ON tg.id = d.task_group_ref \
+                 LEFT JOIN names AS nn ON nn.id = d.node_name_ref \
+                 LEFT JOIN names AS cd ON cd.id = d.client_description_ref"
+            }
+            Kind::Deployment | Kind::Evaluation => "",
         }
     }
 }
@@ -217,7 +229,7 @@ pub fn list(cluster_id: i64, kind: Kind, filter: &ListFilter, style: Placeholder
         Placeholders::Question => ("+", " + 0"),
         Placeholders::Numbered => ("", ""),
     };
-    let columns = kind.columns();
+    let (columns, texts) = (kind.columns(), kind.text_joins());
     p.statement(format!(
         "SELECT k.name AS id, e.namespace, j.name AS job_id, {columns}, \
            e.raft_index, e.event_at, e.time_source \
@@ -236,7 +248,7 @@ pub fn list(cluster_id: i64, kind: Kind, filter: &ListFilter, style: Placeholder
            AND d.position = e.position \
          JOIN names AS k ON k.id = e.key_ref \
          LEFT JOIN names AS j ON j.id = e.job_ref \
-         LEFT JOIN names AS n ON n.id = e.node_ref \
+         LEFT JOIN names AS n ON n.id = e.node_ref{texts} \
          ORDER BY e.raft_index, e.position",
         within("x.event_at"),
         within(&format!("{plain}e.event_at")),

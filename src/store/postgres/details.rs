@@ -8,15 +8,16 @@ use sqlx::PgConnection;
 use sqlx::postgres::PgArguments;
 
 use crate::store::StoreError;
-use crate::store::details::{BatchDetails, BatchTaskEvents, DetailRow, TextRefs};
+use crate::store::details::{BatchDetails, BatchTaskEvents, DetailRow, DetailTexts};
 use crate::store::lives::{self, Life};
 
 type Query = sqlx::query::Query<'static, sqlx::Postgres, PgArguments>;
 
 /// An event stored again (a resend) already has its details: `DO NOTHING`.
-const ALLOCATIONS: &str = "INSERT INTO allocation_details \
-     SELECT $1, r.* FROM UNNEST($2::bigint[], $3::int[], $4::text[], $5::text[], $6::text[], \
-       $7::text[], $8::text[]) AS r \
+const ALLOCATIONS: &str = "INSERT INTO allocation_details (cluster_id, raft_index, position, \
+       task_group_ref, node_name_ref, desired_status, client_status, client_description_ref) \
+     SELECT $1, r.* FROM UNNEST($2::bigint[], $3::int[], $4::bigint[], $5::bigint[], $6::text[], \
+       $7::text[], $8::bigint[]) AS r \
      ON CONFLICT DO NOTHING";
 const JOBS: &str = "INSERT INTO job_details \
      SELECT $1, r.* FROM UNNEST($2::bigint[], $3::int[], $4::bigint[], $5::text[], \
@@ -57,13 +58,13 @@ const TASK_EVENTS: &str = "INSERT INTO task_event_log (alloc_ref, cluster_id, ta
      WHERE (excluded.first_seen_index, excluded.first_seen_position) \
        < (task_event_log.first_seen_index, task_event_log.first_seen_position)";
 
-/// Stores a batch's details and its new task events (whose texts are
-/// `texts`, row by row).
+/// Stores a batch's details and its new task events, whose `texts` are
+/// resolved.
 pub(super) async fn insert(
     tx: &mut PgConnection,
     cluster_id: i64,
-    details: &BatchDetails<'_>,
-    task_events: (&BatchTaskEvents<'_>, &[TextRefs]),
+    (details, task_events): (&BatchDetails<'_>, &BatchTaskEvents<'_>),
+    texts: &DetailTexts,
     lives: &[Life],
 ) -> Result<(), StoreError> {
     let mut statements: Vec<Query> = Vec::new();
@@ -74,11 +75,11 @@ pub(super) async fn insert(
     if !a.is_empty() {
         statements.push(
             places(ALLOCATIONS, cluster_id, a)
-                .bind(column(a, |r| text(&r.details.task_group)))
-                .bind(column(a, |r| text(&r.details.node_name)))
+                .bind(column(&texts.allocations, |t| t.task_group))
+                .bind(column(&texts.allocations, |t| t.node_name))
                 .bind(column(a, |r| text(&r.details.desired_status)))
                 .bind(column(a, |r| text(&r.details.client_status)))
-                .bind(column(a, |r| text(&r.details.client_description))),
+                .bind(column(&texts.allocations, |t| t.client_description)),
         );
     }
     let j = &details.jobs;
@@ -120,8 +121,8 @@ pub(super) async fn insert(
                 .bind(column(v, |r| text(&r.details.status_description))),
         );
     }
-    if !task_events.0.rows.is_empty() {
-        statements.push(task_event_statement(cluster_id, task_events));
+    if !task_events.rows.is_empty() {
+        statements.push(task_event_statement(cluster_id, task_events, texts));
     }
     for statement in statements {
         statement.execute(&mut *tx).await?;
@@ -171,9 +172,10 @@ fn lives_statement(cluster_id: i64, l: &[Life]) -> Query {
 
 fn task_event_statement(
     cluster_id: i64,
-    (batch, texts): (&BatchTaskEvents<'_>, &[TextRefs]),
+    batch: &BatchTaskEvents<'_>,
+    texts: &DetailTexts,
 ) -> Query {
-    let rows = &batch.rows;
+    let (rows, texts) = (&batch.rows, &texts.task_events);
     sqlx::query(TASK_EVENTS)
         .bind(cluster_id)
         .bind(column(rows, |r| r.alloc_ref))
@@ -203,6 +205,18 @@ pub(super) fn text(value: &Option<String>) -> Option<String> {
 /// fail the batch on every retry); the stored event keeps it.
 fn without_nul(text: &str) -> String {
     text.replace('\0', "\u{fffd}")
+}
+
+/// `texts` as PostgreSQL stores them ([`storable`]), each once: owned, so
+/// that they outlive the batch's rows.
+pub(super) fn storable_texts(mut texts: Vec<&str>) -> Vec<String> {
+    texts.sort_unstable();
+    texts.dedup();
+    let mut texts: Vec<String> = texts.into_iter().map(without_nul).collect();
+    // Two texts that differ only where one has a NUL are stored as one.
+    texts.sort_unstable();
+    texts.dedup();
+    texts
 }
 
 /// [`without_nul`], copying only a text that has a NUL.

@@ -13,7 +13,7 @@ use crate::archive::{Batch, Cluster, CommitStats, now_millis};
 use crate::backoff::Backoff;
 use crate::nomad::ClusterIdentity;
 use crate::store::compress::{Compression, Value};
-use crate::store::details::{BatchDetails, TaskEventCache};
+use crate::store::details::{self as batch_details, BatchDetails, DetailTexts, TaskEventCache};
 use crate::store::keyframe::{self, Tracker};
 use crate::store::names::{BatchNames, NameCache, RowRefs};
 use crate::store::rows::{EventRow, event_rows};
@@ -217,15 +217,17 @@ async fn commit_with(
             }
         };
         let task_events = writer.task_events.batch(&rows, &refs);
-        storable = task_events.texts().map(details::storable).collect();
+        let details_rows = BatchDetails::of(&rows, &refs);
+        storable = details::storable_texts(batch_details::texts(&details_rows, &task_events));
         let mut texts = BatchNames::of_texts(writer.names, storable.iter().map(|t| &**t).collect());
         resolve_names(&mut tx, &mut texts).await?;
-        let text_refs = task_events.text_refs(|t| texts.id(&details::storable(t)))?;
         details::insert(
             &mut tx,
             cluster.id,
-            &BatchDetails::of(&rows, &refs),
-            (&task_events, &text_refs),
+            (&details_rows, &task_events),
+            &DetailTexts::resolve(&details_rows, &task_events, |t| {
+                texts.id(&details::storable(t))
+            })?,
             &lives::of_batch(&rows, &refs),
         )
         .await?;

@@ -5,7 +5,7 @@ use sqlx::sqlite::SqliteArguments;
 use sqlx::{AssertSqlSafe, Sqlite, SqliteConnection};
 
 use crate::store::StoreError;
-use crate::store::details::{BatchDetails, BatchTaskEvents, TextRefs};
+use crate::store::details::{BatchDetails, BatchTaskEvents, DetailTexts};
 use crate::store::lives::{self, Life};
 
 type Query = sqlx::query::Query<'static, Sqlite, SqliteArguments>;
@@ -17,7 +17,8 @@ const MAX_ROWS: usize = 512;
 
 /// An event stored again (a resend) already has its details: `OR IGNORE`.
 const ALLOCATIONS: &str = "INSERT OR IGNORE INTO allocation_details (cluster_id, raft_index, \
-     position, task_group, node_name, desired_status, client_status, client_description)";
+     position, task_group_ref, node_name_ref, desired_status, client_status, \
+     client_description_ref)";
 const JOBS: &str = "INSERT OR IGNORE INTO job_details (cluster_id, raft_index, position, \
      version, status, stop, submit_time_ns)";
 const DEPLOYMENTS: &str = "INSERT OR IGNORE INTO deployment_details (cluster_id, raft_index, \
@@ -40,26 +41,27 @@ const TASK_EVENTS_CONFLICT: &str = "ON CONFLICT (alloc_ref, cluster_id, task_ref
      WHERE (excluded.first_seen_index, excluded.first_seen_position) \
        < (task_event_log.first_seen_index, task_event_log.first_seen_position)";
 
-/// Stores a batch's details and its new task events (whose texts are
-/// `texts`, row by row).
+/// Stores a batch's details and its new task events, whose `texts` are
+/// resolved.
 pub(super) async fn insert(
     tx: &mut SqliteConnection,
     cluster_id: i64,
-    details: &BatchDetails<'_>,
-    task_events: (&BatchTaskEvents<'_>, &[TextRefs]),
+    (details, task_events): (&BatchDetails<'_>, &BatchTaskEvents<'_>),
+    texts: &DetailTexts,
     lives: &[Life],
 ) -> Result<(), StoreError> {
     insert_lives(tx, cluster_id, lives).await?;
-    insert_values(tx, ALLOCATIONS, 8, "", &details.allocations, |q, r| {
+    let allocations: Vec<_> = details.allocations.iter().zip(&texts.allocations).collect();
+    insert_values(tx, ALLOCATIONS, 8, "", &allocations, |q, (r, t)| {
         let d = r.details;
         q.bind(cluster_id)
             .bind(r.place.0)
             .bind(r.place.1)
-            .bind(d.task_group.clone())
-            .bind(d.node_name.clone())
+            .bind(t.task_group)
+            .bind(t.node_name)
             .bind(d.desired_status.clone())
             .bind(d.client_status.clone())
-            .bind(d.client_description.clone())
+            .bind(t.client_description)
     })
     .await?;
     insert_values(tx, JOBS, 7, "", &details.jobs, |q, r| {
@@ -105,7 +107,7 @@ pub(super) async fn insert(
             .bind(d.status_description.clone())
     })
     .await?;
-    insert_task_events(tx, cluster_id, task_events).await
+    insert_task_events(tx, cluster_id, task_events, texts).await
 }
 
 /// Merges a batch's allocations into their lives rows.
@@ -142,9 +144,10 @@ async fn insert_lives(
 async fn insert_task_events(
     tx: &mut SqliteConnection,
     cluster_id: i64,
-    (task_events, texts): (&BatchTaskEvents<'_>, &[TextRefs]),
+    task_events: &BatchTaskEvents<'_>,
+    texts: &DetailTexts,
 ) -> Result<(), StoreError> {
-    let rows: Vec<_> = task_events.rows.iter().zip(texts).collect();
+    let rows: Vec<_> = task_events.rows.iter().zip(&texts.task_events).collect();
     insert_values(
         tx,
         TASK_EVENTS,

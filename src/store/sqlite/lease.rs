@@ -13,7 +13,7 @@ use super::{STYLE, SqliteStore, details, query, reconstruction};
 use crate::archive::{Batch, Cluster, CommitStats, now_millis};
 use crate::nomad::ClusterIdentity;
 use crate::store::compress::{Compression, Value};
-use crate::store::details::{BatchDetails, TaskEventCache};
+use crate::store::details::{self as batch_details, BatchDetails, DetailTexts, TaskEventCache};
 use crate::store::keyframe::{self, Tracker};
 use crate::store::names::{BatchNames, NameCache, RowRefs};
 use crate::store::rows::{EventRow, event_rows};
@@ -139,13 +139,17 @@ impl SqliteLease {
         let refs = names.refs(&rows)?;
         let inserted = insert_events(&mut tx, cluster.id, &rows, &refs, &values).await?;
         let task_events = self.task_events.batch(&rows, &refs);
-        let mut texts = BatchNames::of_texts(&mut self.names, task_events.texts().collect());
+        let details_rows = BatchDetails::of(&rows, &refs);
+        let mut texts = BatchNames::of_texts(
+            &mut self.names,
+            batch_details::texts(&details_rows, &task_events),
+        );
         resolve_names(&mut tx, &mut texts).await?;
         details::insert(
             &mut tx,
             cluster.id,
-            &BatchDetails::of(&rows, &refs),
-            (&task_events, &task_events.text_refs(|t| texts.id(t))?),
+            (&details_rows, &task_events),
+            &DetailTexts::resolve(&details_rows, &task_events, |t| texts.id(t))?,
             &lives::of_batch(&rows, &refs),
         )
         .await?;
