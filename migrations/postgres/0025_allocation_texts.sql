@@ -4,11 +4,14 @@
 -- allocation event, which as text were 39 of each row's 49 bytes of text
 -- (docs/performance.md, "Texts kept once in `names`"). The
 -- statuses stay text: they are compared in many statements and are short.
--- The view `allocation_transitions` keeps its names and columns.
+-- A description over 512 bytes stays in the row: `names`' index takes
+-- entries of at most 2,704 bytes (src/store/detail_texts.rs).
+-- The view `allocation_transitions` keeps its names, columns and collation.
 INSERT INTO names (name)
 SELECT task_group FROM allocation_details WHERE task_group IS NOT NULL
 UNION SELECT node_name FROM allocation_details WHERE node_name IS NOT NULL
-UNION SELECT client_description FROM allocation_details WHERE client_description IS NOT NULL
+UNION SELECT client_description FROM allocation_details
+    WHERE client_description IS NOT NULL AND octet_length(client_description) <= 512
 ORDER BY 1
 ON CONFLICT DO NOTHING;
 
@@ -21,18 +24,22 @@ CREATE TABLE allocation_texts (
     position               INTEGER NOT NULL,
     desired_status         TEXT,   -- .DesiredStatus
     client_status          TEXT,   -- .ClientStatus
+    client_description     TEXT,   -- .ClientDescription itself, when over 512 bytes
     PRIMARY KEY (cluster_id, raft_index, position)
 );
 
 INSERT INTO allocation_texts (cluster_id, raft_index, position, task_group_ref, node_name_ref,
-                              desired_status, client_status, client_description_ref)
+                              desired_status, client_status, client_description_ref,
+                              client_description)
 SELECT a.cluster_id, a.raft_index, a.position, task_group.id, node_name.id,
-       a.desired_status, a.client_status, client_description.id
+       a.desired_status, a.client_status, client_description.id,
+       CASE WHEN octet_length(a.client_description) > 512 THEN a.client_description END
 FROM allocation_details AS a
 LEFT JOIN names AS task_group ON task_group.name = a.task_group COLLATE "C"
 LEFT JOIN names AS node_name ON node_name.name = a.node_name COLLATE "C"
 LEFT JOIN names AS client_description
     ON client_description.name = a.client_description COLLATE "C"
+    AND octet_length(a.client_description) <= 512
 ORDER BY a.cluster_id, a.raft_index, a.position;
 
 DROP VIEW allocation_transitions;
@@ -40,6 +47,8 @@ DROP TABLE allocation_details;
 ALTER TABLE allocation_texts RENAME TO allocation_details;
 ALTER TABLE allocation_details RENAME CONSTRAINT allocation_texts_pkey TO allocation_details_pkey;
 CREATE INDEX allocation_details_by_status ON allocation_details (cluster_id, client_status, raft_index);
+ANALYZE allocation_details;
+ANALYZE names;
 
 CREATE VIEW allocation_transitions AS
 WITH allocation_events AS (
@@ -58,7 +67,8 @@ WITH allocation_events AS (
         a.node_name_ref,
         a.desired_status,
         a.client_status,
-        a.client_description_ref
+        a.client_description_ref,
+        a.client_description AS long_description
     FROM event_log AS e
     JOIN clusters AS c ON c.id = e.cluster_id
     JOIN names AS k ON k.id = e.key_ref
@@ -91,14 +101,14 @@ SELECT
     namespace,
     alloc_id,
     job_id,
-    task_group.name AS task_group,
+    task_group.name COLLATE "default" AS task_group,
     node_id,
-    node_name.name AS node_name,
+    node_name.name COLLATE "default" AS node_name,
     desired_status,
     client_status,
     previous_desired_status,
     previous_client_status,
-    client_description.name AS client_description,
+    COALESCE(client_description.name COLLATE "default", long_description) AS client_description,
     event_at,
     to_timestamp(event_at / 1000.0) AS event_time
 FROM with_previous

@@ -4,11 +4,13 @@
 -- allocation event, which as text were 39 of each row's 49 bytes of text
 -- (docs/performance.md, "Texts kept once in `names`"). The
 -- statuses stay text: they are compared in many statements and are short.
+-- A description over 512 bytes stays in the row (src/store/detail_texts.rs).
 -- The view `allocation_transitions` keeps its names and columns.
 INSERT OR IGNORE INTO names (name)
 SELECT task_group FROM allocation_details WHERE task_group IS NOT NULL
 UNION SELECT node_name FROM allocation_details WHERE node_name IS NOT NULL
-UNION SELECT client_description FROM allocation_details WHERE client_description IS NOT NULL;
+UNION SELECT client_description FROM allocation_details
+    WHERE client_description IS NOT NULL AND length(CAST(client_description AS BLOB)) <= 512;
 
 CREATE TABLE allocation_texts (
     cluster_id             INTEGER NOT NULL,
@@ -19,16 +21,19 @@ CREATE TABLE allocation_texts (
     desired_status         TEXT,    -- .DesiredStatus
     client_status          TEXT,    -- .ClientStatus
     client_description_ref INTEGER, -- names.id of .ClientDescription
+    client_description     TEXT,    -- … or the description itself, when over 512 bytes
     PRIMARY KEY (cluster_id, raft_index, position)
 ) WITHOUT ROWID;
 
 INSERT INTO allocation_texts
 SELECT a.cluster_id, a.raft_index, a.position, task_group.id, node_name.id,
-       a.desired_status, a.client_status, client_description.id
+       a.desired_status, a.client_status, client_description.id,
+       CASE WHEN length(CAST(a.client_description AS BLOB)) > 512 THEN a.client_description END
 FROM allocation_details AS a
 LEFT JOIN names AS task_group ON task_group.name = a.task_group
 LEFT JOIN names AS node_name ON node_name.name = a.node_name
-LEFT JOIN names AS client_description ON client_description.name = a.client_description;
+LEFT JOIN names AS client_description ON client_description.name = a.client_description
+    AND length(CAST(a.client_description AS BLOB)) <= 512;
 
 DROP VIEW allocation_transitions;
 DROP TABLE allocation_details;
@@ -52,7 +57,8 @@ WITH allocation_events AS (
         a.node_name_ref,
         a.desired_status,
         a.client_status,
-        a.client_description_ref
+        a.client_description_ref,
+        a.client_description AS long_description
     FROM event_log AS e
     JOIN clusters AS c ON c.id = e.cluster_id
     JOIN names AS k ON k.id = e.key_ref
@@ -92,7 +98,7 @@ SELECT
     client_status,
     previous_desired_status,
     previous_client_status,
-    client_description.name AS client_description,
+    COALESCE(client_description.name, long_description) AS client_description,
     event_at,
     datetime(event_at / 1000, 'unixepoch') AS event_time
 FROM with_previous

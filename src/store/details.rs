@@ -11,7 +11,6 @@ use crate::nomad::details::{
     AllocationDetails, DeploymentDetails, Details, EvaluationDetails, JobDetails, NodeDetails,
     TaskEvent,
 };
-use crate::store::StoreError;
 use crate::store::names::RowRefs;
 use crate::store::rows::EventRow;
 
@@ -123,95 +122,11 @@ pub struct TaskEventCache {
 /// What the cache learns from a batch once it is committed.
 pub struct Learned(TaskEventIndex, usize);
 
-impl<'r> BatchTaskEvents<'r> {
+impl BatchTaskEvents<'_> {
     /// What the cache learns if the batch commits.
     pub fn learned(self) -> Learned {
         Learned(self.learned, self.rows.len())
     }
-
-    /// The task names, types and messages of the batch's task events, which
-    /// are stored as references into `names` (migration 0024).
-    fn texts(&self) -> impl Iterator<Item = &'r str> + '_ {
-        self.rows
-            .iter()
-            .flat_map(|r| {
-                let e = r.event;
-                [Some(&*e.task), Some(&*e.event_type), e.message.as_deref()]
-            })
-            .flatten()
-    }
-}
-
-/// The texts of a batch's details that are stored as `names.id`s: the
-/// allocations' task group, node name and client description (migration
-/// 0025) and the new task events' task name, type and message (0024).
-pub fn texts<'r>(details: &BatchDetails<'r>, task_events: &BatchTaskEvents<'r>) -> Vec<&'r str> {
-    let allocations = details.allocations.iter().flat_map(|r| {
-        let d = r.details;
-        [&d.task_group, &d.node_name, &d.client_description]
-            .into_iter()
-            .flat_map(|text| text.as_deref())
-    });
-    allocations.chain(task_events.texts()).collect()
-}
-
-/// [`texts`] as integers, row by row.
-pub struct DetailTexts {
-    pub allocations: Vec<AllocationTexts>,
-    pub task_events: Vec<TextRefs>,
-}
-
-impl DetailTexts {
-    /// Looks each text of `details` and `task_events` up by `id`.
-    pub fn resolve(
-        details: &BatchDetails<'_>,
-        task_events: &BatchTaskEvents<'_>,
-        id: impl Fn(&str) -> Result<i64, StoreError>,
-    ) -> Result<Self, StoreError> {
-        let optional = |text: &Option<String>| text.as_deref().map(&id).transpose();
-        let allocations = details
-            .allocations
-            .iter()
-            .map(|r| {
-                let d = r.details;
-                Ok(AllocationTexts {
-                    task_group: optional(&d.task_group)?,
-                    node_name: optional(&d.node_name)?,
-                    client_description: optional(&d.client_description)?,
-                })
-            })
-            .collect::<Result<_, StoreError>>()?;
-        let task_events = task_events
-            .rows
-            .iter()
-            .map(|r| {
-                let e = r.event;
-                Ok(TextRefs {
-                    task: id(&e.task)?,
-                    event_type: id(&e.event_type)?,
-                    message: e.message.as_deref().map(&id).transpose()?,
-                })
-            })
-            .collect::<Result<_, StoreError>>()?;
-        Ok(DetailTexts {
-            allocations,
-            task_events,
-        })
-    }
-}
-
-/// An allocation event's texts as `names.id`s.
-pub struct AllocationTexts {
-    pub task_group: Option<i64>,
-    pub node_name: Option<i64>,
-    pub client_description: Option<i64>,
-}
-
-/// A task event's texts as `names.id`s.
-pub struct TextRefs {
-    pub task: i64,
-    pub event_type: i64,
-    pub message: Option<i64>,
 }
 
 /// The task events of one batch to store, and what the cache learns once

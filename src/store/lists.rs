@@ -168,7 +168,8 @@ impl Kind {
         match self {
             Kind::Allocation => {
                 "tg.name AS task_group, n.name AS node_id, nn.name AS node_name, \
-                 d.desired_status, d.client_status, cd.name AS client_description"
+                 d.desired_status, d.client_status, \
+                 COALESCE(cd.name, d.client_description) AS client_description"
             }
             Kind::Deployment => "d.job_version, d.status, d.status_description",
             Kind::Evaluation => "d.status, d.triggered_by, d.status_description",

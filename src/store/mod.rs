@@ -9,6 +9,7 @@ pub(crate) mod backfill;
 pub mod codec;
 pub mod compact;
 pub mod compress;
+mod detail_texts;
 mod details;
 pub mod details_fill;
 mod dictionaries;

@@ -96,7 +96,10 @@ impl<'a> BatchNames<'a> {
             cached.push(ids);
         }
         // A stable order: two writers adding overlapping names lock them
-        // in the same order.
+        // in the same order. (A batch adds its details' texts after its IDs,
+        // in order too, so two PostgreSQL writers that each add as an ID
+        // what the other adds as a text can still deadlock; PostgreSQL ends
+        // one, and its writer stores the batch again.)
         missing.sort_unstable();
         BatchNames {
             resolved: Map::with_capacity_and_hasher(missing.len(), RandomState::default()),

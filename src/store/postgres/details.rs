@@ -8,16 +8,18 @@ use sqlx::PgConnection;
 use sqlx::postgres::PgArguments;
 
 use crate::store::StoreError;
-use crate::store::details::{BatchDetails, BatchTaskEvents, DetailRow, DetailTexts};
+use crate::store::detail_texts::DetailTexts;
+use crate::store::details::{BatchDetails, BatchTaskEvents, DetailRow};
 use crate::store::lives::{self, Life};
 
 type Query = sqlx::query::Query<'static, sqlx::Postgres, PgArguments>;
 
 /// An event stored again (a resend) already has its details: `DO NOTHING`.
 const ALLOCATIONS: &str = "INSERT INTO allocation_details (cluster_id, raft_index, position, \
-       task_group_ref, node_name_ref, desired_status, client_status, client_description_ref) \
+       task_group_ref, node_name_ref, desired_status, client_status, client_description_ref, \
+       client_description) \
      SELECT $1, r.* FROM UNNEST($2::bigint[], $3::int[], $4::bigint[], $5::bigint[], $6::text[], \
-       $7::text[], $8::bigint[]) AS r \
+       $7::text[], $8::bigint[], $9::text[]) AS r \
      ON CONFLICT DO NOTHING";
 const JOBS: &str = "INSERT INTO job_details \
      SELECT $1, r.* FROM UNNEST($2::bigint[], $3::int[], $4::bigint[], $5::text[], \
@@ -40,20 +42,22 @@ const NODES: &str = "INSERT INTO node_details \
 /// in the stream (history imported behind what is stored). `DISTINCT ON`
 /// keeps one row per task event (an upsert may not touch a row twice).
 const TASK_EVENTS: &str = "INSERT INTO task_event_log (alloc_ref, cluster_id, task_ref, time_ns, \
-       type_ref, namespace, job_ref, exit_code, oom_killed, message_ref, first_seen_index, \
-       first_seen_position) \
+       type_ref, namespace, job_ref, exit_code, oom_killed, message_ref, message, \
+       first_seen_index, first_seen_position) \
      SELECT DISTINCT ON (r.alloc_ref, r.task_ref, r.time_ns, r.type_ref) \
        r.alloc_ref, $1, r.task_ref, r.time_ns, r.type_ref, r.namespace, r.job_ref, r.exit_code, \
-       r.oom_killed, r.message_ref, r.first_seen_index, r.first_seen_position \
+       r.oom_killed, r.message_ref, r.message, r.first_seen_index, r.first_seen_position \
      FROM UNNEST($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], \
-       $7::bigint[], $8::bigint[], $9::boolean[], $10::bigint[], $11::bigint[], $12::int[]) \
+       $7::bigint[], $8::bigint[], $9::boolean[], $10::bigint[], $11::text[], $12::bigint[], \
+       $13::int[]) \
        AS r (alloc_ref, task_ref, time_ns, type_ref, namespace, job_ref, exit_code, oom_killed, \
-             message_ref, first_seen_index, first_seen_position) \
+             message_ref, message, first_seen_index, first_seen_position) \
      ORDER BY r.alloc_ref, r.task_ref, r.time_ns, r.type_ref, r.first_seen_index, \
        r.first_seen_position \
      ON CONFLICT (alloc_ref, cluster_id, task_ref, time_ns, type_ref) DO UPDATE SET \
        namespace = excluded.namespace, job_ref = excluded.job_ref, exit_code = excluded.exit_code, \
        oom_killed = excluded.oom_killed, message_ref = excluded.message_ref, \
+       message = excluded.message, \
        first_seen_index = excluded.first_seen_index, first_seen_position = excluded.first_seen_position \
      WHERE (excluded.first_seen_index, excluded.first_seen_position) \
        < (task_event_log.first_seen_index, task_event_log.first_seen_position)";
@@ -64,7 +68,7 @@ pub(super) async fn insert(
     tx: &mut PgConnection,
     cluster_id: i64,
     (details, task_events): (&BatchDetails<'_>, &BatchTaskEvents<'_>),
-    texts: &DetailTexts,
+    texts: &DetailTexts<'_>,
     lives: &[Life],
 ) -> Result<(), StoreError> {
     let mut statements: Vec<Query> = Vec::new();
@@ -79,7 +83,10 @@ pub(super) async fn insert(
                 .bind(column(&texts.allocations, |t| t.node_name))
                 .bind(column(a, |r| text(&r.details.desired_status)))
                 .bind(column(a, |r| text(&r.details.client_status)))
-                .bind(column(&texts.allocations, |t| t.client_description)),
+                .bind(column(&texts.allocations, |t| t.client_description))
+                .bind(column(&texts.allocations, |t| {
+                    t.long_description.map(without_nul)
+                })),
         );
     }
     let j = &details.jobs;
@@ -187,6 +194,7 @@ fn task_event_statement(
         .bind(column(rows, |r| r.event.exit_code))
         .bind(column(rows, |r| r.event.oom_killed[1]))
         .bind(column(texts, |t| t.message))
+        .bind(column(texts, |t| t.long_message.map(without_nul)))
         .bind(column(rows, |r| r.place.0))
         .bind(column(rows, |r| r.place.1))
 }
@@ -210,6 +218,7 @@ fn without_nul(text: &str) -> String {
 /// `texts` as PostgreSQL stores them ([`storable`]), each once: owned, so
 /// that they outlive the batch's rows.
 pub(super) fn storable_texts(mut texts: Vec<&str>) -> Vec<String> {
+    // Each text once before it is copied: a batch repeats most of them.
     texts.sort_unstable();
     texts.dedup();
     let mut texts: Vec<String> = texts.into_iter().map(without_nul).collect();

@@ -13,7 +13,8 @@ use crate::archive::{Batch, Cluster, CommitStats, now_millis};
 use crate::backoff::Backoff;
 use crate::nomad::ClusterIdentity;
 use crate::store::compress::{Compression, Value};
-use crate::store::details::{self as batch_details, BatchDetails, DetailTexts, TaskEventCache};
+use crate::store::detail_texts::{self, DetailTexts};
+use crate::store::details::{BatchDetails, TaskEventCache};
 use crate::store::keyframe::{self, Tracker};
 use crate::store::names::{BatchNames, NameCache, RowRefs};
 use crate::store::rows::{EventRow, event_rows};
@@ -218,7 +219,7 @@ async fn commit_with(
         };
         let task_events = writer.task_events.batch(&rows, &refs);
         let details_rows = BatchDetails::of(&rows, &refs);
-        storable = details::storable_texts(batch_details::texts(&details_rows, &task_events));
+        storable = details::storable_texts(detail_texts::texts(&details_rows, &task_events));
         let mut texts = BatchNames::of_texts(writer.names, storable.iter().map(|t| &**t).collect());
         resolve_names(&mut tx, &mut texts).await?;
         details::insert(

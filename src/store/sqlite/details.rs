@@ -5,7 +5,8 @@ use sqlx::sqlite::SqliteArguments;
 use sqlx::{AssertSqlSafe, Sqlite, SqliteConnection};
 
 use crate::store::StoreError;
-use crate::store::details::{BatchDetails, BatchTaskEvents, DetailTexts};
+use crate::store::detail_texts::DetailTexts;
+use crate::store::details::{BatchDetails, BatchTaskEvents};
 use crate::store::lives::{self, Life};
 
 type Query = sqlx::query::Query<'static, Sqlite, SqliteArguments>;
@@ -18,7 +19,7 @@ const MAX_ROWS: usize = 512;
 /// An event stored again (a resend) already has its details: `OR IGNORE`.
 const ALLOCATIONS: &str = "INSERT OR IGNORE INTO allocation_details (cluster_id, raft_index, \
      position, task_group_ref, node_name_ref, desired_status, client_status, \
-     client_description_ref)";
+     client_description_ref, client_description)";
 const JOBS: &str = "INSERT OR IGNORE INTO job_details (cluster_id, raft_index, position, \
      version, status, stop, submit_time_ns)";
 const DEPLOYMENTS: &str = "INSERT OR IGNORE INTO deployment_details (cluster_id, raft_index, \
@@ -31,12 +32,13 @@ const NODES: &str = "INSERT OR IGNORE INTO node_details (cluster_id, raft_index,
 /// A task event already kept takes this sighting only if it comes earlier
 /// in the stream (history imported behind what is stored).
 const TASK_EVENTS: &str = "INSERT INTO task_event_log (cluster_id, alloc_ref, task_ref, time_ns, \
-     type_ref, namespace, job_ref, exit_code, oom_killed, message_ref, first_seen_index, \
+     type_ref, namespace, job_ref, exit_code, oom_killed, message_ref, message, first_seen_index, \
      first_seen_position)";
 const TASK_EVENTS_CONFLICT: &str = "ON CONFLICT (alloc_ref, cluster_id, task_ref, time_ns, type_ref) \
      DO UPDATE SET namespace = excluded.namespace, job_ref = excluded.job_ref, \
        exit_code = excluded.exit_code, oom_killed = excluded.oom_killed, \
-       message_ref = excluded.message_ref, first_seen_index = excluded.first_seen_index, \
+       message_ref = excluded.message_ref, message = excluded.message, \
+       first_seen_index = excluded.first_seen_index, \
        first_seen_position = excluded.first_seen_position \
      WHERE (excluded.first_seen_index, excluded.first_seen_position) \
        < (task_event_log.first_seen_index, task_event_log.first_seen_position)";
@@ -47,12 +49,12 @@ pub(super) async fn insert(
     tx: &mut SqliteConnection,
     cluster_id: i64,
     (details, task_events): (&BatchDetails<'_>, &BatchTaskEvents<'_>),
-    texts: &DetailTexts,
+    texts: &DetailTexts<'_>,
     lives: &[Life],
 ) -> Result<(), StoreError> {
     insert_lives(tx, cluster_id, lives).await?;
     let allocations: Vec<_> = details.allocations.iter().zip(&texts.allocations).collect();
-    insert_values(tx, ALLOCATIONS, 8, "", &allocations, |q, (r, t)| {
+    insert_values(tx, ALLOCATIONS, 9, "", &allocations, |q, (r, t)| {
         let d = r.details;
         q.bind(cluster_id)
             .bind(r.place.0)
@@ -62,6 +64,7 @@ pub(super) async fn insert(
             .bind(d.desired_status.clone())
             .bind(d.client_status.clone())
             .bind(t.client_description)
+            .bind(t.long_description.map(str::to_owned))
     })
     .await?;
     insert_values(tx, JOBS, 7, "", &details.jobs, |q, r| {
@@ -145,13 +148,13 @@ async fn insert_task_events(
     tx: &mut SqliteConnection,
     cluster_id: i64,
     task_events: &BatchTaskEvents<'_>,
-    texts: &DetailTexts,
+    texts: &DetailTexts<'_>,
 ) -> Result<(), StoreError> {
     let rows: Vec<_> = task_events.rows.iter().zip(&texts.task_events).collect();
     insert_values(
         tx,
         TASK_EVENTS,
-        12,
+        13,
         TASK_EVENTS_CONFLICT,
         &rows,
         |q, (r, t)| {
@@ -166,6 +169,7 @@ async fn insert_task_events(
                 .bind(e.exit_code)
                 .bind(e.oom_killed[0])
                 .bind(t.message)
+                .bind(t.long_message.map(str::to_owned))
                 .bind(r.place.0)
                 .bind(r.place.1)
         },

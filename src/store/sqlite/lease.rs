@@ -13,7 +13,8 @@ use super::{STYLE, SqliteStore, details, query, reconstruction};
 use crate::archive::{Batch, Cluster, CommitStats, now_millis};
 use crate::nomad::ClusterIdentity;
 use crate::store::compress::{Compression, Value};
-use crate::store::details::{self as batch_details, BatchDetails, DetailTexts, TaskEventCache};
+use crate::store::detail_texts::{self, DetailTexts};
+use crate::store::details::{BatchDetails, TaskEventCache};
 use crate::store::keyframe::{self, Tracker};
 use crate::store::names::{BatchNames, NameCache, RowRefs};
 use crate::store::rows::{EventRow, event_rows};
@@ -142,7 +143,7 @@ impl SqliteLease {
         let details_rows = BatchDetails::of(&rows, &refs);
         let mut texts = BatchNames::of_texts(
             &mut self.names,
-            batch_details::texts(&details_rows, &task_events),
+            detail_texts::texts(&details_rows, &task_events),
         );
         resolve_names(&mut tx, &mut texts).await?;
         details::insert(

@@ -255,7 +255,60 @@ async fn a_nul_in_a_reported_field_is_stored_and_shown(backend: Backend) {
     );
 }
 
+/// Text that does not compress: PostgreSQL would keep it whole in an index
+/// entry, whose limit is 2,704 bytes.
+fn incompressible(bytes: usize) -> String {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..bytes)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from_digit((state % 16) as u32, 16).unwrap_or('0')
+        })
+        .collect()
+}
+
+async fn a_long_message_and_description_are_stored_and_shown(backend: Backend) {
+    let archive = Archive::new(backend).await;
+    let (message, description) = (incompressible(4_000), incompressible(3_000));
+    let frame = serde_json::json!({"Index": 8, "Events": [{
+    "Topic": "Allocation", "Type": "AllocationUpdated", "Key": "a1",
+    "Namespace": "default", "Index": 8,
+    "Payload": {"Allocation": {
+        "ID": "a1", "JobID": "j", "ClientStatus": "failed",
+        "ClientDescription": description,
+        "TaskStates": {"web": {"Events": [
+            {"Type": "Driver Failure", "Time": 5, "DisplayMessage": message},
+            {"Type": "Killed", "Time": 6, "DisplayMessage": "short"}
+        ]}}}}}]});
+    let file = archive.file("long.ndjson");
+    std::fs::write(&file, format!("{frame}\n")).expect("write capture");
+    archive
+        .run(&["import", &file.display().to_string()])
+        .await
+        .assert_success();
+    let mut db = Db::connect(&archive).await;
+    let messages = db
+        .rows("SELECT message FROM task_events ORDER BY time_ns")
+        .await;
+    let messages: Vec<_> = messages.iter().map(|r| r["message"].clone()).collect();
+    assert_eq!(
+        messages,
+        [serde_json::json!(message), serde_json::json!("short")]
+    );
+    let transitions = db
+        .rows("SELECT client_description FROM allocation_transitions")
+        .await;
+    assert_eq!(transitions.len(), 1);
+    assert_eq!(transitions[0]["client_description"], description);
+    let listed = archive.run(&["query", "allocs", "--output", "json"]).await;
+    listed.assert_success();
+    assert!(listed.stdout.contains(&description), "{}", listed.stdout);
+}
+
 on_both_backends!(
+    a_long_message_and_description_are_stored_and_shown,
     the_views_answer_without_reading_the_events_json,
     an_archive_from_before_the_details_is_refused_by_reads_and_answers_the_same_once_migrated,
     history_imported_behind_what_is_stored_answers_as_if_in_order,

@@ -74,7 +74,7 @@ async fn an_archive_from_before_the_lives_gets_them_on_upgrade(backend: Backend)
             "CREATE TABLE texts_undone AS \
                SELECT a.cluster_id, a.raft_index, a.position, g.name AS task_group, \
                  n.name AS node_name, a.desired_status, a.client_status, \
-                 d.name AS client_description \
+                 COALESCE(d.name, a.client_description) AS client_description \
                FROM allocation_details AS a \
                LEFT JOIN names AS g ON g.id = a.task_group_ref \
                LEFT JOIN names AS n ON n.id = a.node_name_ref \
