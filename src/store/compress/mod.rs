@@ -305,28 +305,16 @@ impl Compression {
     /// transaction begins: on a thread of its own it measured slower, with
     /// two cores shared by the reader, the writer and the database.
     fn encode(&self, batch: &Batch) -> Vec<Value> {
-        let active = |topic: &str| self.topics.get(topic)?.active.as_ref();
-        let mut encoder = match self.topics.values().any(|t| t.active.is_some()) {
-            true => Encoder::new().ok(),
-            false => None,
-        };
-        event_rows(batch)
+        let rows: Vec<(&[u8], Option<&Dictionary>)> = event_rows(batch)
             .map(|row| {
-                let (Some(active), Some(encoder)) = (active(&row.event.topic), encoder.as_mut())
-                else {
-                    return Value::Plain;
-                };
-                let dictionary = &active.dictionary;
-                match encoder.compress(row.event.raw.as_bytes(), dictionary) {
-                    Ok(bytes) => Value::Zstd {
-                        dictionary_id: dictionary.id,
-                        bytes,
-                    },
-                    // zstd always can; the event is then stored as it is.
-                    Err(_) => Value::Plain,
-                }
+                let active = self
+                    .topics
+                    .get(&row.event.topic)
+                    .and_then(|t| t.active.as_ref());
+                (row.event.raw.as_bytes(), active.map(|a| &*a.dictionary))
             })
-            .collect()
+            .collect();
+        encode_all(&rows)
     }
 
     /// After the batch committed: counts what recent events gave, collects
@@ -398,5 +386,88 @@ fn measure(name: &str, topic: &mut Topic, settings: Settings) {
             "Recent events compress worse than the dictionary did; training a new one"
         );
         topic.retrain = true;
+    }
+}
+/// Batches of at least this many events are compressed on two threads.
+const PARALLEL_FROM: usize = 256;
+
+/// [`encode_rows`], a large batch's second half on a thread of its own:
+/// `ingest` and `import` read the stream and prepare each batch on one
+/// thread, and compressing was the largest part of that thread's work
+/// (docs/performance.md, "Compressing on two threads").
+fn encode_all(rows: &[(&[u8], Option<&Dictionary>)]) -> Vec<Value> {
+    if rows.len() < PARALLEL_FROM {
+        return encode_rows(rows);
+    }
+    let (first, second) = rows.split_at(rows.len() / 2);
+    std::thread::scope(|scope| {
+        let helper = scope.spawn(|| encode_rows(second));
+        let mut values = encode_rows(first);
+        match helper.join() {
+            Ok(rest) => values.extend(rest),
+            // Compressing does not panic; if it did, it is done again here.
+            Err(_) => values.extend(encode_rows(second)),
+        }
+        values
+    })
+}
+
+/// Each event compressed with its topic's dictionary, or kept plain.
+fn encode_rows(rows: &[(&[u8], Option<&Dictionary>)]) -> Vec<Value> {
+    let mut encoder = match rows.iter().any(|(_, d)| d.is_some()) {
+        true => Encoder::new().ok(),
+        false => None,
+    };
+    rows.iter()
+        .map(|&(raw, dictionary)| {
+            let (Some(dictionary), Some(encoder)) = (dictionary, encoder.as_mut()) else {
+                return Value::Plain;
+            };
+            match encoder.compress(raw, dictionary) {
+                Ok(bytes) => Value::Zstd {
+                    dictionary_id: dictionary.id,
+                    bytes,
+                },
+                // zstd always can; the event is then stored as it is.
+                Err(_) => Value::Plain,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::codec::decompress;
+
+    #[test]
+    fn a_large_batch_compressed_on_two_threads_keeps_its_order_and_bytes() {
+        let events: Vec<String> = (0..3 * PARALLEL_FROM)
+            .map(|i| {
+                format!(
+                    r#"{{"Topic":"Job","Type":"JobRegistered","Key":"job-{i}","Index":{i},"Payload":{{"Job":{{"ID":"job-{i}","Version":{}}}}}}}"#,
+                    i % 7
+                )
+            })
+            .collect();
+        let trained = zstd::dict::from_samples(&events, 4096).expect("train");
+        let dictionary = Dictionary::new(1, &trained).expect("a dictionary");
+        // Every third event of a topic without a dictionary: kept plain.
+        let rows: Vec<(&[u8], Option<&Dictionary>)> = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.as_bytes(), (i % 3 != 0).then_some(&*dictionary)))
+            .collect();
+        let values = encode_all(&rows);
+        assert_eq!(values.len(), rows.len());
+        for ((raw, dictionary), value) in rows.iter().zip(&values) {
+            match (dictionary, value) {
+                (None, Value::Plain) => {}
+                (Some(d), Value::Zstd { bytes, .. }) => {
+                    assert_eq!(decompress(bytes, d).expect("decodes").as_bytes(), *raw);
+                }
+                _ => panic!("a value of the wrong kind for its event"),
+            }
+        }
     }
 }
