@@ -9,7 +9,7 @@ use nomad_chronicle::store::keyframe;
 use nomad_sim::{Generator, SimFrame};
 use serde_json::Value;
 
-use crate::common::{Archive, Backend, SimAt, finish, on_both_backends};
+use crate::common::{Archive, Backend, SimAt, finish, older, on_both_backends};
 use crate::reporting::db::Db;
 
 /// Keyframes of the tests' archives follow each other every this many events.
@@ -610,6 +610,16 @@ async fn a_new_sqlite_archive_shrinks_after_a_prune() {
     assert!(!out.contains("VACUUM"), "{out}");
     let after = std::fs::metadata(&archive.path).expect("file").len();
     assert!(after < before / 2, "{after} not under half of {before}");
+}
+
+#[tokio::test]
+async fn an_upgrade_that_rebuilds_a_table_gives_its_old_pages_back() {
+    let (archive, _) = archived(Backend::Sqlite).await;
+    archive.execute(older::BEFORE_ALLOCATION_TEXTS).await;
+    let free = "SELECT freelist_count AS n FROM pragma_freelist_count()";
+    assert!(count(&archive, free).await > 0, "the undo freed pages");
+    archive.run(&["migrate"]).await.assert_success();
+    assert_eq!(count(&archive, free).await, 0);
 }
 
 #[tokio::test]

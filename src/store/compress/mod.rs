@@ -301,9 +301,9 @@ impl Compression {
     }
 
     /// The batch's values: compressed where the topic has a dictionary
-    /// (about 4 µs an event). Done on the writer's task before the
-    /// transaction begins: on a thread of its own it measured slower, with
-    /// two cores shared by the reader, the writer and the database.
+    /// (about 4 µs an event). Done by the writer's task before the
+    /// transaction begins, a large batch's second half on a scoped thread
+    /// meanwhile ([`encode_all`]).
     fn encode(&self, batch: &Batch) -> Vec<Value> {
         let rows: Vec<(&[u8], Option<&Dictionary>)> = event_rows(batch)
             .map(|row| {
@@ -388,6 +388,7 @@ fn measure(name: &str, topic: &mut Topic, settings: Settings) {
         topic.retrain = true;
     }
 }
+
 /// Batches of at least this many events are compressed on two threads.
 const PARALLEL_FROM: usize = 256;
 
@@ -401,13 +402,21 @@ fn encode_all(rows: &[(&[u8], Option<&Dictionary>)]) -> Vec<Value> {
     }
     let (first, second) = rows.split_at(rows.len() / 2);
     std::thread::scope(|scope| {
-        let helper = scope.spawn(|| encode_rows(second));
+        let helper = std::thread::Builder::new()
+            .name("compress".to_owned())
+            .spawn_scoped(scope, || encode_rows(second));
         let mut values = encode_rows(first);
-        match helper.join() {
-            Ok(rest) => values.extend(rest),
-            // Compressing does not panic; if it did, it is done again here.
-            Err(_) => values.extend(encode_rows(second)),
-        }
+        let rest = match helper {
+            Ok(helper) => helper.join().unwrap_or_else(|_| {
+                tracing::warn!(
+                    "Compressing half a batch on a thread of its own failed; compressing it here"
+                );
+                encode_rows(second)
+            }),
+            // No thread to be had (a limit on processes): all of it here.
+            Err(_) => encode_rows(second),
+        };
+        values.extend(rest);
         values
     })
 }

@@ -93,7 +93,13 @@ impl SqliteStore {
         let pool = connect_pool(with_cache(options), max_connections)
             .await
             .map_err(|e| pool_error(display, e))?;
+        let applied = applied_migrations(&pool).await?;
         migrate(&pool, display).await?;
+        if applied_migrations(&pool).await? > applied && applied > 0 {
+            // An upgrade that rebuilt tables (0024, 0025) leaves their old
+            // pages free: the file gives them back now.
+            super::prune::give_back_free_pages(&pool, matches!(url, DbUrl::SqliteMemory)).await?;
+        }
         stamp(&pool).await?;
         crate::store::backfill::run(&super::backfill::Backfill(&pool)).await?;
         crate::store::details_fill::run(&super::details_fill::Fill(&pool)).await?;
@@ -276,6 +282,22 @@ async fn connect_pool(
             result => return result,
         }
     }
+}
+
+/// How many migrations the archive records (none in a new file).
+async fn applied_migrations(pool: &SqlitePool) -> Result<i64, StoreError> {
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' \
+           AND name = '_sqlx_migrations')",
+    )
+    .fetch_one(pool)
+    .await?;
+    if !exists {
+        return Ok(0);
+    }
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+        .fetch_one(pool)
+        .await?)
 }
 
 /// Applies pending migrations, refusing a database from a newer version.

@@ -37,34 +37,7 @@ impl Steps for SqliteStore {
     }
 
     async fn reclaim(&self, _deleted: u64) -> Result<bool, StoreError> {
-        let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
-            .fetch_one(&self.pool)
-            .await?;
-        if mode != INCREMENTAL {
-            return Ok(mode == 1);
-        }
-        loop {
-            let free: i64 = sqlx::query_scalar("PRAGMA freelist_count")
-                .fetch_one(&self.pool)
-                .await?;
-            if free == 0 {
-                break;
-            }
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "PRAGMA incremental_vacuum({PAGES_PER_VACUUM})"
-            )))
-            .execute(&self.pool)
-            .await?;
-            tokio::task::yield_now().await;
-        }
-        if !self.in_memory {
-            // The file shrinks when the WAL is copied back; PASSIVE waits
-            // for no reader.
-            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&self.pool)
-                .await?;
-        }
-        Ok(true)
+        give_back_free_pages(&self.pool, self.in_memory).await
     }
 
     async fn size(&self) -> Result<u64, StoreError> {
@@ -74,6 +47,43 @@ impl Steps for SqliteStore {
     fn style(&self) -> Placeholders {
         STYLE
     }
+}
+
+/// Gives the archive's free pages back to the file system, a few at a time,
+/// if it was created with `auto_vacuum = INCREMENTAL`; whether it can
+/// (also when the file shrinks by itself: `auto_vacuum = FULL`).
+pub(super) async fn give_back_free_pages(
+    pool: &sqlx::SqlitePool,
+    in_memory: bool,
+) -> Result<bool, StoreError> {
+    let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
+        .fetch_one(pool)
+        .await?;
+    if mode != INCREMENTAL {
+        return Ok(mode == 1);
+    }
+    loop {
+        let free: i64 = sqlx::query_scalar("PRAGMA freelist_count")
+            .fetch_one(pool)
+            .await?;
+        if free == 0 {
+            break;
+        }
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "PRAGMA incremental_vacuum({PAGES_PER_VACUUM})"
+        )))
+        .execute(pool)
+        .await?;
+        tokio::task::yield_now().await;
+    }
+    if !in_memory {
+        // The file shrinks when the WAL is copied back; PASSIVE waits for
+        // no reader.
+        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(pool)
+            .await?;
+    }
+    Ok(true)
 }
 
 /// The pages in use (free pages left out) times the page size.

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod log;
+pub mod older;
 pub mod python;
 
 pub use testkit::pg;

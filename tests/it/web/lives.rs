@@ -13,7 +13,7 @@ use nomad_chronicle::web::lanes::By;
 use nomad_chronicle::web::window::{self, Way, Window};
 use nomad_sim::Generator;
 
-use crate::common::{Archive, Backend, on_both_backends};
+use crate::common::{Archive, Backend, older, on_both_backends};
 
 on_both_backends!(
     the_lanes_read_through_the_lives_equal_those_summed_from_events,
@@ -67,25 +67,13 @@ async fn an_archive_from_before_the_lives_gets_them_on_upgrade(backend: Backend)
     // (the markers' index) and 0025 (the allocations' texts in `names`,
     // which 0022 reads as text) not run. 0024 changed a table 0022 does not
     // read, and stays.
-    archive
-        .execute(&[
-            "DROP TABLE allocation_lives",
-            "DROP INDEX event_log_markers",
-            "CREATE TABLE texts_undone AS \
-               SELECT a.cluster_id, a.raft_index, a.position, g.name AS task_group, \
-                 n.name AS node_name, a.desired_status, a.client_status, \
-                 COALESCE(d.name, a.client_description) AS client_description \
-               FROM allocation_details AS a \
-               LEFT JOIN names AS g ON g.id = a.task_group_ref \
-               LEFT JOIN names AS n ON n.id = a.node_name_ref \
-               LEFT JOIN names AS d ON d.id = a.client_description_ref",
-            "DROP VIEW allocation_transitions",
-            "DROP TABLE allocation_details",
-            "ALTER TABLE texts_undone RENAME TO allocation_details",
-            "CREATE VIEW allocation_transitions AS SELECT 1 AS undone",
-            "DELETE FROM _sqlx_migrations WHERE version IN (22, 23, 25)",
-        ])
-        .await;
+    let mut undo = vec![
+        "DROP TABLE allocation_lives",
+        "DROP INDEX event_log_markers",
+        "DELETE FROM _sqlx_migrations WHERE version IN (22, 23)",
+    ];
+    undo.extend_from_slice(older::BEFORE_ALLOCATION_TEXTS);
+    archive.execute(&undo).await;
     let refused = archive.run(&["status"]).await;
     assert!(
         refused.stderr.contains("nomad-chronicle migrate"),
