@@ -6,7 +6,12 @@
 //! A free-form text (a message, a client description) longer than
 //! [`LONGEST_NAMED`] bytes is stored in its row instead: PostgreSQL's index
 //! of `names` takes entries of at most 2,704 bytes, and Nomad passes a
-//! driver's error on as it is.
+//! driver's error on as it is. The length is the text's as received; on
+//! PostgreSQL, where a NUL is stored as U+FFFD, migration 0024/0025
+//! measured the stored text, so a text with NULs near the limit may be kept
+//! either way (the views read both). Names (tasks, task groups, nodes,
+//! types) are not limited, as IDs are not: like an ID, one over 2,704 bytes
+//! would not fit PostgreSQL's index.
 
 use crate::nomad::details::{AllocationDetails, TaskEvent};
 use crate::store::StoreError;

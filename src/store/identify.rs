@@ -183,19 +183,22 @@ pub fn check_version(
             ),
         });
     }
-    if let Some(missing) = migrator
-        .iter()
-        .find(|m| !applied.iter().any(|a| a.version == m.version))
-    {
+    if let Some(missing) = first_missing(applied, migrator) {
         return Err(StoreError::NeedsMigration {
             url: url.to_owned(),
-            detail: format!(
-                "is at schema version {found} without migration {}",
-                missing.version
-            ),
+            detail: format!("is at schema version {found} without migration {missing}"),
         });
     }
     Ok(found)
+}
+
+/// The oldest of `migrator`'s migrations that `applied` lacks: what a
+/// writer applies when it opens the archive.
+pub fn first_missing(applied: &[Applied], migrator: &Migrator) -> Option<i64> {
+    migrator
+        .iter()
+        .map(|m| m.version)
+        .find(|v| !applied.iter().any(|a| a.version == *v))
 }
 
 #[cfg(test)]

@@ -3,11 +3,11 @@
 //! job's Job events only those whose version differs from the one before
 //! in the window, of a deployment's events only those whose status
 //! differs, and of those changes, on each lane and bucket of the page's
-//! time axis ([`Fit::buckets`]), only the last (by time, then stream order) with the number
-//! of the others it stands for. An object's first event of the window is
-//! a change when nothing of the object was archived by the moment the
-//! window starts at ([`Fit::after_index`]); otherwise it is returned as it
-//! is, for the caller, who holds that moment, to judge.
+//! time axis ([`Fit::buckets`]), only the last (by time, then stream
+//! order) with the number of the others it stands for. An object's first
+//! event of the window is a change when nothing of the object was archived
+//! by the moment the window starts at ([`Fit::after_index`]); otherwise it
+//! is returned as it is, for the caller, who holds that moment, to judge.
 
 use super::{Bounds, Fit, LaneWindow, Others, span};
 use crate::store::statement::{Placeholders, Statement};

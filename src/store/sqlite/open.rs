@@ -16,7 +16,9 @@ use super::SqliteStore;
 use super::identify::{ReadMode, cannot_open, identify, warn_if_wal_unread};
 use crate::config::DbUrl;
 use crate::store::StoreError;
-use crate::store::identify::{APPLICATION_ID, Access, Found, UNDATED, check_version};
+use crate::store::identify::{
+    APPLICATION_ID, Access, Found, UNDATED, check_version, first_missing,
+};
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -45,7 +47,7 @@ impl SqliteStore {
             DbUrl::SqliteMemory if access == Access::Create => {
                 let options = SqliteConnectOptions::from_str("sqlite::memory:")
                     .map_err(|e| open_error(&display, e.to_string(), None))?;
-                return Self::writer(options, 1, url, &display).await;
+                return Self::writer(options, 1, url, &display, false).await;
             }
             DbUrl::SqliteMemory => return Err(StoreError::NoArchive { url: display }),
             DbUrl::Postgres(_) => {
@@ -60,7 +62,7 @@ impl SqliteStore {
                 create(path)
                     .await
                     .map_err(|e| open_error(&display, e.to_string(), None))?;
-                Self::writer(writer_options(path), 4, url, &display).await
+                Self::writer(writer_options(path), 4, url, &display, false).await
             }
             (Found::Absent, _) => Err(StoreError::NoArchive { url: display }),
             (Found::Archive(applied), access) if !access.writes() => {
@@ -77,28 +79,34 @@ impl SqliteStore {
             }
             (Found::Archive(applied), access) => {
                 check_version(&display, &applied, &MIGRATOR, access)?;
-                Self::writer(writer_options(path), 4, url, &display).await
+                let upgrade = !applied.is_empty() && first_missing(&applied, &MIGRATOR).is_some();
+                Self::writer(writer_options(path), 4, url, &display, upgrade).await
             }
         }
     }
 
     /// A pool that writes: migrates, stamps the archive as one, and dates
-    /// events archived before migration 0011.
+    /// events archived before migration 0011; after an `upgrade` (an
+    /// archive that lacked a migration), gives its free pages back.
     async fn writer(
         options: SqliteConnectOptions,
         max_connections: u32,
         url: &DbUrl,
         display: &str,
+        upgrade: bool,
     ) -> Result<Self, StoreError> {
         let pool = connect_pool(with_cache(options), max_connections)
             .await
             .map_err(|e| pool_error(display, e))?;
-        let applied = applied_migrations(&pool).await?;
         migrate(&pool, display).await?;
-        if applied_migrations(&pool).await? > applied && applied > 0 {
+        if upgrade {
             // An upgrade that rebuilt tables (0024, 0025) leaves their old
-            // pages free: the file gives them back now.
-            super::prune::give_back_free_pages(&pool, matches!(url, DbUrl::SqliteMemory)).await?;
+            // pages free: the file gives them back now. The upgrade is done
+            // either way, so a failure here only leaves them to be reused.
+            let memory = matches!(url, DbUrl::SqliteMemory);
+            if let Err(e) = super::prune::give_back_free_pages(&pool, memory).await {
+                tracing::warn!(error = %e, "The archive is upgraded, but its free pages were not given back to the file system: new events reuse them, and `nomad-chronicle compact --vacuum` shrinks the file");
+            }
         }
         stamp(&pool).await?;
         crate::store::backfill::run(&super::backfill::Backfill(&pool)).await?;
@@ -282,22 +290,6 @@ async fn connect_pool(
             result => return result,
         }
     }
-}
-
-/// How many migrations the archive records (none in a new file).
-async fn applied_migrations(pool: &SqlitePool) -> Result<i64, StoreError> {
-    let exists: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' \
-           AND name = '_sqlx_migrations')",
-    )
-    .fetch_one(pool)
-    .await?;
-    if !exists {
-        return Ok(0);
-    }
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
-        .fetch_one(pool)
-        .await?)
 }
 
 /// Applies pending migrations, refusing a database from a newer version.
