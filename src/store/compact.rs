@@ -72,9 +72,10 @@ pub trait Compact: Sync {
     /// Stores a trained dictionary; returns its id.
     async fn store_dictionary(&self, cluster_id: i64, trained: &Trained)
     -> Result<i64, StoreError>;
-    /// Gives the space freed back: on PostgreSQL `VACUUM event_log`; on
-    /// SQLite `VACUUM` when `vacuum` (the file is rewritten), else nothing
-    /// (freed pages are reused by new events).
+    /// Gives the space freed back: on PostgreSQL `VACUUM event_log`, after
+    /// rebuilding the archive's indexes when `vacuum`; on SQLite `VACUUM`
+    /// when `vacuum` (the file is rewritten), else nothing (freed pages are
+    /// reused by new events).
     async fn reclaim(&self, vacuum: bool) -> Result<(), StoreError>;
 }
 

@@ -1,16 +1,20 @@
 //! `compact` on PostgreSQL ([`Compact`]): plain events read in stream
 //! order, re-encoded ones written back by their identity with one UPDATE per
-//! chunk, and a plain `VACUUM event_log` at the end.
+//! chunk, and a plain `VACUUM event_log` at the end; with `--vacuum`, the
+//! archive's indexes rebuilt first ([`rebuild_indexes`]).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+
+use sqlx::{AssertSqlSafe, PgPool};
 
 use super::PgStore;
 use crate::store::StoreError;
 use crate::store::compact::{CHUNK_ROWS, Compact, PlainRow, Rewritten};
 use crate::store::compress::training::{Samples, Trained};
 use crate::store::compress::{Ledger, StoredDictionary};
+use crate::store::prune::PER_EVENT_TABLES;
 
 #[async_trait]
 impl Compact for PgStore {
@@ -101,8 +105,75 @@ impl Compact for PgStore {
         self.pool.acquire().await?.store(cluster_id, trained).await
     }
 
-    async fn reclaim(&self, _vacuum: bool) -> Result<(), StoreError> {
+    async fn reclaim(&self, vacuum: bool) -> Result<(), StoreError> {
+        if vacuum {
+            rebuild_indexes(&self.pool).await?;
+        }
         sqlx::query("VACUUM event_log").execute(&self.pool).await?;
         Ok(())
     }
+}
+
+/// The tables whose indexes `compact --vacuum` rebuilds: every archive
+/// table whose rows come in stream order while its indexes are keyed by
+/// object, time or text, which leaves their pages about a third empty
+/// (docs/performance.md, "What the archive keeps beside the events").
+const REINDEXED: [&str; 4] = ["event_log", "task_event_log", "allocation_lives", "names"];
+
+/// Rebuilds the indexes of [`REINDEXED`] and [`PER_EVENT_TABLES`] with
+/// `REINDEX TABLE CONCURRENTLY`, which neither readers nor writers wait
+/// for, after dropping what an interrupted rebuild left behind
+/// ([`drop_leftovers`]). One that fails leaves such an index too, dropped
+/// by the next run.
+async fn rebuild_indexes(pool: &PgPool) -> Result<(), StoreError> {
+    drop_leftovers(pool).await?;
+    for table in REINDEXED.iter().chain(PER_EVENT_TABLES) {
+        let before = indexes_size(pool, table).await?;
+        // A table name of this list, not a value: nothing to bind.
+        let sql = AssertSqlSafe(format!("REINDEX TABLE CONCURRENTLY {table}"));
+        sqlx::query(sql).execute(pool).await?;
+        let after = indexes_size(pool, table).await?;
+        tracing::info!(
+            table,
+            before_mb = format!("{:.1}", before as f64 / 1e6),
+            after_mb = format!("{:.1}", after as f64 / 1e6),
+            "Rebuilt the indexes"
+        );
+    }
+    Ok(())
+}
+
+/// Drops the invalid indexes an interrupted `REINDEX … CONCURRENTLY` of
+/// the archive's schema leaves: its half-built copy (`…_ccnew`) or the
+/// original it had swapped out (`…_ccold`), as PostgreSQL's manual says
+/// to. Both are invalid, so no statement reads them, but every insert
+/// still writes them.
+async fn drop_leftovers(pool: &PgPool) -> Result<(), StoreError> {
+    let leftovers: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid \
+         WHERE NOT i.indisvalid AND c.relnamespace = CAST(current_schema() AS regnamespace) \
+           AND (c.relname LIKE '%\\_ccnew%' OR c.relname LIKE '%\\_ccold%')",
+    )
+    .fetch_all(pool)
+    .await?;
+    for name in leftovers {
+        tracing::warn!(
+            index = name,
+            "Dropping what an interrupted index rebuild left"
+        );
+        let quoted = name.replace('"', "\"\"");
+        let sql = AssertSqlSafe(format!("DROP INDEX CONCURRENTLY IF EXISTS \"{quoted}\""));
+        sqlx::query(sql).execute(pool).await?;
+    }
+    Ok(())
+}
+
+/// The bytes of `table`'s indexes.
+async fn indexes_size(pool: &PgPool, table: &str) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT CAST(pg_indexes_size(to_regclass($1)) AS BIGINT)")
+            .bind(table)
+            .fetch_one(pool)
+            .await?,
+    )
 }
