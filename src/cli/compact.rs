@@ -30,9 +30,10 @@ pub struct CompactArgs {
     /// while it runs. Without it the file keeps its size and the space freed
     /// is reused by new events. PostgreSQL: rebuild the archive's indexes
     /// (`REINDEX TABLE CONCURRENTLY`), which events arriving in stream order
-    /// leave about a third empty; readers and writers go on meanwhile, and
-    /// it needs free disk space about the size of the largest table's
-    /// indexes. PostgreSQL always runs `VACUUM event_log`, which frees the
+    /// leave about a third empty; readers and writers go on meanwhile. It
+    /// needs the role that owns the archive's tables and free disk space
+    /// about the size of the largest table's indexes. PostgreSQL always runs
+    /// `VACUUM event_log`, which frees the
     /// space for new rows without locking writers out.
     #[arg(long)]
     pub vacuum: bool,

@@ -100,6 +100,12 @@ pub enum StoreError {
         "cluster `{cluster}` has events whose time and presence are not filled in yet: run `nomad-chronicle migrate` first"
     )]
     Unfilled { cluster: String },
+    /// `compact --vacuum` on PostgreSQL by a role that does not own the
+    /// archive's tables, which alone may rebuild their indexes.
+    #[error(
+        "PostgreSQL lets only the owner of {what} rebuild it: run `compact --vacuum` as the role that owns the archive's tables, or `compact` without --vacuum (the events are compacted already)"
+    )]
+    NotOwner { what: String },
     /// A stored event that cannot be read back: its compressed value is
     /// damaged or its dictionary is missing.
     #[error("{0}")]

@@ -392,6 +392,56 @@ async fn compact_vacuum_rebuilds_the_postgres_indexes_and_drops_an_interrupted_r
     assert_eq!(replay.stdout.lines().collect::<Vec<_>>(), lines(&history));
 }
 
+/// A role that may read and write the archive but does not own its tables
+/// cannot rebuild their indexes: `compact --vacuum` says so and what to
+/// do, and `compact` without it still does its work.
+#[tokio::test]
+async fn compact_vacuum_by_a_role_that_does_not_own_the_tables_says_who_may() {
+    if crate::common::pg::shared_admin_url().is_none() {
+        return;
+    }
+    let archive = Archive::new(Backend::Postgres).await;
+    let history = archived(&archive, 77, 1_000, training_early(), &[]).await;
+    let role = format!("writer_{}", std::process::id());
+    archive
+        .execute(&[
+            &format!("DROP ROLE IF EXISTS {role}"),
+            &format!("CREATE ROLE {role} LOGIN PASSWORD 'writer'"),
+            &format!("GRANT CREATE, USAGE ON SCHEMA public TO {role}"),
+            &format!("GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}"),
+            &format!("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}"),
+        ])
+        .await;
+    let (_, host) = archive.url.split_once('@').expect("a URL with a user");
+    let writer = format!("postgres://{role}:writer@{host}");
+
+    let refused = archive.run(&["compact", "--vacuum", "--db", &writer]).await;
+    let plain = archive.run(&["compact", "--db", &writer]).await;
+    archive
+        .execute(&[
+            &format!("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}"),
+            &format!("REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {role}"),
+            &format!("REVOKE ALL ON SCHEMA public FROM {role}"),
+            &format!("DROP ROLE {role}"),
+        ])
+        .await;
+    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+    assert_eq!(
+        refused.stderr.trim_end().lines().last(),
+        Some(
+            "error: cannot give the freed space back: PostgreSQL lets only the owner of table \
+             `event_log` rebuild it: run `compact --vacuum` as the role that owns the archive's \
+             tables, or `compact` without --vacuum (the events are compacted already)"
+        ),
+        "{}",
+        refused.stderr
+    );
+    plain.assert_success();
+    let replay = archive.run(&["replay"]).await;
+    replay.assert_success();
+    assert_eq!(replay.stdout.lines().collect::<Vec<_>>(), lines(&history));
+}
+
 async fn a_retrained_topic_decodes_with_both_dictionaries(backend: Backend) {
     let archive = Archive::new(backend).await;
     // A threshold above 1 asks for a new dictionary after every measure.

@@ -131,7 +131,10 @@ async fn rebuild_indexes(pool: &PgPool) -> Result<(), StoreError> {
         let before = indexes_size(pool, table).await?;
         // A table name of this list, not a value: nothing to bind.
         let sql = AssertSqlSafe(format!("REINDEX TABLE CONCURRENTLY {table}"));
-        sqlx::query(sql).execute(pool).await?;
+        sqlx::query(sql)
+            .execute(pool)
+            .await
+            .map_err(|e| owned_by_another(e, || format!("table `{table}`")))?;
         let after = indexes_size(pool, table).await?;
         tracing::info!(
             table,
@@ -163,9 +166,24 @@ async fn drop_leftovers(pool: &PgPool) -> Result<(), StoreError> {
         );
         let quoted = name.replace('"', "\"\"");
         let sql = AssertSqlSafe(format!("DROP INDEX CONCURRENTLY IF EXISTS \"{quoted}\""));
-        sqlx::query(sql).execute(pool).await?;
+        sqlx::query(sql)
+            .execute(pool)
+            .await
+            .map_err(|e| owned_by_another(e, || format!("index `{name}`")))?;
     }
     Ok(())
+}
+
+/// `e`, or [`StoreError::NotOwner`] of `what` when PostgreSQL refused it
+/// for want of the privilege (SQLSTATE 42501: only a table's owner may
+/// reindex it or drop its indexes).
+fn owned_by_another(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("42501") => {
+            StoreError::NotOwner { what: what() }
+        }
+        _ => StoreError::Query(e),
+    }
 }
 
 /// The bytes of `table`'s indexes.
