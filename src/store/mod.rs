@@ -5,6 +5,7 @@
 //! once ([`filter`], `queries`, [`reconstruction`], [`prune`]) and run by each backend;
 //! the rest lives in the backend folders. Rows map by column name (`records`).
 
+mod ahead;
 pub(crate) mod backfill;
 pub mod codec;
 pub mod compact;

@@ -2,7 +2,6 @@
 //! The writer's lease and the status report are built in their own files.
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use tokio_util::sync::CancellationToken;
 
@@ -233,9 +232,10 @@ impl Store for SqliteStore {
         window: &'a crate::store::LaneWindow,
     ) -> BoxStream<'a, Result<crate::store::LaneRow, StoreError>> {
         let [allocations, others] = crate::store::lanes::statements(cluster.id, window, STYLE);
-        super::lists::stream(self, allocations)
-            .chain(super::lists::stream(self, others))
-            .boxed()
+        crate::store::ahead::chain_started(
+            super::lists::stream(self, allocations),
+            super::lists::stream(self, others),
+        )
     }
 
     fn lists(&self) -> &dyn crate::store::lists::Lists {
