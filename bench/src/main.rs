@@ -13,6 +13,11 @@
 //!   and where today's archive spends its bytes;
 //! - `web` times the web timeline's requests on the archive `query` builds.
 
+/// The nomad-chronicle binary's allocator (its `src/main.rs`): `web` serves
+/// the timeline in this process, and should allocate as `serve` does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod all;
 mod child;
 mod compression;
