@@ -1,30 +1,44 @@
-//! Two statements whose rows are read one after the other, the second
-//! started while the first is still read ([`chain_started`]): the database
-//! works on both at once (SQLite on a worker thread per connection,
-//! PostgreSQL in a backend per connection), so a statement that sorts
-//! before its first row, as the timeline's markers do, costs no wait after
-//! the first. What is held meanwhile stays bounded: one row of the second
+//! Statements whose rows are read one after the other, each started while
+//! those before it are still read ([`chain_started`]): the database works
+//! on them at once (SQLite on a worker thread per connection, PostgreSQL in
+//! a backend per connection), so a statement that sorts before its first
+//! row, as the timeline's markers do, costs no wait after the one before.
+//! What is held meanwhile stays bounded: one row of each later statement
 //! here, and what the driver buffers for its connection.
+//!
+//! Each stream asks the pool for its connection when first polled, so the
+//! earlier one is always polled first: the pool hands connections out in
+//! the order they were asked for, so a statement holding a connection
+//! while it waits to be read never keeps the one before it from getting
+//! one, and requests that share a small pool cannot wait on each other
+//! for good.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_util::stream::{BoxStream, Stream, StreamExt};
 
-/// Every item of `first`, then every item of `second`, as
-/// [`StreamExt::chain`] gives them, but with `second` polled from the
-/// start, until it has an item ready, so that it runs meanwhile.
+/// Every item of each stream of `streams`, one stream after the other, as
+/// [`StreamExt::chain`] gives them, but with each later stream polled from
+/// the start, after those before it, until it has an item ready, so that
+/// it runs meanwhile.
 pub fn chain_started<'a, T: Send + Unpin + 'a>(
-    first: BoxStream<'a, T>,
-    second: BoxStream<'a, T>,
+    streams: impl IntoIterator<Item = BoxStream<'a, T>>,
 ) -> BoxStream<'a, T> {
-    StartedChain {
-        first: Some(first),
-        second,
-        ahead: None,
-        second_done: false,
+    let mut streams: Vec<_> = streams.into_iter().collect();
+    let Some(mut chained) = streams.pop() else {
+        return futures_util::stream::empty().boxed();
+    };
+    while let Some(first) = streams.pop() {
+        chained = StartedChain {
+            first: Some(first),
+            second: chained,
+            ahead: None,
+            second_done: false,
+        }
+        .boxed();
     }
-    .boxed()
+    chained
 }
 
 struct StartedChain<'a, T> {
@@ -42,6 +56,8 @@ impl<T: Unpin> Stream for StartedChain<'_, T> {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = &mut *self;
         if let Some(first) = &mut this.first {
+            // The first before the second: see the module's comment.
+            let polled = first.poll_next_unpin(cx);
             if this.ahead.is_none() && !this.second_done {
                 match this.second.poll_next_unpin(cx) {
                     Poll::Ready(Some(item)) => this.ahead = Some(item),
@@ -49,7 +65,7 @@ impl<T: Unpin> Stream for StartedChain<'_, T> {
                     Poll::Pending => {}
                 }
             }
-            match first.poll_next_unpin(cx) {
+            match polled {
                 Poll::Ready(None) => this.first = None,
                 other => return other,
             }
@@ -66,61 +82,80 @@ impl<T: Unpin> Stream for StartedChain<'_, T> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
 
     use futures_util::stream;
 
     use super::*;
 
-    /// A stream of `items` that counts the times it is polled.
-    fn counted(items: Vec<u32>, polls: Arc<AtomicUsize>) -> BoxStream<'static, u32> {
-        let mut items = items.into_iter();
+    /// Which stream was polled, in order.
+    type Log = Arc<Mutex<Vec<&'static str>>>;
+
+    /// A stream of `items` that logs each time it is polled as `name`.
+    fn logged(name: &'static str, items: Vec<u32>, log: &Log) -> BoxStream<'static, u32> {
+        let (mut items, log) = (items.into_iter(), log.clone());
         stream::poll_fn(move |_| {
-            polls.fetch_add(1, Ordering::SeqCst);
+            log.lock().expect("log").push(name);
             Poll::Ready(items.next())
         })
         .boxed()
     }
 
-    #[tokio::test]
-    async fn gives_the_first_streams_items_then_the_seconds_in_order() {
-        let polls = Arc::new(AtomicUsize::new(0));
-        let both = chain_started(
-            stream::iter(vec![1, 2, 3]).boxed(),
-            counted(vec![4, 5, 6], polls),
-        );
-        assert_eq!(both.collect::<Vec<_>>().await, [1, 2, 3, 4, 5, 6]);
+    fn polls(log: &Log, name: &str) -> usize {
+        log.lock()
+            .expect("log")
+            .iter()
+            .filter(|n| **n == name)
+            .count()
     }
 
     #[tokio::test]
-    async fn starts_the_second_before_the_first_ends_and_takes_one_item_ahead() {
-        let polls = Arc::new(AtomicUsize::new(0));
-        let mut both = chain_started(
-            stream::iter(vec![1, 2, 3]).boxed(),
-            counted(vec![4, 5, 6], polls.clone()),
-        );
-        assert_eq!(both.next().await, Some(1));
-        assert_eq!(polls.load(Ordering::SeqCst), 1, "started with the first");
-        assert_eq!(both.next().await, Some(2));
-        assert_eq!(polls.load(Ordering::SeqCst), 1, "one item ahead at most");
+    async fn gives_each_streams_items_in_turn_and_in_order() {
+        let log = Log::default();
+        let all = chain_started([
+            logged("a", vec![1, 2, 3], &log),
+            logged("b", vec![4, 5], &log),
+            logged("c", vec![6], &log),
+        ]);
+        assert_eq!(all.collect::<Vec<_>>().await, [1, 2, 3, 4, 5, 6]);
     }
 
     #[tokio::test]
-    async fn an_empty_first_or_second_gives_the_other_whole() {
-        let polls = Arc::new(AtomicUsize::new(0));
-        let first_empty = chain_started(stream::empty().boxed(), counted(vec![7, 8], polls));
-        assert_eq!(first_empty.collect::<Vec<_>>().await, [7, 8]);
-        let polls = Arc::new(AtomicUsize::new(0));
-        let second_empty = chain_started(
-            stream::iter(vec![9]).boxed(),
-            counted(Vec::new(), polls.clone()),
-        );
-        assert_eq!(second_empty.collect::<Vec<_>>().await, [9]);
+    async fn starts_every_stream_after_the_ones_before_it_holding_one_item_ahead() {
+        let log = Log::default();
+        let mut all = chain_started([
+            logged("a", vec![1, 2, 3], &log),
+            logged("b", vec![4, 5], &log),
+            logged("c", vec![6, 7], &log),
+        ]);
+        assert_eq!(all.next().await, Some(1));
         assert_eq!(
-            polls.load(Ordering::SeqCst),
-            1,
-            "an ended stream is not polled again"
+            *log.lock().expect("log"),
+            ["a", "b", "c"],
+            "in order, each once"
+        );
+        assert_eq!(all.next().await, Some(2));
+        assert_eq!(
+            (polls(&log, "b"), polls(&log, "c")),
+            (1, 1),
+            "one item ahead at most"
+        );
+    }
+
+    #[tokio::test]
+    async fn empty_streams_are_passed_over_and_not_polled_again() {
+        let log = Log::default();
+        let all = chain_started([
+            logged("a", Vec::new(), &log),
+            logged("b", vec![8], &log),
+            logged("c", Vec::new(), &log),
+        ]);
+        assert_eq!(all.collect::<Vec<_>>().await, [8]);
+        assert_eq!((polls(&log, "a"), polls(&log, "c")), (1, 1));
+        let none: Vec<BoxStream<'static, u32>> = Vec::new();
+        assert_eq!(
+            chain_started(none).collect::<Vec<_>>().await,
+            Vec::<u32>::new()
         );
     }
 }

@@ -233,10 +233,9 @@ impl Store for PgStore {
         cluster: &'a Cluster,
         window: &'a crate::store::LaneWindow,
     ) -> BoxStream<'a, Result<crate::store::LaneRow, StoreError>> {
-        let [allocations, others] = crate::store::lanes::statements(cluster.id, window, STYLE);
+        let statements = crate::store::lanes::statements(cluster.id, window, STYLE);
         crate::store::ahead::chain_started(
-            super::lists::stream(self, allocations),
-            super::lists::stream(self, others),
+            statements.map(|statement| super::lists::stream(self, statement)),
         )
     }
 
