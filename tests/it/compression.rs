@@ -11,6 +11,7 @@ use nomad_chronicle::store::compress::Settings;
 use nomad_sim::{Generator, SimFrame};
 use sqlx::{AssertSqlSafe, Connection};
 
+use crate::common::role::Role;
 use crate::common::{Archive, Backend, batch, on_both_backends, read_until};
 
 /// Dictionaries after 200 events of a topic (2,000 by default), so that a
@@ -402,29 +403,22 @@ async fn compact_vacuum_by_a_role_that_does_not_own_the_tables_says_who_may() {
     }
     let archive = Archive::new(Backend::Postgres).await;
     let history = archived(&archive, 77, 1_000, training_early(), &[]).await;
-    let role = format!("writer_{}", std::process::id());
-    archive
-        .execute(&[
-            &format!("DROP ROLE IF EXISTS {role}"),
-            &format!("CREATE ROLE {role} LOGIN PASSWORD 'writer'"),
-            &format!("GRANT CREATE, USAGE ON SCHEMA public TO {role}"),
-            &format!("GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}"),
-            &format!("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}"),
-        ])
-        .await;
-    let (_, host) = archive.url.split_once('@').expect("a URL with a user");
-    let writer = format!("postgres://{role}:writer@{host}");
+    let writer = Role::create(
+        &archive,
+        &format!("writer_{}", std::process::id()),
+        &[
+            "CREATE, USAGE ON SCHEMA public",
+            "ALL ON ALL TABLES IN SCHEMA public",
+            "ALL ON ALL SEQUENCES IN SCHEMA public",
+        ],
+    )
+    .await;
 
-    let refused = archive.run(&["compact", "--vacuum", "--db", &writer]).await;
-    let plain = archive.run(&["compact", "--db", &writer]).await;
-    archive
-        .execute(&[
-            &format!("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}"),
-            &format!("REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {role}"),
-            &format!("REVOKE ALL ON SCHEMA public FROM {role}"),
-            &format!("DROP ROLE {role}"),
-        ])
+    let refused = archive
+        .run(&["compact", "--vacuum", "--db", &writer.url])
         .await;
+    let plain = archive.run(&["compact", "--db", &writer.url]).await;
+    writer.drop_role(&archive).await;
     assert_eq!(refused.code, Some(2), "{}", refused.stderr);
     assert_eq!(
         refused.stderr.trim_end().lines().last(),

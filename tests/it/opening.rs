@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use sqlx::Connection;
 
+use crate::common::role::Role;
 use crate::common::{Archive, Backend, eval_frame, finish, on_both_backends, read_until};
 
 /// Every command, with the arguments it needs to reach the archive.
@@ -361,18 +362,17 @@ async fn a_postgres_user_who_may_only_select_can_run_every_read() {
         .run(&["import", &capture.display().to_string()])
         .await
         .assert_success();
-    let mut url = reqwest::Url::parse(&archive.url).expect("url");
-    let role = format!("reader_{}", url.path().trim_start_matches('/'));
-    archive
-        .execute(&[
-            &format!("CREATE ROLE {role} LOGIN PASSWORD 'only-select'"),
-            &format!("GRANT USAGE ON SCHEMA public TO {role}"),
-            &format!("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}"),
-        ])
-        .await;
-    url.set_username(&role).expect("user");
-    url.set_password(Some("only-select")).expect("password");
-    let db = url.to_string();
+    let url = reqwest::Url::parse(&archive.url).expect("url");
+    let reader = Role::create(
+        &archive,
+        &format!("reader_{}", url.path().trim_start_matches('/')),
+        &[
+            "USAGE ON SCHEMA public",
+            "SELECT ON ALL TABLES IN SCHEMA public",
+        ],
+    )
+    .await;
+    let db = reader.url.clone();
     for command in reads().into_iter().filter(|c| c[0] != "serve") {
         let mut args = vec!["--db", &db];
         args.extend(command.iter().map(String::as_str));
@@ -381,12 +381,7 @@ async fn a_postgres_user_who_may_only_select_can_run_every_read() {
     }
     let write = archive.run(&["--db", &db, "migrate"]).await;
     assert_eq!(write.code, Some(2), "a writer needs more: {}", write.stderr);
-    archive
-        .execute(&[
-            &format!("DROP OWNED BY {role}"),
-            &format!("DROP ROLE {role}"),
-        ])
-        .await;
+    reader.drop_role(&archive).await;
 }
 
 async fn a_snapshot_read_without_keyframes_answers_the_same_and_builds_none(backend: Backend) {

@@ -9,6 +9,7 @@ use nomad_chronicle::store::keyframe;
 use nomad_sim::{Generator, SimFrame};
 use serde_json::Value;
 
+use crate::common::role::Role;
 use crate::common::{Archive, Backend, SimAt, finish, older, on_both_backends};
 use crate::reporting::db::Db;
 
@@ -566,30 +567,22 @@ async fn a_database_user_that_may_not_write_is_refused_and_nothing_changes() {
     }
     let (archive, frames) = archived(Backend::Postgres).await;
     let stored = events(&archive).await;
-    let role = format!("reader_{}", std::process::id());
-    archive
-        .execute(&[
-            &format!("DROP ROLE IF EXISTS {role}"),
-            &format!("CREATE ROLE {role} LOGIN PASSWORD 'reader'"),
-            // Enough to open the archive (the migrator creates its table
-            // if missing), not to change it.
-            &format!("GRANT CREATE ON SCHEMA public TO {role}"),
-            &format!("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}"),
-        ])
-        .await;
-    let (_, host) = archive.url.split_once('@').expect("a URL with a user");
-    let reader = format!("postgres://{role}:reader@{host}");
+    // Enough to open the archive (the migrator creates its table if
+    // missing), not to change it.
+    let reader = Role::create(
+        &archive,
+        &format!("reader_{}", std::process::id()),
+        &[
+            "CREATE ON SCHEMA public",
+            "SELECT ON ALL TABLES IN SCHEMA public",
+        ],
+    )
+    .await;
     let cut = halfway(&frames).to_string();
     let run = archive
-        .run(&["prune", "--db", &reader, "--before-index", &cut])
+        .run(&["prune", "--db", &reader.url, "--before-index", &cut])
         .await;
-    archive
-        .execute(&[
-            &format!("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}"),
-            &format!("REVOKE ALL ON SCHEMA public FROM {role}"),
-            &format!("DROP ROLE {role}"),
-        ])
-        .await;
+    reader.drop_role(&archive).await;
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     assert!(
         run.stderr.contains("may not be written by this user")

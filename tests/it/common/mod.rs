@@ -6,6 +6,7 @@
 pub mod log;
 pub mod older;
 pub mod python;
+pub mod role;
 
 pub use testkit::pg;
 pub use testkit::sim::{SimAt, Stall, batch, batch_of_lines, expected};
