@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-
 use sqlx::{AssertSqlSafe, PgPool};
 
 use super::PgStore;
@@ -189,7 +188,7 @@ fn owned_by_another(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError
 /// The bytes of `table`'s indexes.
 async fn indexes_size(pool: &PgPool, table: &str) -> Result<i64, StoreError> {
     Ok(
-        sqlx::query_scalar("SELECT CAST(pg_indexes_size(to_regclass($1)) AS BIGINT)")
+        sqlx::query_scalar("SELECT CAST(COALESCE(pg_indexes_size(to_regclass($1)), 0) AS BIGINT)")
             .bind(table)
             .fetch_one(pool)
             .await?,
