@@ -12,6 +12,13 @@
 //! while it waits to be read never keeps the one before it from getting
 //! one, and requests that share a small pool cannot wait on each other
 //! for good.
+//!
+//! What this costs: a later statement holds its connection, idle once its
+//! driver's buffer is full, until its turn; an error of it is told when its
+//! turn comes; and a reader that stops early (a window cut at its most
+//! rows, a client gone) has started statements it will not read, which
+//! PostgreSQL's driver reads out before the connection goes back to the
+//! pool (SQLite's stops the statement).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -20,8 +27,8 @@ use futures_util::stream::{BoxStream, Stream, StreamExt};
 
 /// Every item of each stream of `streams`, one stream after the other, as
 /// [`StreamExt::chain`] gives them, but with each later stream polled from
-/// the start, after those before it, until it has an item ready, so that
-/// it runs meanwhile.
+/// the start, after those before it, so that it runs meanwhile; the
+/// chain of those after the first is polled until it has an item ready.
 pub fn chain_started<'a, T: Send + Unpin + 'a>(
     streams: impl IntoIterator<Item = BoxStream<'a, T>>,
 ) -> BoxStream<'a, T> {

@@ -133,9 +133,10 @@ const DETAILS: [(&str, &str, &str); 3] = [
     ("Node", "node_details", "o"),
 ];
 
-/// The statements [`super::Store::lane_rows`] runs one after the other:
-/// the window's allocations, one row each in order of their first event
-/// in it, then its [`Others`] events in stream order.
+/// The statements [`super::Store::lane_rows`] reads one after the other,
+/// the second started while the first is read ([`super::ahead`]): the
+/// window's allocations, one row each in order of their first event in
+/// it, then its [`Others`] events in stream order.
 pub fn statements(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> [Statement; 2] {
     let allocations = if window.by_lives {
         allocations(cluster_id, window, style)

@@ -102,9 +102,10 @@ pub enum StoreError {
     )]
     Unfilled { cluster: String },
     /// `compact --vacuum` on PostgreSQL by a role that does not own the
-    /// archive's tables, which alone may rebuild their indexes.
+    /// archive's tables, which alone may rebuild their indexes; `what`
+    /// names the object and the action.
     #[error(
-        "PostgreSQL lets only the owner of {what} rebuild it: run `compact --vacuum` as the role that owns the archive's tables, or `compact` without --vacuum (the events are compacted already)"
+        "PostgreSQL lets only the owner of {what}: run `compact --vacuum` as the role that owns the archive's tables (the events are compacted already; `compact` without --vacuum leaves the freed space to autovacuum, as this role may not vacuum either)"
     )]
     NotOwner { what: String },
     /// A stored event that cannot be read back: its compressed value is

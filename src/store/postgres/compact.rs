@@ -130,10 +130,14 @@ async fn rebuild_indexes(pool: &PgPool) -> Result<(), StoreError> {
         let before = indexes_size(pool, table).await?;
         // A table name of this list, not a value: nothing to bind.
         let sql = AssertSqlSafe(format!("REINDEX TABLE CONCURRENTLY {table}"));
-        sqlx::query(sql)
-            .execute(pool)
-            .await
-            .map_err(|e| owned_by_another(e, || format!("table `{table}`")))?;
+        sqlx::query(sql).execute(pool).await.map_err(|e| {
+            owned_by_another(e, || {
+                format!(
+                    "table `{table}` (or, from PostgreSQL 17, a role granted MAINTAIN on \
+                         it) rebuild its indexes"
+                )
+            })
+        })?;
         let after = indexes_size(pool, table).await?;
         tracing::info!(
             table,
@@ -153,7 +157,8 @@ async fn rebuild_indexes(pool: &PgPool) -> Result<(), StoreError> {
 async fn drop_leftovers(pool: &PgPool) -> Result<(), StoreError> {
     let leftovers: Vec<String> = sqlx::query_scalar(
         "SELECT c.relname FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid \
-         WHERE NOT i.indisvalid AND c.relnamespace = CAST(current_schema() AS regnamespace) \
+         JOIN pg_namespace AS n ON n.oid = c.relnamespace \
+         WHERE NOT i.indisvalid AND n.nspname = current_schema() \
            AND (c.relname LIKE '%\\_ccnew%' OR c.relname LIKE '%\\_ccold%')",
     )
     .fetch_all(pool)
@@ -165,17 +170,18 @@ async fn drop_leftovers(pool: &PgPool) -> Result<(), StoreError> {
         );
         let quoted = name.replace('"', "\"\"");
         let sql = AssertSqlSafe(format!("DROP INDEX CONCURRENTLY IF EXISTS \"{quoted}\""));
-        sqlx::query(sql)
-            .execute(pool)
-            .await
-            .map_err(|e| owned_by_another(e, || format!("index `{name}`")))?;
+        sqlx::query(sql).execute(pool).await.map_err(|e| {
+            owned_by_another(e, || {
+                format!("index `{name}` drop it (an interrupted rebuild left it)")
+            })
+        })?;
     }
     Ok(())
 }
 
-/// `e`, or [`StoreError::NotOwner`] of `what` when PostgreSQL refused it
-/// for want of the privilege (SQLSTATE 42501: only a table's owner may
-/// reindex it or drop its indexes).
+/// `e`, or [`StoreError::NotOwner`] saying who may do `what` (an object
+/// and the action) when PostgreSQL refused it for want of the privilege
+/// (SQLSTATE 42501: a table's owner may reindex it and drop its indexes).
 fn owned_by_another(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.code().as_deref() == Some("42501") => {

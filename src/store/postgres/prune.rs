@@ -79,7 +79,8 @@ impl Steps for PgStore {
 pub(super) async fn size(store: &PgStore) -> Result<u64, StoreError> {
     let bytes: Option<i64> = sqlx::query_scalar(
         "SELECT CAST(SUM(pg_total_relation_size(c.oid)) AS BIGINT) FROM pg_class AS c \
-         WHERE c.relkind = 'r' AND c.relnamespace = CAST(current_schema() AS regnamespace)",
+         JOIN pg_namespace AS n ON n.oid = c.relnamespace \
+         WHERE c.relkind = 'r' AND n.nspname = current_schema()",
     )
     .fetch_one(&store.pool)
     .await?;
