@@ -13,9 +13,11 @@
 //! one, and requests that share a small pool cannot wait on each other
 //! for good.
 //!
-//! What this costs: a later statement holds its connection, idle once its
-//! driver's buffer is full, until its turn; an error of it is told when its
-//! turn comes; and a reader that stops early (a window cut at its most
+//! A later statement that fails before its turn ends the chain at once:
+//! its error comes next, and the statements before it are dropped, as the
+//! reader would stop at the error anyway. What this costs: a later
+//! statement holds its connection, idle once its driver's buffer is full,
+//! until its turn; and a reader that stops early (a window cut at its most
 //! rows, a client gone) has started statements it will not read, which
 //! PostgreSQL's driver reads out before the connection goes back to the
 //! pool (SQLite's stops the statement).
@@ -29,9 +31,13 @@ use futures_util::stream::{BoxStream, Stream, StreamExt};
 /// [`StreamExt::chain`] gives them, but with each later stream polled from
 /// the start, after those before it, so that it runs meanwhile; the
 /// chain of those after the first is polled until it has an item ready.
-pub fn chain_started<'a, T: Send + Unpin + 'a>(
-    streams: impl IntoIterator<Item = BoxStream<'a, T>>,
-) -> BoxStream<'a, T> {
+pub fn chain_started<'a, R, E>(
+    streams: impl IntoIterator<Item = BoxStream<'a, Result<R, E>>>,
+) -> BoxStream<'a, Result<R, E>>
+where
+    R: Send + Unpin + 'a,
+    E: Send + Unpin + 'a,
+{
     let mut streams: Vec<_> = streams.into_iter().collect();
     let Some(mut chained) = streams.pop() else {
         return futures_util::stream::empty().boxed();
@@ -57,10 +63,10 @@ struct StartedChain<'a, T> {
     second_done: bool,
 }
 
-impl<T: Unpin> Stream for StartedChain<'_, T> {
-    type Item = T;
+impl<R: Unpin, E: Unpin> Stream for StartedChain<'_, Result<R, E>> {
+    type Item = Result<R, E>;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         if let Some(first) = &mut this.first {
             // The first before the second: see the module's comment.
@@ -71,6 +77,10 @@ impl<T: Unpin> Stream for StartedChain<'_, T> {
                     Poll::Ready(None) => this.second_done = true,
                     Poll::Pending => {}
                 }
+            }
+            if matches!(this.ahead, Some(Err(_))) {
+                this.first = None;
+                return Poll::Ready(this.ahead.take());
             }
             match polled {
                 Poll::Ready(None) => this.first = None,
@@ -98,14 +108,20 @@ mod tests {
     /// Which stream was polled, in order.
     type Log = Arc<Mutex<Vec<&'static str>>>;
 
+    type Item = Result<u32, &'static str>;
+
     /// A stream of `items` that logs each time it is polled as `name`.
-    fn logged(name: &'static str, items: Vec<u32>, log: &Log) -> BoxStream<'static, u32> {
+    fn logged(name: &'static str, items: Vec<Item>, log: &Log) -> BoxStream<'static, Item> {
         let (mut items, log) = (items.into_iter(), log.clone());
         stream::poll_fn(move |_| {
             log.lock().expect("log").push(name);
             Poll::Ready(items.next())
         })
         .boxed()
+    }
+
+    fn oks(values: &[u32]) -> Vec<Item> {
+        values.iter().copied().map(Ok).collect()
     }
 
     fn polls(log: &Log, name: &str) -> usize {
@@ -120,28 +136,28 @@ mod tests {
     async fn gives_each_streams_items_in_turn_and_in_order() {
         let log = Log::default();
         let all = chain_started([
-            logged("a", vec![1, 2, 3], &log),
-            logged("b", vec![4, 5], &log),
-            logged("c", vec![6], &log),
+            logged("a", oks(&[1, 2, 3]), &log),
+            logged("b", oks(&[4, 5]), &log),
+            logged("c", oks(&[6]), &log),
         ]);
-        assert_eq!(all.collect::<Vec<_>>().await, [1, 2, 3, 4, 5, 6]);
+        assert_eq!(all.collect::<Vec<_>>().await, oks(&[1, 2, 3, 4, 5, 6]));
     }
 
     #[tokio::test]
     async fn starts_every_stream_after_the_ones_before_it_holding_one_item_ahead() {
         let log = Log::default();
         let mut all = chain_started([
-            logged("a", vec![1, 2, 3], &log),
-            logged("b", vec![4, 5], &log),
-            logged("c", vec![6, 7], &log),
+            logged("a", oks(&[1, 2, 3]), &log),
+            logged("b", oks(&[4, 5]), &log),
+            logged("c", oks(&[6, 7]), &log),
         ]);
-        assert_eq!(all.next().await, Some(1));
+        assert_eq!(all.next().await, Some(Ok(1)));
         assert_eq!(
             *log.lock().expect("log"),
             ["a", "b", "c"],
             "in order, each once"
         );
-        assert_eq!(all.next().await, Some(2));
+        assert_eq!(all.next().await, Some(Ok(2)));
         assert_eq!(
             (polls(&log, "b"), polls(&log, "c")),
             (1, 1),
@@ -154,15 +170,26 @@ mod tests {
         let log = Log::default();
         let all = chain_started([
             logged("a", Vec::new(), &log),
-            logged("b", vec![8], &log),
+            logged("b", oks(&[8]), &log),
             logged("c", Vec::new(), &log),
         ]);
-        assert_eq!(all.collect::<Vec<_>>().await, [8]);
+        assert_eq!(all.collect::<Vec<_>>().await, oks(&[8]));
         assert_eq!((polls(&log, "a"), polls(&log, "c")), (1, 1));
-        let none: Vec<BoxStream<'static, u32>> = Vec::new();
+        let none: Vec<BoxStream<'static, Item>> = Vec::new();
         assert_eq!(
             chain_started(none).collect::<Vec<_>>().await,
-            Vec::<u32>::new()
+            Vec::<Item>::new()
         );
+    }
+
+    #[tokio::test]
+    async fn a_later_streams_error_ends_the_chain_without_reading_the_rest() {
+        let log = Log::default();
+        let all = chain_started([
+            logged("a", oks(&[1, 2, 3]), &log),
+            logged("b", vec![Err("no such table")], &log),
+        ]);
+        assert_eq!(all.collect::<Vec<_>>().await, [Err("no such table")]);
+        assert_eq!(polls(&log, "a"), 1, "the first is dropped at the error");
     }
 }
