@@ -31,7 +31,8 @@ pub struct CompactArgs {
     /// is reused by new events. PostgreSQL: rebuild the archive's indexes
     /// (`REINDEX TABLE CONCURRENTLY`), which events arriving in stream order
     /// leave about a third empty; readers and writers go on meanwhile. It
-    /// needs the role that owns the archive's tables and free disk space
+    /// needs the role that owns the archive's tables (or, from PostgreSQL
+    /// 17, one granted MAINTAIN on them) and free disk space
     /// about the size of the largest table's indexes. PostgreSQL always runs
     /// `VACUUM event_log`, which frees the
     /// space for new rows without locking writers out.
