@@ -101,10 +101,10 @@ impl SqliteStore {
         migrate(&pool, display).await?;
         if upgrade {
             // An upgrade that rebuilt tables (0024, 0025) leaves their old
-            // pages free: the file gives them back now. The upgrade is done
-            // either way, so a failure here only leaves them to be reused.
-            let memory = matches!(url, DbUrl::SqliteMemory);
-            if let Err(e) = super::prune::give_back_free_pages(&pool, memory).await {
+            // pages free: the file (an upgrade is always of a file) gives
+            // them back now. The upgrade is done either way, so a failure
+            // here only leaves them to be reused.
+            if let Err(e) = super::prune::give_back_free_pages(&pool, false).await {
                 tracing::warn!(error = %e, "The archive is upgraded, but its free pages were not given back to the file system: new events reuse them, and `nomad-chronicle compact --vacuum` shrinks the file");
             }
         }
