@@ -348,3 +348,28 @@ async fn unfinished(pool: &SqlitePool) -> Result<Option<&'static str>, StoreErro
     }
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests {
+    use sqlx::{Connection, SqliteConnection};
+
+    /// The bundled SQLite is compiled as `.cargo/config.toml` says: without
+    /// the page cache all connections share behind one mutex, and without
+    /// counting its allocations under another.
+    #[tokio::test]
+    async fn the_bundled_sqlite_takes_no_global_lock_per_page_or_allocation() {
+        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "SQLite was built with ENABLE_MEMORY_MANAGEMENT: {options:?}"
+        );
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "SQLite counts its allocations: {options:?}"
+        );
+    }
+}
