@@ -6,7 +6,7 @@
 //! ([`Others`]) one row each, in stream order. Two statements
 //! ([`statements`]), each in the order an index gives or over one row per
 //! allocation, rather than one sorted union; written once for both
-//! backends. A wide window's allocations come from their lives rows
+//! backends. A window's allocations come from their lives rows
 //! (migration 0022, [`super::lives`]); those thinner than a pixel of the
 //! page are then counted by the database per lane and time bucket, in the
 //! same statement (one read of the archive, however an ingester changes
@@ -29,9 +29,10 @@ pub struct LaneWindow {
     pub since: i64,
     pub until: i64,
     /// Read the allocations whose every event lies in the window from
-    /// their lives rows rather than summing their events: cheaper for a
-    /// wide window, dearer for a narrow one (finding the allocations that
-    /// cross its ends reads every lives row on one side of it).
+    /// their lives rows rather than summing their events (the cheaper way
+    /// for every width measured; finding the allocations that cross its
+    /// ends reads the lives rows that end in it or within [`LONG_LIFE`]
+    /// indexes after it, and those of the long lives that end after it).
     pub by_lives: bool,
     /// The topics besides Allocation the lanes are drawn from, and so
     /// whether the lanes are per job ([`Others::Markers`]) or per node.
@@ -235,7 +236,7 @@ fn others(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Statemen
 /// their events in it ([`from_events`]).
 fn allocations(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Statement {
     let mut b = Bounds::new(cluster_id, window, style);
-    let (c, lo, hi) = (b.c.clone(), b.lo.clone(), b.hi.clone());
+    let c = b.c.clone();
     let whole = whole(&b);
     let (read, counted) = match usable_fit(window) {
         Some(fit) => {
@@ -248,20 +249,16 @@ fn allocations(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Sta
         None => (whole.clone(), String::new()),
     };
     let by_last = b.p.lives_by_last();
-    let crossing = format!(
-        "SELECT l.key_ref, l.namespace FROM allocation_lives AS l{by_last} \
-         WHERE l.cluster_id = {c} AND l.last_index >= {lo} AND l.first_index <= {hi} \
-           AND NOT ({whole})"
-    );
+    let crossing = crossing(&b);
     let lived = format!(
         "SELECT l.first_index AS raft_index, l.first_position AS position, \
-           'Allocation' AS topic, l.namespace, k.name AS key, j.name AS job_id, \
+           'Allocation' AS topic, l.namespace, \
+           (SELECT k.name FROM names AS k WHERE k.id = l.key_ref) AS key, j.name AS job_id, \
            n.name AS node_id, l.first_at AS event_at, {} AS status, {} AS ended_at, \
            l.node_name, l.task_group, CAST(NULL AS BIGINT) AS version, \
            CAST(NULL AS TEXT) AS eligibility, CAST(NULL AS BOOLEAN) AS drain, \
            {NOT_COUNTED} \
          FROM allocation_lives AS l{by_last} \
-         JOIN names AS k ON k.id = l.key_ref \
          LEFT JOIN names AS j ON j.id = l.job_ref \
          LEFT JOIN names AS n ON n.id = l.node_ref \
          WHERE l.cluster_id = {c} AND {read}",
@@ -272,6 +269,37 @@ fn allocations(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Sta
     b.p.statement(format!(
         "{lived} UNION ALL {summed}{counted} ORDER BY raft_index, position"
     ))
+}
+
+/// Raft indexes from an allocation's first event to its last from which
+/// its life is long: its lives row is then in the index of migration 0026,
+/// whose condition says the same number.
+const LONG_LIFE: i64 = 16_384;
+
+/// The allocations of the window whose lives row is not whole in it
+/// (`key_ref, namespace`), to be summed from their events in it: those
+/// ending in its stretch of the stream, and those starting at or before
+/// its last index and ending after it. The latter are found without
+/// reading every lives row that ends after the window: a life shorter than
+/// [`LONG_LIFE`] ends within that many indexes after the window, and the
+/// longer ones have an index of their own (migration 0026).
+fn crossing(b: &Bounds) -> String {
+    let (c, lo, hi) = (&b.c, &b.lo, &b.hi);
+    let (by_last, long) = (b.p.lives_by_last(), b.p.long_lives());
+    let whole = whole(b);
+    let span = "l.last_index - l.first_index";
+    format!(
+        "SELECT l.key_ref, l.namespace FROM allocation_lives AS l{by_last} \
+         WHERE l.cluster_id = {c} AND l.last_index >= {lo} AND l.last_index <= {hi} \
+           AND NOT ({whole}) \
+         UNION ALL SELECT l.key_ref, l.namespace FROM allocation_lives AS l{by_last} \
+         WHERE l.cluster_id = {c} AND l.last_index > {hi} \
+           AND l.last_index < {hi} + {LONG_LIFE} AND l.first_index <= {hi} \
+           AND {span} < {LONG_LIFE} \
+         UNION ALL SELECT l.key_ref, l.namespace FROM allocation_lives AS l{long} \
+         WHERE l.cluster_id = {c} AND l.last_index > {hi} AND l.first_index <= {hi} \
+           AND {span} >= {LONG_LIFE}"
+    )
 }
 
 /// The allocations of the window counted rather than read
@@ -397,12 +425,15 @@ fn ended(g: &str, b: &Bounds) -> String {
 /// node name are the same in each event.
 fn summed_rows(b: &mut Bounds, keys: Option<&str>) -> String {
     let (c, within) = (&b.c, &b.within);
-    let (by_key, join) = (b.p.by_key(), b.p.join_rows());
+    let join = b.p.join_rows();
     let source = match keys {
         None => "event_log AS e".to_owned(),
         Some(keys) => format!(
-            "({keys}) AS w {join} event_log AS e{by_key} ON e.topic = 'Allocation' \
-               AND e.key_ref = w.key_ref AND e.cluster_id = {c} AND e.namespace = w.namespace"
+            "({keys}) AS w {}",
+            b.p.events_of_each(&format!(
+                "e.topic = 'Allocation' AND e.key_ref = w.key_ref AND e.cluster_id = {c} \
+                 AND e.namespace = w.namespace"
+            ))
         ),
     };
     let number = lives::status_number("d.client_status");

@@ -76,6 +76,16 @@ impl Params {
         }
     }
 
+    /// SQLite's hint to read the lives rows of long-lived allocations by
+    /// their last index (migration 0026), which it takes only when a query
+    /// states the index's condition.
+    pub fn long_lives(&self) -> &'static str {
+        match self.style {
+            Placeholders::Question => " INDEXED BY allocation_lives_long",
+            Placeholders::Numbered => "",
+        }
+    }
+
     /// How the latest events of a set of objects (`l`, a handful) are
     /// joined to their rows: SQLite's `CROSS JOIN` keeps `l` the outer
     /// loop. Without statistics its planner would otherwise walk every
@@ -85,6 +95,27 @@ impl Params {
         match self.style {
             Placeholders::Question => "CROSS JOIN",
             Placeholders::Numbered => "JOIN",
+        }
+    }
+
+    /// `event_log AS e` joined to each row of the set before it by `on`,
+    /// an index lookup per row of the set on both backends: SQLite's
+    /// `CROSS JOIN` keeps the set the outer loop; on PostgreSQL a `LATERAL`
+    /// subquery (kept whole by `OFFSET 0`) is run for each row of the set,
+    /// where a join could be planned as a read of every event, from an
+    /// estimate of a set it cannot know the size of (a window's
+    /// allocations crossing its ends: tens, estimated at tens of
+    /// thousands).
+    pub fn events_of_each(&self, on: &str) -> String {
+        match self.style {
+            Placeholders::Question => {
+                format!("CROSS JOIN event_log AS e INDEXED BY event_log_by_key ON {on}")
+            }
+            Placeholders::Numbered => {
+                format!(
+                    "CROSS JOIN LATERAL (SELECT * FROM event_log AS e WHERE {on} OFFSET 0) AS e"
+                )
+            }
         }
     }
 

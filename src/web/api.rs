@@ -200,7 +200,7 @@ async fn lanes(State(state): State<ApiState>, Query(params): Params) -> Answer {
         from,
         to,
         width,
-        way: Way::Cheaper,
+        way: Way::Lives,
     };
     let lanes = window::lanes(state.store.as_ref(), &cluster, window)
         .await

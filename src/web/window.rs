@@ -20,11 +20,6 @@ use crate::store::{Fit, LaneWindow, MomentQuery, Others, Point, Rows, Store};
 /// them the answer says it is truncated.
 pub const MAX_ROWS: usize = 1_000_000;
 
-/// How many times the window's own raft indexes its allocations' lives
-/// rows may reach past its start for them to be read that way
-/// ([`by_lives`]).
-pub const LIVES_REACH: u64 = 32;
-
 /// The window shown when none is asked for: the last hour of the archive.
 pub const DEFAULT_SPAN_MS: i64 = 3_600_000;
 
@@ -50,17 +45,16 @@ pub struct Window {
 /// How a window's allocations are read: both ways give the same lanes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Way {
-    /// The way [`by_lives`] judges cheaper for the window (what the API
-    /// does).
+    /// Through the allocations' lives rows, those thinner than a pixel
+    /// counted by the database ([`LaneWindow::fit`]): what the API does,
+    /// the cheaper way for windows of every width (docs/performance.md,
+    /// "The allocations crossing a window's end").
     #[default]
-    Cheaper,
+    Lives,
     /// Every event of the window read, each allocation summed from its
     /// own: nothing is counted or thinned by the database. The slowest
-    /// way; what the others are held equal to.
+    /// way; what the other is held equal to.
     Events,
-    /// Through the allocations' lives rows, those thinner than a pixel
-    /// counted by the database ([`LaneWindow::fit`]).
-    Lives,
 }
 
 /// The lanes of a window.
@@ -75,7 +69,7 @@ pub async fn lanes(
     let span = store.time_span(cluster, Some(from), Some(to)).await?;
     let mut truncated = false;
     if let Some(span) = span {
-        let lanes = lane_window(cluster, &builder, (from, to), span, window.way, seeded);
+        let lanes = lane_window(&builder, (from, to), span, window.way, seeded);
         truncated = read_rows(store, cluster, &lanes, &mut builder).await?;
     }
     let gaps = store.gaps(cluster).await?;
@@ -175,7 +169,6 @@ async fn seed(
 /// the index by time); `seeded` is the index of the moment it starts
 /// from.
 fn lane_window(
-    cluster: &Cluster,
     builder: &Builder,
     (since, until): (i64, i64),
     (from_index, to_index): (u64, u64),
@@ -188,11 +181,7 @@ fn lane_window(
         to_index,
         since,
         until,
-        by_lives: match way {
-            Way::Cheaper => by_lives(cluster, from_index, to_index),
-            Way::Events => false,
-            Way::Lives => true,
-        },
+        by_lives: way == Way::Lives,
         // Lanes per job draw no node's periods, lanes per node no job's
         // versions or deployments (the builder drops what it is given).
         others: match builder.by() {
@@ -229,21 +218,6 @@ async fn read_rows(
         }
     }
     Ok(false)
-}
-
-/// Whether the window's allocations are read through their lives rows
-/// ([`LaneWindow::by_lives`]): when the lives that end after the window
-/// starts, which that way are read to find the allocations crossing its
-/// ends, are few next to the window's own events. Scanning an index entry
-/// costs far less than summing an event and sending its allocation, which
-/// the lives way mostly counts in the database instead (docs/performance.md,
-/// measured at 1M and 10M events), so a window wider than a thirty-second
-/// of the history after its start, or recent, is read that way, and an
-/// old narrow one from its events.
-fn by_lives(cluster: &Cluster, from_index: u64, to_index: u64) -> bool {
-    let newest = cluster.checkpoint.unwrap_or(to_index).max(to_index);
-    let span = to_index.saturating_sub(from_index).saturating_add(1);
-    newest.saturating_sub(from_index) < span.saturating_mul(LIVES_REACH)
 }
 
 /// A recorded gap's band, by the times of the events around it.

@@ -6,17 +6,20 @@
 //! prune took some of the events. So do the answers of the timeline,
 //! where the database counts the lives thinner than a pixel.
 
+use std::collections::HashMap;
+
 use futures_util::TryStreamExt;
 use nomad_chronicle::archive::{ArchivedEvent, Cluster};
 use nomad_chronicle::store::{Fit, LaneRow, LaneWindow, Others, Store};
 use nomad_chronicle::web::lanes::By;
 use nomad_chronicle::web::window::{self, Way, Window};
-use nomad_sim::Generator;
+use nomad_sim::{Generator, SimFrame};
 
 use crate::common::{Archive, Backend, older, on_both_backends};
 
 on_both_backends!(
     the_lanes_read_through_the_lives_equal_those_summed_from_events,
+    lives_longer_than_a_window_reach_read_the_same,
     an_archive_from_before_the_lives_gets_them_on_upgrade
 );
 
@@ -55,6 +58,68 @@ async fn the_lanes_read_through_the_lives_equal_those_summed_from_events(backend
     same_answers(&archive).await;
 }
 
+/// Raft indexes from an allocation's first event to its last from which
+/// the timeline finds it by the index of long lives (`LONG_LIFE` in
+/// src/store/lanes.rs, migration 0026).
+const LONG_LIFE: u64 = 16_384;
+
+async fn lives_longer_than_a_window_reach_read_the_same(backend: Backend) {
+    let archive = Archive::new(backend).await;
+    // Raft indexes 200 apart: an allocation whose events are more than 82
+    // entries apart has a long life, one with fewer a short one, and
+    // windows end between the events of both.
+    let frames = spread(Generator::new(63).frames(1_000), 200);
+    let file = archive.capture("history.ndjson", &frames);
+    archive
+        .run(&["import", &file, "--cluster", "test"])
+        .await
+        .assert_success();
+    let (short, long) = lives_by_length(&archive.archived("test").await);
+    assert!(
+        long > 20 && short > 20,
+        "{short} short and {long} long lives"
+    );
+    let compared = same_lanes(&archive).await;
+    assert!(compared > 300, "only {compared} allocation rows compared");
+    same_answers(&archive).await;
+}
+
+/// `frames` with each raft index multiplied by `factor`, in the frame and
+/// in its events.
+fn spread(frames: Vec<SimFrame>, factor: u64) -> Vec<SimFrame> {
+    frames
+        .into_iter()
+        .map(|mut frame| {
+            frame.index *= factor;
+            for event in &mut frame.events {
+                event.index *= factor;
+                let mut v: serde_json::Value = serde_json::from_str(&event.json).expect("JSON");
+                v["Index"] = event.index.into();
+                event.json = v.to_string();
+            }
+            frame
+        })
+        .collect()
+}
+
+/// How many allocations of `events` have a life shorter than
+/// [`LONG_LIFE`] raft indexes, and how many one at least that long, with
+/// more than one event.
+fn lives_by_length(events: &[ArchivedEvent]) -> (usize, usize) {
+    let mut spans: HashMap<(&str, &str), (u64, u64)> = HashMap::new();
+    for e in events.iter().filter(|e| e.topic == "Allocation") {
+        let span = spans
+            .entry((&e.namespace, &e.key))
+            .or_insert((e.index, e.index));
+        span.0 = span.0.min(e.index);
+        span.1 = span.1.max(e.index);
+    }
+    let lengths = spans.values().map(|(first, last)| last - first);
+    let long = lengths.clone().filter(|l| *l >= LONG_LIFE).count();
+    let short = lengths.filter(|l| *l > 0 && *l < LONG_LIFE).count();
+    (short, long)
+}
+
 async fn an_archive_from_before_the_lives_gets_them_on_upgrade(backend: Backend) {
     let archive = Archive::new(backend).await;
     let frames = Generator::new(62).frames(800);
@@ -64,13 +129,13 @@ async fn an_archive_from_before_the_lives_gets_them_on_upgrade(backend: Backend)
         .await
         .assert_success();
     // As an archive of the version before: no lives, migrations 0022, 0023
-    // (the markers' index) and 0025 (the allocations' texts in `names`,
-    // which 0022 reads as text) not run. 0024 changed a table 0022 does not
-    // read, and stays.
+    // (the markers' index), 0025 (the allocations' texts in `names`, which
+    // 0022 reads as text) and 0026 (an index of the lives) not run. 0024
+    // changed a table 0022 does not read, and stays.
     let mut undo = vec![
         "DROP TABLE allocation_lives",
         "DROP INDEX event_log_markers",
-        "DELETE FROM _sqlx_migrations WHERE version IN (22, 23)",
+        "DELETE FROM _sqlx_migrations WHERE version IN (22, 23, 26)",
     ];
     undo.extend_from_slice(older::BEFORE_ALLOCATION_TEXTS);
     archive.execute(&undo).await;
@@ -143,14 +208,12 @@ async fn same_answers(archive: &Archive) -> (i64, i64) {
             };
             let every = window::lanes(store.as_ref(), &cluster, window(Way::Events)).await;
             let every = every.expect("lanes");
-            for way in [Way::Lives, Way::Cheaper] {
-                let fitted = window::lanes(store.as_ref(), &cluster, window(way)).await;
-                assert_eq!(
-                    fitted.expect("lanes"),
-                    every,
-                    "the window [{since}, {until}), {by:?}, {width} px, {way:?}"
-                );
-            }
+            let fitted = window::lanes(store.as_ref(), &cluster, window(Way::Lives)).await;
+            assert_eq!(
+                fitted.expect("lanes"),
+                every,
+                "the window [{since}, {until}), {by:?}, {width} px"
+            );
         }
     }
     let (since, until) = windows(&events)[2];
