@@ -249,7 +249,7 @@ fn allocations(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Sta
         None => (whole.clone(), String::new()),
     };
     let by_last = b.p.lives_by_last();
-    let crossing = crossing(&b);
+    let crossing = crossing(&mut b, window);
     let lived = format!(
         "SELECT l.first_index AS raft_index, l.first_position AS position, \
            'Allocation' AS topic, l.namespace, \
@@ -283,7 +283,10 @@ const LONG_LIFE: i64 = 16_384;
 /// reading every lives row that ends after the window: a life shorter than
 /// [`LONG_LIFE`] ends within that many indexes after the window, and the
 /// longer ones have an index of their own (migration 0026).
-fn crossing(b: &Bounds) -> String {
+fn crossing(b: &mut Bounds, window: &LaneWindow) -> String {
+    // The index LONG_LIFE past the window's last, bound as a value so that
+    // the sum cannot overflow in the database.
+    let reach = b.p.int(to_i64(window.to_index).saturating_add(LONG_LIFE));
     let (c, lo, hi) = (&b.c, &b.lo, &b.hi);
     let (by_last, long) = (b.p.lives_by_last(), b.p.long_lives());
     let whole = whole(b);
@@ -294,7 +297,7 @@ fn crossing(b: &Bounds) -> String {
            AND NOT ({whole}) \
          UNION ALL SELECT l.key_ref, l.namespace FROM allocation_lives AS l{by_last} \
          WHERE l.cluster_id = {c} AND l.last_index > {hi} \
-           AND l.last_index < {hi} + {LONG_LIFE} AND l.first_index <= {hi} \
+           AND l.last_index < {reach} AND l.first_index <= {hi} \
            AND {span} < {LONG_LIFE} \
          UNION ALL SELECT l.key_ref, l.namespace FROM allocation_lives AS l{long} \
          WHERE l.cluster_id = {c} AND l.last_index > {hi} AND l.first_index <= {hi} \
