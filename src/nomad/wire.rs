@@ -67,7 +67,7 @@ pub enum LineError {
     Json(#[from] serde_json::Error),
     #[error("a JSON object that is neither a frame nor a heartbeat (no `Index` and `Events`)")]
     NotAFrame,
-    #[error("index {0} is beyond what the archive stores exactly (at most 2^63-1)")]
+    #[error("index {0} is beyond what the archive stores exactly (at most 2^60-1)")]
     IndexOutOfRange(u64),
     #[error("event {position} is not a valid event: {source}")]
     BadEvent {
@@ -152,10 +152,13 @@ impl<'a> WirePayload<'a> {
     }
 }
 
-/// The largest raft index a frame may have: the archive's databases store
-/// indexes as signed 64-bit integers. A frame beyond it is refused as
-/// malformed rather than stored under another index.
-pub const MAX_INDEX: u64 = i64::MAX as u64;
+/// The largest raft index a frame may have, 2^60-1: the archive's databases
+/// store indexes as signed 64-bit integers, and an allocation's lives row
+/// keeps its last client status as `index * 8 + status` in one of them
+/// (`store::lives`). A frame beyond it is refused as malformed rather than
+/// stored under another index. (Nomad's index grows by one per raft
+/// entry: 2^60 is millions of years of a busy cluster.)
+pub const MAX_INDEX: u64 = (i64::MAX / 8) as u64;
 
 /// Parses one NDJSON line (without its newline).
 pub fn parse_line(line: &[u8]) -> Result<Line, LineError> {

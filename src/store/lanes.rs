@@ -284,9 +284,10 @@ const LONG_LIFE: i64 = 16_384;
 /// [`LONG_LIFE`] ends within that many indexes after the window, and the
 /// longer ones have an index of their own (migration 0026).
 fn crossing(b: &mut Bounds, window: &LaneWindow) -> String {
-    // The index LONG_LIFE past the window's last, bound as a value so that
-    // the sum cannot overflow in the database.
-    let reach = b.p.int(to_i64(window.to_index).saturating_add(LONG_LIFE));
+    // The last index a short life crossing the window's end may end at,
+    // bound as a value so that the sum cannot overflow in the database.
+    let reach =
+        b.p.int(to_i64(window.to_index).saturating_add(LONG_LIFE - 1));
     let (c, lo, hi) = (&b.c, &b.lo, &b.hi);
     let (by_last, long) = (b.p.lives_by_last(), b.p.long_lives());
     let whole = whole(b);
@@ -297,7 +298,7 @@ fn crossing(b: &mut Bounds, window: &LaneWindow) -> String {
            AND NOT ({whole}) \
          UNION ALL SELECT l.key_ref, l.namespace FROM allocation_lives AS l{by_last} \
          WHERE l.cluster_id = {c} AND l.last_index > {hi} \
-           AND l.last_index < {reach} AND l.first_index <= {hi} \
+           AND l.last_index <= {reach} AND l.first_index <= {hi} \
            AND {span} < {LONG_LIFE} \
          UNION ALL SELECT l.key_ref, l.namespace FROM allocation_lives AS l{long} \
          WHERE l.cluster_id = {c} AND l.last_index > {hi} AND l.first_index <= {hi} \
@@ -435,7 +436,7 @@ fn summed_rows(b: &mut Bounds, keys: Option<&str>) -> String {
             "({keys}) AS w {}",
             b.p.events_of_each(&format!(
                 "e.topic = 'Allocation' AND e.key_ref = w.key_ref AND e.cluster_id = {c} \
-                 AND e.namespace = w.namespace"
+                 AND e.namespace = w.namespace AND {within}"
             ))
         ),
     };
@@ -475,4 +476,23 @@ fn summed_rows(b: &mut Bounds, keys: Option<&str>) -> String {
         lives::status_name("g.last_status"),
         ended("g", b)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LONG_LIFE;
+
+    /// The index of long lives (migration 0026) is on the condition
+    /// `crossing` states: with another number SQLite refuses the statement
+    /// and PostgreSQL reads the lives without the index.
+    #[test]
+    fn the_index_of_long_lives_holds_the_lives_crossing_reads() {
+        let condition = format!("WHERE last_index - first_index >= {LONG_LIFE};");
+        for migration in [
+            include_str!("../../migrations/sqlite/0026_long_lives.sql"),
+            include_str!("../../migrations/postgres/0026_long_lives.sql"),
+        ] {
+            assert!(migration.contains(&condition), "{migration}");
+        }
+    }
 }

@@ -98,7 +98,8 @@ impl Params {
         }
     }
 
-    /// `event_log AS e` joined to each row of the set before it by `on`,
+    /// `event_log AS e` joined to each row of the set before it by `on`
+    /// (every condition on `e`: none is pushed into PostgreSQL's subquery),
     /// an index lookup per row of the set on both backends: SQLite's
     /// `CROSS JOIN` keeps the set the outer loop; on PostgreSQL a `LATERAL`
     /// subquery (kept whole by `OFFSET 0`) is run for each row of the set,

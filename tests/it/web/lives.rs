@@ -65,7 +65,7 @@ const LONG_LIFE: u64 = 16_384;
 
 async fn lives_longer_than_a_window_reach_read_the_same(backend: Backend) {
     let archive = Archive::new(backend).await;
-    // Raft indexes 200 apart: an allocation whose events are more than 82
+    // Raft indexes 200 apart: an allocation whose events are 82 or more
     // entries apart has a long life, one with fewer a short one, and
     // windows end between the events of both.
     let frames = spread(Generator::new(63).frames(1_000), 200);
