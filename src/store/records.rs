@@ -116,6 +116,19 @@ pub struct SpanRecord {
 }
 
 impl SpanRecord {
+    /// Whether the window `[since, until)` (either end open) holds every
+    /// value from `first` to `last`: read as the earliest and latest time
+    /// of a cluster's dated events, the events dated in the window are
+    /// then all of them.
+    pub fn within(&self, since: Option<i64>, until: Option<i64>) -> bool {
+        match (self.first, self.last) {
+            (Some(first), Some(last)) => {
+                since.is_none_or(|s| s <= first) && until.is_none_or(|u| u > last)
+            }
+            _ => false,
+        }
+    }
+
     /// Both ends, unless there were no events.
     pub fn range(self) -> Option<(u64, u64)> {
         self.first

@@ -38,5 +38,6 @@ mod stream_ends;
 mod streaming;
 mod tables;
 mod time_args;
+mod time_span;
 mod timeline;
 mod web;

@@ -29,6 +29,22 @@ const SPAN: &str = "SELECT (SELECT MIN(raft_index) FROM event_log WHERE cluster_
           AND raft_index >= (SELECT COALESCE(MAX(before_index), 0) FROM prunes WHERE cluster_id = $1)) AS first, \
        (SELECT MAX(raft_index) FROM event_log WHERE cluster_id = $1) AS last";
 
+/// The earliest and latest time of a cluster's dated events, a lookup at
+/// each end of the index by time.
+const DATED_TIMES: &str = "SELECT \
+       (SELECT MIN(event_at) FROM event_log WHERE cluster_id = $1) AS first, \
+       (SELECT MAX(event_at) FROM event_log WHERE cluster_id = $1) AS last";
+
+/// The lowest and highest index of a cluster's dated events, walking the
+/// stream order from each end to the first one dated: the span of a
+/// window that holds all their times, without reading the index by time
+/// through.
+const DATED_SPAN: &str = "SELECT \
+       (SELECT raft_index FROM event_log \
+        WHERE cluster_id = $1 AND event_at IS NOT NULL ORDER BY raft_index LIMIT 1) AS first, \
+       (SELECT raft_index FROM event_log \
+        WHERE cluster_id = $1 AND event_at IS NOT NULL ORDER BY raft_index DESC LIMIT 1) AS last";
+
 /// The lowest and highest index of the events dated in a window, read
 /// through the time index. `OFFSET 0` keeps the window a subquery of its
 /// own: over the bare table PostgreSQL answers `MIN(raft_index)` by
@@ -178,12 +194,20 @@ impl Store for PgStore {
         since: Option<i64>,
         until: Option<i64>,
     ) -> Result<Option<(u64, u64)>, StoreError> {
-        let span: SpanRecord = sqlx::query_as(TIME_SPAN)
+        let dated: SpanRecord = sqlx::query_as(DATED_TIMES)
             .bind(cluster.id)
-            .bind(since.unwrap_or(i64::MIN))
-            .bind(until.unwrap_or(i64::MAX))
             .fetch_one(&self.pool)
             .await?;
+        let span: SpanRecord = if dated.within(since, until) {
+            sqlx::query_as(DATED_SPAN).bind(cluster.id)
+        } else {
+            sqlx::query_as(TIME_SPAN)
+                .bind(cluster.id)
+                .bind(since.unwrap_or(i64::MIN))
+                .bind(until.unwrap_or(i64::MAX))
+        }
+        .fetch_one(&self.pool)
+        .await?;
         Ok(span.range())
     }
 
