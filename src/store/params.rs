@@ -110,7 +110,11 @@ impl Params {
     pub fn events_of_each(&self, on: &str) -> String {
         match self.style {
             Placeholders::Question => {
-                format!("CROSS JOIN event_log AS e INDEXED BY event_log_by_key ON {on}")
+                format!(
+                    "{} event_log AS e{} ON {on}",
+                    self.join_rows(),
+                    self.by_key()
+                )
             }
             Placeholders::Numbered => {
                 format!(
