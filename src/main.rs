@@ -6,7 +6,9 @@ use nomad_chronicle::cli::{self, LogFormat};
 
 /// mimalloc rather than the system's malloc: ingest allocates and frees for
 /// every event, and it made HTTP -> SQLite ingest 12 % faster
-/// (docs/performance.md, "A faster allocator").
+/// (docs/performance.md, "A faster allocator"). The crate's `override`
+/// feature makes it the C library's `malloc` too, which SQLite allocates
+/// with ("SQLite's allocations by mimalloc too").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -82,5 +84,43 @@ fn init_tracing(format: LogFormat) {
         }
         // Fields at the top level, beside `timestamp`, `level` and `message`.
         LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Connection;
+
+    /// What mimalloc has committed at most so far, in bytes.
+    fn committed_peak() -> u64 {
+        let stats = mimalloc::MiMalloc::stats_json().expect("mimalloc's statistics");
+        let stats: serde_json::Value =
+            serde_json::from_slice(stats.to_bytes()).expect("mimalloc's statistics are JSON");
+        stats["committed"]["peak"]
+            .as_u64()
+            .expect("a committed peak")
+    }
+
+    /// SQLite allocates its pages with the C library's `malloc`, which
+    /// mimalloc's `override` feature makes mimalloc's too: 32 MB of an
+    /// in-memory database's pages are committed by mimalloc.
+    #[tokio::test]
+    async fn sqlites_pages_are_allocated_by_mimalloc() {
+        let before = committed_peak();
+        let mut db = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .expect("an in-memory database");
+        sqlx::query(
+            "CREATE TABLE t AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n \
+             WHERE i < 8192) SELECT randomblob(4096) AS b FROM n",
+        )
+        .execute(&mut db)
+        .await
+        .expect("32 MB of pages");
+        let grown = committed_peak().saturating_sub(before);
+        assert!(
+            grown >= 32 << 20,
+            "mimalloc committed only {grown} more bytes"
+        );
     }
 }
