@@ -50,8 +50,10 @@ pub struct LaneWindow {
 pub struct Fit {
     /// Pixels of the time axis.
     pub width: u32,
-    /// Equal time buckets the window is cut into.
-    pub buckets: u32,
+    /// The time buckets (`web::lanes::Grid`): the first starts at `origin`
+    /// (Unix ms, at or before the window's start), each `bucket_ms` long.
+    pub origin: i64,
+    pub bucket_ms: i64,
     /// Only allocations whose first event comes after this raft index are
     /// counted: the window's starting moment, whose allocations are drawn
     /// from its start.
@@ -312,10 +314,8 @@ fn crossing(b: &mut Bounds, window: &LaneWindow) -> String {
 /// lives row lies wholly in the window, the ones thinner than a pixel
 /// (`counted`, the condition [`counted`] writes).
 fn counted_rows(b: &mut Bounds, window: &LaneWindow, fit: &Fit, counted: &str) -> String {
-    let (whole, c, since) = (whole(b), b.c.clone(), b.since.clone());
-    let buckets = b.p.int(i64::from(fit.buckets));
-    let span = b.p.int(span(window));
-    let bucket = format!("(l.first_at - {since}) * {buckets} / {span}");
+    let (whole, c) = (whole(b), b.c.clone());
+    let bucket = bucket(b, fit, "l.first_at");
     let (lane, namespace) = match window.others {
         Others::Markers => ("l.namespace, l.job_ref", "l.namespace"),
         Others::Nodes => ("l.node_ref", "MIN(l.namespace)"),
@@ -373,18 +373,28 @@ fn counted(b: &mut Bounds, window: &LaneWindow, fit: &Fit) -> String {
     )
 }
 
+/// The bucket of `fit` the time `at` falls in, counted from the first: for
+/// a time at or after the window's start (so at or after the first
+/// bucket's), where dividing rounds down.
+fn bucket(b: &mut Bounds, fit: &Fit, at: &str) -> String {
+    let origin = b.p.int(fit.origin);
+    let bucket_ms = b.p.int(fit.bucket_ms.max(1));
+    format!("({at} - {origin}) / {bucket_ms}")
+}
+
 /// The window's length in ms, at least 1.
 fn span(window: &LaneWindow) -> i64 {
     window.until.saturating_sub(window.since).max(1)
 }
 
 /// The window's fit, when the sums it takes cannot overflow: a length
-/// within the window times the pixels or buckets.
+/// within the window times the pixels, a time less the first bucket's
+/// start.
 fn usable_fit(window: &LaneWindow) -> Option<Fit> {
     window.fit.filter(|f| {
-        span(window)
-            .checked_mul(i64::from(f.width.max(f.buckets)))
-            .is_some()
+        span(window).checked_mul(i64::from(f.width)).is_some()
+            && window.since.checked_sub(f.origin).is_some()
+            && window.until.checked_sub(f.origin).is_some()
     })
 }
 

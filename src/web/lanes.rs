@@ -13,7 +13,7 @@ pub mod json;
 mod pixels;
 
 pub use builder::{Builder, Sighting, Topic};
-pub use pixels::{BUCKET_PX, MAX_BARS, MAX_MARKERS, MAX_WIDTH, MIN_WIDTH};
+pub use pixels::{BUCKET_PX, Grid, MAX_BARS, MAX_MARKERS, MAX_WIDTH, MIN_WIDTH};
 
 /// Which objects the lanes stand for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,7 +120,7 @@ pub struct Band {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Density {
     pub lane: String,
-    /// One count per bucket, [`Lanes::buckets`] of them.
+    /// One count per bucket of [`Lanes::grid`], from its first.
     pub counts: Vec<u32>,
 }
 
@@ -138,8 +138,8 @@ pub struct Lanes {
     pub bars: Vec<Bar>,
     pub markers: Vec<Marker>,
     pub bands: Vec<Band>,
-    /// Equal time buckets the window is cut into for [`Density`].
-    pub buckets: u32,
+    /// The time buckets of [`Density`].
+    pub grid: Grid,
     /// Allocations counted in `density` rather than drawn.
     pub counted: u64,
     pub density: Vec<Density>,

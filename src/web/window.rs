@@ -175,7 +175,7 @@ fn lane_window(
     way: Way,
     seeded: u64,
 ) -> LaneWindow {
-    let (width, buckets) = builder.pixels();
+    let (width, grid) = builder.pixels();
     LaneWindow {
         from_index,
         to_index,
@@ -190,7 +190,8 @@ fn lane_window(
         },
         fit: (way != Way::Events).then_some(Fit {
             width,
-            buckets,
+            origin: grid.origin,
+            bucket_ms: grid.bucket_ms,
             after_index: seeded,
         }),
     }

@@ -3,13 +3,13 @@
 //! job's Job events only those whose version differs from the one before
 //! in the window, of a deployment's events only those whose status
 //! differs, and of those changes, on each lane and bucket of the page's
-//! time axis ([`Fit::buckets`]), only the last (by time, then stream
+//! time axis ([`Fit::bucket_ms`]), only the last (by time, then stream
 //! order) with the number of the others it stands for. An object's first
 //! event of the window is a change when nothing of the object was archived
 //! by the moment the window starts at ([`Fit::after_index`]); otherwise it
 //! is returned as it is, for the caller, who holds that moment, to judge.
 
-use super::{Bounds, Fit, LaneWindow, Others, span};
+use super::{Bounds, Fit, LaneWindow, Others, bucket};
 use crate::store::statement::{Placeholders, Statement};
 use crate::store::to_i64;
 
@@ -24,13 +24,12 @@ pub fn statement(
     style: Placeholders,
 ) -> Statement {
     let mut b = Bounds::new(cluster_id, window, style);
-    let buckets = b.p.int(i64::from(fit.buckets));
-    let span = b.p.int(span(window));
+    let bucket = bucket(&mut b, fit, "u.event_at");
     let after = b.p.int(to_i64(fit.after_index));
     // The condition of the index the events are read by (migration 0023),
     // which SQLite takes only when a query states it.
     let marked = Others::Markers.topics();
-    let (c, since) = (b.c.clone(), b.since.clone());
+    let c = b.c.clone();
     let (by_markers, by_key) = (b.p.markers(), b.p.by_key());
     let within = &b.within;
     let order = "ORDER BY e.raft_index, e.position";
@@ -74,7 +73,7 @@ pub fn statement(
            COUNT(*) OVER ({group}) AS changes \
          FROM (SELECT u.*, CASE WHEN u.nth <> 1 THEN 0 WHEN {seen} THEN 1 ELSE 0 END \
                  AS single, \
-                 (u.event_at - {since}) * {buckets} / {span} AS bucket \
+                 {bucket} AS bucket \
                FROM ({jobs} UNION ALL {deployments}) AS u \
                WHERE u.nth = 1 OR u.changed = 1) AS c"
     );

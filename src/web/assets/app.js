@@ -115,7 +115,8 @@ function fromApi(doc) {
   return {
     from: ms(doc.FromNs),
     to: ms(doc.ToNs),
-    buckets: doc.Buckets,
+    bucketStart: ms(doc.BucketStartNs),
+    bucketMs: doc.BucketMs,
     counted: doc.Counted,
     truncated: doc.Truncated,
     lanes: doc.Lanes.map((l) => ({ id: l.ID, label: l.Label, group: l.Group })),

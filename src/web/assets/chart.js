@@ -197,23 +197,25 @@ class Chart {
   }
 
   // Allocations counted instead of drawn: a grey cell per lane and time
-  // bucket, darker for more, placed by time so they follow a pan.
+  // bucket, darker for more, placed by time so they follow a pan. The
+  // buckets are fixed in time (the first may start before the window).
   drawDensity(data, laneY) {
-    const span = (data.to - data.from) / (data.buckets || 1);
     for (const d of data.density || []) {
       const y = laneY.get(d.lane);
       if (y === undefined) continue;
       const max = Math.max(...d.counts, 1);
       d.counts.forEach((n, i) => {
         if (!n) return;
-        const x1 = this.clampX(data.from + i * span);
-        const x2 = this.clampX(data.from + (i + 1) * span);
+        const from = Math.max(data.bucketStart + i * data.bucketMs, data.from);
+        const to = Math.min(data.bucketStart + (i + 1) * data.bucketMs, data.to);
+        const x1 = this.clampX(from);
+        const x2 = this.clampX(to);
         if (x2 <= x1) return;
         const rect = svgEl("rect", {
           class: "density", x: x1, y: y + 3, width: Math.max(x2 - x1, 1), height: LANE_H - 6,
           opacity: 0.25 + 0.75 * (n / max), "data-lane": d.lane, "data-count": n,
         });
-        this.svg.appendChild(titled(rect, `${n} allocation${n === 1 ? "" : "s"} placed ${isoTime(data.from + i * span)} – ${isoTime(data.from + (i + 1) * span)}, each shorter than a pixel here`));
+        this.svg.appendChild(titled(rect, `${n} allocation${n === 1 ? "" : "s"} placed ${isoTime(from)} – ${isoTime(to)}, each shorter than a pixel here`));
       });
     }
   }

@@ -115,7 +115,7 @@ impl Builder {
 
     /// The pixels of the time axis the answer is fitted to, and the time
     /// buckets allocations are counted in.
-    pub fn pixels(&self) -> (u32, u32) {
+    pub fn pixels(&self) -> (u32, pixels::Grid) {
         self.fit.pixels()
     }
 
@@ -322,8 +322,9 @@ impl Builder {
         for bar in seeded {
             self.fit.take(bar, 0);
         }
+        let pixels = self.fit.bucket_pixels();
         let fitted = self.fit.finish();
-        let markers = pixels::thin_markers(self.markers, (self.from, self.to), fitted.buckets);
+        let markers = pixels::thin_markers(self.markers, fitted.grid, pixels);
         Lanes {
             cluster: cluster.to_owned(),
             by: self.by,
@@ -334,7 +335,7 @@ impl Builder {
             bars: fitted.bars,
             markers,
             bands: self.bands,
-            buckets: fitted.buckets,
+            grid: fitted.grid,
             counted: fitted.counted,
             density: fitted.density,
             truncated,

@@ -1,11 +1,11 @@
 //! Level of detail: fits a window's allocations to the pixels of the
 //! page's time axis as they arrive ([`Fitter`]). A bar shorter than one
-//! pixel would not be seen, so it is counted instead, once, in the bucket
-//! of [`BUCKET_PX`] pixels where it starts on its lane; past [`MAX_BARS`]
-//! bars the later ones are counted too. Markers of one kind within a bucket
-//! of each other on a lane are drawn as one ([`thin_markers`]). So an
-//! answer stays small however long the window, and so does what is held
-//! while it is built: the bars drawn and one count per lane and bucket.
+//! pixel would not be seen, so it is counted instead, once, in the time
+//! bucket ([`Grid`]) where it starts on its lane; past [`MAX_BARS`] bars
+//! the later ones are counted too. Markers of one kind within a bucket of
+//! each other on a lane are drawn as one ([`thin_markers`]). So an answer
+//! stays small however long the window, and so does what is held while it
+//! is built: the bars drawn and one count per lane and bucket.
 
 use std::collections::HashMap;
 
@@ -19,7 +19,8 @@ pub const MAX_BARS: usize = 4_000;
 /// twice as wide, and again, until they fit (about 1 MB of answer).
 pub const MAX_MARKERS: usize = 5_000;
 
-/// Pixels of the time axis per bucket of counts.
+/// Pixels of the time axis a bucket of counts spans at least (and fewer
+/// than twice as many: [`Grid`]).
 pub const BUCKET_PX: u32 = 4;
 
 /// The narrowest time axis a page may ask for, in pixels.
@@ -31,13 +32,59 @@ pub const MAX_WIDTH: u32 = 8_000;
 /// The width assumed when the page sends none.
 pub const DEFAULT_WIDTH: u32 = 1_000;
 
+/// The time buckets allocations are counted in and markers thinned over:
+/// a grid fixed in time, of buckets a power of two of milliseconds long
+/// (the shortest spanning at least [`BUCKET_PX`] pixels of the window)
+/// counted from the Unix epoch, so that panning a window moves none of
+/// their ends and a count stays where it was. The first and last buckets
+/// may reach past the window's ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grid {
+    /// Unix ms where the first bucket starts: at or before the window's.
+    pub origin: i64,
+    /// The length of a bucket in ms.
+    pub bucket_ms: i64,
+    /// Buckets from the one the window starts in to the one it ends in.
+    pub buckets: u32,
+}
+
+impl Grid {
+    /// The grid of the window `[from, to)` on a time axis `width` pixels
+    /// wide.
+    pub fn new((from, to): (i64, i64), width: u32) -> Self {
+        let span = i128::from(to.saturating_sub(from).max(1));
+        let width = i128::from(width.max(1));
+        let least = (span * i128::from(BUCKET_PX) + width - 1) / width;
+        let bucket_ms = u64::try_from(least)
+            .ok()
+            .and_then(u64::checked_next_power_of_two)
+            .and_then(|ms| i64::try_from(ms).ok())
+            .unwrap_or(1 << 62);
+        let first = from.div_euclid(bucket_ms);
+        let last = to.saturating_sub(1).max(from).div_euclid(bucket_ms);
+        Grid {
+            origin: first.saturating_mul(bucket_ms),
+            bucket_ms,
+            buckets: u32::try_from(last - first + 1).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// The bucket the time `at` (Unix ms) falls in, counted from the first;
+    /// a time outside the grid in the bucket nearest to it.
+    pub fn bucket(&self, at: i64) -> u32 {
+        let bucket =
+            (i128::from(at) - i128::from(self.origin)).div_euclid(i128::from(self.bucket_ms));
+        u32::try_from(bucket.clamp(0, i128::from(self.buckets.max(1) - 1))).unwrap_or(0)
+    }
+}
+
 /// A window's allocations fitted to the page.
 #[derive(Debug)]
 pub struct Fitted {
     pub width: u32,
     /// The bars drawn, in order of start (then ID).
     pub bars: Vec<Bar>,
-    pub buckets: u32,
+    pub grid: Grid,
     /// How many allocations `density` counts.
     pub counted: u64,
     /// Per lane with any counted, in order of lane.
@@ -52,8 +99,8 @@ pub struct Fitter {
     to: i64,
     /// The pixels of the time axis.
     width: u32,
-    /// Buckets of counts the window is cut into.
-    buckets: u32,
+    /// The buckets of counts.
+    grid: Grid,
     drawn: Vec<Bar>,
     /// Counts per bucket, by lane ID.
     counts: HashMap<String, Vec<u32>>,
@@ -72,7 +119,7 @@ impl Fitter {
             from,
             to,
             width,
-            buckets: width.div_ceil(BUCKET_PX),
+            grid: Grid::new((from, to), width),
             drawn: Vec::new(),
             counts: HashMap::new(),
             counted: 0,
@@ -100,21 +147,25 @@ impl Fitter {
             self.drawn.push(bar);
             return;
         }
-        let at = i128::from(bar.start.saturating_sub(self.from).max(0));
-        let buckets = i128::from(self.buckets);
-        let bucket = (at * buckets / self.span()).min(buckets - 1);
-        self.count(bar.lane, u32::try_from(bucket).unwrap_or(0), 1);
+        let bucket = self.grid.bucket(bar.start.max(self.from));
+        self.count(bar.lane, bucket, 1);
     }
 
     /// The pixels of the time axis and the buckets of counts.
-    pub fn pixels(&self) -> (u32, u32) {
-        (self.width, self.buckets)
+    pub fn pixels(&self) -> (u32, Grid) {
+        (self.width, self.grid)
+    }
+
+    /// About how many pixels of the time axis a bucket spans.
+    pub fn bucket_pixels(&self) -> u32 {
+        let halves = i128::from(self.grid.bucket_ms) * i128::from(self.width) * 2 / self.span();
+        u32::try_from((halves + 1) / 2).unwrap_or(u32::MAX).max(1)
     }
 
     /// Counts `n` allocations of `lane` in `bucket` (one past the last is
     /// the last).
     pub fn count(&mut self, lane: String, bucket: u32, n: u32) {
-        let size = self.buckets as usize;
+        let size = self.grid.buckets as usize;
         let lane = self.counts.entry(lane).or_insert_with(|| vec![0; size]);
         let bucket = (bucket as usize).min(size.saturating_sub(1));
         if let Some(count) = lane.get_mut(bucket) {
@@ -136,31 +187,30 @@ impl Fitter {
         Fitted {
             width: self.width,
             bars,
-            buckets: self.buckets,
+            grid: self.grid,
             counted: self.counted,
             density,
         }
     }
 }
 
-/// The markers of the window `[from, to)` that are in different buckets
-/// of [`BUCKET_PX`] pixels on their lane (the window cut into `buckets`),
-/// for each kind: of those in one, the last stands for the others and
-/// says how many it stands for (with those each stood for already). While
-/// more than [`MAX_MARKERS`] are left, buckets twice as wide are merged
-/// the same way. In order of time.
-pub fn thin_markers(mut markers: Vec<Marker>, (from, to): (i64, i64), buckets: u32) -> Vec<Marker> {
-    let span = i128::from(to.saturating_sub(from).max(1));
-    let bucket = |at: i64| (i128::from(at) - i128::from(from)) * i128::from(buckets.max(1)) / span;
+/// The markers that are in different buckets of `grid` on their lane
+/// (each about `pixels` wide), for each kind: of those in one, the last
+/// stands for the others and says how many it stands for (with those each
+/// stood for already). While more than [`MAX_MARKERS`] are left, buckets
+/// twice as long (still counted from the Unix epoch) are merged the same
+/// way. In order of time.
+pub fn thin_markers(mut markers: Vec<Marker>, grid: Grid, pixels: u32) -> Vec<Marker> {
+    let bucket = |at: i64| i128::from(at.div_euclid(grid.bucket_ms));
     markers.sort_by(|a, b| (&a.lane, a.kind.as_str(), a.at).cmp(&(&b.lane, b.kind.as_str(), b.at)));
     let mut shift = 0;
     let mut kept = merge(markers, bucket);
-    while kept.len() > MAX_MARKERS && buckets >> shift > 1 {
+    while kept.len() > MAX_MARKERS && grid.buckets >> shift > 1 {
         shift += 1;
         kept = merge(kept, |at| bucket(at) >> shift);
     }
     for marker in &mut kept {
-        note_hidden(marker, BUCKET_PX << shift);
+        note_hidden(marker, pixels.saturating_mul(1 << shift));
     }
     kept.sort_by(|a, b| (a.at, &a.lane).cmp(&(b.at, &b.lane)));
     kept

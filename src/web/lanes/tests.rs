@@ -113,7 +113,8 @@ fn an_allocation_is_one_bar_from_its_first_event_to_its_terminal_status() {
 
 #[test]
 fn a_bar_thinner_than_a_pixel_is_counted_once_in_its_bucket_instead() {
-    // 100 s over 1,000 pixels: a pixel is 100 ms, a bucket 400 ms.
+    // 100 s over 1,000 pixels: a pixel is 100 ms, a bucket 512 ms (the
+    // first power of two of ms at least 4 pixels long), 196 of them.
     let mut b = Builder::new(By::Node, 0, 100_000, 1_000);
     b.add(
         Topic::Allocation,
@@ -138,12 +139,14 @@ fn a_bar_thinner_than_a_pixel_is_counted_once_in_its_bucket_instead() {
     let lanes = b.finish("test", false);
     let drawn: Vec<_> = lanes.bars.iter().map(|b| b.alloc.as_str()).collect();
     assert_eq!(drawn, ["long", "wide"]);
-    assert_eq!((lanes.width, lanes.buckets, lanes.counted), (1_000, 250, 2));
+    assert_eq!((lanes.width, lanes.counted), (1_000, 2));
+    let grid = (lanes.grid.origin, lanes.grid.bucket_ms, lanes.grid.buckets);
+    assert_eq!(grid, (0, 512, 196));
     assert_eq!(lanes.density.len(), 1);
     assert_eq!(lanes.density[0].lane, "n2");
-    assert_eq!(lanes.density[0].counts.len(), 250);
+    assert_eq!(lanes.density[0].counts.len(), 196);
+    assert_eq!(lanes.density[0].counts[1], 1);
     assert_eq!(lanes.density[0].counts[2], 1);
-    assert_eq!(lanes.density[0].counts[3], 1);
 }
 
 #[test]
@@ -258,9 +261,10 @@ fn the_answer_is_written_with_pascal_case_keys_and_rfc_3339_times() {
 
 #[test]
 fn markers_within_a_bucket_of_pixels_are_drawn_as_the_last_of_them() {
-    // 10 s over 1,000 pixels: a bucket of 4 pixels is 40 ms.
+    // 10 s over 1,000 pixels: a bucket of at least 4 pixels is 64 ms
+    // (6.4 pixels), from 128 ms to 192 ms the third.
     let mut b = Builder::new(By::Job, 0, 10_000, 1_000);
-    for (version, at) in [(1, 120), (2, 133), (3, 158), (4, 160)] {
+    for (version, at) in [(1, 130), (2, 140), (3, 191), (4, 192)] {
         b.add(Topic::Job, job("web", version), at, false);
     }
     let lanes = b.finish("test", false);
@@ -272,15 +276,15 @@ fn markers_within_a_bucket_of_pixels_are_drawn_as_the_last_of_them() {
     assert_eq!(
         markers,
         vec![
-            (158, "version 3 (2 earlier changes within these 4 pixels)"),
-            (160, "version 4")
+            (191, "version 3 (2 earlier changes within these 6 pixels)"),
+            (192, "version 4")
         ]
     );
 }
 
 #[test]
 fn a_change_thinned_before_it_arrives_adds_the_changes_it_stands_for() {
-    // 10 s over 1,000 pixels: a bucket of 4 pixels is 40 ms.
+    // 10 s over 1,000 pixels: a bucket is 64 ms.
     let mut b = Builder::new(By::Job, 0, 10_000, 1_000);
     b.add(Topic::Job, job("web", 1), 0, true);
     // The same version as at the start, but already found changed: marked.
@@ -302,7 +306,7 @@ fn a_change_thinned_before_it_arrives_adds_the_changes_it_stands_for() {
         vec![(
             105,
             4,
-            "version 2 (4 earlier changes within these 4 pixels)"
+            "version 2 (4 earlier changes within these 6 pixels)"
         )]
     );
 }
@@ -324,7 +328,7 @@ fn allocations_counted_before_they_arrive_add_to_their_lane_and_bucket() {
                 d.lane.as_str(),
                 d.counts.iter().sum::<u32>(),
                 d.counts[3],
-                d.counts[24],
+                d.counts[15],
             )
         })
         .collect();
@@ -333,26 +337,62 @@ fn allocations_counted_before_they_arrive_add_to_their_lane_and_bucket() {
 
 #[test]
 fn past_the_marker_limit_markers_are_thinned_over_wider_buckets() {
-    // Three lanes, a change every 10 ms over 100 s on 8,000 pixels: 2,000
-    // buckets of 50 ms on each, 6,000 markers at first, then half as many
-    // over buckets of 8 pixels.
+    // Four lanes, a change every 10 ms over 100 s on 8,000 pixels: 1,563
+    // buckets of 64 ms (5 pixels) on each, 6,252 markers at first, then
+    // 782 on each over buckets of 128 ms (10 pixels); the last holds three
+    // changes, from 99,968 ms.
     let mut b = Builder::new(By::Job, 0, 100_000, 8_000);
     let versions = 10_000;
     for version in 0..versions {
-        for name in ["api", "batch", "web"] {
+        for name in ["api", "batch", "web", "worker"] {
             b.add(Topic::Job, job(name, version), version * 10, false);
         }
     }
     let lanes = b.finish("test", false);
-    assert_eq!(lanes.markers.len(), 3_000);
+    assert_eq!(lanes.markers.len(), 4 * 782);
     let stood_for: i64 = lanes.markers.iter().map(|m| i64::from(m.hidden) + 1).sum();
-    assert_eq!(stood_for, 3 * versions);
+    assert_eq!(stood_for, 4 * versions);
     let last = lanes.markers.last().expect("a marker");
     assert_eq!(
         last.label,
         format!(
-            "version {} (9 earlier changes within these 8 pixels)",
+            "version {} (2 earlier changes within these 10 pixels)",
             versions - 1
         )
     );
+}
+
+#[test]
+fn the_buckets_are_fixed_in_time_and_between_four_and_eight_pixels_wide() {
+    use super::pixels::Grid;
+    for (from, to, width) in [
+        (0, 100_000, 1_000),
+        (1_767_225_600_123, 1_767_225_600_123 + 7 * 86_400_000, 1_060),
+        (-86_400_000, 86_400_000, 100),
+        (5, 6, 8_000),
+    ] {
+        let grid = Grid::new((from, to), width);
+        let span = i128::from(to - from);
+        let pixels = i128::from(grid.bucket_ms) * i128::from(width);
+        assert!(grid.bucket_ms.count_ones() == 1, "{grid:?}");
+        assert!(pixels >= 4 * span || grid.bucket_ms == 1, "{grid:?}");
+        assert!(pixels < 8 * span || grid.bucket_ms == 1, "{grid:?}");
+        assert_eq!(grid.origin.rem_euclid(grid.bucket_ms), 0, "{grid:?}");
+        assert!(grid.origin <= from && from - grid.origin < grid.bucket_ms);
+        let end = i128::from(grid.origin) + i128::from(grid.buckets) * i128::from(grid.bucket_ms);
+        assert!(end >= i128::from(to) && end - i128::from(to) < i128::from(grid.bucket_ms));
+        assert_eq!(grid.bucket(from), 0);
+        assert_eq!(grid.bucket(to - 1), grid.buckets - 1);
+        // Panned by a third of a bucket: the same buckets (a time inside
+        // both windows is in the same one), one fewer at the start or not.
+        let shift = grid.bucket_ms / 3 + 1;
+        let panned = Grid::new((from + shift, to + shift), width);
+        assert_eq!(panned.bucket_ms, grid.bucket_ms);
+        assert_eq!(panned.origin.rem_euclid(grid.bucket_ms), 0);
+        let inside = from + 2 * grid.bucket_ms;
+        if inside < to {
+            let fewer = u32::from(panned.origin > grid.origin);
+            assert_eq!(panned.bucket(inside) + fewer, grid.bucket(inside));
+        }
+    }
 }

@@ -1,6 +1,8 @@
 //! The web timeline's JSON API answers what the CLI answers, and only to
 //! a client with the token.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde_json::Value;
 
 use super::{archived_history, facts, serve};
@@ -146,7 +148,26 @@ async fn the_api_answers_what_the_cli_answers(backend: Backend) {
         .sum();
     assert!(counted > 0, "{body}");
     assert_eq!(lanes["Counted"], counted);
-    assert_eq!(lanes["Buckets"], 25);
+    // The buckets: a power of two of ms, from 4 to 8 of the 100 pixels,
+    // fixed in time, from the one the window starts in to the one it ends
+    // in; one count each.
+    let (from, to) = (facts.from - 30 * 86_400_000, facts.to);
+    let bucket_ms = lanes["BucketMs"].as_i64().expect("BucketMs");
+    let start = lanes["BucketStartNs"].as_i64().expect("BucketStartNs") / 1_000_000;
+    let buckets = lanes["Buckets"].as_i64().expect("Buckets");
+    assert_eq!(bucket_ms.count_ones(), 1, "{bucket_ms}");
+    assert!(bucket_ms * 100 >= 4 * (to - from) && bucket_ms * 100 < 8 * (to - from));
+    assert_eq!(start, from.div_euclid(bucket_ms) * bucket_ms);
+    assert_eq!(
+        buckets,
+        (to - 1).div_euclid(bucket_ms) - from.div_euclid(bucket_ms) + 1
+    );
+    for density in lanes["Density"].as_array().expect("Density") {
+        assert_eq!(
+            density["Counts"].as_array().map(Vec::len),
+            Some(buckets as usize)
+        );
+    }
     let drawn = lanes["Bars"].as_array().expect("Bars").len() as u64;
     assert_eq!(drawn + counted, total as u64);
 }
@@ -351,7 +372,73 @@ async fn a_bar_ends_at_the_first_terminal_status_after_the_last_other_one(backen
     assert_eq!(statuses, ["failed", "complete", "running"]);
 }
 
+/// The counts of a timeline answer by lane and bucket start (Unix ms),
+/// and its bucket length.
+fn counts_by_bucket(lanes: &Value) -> (BTreeMap<(String, i64), u64>, i64) {
+    let bucket_ms = lanes["BucketMs"].as_i64().expect("BucketMs");
+    let start = lanes["BucketStartNs"].as_i64().expect("BucketStartNs") / 1_000_000;
+    let mut counts = BTreeMap::new();
+    for density in lanes["Density"].as_array().expect("Density") {
+        let lane = density["Lane"].as_str().expect("Lane");
+        for (i, n) in density["Counts"]
+            .as_array()
+            .expect("Counts")
+            .iter()
+            .enumerate()
+        {
+            let at = start + i as i64 * bucket_ms;
+            counts.insert((lane.to_owned(), at), n.as_u64().expect("a count"));
+        }
+    }
+    (counts, bucket_ms)
+}
+
+async fn panning_leaves_each_count_in_its_bucket(backend: Backend) {
+    let archive = Archive::new(backend).await;
+    archived_history(&archive, 63, 1_500).await;
+    let facts = facts(&archive).await;
+    let served = serve(&archive, &[]).await;
+    let timeline = |from: i64, to: i64| {
+        format!(
+            "{}/api/v1/timeline?from={from}&to={to}&by=job&width=100",
+            served.base
+        )
+    };
+    let (status, body) = get(&timeline(facts.from, facts.to), None).await;
+    assert_eq!(status, 200, "{body}");
+    let (before, bucket_ms) = counts_by_bucket(&parsed(&body));
+    // Panned by a third of a bucket and a millisecond.
+    let shift = bucket_ms / 3 + 1;
+    let (status, body) = get(&timeline(facts.from + shift, facts.to + shift), None).await;
+    assert_eq!(status, 200, "{body}");
+    let (after, panned_ms) = counts_by_bucket(&parsed(&body));
+    assert_eq!(panned_ms, bucket_ms);
+    // The buckets whole in both windows, but for the last of the first
+    // (an allocation starting there may end past that window, and so be
+    // drawn there rather than counted), hold the same counts.
+    let compared = |at: i64| at >= facts.from + shift && at + 2 * bucket_ms <= facts.to;
+    let lanes: BTreeSet<&String> = before.keys().chain(after.keys()).map(|(l, _)| l).collect();
+    let mut seen = 0;
+    for lane in lanes {
+        for at in before.keys().chain(after.keys()).map(|(_, at)| *at) {
+            if !compared(at) {
+                continue;
+            }
+            let key = (lane.clone(), at);
+            let (a, b) = (before.get(&key).copied(), after.get(&key).copied());
+            assert_eq!(
+                a.unwrap_or(0),
+                b.unwrap_or(0),
+                "lane {lane}, bucket at {at}"
+            );
+            seen += a.unwrap_or(0);
+        }
+    }
+    assert!(seen > 0, "the compared buckets count allocations");
+}
+
 on_both_backends!(
+    panning_leaves_each_count_in_its_bucket,
     a_bar_ends_at_the_first_terminal_status_after_the_last_other_one,
     the_api_answers_what_the_cli_answers,
     the_api_answers_errors_as_json_with_their_status,

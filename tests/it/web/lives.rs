@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use futures_util::TryStreamExt;
 use nomad_chronicle::archive::{ArchivedEvent, Cluster};
 use nomad_chronicle::store::{Fit, LaneRow, LaneWindow, Others, Store};
-use nomad_chronicle::web::lanes::By;
+use nomad_chronicle::web::lanes::{By, Grid};
 use nomad_chronicle::web::window::{self, Way, Window};
 use nomad_sim::{Generator, SimFrame};
 
@@ -222,6 +222,7 @@ async fn same_answers(archive: &Archive) -> (i64, i64) {
         .await
         .expect("time span")
         .expect("events");
+    let grid = Grid::new((since, until), 100);
     let whole = LaneWindow {
         from_index,
         to_index,
@@ -231,7 +232,8 @@ async fn same_answers(archive: &Archive) -> (i64, i64) {
         others: Others::Markers,
         fit: Some(Fit {
             width: 100,
-            buckets: 25,
+            origin: grid.origin,
+            bucket_ms: grid.bucket_ms,
             after_index: 0,
         }),
     };
