@@ -65,6 +65,11 @@ pub async fn lanes(
 ) -> Result<Lanes, QueryError> {
     let (from, to) = bounds(store, cluster, window).await?;
     let mut builder = Builder::new(window.by, from, to, window.width);
+    // The first time bucket starts at or before the window, and the answer
+    // says where in Unix ns too.
+    if builder.pixels().1.origin < -REACH_MS {
+        return Err(beyond_reach(from, to));
+    }
     let seeded = seed(store, cluster, from, &mut builder).await?;
     let span = store.time_span(cluster, Some(from), Some(to)).await?;
     let mut truncated = false;
@@ -119,14 +124,20 @@ async fn bounds(
         )));
     }
     if from < -REACH_MS || to > REACH_MS {
-        return Err(QueryError::Usage(format!(
-            "the window `{from}` to `{to}` reaches past what Unix nanoseconds can name: \
-             keep it between {} and {}",
-            time_ms(-REACH_MS),
-            time_ms(REACH_MS)
-        )));
+        return Err(beyond_reach(from, to));
     }
     Ok((from, to))
+}
+
+/// The error for a window (or its first time bucket) beyond what Unix
+/// nanoseconds can name.
+fn beyond_reach(from: i64, to: i64) -> QueryError {
+    QueryError::Usage(format!(
+        "the window `{from}` to `{to}` reaches past what Unix nanoseconds can name: \
+         keep it between {} and {}",
+        time_ms(-REACH_MS),
+        time_ms(REACH_MS)
+    ))
 }
 
 /// The time of the archive's newest event.

@@ -20,7 +20,7 @@ pub const MAX_BARS: usize = 4_000;
 pub const MAX_MARKERS: usize = 5_000;
 
 /// Pixels of the time axis a bucket of counts spans at least (and fewer
-/// than twice as many: [`Grid`]).
+/// than twice as many, but for buckets of 1 ms: [`Grid`]).
 pub const BUCKET_PX: u32 = 4;
 
 /// The narrowest time axis a page may ask for, in pixels.
@@ -203,14 +203,19 @@ impl Fitter {
 pub fn thin_markers(mut markers: Vec<Marker>, grid: Grid, pixels: u32) -> Vec<Marker> {
     let bucket = |at: i64| i128::from(at.div_euclid(grid.bucket_ms));
     markers.sort_by(|a, b| (&a.lane, a.kind.as_str(), a.at).cmp(&(&b.lane, b.kind.as_str(), b.at)));
+    // The window's first and last buckets: merging stops when one bucket
+    // holds both (a window across the epoch keeps two, -1 and 0).
+    let first = bucket(grid.origin);
+    let last = first + i128::from(grid.buckets.max(1)) - 1;
     let mut shift = 0;
     let mut kept = merge(markers, bucket);
-    while kept.len() > MAX_MARKERS && grid.buckets >> shift > 1 {
+    while kept.len() > MAX_MARKERS && first >> shift != last >> shift && shift < 64 {
         shift += 1;
         kept = merge(kept, |at| bucket(at) >> shift);
     }
     for marker in &mut kept {
-        note_hidden(marker, pixels.saturating_mul(1 << shift));
+        let scale = 1u32.checked_shl(shift).unwrap_or(u32::MAX);
+        note_hidden(marker, pixels.saturating_mul(scale));
     }
     kept.sort_by(|a, b| (a.at, &a.lane).cmp(&(b.at, &b.lane)));
     kept

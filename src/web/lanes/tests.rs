@@ -381,8 +381,13 @@ fn the_buckets_are_fixed_in_time_and_between_four_and_eight_pixels_wide() {
         assert!(grid.origin <= from && from - grid.origin < grid.bucket_ms);
         let end = i128::from(grid.origin) + i128::from(grid.buckets) * i128::from(grid.bucket_ms);
         assert!(end >= i128::from(to) && end - i128::from(to) < i128::from(grid.bucket_ms));
-        assert_eq!(grid.bucket(from), 0);
+        // The window's first and last times in the first and last bucket,
+        // by arithmetic (`bucket` would put any time outside in them).
+        let nth = |at: i64| (i128::from(at) - i128::from(grid.origin)) / i128::from(grid.bucket_ms);
+        assert_eq!(nth(from), 0);
+        assert_eq!(nth(to - 1), i128::from(grid.buckets) - 1);
         assert_eq!(grid.bucket(to - 1), grid.buckets - 1);
+        assert_eq!(grid.bucket(grid.origin - 1), 0);
         // Panned by a third of a bucket: the same buckets (a time inside
         // both windows is in the same one), one fewer at the start or not.
         let shift = grid.bucket_ms / 3 + 1;
@@ -395,4 +400,32 @@ fn the_buckets_are_fixed_in_time_and_between_four_and_eight_pixels_wide() {
             assert_eq!(panned.bucket(inside) + fewer, grid.bucket(inside));
         }
     }
+}
+
+#[test]
+fn past_the_marker_limit_buckets_are_merged_until_the_markers_fit() {
+    // 25.6 s from 15.36 s over 100 pixels: 25 buckets of 1,024 ms, the
+    // 15th to the 39th from the epoch. Merged by 16 (as when 25 buckets
+    // were taken for one), they are still three, 0 to 2: 2,000 lanes with
+    // a change in each bucket keep 6,000 markers, over the limit; merged by
+    // 32, two on each lane.
+    let (from, to) = (15_360, 15_360 + 25_600);
+    let mut b = Builder::new(By::Job, from, to, 100);
+    for lane in 0..2_000 {
+        let name = format!("j{lane:04}");
+        for bucket in 0..25 {
+            b.add(
+                Topic::Job,
+                job(&name, bucket),
+                from + bucket * 1_024 + 1,
+                false,
+            );
+        }
+    }
+    let lanes = b.finish("test", false);
+    assert_eq!(lanes.grid.bucket_ms, 1_024);
+    assert_eq!(lanes.markers.len(), 4_000);
+    assert!(lanes.markers.len() <= MAX_MARKERS);
+    let stood_for: i64 = lanes.markers.iter().map(|m| i64::from(m.hidden) + 1).sum();
+    assert_eq!(stood_for, 2_000 * 25);
 }
