@@ -312,7 +312,10 @@ fn crossing(b: &mut Bounds, window: &LaneWindow) -> String {
 /// ([`LaneWindow::fit`]), one row per lane (job or node, as
 /// [`LaneWindow::others`] lays them out) and time bucket: of those whose
 /// lives row lies wholly in the window, the ones thinner than a pixel
-/// (`counted`, the condition [`counted`] writes).
+/// (`counted`, the condition [`counted`] writes). The lane's job and node
+/// names are looked up row by row: joined, PostgreSQL merged the whole of
+/// `names` (139,000 rows at 1.2M events) with the few thousand counts, a
+/// cost that grew with the history.
 fn counted_rows(b: &mut Bounds, window: &LaneWindow, fit: &Fit, counted: &str) -> String {
     let (whole, c) = (whole(b), b.c.clone());
     let bucket = bucket(b, fit, "l.first_at");
@@ -323,8 +326,10 @@ fn counted_rows(b: &mut Bounds, window: &LaneWindow, fit: &Fit, counted: &str) -
     let by_last = b.p.lives_by_last();
     format!(
         "SELECT v.first_index AS raft_index, 0 AS position, \
-           'Allocation' AS topic, v.namespace, '' AS key, j.name AS job_id, \
-           n.name AS node_id, v.first_at AS event_at, \
+           'Allocation' AS topic, v.namespace, '' AS key, \
+           (SELECT j.name FROM names AS j WHERE j.id = v.job_ref) AS job_id, \
+           (SELECT n.name FROM names AS n WHERE n.id = v.node_ref) AS node_id, \
+           v.first_at AS event_at, \
            CAST(NULL AS TEXT) AS status, CAST(NULL AS BIGINT) AS ended_at, v.node_name, \
            CAST(NULL AS TEXT) AS task_group, CAST(NULL AS BIGINT) AS version, \
            CAST(NULL AS TEXT) AS eligibility, CAST(NULL AS BOOLEAN) AS drain, \
@@ -335,9 +340,7 @@ fn counted_rows(b: &mut Bounds, window: &LaneWindow, fit: &Fit, counted: &str) -
                  MIN(l.first_index) AS first_index, MIN(l.first_at) AS first_at \
                FROM allocation_lives AS l{by_last} \
                WHERE l.cluster_id = {c} AND {whole} AND {counted} \
-               GROUP BY {lane}, {bucket}) AS v \
-         LEFT JOIN names AS j ON j.id = v.job_ref \
-         LEFT JOIN names AS n ON n.id = v.node_ref"
+               GROUP BY {lane}, {bucket}) AS v"
     )
 }
 
