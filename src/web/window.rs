@@ -68,7 +68,12 @@ pub async fn lanes(
     // The first time bucket starts at or before the window, and the answer
     // says where in Unix ns too.
     if builder.pixels().1.origin < -REACH_MS {
-        return Err(beyond_reach(from, to));
+        return Err(QueryError::Usage(format!(
+            "the window `{from}` to `{to}` starts too close to the earliest time Unix \
+             nanoseconds can name ({}): its first time bucket would start before it; \
+             start the window later or make it narrower",
+            time_ms(-REACH_MS)
+        )));
     }
     let seeded = seed(store, cluster, from, &mut builder).await?;
     let span = store.time_span(cluster, Some(from), Some(to)).await?;
@@ -129,8 +134,7 @@ async fn bounds(
     Ok((from, to))
 }
 
-/// The error for a window (or its first time bucket) beyond what Unix
-/// nanoseconds can name.
+/// The error for a window beyond what Unix nanoseconds can name.
 fn beyond_reach(from: i64, to: i64) -> QueryError {
     QueryError::Usage(format!(
         "the window `{from}` to `{to}` reaches past what Unix nanoseconds can name: \

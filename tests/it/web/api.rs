@@ -196,6 +196,16 @@ async fn the_api_answers_errors_as_json_with_their_status(backend: Backend) {
         assert!(wrong.is_empty(), "{}", wrong.join("\n"));
         assert!(parsed(&body)["Error"].is_string(), "{path}: {body}");
     }
+    let path = "/api/v1/timeline?from=-9223372036854&to=0";
+    let (_, body) = get(&format!("{}{path}", served.base), None).await;
+    let error = parsed(&body)["Error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        error.contains("its first time bucket would start before it"),
+        "{body}"
+    );
     let (_, body) = get(&format!("{}/api/v1/timeline?width=3", served.base), None).await;
     assert_eq!(
         parsed(&body)["Error"],
