@@ -493,7 +493,46 @@ fn summed_rows(b: &mut Bounds, keys: Option<&str>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::LONG_LIFE;
+    use super::{Fit, LONG_LIFE, LaneWindow, Others, statements};
+    use crate::store::statement::Placeholders;
+
+    /// Every column of `allocation_lives` the window's allocations are
+    /// read with (alias `l`) is in the index SQLite reads them by (migration
+    /// 0027) or in the table's key, so the rows are read from the index
+    /// alone: a column added to the statement needs adding there too.
+    #[test]
+    fn the_lives_index_holds_every_column_a_window_reads() {
+        let window = LaneWindow {
+            from_index: 10,
+            to_index: 1_000,
+            since: 1_000,
+            until: 2_000,
+            by_lives: true,
+            others: Others::Markers,
+            fit: Some(Fit {
+                width: 1_000,
+                origin: 0,
+                bucket_ms: 4,
+                after_index: 9,
+            }),
+        };
+        let [allocations, _] = statements(1, &window, Placeholders::Question);
+        let key = ["cluster_id", "key_ref", "namespace"];
+        {
+            let migration = include_str!("../../migrations/sqlite/0027_covering_lives_index.sql");
+            let index = &migration[migration.find("CREATE INDEX").expect("an index")..];
+            for column in allocations.sql.split("l.").skip(1) {
+                let column: String = column
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                assert!(
+                    key.contains(&column.as_str()) || index.contains(&column),
+                    "`l.{column}` is not in the index: {index}"
+                );
+            }
+        }
+    }
 
     /// The index of long lives (migration 0026) is on the condition
     /// `crossing` states: with another number SQLite refuses the statement
