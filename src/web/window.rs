@@ -129,19 +129,14 @@ async fn bounds(
         )));
     }
     if from < -REACH_MS || to > REACH_MS {
-        return Err(beyond_reach(from, to));
+        return Err(QueryError::Usage(format!(
+            "the window `{from}` to `{to}` reaches past what Unix nanoseconds can name: \
+             keep it between {} and {}",
+            time_ms(-REACH_MS),
+            time_ms(REACH_MS)
+        )));
     }
     Ok((from, to))
-}
-
-/// The error for a window beyond what Unix nanoseconds can name.
-fn beyond_reach(from: i64, to: i64) -> QueryError {
-    QueryError::Usage(format!(
-        "the window `{from}` to `{to}` reaches past what Unix nanoseconds can name: \
-         keep it between {} and {}",
-        time_ms(-REACH_MS),
-        time_ms(REACH_MS)
-    ))
 }
 
 /// The time of the archive's newest event.
