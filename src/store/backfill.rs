@@ -12,12 +12,15 @@
 //! dated) after a cursor, and writes back what [`date`] computed; [`run`]
 //! drives it, and the cursor makes every row read once.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 
 use async_trait::async_trait;
 
 use super::StoreError;
 use super::dictionaries::Dictionaries;
+use super::marker_changes;
+use super::statement::{Placeholders, Statement};
 use crate::archive::{EventTime, ReceivedFrame, frame_times};
 use crate::nomad::{Frame, wire};
 
@@ -148,6 +151,23 @@ pub fn whole_frames(mut rows: Vec<UndatedRow>, full: bool) -> Chunk {
         Some(end) => Chunk::Frames(rows, end),
         None => Chunk::LargeFrame(last),
     }
+}
+
+/// The statements that date `marker_changes`' rows of the events just
+/// dated ([`super::marker_changes::dated`]): one per cluster, over the
+/// span of its rows' indexes.
+pub fn redate_markers(rows: &[DatedRow], style: Placeholders) -> Vec<Statement> {
+    let mut spans: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+    for row in rows {
+        let span = spans
+            .entry(row.cluster_id)
+            .or_insert((row.raft_index, row.raft_index));
+        *span = (span.0.min(row.raft_index), span.1.max(row.raft_index));
+    }
+    spans
+        .into_iter()
+        .map(|(cluster_id, span)| marker_changes::dated(cluster_id, span, style))
+        .collect()
 }
 
 /// Dates the rows of whole frames, as ingest dates a frame's events (a

@@ -21,6 +21,7 @@ pub mod keyframe;
 pub mod lanes;
 pub mod lists;
 pub mod lives;
+mod marker_changes;
 pub mod moment;
 mod names;
 mod params;

@@ -46,12 +46,12 @@ impl Params {
         }
     }
 
-    /// SQLite's hint to read a window's Job and Deployment events from the
-    /// index made for the timeline's markers (migration 0023), which holds
-    /// every column they are read for.
-    pub fn markers(&self) -> &'static str {
+    /// SQLite's hint to read the marker changes by time (migration 0028):
+    /// it would rather read the window's stretch of the stream by the
+    /// table's key.
+    pub fn changes_by_time(&self) -> &'static str {
         match self.style {
-            Placeholders::Question => " INDEXED BY event_log_markers",
+            Placeholders::Question => " INDEXED BY marker_changes_by_time",
             Placeholders::Numbered => "",
         }
     }

@@ -17,7 +17,8 @@ use super::statement::{Placeholders, Statement};
 use super::{StoreError, to_i64, to_u64};
 use crate::archive::{Cluster, Prune, PruneReport, now_millis};
 
-/// The tables other than `event_log` that hold one row per event, keyed by
+/// The tables other than `event_log` that hold a row per event (or per
+/// some events), keyed by
 /// `(cluster_id, raft_index, position)`: a prune deletes their rows with
 /// the events'. A new per-event table is one line here.
 pub(super) const PER_EVENT_TABLES: &[&str] = &[
@@ -26,6 +27,7 @@ pub(super) const PER_EVENT_TABLES: &[&str] = &[
     "deployment_details",
     "node_details",
     "evaluation_details",
+    "marker_changes",
 ];
 
 /// Events deleted per transaction: small enough that a concurrent writer

@@ -75,8 +75,14 @@ pub async fn lanes(
             time_ms(-REACH_MS)
         )));
     }
-    let seeded = seed(store, cluster, from, &mut builder).await?;
-    let span = store.time_span(cluster, Some(from), Some(to)).await?;
+    // The starting moment and the window's stretch of the stream are
+    // read at once: neither needs the other.
+    let (seeded, span) = tokio::try_join!(seed(store, cluster, from, &mut builder), async {
+        Ok(store.time_span(cluster, Some(from), Some(to)).await?)
+    })?;
+    if window.way == Way::Events && window.by == By::Job {
+        seed_markers(store, cluster, seeded, &mut builder).await?;
+    }
     let mut truncated = false;
     if let Some(span) = span {
         let lanes = lane_window(&builder, (from, to), span, window.way, seeded);
@@ -173,6 +179,40 @@ async fn seed(
         }
     }
     Ok(moment.index)
+}
+
+/// The version of each job and the status of each deployment in their
+/// last event up to the window's starting moment (raft index `seeded`),
+/// read from every Job and Deployment event before it: the window's first
+/// events are judged against them, as the writer judges each event
+/// against its object's previous one (`marker_changes`), which the other
+/// way reads. Only the way read from every event does this (the slowest,
+/// what the other is held equal to), so that its markers are found
+/// without what the writer stored.
+async fn seed_markers(
+    store: &dyn Store,
+    cluster: &Cluster,
+    seeded: u64,
+    builder: &mut Builder,
+) -> Result<(), QueryError> {
+    let mut query = PageQuery {
+        to_index: Some(seeded),
+        topics: Some(vec!["Job".to_owned(), "Deployment".to_owned()]),
+        limit: 1_000,
+        ..PageQuery::default()
+    };
+    loop {
+        let page = store.page(cluster, &query).await?;
+        for event in &page {
+            if let Some((topic, object)) = sightings::from_event(&event.topic, &event.raw) {
+                builder.add(topic, object, event.time, true);
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == 1_000 => query.after = Some((last.index, last.position)),
+            _ => return Ok(()),
+        }
+    }
 }
 
 /// What the window reads: its events span the raft indexes `span` (from

@@ -3,8 +3,9 @@
 use async_trait::async_trait;
 use sqlx::PgPool;
 
+use super::{STYLE, query};
 use crate::store::StoreError;
-use crate::store::backfill::{CHUNK_ROWS, DatedRow, Undated, UndatedRow};
+use crate::store::backfill::{CHUNK_ROWS, DatedRow, Undated, UndatedRow, redate_markers};
 
 /// The rows to date, through the time index (`event_at IS NULL` is a range
 /// of it).
@@ -67,6 +68,7 @@ impl Undated for Backfill<'_> {
         fn column<T>(rows: &[DatedRow], f: impl Fn(&DatedRow) -> T) -> Vec<T> {
             rows.iter().map(f).collect()
         }
+        let mut tx = self.0.begin().await?;
         sqlx::query(UPDATE)
             .bind(column(rows, |r| r.cluster_id))
             .bind(column(rows, |r| r.raft_index))
@@ -74,8 +76,12 @@ impl Undated for Backfill<'_> {
             .bind(column(rows, |r| r.time.at))
             .bind(column(rows, |r| r.time.source.as_str()))
             .bind(column(rows, |r| r.presence))
-            .execute(self.0)
+            .execute(&mut *tx)
             .await?;
+        for statement in redate_markers(rows, STYLE) {
+            query(statement)?.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

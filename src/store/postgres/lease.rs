@@ -18,7 +18,7 @@ use crate::store::details::{BatchDetails, TaskEventCache};
 use crate::store::keyframe::{self, Tracker};
 use crate::store::names::{BatchNames, NameCache, RowRefs};
 use crate::store::rows::{EventRow, event_rows};
-use crate::store::{Lease, StoreError, is_transient, lives, queries, to_i64};
+use crate::store::{Lease, StoreError, is_transient, lives, marker_changes, queries, to_i64};
 
 /// How often a standby ingester asks for the writer lock.
 const STANDBY_POLL: Duration = Duration::from_secs(1);
@@ -232,6 +232,9 @@ async fn commit_with(
             &lives::of_batch(&rows, &refs),
         )
         .await?;
+        for statement in marker_changes::of_batch(cluster.id, &rows, STYLE) {
+            query(statement)?.execute(&mut *tx).await?;
+        }
         text_names = Some(texts.resolved);
         learned = Some(task_events.learned());
     }

@@ -3,8 +3,9 @@
 use async_trait::async_trait;
 use sqlx::{Connection, SqlitePool};
 
+use super::{STYLE, query};
 use crate::store::StoreError;
-use crate::store::backfill::{CHUNK_ROWS, DatedRow, Undated, UndatedRow};
+use crate::store::backfill::{CHUNK_ROWS, DatedRow, Undated, UndatedRow, redate_markers};
 
 /// The rows to date, through the time index (`event_at IS NULL` is a range
 /// of it).
@@ -73,6 +74,9 @@ impl Undated for Backfill<'_> {
                 .bind(row.position)
                 .execute(&mut *tx)
                 .await?;
+        }
+        for statement in redate_markers(rows, STYLE) {
+            query(statement)?.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -18,7 +18,7 @@ use crate::store::details::{BatchDetails, TaskEventCache};
 use crate::store::keyframe::{self, Tracker};
 use crate::store::names::{BatchNames, NameCache, RowRefs};
 use crate::store::rows::{EventRow, event_rows};
-use crate::store::{Lease, StoreError, lives, queries, to_i64};
+use crate::store::{Lease, StoreError, lives, marker_changes, queries, to_i64};
 
 /// Columns bound per event row.
 const EVENT_COLUMNS: usize = 17;
@@ -154,6 +154,9 @@ impl SqliteLease {
             &lives::of_batch(&rows, &refs),
         )
         .await?;
+        for statement in marker_changes::of_batch(cluster.id, &rows, STYLE) {
+            query(statement)?.execute(&mut *tx).await?;
+        }
         let learned = task_events.learned();
         for gap in &batch.gaps {
             query(queries::insert_gap(cluster.id, gap, STYLE))?
