@@ -225,6 +225,9 @@ async fn an_archive_from_before_nomad_time_is_refused_by_reads_and_dated_by_migr
     archive
         .execute(&[
             "UPDATE event_log SET event_at = NULL, time_source = NULL, presence = NULL",
+            // As migration 0028 leaves an undated event's marker change:
+            // not at its time.
+            "UPDATE marker_changes SET event_at = 0",
             "DELETE FROM keyframe_objects",
             "DELETE FROM terminal_counts",
             "DELETE FROM keyframes",
@@ -260,6 +263,29 @@ async fn an_archive_from_before_nomad_time_is_refused_by_reads_and_dated_by_migr
         receipt_for_preceding(dated_by_ingest)
     );
     assert_eq!(keyframes(&archive).await, keyframes_of_ingest);
+    // The timeline's marker changes are dated with their events.
+    let markers = marker_times(&archive).await;
+    assert!(markers.len() > 100, "{} marker changes", markers.len());
+    let undated: Vec<_> = markers.iter().filter(|m| Some(m.1) != m.2).collect();
+    assert!(undated.is_empty(), "not at their event's time: {undated:?}");
+}
+
+/// Each marker change's index, time, and its event's time, read with SQL.
+async fn marker_times(archive: &Archive) -> Vec<(i64, i64, Option<i64>)> {
+    const SQL: &str = "SELECT m.raft_index, m.event_at, e.event_at FROM marker_changes AS m \
+                       JOIN event_log AS e ON e.cluster_id = m.cluster_id \
+                         AND e.raft_index = m.raft_index AND e.position = m.position \
+                       ORDER BY m.raft_index";
+    match archive.backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&archive.url).await.expect("open");
+            sqlx::query_as(SQL).fetch_all(&pool).await.expect("read")
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&archive.url).await.expect("open");
+            sqlx::query_as(SQL).fetch_all(&pool).await.expect("read")
+        }
+    }
 }
 
 on_both_backends!(
