@@ -33,7 +33,7 @@ FROM (SELECT e.cluster_id, e.raft_index, e.position,
              COALESCE(e.event_at, e.received_at) AS event_at, e.topic, e.namespace,
              e.key_ref AS lane_ref, e.key_ref, d.version, CAST(NULL AS TEXT) AS status,
              CASE WHEN LAG(d.version) OVER (PARTITION BY e.cluster_id, e.namespace, e.key_ref
-                                            ORDER BY e.raft_index) = d.version
+                                            ORDER BY e.raft_index, e.position) = d.version
                   THEN 0 ELSE 1 END AS changed
       FROM event_log AS e
       JOIN job_details AS d ON d.cluster_id = e.cluster_id AND d.raft_index = e.raft_index
@@ -44,7 +44,7 @@ FROM (SELECT e.cluster_id, e.raft_index, e.position,
              COALESCE(e.event_at, e.received_at), e.topic, e.namespace, e.job_ref, e.key_ref,
              d.job_version, COALESCE(d.status, ''),
              CASE WHEN LAG(COALESCE(d.status, '')) OVER (PARTITION BY e.cluster_id, e.key_ref
-                                                         ORDER BY e.raft_index)
+                                                         ORDER BY e.raft_index, e.position)
                        = COALESCE(d.status, '')
                   THEN 0 ELSE 1 END
       FROM event_log AS e

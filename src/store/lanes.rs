@@ -54,9 +54,10 @@ pub struct Fit {
     /// (Unix ms, at or before the window's start), each `bucket_ms` long.
     pub origin: i64,
     pub bucket_ms: i64,
-    /// Only allocations whose first event comes after this raft index are
-    /// counted: the window's starting moment, whose allocations are drawn
-    /// from its start.
+    /// The window's starting moment: only allocations whose first event
+    /// comes after this raft index are counted (those of the moment are
+    /// drawn from its start), and only changes after it are markers (the
+    /// moment's versions are where the page starts from).
     pub after_index: u64,
 }
 

@@ -17,6 +17,7 @@
 //! Written once for both backends.
 
 use super::params::Params;
+use super::prune;
 use super::rows::EventRow;
 use super::statement::{Placeholders, Statement};
 use super::{to_i64, to_u64};
@@ -64,7 +65,7 @@ pub fn after_batch(cluster_id: i64, (lo, hi): (u64, u64), style: Placeholders) -
         r.c, r.lo, r.hi
     ));
     let (p, r) = start();
-    let judge = insert(p, &r, &r.batch());
+    let judge = insert(p, &r, &r.batch(), Judged::Changes);
     let (p, r) = start();
     let next = r.next_events();
     let forget_next = p.statement(format!(
@@ -74,7 +75,7 @@ pub fn after_batch(cluster_id: i64, (lo, hi): (u64, u64), style: Placeholders) -
     ));
     let (p, r) = start();
     let next = r.next_events();
-    let judge_next = insert(p, &r, &next);
+    let judge_next = insert(p, &r, &next, Judged::Changes);
     [forget, judge, forget_next, judge_next]
 }
 
@@ -115,16 +116,27 @@ impl Range {
              WHERE b.cluster_id = {c} AND b.raft_index >= {lo} AND b.raft_index <= {hi} \
                AND b.topic IN ('Job', 'Deployment')"
         );
-        let first_after = format!(
-            "(SELECT MIN(x.raft_index) FROM event_log AS x{} WHERE x.topic = o.topic \
-               AND x.key_ref = o.key_ref AND x.cluster_id = {c} AND x.namespace = o.namespace \
-               AND x.raft_index > {hi})",
+        self.first_of_each(&objects, &format!("x.raft_index > {hi}"))
+    }
+
+    /// The first event `remaining` (a condition on alias `x`) of each
+    /// object `objects` selects (`topic, namespace, key_ref`), of a Job
+    /// the first with a version.
+    fn first_of_each(&self, objects: &str, remaining: &str) -> Events {
+        let c = &self.c;
+        let first = format!(
+            "(SELECT MIN(x.raft_index) FROM event_log AS x{} \
+               LEFT JOIN job_details AS v ON x.topic = 'Job' AND v.cluster_id = x.cluster_id \
+                 AND v.raft_index = x.raft_index AND v.position = x.position \
+             WHERE x.topic = o.topic AND x.key_ref = o.key_ref AND x.cluster_id = {c} \
+               AND x.namespace = o.namespace AND {remaining} \
+               AND (x.topic <> 'Job' OR v.version IS NOT NULL))",
             self.by_key
         );
         Events {
             from: format!(
                 "({objects}) AS o JOIN event_log AS e ON e.cluster_id = {c} \
-                   AND e.raft_index = {first_after} AND e.topic = o.topic \
+                   AND e.raft_index = {first} AND e.topic = o.topic \
                    AND e.namespace = o.namespace AND e.key_ref = o.key_ref"
             ),
             condition: "1 = 1".to_owned(),
@@ -132,13 +144,64 @@ impl Range {
     }
 }
 
-/// `INSERT` of the changes among `events`.
-fn insert(p: Params, range: &Range, events: &Events) -> Statement {
+/// The statement a prune step runs before it deletes the events of
+/// `[lo, hi)` that keyframe `keyframe` does not list: the first event
+/// left of each Job and Deployment object losing some becomes its first
+/// archived one, and so a change (the history it was judged against is
+/// gone, as for the page, which reads no earlier event of it).
+pub fn before_prune(
+    cluster_id: i64,
+    keyframe: i64,
+    (lo, hi): (u64, u64),
+    style: Placeholders,
+) -> Statement {
+    let mut p = Params::new(style);
+    let (c, kf) = (p.int(cluster_id), p.int(keyframe));
+    let (lo, hi) = (p.int(to_i64(lo)), p.int(to_i64(hi)));
+    let by_key = p.by_key();
+    let range = Range {
+        c: c.clone(),
+        lo: lo.clone(),
+        hi: hi.clone(),
+        stream_order: p.stream_order(),
+        by_key,
+    };
+    let objects = format!(
+        "SELECT DISTINCT b.topic, b.namespace, b.key_ref FROM event_log AS b \
+         WHERE b.cluster_id = {c} AND b.raft_index >= {lo} AND b.raft_index < {hi} \
+           AND b.topic IN ('Job', 'Deployment') AND NOT {}",
+        prune::listed("b", &kf)
+    );
+    let remaining = format!(
+        "(x.raft_index >= {hi} OR (x.raft_index >= {lo} AND {}))",
+        prune::listed("x", &kf)
+    );
+    let first = range.first_of_each(&objects, &remaining);
+    insert(p, &range, &first, Judged::All)
+}
+
+/// Which of the events judged are inserted.
+#[derive(Clone, Copy)]
+enum Judged {
+    Changes,
+    All,
+}
+
+/// `INSERT` of the changes among `events` (or all of them, as changes),
+/// leaving those already in.
+fn insert(p: Params, range: &Range, events: &Events, judged: Judged) -> Statement {
+    let kept = |a: &str| match judged {
+        Judged::Changes => format!("{a}.changed = 1"),
+        Judged::All => "1 = 1".to_owned(),
+    };
     p.statement(format!(
         "INSERT INTO marker_changes ({COLUMNS}) SELECT {COLUMNS} FROM ({}) AS j \
-         WHERE j.changed = 1 UNION ALL SELECT {COLUMNS} FROM ({}) AS d WHERE d.changed = 1",
+         WHERE {} UNION ALL SELECT {COLUMNS} FROM ({}) AS d WHERE {} \
+         ON CONFLICT (cluster_id, raft_index, position) DO NOTHING",
         judged_jobs(range, events),
+        kept("j"),
         judged_deployments(range, events),
+        kept("d"),
     ))
 }
 

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 
 use super::keyframe::{self, Keyframe, Params, Run};
 use super::lives;
+use super::marker_changes;
 use super::statement::{Placeholders, Statement};
 use super::{StoreError, to_i64, to_u64};
 use crate::archive::{Cluster, Prune, PruneReport, now_millis};
@@ -129,6 +130,13 @@ pub(super) async fn apply(
         } => {
             run.execute(lives::before_prune(cluster_id, (from, below), style))
                 .await?;
+            run.execute(marker_changes::before_prune(
+                cluster_id,
+                keyframe,
+                (from, below),
+                style,
+            ))
+            .await?;
             for table in PER_EVENT_TABLES {
                 run.execute(delete_side(
                     table,
@@ -222,8 +230,14 @@ fn record(cluster_id: i64, before: u64, time: Option<i64>, style: Placeholders) 
 /// `NOT EXISTS (…)`: the event `e` is not the one keyframe `kf` lists for
 /// its object.
 fn not_kept(e: &str, kf: &str) -> String {
+    format!("NOT {}", listed(e, kf))
+}
+
+/// `EXISTS (…)`: the event `e` is the one keyframe `kf` lists for its
+/// object, which a prune keeps.
+pub(super) fn listed(e: &str, kf: &str) -> String {
     format!(
-        "NOT EXISTS (SELECT 1 FROM keyframe_objects AS o WHERE o.keyframe_id = {kf} \
+        "EXISTS (SELECT 1 FROM keyframe_objects AS o WHERE o.keyframe_id = {kf} \
            AND o.topic = {e}.topic AND o.namespace = {e}.namespace AND o.key_ref = {e}.key_ref \
            AND o.raft_index = {e}.raft_index)"
     )
@@ -266,7 +280,7 @@ fn delete_side(
         p.int(to_i64(below)),
         p.int(keyframe),
     );
-    let kept = not_kept("e", &kf).replacen("NOT EXISTS", "EXISTS", 1);
+    let kept = listed("e", &kf);
     p.statement(format!(
         "DELETE FROM {table} WHERE cluster_id = {c} AND raft_index >= {lo} AND raft_index < {hi} \
          AND NOT EXISTS (SELECT 1 FROM event_log AS e WHERE e.cluster_id = {table}.cluster_id \

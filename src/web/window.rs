@@ -181,6 +181,9 @@ async fn seed(
     Ok(moment.index)
 }
 
+/// Events read a page at a time by [`seed_markers`].
+const SEED_PAGE: u32 = 1_000;
+
 /// The version of each job and the status of each deployment in their
 /// last event up to the window's starting moment (raft index `seeded`),
 /// read from every Job and Deployment event before it: the window's first
@@ -198,7 +201,7 @@ async fn seed_markers(
     let mut query = PageQuery {
         to_index: Some(seeded),
         topics: Some(vec!["Job".to_owned(), "Deployment".to_owned()]),
-        limit: 1_000,
+        limit: SEED_PAGE,
         ..PageQuery::default()
     };
     loop {
@@ -209,7 +212,9 @@ async fn seed_markers(
             }
         }
         match page.last() {
-            Some(last) if page.len() == 1_000 => query.after = Some((last.index, last.position)),
+            Some(last) if page.len() == SEED_PAGE as usize => {
+                query.after = Some((last.index, last.position));
+            }
             _ => return Ok(()),
         }
     }

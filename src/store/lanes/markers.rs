@@ -39,7 +39,7 @@ pub fn statement(
                AND {m}.raft_index > {after}"
         )
     };
-    let (g_within, m_within, y_within) = (within("g"), within("m"), within("y"));
+    let g_within = within("g");
     let by_time = b.p.changes_by_time();
     let groups = format!(
         "SELECT g.topic, g.namespace, g.lane_ref, {bucket} AS bucket, MAX(g.event_at) AS at, \
@@ -48,21 +48,7 @@ pub fn statement(
          WHERE {g_within} AND g.event_at >= {since} AND g.event_at < {until} \
          GROUP BY g.topic, g.namespace, g.lane_ref, bucket"
     );
-    // The group's change at its last time; of several, the last in the
-    // stream. Each group's is looked up by its time (SQLite takes a
-    // `CROSS JOIN` in the order written).
-    let same = |m: &str| {
-        format!(
-            "{m}.event_at = s.at AND {m}.topic = s.topic AND {m}.namespace = s.namespace \
-               AND {m}.lane_ref = s.lane_ref"
-        )
-    };
-    let (m_same, y_same) = (same("m"), same("y"));
-    let later = format!(
-        "EXISTS (SELECT 1 FROM marker_changes AS y{by_time} WHERE {y_within} AND {y_same} \
-           AND (y.raft_index > m.raft_index \
-             OR (y.raft_index = m.raft_index AND y.position > m.position)))"
-    );
+    let last = last_of_each(style, &within, by_time);
     b.p.statement(format!(
         "SELECT m.raft_index, m.position, m.topic, m.namespace, k.name AS key, \
            j.name AS job_id, CAST(NULL AS TEXT) AS node_id, m.event_at, m.status, \
@@ -70,11 +56,52 @@ pub fn statement(
            CAST(NULL AS TEXT) AS task_group, m.version, CAST(NULL AS TEXT) AS eligibility, \
            CAST(NULL AS BOOLEAN) AS drain, s.changes - 1 AS hidden, \
            CAST(NULL AS BIGINT) AS bucket, CAST(NULL AS BIGINT) AS count \
-         FROM ({groups}) AS s \
-         CROSS JOIN marker_changes AS m{by_time} \
+         FROM ({groups}) AS s {} \
          JOIN names AS k ON k.id = m.key_ref \
          JOIN names AS j ON j.id = m.lane_ref \
-         WHERE {m_within} AND {m_same} AND NOT {later} \
-         ORDER BY m.raft_index, m.position"
+         WHERE {} \
+         ORDER BY m.raft_index, m.position",
+        last.join, last.condition
     ))
+}
+
+/// How each group `s` finds its last change, as alias `m`: the change at
+/// the group's last time, of several the last in the stream, looked up
+/// by its time. PostgreSQL takes it from a `LATERAL` subquery (with a join
+/// on the time it would rather read every change into a hash table);
+/// SQLite, which has no `LATERAL`, keeps the change no later one at that
+/// time follows, and takes the `CROSS JOIN` in the order written.
+struct Last {
+    join: String,
+    condition: String,
+}
+
+fn last_of_each(style: Placeholders, within: &dyn Fn(&str) -> String, by_time: &str) -> Last {
+    let same = |m: &str| {
+        format!(
+            "{} AND {m}.event_at = s.at AND {m}.topic = s.topic \
+               AND {m}.namespace = s.namespace AND {m}.lane_ref = s.lane_ref",
+            within(m)
+        )
+    };
+    match style {
+        Placeholders::Numbered => Last {
+            join: format!(
+                "CROSS JOIN LATERAL (SELECT * FROM marker_changes AS m WHERE {} \
+                   ORDER BY m.raft_index DESC, m.position DESC LIMIT 1) AS m",
+                same("m")
+            ),
+            condition: "1 = 1".to_owned(),
+        },
+        Placeholders::Question => Last {
+            join: format!("CROSS JOIN marker_changes AS m{by_time}"),
+            condition: format!(
+                "{} AND NOT EXISTS (SELECT 1 FROM marker_changes AS y{by_time} WHERE {} \
+                   AND (y.raft_index > m.raft_index \
+                     OR (y.raft_index = m.raft_index AND y.position > m.position)))",
+                same("m"),
+                same("y")
+            ),
+        },
+    }
 }

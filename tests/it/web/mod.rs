@@ -7,6 +7,7 @@ mod bands;
 mod browser;
 mod front;
 mod lives;
+mod markers;
 
 use std::collections::{BTreeMap, BTreeSet};
 
