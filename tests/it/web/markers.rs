@@ -90,10 +90,7 @@ async fn lanes_from(archive: &Archive, from: i64, way: Way) -> Lanes {
 }
 
 /// The deployment marker of `event`, drawn at its time.
-fn marker_at<'a>(
-    lanes: &'a Lanes,
-    event: &ArchivedEvent,
-) -> Option<&'a nomad_chronicle::web::lanes::Marker> {
+fn marker_at<'a>(lanes: &'a Lanes, event: &ArchivedEvent) -> Option<&'a Marker> {
     let short: String = event.key.chars().take(8).collect();
     lanes
         .markers
