@@ -192,14 +192,24 @@ type Dating = (i64, Option<i64>, Option<String>, Option<i64>);
 async fn dating(archive: &Archive) -> Vec<Dating> {
     const SQL: &str = "SELECT raft_index, event_at, time_source, CAST(presence AS BIGINT) \
                        FROM event_log ORDER BY raft_index, position";
+    select(archive, SQL).await
+}
+
+/// The rows `sql` reads from the archive.
+async fn select<T>(archive: &Archive, sql: &'static str) -> Vec<T>
+where
+    T: Send + Unpin,
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>,
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+{
     match archive.backend {
         Backend::Sqlite => {
             let pool = sqlx::SqlitePool::connect(&archive.url).await.expect("open");
-            sqlx::query_as(SQL).fetch_all(&pool).await.expect("read")
+            sqlx::query_as(sql).fetch_all(&pool).await.expect("read")
         }
         Backend::Postgres => {
             let pool = sqlx::PgPool::connect(&archive.url).await.expect("open");
-            sqlx::query_as(SQL).fetch_all(&pool).await.expect("read")
+            sqlx::query_as(sql).fetch_all(&pool).await.expect("read")
         }
     }
 }
@@ -276,16 +286,7 @@ async fn marker_times(archive: &Archive) -> Vec<(i64, i64, Option<i64>)> {
                        JOIN event_log AS e ON e.cluster_id = m.cluster_id \
                          AND e.raft_index = m.raft_index AND e.position = m.position \
                        ORDER BY m.raft_index";
-    match archive.backend {
-        Backend::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&archive.url).await.expect("open");
-            sqlx::query_as(SQL).fetch_all(&pool).await.expect("read")
-        }
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&archive.url).await.expect("open");
-            sqlx::query_as(SQL).fetch_all(&pool).await.expect("read")
-        }
-    }
+    select(archive, SQL).await
 }
 
 on_both_backends!(
