@@ -12,9 +12,9 @@
 //! only. A batch behind what is stored (an import of older history, a
 //! resent batch) may hold the new previous event of an object's next
 //! stored one: that next event is judged again too. A prune deletes the
-//! rows of the events it deletes, and an event it keeps keeps its row: a
-//! change stays one, as it was judged with the history before the cut.
-//! Written once for both backends.
+//! rows of the events it deletes, and makes the first event it leaves of
+//! each object that lost some a change ([`before_prune`]): the first the
+//! archive holds. Written once for both backends.
 
 use super::params::Params;
 use super::prune;
@@ -22,7 +22,8 @@ use super::rows::EventRow;
 use super::statement::{Placeholders, Statement};
 use super::{to_i64, to_u64};
 
-/// The columns of `marker_changes`, in the order [`judged`] selects them.
+/// The columns of `marker_changes`, in the order the judging statements
+/// select them.
 const COLUMNS: &str = "cluster_id, raft_index, position, event_at, topic, namespace, lane_ref, key_ref, version, status";
 
 /// The statements that keep `marker_changes` right for a batch of
