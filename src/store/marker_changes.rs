@@ -48,15 +48,7 @@ pub fn of_batch(cluster_id: i64, rows: &[EventRow], style: Placeholders) -> Vec<
 pub fn after_batch(cluster_id: i64, (lo, hi): (u64, u64), style: Placeholders) -> [Statement; 4] {
     let start = || {
         let mut p = Params::new(style);
-        let (c, lo, hi) = (p.int(cluster_id), p.int(to_i64(lo)), p.int(to_i64(hi)));
-        let (stream_order, by_key) = (p.stream_order(), p.by_key());
-        let range = Range {
-            c,
-            lo,
-            hi,
-            stream_order,
-            by_key,
-        };
+        let range = Range::bind(&mut p, cluster_id, (lo, hi));
         (p, range)
     };
     let (p, r) = start();
@@ -97,6 +89,17 @@ struct Events {
 }
 
 impl Range {
+    /// Binds the cluster and the range's ends to `p`.
+    fn bind(p: &mut Params, cluster_id: i64, (lo, hi): (u64, u64)) -> Range {
+        Range {
+            c: p.int(cluster_id),
+            lo: p.int(to_i64(lo)),
+            hi: p.int(to_i64(hi)),
+            stream_order: p.stream_order(),
+            by_key: p.by_key(),
+        }
+    }
+
     /// The range's events.
     fn batch(&self) -> Events {
         let Range { c, lo, hi, .. } = self;
@@ -157,16 +160,9 @@ pub fn before_prune(
     style: Placeholders,
 ) -> Statement {
     let mut p = Params::new(style);
-    let (c, kf) = (p.int(cluster_id), p.int(keyframe));
-    let (lo, hi) = (p.int(to_i64(lo)), p.int(to_i64(hi)));
-    let by_key = p.by_key();
-    let range = Range {
-        c: c.clone(),
-        lo: lo.clone(),
-        hi: hi.clone(),
-        stream_order: p.stream_order(),
-        by_key,
-    };
+    let kf = p.int(keyframe);
+    let range = Range::bind(&mut p, cluster_id, (lo, hi));
+    let Range { c, lo, hi, .. } = &range;
     let objects = format!(
         "SELECT DISTINCT b.topic, b.namespace, b.key_ref FROM event_log AS b \
          WHERE b.cluster_id = {c} AND b.raft_index >= {lo} AND b.raft_index < {hi} \
