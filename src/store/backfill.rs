@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use super::StoreError;
 use super::dictionaries::Dictionaries;
 use super::marker_changes;
+use super::minutes;
 use super::statement::{Placeholders, Statement};
 use crate::archive::{EventTime, ReceivedFrame, frame_times};
 use crate::nomad::{Frame, wire};
@@ -153,21 +154,25 @@ pub fn whole_frames(mut rows: Vec<UndatedRow>, full: bool) -> Chunk {
     }
 }
 
-/// The statements that date `marker_changes`' rows of the events just
-/// dated ([`super::marker_changes::dated`]): one per cluster, over the
-/// span of its rows' indexes.
-pub fn redate_markers(rows: &[DatedRow], style: Placeholders) -> Vec<Statement> {
-    let mut spans: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+/// The statements that date what is kept beside the events just dated,
+/// per cluster: `marker_changes`' rows over the span of its rows' indexes
+/// ([`super::marker_changes::dated`]), and the minutes the events now fall
+/// in ([`super::minutes::of_times`]).
+pub fn redated(rows: &[DatedRow], style: Placeholders) -> Vec<Statement> {
+    let mut clusters: BTreeMap<i64, Vec<&DatedRow>> = BTreeMap::new();
     for row in rows {
-        let span = spans
-            .entry(row.cluster_id)
-            .or_insert((row.raft_index, row.raft_index));
-        *span = (span.0.min(row.raft_index), span.1.max(row.raft_index));
+        clusters.entry(row.cluster_id).or_default().push(row);
     }
-    spans
-        .into_iter()
-        .map(|(cluster_id, span)| marker_changes::dated(cluster_id, span, style))
-        .collect()
+    let mut statements = Vec::new();
+    for (cluster_id, rows) in clusters {
+        let indexes = rows.iter().map(|r| r.raft_index);
+        if let (Some(lo), Some(hi)) = (indexes.clone().min(), indexes.max()) {
+            statements.push(marker_changes::dated(cluster_id, (lo, hi), style));
+        }
+        let times = rows.iter().map(|r| (r.raft_index, r.time.at));
+        statements.extend(minutes::of_times(cluster_id, times, style));
+    }
+    statements
 }
 
 /// Dates the rows of whole frames, as ingest dates a frame's events (a

@@ -22,6 +22,7 @@ pub mod lanes;
 pub mod lists;
 pub mod lives;
 mod marker_changes;
+mod minutes;
 pub mod moment;
 mod names;
 mod params;

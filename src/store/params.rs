@@ -56,6 +56,15 @@ impl Params {
         }
     }
 
+    /// SQLite's hint to read events by their time (migration 0011): it
+    /// would rather walk the cluster's events in another order.
+    pub fn by_time(&self) -> &'static str {
+        match self.style {
+            Placeholders::Question => " INDEXED BY event_log_by_time",
+            Placeholders::Numbered => "",
+        }
+    }
+
     /// SQLite's hint to look an object's events up by key: without
     /// statistics it would rather read every event of the index range
     /// through the identity index.

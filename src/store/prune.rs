@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use super::keyframe::{self, Keyframe, Params, Run};
 use super::lives;
 use super::marker_changes;
+use super::minutes;
 use super::statement::{Placeholders, Statement};
 use super::{StoreError, to_i64, to_u64};
 use crate::archive::{Cluster, Prune, PruneReport, now_millis};
@@ -137,6 +138,9 @@ pub(super) async fn apply(
                 style,
             ))
             .await?;
+            for statement in minutes::before_prune(cluster_id, keyframe, (from, below), style) {
+                run.execute(statement).await?;
+            }
             for table in PER_EVENT_TABLES {
                 run.execute(delete_side(
                     table,

@@ -5,7 +5,7 @@ use sqlx::{Connection, SqlitePool};
 
 use super::{STYLE, query};
 use crate::store::StoreError;
-use crate::store::backfill::{CHUNK_ROWS, DatedRow, Undated, UndatedRow, redate_markers};
+use crate::store::backfill::{CHUNK_ROWS, DatedRow, Undated, UndatedRow, redated};
 
 /// The rows to date, through the time index (`event_at IS NULL` is a range
 /// of it).
@@ -75,7 +75,7 @@ impl Undated for Backfill<'_> {
                 .execute(&mut *tx)
                 .await?;
         }
-        for statement in redate_markers(rows, STYLE) {
+        for statement in redated(rows, STYLE) {
             query(statement)?.execute(&mut *tx).await?;
         }
         tx.commit().await?;

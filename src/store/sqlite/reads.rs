@@ -13,7 +13,8 @@ use crate::store::dictionaries;
 use crate::store::filter::select_events;
 use crate::store::records::{ClusterRecord, EventRecord, GapRecord, SpanRecord};
 use crate::store::{
-    Lease, Moment, MomentObject, MomentQuery, Reconstructions, Rows, Store, StoreError, queries,
+    Lease, Moment, MomentObject, MomentQuery, Reconstructions, Rows, Store, StoreError, minutes,
+    queries,
 };
 
 /// The lowest and highest index of a cluster, from the first index kept by
@@ -41,12 +42,6 @@ const DATED_SPAN: &str = "SELECT \
         WHERE cluster_id = ?1 AND event_at IS NOT NULL ORDER BY raft_index LIMIT 1) AS first, \
        (SELECT raft_index FROM event_log INDEXED BY event_log_stream_order \
         WHERE cluster_id = ?1 AND event_at IS NOT NULL ORDER BY raft_index DESC LIMIT 1) AS last";
-
-/// The lowest and highest index of the events dated in a window, read from the index
-/// by time.
-const TIME_SPAN: &str = "SELECT MIN(raft_index) AS first, MAX(raft_index) AS last \
-     FROM event_log INDEXED BY event_log_by_time \
-     WHERE cluster_id = ? AND event_at >= ? AND event_at < ?";
 
 /// IDs of the nodes once called a name, from the index of their names
 /// (migration 0015), which holds each node's key.
@@ -201,10 +196,8 @@ impl Store for SqliteStore {
         let span: SpanRecord = if dated.within(since, until) {
             sqlx::query_as(DATED_SPAN).bind(cluster.id)
         } else {
-            sqlx::query_as(TIME_SPAN)
-                .bind(cluster.id)
-                .bind(since.unwrap_or(i64::MIN))
-                .bind(until.unwrap_or(i64::MAX))
+            let (since, until) = (since.unwrap_or(i64::MIN), until.unwrap_or(i64::MAX));
+            query_as(minutes::span(cluster.id, since, until, STYLE))?
         }
         .fetch_one(&self.pool)
         .await?;

@@ -235,6 +235,25 @@ impl Archive {
         report
     }
 
+    /// The rows `sql` reads from the archive, from outside nomad-chronicle.
+    pub async fn select<T>(&self, sql: &'static str) -> Vec<T>
+    where
+        T: Send + Unpin,
+        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>,
+        T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        match self.backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&self.url).await.expect("open");
+                sqlx::query_as(sql).fetch_all(&pool).await.expect(sql)
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.url).await.expect("open");
+                sqlx::query_as(sql).fetch_all(&pool).await.expect(sql)
+            }
+        }
+    }
+
     /// Runs SQL on the archive from outside nomad-chronicle.
     pub async fn execute(&self, statements: &[&str]) {
         match self.backend {
