@@ -24,6 +24,7 @@ mod details;
 mod details_fill;
 mod identify;
 mod keyframe;
+mod lanes;
 mod lease;
 mod ledger;
 mod lists;

@@ -250,10 +250,7 @@ impl Store for SqliteStore {
         cluster: &'a Cluster,
         window: &'a crate::store::LaneWindow,
     ) -> BoxStream<'a, Result<crate::store::LaneRow, StoreError>> {
-        let statements = crate::store::lanes::statements(cluster.id, window, STYLE);
-        crate::store::ahead::chain_started(
-            statements.map(|statement| super::lists::stream(self, statement)),
-        )
+        super::lanes::lane_rows(self, cluster, window)
     }
 
     fn lists(&self) -> &dyn crate::store::lists::Lists {
