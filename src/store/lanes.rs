@@ -320,9 +320,11 @@ fn crossing(b: &mut Bounds, window: &LaneWindow) -> String {
 fn counted_rows(b: &mut Bounds, window: &LaneWindow, fit: &Fit, counted: &str) -> String {
     let (whole, c) = (whole(b), b.c.clone());
     let bucket = bucket(b, fit, "l.first_at");
-    let (lane, namespace) = match window.others {
-        Others::Markers => ("l.namespace, l.job_ref", "l.namespace"),
-        Others::Nodes => ("l.node_ref", "MIN(l.namespace)"),
+    // Integers first: the sort that groups them compares its first key
+    // most, and compares integers faster than text.
+    let (groups, namespace) = match window.others {
+        Others::Markers => (format!("l.job_ref, {bucket}, l.namespace"), "l.namespace"),
+        Others::Nodes => (format!("l.node_ref, {bucket}"), "MIN(l.namespace)"),
     };
     let by_last = b.p.lives_by_last();
     format!(
@@ -341,7 +343,7 @@ fn counted_rows(b: &mut Bounds, window: &LaneWindow, fit: &Fit, counted: &str) -
                  MIN(l.first_index) AS first_index, MIN(l.first_at) AS first_at \
                FROM allocation_lives AS l{by_last} \
                WHERE l.cluster_id = {c} AND {whole} AND {counted} \
-               GROUP BY {lane}, {bucket}) AS v"
+               GROUP BY {groups}) AS v"
     )
 }
 

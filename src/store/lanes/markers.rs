@@ -41,12 +41,14 @@ pub fn statement(
     };
     let g_within = within("g");
     let by_time = b.p.changes_by_time();
+    // Integers first: the sort that groups them compares its first key
+    // most, and compares integers faster than text.
     let groups = format!(
         "SELECT g.topic, g.namespace, g.lane_ref, {bucket} AS bucket, MAX(g.event_at) AS at, \
            COUNT(*) AS changes \
          FROM marker_changes AS g{by_time} \
          WHERE {g_within} AND g.event_at >= {since} AND g.event_at < {until} \
-         GROUP BY g.topic, g.namespace, g.lane_ref, bucket"
+         GROUP BY g.lane_ref, bucket, g.topic, g.namespace"
     );
     let last = last_of_each(style, &within, by_time);
     b.p.statement(format!(
