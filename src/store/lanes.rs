@@ -71,16 +71,6 @@ pub enum Others {
     Nodes,
 }
 
-impl Others {
-    /// The condition on alias `e` that reads them.
-    fn topics(self) -> &'static str {
-        match self {
-            Others::Markers => "e.topic IN ('Job', 'Deployment')",
-            Others::Nodes => "e.topic = 'Node'",
-        }
-    }
-}
-
 /// One event of a window, or one allocation of it, by the details stored
 /// beside its events. Which columns are set depends on its topic.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -118,8 +108,9 @@ pub struct LaneRow {
     pub hidden: Option<i64>,
     /// On a row of allocations counted rather than read ([`Fit`]): the
     /// bucket their bars start in and how many they are, all of one lane
-    /// (`namespace`, `job_id`, `node_id`, `node_name` name it). Its
-    /// `raft_index` and `event_at` are the earliest first event among them.
+    /// (`namespace` and `job_id` name a job's, `node_id` and `node_name` a
+    /// node's; the others are empty). Its `raft_index` and `event_at` are
+    /// the earliest first event among them.
     pub bucket: Option<i64>,
     pub count: Option<i64>,
 }
@@ -129,12 +120,11 @@ pub struct LaneRow {
 const NOT_COUNTED: &str =
     "CAST(NULL AS BIGINT) AS hidden, CAST(NULL AS BIGINT) AS bucket, CAST(NULL AS BIGINT) AS count";
 
-/// The details table of each topic read one event a row, and the alias it
-/// is joined as.
-const DETAILS: [(&str, &str, &str); 3] = [
+/// The details table of each topic read one event a row without a fit,
+/// and the alias it is joined as.
+const DETAILS: [(&str, &str, &str); 2] = [
     ("Job", "job_details", "b"),
     ("Deployment", "deployment_details", "p"),
-    ("Node", "node_details", "o"),
 ];
 
 /// The statements [`super::Store::lane_rows`] reads one after the other,
@@ -198,9 +188,46 @@ impl Bounds {
 /// thinned by the database to the changes the page draws
 /// ([`markers`]).
 fn others(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Statement {
-    if let (Others::Markers, Some(fit)) = (window.others, usable_fit(window)) {
-        return markers::statement(cluster_id, window, &fit, style);
+    match (window.others, usable_fit(window)) {
+        (Others::Markers, Some(fit)) => markers::statement(cluster_id, window, &fit, style),
+        (Others::Markers, None) => every_other(cluster_id, window, style),
+        (Others::Nodes, _) => nodes(cluster_id, window, style),
     }
+}
+
+/// The window's Node events, one row each in stream order, read by their
+/// details (`node_details`, whose key is their place in the stream): the
+/// stream's other events, about 99 of 100, are not read. A Node event
+/// whose payload holds no node has no details and is not drawn, as the
+/// way read from every event does not draw it.
+fn nodes(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Statement {
+    let b = Bounds::new(cluster_id, window, style);
+    let (c, lo, hi, since, until) = (&b.c, &b.lo, &b.hi, &b.since, &b.until);
+    let (join, stream_order) = (b.p.join_rows(), b.p.stream_order());
+    // `+`: SQLite would carry the bounds on `o.raft_index` over to
+    // `e.raft_index` through the join, and look each event up by that
+    // range rather than by its place.
+    b.p.statement(format!(
+        "SELECT e.raft_index, e.position, e.topic, e.namespace, k.name AS key, \
+           j.name AS job_id, n.name AS node_id, \
+           COALESCE(e.event_at, e.received_at) AS event_at, o.status, \
+           CAST(NULL AS BIGINT) AS ended_at, o.node_name, CAST(NULL AS TEXT) AS task_group, \
+           CAST(NULL AS BIGINT) AS version, o.eligibility, o.drain, {NOT_COUNTED} \
+         FROM node_details AS o \
+         {join} event_log AS e{stream_order} ON e.cluster_id = o.cluster_id \
+           AND e.raft_index = +o.raft_index AND e.position = +o.position \
+         JOIN names AS k ON k.id = e.key_ref \
+         LEFT JOIN names AS j ON j.id = e.job_ref \
+         LEFT JOIN names AS n ON n.id = e.node_ref \
+         WHERE o.cluster_id = {c} AND o.raft_index >= {lo} AND o.raft_index <= {hi} \
+           AND e.event_at >= {since} AND e.event_at < {until} AND e.topic = 'Node' \
+         ORDER BY o.raft_index, o.position"
+    ))
+}
+
+/// The window's Job and Deployment events, one row each, in stream order
+/// (the order of the index they are read by).
+fn every_other(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Statement {
     let b = Bounds::new(cluster_id, window, style);
     let joins: Vec<String> = DETAILS
         .iter()
@@ -216,19 +243,18 @@ fn others(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Statemen
         "SELECT e.raft_index, e.position, e.topic, e.namespace, k.name AS key, \
            j.name AS job_id, n.name AS node_id, \
            COALESCE(e.event_at, e.received_at) AS event_at, \
-           COALESCE(p.status, o.status) AS status, CAST(NULL AS BIGINT) AS ended_at, \
-           o.node_name, CAST(NULL AS TEXT) AS task_group, \
-           COALESCE(b.version, p.job_version) AS version, o.eligibility, o.drain, \
-           {NOT_COUNTED} \
+           p.status, CAST(NULL AS BIGINT) AS ended_at, \
+           CAST(NULL AS TEXT) AS node_name, CAST(NULL AS TEXT) AS task_group, \
+           COALESCE(b.version, p.job_version) AS version, CAST(NULL AS TEXT) AS eligibility, \
+           CAST(NULL AS BOOLEAN) AS drain, {NOT_COUNTED} \
          FROM event_log AS e{stream_order} {} \
          JOIN names AS k ON k.id = e.key_ref \
          LEFT JOIN names AS j ON j.id = e.job_ref \
          LEFT JOIN names AS n ON n.id = e.node_ref \
-         WHERE {} AND {} \
+         WHERE {} AND e.topic IN ('Job', 'Deployment') \
          ORDER BY e.raft_index, e.position",
         joins.join(" "),
         b.within,
-        window.others.topics()
     ))
 }
 
@@ -313,38 +339,67 @@ fn crossing(b: &mut Bounds, window: &LaneWindow) -> String {
 /// ([`LaneWindow::fit`]), one row per lane (job or node, as
 /// [`LaneWindow::others`] lays them out) and time bucket: of those whose
 /// lives row lies wholly in the window, the ones thinner than a pixel
-/// (`counted`, the condition [`counted`] writes). The lane's job and node
-/// names are looked up row by row: joined, PostgreSQL merged the whole of
+/// (`counted`, the condition [`counted`] writes). The lane's job or node
+/// name is looked up row by row: joined, PostgreSQL merged the whole of
 /// `names` (139,000 rows at 1.2M events) with the few thousand counts, a
 /// cost that grew with the history.
 fn counted_rows(b: &mut Bounds, window: &LaneWindow, fit: &Fit, counted: &str) -> String {
     let (whole, c) = (whole(b), b.c.clone());
     let bucket = bucket(b, fit, "l.first_at");
-    // Integers first: the sort that groups them compares its first key
-    // most, and compares integers faster than text.
-    let (groups, namespace) = match window.others {
-        Others::Markers => (format!("l.job_ref, {bucket}, l.namespace"), "l.namespace"),
-        Others::Nodes => (format!("l.node_ref, {bucket}"), "MIN(l.namespace)"),
-    };
+    let lane = CountedLane::of(window.others, &bucket);
     let by_last = b.p.lives_by_last();
     format!(
-        "SELECT v.first_index AS raft_index, 0 AS position, \
-           'Allocation' AS topic, v.namespace, '' AS key, \
-           (SELECT j.name FROM names AS j WHERE j.id = v.job_ref) AS job_id, \
-           (SELECT n.name FROM names AS n WHERE n.id = v.node_ref) AS node_id, \
+        "SELECT v.first_index AS raft_index, 0 AS position, 'Allocation' AS topic, {}, \
            v.first_at AS event_at, \
-           CAST(NULL AS TEXT) AS status, CAST(NULL AS BIGINT) AS ended_at, v.node_name, \
+           CAST(NULL AS TEXT) AS status, CAST(NULL AS BIGINT) AS ended_at, {}, \
            CAST(NULL AS TEXT) AS task_group, CAST(NULL AS BIGINT) AS version, \
            CAST(NULL AS TEXT) AS eligibility, CAST(NULL AS BOOLEAN) AS drain, \
            CAST(NULL AS BIGINT) AS hidden, v.bucket, v.count \
-         FROM (SELECT {namespace} AS namespace, MIN(l.job_ref) AS job_ref, \
-                 MIN(l.node_ref) AS node_ref, MIN(l.node_name) AS node_name, \
-                 {bucket} AS bucket, COUNT(*) AS count, \
+         FROM (SELECT {}, {bucket} AS bucket, COUNT(*) AS count, \
                  MIN(l.first_index) AS first_index, MIN(l.first_at) AS first_at \
                FROM allocation_lives AS l{by_last} \
                WHERE l.cluster_id = {c} AND {whole} AND {counted} \
-               GROUP BY {groups}) AS v"
+               GROUP BY {}) AS v",
+        lane.names, lane.node_name, lane.kept, lane.groups
     )
+}
+
+/// What a row of counted allocations keeps of its lane: the job's
+/// namespace and ID on a lane per job, the node's ID and name on a lane
+/// per node, and nothing else (the page lays a count out by its lane
+/// alone), so that the rows the database sorts to group them are narrow.
+struct CountedLane {
+    /// What the rows are grouped by: integers first, as the sort that
+    /// groups them compares its first key most, and integers faster.
+    groups: String,
+    /// The grouped rows' columns that name the lane.
+    kept: &'static str,
+    /// The answer's `namespace`, `key`, `job_id` and `node_id`.
+    names: &'static str,
+    /// The answer's `node_name`.
+    node_name: &'static str,
+}
+
+impl CountedLane {
+    fn of(others: Others, bucket: &str) -> Self {
+        match others {
+            Others::Markers => CountedLane {
+                groups: format!("l.job_ref, {bucket}, l.namespace"),
+                kept: "l.namespace AS namespace, l.job_ref AS job_ref",
+                names: "v.namespace, '' AS key, \
+                        (SELECT j.name FROM names AS j WHERE j.id = v.job_ref) AS job_id, \
+                        CAST(NULL AS TEXT) AS node_id",
+                node_name: "CAST(NULL AS TEXT) AS node_name",
+            },
+            Others::Nodes => CountedLane {
+                groups: format!("l.node_ref, {bucket}"),
+                kept: "l.node_ref AS node_ref, MIN(l.node_name) AS node_name",
+                names: "'' AS namespace, '' AS key, CAST(NULL AS TEXT) AS job_id, \
+                        (SELECT n.name FROM names AS n WHERE n.id = v.node_ref) AS node_id",
+                node_name: "v.node_name",
+            },
+        }
+    }
 }
 
 /// The lives rows (alias `l`) whose every event lies in the window.

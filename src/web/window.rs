@@ -9,7 +9,7 @@
 use futures_util::TryStreamExt;
 
 use super::gaps;
-use super::lanes::{Builder, By, Kind, Lanes};
+use super::lanes::{Builder, By, Kind, Lanes, Sighting, Topic};
 use super::sightings::{self, Seen};
 use crate::archive::{Cluster, Gap, PageQuery, Prune};
 use crate::query::QueryError;
@@ -52,8 +52,9 @@ pub enum Way {
     #[default]
     Lives,
     /// Every event of the window read, each allocation summed from its
-    /// own: nothing is counted or thinned by the database. The slowest
-    /// way; what the other is held equal to.
+    /// own: nothing is counted or thinned by the database, and the nodes'
+    /// periods are read from their events' payloads. The slowest way; what
+    /// the other is held equal to.
     Events,
 }
 
@@ -86,7 +87,11 @@ pub async fn lanes(
     let mut truncated = false;
     if let Some(span) = span {
         let lanes = lane_window(&builder, (from, to), span, window.way, seeded);
-        truncated = read_rows(store, cluster, &lanes, &mut builder).await?;
+        let nodes_decoded = window.way == Way::Events && window.by == By::Node;
+        truncated = read_rows(store, cluster, &lanes, !nodes_decoded, &mut builder).await?;
+        if nodes_decoded {
+            decoded_nodes(store, cluster, (from, to), span, &mut builder).await?;
+        }
     }
     let gaps = store.gaps(cluster).await?;
     for gap in gaps::reaching(&gaps, span) {
@@ -181,8 +186,8 @@ async fn seed(
     Ok(moment.index)
 }
 
-/// Events read a page at a time by [`seed_markers`].
-const SEED_PAGE: u32 = 1_000;
+/// Events read a page at a time by [`decoded`].
+const PAGE: u32 = 1_000;
 
 /// The version of each job and the status of each deployment in their
 /// last event up to the window's starting moment (raft index `seeded`),
@@ -198,21 +203,59 @@ async fn seed_markers(
     seeded: u64,
     builder: &mut Builder,
 ) -> Result<(), QueryError> {
-    let mut query = PageQuery {
+    let query = PageQuery {
         to_index: Some(seeded),
         topics: Some(vec!["Job".to_owned(), "Deployment".to_owned()]),
-        limit: SEED_PAGE,
         ..PageQuery::default()
     };
+    decoded(store, cluster, query, |topic, object, at| {
+        builder.add(topic, object, at, true);
+    })
+    .await
+}
+
+/// The window's Node events, in stream order, as their payloads show
+/// them: the way read from every event reads the nodes' periods this way,
+/// not from the details the other way reads (`node_details`).
+async fn decoded_nodes(
+    store: &dyn Store,
+    cluster: &Cluster,
+    (since, until): (i64, i64),
+    (from_index, to_index): (u64, u64),
+    builder: &mut Builder,
+) -> Result<(), QueryError> {
+    let query = PageQuery {
+        from_index,
+        to_index: Some(to_index),
+        topics: Some(vec!["Node".to_owned()]),
+        ..PageQuery::default()
+    };
+    decoded(store, cluster, query, |topic, object, at| {
+        if (since..until).contains(&at) {
+            builder.add(topic, object, at, false);
+        }
+    })
+    .await
+}
+
+/// Every event `query` reads, a page at a time, decoded into what the
+/// lanes take of it: `take` gets its topic, object and time.
+async fn decoded(
+    store: &dyn Store,
+    cluster: &Cluster,
+    mut query: PageQuery,
+    mut take: impl FnMut(Topic, Sighting, i64),
+) -> Result<(), QueryError> {
+    query.limit = PAGE;
     loop {
         let page = store.page(cluster, &query).await?;
         for event in &page {
             if let Some((topic, object)) = sightings::from_event(&event.topic, &event.raw) {
-                builder.add(topic, object, event.time, true);
+                take(topic, object, event.time);
             }
         }
         match page.last() {
-            Some(last) if page.len() == SEED_PAGE as usize => {
+            Some(last) if page.len() == PAGE as usize => {
                 query.after = Some((last.index, last.position));
             }
             _ => return Ok(()),
@@ -252,12 +295,13 @@ fn lane_window(
     }
 }
 
-/// Feeds the window's rows to `builder`; whether [`MAX_ROWS`] cut them
-/// short.
+/// Feeds the window's rows to `builder` (its Node events only if
+/// `nodes`); whether [`MAX_ROWS`] cut them short.
 async fn read_rows(
     store: &dyn Store,
     cluster: &Cluster,
     window: &LaneWindow,
+    nodes: bool,
     builder: &mut Builder,
 ) -> Result<bool, QueryError> {
     let mut rows = store.lane_rows(cluster, window);
@@ -268,6 +312,7 @@ async fn read_rows(
         }
         count += 1;
         match sightings::from_row(row) {
+            Some(Seen::Object(Topic::Node, _, _)) if !nodes => {}
             Some(Seen::Object(topic, object, at)) => builder.add(topic, object, at, false),
             Some(Seen::Counted(lane, bucket, count)) => builder.add_counted(&lane, bucket, count),
             None => {}
