@@ -22,8 +22,8 @@ use super::to_i64;
 /// A minute in Unix ms.
 pub const MINUTE_MS: i64 = 60_000;
 
-/// Minutes written by one statement: four values each, well under either
-/// backend's limit of bound values.
+/// Minutes written by one statement: three values each and the cluster's,
+/// well under either backend's limit of bound values.
 const MINUTES_PER_STATEMENT: usize = 1_000;
 
 /// Widens a stored minute to the span of a new row for it.

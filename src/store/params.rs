@@ -56,6 +56,16 @@ impl Params {
         }
     }
 
+    /// SQLite's unary `+` before a column, which hides the column from its
+    /// planner: it then neither reads an index by it nor carries a bound on
+    /// it over to the column it is joined with. Nothing on PostgreSQL.
+    pub fn hidden(&self) -> &'static str {
+        match self.style {
+            Placeholders::Question => "+",
+            Placeholders::Numbered => "",
+        }
+    }
+
     /// SQLite's hint to read events by their time (migration 0011): it
     /// would rather walk the cluster's events in another order.
     pub fn by_time(&self) -> &'static str {
