@@ -17,7 +17,6 @@ use super::params::Params;
 use super::prune;
 use super::rows::EventRow;
 use super::statement::{Placeholders, Statement};
-use super::to_i64;
 
 /// A minute in Unix ms.
 pub const MINUTE_MS: i64 = 60_000;
@@ -123,17 +122,13 @@ fn stored(cluster_id: i64, (lo, hi): (i64, i64), style: Placeholders) -> Stateme
 pub fn before_prune(
     cluster_id: i64,
     keyframe: i64,
-    (from, below): (u64, u64),
+    range: (u64, u64),
     style: Placeholders,
 ) -> [Statement; 2] {
     let build = |sql: &dyn Fn(&str, &str) -> String| {
         let mut p = Params::new(style);
-        let (c, lo, hi, kf) = (
-            p.int(cluster_id),
-            p.int(to_i64(from)),
-            p.int(to_i64(below)),
-            p.int(keyframe),
-        );
+        let prune::StepBinds { c, lo, hi, kf } =
+            prune::StepBinds::bind(&mut p, cluster_id, keyframe, range);
         let (stream_order, by_time) = (p.stream_order(), p.by_time());
         let affected = format!(
             "event_minutes.cluster_id = {c} AND event_minutes.minute IN \

@@ -247,20 +247,40 @@ pub(super) fn listed(e: &str, kf: &str) -> String {
     )
 }
 
+/// A step of a prune's values, bound: the cluster, the ends of the range
+/// `[lo, hi)` it deletes from, and the keyframe whose objects it keeps.
+pub(super) struct StepBinds {
+    pub c: String,
+    pub lo: String,
+    pub hi: String,
+    pub kf: String,
+}
+
+impl StepBinds {
+    pub(super) fn bind(
+        p: &mut Params,
+        cluster_id: i64,
+        keyframe: i64,
+        (from, below): (u64, u64),
+    ) -> Self {
+        StepBinds {
+            c: p.int(cluster_id),
+            lo: p.int(to_i64(from)),
+            hi: p.int(to_i64(below)),
+            kf: p.int(keyframe),
+        }
+    }
+}
+
 /// Deletes the events of `[from, below)` that keyframe `keyframe` does not list.
 fn delete_events(
     cluster_id: i64,
     keyframe: i64,
-    (from, below): (u64, u64),
+    range: (u64, u64),
     style: Placeholders,
 ) -> Statement {
     let mut p = Params::new(style);
-    let (c, lo, hi, kf) = (
-        p.int(cluster_id),
-        p.int(to_i64(from)),
-        p.int(to_i64(below)),
-        p.int(keyframe),
-    );
+    let StepBinds { c, lo, hi, kf } = StepBinds::bind(&mut p, cluster_id, keyframe, range);
     let kept = not_kept("event_log", &kf);
     p.statement(format!(
         "DELETE FROM event_log WHERE cluster_id = {c} AND raft_index >= {lo} \
@@ -274,16 +294,11 @@ fn delete_side(
     table: &str,
     cluster_id: i64,
     keyframe: i64,
-    (from, below): (u64, u64),
+    range: (u64, u64),
     style: Placeholders,
 ) -> Statement {
     let mut p = Params::new(style);
-    let (c, lo, hi, kf) = (
-        p.int(cluster_id),
-        p.int(to_i64(from)),
-        p.int(to_i64(below)),
-        p.int(keyframe),
-    );
+    let StepBinds { c, lo, hi, kf } = StepBinds::bind(&mut p, cluster_id, keyframe, range);
     let kept = listed("e", &kf);
     p.statement(format!(
         "DELETE FROM {table} WHERE cluster_id = {c} AND raft_index >= {lo} AND raft_index < {hi} \
