@@ -10,6 +10,7 @@ pub(crate) mod backfill;
 pub mod codec;
 pub mod compact;
 pub mod compress;
+mod derived;
 mod detail_texts;
 mod details;
 pub mod details_fill;

@@ -18,9 +18,7 @@ use crate::store::details::{BatchDetails, TaskEventCache};
 use crate::store::keyframe::{self, Tracker};
 use crate::store::names::{BatchNames, NameCache, RowRefs};
 use crate::store::rows::{EventRow, event_rows};
-use crate::store::{
-    Lease, StoreError, is_transient, lives, marker_changes, minutes, queries, to_i64,
-};
+use crate::store::{Lease, StoreError, derived, is_transient, lives, queries, to_i64};
 
 /// How often a standby ingester asks for the writer lock.
 const STANDBY_POLL: Duration = Duration::from_secs(1);
@@ -219,9 +217,6 @@ async fn commit_with(
                 insert_on_conflict(&mut tx, cluster.id, &rows, &refs, writer.values).await?
             }
         };
-        for statement in minutes::of_batch(cluster.id, &rows, inserted, STYLE) {
-            query(statement)?.execute(&mut *tx).await?;
-        }
         let task_events = writer.task_events.batch(&rows, &refs);
         let details_rows = BatchDetails::of(&rows, &refs);
         storable = details::storable_texts(detail_texts::texts(&details_rows, &task_events));
@@ -237,7 +232,7 @@ async fn commit_with(
             &lives::of_batch(&rows, &refs),
         )
         .await?;
-        for statement in marker_changes::of_batch(cluster.id, &rows, STYLE) {
+        for statement in derived::after_batch(cluster.id, &rows, inserted, STYLE) {
             query(statement)?.execute(&mut *tx).await?;
         }
         text_names = Some(texts.resolved);

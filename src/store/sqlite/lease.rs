@@ -18,7 +18,7 @@ use crate::store::details::{BatchDetails, TaskEventCache};
 use crate::store::keyframe::{self, Tracker};
 use crate::store::names::{BatchNames, NameCache, RowRefs};
 use crate::store::rows::{EventRow, event_rows};
-use crate::store::{Lease, StoreError, lives, marker_changes, minutes, queries, to_i64};
+use crate::store::{Lease, StoreError, derived, lives, queries, to_i64};
 
 /// Columns bound per event row.
 const EVENT_COLUMNS: usize = 17;
@@ -139,9 +139,6 @@ impl SqliteLease {
         resolve_names(&mut tx, &mut names).await?;
         let refs = names.refs(&rows)?;
         let inserted = insert_events(&mut tx, cluster.id, &rows, &refs, &values).await?;
-        for statement in minutes::of_batch(cluster.id, &rows, inserted, STYLE) {
-            query(statement)?.execute(&mut *tx).await?;
-        }
         let task_events = self.task_events.batch(&rows, &refs);
         let details_rows = BatchDetails::of(&rows, &refs);
         let mut texts = BatchNames::of_texts(
@@ -157,7 +154,7 @@ impl SqliteLease {
             &lives::of_batch(&rows, &refs),
         )
         .await?;
-        for statement in marker_changes::of_batch(cluster.id, &rows, STYLE) {
+        for statement in derived::after_batch(cluster.id, &rows, inserted, STYLE) {
             query(statement)?.execute(&mut *tx).await?;
         }
         let learned = task_events.learned();
