@@ -19,11 +19,7 @@ on_both_backends!(
 async fn a_window_spans_the_indexes_of_the_events_dated_in_it(backend: Backend) {
     let archive = Archive::new(backend).await;
     let frames = Generator::new(64).frames(1_500);
-    let file = archive.capture("history.ndjson", &frames);
-    archive
-        .run(&["import", &file, "--cluster", "test"])
-        .await
-        .assert_success();
+    archive.import_as("test", "history.ndjson", &frames).await;
     let events = archive.archived("test").await;
     let (store, cluster) = archive.open("test").await;
     let (first, last) = times(&events);
@@ -81,27 +77,14 @@ async fn the_minutes_follow_imports_out_of_order_and_again_prunes_and_the_upgrad
     let archive = Archive::new(backend).await;
     let frames = Generator::new(65).frames(1_500);
     let (early, late) = frames.split_at(frames.len() / 2);
-    let all = archive.capture("all.ndjson", &frames);
-    let early = archive.capture("early.ndjson", early);
-    let late = archive.capture("late.ndjson", late);
-    let import = |file: String| {
-        let archive = &archive;
-        async move {
-            archive
-                .run(&["import", &file, "--cluster", "test"])
-                .await
-                .assert_success();
-        }
-    };
-
     // The later half first; then all, the earlier half behind it in the
     // same batches as duplicates of the later; then the earlier again
     // (every event a duplicate).
-    import(late).await;
+    archive.import_as("test", "late.ndjson", late).await;
     spans_match(&archive).await;
-    import(all).await;
+    archive.import_as("test", "all.ndjson", &frames).await;
     spans_match(&archive).await;
-    import(early).await;
+    archive.import_as("test", "early.ndjson", early).await;
     let windows = spans_match(&archive).await;
     assert!(windows > 100, "only {windows} windows held events");
 

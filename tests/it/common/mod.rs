@@ -235,6 +235,14 @@ impl Archive {
         report
     }
 
+    /// Captures `frames` in the file `name` and imports it as `cluster`.
+    pub async fn import_as(&self, cluster: &str, name: &str, frames: &[SimFrame]) {
+        let file = self.capture(name, frames);
+        self.run(&["import", &file, "--cluster", cluster])
+            .await
+            .assert_success();
+    }
+
     /// The rows `sql` reads from the archive, from outside nomad-chronicle.
     pub async fn select<T>(&self, sql: &'static str) -> Vec<T>
     where

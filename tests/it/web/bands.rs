@@ -28,11 +28,7 @@ pub struct Holes {
 pub async fn history_with_holes(archive: &Archive, seed: u64) -> Holes {
     let frames = Generator::new(seed).frames(1_500);
     for (name, part) in [("a.ndjson", &frames[..700]), ("b.ndjson", &frames[800..])] {
-        let file = archive.capture(name, part);
-        archive
-            .run(&["import", &file, "--cluster", "test"])
-            .await
-            .assert_success();
+        archive.import_as("test", name, part).await;
     }
     let cut_index = frames[300].index;
     let before = cut_index.to_string();

@@ -34,11 +34,7 @@ async fn the_lanes_read_through_the_lives_equal_those_summed_from_events(backend
         ("earlier.ndjson", &frames[..part(2)]),
         ("again.ndjson", &frames[part(1)..part(3)]),
     ] {
-        let file = archive.capture(name, part);
-        archive
-            .run(&["import", &file, "--cluster", "test"])
-            .await
-            .assert_success();
+        archive.import_as("test", name, part).await;
     }
     let compared = same_lanes(&archive).await;
     assert!(compared > 300, "only {compared} allocation rows compared");
@@ -69,11 +65,7 @@ async fn lives_longer_than_a_window_reach_read_the_same(backend: Backend) {
     // entries apart has a long life, one with fewer a short one, and
     // windows end between the events of both.
     let frames = spread(Generator::new(63).frames(1_000), 200);
-    let file = archive.capture("history.ndjson", &frames);
-    archive
-        .run(&["import", &file, "--cluster", "test"])
-        .await
-        .assert_success();
+    archive.import_as("test", "history.ndjson", &frames).await;
     let (short, long) = lives_by_length(&archive.archived("test").await);
     assert!(
         long > 20 && short > 20,
@@ -123,11 +115,7 @@ fn lives_by_length(events: &[ArchivedEvent]) -> (usize, usize) {
 async fn an_archive_from_before_the_lives_gets_them_on_upgrade(backend: Backend) {
     let archive = Archive::new(backend).await;
     let frames = Generator::new(62).frames(800);
-    let file = archive.capture("history.ndjson", &frames);
-    archive
-        .run(&["import", &file, "--cluster", "test"])
-        .await
-        .assert_success();
+    archive.import_as("test", "history.ndjson", &frames).await;
     // As an archive of the version before: no lives and no marker changes,
     // migrations 0022, 0023 (the markers' index, which 0028 drops), 0025
     // (the allocations' texts in `names`, which 0022 reads as text), 0026

@@ -19,11 +19,7 @@ async fn a_deployment_running_across_a_cut_is_drawn_where_its_kept_history_start
 ) {
     let archive = Archive::new(backend).await;
     let frames = Generator::new(64).frames(1_200);
-    let file = archive.capture("history.ndjson", &frames);
-    archive
-        .run(&["import", &file, "--cluster", "test"])
-        .await
-        .assert_success();
+    archive.import_as("test", "history.ndjson", &frames).await;
     let events = archive.archived("test").await;
     let (cut, kept) = unchanged_across_a_cut(&events).expect("a deployment with one status");
     // From just before it: the window's starting moment holds what was
