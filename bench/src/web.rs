@@ -1,15 +1,16 @@
 //! `bench web`: what the web timeline waits for, on the archive `bench
 //! query` builds (1,000,000 events by default). The page's routes and the
-//! JSON API are served in this process exactly as `serve` mounts them, on
-//! a loopback port, and requested over HTTP as the browser does: the first
-//! view (the newest hour, as the page opens), the newest day, zooms and pans
-//! at random widths and places (5 minutes to 7 days wide), the whole
-//! history at once, the cursor's snapshot, an allocation's page, and the
-//! page's own files. Timeline requests send the width of the page's time
-//! axis, [`AXIS_PX`], as the page does. Each row is the p50 and p99 of the wall
-//! time from request to the last byte, and the largest answer in bytes.
+//! JSON API are served in this process exactly as `serve` mounts and runs
+//! them (the archive opened for serving, a runtime with a thread per
+//! core), on a loopback port, and requested over HTTP as the browser does:
+//! the first view (the newest hour, as the page opens), the newest day,
+//! zooms and pans at random widths and places (5 minutes to 7 days wide),
+//! the whole history at once, the cursor's snapshot, an allocation's page,
+//! and the page's own files. Timeline requests send the width of the
+//! page's time axis, [`AXIS_PX`], as the page does. Each row is the p50
+//! and p99 of the wall time from request to the last byte, and the
+//! largest answer in bytes.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -63,7 +64,8 @@ pub async fn command(args: WebBench) -> anyhow::Result<()> {
         bail!("cluster `{}` has no event dated by Nomad", args.cluster);
     };
     let events = cluster.events;
-    let base = serve(store, &args.cluster).await?;
+    store.close().await;
+    let base = serve(db.clone(), args.cluster.clone()).await?;
     let client = reqwest::Client::new();
     let mut rng = fastrand::Rng::with_seed(args.seed);
     println!(
@@ -132,16 +134,39 @@ pub async fn command(args: WebBench) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Serves the page and the API as `serve` mounts them; returns the base URL.
-async fn serve(store: Arc<dyn store::Store>, cluster: &str) -> anyhow::Result<String> {
-    let routes = web::api_routes(web::ApiState {
-        store,
-        cluster: cluster.to_owned(),
-    })
-    .merge(web::page_routes());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// Serves the page and the API as `serve` does: from the archive opened
+/// for serving (read-only, with `serve`'s connections), on a runtime of
+/// its own with a thread per core (this process's runtime has one thread,
+/// for ingest's measurements, and sends the requests). Returns the base
+/// URL once the archive is open.
+async fn serve(db: DbUrl, cluster: String) -> anyhow::Result<String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
     let address = listener.local_addr()?;
-    tokio::spawn(async move { axum::serve(listener, routes).await });
+    let (opened, open) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        runtime.block_on(async move {
+            let started = async {
+                let store = store::open(&db, store::Access::Serve).await?;
+                let routes =
+                    web::api_routes(web::ApiState { store, cluster }).merge(web::page_routes());
+                anyhow::Ok((tokio::net::TcpListener::from_std(listener)?, routes))
+            };
+            match started.await {
+                Ok((listener, routes)) => {
+                    let _ = opened.send(Ok(()));
+                    let _ = axum::serve(listener, routes).await;
+                }
+                Err(e) => {
+                    let _ = opened.send(Err(e));
+                }
+            }
+        });
+    });
+    open.await.context("the server's thread ended")??;
     Ok(format!("http://{address}"))
 }
 

@@ -7,14 +7,17 @@
 //! ([`statements`]), each in the order an index gives or over one row per
 //! allocation, rather than one sorted union; written once for both
 //! backends. A window's allocations come from their lives rows
-//! (migration 0022, [`super::lives`]); those thinner than a pixel of the
-//! page are then counted by the database per lane and time bucket, in the
-//! same statement (one read of the archive, however an ingester changes
-//! the lives rows meanwhile), rather than returned one row each.
+//! (migration 0022, [`super::lives`]), in [`PARTS`] statements; those
+//! thinner than a pixel of the page are then counted by the database per
+//! lane and time bucket, in the statement that reads them (one read of the
+//! archive per allocation, however an ingester changes the lives rows
+//! meanwhile), rather than returned one row each.
 
 mod markers;
 mod others;
+mod parts;
 
+use self::parts::{PARTS, share};
 use super::keyframe::Params;
 use super::lives;
 use super::statement::{Placeholders, Statement};
@@ -122,16 +125,21 @@ const NOT_COUNTED: &str =
     "CAST(NULL AS BIGINT) AS hidden, CAST(NULL AS BIGINT) AS bucket, CAST(NULL AS BIGINT) AS count";
 
 /// The statements [`super::Store::lane_rows`] reads one after the other,
-/// the second started while the first is read ([`super::ahead`]): the
+/// each later one started while those before it are read
+/// ([`super::ahead`]), so that the database works on them at once: the
 /// window's allocations, one row each in order of their first event in
-/// it, then its [`Others`] events in stream order.
-pub fn statements(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> [Statement; 2] {
-    let allocations = if window.by_lives {
-        allocations(cluster_id, window, style)
+/// it (read from their lives rows in [`PARTS`] statements, each of a share
+/// of the allocations), then its [`Others`] events in stream order.
+pub fn statements(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Vec<Statement> {
+    let mut statements: Vec<Statement> = if window.by_lives {
+        (0..PARTS)
+            .map(|part| allocations(cluster_id, window, style, part))
+            .collect()
     } else {
-        from_events(cluster_id, window, style)
+        vec![from_events(cluster_id, window, style)]
     };
-    [allocations, others::statement(cluster_id, window, style)]
+    statements.push(others::statement(cluster_id, window, style));
+    statements
 }
 
 /// The bound values and conditions both statements share.
@@ -145,10 +153,15 @@ struct Bounds {
     until: String,
     /// The window's events, on alias `e`.
     within: String,
+    /// The lives rows (alias `l`) of the statement's share of the
+    /// allocations ([`PARTS`]).
+    share: String,
 }
 
 impl Bounds {
-    fn new(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Self {
+    /// The bounds of a statement reading the allocations of `part`, or
+    /// every allocation (`None`).
+    fn new(cluster_id: i64, window: &LaneWindow, style: Placeholders, part: Option<i64>) -> Self {
         let mut p = Params::new(style);
         let c = p.int(cluster_id);
         let lo = p.int(to_i64(window.from_index));
@@ -161,6 +174,10 @@ impl Bounds {
             "e.cluster_id = {c} AND e.raft_index >= {lo} AND e.raft_index <= {hi} \
              AND {plus}e.event_at >= {since} AND {plus}e.event_at < {until}"
         );
+        let share = match part {
+            Some(part) => share(&mut p, window, part),
+            None => "1 = 1".to_owned(),
+        };
         Bounds {
             p,
             c,
@@ -169,17 +186,18 @@ impl Bounds {
             since,
             until,
             within,
+            share,
         }
     }
 }
 
-/// The window's allocations, one row each in order of their first event
-/// in it: those whose every event lies in it as their lives row
-/// (migration 0022) has them, but for those counted ([`counted_rows`]),
-/// the others (crossing an end of the window, or inexact) summed from
-/// their events in it ([`from_events`]).
-fn allocations(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Statement {
-    let mut b = Bounds::new(cluster_id, window, style);
+/// The window's allocations of `part` ([`PARTS`]), one row each in order
+/// of their first event in it: those whose every event lies in it as
+/// their lives row (migration 0022) has them, but for those counted
+/// ([`counted_rows`]), the others (crossing an end of the window, or
+/// inexact) summed from their events in it ([`from_events`]).
+fn allocations(cluster_id: i64, window: &LaneWindow, style: Placeholders, part: i64) -> Statement {
+    let mut b = Bounds::new(cluster_id, window, style, Some(part));
     let c = b.c.clone();
     let whole = whole(&b);
     let (read, counted) = match usable_fit(window) {
@@ -205,9 +223,10 @@ fn allocations(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Sta
          FROM allocation_lives AS l{by_last} \
          LEFT JOIN names AS j ON j.id = l.job_ref \
          LEFT JOIN names AS n ON n.id = l.node_ref \
-         WHERE l.cluster_id = {c} AND {read}",
+         WHERE l.cluster_id = {c} AND {} AND {read}",
         lives::status_name("l.last_status"),
-        ended("l", &b)
+        ended("l", &b),
+        b.share,
     );
     let summed = summed_rows(&mut b, Some(&crossing));
     b.p.statement(format!(
@@ -232,21 +251,21 @@ fn crossing(b: &mut Bounds, window: &LaneWindow) -> String {
     // bound as a value so that the sum cannot overflow in the database.
     let reach =
         b.p.int(to_i64(window.to_index).saturating_add(LONG_LIFE - 1));
-    let (c, lo, hi) = (&b.c, &b.lo, &b.hi);
+    let (c, lo, hi, share) = (&b.c, &b.lo, &b.hi, &b.share);
     let (by_last, long) = (b.p.lives_by_last(), b.p.long_lives());
     let whole = whole(b);
     let span = "l.last_index - l.first_index";
     format!(
         "SELECT l.key_ref, l.namespace FROM allocation_lives AS l{by_last} \
          WHERE l.cluster_id = {c} AND l.last_index >= {lo} AND l.last_index <= {hi} \
-           AND NOT ({whole}) \
+           AND {share} AND NOT ({whole}) \
          UNION ALL SELECT l.key_ref, l.namespace FROM allocation_lives AS l{by_last} \
          WHERE l.cluster_id = {c} AND l.last_index > {hi} \
            AND l.last_index <= {reach} AND l.first_index <= {hi} \
-           AND {span} < {LONG_LIFE} \
+           AND {span} < {LONG_LIFE} AND {share} \
          UNION ALL SELECT l.key_ref, l.namespace FROM allocation_lives AS l{long} \
          WHERE l.cluster_id = {c} AND l.last_index > {hi} AND l.first_index <= {hi} \
-           AND {span} >= {LONG_LIFE}"
+           AND {span} >= {LONG_LIFE} AND {share}"
     )
 }
 
@@ -273,9 +292,9 @@ fn counted_rows(b: &mut Bounds, window: &LaneWindow, fit: &Fit, counted: &str) -
          FROM (SELECT {}, {bucket} AS bucket, COUNT(*) AS count, \
                  MIN(l.first_index) AS first_index, MIN(l.first_at) AS first_at \
                FROM allocation_lives AS l{by_last} \
-               WHERE l.cluster_id = {c} AND {whole} AND {counted} \
+               WHERE l.cluster_id = {c} AND {} AND {whole} AND {counted} \
                GROUP BY {}) AS v",
-        lane.names, lane.node_name, lane.kept, lane.groups
+        lane.names, lane.node_name, lane.kept, b.share, lane.groups
     )
 }
 
@@ -308,7 +327,7 @@ impl CountedLane {
             },
             Others::Nodes => CountedLane {
                 groups: format!("l.node_ref, {bucket}"),
-                kept: "l.node_ref AS node_ref, MIN(l.node_name) AS node_name",
+                kept: "l.node_ref AS node_ref, MIN(NULLIF(l.node_name, '')) AS node_name",
                 names: "'' AS namespace, '' AS key, CAST(NULL AS TEXT) AS job_id, \
                         (SELECT n.name FROM names AS n WHERE n.id = v.node_ref) AS node_id",
                 node_name: "v.node_name",
@@ -377,7 +396,7 @@ fn usable_fit(window: &LaneWindow) -> Option<Fit> {
 /// Every allocation of the window summed from its events in it, one row
 /// each in order of its first event there.
 fn from_events(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Statement {
-    let mut b = Bounds::new(cluster_id, window, style);
+    let mut b = Bounds::new(cluster_id, window, style, None);
     let summed = summed_rows(&mut b, None);
     b.p.statement(format!("{summed} ORDER BY raft_index, position"))
 }
@@ -489,9 +508,9 @@ mod tests {
                 after_index: 9,
             }),
         };
-        let [allocations, _] = statements(1, &window, Placeholders::Question);
+        let statements = statements(1, &window, Placeholders::Question);
         let key = ["cluster_id", "key_ref", "namespace"];
-        {
+        for allocations in &statements[..statements.len() - 1] {
             let migration = include_str!("../../migrations/sqlite/0027_covering_lives_index.sql");
             let index = &migration[migration.find("CREATE INDEX").expect("an index")..];
             for column in allocations.sql.split("l.").skip(1) {

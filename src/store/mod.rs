@@ -274,8 +274,10 @@ pub trait Store: Send + Sync {
     /// The window's Allocation, Job, Deployment and Node events as the
     /// details stored beside them describe them, without decoding one
     /// ([`lanes`]): each allocation summed up in one row, in order of its
-    /// first event, then the other events in stream order. What the web
-    /// timeline draws. Read as consumed, like [`Store::moment_objects`].
+    /// first event within each of the statements that read them (read
+    /// from their lives rows, they come in more than one run), then the
+    /// other events in stream order. What the web timeline draws. Read as
+    /// consumed, like [`Store::moment_objects`].
     fn lane_rows<'a>(
         &'a self,
         cluster: &'a Cluster,

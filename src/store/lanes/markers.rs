@@ -20,7 +20,7 @@ pub fn statement(
     fit: &Fit,
     style: Placeholders,
 ) -> Statement {
-    let mut b = Bounds::new(cluster_id, window, style);
+    let mut b = Bounds::new(cluster_id, window, style, None);
     let bucket = bucket(&mut b, fit, "g.event_at");
     let after = b.p.int(to_i64(fit.after_index));
     let Bounds {

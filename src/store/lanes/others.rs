@@ -37,7 +37,7 @@ pub fn statement(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> S
 /// it has details with every value empty and is drawn as a node of no
 /// status, as before.
 fn nodes(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Statement {
-    let b = Bounds::new(cluster_id, window, style);
+    let b = Bounds::new(cluster_id, window, style, None);
     let (c, lo, hi, since, until) = (&b.c, &b.lo, &b.hi, &b.since, &b.until);
     let (join, stream_order, plus) = (b.p.join_rows(), b.p.stream_order(), b.p.hidden());
     // SQLite would carry the bounds on `o.raft_index` over to
@@ -64,7 +64,7 @@ fn nodes(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Statement
 /// The window's Job and Deployment events, one row each, in stream order
 /// (the order of the index they are read by).
 fn every_other(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> Statement {
-    let b = Bounds::new(cluster_id, window, style);
+    let b = Bounds::new(cluster_id, window, style, None);
     let joins: Vec<String> = DETAILS
         .iter()
         .map(|(topic, table, d)| {

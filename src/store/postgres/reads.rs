@@ -248,7 +248,9 @@ impl Store for PgStore {
     ) -> BoxStream<'a, Result<crate::store::LaneRow, StoreError>> {
         let statements = crate::store::lanes::statements(cluster.id, window, STYLE);
         crate::store::ahead::chain_started(
-            statements.map(|statement| super::lists::stream(self, statement)),
+            statements
+                .into_iter()
+                .map(|statement| super::lists::stream(self, statement)),
         )
     }
 

@@ -69,15 +69,15 @@ struct Packed(
     Option<i64>,
 );
 
-/// The window's rows ([`crate::store::Store::lane_rows`]): its two
-/// statements, the second started while the first is read.
+/// The window's rows ([`crate::store::Store::lane_rows`]): its
+/// statements, each later one started while those before it are read.
 pub(super) fn lane_rows<'a>(
     store: &'a SqliteStore,
     cluster: &'a Cluster,
     window: &'a LaneWindow,
 ) -> BoxStream<'a, Result<LaneRow, StoreError>> {
     let statements = lanes::statements(cluster.id, window, STYLE);
-    crate::store::ahead::chain_started(statements.map(|statement| {
+    crate::store::ahead::chain_started(statements.into_iter().map(|statement| {
         super::lists::stream::<(String,)>(store, packed(statement))
             .and_then(|(row,)| async move { unpack(&row) })
             .boxed()

@@ -143,7 +143,10 @@ impl Builder {
         }
     }
 
-    /// The lane an allocation goes on, created on first use.
+    /// The lane an allocation goes on, created on first use. A lane per
+    /// node is labelled with the least of the node names its allocations
+    /// carry (the node's ID while none does), whatever order they come in,
+    /// until one of its own Node events names it.
     fn lane_of(&mut self, alloc: &Sighting) -> String {
         let lane = match self.by {
             By::Job => Lane {
@@ -162,7 +165,12 @@ impl Builder {
             },
         };
         let id = lane.id.clone();
-        self.lanes.entry(id.clone()).or_insert(lane);
+        let label = lane.label.clone();
+        let kept = self.lanes.entry(id.clone()).or_insert(lane);
+        let named = self.by == By::Node && !alloc.node_name.is_empty();
+        if named && (kept.label == kept.id || label < kept.label) {
+            kept.label = label;
+        }
         id
     }
 

@@ -429,3 +429,35 @@ fn past_the_marker_limit_buckets_are_merged_until_the_markers_fit() {
     let stood_for: i64 = lanes.markers.iter().map(|m| i64::from(m.hidden) + 1).sum();
     assert_eq!(stood_for, 2_000 * 25);
 }
+
+/// A lane per node takes the least of the names its allocations carry,
+/// in whatever order they come (the allocations of a window are read in
+/// more than one run), until a Node event of its own names it.
+#[test]
+fn a_node_lane_is_labelled_alike_whatever_order_its_allocations_come_in() {
+    let named = |id: &str, name: &str| {
+        let mut a = alloc(id, "web", "n1", "running");
+        a.node_name = name.to_owned();
+        a
+    };
+    let orders = [["a1", "a2", "a3"], ["a3", "a1", "a2"], ["a2", "a3", "a1"]];
+    for order in orders {
+        let mut b = Builder::new(By::Node, 0, 10_000, 1_000);
+        for id in order {
+            let name = match id {
+                "a1" => "",
+                "a2" => "web-2",
+                _ => "web-1",
+            };
+            b.add(Topic::Allocation, named(id, name), 100, false);
+        }
+        let labels: Vec<_> = b.finish("test", false).lanes;
+        let labels: Vec<_> = labels.iter().map(|l| l.label.as_str()).collect();
+        assert_eq!(labels, ["web-1"], "{order:?}");
+    }
+    let mut b = Builder::new(By::Node, 0, 10_000, 1_000);
+    b.add(Topic::Allocation, named("a1", "web-1"), 100, false);
+    b.add(Topic::Node, node("n1", "ready", false), 200, false);
+    let lanes = b.finish("test", false).lanes;
+    assert_eq!(lanes[0].label, "name-n1");
+}

@@ -253,10 +253,15 @@ fn windows(events: &[ArchivedEvent]) -> Vec<(i64, i64)> {
     windows
 }
 
+/// The window's rows, its allocations in order of their first event:
+/// read through the lives, they come in one run per statement.
 async fn rows(store: &dyn Store, cluster: &Cluster, window: &LaneWindow) -> Vec<LaneRow> {
-    store
+    let mut rows: Vec<LaneRow> = store
         .lane_rows(cluster, window)
         .try_collect()
         .await
-        .expect("lane rows")
+        .expect("lane rows");
+    let allocations = rows.iter().take_while(|r| r.topic == "Allocation").count();
+    rows[..allocations].sort_by_key(|r| (r.raft_index, r.position));
+    rows
 }
