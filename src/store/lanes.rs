@@ -142,7 +142,7 @@ pub fn statements(cluster_id: i64, window: &LaneWindow, style: Placeholders) -> 
     statements
 }
 
-/// The bound values and conditions both statements share.
+/// The bound values and conditions a statement's parts share.
 struct Bounds {
     p: Params,
     c: String,
