@@ -140,12 +140,14 @@ pub async fn command(args: WebBench) -> anyhow::Result<()> {
 /// for ingest's measurements, and sends the requests). Returns the base
 /// URL once the archive is open.
 async fn serve(db: DbUrl, cluster: String) -> anyhow::Result<String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     listener.set_nonblocking(true)?;
     let address = listener.local_addr()?;
+    // Built last: dropped on an error above, inside this process's
+    // runtime, it would panic.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let (opened, open) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
         runtime.block_on(async move {

@@ -11,7 +11,7 @@
 //! thinner than a pixel of the page are then counted by the database per
 //! lane and time bucket, in the statement that reads them (one read of the
 //! archive per allocation, however an ingester changes the lives rows
-//! meanwhile), rather than returned one row each.
+//! meanwhile: [`parts`]), rather than returned one row each.
 
 mod markers;
 mod others;

@@ -13,8 +13,11 @@ use crate::store::to_i64;
 /// statements, the database spends two cores on it. Events an ingester
 /// appends never change an allocation's first event, so each allocation
 /// is read, drawn or counted by one statement, as one read of the archive
-/// has it, however its lives row changes meanwhile. A lane's count in a
-/// bucket may come in a row from each statement; the page adds them up.
+/// has it, however its lives row changes meanwhile (an import of older
+/// captures that moves its first event into the other part while a
+/// window is read could have it read twice or not at all, until the next
+/// request). A lane's count in a bucket may come in a row from each
+/// statement; the page adds them up.
 pub(super) const PARTS: i64 = 2;
 
 /// The lives rows (alias `l`) of the allocations whose first event is in

@@ -4,7 +4,7 @@
 //! (the few fields the lanes use, read from the details stored beside an
 //! event or from a decoded object).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::{Band, Bar, By, Kind, Lane, Lanes, Marker, pixels};
 
@@ -83,6 +83,8 @@ pub struct Builder {
     /// Each deployment's status last seen.
     deployments: HashMap<String, String>,
     nodes: HashMap<String, NodeState>,
+    /// The lanes per node a Node sighting of their own named.
+    node_named: HashSet<String>,
 }
 
 fn is_terminal(status: &str) -> bool {
@@ -105,6 +107,7 @@ impl Builder {
             versions: HashMap::new(),
             deployments: HashMap::new(),
             nodes: HashMap::new(),
+            node_named: HashSet::new(),
         }
     }
 
@@ -144,9 +147,10 @@ impl Builder {
     }
 
     /// The lane an allocation goes on, created on first use. A lane per
-    /// node is labelled with the least of the node names its allocations
-    /// carry (the node's ID while none does), whatever order they come in,
-    /// until one of its own Node events names it.
+    /// node that no Node sighting of its own named (at the window's start
+    /// or in it) is labelled with the least of the node names its
+    /// allocations carry (the node's ID while none does), whatever order
+    /// they come in.
     fn lane_of(&mut self, alloc: &Sighting) -> String {
         let lane = match self.by {
             By::Job => Lane {
@@ -167,7 +171,8 @@ impl Builder {
         let id = lane.id.clone();
         let label = lane.label.clone();
         let kept = self.lanes.entry(id.clone()).or_insert(lane);
-        let named = self.by == By::Node && !alloc.node_name.is_empty();
+        let named =
+            self.by == By::Node && !alloc.node_name.is_empty() && !self.node_named.contains(&id);
         if named && (kept.label == kept.id || label < kept.label) {
             kept.label = label;
         }
@@ -200,8 +205,7 @@ impl Builder {
         if before {
             self.seeded.insert(alloc.id, bar);
         } else {
-            // The allocations present at the start are drawn first.
-            self.fit.take(bar, self.seeded.len());
+            self.fit.take(bar);
         }
     }
 
@@ -257,6 +261,7 @@ impl Builder {
             });
             if !node.node_name.is_empty() {
                 lane.label = node.node_name.clone();
+                self.node_named.insert(node.id.clone());
             }
         }
         let state = self.nodes.entry(node.id.clone()).or_default();
@@ -328,7 +333,7 @@ impl Builder {
         let mut seeded: Vec<Bar> = self.seeded.into_values().collect();
         seeded.sort_by(|a, b| a.alloc.cmp(&b.alloc));
         for bar in seeded {
-            self.fit.take(bar, 0);
+            self.fit.take(bar);
         }
         let pixels = self.fit.bucket_pixels();
         let fitted = self.fit.finish();

@@ -2,12 +2,13 @@
 //! page's time axis as they arrive ([`Fitter`]). A bar shorter than one
 //! pixel would not be seen, so it is counted instead, once, in the time
 //! bucket ([`Grid`]) where it starts on its lane; past [`MAX_BARS`] bars
-//! the later ones are counted too. Markers of one kind within a bucket of
+//! the latest to start are counted too, whatever order they arrive in. Markers of one kind within a bucket of
 //! each other on a lane are drawn as one ([`thin_markers`]). So an answer
 //! stays small however long the window, and so does what is held while it
 //! is built: the bars drawn and one count per lane and bucket.
 
-use std::collections::HashMap;
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
 
 use super::{Bar, Density, Marker};
 
@@ -101,7 +102,8 @@ pub struct Fitter {
     width: u32,
     /// The buckets of counts.
     grid: Grid,
-    drawn: Vec<Bar>,
+    /// The bars drawn so far, the latest to start on top.
+    drawn: BinaryHeap<ByStart>,
     /// Counts per bucket, by lane ID.
     counts: HashMap<String, Vec<u32>>,
     counted: u64,
@@ -120,7 +122,7 @@ impl Fitter {
             to,
             width,
             grid: Grid::new((from, to), width),
-            drawn: Vec::new(),
+            drawn: BinaryHeap::new(),
             counts: HashMap::new(),
             counted: 0,
         }
@@ -139,14 +141,24 @@ impl Fitter {
         length * i128::from(self.width) < self.span()
     }
 
-    /// Draws `bar`, or counts it when it is thin or when `MAX_BARS -
-    /// reserved` bars are drawn already (`reserved`: room kept for bars
-    /// still to come that should be drawn first).
-    pub fn take(&mut self, bar: Bar, reserved: usize) {
-        if !self.thin(&bar) && self.drawn.len() + reserved < MAX_BARS {
-            self.drawn.push(bar);
-            return;
+    /// Draws `bar`, or counts it when it is thin. Of more than
+    /// [`MAX_BARS`] drawn, the latest to start ([`ByStart`]) is counted
+    /// instead, so that which are drawn does not depend on the order they
+    /// come in.
+    pub fn take(&mut self, bar: Bar) {
+        if self.thin(&bar) {
+            return self.count_bar(bar);
         }
+        self.drawn.push(ByStart(bar));
+        if self.drawn.len() > MAX_BARS {
+            if let Some(ByStart(latest)) = self.drawn.pop() {
+                self.count_bar(latest);
+            }
+        }
+    }
+
+    /// Counts `bar` in the bucket where it starts on its lane.
+    fn count_bar(&mut self, bar: Bar) {
         let bucket = self.grid.bucket(bar.start.max(self.from));
         self.count(bar.lane, bucket, 1);
     }
@@ -176,7 +188,7 @@ impl Fitter {
 
     /// The bars drawn in order of start, and the counts.
     pub fn finish(self) -> Fitted {
-        let mut bars = self.drawn;
+        let mut bars: Vec<Bar> = self.drawn.into_iter().map(|b| b.0).collect();
         bars.sort_by(|a, b| (a.start, &a.alloc).cmp(&(b.start, &b.alloc)));
         let mut density: Vec<Density> = self
             .counts
@@ -191,6 +203,38 @@ impl Fitter {
             counted: self.counted,
             density,
         }
+    }
+}
+
+/// A bar ordered by when it starts, those present when the window starts
+/// first among bars of one start, then by allocation ID: past
+/// [`MAX_BARS`], the greatest is counted rather than drawn.
+#[derive(Debug)]
+struct ByStart(Bar);
+
+impl ByStart {
+    fn key(&self) -> (i64, bool, &str) {
+        (self.0.start, !self.0.before, &self.0.alloc)
+    }
+}
+
+impl PartialEq for ByStart {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for ByStart {}
+
+impl PartialOrd for ByStart {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ByStart {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key().cmp(&other.key())
     }
 }
 

@@ -455,9 +455,43 @@ fn a_node_lane_is_labelled_alike_whatever_order_its_allocations_come_in() {
         let labels: Vec<_> = labels.iter().map(|l| l.label.as_str()).collect();
         assert_eq!(labels, ["web-1"], "{order:?}");
     }
+    // Named by its own Node sighting, in the window or at its start (the
+    // starting moment's nodes come before its allocations).
     let mut b = Builder::new(By::Node, 0, 10_000, 1_000);
     b.add(Topic::Allocation, named("a1", "web-1"), 100, false);
     b.add(Topic::Node, node("n1", "ready", false), 200, false);
     let lanes = b.finish("test", false).lanes;
     assert_eq!(lanes[0].label, "name-n1");
+    let mut b = Builder::new(By::Node, 0, 10_000, 1_000);
+    b.add(Topic::Node, node("n1", "ready", false), 0, true);
+    b.add(Topic::Allocation, named("a1", "a-stale-name"), 100, false);
+    let lanes = b.finish("test", false).lanes;
+    assert_eq!(lanes[0].label, "name-n1");
+}
+
+/// Past the bar limit, which allocations are drawn does not depend on the
+/// order they come in (a window's are read in more than one run): the
+/// earliest to start are.
+#[test]
+fn past_the_bar_limit_the_same_allocations_are_drawn_in_any_order() {
+    let drawn = |order: Vec<usize>| {
+        let mut b = Builder::new(By::Job, 0, 1_000_000, 1_000);
+        for i in order {
+            let id = format!("a{i:06}");
+            b.add(
+                Topic::Allocation,
+                alloc(&id, "web", "n1", "running"),
+                i as i64,
+                false,
+            );
+        }
+        let lanes = b.finish("test", false);
+        let ids: Vec<String> = lanes.bars.iter().map(|b| b.alloc.clone()).collect();
+        (ids, lanes.counted)
+    };
+    let forward = drawn((0..MAX_BARS + 10).collect());
+    let backward = drawn((0..MAX_BARS + 10).rev().collect());
+    assert_eq!(forward, backward);
+    assert_eq!(forward.1, 10);
+    assert_eq!(forward.0.last(), Some(&format!("a{:06}", MAX_BARS - 1)));
 }
