@@ -36,6 +36,21 @@ fn job(id: &str, version: i64) -> Sighting {
     }
 }
 
+/// Running allocations `a000000`, `a000001`… of the window, each placed
+/// at its number's ms, in the order given.
+fn add_numbered(b: &mut Builder, numbers: impl IntoIterator<Item = usize>) {
+    for i in numbers {
+        let id = format!("a{i:06}");
+        let at = i64::try_from(i).expect("a small number");
+        b.add(
+            Topic::Allocation,
+            alloc(&id, "web", "n1", "running"),
+            at,
+            false,
+        );
+    }
+}
+
 fn ended(mut sighting: Sighting, at: i64) -> Sighting {
     sighting.ended = Some(at);
     sighting
@@ -152,15 +167,7 @@ fn a_bar_thinner_than_a_pixel_is_counted_once_in_its_bucket_instead() {
 #[test]
 fn past_the_bar_limit_the_later_allocations_are_counted() {
     let mut b = Builder::new(By::Job, 0, 1_000_000, 1_000);
-    for i in 0..=MAX_BARS {
-        let id = format!("a{i:06}");
-        b.add(
-            Topic::Allocation,
-            alloc(&id, "web", "n1", "running"),
-            i as i64,
-            false,
-        );
-    }
+    add_numbered(&mut b, 0..=MAX_BARS);
     let lanes = b.finish("test", false);
     assert_eq!(lanes.bars.len(), MAX_BARS);
     assert_eq!(lanes.counted, 1);
@@ -182,15 +189,7 @@ fn the_allocations_present_when_the_window_starts_are_drawn_before_the_limit() {
         0,
         true,
     );
-    for i in 0..MAX_BARS {
-        let id = format!("a{i:06}");
-        b.add(
-            Topic::Allocation,
-            alloc(&id, "web", "n1", "running"),
-            i as i64,
-            false,
-        );
-    }
+    add_numbered(&mut b, 0..MAX_BARS);
     let lanes = b.finish("test", false);
     assert_eq!((lanes.bars.len(), lanes.counted), (MAX_BARS, 1));
     assert!(lanes.bars.iter().any(|b| b.alloc == "present" && b.before));
@@ -476,15 +475,7 @@ fn a_node_lane_is_labelled_alike_whatever_order_its_allocations_come_in() {
 fn past_the_bar_limit_the_same_allocations_are_drawn_in_any_order() {
     let drawn = |order: Vec<usize>| {
         let mut b = Builder::new(By::Job, 0, 1_000_000, 1_000);
-        for i in order {
-            let id = format!("a{i:06}");
-            b.add(
-                Topic::Allocation,
-                alloc(&id, "web", "n1", "running"),
-                i as i64,
-                false,
-            );
-        }
+        add_numbered(&mut b, order);
         let lanes = b.finish("test", false);
         let ids: Vec<String> = lanes.bars.iter().map(|b| b.alloc.clone()).collect();
         (ids, lanes.counted)
