@@ -41,6 +41,8 @@ pub struct Generator {
     index: u64,
     /// The wall-clock time of the entry being built, Unix ns.
     now: i64,
+    /// How many times the usual time passes between entries ([`Generator::paced`]).
+    pace: i64,
     /// How many nodes were ever registered, for names.
     node_seq: u64,
     /// Every client node, registered or down.
@@ -105,6 +107,7 @@ impl Generator {
             rng: fastrand::Rng::with_seed(seed),
             index: FIRST_INDEX - 1,
             now: START_NS,
+            pace: 1,
             node_seq: 0,
             nodes: Vec::new(),
             pools: Vec::new(),
@@ -116,14 +119,22 @@ impl Generator {
         }
     }
 
+    /// The same history, its entries `pace` times as far apart in time (a
+    /// quiet cluster's, or hours of history from a few thousand entries).
+    pub fn paced(mut self, pace: u32) -> Self {
+        self.pace = i64::from(pace.max(1));
+        self
+    }
+
     /// The next raft entry; indexes strictly increase and sometimes skip
-    /// numbers (entries without events), times advance by 0.2–5 s.
+    /// numbers (entries without events), times advance by 0.2–5 s (times
+    /// the pace).
     pub fn next_frame(&mut self) -> SimFrame {
         self.index += 1;
         if self.rng.u8(..10) < 3 {
             self.index += self.rng.u64(1..4);
         }
-        self.now += self.rng.i64(200_000_000..5_000_000_000);
+        self.now += self.rng.i64(200_000_000..5_000_000_000) * self.pace;
         if self.nodes.is_empty() && self.pending.is_empty() {
             for _ in 0..self.rng.usize(4..8) {
                 self.pending.push(Step::NodeRegister);
