@@ -16,6 +16,7 @@
 mod markers;
 mod others;
 mod parts;
+mod slots;
 
 use self::parts::{PARTS, share};
 use super::keyframe::Params;

@@ -7,6 +7,7 @@
 //! grouped as the time index gives them, and each group's last is looked
 //! up by its time.
 
+use super::slots::{self, whole_slots};
 use super::{Bounds, Fit, LaneWindow, bucket};
 use crate::store::statement::{Placeholders, Statement};
 use crate::store::to_i64;
@@ -20,6 +21,9 @@ pub fn statement(
     fit: &Fit,
     style: Placeholders,
 ) -> Statement {
+    if let Some(slots) = whole_slots(window, fit) {
+        return slots::statement(cluster_id, window, fit, slots, style);
+    }
     let mut b = Bounds::new(cluster_id, window, style, None);
     let bucket = bucket(&mut b, fit, "g.event_at");
     let after = b.p.int(to_i64(fit.after_index));
@@ -31,15 +35,8 @@ pub fn statement(
         until,
         ..
     } = &b;
-    // The changes the window's starting moment holds (those at its very
-    // start) are the versions the page starts from, not changes within.
-    let within = |m: &str| {
-        format!(
-            "{m}.cluster_id = {c} AND {m}.raft_index >= {lo} AND {m}.raft_index <= {hi} \
-               AND {m}.raft_index > {after}"
-        )
-    };
-    let g_within = within("g");
+    let within = Within::new(c, lo, hi, &after);
+    let g_within = within.of("g");
     let by_time = b.p.changes_by_time();
     // Integers first: the sort that groups them compares its first key
     // most, and compares integers faster than text.
@@ -50,7 +47,7 @@ pub fn statement(
          WHERE {g_within} AND g.event_at >= {since} AND g.event_at < {until} \
          GROUP BY g.lane_ref, bucket, g.topic, g.namespace"
     );
-    let last = last_of_each(style, &within, by_time);
+    let last = last_of_each(style, &|m| within.of(m), by_time);
     b.p.statement(format!(
         "SELECT m.raft_index, m.position, m.topic, m.namespace, k.name AS key, \
            j.name AS job_id, CAST(NULL AS TEXT) AS node_id, m.event_at, m.status, \
@@ -67,18 +64,49 @@ pub fn statement(
     ))
 }
 
+/// The condition on a change (by its alias) of lying in a window's
+/// stretch of the stream, after its starting moment: the changes the
+/// moment holds (those at the window's very start) are the versions the
+/// page starts from, not changes within.
+pub(super) struct Within<'a> {
+    c: &'a str,
+    lo: &'a str,
+    hi: &'a str,
+    after: &'a str,
+}
+
+impl<'a> Within<'a> {
+    /// Of the placeholders of the cluster, the stretch's ends and the
+    /// moment's raft index.
+    pub(super) fn new(c: &'a str, lo: &'a str, hi: &'a str, after: &'a str) -> Self {
+        Within { c, lo, hi, after }
+    }
+
+    pub(super) fn of(&self, m: &str) -> String {
+        let Within { c, lo, hi, after } = self;
+        format!(
+            "{m}.cluster_id = {c} AND {m}.raft_index >= {lo} AND {m}.raft_index <= {hi} \
+               AND {m}.raft_index > {after}"
+        )
+    }
+}
+
 /// How each group `s` finds its last change, as alias `m`: the change at
 /// the group's last time, of several the last in the stream, looked up
 /// by its time. PostgreSQL takes it from a `LATERAL` subquery (with a join
 /// on the time it would rather read every change into a hash table);
 /// SQLite, which has no `LATERAL`, keeps the change no later one at that
 /// time follows, and takes the `CROSS JOIN` in the order written.
-struct Last {
-    join: String,
-    condition: String,
+pub(super) struct Last {
+    pub(super) join: String,
+    pub(super) condition: String,
 }
 
-fn last_of_each(style: Placeholders, within: &dyn Fn(&str) -> String, by_time: &str) -> Last {
+pub(super) fn last_of_each(
+    style: Placeholders,
+    within: &dyn Fn(&str) -> String,
+    by_time: &str,
+) -> Last {
     let same = |m: &str| {
         format!(
             "{} AND {m}.event_at = s.at AND {m}.topic = s.topic \

@@ -120,13 +120,18 @@ async fn an_archive_from_before_the_lives_gets_them_on_upgrade(backend: Backend)
     // migrations 0022, 0023 (the markers' index, which 0028 drops), 0025
     // (the allocations' texts in `names`, which 0022 reads as text), 0026
     // and 0027 (indexes of the lives), 0028 (the marker changes) and 0030
-    // (the lives' settled length) not run. 0024 changed a table 0022 does
-    // not read, and stays; so does 0029, which reads no lives.
+    // (the lives' settled length) and 0031 (the marker changes' slots) not
+    // run. 0024 changed a table 0022 does not read, and stays; so does
+    // 0029, which reads no lives.
     let mut undo = vec![
         "DROP TABLE allocation_lives",
         "DROP TABLE marker_changes",
-        "DELETE FROM _sqlx_migrations WHERE version IN (22, 23, 26, 27, 28, 30)",
+        "DROP TABLE marker_slots",
+        "DELETE FROM _sqlx_migrations WHERE version IN (22, 23, 26, 27, 28, 30, 31)",
     ];
+    if backend == Backend::Postgres {
+        undo.push("DROP FUNCTION marker_slots_keep()");
+    }
     undo.extend_from_slice(older::BEFORE_ALLOCATION_TEXTS);
     archive.execute(&undo).await;
     let refused = archive.run(&["status"]).await;

@@ -8,6 +8,7 @@ mod browser;
 mod front;
 mod lives;
 mod markers;
+mod slots;
 
 use std::collections::{BTreeMap, BTreeSet};
 
