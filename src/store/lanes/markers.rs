@@ -27,15 +27,8 @@ pub fn statement(
     let mut b = Bounds::new(cluster_id, window, style, None);
     let bucket = bucket(&mut b, fit, "g.event_at");
     let after = b.p.int(to_i64(fit.after_index));
-    let Bounds {
-        c,
-        lo,
-        hi,
-        since,
-        until,
-        ..
-    } = &b;
-    let within = Within::new(c, lo, hi, &after);
+    let within = Within::new(&b, &after);
+    let (since, until) = (&b.since, &b.until);
     let g_within = within.of("g");
     let by_time = b.p.changes_by_time();
     // Integers first: the sort that groups them compares its first key
@@ -48,20 +41,27 @@ pub fn statement(
          GROUP BY g.lane_ref, bucket, g.topic, g.namespace"
     );
     let last = last_of_each(style, &|m| within.of(m), by_time);
-    b.p.statement(format!(
+    let sql = marker_rows(&format!("({groups}) AS s {}", last.join), &last.condition);
+    b.p.statement(sql)
+}
+
+/// The markers' rows ([`super::LaneRow`]s) in stream order, of each group
+/// `s` (its number of changes in `s.changes`) its last change `m`, as
+/// `from` (with `s` and `m`) and `condition` find them.
+pub(super) fn marker_rows(from: &str, condition: &str) -> String {
+    format!(
         "SELECT m.raft_index, m.position, m.topic, m.namespace, k.name AS key, \
            j.name AS job_id, CAST(NULL AS TEXT) AS node_id, m.event_at, m.status, \
            CAST(NULL AS BIGINT) AS ended_at, CAST(NULL AS TEXT) AS node_name, \
            CAST(NULL AS TEXT) AS task_group, m.version, CAST(NULL AS TEXT) AS eligibility, \
            CAST(NULL AS BOOLEAN) AS drain, s.changes - 1 AS hidden, \
            CAST(NULL AS BIGINT) AS bucket, CAST(NULL AS BIGINT) AS count \
-         FROM ({groups}) AS s {} \
+         FROM {from} \
          JOIN names AS k ON k.id = m.key_ref \
          JOIN names AS j ON j.id = m.lane_ref \
-         WHERE {} \
-         ORDER BY m.raft_index, m.position",
-        last.join, last.condition
-    ))
+         WHERE {condition} \
+         ORDER BY m.raft_index, m.position"
+    )
 }
 
 /// The condition on a change (by its alias) of lying in a window's
@@ -76,10 +76,15 @@ pub(super) struct Within<'a> {
 }
 
 impl<'a> Within<'a> {
-    /// Of the placeholders of the cluster, the stretch's ends and the
+    /// Of the window's cluster and stretch, and the placeholder of the
     /// moment's raft index.
-    pub(super) fn new(c: &'a str, lo: &'a str, hi: &'a str, after: &'a str) -> Self {
-        Within { c, lo, hi, after }
+    pub(super) fn new(b: &'a Bounds, after: &'a str) -> Self {
+        Within {
+            c: &b.c,
+            lo: &b.lo,
+            hi: &b.hi,
+            after,
+        }
     }
 
     pub(super) fn of(&self, m: &str) -> String {

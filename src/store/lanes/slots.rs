@@ -11,7 +11,7 @@
 //! lasts, and its number of changes their sum: the same answer as
 //! grouping every change of the window, from a few slots a lane and day.
 
-use super::markers::{Within, last_of_each};
+use super::markers::{Within, last_of_each, marker_rows};
 use super::{Bounds, Fit, LaneWindow};
 use crate::store::statement::{Placeholders, Statement};
 use crate::store::to_i64;
@@ -46,6 +46,7 @@ pub fn statement(
     let bucket_ms = b.p.int(fit.bucket_ms);
     let after = b.p.int(to_i64(fit.after_index));
     let (first, end) = (b.p.int(first), b.p.int(end));
+    let within = Within::new(&b, &after);
     let Bounds {
         c,
         lo,
@@ -54,7 +55,6 @@ pub fn statement(
         until,
         ..
     } = &b;
-    let within = Within::new(c, lo, hi, &after);
     let by_time = b.p.changes_by_time();
     let start_of = |slot: &str| format!("({slot} << {SLOT_SHIFT})");
     let summed =
@@ -92,19 +92,7 @@ pub fn statement(
     );
     let buckets = latest_of_each_bucket(style, &units);
     let (last, found) = look_up_last(style, c);
-    let sql = format!(
-        "SELECT m.raft_index, m.position, m.topic, m.namespace, k.name AS key, \
-           j.name AS job_id, CAST(NULL AS TEXT) AS node_id, m.event_at, m.status, \
-           CAST(NULL AS BIGINT) AS ended_at, CAST(NULL AS TEXT) AS node_name, \
-           CAST(NULL AS TEXT) AS task_group, m.version, CAST(NULL AS TEXT) AS eligibility, \
-           CAST(NULL AS BOOLEAN) AS drain, s.changes - 1 AS hidden, \
-           CAST(NULL AS BIGINT) AS bucket, CAST(NULL AS BIGINT) AS count \
-         FROM ({buckets}) AS s {last} \
-         JOIN names AS k ON k.id = m.key_ref \
-         JOIN names AS j ON j.id = m.lane_ref \
-         WHERE {found} \
-         ORDER BY m.raft_index, m.position"
-    );
+    let sql = marker_rows(&format!("({buckets}) AS s {last}"), &found);
     b.p.statement(sql)
 }
 

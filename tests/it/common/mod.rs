@@ -243,6 +243,19 @@ impl Archive {
             .assert_success();
     }
 
+    /// Imports `frames` as `cluster` out of order and twice over: the later
+    /// half first, the earlier half behind it, then the middle half again.
+    pub async fn import_out_of_order(&self, cluster: &str, frames: &[SimFrame]) {
+        let part = |n: usize| frames.len() * n / 4;
+        for (name, part) in [
+            ("later.ndjson", &frames[part(2)..]),
+            ("earlier.ndjson", &frames[..part(2)]),
+            ("again.ndjson", &frames[part(1)..part(3)]),
+        ] {
+            self.import_as(cluster, name, part).await;
+        }
+    }
+
     /// The rows `sql` reads from the archive, from outside nomad-chronicle.
     pub async fn select<T>(&self, sql: &'static str) -> Vec<T>
     where

@@ -26,16 +26,8 @@ on_both_backends!(
 async fn the_lanes_read_through_the_lives_equal_those_summed_from_events(backend: Backend) {
     let archive = Archive::new(backend).await;
     let frames = Generator::new(61).frames(1_200);
-    let part = |n: usize| frames.len() * n / 4;
-    // The later half first, the earlier half behind it, a middle stretch
-    // once more: each allocation's row is merged out of order and again.
-    for (name, part) in [
-        ("later.ndjson", &frames[part(2)..]),
-        ("earlier.ndjson", &frames[..part(2)]),
-        ("again.ndjson", &frames[part(1)..part(3)]),
-    ] {
-        archive.import_as("test", name, part).await;
-    }
+    // Each allocation's row is merged out of order and again.
+    archive.import_out_of_order("test", &frames).await;
     let compared = same_lanes(&archive).await;
     assert!(compared > 300, "only {compared} allocation rows compared");
     let (counted, hidden) = same_answers(&archive).await;
@@ -45,7 +37,7 @@ async fn the_lanes_read_through_the_lives_equal_those_summed_from_events(backend
     );
     assert!(hidden > 5, "the database thinned only {hidden} markers");
 
-    let before = frames[part(1)].index.to_string();
+    let before = frames[frames.len() / 4].index.to_string();
     archive
         .run(&["prune", "--before-index", &before])
         .await

@@ -29,14 +29,7 @@ async fn wide_windows_read_their_markers_by_slots(backend: Backend) {
     let archive = Archive::new(backend).await;
     // About four days of history: some seventy slots.
     let frames = Generator::new(66).paced(80).frames(1_500);
-    let part = |n: usize| frames.len() * n / 4;
-    for (name, part) in [
-        ("later.ndjson", &frames[part(2)..]),
-        ("earlier.ndjson", &frames[..part(2)]),
-        ("again.ndjson", &frames[part(1)..part(3)]),
-    ] {
-        archive.import_as("test", name, part).await;
-    }
+    archive.import_out_of_order("test", &frames).await;
     let changes = slots_sum_up_the_changes(&archive).await;
     assert!(changes.len() > 150, "only {} marker changes", changes.len());
     let (slotted, hidden) = same_markers(&archive, &changes).await;
@@ -47,7 +40,7 @@ async fn wide_windows_read_their_markers_by_slots(backend: Backend) {
     );
     same_pages(&archive).await;
 
-    let before = frames[part(1)].index.to_string();
+    let before = frames[frames.len() / 4].index.to_string();
     archive
         .run(&["prune", "--before-index", &before])
         .await
