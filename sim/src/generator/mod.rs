@@ -134,7 +134,8 @@ impl Generator {
         if self.rng.u8(..10) < 3 {
             self.index += self.rng.u64(1..4);
         }
-        self.now += self.rng.i64(200_000_000..5_000_000_000) * self.pace;
+        let step = self.rng.i64(200_000_000..5_000_000_000);
+        self.now = self.now.saturating_add(step.saturating_mul(self.pace));
         if self.nodes.is_empty() && self.pending.is_empty() {
             for _ in 0..self.rng.usize(4..8) {
                 self.pending.push(Step::NodeRegister);

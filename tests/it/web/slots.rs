@@ -161,6 +161,11 @@ async fn same_markers(archive: &Archive, changes: &[Change]) -> (usize, i64) {
         (first + 1_234_567, last - 2_345_678),
         (first - SLOT_MS, last + SLOT_MS),
         (first + 5 * SLOT_MS + 17, first + 40 * SLOT_MS - 3),
+        // On slot boundaries: no changes at either end.
+        (
+            slot_start(first + 3 * SLOT_MS),
+            slot_start(last - 2 * SLOT_MS),
+        ),
     ] {
         for bucket_ms in [SLOT_MS, 4 * SLOT_MS, 32 * SLOT_MS] {
             for (lo, hi, after) in [
@@ -206,6 +211,11 @@ async fn same_markers(archive: &Archive, changes: &[Change]) -> (usize, i64) {
     }
     store.close().await;
     (slotted, hidden)
+}
+
+/// The start of the slot `at` (Unix ms) falls in.
+fn slot_start(at: i64) -> i64 {
+    at.div_euclid(SLOT_MS) * SLOT_MS
 }
 
 /// Raft indexes that cut the changes of a slot (of one lane, topic and
