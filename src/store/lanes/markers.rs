@@ -5,7 +5,8 @@
 //! time axis ([`Fit::bucket_ms`]), only the last (by time, then stream
 //! order) with the number of the others it stands for. The changes are
 //! grouped as the time index gives them, and each group's last is looked
-//! up by its time.
+//! up by its time; a window whose buckets are whole slots of 2^22 ms takes
+//! most of them already summed up per slot ([`super::slots`]).
 
 use super::slots::{self, whole_slots};
 use super::{Bounds, Fit, LaneWindow, bucket};
