@@ -2,10 +2,11 @@
 //! page's time axis as they arrive ([`Fitter`]). A bar shorter than one
 //! pixel would not be seen, so it is counted instead, once, in the time
 //! bucket ([`Grid`]) where it starts on its lane; past [`MAX_BARS`] bars
-//! the latest to start are counted too, whatever order they arrive in. Markers of one kind within a bucket of
-//! each other on a lane are drawn as one ([`thin_markers`]). So an answer
-//! stays small however long the window, and so does what is held while it
-//! is built: the bars drawn and one count per lane and bucket.
+//! the latest to start are counted too, whatever order they arrive in.
+//! Markers of one kind within a bucket of each other on a lane are drawn
+//! as one ([`thin_markers`]). So an answer stays small however long the
+//! window, and so does what is held while it is built: the bars drawn and
+//! one count per lane and bucket.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
