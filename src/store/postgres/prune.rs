@@ -16,13 +16,20 @@ use crate::store::records::PruneRecord;
 use crate::store::statement::{Placeholders, Statement};
 use crate::store::{StoreError, to_u64};
 
-/// The tables a prune deletes from besides [`PER_EVENT_TABLES`].
-const PRUNED: [&str; 5] = [
+/// The tables a prune deletes from or updates besides
+/// [`PER_EVENT_TABLES`]: the events, the keyframes and the summaries kept
+/// beside the events (`allocation_lives`, `event_minutes`, and
+/// `marker_slots` through its triggers). Ingest updates the summaries on
+/// every event, so they hold most of the dead rows a VACUUM frees.
+const PRUNED: [&str; 8] = [
     "event_log",
     "task_event_log",
     "keyframes",
     "keyframe_objects",
     "terminal_counts",
+    "allocation_lives",
+    "event_minutes",
+    "marker_slots",
 ];
 
 /// A prune that deleted at least this share of the events (by the
