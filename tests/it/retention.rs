@@ -538,11 +538,14 @@ async fn repeated_ingest_and_prune_cycles_do_not_grow_the_archive(backend: Backe
         .unwrap_or(10);
     let sizes = sizes_over_cycles(backend, cycles).await;
     eprintln!("{backend:?}: size without `names` after each cycle: {sizes:?}");
-    // From the fourth cycle on, about as much is pruned as is added. On
-    // PostgreSQL the prune's VACUUM must reach the summaries ingest updates
-    // on every event: without it, the tables grew 17-30% over ten cycles;
-    // with it, 11%, mostly in event_log's indexes.
-    let settled = sizes[3];
+    // From a third of the way through (the fourth cycle at the earliest),
+    // about as much is pruned as is added. On PostgreSQL the prune's
+    // VACUUM must reach the summaries ingest updates on every event:
+    // without it, the tables grew 17% over the last seven of ten cycles
+    // and 20% over the last eleven of sixteen; with it, 11% and 10%,
+    // mostly in event_log's indexes, whose emptied pages a later VACUUM
+    // recycles.
+    let settled = sizes[(sizes.len() / 3).max(3)];
     let last = sizes[sizes.len() - 1];
     assert!(
         last <= settled + settled * 3 / 20,
