@@ -1,17 +1,22 @@
 //! `nomad-chronicle compact`: compress the events an archive holds as plain
-//! JSON, in place.
+//! JSON, in place, and pack older events into blocks.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::archive::Cluster;
 use crate::config::DbUrl;
+use crate::store::block;
 use crate::store::compact::{self, Compacted};
 use crate::store::compress::Settings;
+use crate::store::pack::{self, PackSettings};
 use crate::store::{self, Store, backfill};
 
 /// Compress the events an archive holds as plain JSON (archives written
-/// before compression, and each topic's first events).
+/// before compression, and each topic's first events), and with
+/// --pack-older-than pack older events into blocks.
 ///
 /// For each topic of a cluster without a dictionary, one is trained on its
 /// newest events; then every plain event of a topic with a dictionary is
@@ -39,6 +44,22 @@ pub struct CompactArgs {
     #[arg(long)]
     pub vacuum: bool,
 
+    /// Also pack the events older than this (counted back from the
+    /// cluster's newest event, by Nomad's clock; e.g. 30d, or 0s for every
+    /// event) into blocks: the events of a stretch of the stream compressed
+    /// together, about a quarter of their size compressed one by one. A read
+    /// of one packed event decodes its whole block (1 MB of JSON), so keep
+    /// the history you query most outside them. Replay, serve and queries
+    /// read packed events as any other; the `events` view shows their JSON
+    /// as NULL. The rows shrink in place: add --vacuum on SQLite for the
+    /// file to shrink.
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    pub pack_older_than: Option<Duration>,
+
+    /// JSON bytes that close a block (tests make small blocks).
+    #[arg(long, hide = true, default_value_t = block::TARGET_BYTES)]
+    pub block_bytes: usize,
+
     /// Plain events a topic needs before a dictionary is trained for it.
     #[arg(long, hide = true, default_value_t = Settings::DEFAULT_TRAIN_AFTER)]
     pub train_after: u64,
@@ -50,6 +71,12 @@ pub async fn run(args: CompactArgs, db: &DbUrl) -> anyhow::Result<ExitCode> {
     store.close().await;
     result?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Parses `--pack-older-than`: a duration, zero allowed.
+fn parse_age(value: &str) -> Result<Duration, String> {
+    humantime::parse_duration(value)
+        .map_err(|e| format!("`{value}` is not a duration ({e}); use e.g. 30d, 12h or 0s"))
 }
 
 /// Compacts the clusters `args` names, then gives the space back.
@@ -79,12 +106,49 @@ async fn compact_all(store: &dyn Store, args: &CompactArgs) -> anyhow::Result<()
         bar.finish_and_clear();
         let done = done.with_context(|| format!("cannot compact cluster `{name}`"))?;
         log_report(&name, &done);
+        if let Some(age) = args.pack_older_than {
+            let settings = PackSettings {
+                hot_ms: (!age.is_zero())
+                    .then(|| i64::try_from(age.as_millis()).unwrap_or(i64::MAX)),
+                target_bytes: args.block_bytes,
+            };
+            pack_cluster(store, &cluster, settings).await?;
+        }
     }
     store
         .compactor()
         .reclaim(args.vacuum)
         .await
         .context("cannot give the freed space back")?;
+    Ok(())
+}
+
+/// Packs the cluster's older events into blocks.
+async fn pack_cluster(
+    store: &dyn Store,
+    cluster: &Cluster,
+    settings: PackSettings,
+) -> anyhow::Result<()> {
+    let name = &cluster.name;
+    let bar = backfill::progress(
+        0,
+        &format!("packing the older events of `{name}` into blocks"),
+    );
+    let report = {
+        let bar = bar.clone();
+        move |done: u64| bar.set_position(done)
+    };
+    let done = pack::run(store.packer(), cluster, settings, &report).await;
+    bar.finish_and_clear();
+    let done = done.with_context(|| format!("cannot pack the events of cluster `{name}`"))?;
+    tracing::info!(
+        cluster = %name,
+        blocks = done.blocks,
+        events = done.events,
+        json_mb = format!("{:.1}", done.raw_bytes as f64 / 1e6),
+        packed_mb = format!("{:.1}", done.stored_bytes as f64 / 1e6),
+        "Packed"
+    );
     Ok(())
 }
 

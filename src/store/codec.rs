@@ -61,7 +61,7 @@ impl Dictionary {
 }
 
 /// Why a stored value could not be read back.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum DecodeError {
     #[error("its dictionary `{0}` is not in the archive's `dictionaries` table")]
     MissingDictionary(i64),
@@ -73,6 +73,10 @@ pub enum DecodeError {
     Damaged(String),
     #[error("the decoded event is not UTF-8 text")]
     NotText,
+    #[error("its block `{0}` is not in the archive's `event_blocks` table")]
+    MissingBlock(i64),
+    #[error("its block does not hold it")]
+    NotInBlock,
 }
 
 /// Compresses events: one zstd context reused for a run of events.

@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 
+use super::blocks::{self, BlockSource, Loaded};
 use super::codec::{self, DecodeError, Dictionary};
 use super::records::EventRecord;
 use super::rows::to_u64;
@@ -82,14 +83,19 @@ impl Dictionaries {
         }
     }
 
-    /// An event read back, its stored value decoded; an error naming the
-    /// event when it cannot be.
+    /// An event read back, its stored value decoded (from its block, in
+    /// `blocks`, when it was packed into one); an error naming the event
+    /// when it cannot be.
     pub fn decode(
         &self,
         cluster: &str,
         mut record: EventRecord,
+        blocks: &Loaded,
     ) -> Result<ArchivedEvent, StoreError> {
-        let raw = self.text(std::mem::take(&mut record.event), record.dictionary_id);
+        let raw = match record.block_id {
+            Some(id) => blocks.event(id, record.raft_index, record.position),
+            None => self.text(std::mem::take(&mut record.event), record.dictionary_id),
+        };
         match raw {
             Ok(raw) => Ok(record.into_event(raw)),
             Err(reason) => Err(StoreError::Undecodable(Box::new(UnreadableEvent {
@@ -112,6 +118,8 @@ pub trait Source: Sync {
     async fn read(&self, ids: &[i64]) -> Result<Vec<(i64, Vec<u8>)>, StoreError>;
     /// The ids of a cluster's dictionaries.
     async fn ids(&self, cluster_id: i64) -> Result<Vec<i64>, StoreError>;
+    /// Where the store's blocks of older events are read from.
+    fn block_source(&self) -> &dyn BlockSource;
 }
 
 /// Loads the dictionaries among `ids` not loaded yet.
@@ -136,16 +144,17 @@ pub async fn load_cluster(source: &dyn Source, cluster: &Cluster) -> Result<(), 
     load(source, ids.into_iter().map(Some)).await
 }
 
-/// `records` decoded, their dictionaries loaded first.
+/// `records` decoded, their dictionaries and blocks loaded first.
 pub async fn decode_all(
     source: &dyn Source,
     cluster: &Cluster,
     records: Vec<EventRecord>,
 ) -> Result<Vec<ArchivedEvent>, StoreError> {
     load(source, records.iter().map(|r| r.dictionary_id)).await?;
+    let blocks = blocks::load(source.block_source(), records.iter().map(|r| r.block_id)).await?;
     let dictionaries = source.dictionaries();
     records
         .into_iter()
-        .map(|r| dictionaries.decode(&cluster.name, r))
+        .map(|r| dictionaries.decode(&cluster.name, r, &blocks))
         .collect()
 }

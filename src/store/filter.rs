@@ -20,7 +20,7 @@ pub(super) fn event_columns(event_column: &str) -> String {
         "e.raft_index, e.position, e.topic, k.name AS key, e.namespace, e.received_at, \
          COALESCE(e.event_at, e.received_at) AS event_at, \
          COALESCE(e.time_source, 'received') AS time_source, {event_column} AS event, \
-         e.dictionary_id"
+         e.dictionary_id, e.block_id"
     )
 }
 
@@ -234,7 +234,7 @@ mod tests {
             "SELECT e.raft_index, e.position, e.topic, k.name AS key, e.namespace, e.received_at, \
              COALESCE(e.event_at, e.received_at) AS event_at, \
              COALESCE(e.time_source, 'received') AS time_source, \
-             event::text AS event, e.dictionary_id FROM event_log AS e JOIN names AS k ON k.id = e.key_ref \
+             event::text AS event, e.dictionary_id, e.block_id FROM event_log AS e JOIN names AS k ON k.id = e.key_ref \
              WHERE cluster_id = $1 AND raft_index >= $2 AND raft_index <= $3 AND namespace IN ($4, '') \
              AND topic IN ($5, $6) AND job_ref = (SELECT id FROM names WHERE name = $7) \
              ORDER BY raft_index ASC, position ASC LIMIT $8"

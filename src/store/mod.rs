@@ -7,6 +7,8 @@
 
 mod ahead;
 pub(crate) mod backfill;
+pub mod block;
+mod blocks;
 pub mod codec;
 pub mod compact;
 pub mod compress;
@@ -26,6 +28,7 @@ mod marker_changes;
 mod minutes;
 pub mod moment;
 mod names;
+pub mod pack;
 mod params;
 mod postgres;
 pub mod prune;
@@ -381,6 +384,9 @@ pub trait Store: Send + Sync {
 
     /// Compressing the archive's plain events in place ([`compact`]).
     fn compactor(&self) -> &dyn compact::Compact;
+
+    /// Packing older events into blocks ([`pack`]).
+    fn packer(&self) -> &dyn pack::Pack;
 
     /// How the writers this store hands out from now on compress events
     /// (`compact` and tests train on fewer events than the default).

@@ -4,14 +4,17 @@
 //! terminal allocations shown, when that is earlier). Written once for both
 //! backends; each streams the rows ([`super::Store::moment_objects`]).
 
-use super::dictionaries::Dictionaries;
+use futures_util::stream::{BoxStream, Stream, StreamExt};
+
+use super::blocks::{self, Loaded, ROWS_PER_LOAD};
+use super::dictionaries::{Dictionaries, Source};
 use super::filter::event_columns;
 use super::keyframe::{self, Keyframe, OBJECT_TOPICS, Params, Run};
 use super::records::EventRecord;
 use super::statement::{Bind, Placeholders, Statement};
 use super::terminal_counts;
 use super::{StoreError, to_i64, to_u64};
-use crate::archive::{ArchivedEvent, RefColumn};
+use crate::archive::{ArchivedEvent, Cluster, RefColumn};
 use crate::nomad::stamps::Presence;
 
 /// The moment asked for.
@@ -103,20 +106,52 @@ impl MomentRecord {
         self.event.dictionary_id
     }
 
-    /// The object, its event decoded with `dictionaries`.
+    /// The object, its event decoded with `dictionaries` or from its block
+    /// in `blocks`.
     pub fn decode(
         self,
         cluster: &str,
         dictionaries: &Dictionaries,
+        blocks: &Loaded,
     ) -> Result<MomentObject, StoreError> {
         Ok(MomentObject {
-            event: dictionaries.decode(cluster, self.event)?,
+            event: dictionaries.decode(cluster, self.event, blocks)?,
             presence: self
                 .presence
                 .and_then(|code| Presence::from_code(code.into())),
             event_at: self.described_at,
         })
     }
+}
+
+/// Decodes the rows of [`objects`] as they stream, [`ROWS_PER_LOAD`] at a
+/// time: the blocks a group's rows name are loaded (on another connection
+/// of the pool, the stream holding one) before the group is decoded. The
+/// cluster's dictionaries are loaded before the stream starts.
+pub fn decode_rows<'a>(
+    rows: impl Stream<Item = Result<MomentRecord, sqlx::Error>> + Send + 'a,
+    store: &'a dyn Source,
+    cluster: &'a Cluster,
+) -> BoxStream<'a, Result<MomentObject, StoreError>> {
+    rows.chunks(ROWS_PER_LOAD)
+        .then(move |group| async move {
+            let group = match group.into_iter().collect::<Result<Vec<_>, _>>() {
+                Ok(group) => group,
+                Err(e) => return vec![Err(StoreError::from(e))],
+            };
+            let ids = group.iter().map(|r| r.event.block_id);
+            let loaded = match blocks::load(store.block_source(), ids).await {
+                Ok(loaded) => loaded,
+                Err(e) => return vec![Err(e)],
+            };
+            let dictionaries = store.dictionaries();
+            group
+                .into_iter()
+                .map(|r| r.decode(&cluster.name, dictionaries, &loaded))
+                .collect()
+        })
+        .flat_map(futures_util::stream::iter)
+        .boxed()
 }
 
 /// Resolves `query`: the moment's index and time, its keyframe, and the

@@ -156,6 +156,8 @@ pub(super) async fn apply(
             let deleted = run
                 .execute(delete_events(cluster_id, keyframe, (from, below), style))
                 .await?;
+            run.execute(delete_blocks(cluster_id, (from, below), style))
+                .await?;
             run.execute(lives::after_prune(cluster_id, below, style))
                 .await?;
             run.execute(count(prune, deleted, style)).await?;
@@ -322,6 +324,20 @@ fn delete_task_events(
         "DELETE FROM task_event_log WHERE cluster_id = {c} AND first_seen_index < {hi} \
          AND alloc_ref IN (SELECT key_ref FROM event_log WHERE cluster_id = {c} \
            AND topic = 'Allocation' AND raft_index >= {lo} AND raft_index < {hi})"
+    ))
+}
+
+/// Deletes the blocks (migration 0032) reaching into `[from, below)` that
+/// no event is packed in any more; run after the events. A block some of
+/// whose events the keyframe keeps stays whole.
+fn delete_blocks(cluster_id: i64, (from, below): (u64, u64), style: Placeholders) -> Statement {
+    let mut p = Params::new(style);
+    let (c, lo, hi) = (p.int(cluster_id), p.int(to_i64(from)), p.int(to_i64(below)));
+    p.statement(format!(
+        "DELETE FROM event_blocks WHERE cluster_id = {c} AND last_index >= {lo} \
+           AND first_index < {hi} AND NOT EXISTS (SELECT 1 FROM event_log AS e \
+             WHERE e.cluster_id = {c} AND e.raft_index >= event_blocks.first_index \
+               AND e.raft_index <= event_blocks.last_index AND e.block_id = event_blocks.id)"
     ))
 }
 

@@ -17,7 +17,7 @@ use crate::nomad::ClusterIdentity;
 #[derive(Debug, sqlx::FromRow)]
 pub struct EventRecord {
     pub raft_index: i64,
-    position: i32,
+    pub position: i32,
     pub topic: String,
     pub key: String,
     namespace: String,
@@ -25,10 +25,14 @@ pub struct EventRecord {
     /// Nomad's time, or the receipt time for a row not dated yet.
     event_at: i64,
     time_source: Option<String>,
-    /// The event's JSON (`dictionary_id` NULL) or its zstd frame.
+    /// The event's JSON (`dictionary_id` NULL), its zstd frame, or nothing
+    /// (`block_id` set).
     pub event: Vec<u8>,
     /// The dictionary the frame was compressed with; NULL for plain JSON.
     pub dictionary_id: Option<i64>,
+    /// The block the event was packed into (migration 0032; `event` is
+    /// then empty), if any.
+    pub block_id: Option<i64>,
 }
 
 impl EventRecord {

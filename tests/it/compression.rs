@@ -20,7 +20,7 @@ const TRAIN_AFTER: u64 = 200;
 
 /// Compresses as `ingest --first-train-after 200 --train-after 200` does:
 /// one dictionary per topic, after 200 events.
-fn training_early() -> Settings {
+pub(crate) fn training_early() -> Settings {
     Settings {
         first_train_after: TRAIN_AFTER,
         train_after: TRAIN_AFTER,
@@ -35,7 +35,7 @@ fn training_early() -> Settings {
 /// dictionaries trained beside the writer) until the SQL count of the wait
 /// reaches its minimum, so that the parts after it are compressed whatever
 /// the machine's speed. Returns the frames.
-async fn archived(
+pub(crate) async fn archived(
     archive: &Archive,
     seed: u64,
     events: usize,
@@ -72,17 +72,17 @@ async fn archived(
 }
 
 /// Waits for the dictionaries of the Allocation and Evaluation topics.
-const TWO_DICTIONARIES: (&str, i64) = ("SELECT COUNT(*) FROM dictionaries", 2);
+pub(crate) const TWO_DICTIONARIES: (&str, i64) = ("SELECT COUNT(*) FROM dictionaries", 2);
 
 /// Waits for the first dictionary (Allocation's).
 const A_DICTIONARY: (&str, i64) = ("SELECT COUNT(*) FROM dictionaries", 1);
 
-fn lines(frames: &[SimFrame]) -> Vec<String> {
+pub(crate) fn lines(frames: &[SimFrame]) -> Vec<String> {
     frames.iter().map(SimFrame::to_line).collect()
 }
 
 /// One value read from the archive with SQL.
-async fn value<T>(archive: &Archive, sql: &str) -> T
+pub(crate) async fn value<T>(archive: &Archive, sql: &str) -> T
 where
     T: Send + Unpin + for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
     T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
@@ -110,7 +110,7 @@ where
     }
 }
 
-async fn scalar(archive: &Archive, sql: &str) -> i64 {
+pub(crate) async fn scalar(archive: &Archive, sql: &str) -> i64 {
     value(archive, sql).await
 }
 
@@ -126,7 +126,7 @@ async fn compressed(archive: &Archive) -> (i64, i64) {
 }
 
 /// The bytes the events' values take as stored.
-async fn stored_bytes(archive: &Archive) -> i64 {
+pub(crate) async fn stored_bytes(archive: &Archive) -> i64 {
     let sql = match archive.backend {
         Backend::Sqlite => {
             "SELECT CAST(SUM(length(CAST(event AS BLOB))) AS INTEGER) FROM event_log"
@@ -140,7 +140,7 @@ async fn stored_bytes(archive: &Archive) -> i64 {
 }
 
 /// What the query commands answer about a history.
-async fn answers(archive: &Archive, history: &[SimFrame]) -> Vec<String> {
+pub(crate) async fn answers(archive: &Archive, history: &[SimFrame]) -> Vec<String> {
     let events = || history.iter().flat_map(|f| &f.events);
     let first = |topic: &str| {
         events()
@@ -214,7 +214,7 @@ async fn a_compressed_archive_replays_byte_for_byte_and_answers_as_a_plain_one(b
 
 /// The frames `serve` streams from index 0 in every namespace, heartbeats
 /// left out, until `count` have come.
-async fn served(archive: &Archive, count: usize) -> Vec<String> {
+pub(crate) async fn served(archive: &Archive, count: usize) -> Vec<String> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

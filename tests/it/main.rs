@@ -4,6 +4,7 @@
 //! by row.
 
 mod architecture;
+mod blocks;
 mod checkpoint;
 mod cli_help;
 mod common;

@@ -20,7 +20,7 @@ impl Compact for PgStore {
     async fn plain_counts(&self, cluster_id: i64) -> Result<Vec<(String, i64)>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT topic, COUNT(*) FROM event_log \
-             WHERE cluster_id = $1 AND dictionary_id IS NULL GROUP BY topic ORDER BY topic",
+             WHERE cluster_id = $1 AND dictionary_id IS NULL AND block_id IS NULL GROUP BY topic ORDER BY topic",
         )
         .bind(cluster_id)
         .fetch_all(&self.pool)
@@ -35,7 +35,7 @@ impl Compact for PgStore {
     ) -> Result<Samples, StoreError> {
         let rows: Vec<(i64, String)> = sqlx::query_as(
             "SELECT raft_index, event::text FROM event_log \
-             WHERE cluster_id = $1 AND topic = $2 AND dictionary_id IS NULL \
+             WHERE cluster_id = $1 AND topic = $2 AND dictionary_id IS NULL AND block_id IS NULL \
              ORDER BY raft_index DESC, position DESC LIMIT $3",
         )
         .bind(cluster_id)
@@ -58,7 +58,7 @@ impl Compact for PgStore {
         Ok(sqlx::query_as(
             "SELECT raft_index, position, topic, namespace, key_ref, event::text AS event \
              FROM event_log \
-             WHERE cluster_id = $1 AND (raft_index, position) > ($2, $3) AND dictionary_id IS NULL \
+             WHERE cluster_id = $1 AND (raft_index, position) > ($2, $3) AND dictionary_id IS NULL AND block_id IS NULL \
              ORDER BY raft_index, position LIMIT $4",
         )
         .bind(cluster_id)
@@ -78,7 +78,7 @@ impl Compact for PgStore {
              FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bytea[], \
                $7::bigint[]) AS u (i, t, n, k, z, d) \
              WHERE e.cluster_id = $1 AND e.raft_index = u.i AND e.topic = u.t \
-             AND e.namespace = u.n AND e.key_ref = u.k AND e.dictionary_id IS NULL",
+             AND e.namespace = u.n AND e.key_ref = u.k AND e.dictionary_id IS NULL AND e.block_id IS NULL",
         )
         .bind(cluster_id)
         .bind(column(rows, |r| r.raft_index))

@@ -84,13 +84,13 @@ pub(super) fn objects<'a>(
         Ok(select) => select,
         Err(e) => return futures_util::stream::once(async { Err(e) }).boxed(),
     };
-    let dictionaries = &store.dictionaries;
     futures_util::stream::once(async move {
         dictionaries::load_cluster(store, cluster).await?;
-        Ok::<_, StoreError>(select.fetch(&store.pool).map(move |row| {
-            row.map_err(StoreError::from)
-                .and_then(|row| row.decode(&cluster.name, dictionaries))
-        }))
+        Ok::<_, StoreError>(moment::decode_rows(
+            select.fetch(&store.pool),
+            store,
+            cluster,
+        ))
     })
     .try_flatten()
     .boxed()

@@ -16,6 +16,7 @@ use sqlx::query::{Query, QueryAs, QueryScalar};
 use sqlx::{Arguments, AssertSqlSafe, FromRow, PgPool, Postgres};
 
 use super::StoreError;
+use super::blocks::{BlockSource, Blocks};
 use super::dictionaries::{Dictionaries, Source};
 use super::statement::{Bind, Placeholders, Statement};
 
@@ -30,6 +31,7 @@ mod lease;
 mod ledger;
 mod lists;
 pub(super) mod open;
+mod pack;
 mod prune;
 mod reads;
 mod reconstruction;
@@ -39,8 +41,9 @@ mod status;
 const STYLE: Placeholders = Placeholders::Numbered;
 
 /// How PostgreSQL reads a stored event as bytes: a plain row's JSON exactly
-/// as stored (`json` keeps its text), or a compressed row's zstd frame.
-const EVENT: &str = "COALESCE(convert_to(e.event::text, 'UTF8'), e.event_zstd)";
+/// as stored (`json` keeps its text), a compressed row's zstd frame, or
+/// nothing for a row packed into a block (migration 0032).
+const EVENT: &str = "COALESCE(convert_to(e.event::text, 'UTF8'), e.event_zstd, '\\x'::bytea)";
 
 /// The PostgreSQL implementation of [`Store`](super::Store).
 pub struct PgStore {
@@ -52,6 +55,8 @@ pub struct PgStore {
     url: String,
     /// The dictionaries of compressed events, loaded as events name them.
     dictionaries: Dictionaries,
+    /// The blocks of older events, loaded as reads name them.
+    blocks: Blocks,
     /// How new writers compress ([`super::Store::set_compression`]).
     compression: std::sync::Mutex<super::compress::Settings>,
 }
@@ -69,6 +74,10 @@ impl Source for PgStore {
         &self.dictionaries
     }
 
+    fn block_source(&self) -> &dyn BlockSource {
+        self
+    }
+
     async fn read(&self, ids: &[i64]) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
         Ok(
             sqlx::query_as("SELECT id, bytes FROM dictionaries WHERE id = ANY($1)")
@@ -82,6 +91,22 @@ impl Source for PgStore {
         Ok(
             sqlx::query_scalar("SELECT id FROM dictionaries WHERE cluster_id = $1")
                 .bind(cluster_id)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+}
+
+#[async_trait::async_trait]
+impl BlockSource for PgStore {
+    fn blocks(&self) -> &Blocks {
+        &self.blocks
+    }
+
+    async fn read_blocks(&self, ids: &[i64]) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT id, bytes FROM event_blocks WHERE id = ANY($1)")
+                .bind(ids)
                 .fetch_all(&self.pool)
                 .await?,
         )

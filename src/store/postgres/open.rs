@@ -141,6 +141,7 @@ impl PgStore {
             options,
             url,
             dictionaries: Default::default(),
+            blocks: Default::default(),
             compression: Default::default(),
         }
     }

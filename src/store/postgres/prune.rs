@@ -21,8 +21,9 @@ use crate::store::{StoreError, to_u64};
 /// beside the events (`allocation_lives`, `event_minutes`, and
 /// `marker_slots` through its triggers). Ingest updates the summaries on
 /// every event, so they hold most of the dead rows a VACUUM frees.
-const PRUNED: [&str; 8] = [
+const PRUNED: [&str; 9] = [
     "event_log",
+    "event_blocks",
     "task_event_log",
     "keyframes",
     "keyframe_objects",

@@ -233,6 +233,10 @@ impl Store for PgStore {
         self
     }
 
+    fn packer(&self) -> &dyn crate::store::pack::Pack {
+        self
+    }
+
     fn set_compression(&self, settings: crate::store::compress::Settings) {
         *self.compression.lock().unwrap_or_else(|e| e.into_inner()) = settings;
     }

@@ -16,7 +16,7 @@ impl Compact for SqliteStore {
     async fn plain_counts(&self, cluster_id: i64) -> Result<Vec<(String, i64)>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT topic, COUNT(*) FROM event_log \
-             WHERE cluster_id = ? AND dictionary_id IS NULL GROUP BY topic ORDER BY topic",
+             WHERE cluster_id = ? AND dictionary_id IS NULL AND block_id IS NULL GROUP BY topic ORDER BY topic",
         )
         .bind(cluster_id)
         .fetch_all(&self.pool)
@@ -31,7 +31,7 @@ impl Compact for SqliteStore {
     ) -> Result<Samples, StoreError> {
         let rows: Vec<(i64, String)> = sqlx::query_as(
             "SELECT raft_index, event FROM event_log INDEXED BY event_log_stream_order \
-             WHERE cluster_id = ? AND topic = ? AND dictionary_id IS NULL \
+             WHERE cluster_id = ? AND topic = ? AND dictionary_id IS NULL AND block_id IS NULL \
              ORDER BY raft_index DESC, position DESC LIMIT ?",
         )
         .bind(cluster_id)
@@ -54,7 +54,7 @@ impl Compact for SqliteStore {
         Ok(sqlx::query_as(
             "SELECT raft_index, position, topic, namespace, key_ref, event \
              FROM event_log INDEXED BY event_log_stream_order \
-             WHERE cluster_id = ? AND (raft_index, position) > (?, ?) AND dictionary_id IS NULL \
+             WHERE cluster_id = ? AND (raft_index, position) > (?, ?) AND dictionary_id IS NULL AND block_id IS NULL \
              ORDER BY raft_index, position LIMIT ?",
         )
         .bind(cluster_id)
@@ -71,7 +71,7 @@ impl Compact for SqliteStore {
             sqlx::query(
                 "UPDATE event_log SET event = ?, dictionary_id = ? \
                  WHERE cluster_id = ? AND raft_index = ? AND topic = ? AND namespace = ? \
-                 AND key_ref = ? AND dictionary_id IS NULL",
+                 AND key_ref = ? AND dictionary_id IS NULL AND block_id IS NULL",
             )
             .bind(&row.bytes)
             .bind(row.dictionary_id)

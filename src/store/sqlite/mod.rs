@@ -14,6 +14,7 @@ use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Arguments, AssertSqlSafe, FromRow, Sqlite, SqlitePool};
 
 use super::StoreError;
+use super::blocks::{BlockSource, Blocks};
 use super::dictionaries::{Dictionaries, Source};
 use super::statement::{Bind, Placeholders, Statement};
 
@@ -29,6 +30,7 @@ mod lease;
 mod ledger;
 mod lists;
 pub(super) mod open;
+mod pack;
 mod prune;
 mod reads;
 mod reconstruction;
@@ -49,6 +51,8 @@ pub struct SqliteStore {
     in_memory: bool,
     /// The dictionaries of compressed events, loaded as events name them.
     dictionaries: Dictionaries,
+    /// The blocks of older events, loaded as reads name them.
+    blocks: Blocks,
     /// How new writers compress ([`super::Store::set_compression`]).
     compression: std::sync::Mutex<super::compress::Settings>,
 }
@@ -64,6 +68,10 @@ impl SqliteStore {
 impl Source for SqliteStore {
     fn dictionaries(&self) -> &Dictionaries {
         &self.dictionaries
+    }
+
+    fn block_source(&self) -> &dyn BlockSource {
+        self
     }
 
     async fn read(&self, ids: &[i64]) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
@@ -83,6 +91,23 @@ impl Source for SqliteStore {
                 .fetch_all(&self.pool)
                 .await?,
         )
+    }
+}
+
+#[async_trait::async_trait]
+impl BlockSource for SqliteStore {
+    fn blocks(&self) -> &Blocks {
+        &self.blocks
+    }
+
+    async fn read_blocks(&self, ids: &[i64]) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        let list = serde_json::to_string(ids).unwrap_or_default();
+        Ok(sqlx::query_as(
+            "SELECT id, bytes FROM event_blocks WHERE id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(list)
+        .fetch_all(&self.pool)
+        .await?)
     }
 }
 

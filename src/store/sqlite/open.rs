@@ -169,6 +169,7 @@ impl SqliteStore {
             url: display.to_owned(),
             in_memory: matches!(url, DbUrl::SqliteMemory),
             dictionaries: Default::default(),
+            blocks: Default::default(),
             compression: Default::default(),
         }
     }

@@ -237,6 +237,10 @@ impl Store for SqliteStore {
         self
     }
 
+    fn packer(&self) -> &dyn crate::store::pack::Pack {
+        self
+    }
+
     fn set_compression(&self, settings: crate::store::compress::Settings) {
         *self.compression.lock().unwrap_or_else(|e| e.into_inner()) = settings;
     }

@@ -1,0 +1,240 @@
+//! Packing older events into blocks (`nomad-chronicle compact --blocks`,
+//! migration 0032): the cluster's events before its hot window, in stream
+//! order, are read back (whether stored plain or compressed alone),
+//! cut into blocks of about [`block::TARGET_BYTES`] of JSON, and each
+//! block is written with its events marked as packed into it, in a
+//! transaction of its own. Every block is checked to give back each of its
+//! events byte for byte before it is written. Events still waiting for
+//! their time are left alone, as is everything inside the hot window, which
+//! keeps a frame per event for the reads of recent history.
+//!
+//! Each backend ([`Pack`]) reads and writes the rows; [`run`] drives it.
+
+use async_trait::async_trait;
+
+use super::StoreError;
+use super::block::{self, Block, Packed};
+use super::dictionaries::{self, Source};
+use super::records::EventRecord;
+use crate::archive::{ArchivedEvent, Cluster};
+
+/// Events read per statement while filling a block.
+pub const READ_ROWS: i64 = 512;
+
+/// A block ready to be written.
+#[derive(Debug)]
+pub struct NewBlock {
+    pub first_index: i64,
+    pub last_index: i64,
+    /// `(raft_index, position)` of its events, in stream order.
+    pub keys: Vec<(i64, i32)>,
+    /// The zstd frame.
+    pub bytes: Vec<u8>,
+}
+
+/// What a backend does to pack events.
+#[async_trait]
+pub trait Pack: Sync {
+    /// Where the events read back are decoded.
+    fn source(&self) -> &dyn Source;
+    /// The newest time of the cluster's events, by Nomad's clock.
+    async fn newest_at(&self, cluster_id: i64) -> Result<Option<i64>, StoreError>;
+    /// The first raft index dated at or after `at`.
+    async fn first_index_at(&self, cluster_id: i64, at: i64) -> Result<Option<i64>, StoreError>;
+    /// Up to [`READ_ROWS`] events after `after`, below raft index `below`,
+    /// dated and not packed yet, in stream order.
+    async fn unpacked(
+        &self,
+        cluster_id: i64,
+        after: (i64, i32),
+        below: i64,
+    ) -> Result<Vec<EventRecord>, StoreError>;
+    /// Writes `block` and marks the events it holds (those still unpacked)
+    /// as packed into it, in one transaction; returns how many it marked.
+    async fn store_block(&self, cluster_id: i64, block: &NewBlock) -> Result<u64, StoreError>;
+}
+
+/// What packing did to a cluster.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct PackReport {
+    pub blocks: u64,
+    pub events: u64,
+    /// The JSON bytes of the events packed, and the bytes of their blocks.
+    pub raw_bytes: u64,
+    pub stored_bytes: u64,
+}
+
+/// What to pack, and into what.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PackSettings {
+    /// Events newer than the cluster's newest by at most this are left
+    /// alone; `None` packs every event.
+    pub hot_ms: Option<i64>,
+    /// JSON bytes that close a block ([`block::TARGET_BYTES`]; tests make
+    /// smaller blocks).
+    pub target_bytes: usize,
+}
+
+/// Packs the cluster's events as `settings` say; `progress` hears the
+/// events packed.
+pub async fn run(
+    db: &dyn Pack,
+    cluster: &Cluster,
+    settings: PackSettings,
+    progress: &(dyn Fn(u64) + Send + Sync),
+) -> Result<PackReport, StoreError> {
+    let mut report = PackReport::default();
+    let target = settings.target_bytes.max(1);
+    let Some(below) = hot_start(db, cluster, settings.hot_ms).await? else {
+        return Ok(report);
+    };
+    let mut after = (i64::MIN, i32::MIN);
+    let mut pending: Vec<ArchivedEvent> = Vec::new();
+    let mut exhausted = false;
+    loop {
+        while !exhausted && !full(&pending, target) {
+            let records = db.unpacked(cluster.id, after, below).await?;
+            exhausted = records.len() < READ_ROWS as usize;
+            if let Some(last) = records.last() {
+                after = (last.raft_index, last.position);
+            }
+            pending.extend(dictionaries::decode_all(db.source(), cluster, records).await?);
+        }
+        let take = block_length(&pending, target);
+        if take == 0 {
+            return Ok(report);
+        }
+        let events: Vec<ArchivedEvent> = pending.drain(..take).collect();
+        let (block, raw) = tokio::task::spawn_blocking(move || build(&events))
+            .await
+            .map_err(|e| packing_failed(e.to_string()))?
+            .map_err(packing_failed)?;
+        db.store_block(cluster.id, &block).await?;
+        report.blocks += 1;
+        report.events += block.keys.len() as u64;
+        report.raw_bytes += raw;
+        report.stored_bytes += block.bytes.len() as u64;
+        progress(report.events);
+    }
+}
+
+/// The raft index the hot window starts at: events below it are packed.
+/// `None` when the cluster has no dated event.
+async fn hot_start(
+    db: &dyn Pack,
+    cluster: &Cluster,
+    hot_ms: Option<i64>,
+) -> Result<Option<i64>, StoreError> {
+    let Some(hot_ms) = hot_ms else {
+        return Ok(Some(i64::MAX));
+    };
+    let Some(newest) = db.newest_at(cluster.id).await? else {
+        return Ok(None);
+    };
+    db.first_index_at(cluster.id, newest.saturating_sub(hot_ms))
+        .await
+}
+
+/// Whether `pending` holds a whole block.
+fn full(pending: &[ArchivedEvent], target: usize) -> bool {
+    block_length(pending, target) < pending.len()
+}
+
+/// How many of the first events of `pending` make the next block: up to
+/// `target` bytes of JSON (at least one event) and [`block::MAX_EVENTS`]
+/// events.
+fn block_length(pending: &[ArchivedEvent], target: usize) -> usize {
+    let mut bytes = 0;
+    let mut n = 0;
+    for event in pending.iter().take(block::MAX_EVENTS) {
+        if n > 0 && bytes >= target {
+            break;
+        }
+        bytes += event.raw.len();
+        n += 1;
+    }
+    n
+}
+
+/// The block of `events`, checked to give each back byte for byte, and
+/// their JSON bytes.
+fn build(events: &[ArchivedEvent]) -> Result<(NewBlock, u64), String> {
+    let list: Vec<Packed<'_>> = events
+        .iter()
+        .map(|e| Packed {
+            raft_index: crate::store::to_i64(e.index),
+            position: i32::try_from(e.position).unwrap_or(i32::MAX),
+            json: e.raw.as_bytes(),
+        })
+        .collect();
+    let bytes = block::pack(&list)?;
+    let decoded = Block::unpack(&bytes).map_err(|e| e.to_string())?;
+    for e in &list {
+        let back = decoded
+            .event(e.raft_index, e.position)
+            .map_err(|e| e.to_string())?;
+        if back.as_bytes() != e.json {
+            return Err(format!(
+                "the event at index {} did not read back",
+                e.raft_index
+            ));
+        }
+    }
+    let raw = list.iter().map(|e| e.json.len() as u64).sum();
+    let block = NewBlock {
+        first_index: list.first().map_or(0, |e| e.raft_index),
+        last_index: list.last().map_or(0, |e| e.raft_index),
+        keys: list.iter().map(|e| (e.raft_index, e.position)).collect(),
+        bytes,
+    };
+    Ok((block, raw))
+}
+
+fn packing_failed(detail: String) -> StoreError {
+    StoreError::Query(sqlx::Error::Protocol(format!(
+        "a block could not be built: {detail}"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::TimeSource;
+
+    fn event(index: u64, bytes: usize) -> ArchivedEvent {
+        ArchivedEvent {
+            index,
+            position: 0,
+            topic: "Job".into(),
+            key: "web".into(),
+            namespace: "default".into(),
+            received_at: 0,
+            time: 0,
+            time_source: TimeSource::Nomad,
+            raw: "x".repeat(bytes),
+        }
+    }
+
+    #[test]
+    fn a_block_closes_at_its_target_bytes_or_its_most_events() {
+        let target = 1_000;
+        let big: Vec<_> = (0..5).map(|i| event(i, target / 2)).collect();
+        assert_eq!(block_length(&big, target), 2);
+        assert!(full(&big, target));
+        let huge = vec![event(1, target * 3), event(2, 10)];
+        assert_eq!(block_length(&huge, target), 1);
+        let small: Vec<_> = (0..5_000).map(|i| event(i, 0)).collect();
+        assert_eq!(block_length(&small, target), block::MAX_EVENTS);
+        assert!(!full(&small[..100], target));
+        assert_eq!(block_length(&[], target), 0);
+    }
+
+    #[test]
+    fn a_built_block_names_its_first_and_last_index() {
+        let events: Vec<_> = (7..10).map(|i| event(i, 20)).collect();
+        let (block, raw) = build(&events).expect("build");
+        assert_eq!((block.first_index, block.last_index), (7, 9));
+        assert_eq!(block.keys, vec![(7, 0), (8, 0), (9, 0)]);
+        assert_eq!(raw, 60);
+    }
+}

@@ -1,0 +1,93 @@
+//! Packing older events into blocks on PostgreSQL ([`Pack`]): events read
+//! in stream order, each block written with its events marked in one
+//! transaction.
+
+use async_trait::async_trait;
+
+use super::{EVENT, PgStore};
+use crate::store::StoreError;
+use crate::store::dictionaries::Source;
+use crate::store::filter::event_columns;
+use crate::store::pack::{NewBlock, Pack, READ_ROWS};
+use crate::store::records::EventRecord;
+
+#[async_trait]
+impl Pack for PgStore {
+    fn source(&self) -> &dyn Source {
+        self
+    }
+
+    async fn newest_at(&self, cluster_id: i64) -> Result<Option<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT MAX(event_at) FROM event_log WHERE cluster_id = $1")
+                .bind(cluster_id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn first_index_at(&self, cluster_id: i64, at: i64) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(raft_index) FROM event_log WHERE cluster_id = $1 AND event_at >= $2",
+        )
+        .bind(cluster_id)
+        .bind(at)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn unpacked(
+        &self,
+        cluster_id: i64,
+        after: (i64, i32),
+        below: i64,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM event_log AS e JOIN names AS k ON k.id = e.key_ref \
+             WHERE e.cluster_id = $1 AND (e.raft_index, e.position) > ($2, $3) \
+               AND e.raft_index < $4 AND e.block_id IS NULL AND e.event_at IS NOT NULL \
+             ORDER BY e.raft_index, e.position LIMIT $5",
+            event_columns(EVENT)
+        );
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(cluster_id)
+            .bind(after.0)
+            .bind(after.1)
+            .bind(below)
+            .bind(READ_ROWS)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn store_block(&self, cluster_id: i64, block: &NewBlock) -> Result<u64, StoreError> {
+        let (indexes, positions): (Vec<i64>, Vec<i32>) = block.keys.iter().copied().unzip();
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO event_blocks (cluster_id, first_index, last_index, events, bytes) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(cluster_id)
+        .bind(block.first_index)
+        .bind(block.last_index)
+        .bind(i32::try_from(block.keys.len()).unwrap_or(i32::MAX))
+        .bind(&block.bytes)
+        .fetch_one(&mut *tx)
+        .await?;
+        let marked = sqlx::query(
+            "UPDATE event_log AS e SET event = NULL, event_zstd = NULL, dictionary_id = NULL, \
+               block_id = $1 \
+             FROM unnest($3::bigint[], $4::int[]) AS u (i, p) \
+             WHERE e.cluster_id = $2 AND e.raft_index = u.i AND e.position = u.p \
+               AND e.block_id IS NULL",
+        )
+        .bind(id)
+        .bind(cluster_id)
+        .bind(indexes)
+        .bind(positions)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(marked)
+    }
+}

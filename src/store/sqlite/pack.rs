@@ -1,0 +1,93 @@
+//! Packing older events into blocks on SQLite ([`Pack`]): events read in
+//! stream order, each block written with its events marked in a
+//! transaction that takes the write lock from its start.
+
+use async_trait::async_trait;
+use sqlx::Connection;
+
+use super::{EVENT, SqliteStore};
+use crate::store::StoreError;
+use crate::store::dictionaries::Source;
+use crate::store::filter::event_columns;
+use crate::store::pack::{NewBlock, Pack, READ_ROWS};
+use crate::store::records::EventRecord;
+
+#[async_trait]
+impl Pack for SqliteStore {
+    fn source(&self) -> &dyn Source {
+        self
+    }
+
+    async fn newest_at(&self, cluster_id: i64) -> Result<Option<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT MAX(event_at) FROM event_log WHERE cluster_id = ?")
+                .bind(cluster_id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn first_index_at(&self, cluster_id: i64, at: i64) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(raft_index) FROM event_log WHERE cluster_id = ? AND event_at >= ?",
+        )
+        .bind(cluster_id)
+        .bind(at)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn unpacked(
+        &self,
+        cluster_id: i64,
+        after: (i64, i32),
+        below: i64,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM event_log AS e INDEXED BY event_log_stream_order \
+             JOIN names AS k ON k.id = e.key_ref \
+             WHERE e.cluster_id = ? AND (e.raft_index, e.position) > (?, ?) \
+               AND e.raft_index < ? AND e.block_id IS NULL AND e.event_at IS NOT NULL \
+             ORDER BY e.raft_index, e.position LIMIT ?",
+            event_columns(EVENT)
+        );
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(cluster_id)
+            .bind(after.0)
+            .bind(after.1)
+            .bind(below)
+            .bind(READ_ROWS)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn store_block(&self, cluster_id: i64, block: &NewBlock) -> Result<u64, StoreError> {
+        let keys = serde_json::to_string(&block.keys).unwrap_or_default();
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO event_blocks (cluster_id, first_index, last_index, events, bytes) \
+             VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(cluster_id)
+        .bind(block.first_index)
+        .bind(block.last_index)
+        .bind(i64::try_from(block.keys.len()).unwrap_or(i64::MAX))
+        .bind(&block.bytes)
+        .fetch_one(&mut *tx)
+        .await?;
+        let marked = sqlx::query(
+            "UPDATE event_log SET event = '', dictionary_id = NULL, block_id = ? \
+             WHERE cluster_id = ? AND block_id IS NULL AND (raft_index, position) IN \
+               (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))",
+        )
+        .bind(id)
+        .bind(cluster_id)
+        .bind(keys)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(marked)
+    }
+}
