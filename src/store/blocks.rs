@@ -16,8 +16,8 @@ use super::codec::DecodeError;
 /// Decoded bytes the cache keeps beyond what the current reads hold.
 const CACHE_BYTES: usize = 64 << 20;
 
-/// Rows a stream decodes together: their blocks are loaded at once, so a
-/// stream holds at most this many blocks besides the cache.
+/// Rows decoded together: their blocks are loaded at once, so a read holds
+/// at most this many blocks besides the cache.
 pub const ROWS_PER_LOAD: usize = 32;
 
 /// A block as loading found it.
@@ -85,7 +85,7 @@ pub async fn load(
         return Ok(loaded);
     }
     let rows = source.read_blocks(&missing).await?;
-    let decoded = decode(rows).await;
+    let decoded = decode(rows).await?;
     source.blocks().keep(&decoded);
     loaded.entries.extend(decoded);
     Ok(loaded)
@@ -93,7 +93,7 @@ pub async fn load(
 
 /// Decodes stored blocks on blocking threads, a share of them per core
 /// (a timeline over packed history decodes hundreds of blocks).
-async fn decode(rows: Vec<(i64, Vec<u8>)>) -> Vec<(i64, Entry)> {
+async fn decode(rows: Vec<(i64, Vec<u8>)>) -> Result<Vec<(i64, Entry)>, StoreError> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let share = rows.len().div_ceil(cores).max(1);
     let mut rows = rows.into_iter().peekable();
@@ -108,9 +108,14 @@ async fn decode(rows: Vec<(i64, Vec<u8>)>) -> Vec<(i64, Entry)> {
     }
     let mut out = Vec::new();
     for task in tasks {
-        out.extend(task.await.unwrap_or_default());
+        let decoded = task.await.map_err(|e| {
+            StoreError::Query(sqlx::Error::Protocol(format!(
+                "decoding blocks of events failed: {e}"
+            )))
+        })?;
+        out.extend(decoded);
     }
-    out
+    Ok(out)
 }
 
 /// A stored block decoded, or why it cannot be.

@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 
-use super::blocks::{self, BlockSource, Loaded};
+use super::blocks::{self, BlockSource, Loaded, ROWS_PER_LOAD};
 use super::codec::{self, DecodeError, Dictionary};
 use super::records::EventRecord;
 use super::rows::to_u64;
@@ -144,17 +144,25 @@ pub async fn load_cluster(source: &dyn Source, cluster: &Cluster) -> Result<(), 
     load(source, ids.into_iter().map(Some)).await
 }
 
-/// `records` decoded, their dictionaries and blocks loaded first.
+/// `records` decoded, their dictionaries loaded first, and the blocks of
+/// each [`ROWS_PER_LOAD`] of them before those are decoded: a page of a
+/// timeline may name a different block in every row, and only so many are
+/// held at once.
 pub async fn decode_all(
     source: &dyn Source,
     cluster: &Cluster,
     records: Vec<EventRecord>,
 ) -> Result<Vec<ArchivedEvent>, StoreError> {
     load(source, records.iter().map(|r| r.dictionary_id)).await?;
-    let blocks = blocks::load(source.block_source(), records.iter().map(|r| r.block_id)).await?;
     let dictionaries = source.dictionaries();
-    records
-        .into_iter()
-        .map(|r| dictionaries.decode(&cluster.name, r, &blocks))
-        .collect()
+    let mut out = Vec::with_capacity(records.len());
+    let mut records = records.into_iter().peekable();
+    while records.peek().is_some() {
+        let group: Vec<EventRecord> = records.by_ref().take(ROWS_PER_LOAD).collect();
+        let blocks = blocks::load(source.block_source(), group.iter().map(|r| r.block_id)).await?;
+        for record in group {
+            out.push(dictionaries.decode(&cluster.name, record, &blocks)?);
+        }
+    }
+    Ok(out)
 }
