@@ -32,8 +32,10 @@ pub struct CompactArgs {
 
     /// SQLite: rewrite the file afterwards (`VACUUM`) so that it shrinks.
     /// Needs free disk space about the file's size and holds off writers
-    /// while it runs. Without it the file keeps its size and the space freed
-    /// is reused by new events. PostgreSQL: rebuild the archive's indexes
+    /// while it runs. Without it, the pages emptied whole (packing empties
+    /// the pages of the rows it packs) go back to the file system, on an
+    /// archive created with incremental auto-vacuum (since 0017), and the
+    /// space freed inside pages is reused by new events. PostgreSQL: rebuild the archive's indexes
     /// (`REINDEX TABLE CONCURRENTLY`), which events arriving in stream order
     /// leave about a third empty; readers and writers go on meanwhile. It
     /// needs the role that owns the archive's tables (or, from PostgreSQL
@@ -51,8 +53,8 @@ pub struct CompactArgs {
     /// of one packed event decodes its whole block (1 MB of JSON), so keep
     /// the history you query most outside them. Replay, serve and queries
     /// read packed events as any other; the `events` view shows their JSON
-    /// as NULL. The rows shrink in place: add --vacuum on SQLite for the
-    /// file to shrink.
+    /// as NULL. On SQLite the packed rows move to the end of the table, and
+    /// the pages they leave go back to the file system.
     #[arg(long, value_name = "AGE", value_parser = parse_age)]
     pub pack_older_than: Option<Duration>,
 

@@ -74,8 +74,9 @@ pub trait Compact: Sync {
     -> Result<i64, StoreError>;
     /// Gives the space freed back: on PostgreSQL `VACUUM event_log`, after
     /// rebuilding the archive's indexes when `vacuum`; on SQLite `VACUUM`
-    /// when `vacuum` (the file is rewritten), else nothing (freed pages are
-    /// reused by new events).
+    /// when `vacuum` (the file is rewritten), else the free pages, on an
+    /// archive created with `auto_vacuum = INCREMENTAL` (others reuse them
+    /// for new events).
     async fn reclaim(&self, vacuum: bool) -> Result<(), StoreError>;
 }
 

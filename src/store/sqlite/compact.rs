@@ -1,5 +1,7 @@
 //! `compact` on SQLite ([`Compact`]): plain events read in stream order,
-//! re-encoded ones written back by their identity, and `VACUUM` on request.
+//! re-encoded ones written back by their identity, and `VACUUM` on request
+//! (else the pages emptied whole, as packing leaves them, go back to the
+//! file system).
 
 use std::sync::Arc;
 
@@ -102,6 +104,8 @@ impl Compact for SqliteStore {
     async fn reclaim(&self, vacuum: bool) -> Result<(), StoreError> {
         if vacuum {
             sqlx::query("VACUUM").execute(&self.pool).await?;
+        } else {
+            super::prune::give_back_free_pages(&self.pool, self.in_memory).await?;
         }
         Ok(())
     }

@@ -1,6 +1,10 @@
 //! Packing older events into blocks on SQLite ([`Pack`]): events read in
 //! stream order, each block written with its events marked in a
-//! transaction that takes the write lock from its start.
+//! transaction that takes the write lock from its start. The marked rows
+//! are moved to the end of the table rather than shrunk in place: the
+//! pages they leave are emptied whole, and go back to the file system
+//! (`incremental_vacuum`), where rows shrunk in place would leave every
+//! old page two-thirds empty, a space new events never reuse.
 
 use async_trait::async_trait;
 use sqlx::Connection;
@@ -76,18 +80,51 @@ impl Pack for SqliteStore {
         .bind(&block.bytes)
         .fetch_one(&mut *tx)
         .await?;
-        let marked = sqlx::query(
-            "UPDATE event_log SET event = '', dictionary_id = NULL, block_id = ? \
-             WHERE cluster_id = ? AND block_id IS NULL AND (raft_index, position) IN \
-               (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))",
-        )
-        .bind(id)
-        .bind(cluster_id)
-        .bind(keys)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let marked = move_rows(&mut tx, cluster_id, id, &keys).await?;
         tx.commit().await?;
         Ok(marked)
     }
+}
+
+/// Moves the unpacked rows of `keys` (a JSON array of `[raft_index,
+/// position]`) to the end of `event_log`, marked as packed into block
+/// `block`, by way of a table of the connection's own; returns how many.
+async fn move_rows(
+    tx: &mut sqlx::SqliteConnection,
+    cluster_id: i64,
+    block: i64,
+    keys: &str,
+) -> Result<u64, StoreError> {
+    let chosen = "cluster_id = ? AND block_id IS NULL AND (raft_index, position) IN \
+                  (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') \
+                   FROM json_each(?))";
+    sqlx::query("CREATE TEMP TABLE IF NOT EXISTS packing AS SELECT * FROM main.event_log WHERE 0")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM temp.packing")
+        .execute(&mut *tx)
+        .await?;
+    let copy = format!("INSERT INTO temp.packing SELECT * FROM main.event_log WHERE {chosen}");
+    sqlx::query(sqlx::AssertSqlSafe(copy))
+        .bind(cluster_id)
+        .bind(keys)
+        .execute(&mut *tx)
+        .await?;
+    let delete = format!("DELETE FROM main.event_log WHERE {chosen}");
+    sqlx::query(sqlx::AssertSqlSafe(delete))
+        .bind(cluster_id)
+        .bind(keys)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE temp.packing SET event = '', dictionary_id = NULL, block_id = ?")
+        .bind(block)
+        .execute(&mut *tx)
+        .await?;
+    let moved = sqlx::query(
+        "INSERT INTO main.event_log SELECT * FROM temp.packing ORDER BY raft_index, position",
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    Ok(moved)
 }
