@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::archive::Cluster;
+use crate::archive::{Cluster, now_millis};
 use crate::config::DbUrl;
 use crate::store::block;
 use crate::store::compact::{self, Compacted};
@@ -46,9 +46,8 @@ pub struct CompactArgs {
     #[arg(long)]
     pub vacuum: bool,
 
-    /// Also pack the events older than this (counted back from the
-    /// cluster's newest event, by Nomad's clock; e.g. 30d, or 0s for every
-    /// event) into blocks: the events of a stretch of the stream compressed
+    /// Also pack the events older than this (by Nomad's clock; e.g. 30d,
+    /// or 0s for every event) into blocks: the events of a stretch of the stream compressed
     /// together, about a quarter of their size compressed one by one. A read
     /// of one packed event decodes its whole block (1 MB of JSON), so keep
     /// the history you query most outside them. Replay, serve and queries
@@ -110,9 +109,11 @@ async fn compact_all(store: &dyn Store, args: &CompactArgs) -> anyhow::Result<()
         log_report(&name, &done);
         if let Some(age) = args.pack_older_than {
             let settings = PackSettings {
-                hot_ms: (!age.is_zero())
-                    .then(|| i64::try_from(age.as_millis()).unwrap_or(i64::MAX)),
+                before_time: (!age.is_zero()).then(|| {
+                    now_millis().saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX))
+                }),
                 target_bytes: args.block_bytes,
+                resume: false,
             };
             pack_cluster(store, &cluster, settings).await?;
         }

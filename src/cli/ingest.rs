@@ -137,6 +137,15 @@ pub struct IngestArgs {
     /// indexes (PostgreSQL); checked as often as --retain.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub retain_size: Option<u64>,
+
+    /// Pack the history older than this (e.g. 30d, by Nomad's clock) into
+    /// blocks of events compressed
+    /// together, about a quarter of their size compressed one by one, in
+    /// the background, in small transactions, while ingest goes on; checked
+    /// as often as --retain. Reading one packed event decodes its whole
+    /// block, so keep the history you query most, the newest, outside.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub pack_older_than: Option<Duration>,
 }
 
 /// Parses `--retain-size`: bytes or with a unit (`50GB`, `500MiB`).
@@ -200,6 +209,7 @@ impl IngestArgs {
             retention: Budget {
                 age: self.retain,
                 size: self.retain_size,
+                pack: self.pack_older_than,
             },
         })
     }

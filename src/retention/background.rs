@@ -1,8 +1,9 @@
-//! `ingest --retain` and `--retain-size`: while the ingester holds the
-//! cluster's writer lease, a task beside it checks every [`CHECK_EVERY`]
-//! (and once at the start) whether the archive keeps more than it should,
-//! and prunes, oldest first, in the store's small transactions, so the
-//! writer keeps committing meanwhile.
+//! `ingest --retain`, `--retain-size` and `--pack-older-than`: while the
+//! ingester holds the cluster's writer lease, a task beside it checks every
+//! [`CHECK_EVERY`] (and once at the start) whether the archive keeps more
+//! than it should, and prunes, oldest first, then packs the history that
+//! has aged into blocks ([`crate::store::pack`]), in the store's small
+//! transactions, so the writer keeps committing meanwhile.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,8 @@ use tokio_util::sync::CancellationToken;
 use super::{Plan, RetentionError, plan};
 use crate::archive::{Cluster, Cut, PruneReport, now_millis};
 use crate::store::Store;
+use crate::store::block::TARGET_BYTES;
+use crate::store::pack::{self, PackSettings};
 
 /// How often the budgets are checked: reading the size and the cut costs
 /// a few small queries, and the history a few minutes add is small next
@@ -29,7 +32,7 @@ const SIZE_STEP_PERCENT: u64 = 10;
 /// check too.
 const SIZE_STEPS: u32 = 10;
 
-/// What to keep.
+/// What to keep, and how.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Budget {
     /// History older than this (by Nomad's clock) is pruned.
@@ -37,11 +40,13 @@ pub struct Budget {
     /// The archive is pruned, oldest first, until it is at most this many
     /// bytes ([`Store::size`]).
     pub size: Option<u64>,
+    /// History older than this (by Nomad's clock) is packed into blocks.
+    pub pack: Option<Duration>,
 }
 
 impl Budget {
     pub fn is_set(&self) -> bool {
-        self.age.is_some() || self.size.is_some()
+        self.age.is_some() || self.size.is_some() || self.pack.is_some()
     }
 }
 
@@ -87,9 +92,10 @@ pub struct Sized {
     after_last: Option<u64>,
 }
 
-/// One check: prunes what is older than the age budget, then, while the
-/// archive is over the size budget and pruning shrinks it, a tenth of the
-/// kept history at a time. Returns the prunes made.
+/// One check: prunes what is older than the age budget, packs what has
+/// aged past the packing age, then, while the archive is over the size
+/// budget and pruning shrinks it, prunes a tenth of the kept history at a
+/// time. Returns the prunes made.
 pub async fn enforce(
     store: &dyn Store,
     cluster: &Cluster,
@@ -104,6 +110,9 @@ pub async fn enforce(
         if let Some(report) = prune(store, cluster, cut, now).await? {
             done.push(report);
         }
+    }
+    if let Some(age) = budget.pack {
+        pack_aged(store, cluster, age, now).await?;
     }
     let Some(limit) = budget.size else {
         return Ok(done);
@@ -133,6 +142,35 @@ pub async fn enforce(
         }
     }
     Ok(done)
+}
+
+/// Packs the cluster's history older than `age` before `now` into blocks,
+/// then gives the space freed back.
+async fn pack_aged(
+    store: &dyn Store,
+    cluster: &Cluster,
+    age: Duration,
+    now: i64,
+) -> Result<(), RetentionError> {
+    let ms = i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
+    let settings = PackSettings {
+        before_time: Some(now.saturating_sub(ms)),
+        target_bytes: TARGET_BYTES,
+        resume: true,
+    };
+    let report = pack::run(store.packer(), cluster, settings, &|_| {}).await?;
+    if report.blocks > 0 {
+        store.compactor().reclaim(false).await?;
+        tracing::info!(
+            cluster = %cluster.name,
+            blocks = report.blocks,
+            events = report.events,
+            json_mb = format!("{:.1}", report.raw_bytes as f64 / 1e6),
+            packed_mb = format!("{:.1}", report.stored_bytes as f64 / 1e6),
+            "Packed history into blocks"
+        );
+    }
+    Ok(())
 }
 
 /// Plans and makes one prune; `None` when there was nothing to do.

@@ -1,6 +1,6 @@
-//! Packing older events into blocks (`nomad-chronicle compact --blocks`,
-//! migration 0032): the cluster's events before its hot window, in stream
-//! order, are read back (whether stored plain or compressed alone),
+//! Packing older events into blocks (`compact --pack-older-than`, `ingest
+//! --pack-older-than`, migration 0032): the cluster's events before its hot
+//! window (those dated since a moment, by Nomad's clock), in stream order, are read back (whether stored plain or compressed alone),
 //! cut into blocks of about [`block::TARGET_BYTES`] of JSON, and each
 //! block is written with its events marked as packed into it, in a
 //! transaction of its own. Every block is checked to give back each of its
@@ -37,10 +37,12 @@ pub struct NewBlock {
 pub trait Pack: Sync {
     /// Where the events read back are decoded.
     fn source(&self) -> &dyn Source;
-    /// The newest time of the cluster's events, by Nomad's clock.
-    async fn newest_at(&self, cluster_id: i64) -> Result<Option<i64>, StoreError>;
-    /// The first raft index dated at or after `at`.
+    /// The raft index of the earliest event dated at or after `at` (through
+    /// the index by time: not the least index of all such events, which
+    /// would read them all).
     async fn first_index_at(&self, cluster_id: i64, at: i64) -> Result<Option<i64>, StoreError>;
+    /// The last raft index of the cluster's newest block.
+    async fn newest_block(&self, cluster_id: i64) -> Result<Option<i64>, StoreError>;
     /// Up to [`READ_ROWS`] events after `after`, below raft index `below`,
     /// dated and not packed yet, in stream order.
     async fn unpacked(
@@ -67,12 +69,17 @@ pub struct PackReport {
 /// What to pack, and into what.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PackSettings {
-    /// Events newer than the cluster's newest by at most this are left
-    /// alone; `None` packs every event.
-    pub hot_ms: Option<i64>,
+    /// Events from the first one dated at or after this (Unix ms, by
+    /// Nomad's clock) on are left alone; `None` packs every event.
+    pub before_time: Option<i64>,
     /// JSON bytes that close a block ([`block::TARGET_BYTES`]; tests make
     /// smaller blocks).
     pub target_bytes: usize,
+    /// Start after the newest block (a background check, which must not
+    /// read the packed history again every time) rather than from the
+    /// start of the stream (`compact`, which also packs what a gap's fill
+    /// stored there later).
+    pub resume: bool,
 }
 
 /// Packs the cluster's events as `settings` say; `progress` hears the
@@ -85,10 +92,13 @@ pub async fn run(
 ) -> Result<PackReport, StoreError> {
     let mut report = PackReport::default();
     let target = settings.target_bytes.max(1);
-    let Some(below) = hot_start(db, cluster, settings.hot_ms).await? else {
-        return Ok(report);
-    };
+    let below = hot_start(db, cluster, settings.before_time).await?;
     let mut after = (i64::MIN, i32::MIN);
+    if settings.resume {
+        if let Some(index) = db.newest_block(cluster.id).await? {
+            after = (index, i32::MIN);
+        }
+    }
     let mut pending: Vec<ArchivedEvent> = Vec::new();
     let mut exhausted = false;
     loop {
@@ -118,21 +128,21 @@ pub async fn run(
     }
 }
 
-/// The raft index the hot window starts at: events below it are packed.
-/// `None` when the cluster has no dated event.
+/// The raft index the hot window starts at, the first event dated at or
+/// after `before_time`: events below it are packed (all of them when no
+/// event is dated so late).
 async fn hot_start(
     db: &dyn Pack,
     cluster: &Cluster,
-    hot_ms: Option<i64>,
-) -> Result<Option<i64>, StoreError> {
-    let Some(hot_ms) = hot_ms else {
-        return Ok(Some(i64::MAX));
+    before_time: Option<i64>,
+) -> Result<i64, StoreError> {
+    let Some(time) = before_time else {
+        return Ok(i64::MAX);
     };
-    let Some(newest) = db.newest_at(cluster.id).await? else {
-        return Ok(None);
-    };
-    db.first_index_at(cluster.id, newest.saturating_sub(hot_ms))
-        .await
+    Ok(db
+        .first_index_at(cluster.id, time)
+        .await?
+        .unwrap_or(i64::MAX))
 }
 
 /// Whether `pending` holds a whole block.

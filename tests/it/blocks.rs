@@ -6,7 +6,7 @@
 
 use nomad_chronicle::store::compress::Settings;
 
-use crate::common::{Archive, Backend, batch, on_both_backends};
+use crate::common::{Archive, Backend, SimAt, batch, on_both_backends};
 use crate::compression::{
     TWO_DICTIONARIES, answers, archived, lines, scalar, served, stored_bytes, training_early, value,
 };
@@ -90,26 +90,32 @@ async fn the_hot_window_keeps_a_frame_per_event(backend: Backend) {
     let archive = Archive::new(backend).await;
     archived(&archive, 82, 2_000, training_early(), &[]).await;
     let total = scalar(&archive, "SELECT COUNT(*) FROM event_log").await;
-    let newest = scalar(&archive, "SELECT MAX(event_at) FROM event_log").await;
     let middle = format!(
         "SELECT event_at FROM event_log ORDER BY raft_index, position LIMIT 1 OFFSET {}",
         total / 2
     );
-    let age_ms = newest - scalar(&archive, &middle).await;
+    let cut = scalar(&archive, &middle).await;
+    let age_ms = nomad_chronicle::archive::now_millis() - cut;
     pack(&archive, &format!("{age_ms}ms")).await;
 
-    let cut = newest - age_ms;
-    let first_hot = format!("SELECT MIN(raft_index) FROM event_log WHERE event_at >= {cut}");
-    let first_hot = scalar(&archive, &first_hot).await;
-    let packed_below = format!(
-        "SELECT COUNT(*) FROM event_log WHERE block_id IS NOT NULL AND raft_index >= {first_hot}"
+    // The packed events come first in the stream, and the hot window
+    // starts at an event dated at or after the cut.
+    let packed_last = "SELECT MAX(raft_index) FROM event_log WHERE block_id IS NOT NULL";
+    let hot_first = "SELECT MIN(raft_index) FROM event_log WHERE block_id IS NULL";
+    let (packed_last, hot_first) = (
+        scalar(&archive, packed_last).await,
+        scalar(&archive, hot_first).await,
     );
-    assert_eq!(scalar(&archive, &packed_below).await, 0);
-    let unpacked_above = format!(
-        "SELECT COUNT(*) FROM event_log WHERE block_id IS NULL AND raft_index < {first_hot}"
+    assert!(packed_last < hot_first, "{packed_last} {hot_first}");
+    let dated = format!(
+        "SELECT MIN(event_at) FROM event_log WHERE raft_index = {hot_first} AND block_id IS NULL"
     );
-    assert_eq!(scalar(&archive, &unpacked_above).await, 0);
-    assert!(packed(&archive).await.0 > 0);
+    assert!(scalar(&archive, &dated).await >= cut);
+    let (events, _) = packed(&archive).await;
+    assert!(
+        events > total / 3 && events < total * 2 / 3,
+        "{events} of {total}"
+    );
 }
 
 /// The first event of block `id`: its index, topic and key.
@@ -288,7 +294,58 @@ async fn packing_again_packs_only_what_arrived_since(backend: Backend) {
     assert_eq!(replay.stdout.lines().collect::<Vec<_>>(), lines(&all));
 }
 
+async fn ingest_packs_the_history_older_than_its_age(backend: Backend) {
+    let sim = SimAt::roomy().await;
+    let mut generator = nomad_sim::Generator::new(87);
+    let old: Vec<_> = (0..600).map(|_| generator.next_frame()).collect();
+    for frame in &old {
+        sim.sim.publish(frame.clone());
+    }
+    let archive = Archive::new(backend).await;
+    let old_last = old.last().map_or(0, |f| f.index);
+    archive
+        .ingest_until(&sim, old_last, &[])
+        .await
+        .assert_success();
+    // What was archived happened 60 days ago, by Nomad's clock.
+    archive
+        .execute(&["UPDATE event_log SET event_at = event_at - 5184000000"])
+        .await;
+    let new: Vec<_> = (0..300).map(|_| generator.next_frame()).collect();
+    for frame in &new {
+        sim.sim.publish(frame.clone());
+    }
+    let last = new.last().map_or(0, |f| f.index);
+    let run = archive
+        .ingest_until(&sim, last, &["--pack-older-than", "30d"])
+        .await;
+    run.assert_success();
+    assert!(
+        run.stderr.contains("Packed history into blocks"),
+        "{}",
+        run.stderr
+    );
+
+    let packed_new = format!(
+        "SELECT COUNT(*) FROM event_log WHERE block_id IS NOT NULL AND raft_index > {old_last}"
+    );
+    assert_eq!(scalar(&archive, &packed_new).await, 0);
+    let unpacked_old = format!(
+        "SELECT COUNT(*) FROM event_log WHERE block_id IS NULL AND raft_index <= {old_last}"
+    );
+    assert_eq!(scalar(&archive, &unpacked_old).await, 0);
+    let all: Vec<_> = old.iter().chain(&new).cloned().collect();
+    let replay = archive.run(&["replay"]).await;
+    replay.assert_success();
+    let replayed: Vec<&str> = replay.stdout.lines().collect();
+    assert_eq!(
+        replayed,
+        lines(&all).iter().map(String::as_str).collect::<Vec<_>>()
+    );
+}
+
 on_both_backends!(
+    ingest_packs_the_history_older_than_its_age,
     a_packed_archive_replays_byte_for_byte_and_answers_as_before,
     the_hot_window_keeps_a_frame_per_event,
     a_damaged_block_is_an_error_naming_the_event,

@@ -414,6 +414,7 @@ async fn retain_size_keeps_the_archive_under_budget(backend: Backend) {
     let budget = Budget {
         age: None,
         size: Some(size * 7 / 10),
+        pack: None,
     };
     let mut sized = Sized::default();
     let done = background::enforce(store.as_ref(), &cluster, budget, 0, &mut sized)

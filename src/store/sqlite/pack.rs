@@ -22,23 +22,24 @@ impl Pack for SqliteStore {
         self
     }
 
-    async fn newest_at(&self, cluster_id: i64) -> Result<Option<i64>, StoreError> {
+    async fn first_index_at(&self, cluster_id: i64, at: i64) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT raft_index FROM event_log WHERE cluster_id = ? AND event_at >= ? \
+             ORDER BY event_at, raft_index LIMIT 1",
+        )
+        .bind(cluster_id)
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn newest_block(&self, cluster_id: i64) -> Result<Option<i64>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT MAX(event_at) FROM event_log WHERE cluster_id = ?")
+            sqlx::query_scalar("SELECT MAX(last_index) FROM event_blocks WHERE cluster_id = ?")
                 .bind(cluster_id)
                 .fetch_one(&self.pool)
                 .await?,
         )
-    }
-
-    async fn first_index_at(&self, cluster_id: i64, at: i64) -> Result<Option<i64>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT MIN(raft_index) FROM event_log WHERE cluster_id = ? AND event_at >= ?",
-        )
-        .bind(cluster_id)
-        .bind(at)
-        .fetch_one(&self.pool)
-        .await?)
     }
 
     async fn unpacked(
