@@ -1,4 +1,5 @@
--- Blocks of older events: `nomad-chronicle compact --blocks` packs the
+-- Blocks of older events: `compact --pack-older-than` (and `ingest
+-- --pack-older-than`) packs the
 -- events of a stretch of the stream, in stream order, into one zstd frame
 -- (content checksum on) that compresses them together: Nomad repeats
 -- whole objects from one event to the next, which a frame per event

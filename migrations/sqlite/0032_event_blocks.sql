@@ -1,4 +1,5 @@
--- Blocks of older events: `nomad-chronicle compact --blocks` packs the
+-- Blocks of older events: `compact --pack-older-than` (and `ingest
+-- --pack-older-than`) packs the
 -- events of a stretch of the stream, in stream order, into one zstd frame
 -- (content checksum on) that compresses them together: Nomad repeats
 -- whole objects from one event to the next, which a frame per event
@@ -7,8 +8,11 @@
 -- column; its `event` is empty, its `dictionary_id` NULL and its
 -- `block_id` names the block, which decoding finds by that id and reads
 -- the event from by its raft index and position.
+-- AUTOINCREMENT: an id is never handed out again after its block was
+-- pruned, so a reader that cached the old block cannot take it for a new
+-- one.
 CREATE TABLE event_blocks (
-    id          INTEGER PRIMARY KEY,
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
     cluster_id  INTEGER NOT NULL REFERENCES clusters (id),
     first_index INTEGER NOT NULL, -- the raft indexes of its first
     last_index  INTEGER NOT NULL, -- and last event

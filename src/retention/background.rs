@@ -112,7 +112,10 @@ pub async fn enforce(
         }
     }
     if let Some(age) = budget.pack {
-        pack_aged(store, cluster, age, now).await?;
+        // A cluster that cannot be packed still keeps its size budget.
+        if let Err(error) = pack_aged(store, cluster, age, now).await {
+            tracing::warn!(cluster = %cluster.name, %error, "Packing history failed; trying again later");
+        }
     }
     let Some(limit) = budget.size else {
         return Ok(done);
@@ -144,8 +147,9 @@ pub async fn enforce(
     Ok(done)
 }
 
-/// Packs the cluster's history older than `age` before `now` into blocks,
-/// then gives the space freed back.
+/// Packs the cluster's history older than `age` before `now` into blocks.
+/// The space freed is reused by new events (SQLite's freed pages, the old
+/// row versions autovacuum frees on PostgreSQL); a prune gives it back.
 async fn pack_aged(
     store: &dyn Store,
     cluster: &Cluster,
@@ -160,7 +164,6 @@ async fn pack_aged(
     };
     let report = pack::run(store.packer(), cluster, settings, &|_| {}).await?;
     if report.blocks > 0 {
-        store.compactor().reclaim(false).await?;
         tracing::info!(
             cluster = %cluster.name,
             blocks = report.blocks,

@@ -10,13 +10,18 @@
 //!
 //! ```text
 //! count: u32
-//! count × (raft_index: i64, position: i32, length: u32)
+//! count × (raft_index: i64, length: u32,
+//!          topic, namespace, key: each a u16 length and its UTF-8 bytes)
 //! the events' bytes, in the table's order
 //! ```
 //!
-//! all little-endian. Decoding checks the frame's checksum and that the
-//! table adds up to the bytes after it, so a damaged block is an error,
-//! never another event's JSON.
+//! all little-endian. An event is found by its identity, the raft index,
+//! topic, namespace and key that `event_log_identity` makes unique (its
+//! position within its frame is not: an archive ingested with a narrow
+//! topic filter, then a wider one, holds two events at one position).
+//! Decoding checks the frame's checksum and that the table adds up to the
+//! bytes after it, so a damaged block is an error, never another event's
+//! JSON.
 
 use std::cell::RefCell;
 use std::ops::Range;
@@ -42,28 +47,37 @@ pub const MAX_EVENTS: usize = 4_096;
 /// more event, and an event is capped far below this.
 const MAX_BLOCK_BYTES: usize = 1 << 30;
 
-/// Bytes of one table entry.
-const ENTRY: usize = 8 + 4 + 4;
-
 /// One event of a block, as written.
 #[derive(Debug, Clone, Copy)]
 pub struct Packed<'a> {
-    pub raft_index: i64,
-    pub position: i32,
+    pub id: Identity<'a>,
     pub json: &'a [u8],
 }
 
-/// The frame of `events`, in the order given.
+/// What names an event in its cluster (`event_log_identity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity<'a> {
+    pub raft_index: i64,
+    pub topic: &'a str,
+    pub namespace: &'a str,
+    pub key: &'a str,
+}
+
+/// The frame of `events`, in the order given (stream order).
 pub fn pack(events: &[Packed<'_>]) -> Result<Vec<u8>, String> {
     let count = u32::try_from(events.len()).map_err(|_| "too many events".to_owned())?;
-    let body: usize = events.iter().map(|e| e.json.len()).sum();
-    let mut content = Vec::with_capacity(4 + events.len() * ENTRY + body);
+    let body: usize = events.iter().map(|e| e.json.len() + 64).sum();
+    let mut content = Vec::with_capacity(4 + body);
     content.extend_from_slice(&count.to_le_bytes());
     for e in events {
         let length = u32::try_from(e.json.len()).map_err(|_| "an event too large".to_owned())?;
-        content.extend_from_slice(&e.raft_index.to_le_bytes());
-        content.extend_from_slice(&e.position.to_le_bytes());
+        content.extend_from_slice(&e.id.raft_index.to_le_bytes());
         content.extend_from_slice(&length.to_le_bytes());
+        for text in [e.id.topic, e.id.namespace, e.id.key] {
+            let n = u16::try_from(text.len()).map_err(|_| "an ID too long".to_owned())?;
+            content.extend_from_slice(&n.to_le_bytes());
+            content.extend_from_slice(text.as_bytes());
+        }
     }
     for e in events {
         content.extend_from_slice(e.json);
@@ -78,13 +92,21 @@ pub fn pack(events: &[Packed<'_>]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// A block decoded: its events' places and bytes.
+/// One entry of a decoded block's table.
+#[derive(Debug)]
+struct Entry {
+    raft_index: i64,
+    /// Topic, namespace and key, as ranges of the block's bytes.
+    ids: [Range<usize>; 3],
+    /// The event's JSON.
+    json: Range<usize>,
+}
+
+/// A block decoded: its table and its bytes.
 #[derive(Debug)]
 pub struct Block {
-    /// `(raft_index, position)` of each event, in stream order.
-    keys: Vec<(i64, i32)>,
-    /// Where each event's bytes lie in `bytes`.
-    spans: Vec<Range<usize>>,
+    /// In stream order, so by raft index.
+    entries: Vec<Entry>,
     bytes: Vec<u8>,
 }
 
@@ -107,36 +129,62 @@ impl Block {
 
     /// Splits decoded content into its table and bytes.
     fn read_table(content: Vec<u8>) -> Option<Block> {
-        let count = usize::try_from(u32::from_le_bytes(content.get(..4)?.try_into().ok()?)).ok()?;
-        let table_end = count.checked_mul(ENTRY)?.checked_add(4)?;
-        let table = content.get(4..table_end)?;
-        let mut keys = Vec::with_capacity(count);
-        let mut spans = Vec::with_capacity(count);
-        let mut at = table_end;
-        for entry in table.chunks_exact(ENTRY) {
-            let raft_index = i64::from_le_bytes(entry[..8].try_into().ok()?);
-            let position = i32::from_le_bytes(entry[8..12].try_into().ok()?);
-            let length = usize::try_from(u32::from_le_bytes(entry[12..].try_into().ok()?)).ok()?;
-            let end = at.checked_add(length)?;
-            keys.push((raft_index, position));
-            spans.push(at..end);
-            at = end;
+        let mut at: usize = 0;
+        let mut take = |n: usize| -> Option<Range<usize>> {
+            let end = at.checked_add(n)?;
+            (end <= content.len()).then(|| std::mem::replace(&mut at, end)..end)
+        };
+        let count =
+            usize::try_from(u32::from_le_bytes(content.get(take(4)?)?.try_into().ok()?)).ok()?;
+        let mut entries = Vec::with_capacity(count.min(MAX_EVENTS));
+        let mut lengths = Vec::with_capacity(count.min(MAX_EVENTS));
+        for _ in 0..count {
+            let raft_index = i64::from_le_bytes(content.get(take(8)?)?.try_into().ok()?);
+            let length = u32::from_le_bytes(content.get(take(4)?)?.try_into().ok()?);
+            let mut text = || -> Option<Range<usize>> {
+                let n = u16::from_le_bytes(content.get(take(2)?)?.try_into().ok()?);
+                take(usize::from(n))
+            };
+            let ids = [text()?, text()?, text()?];
+            lengths.push(usize::try_from(length).ok()?);
+            entries.push(Entry {
+                raft_index,
+                ids,
+                json: 0..0,
+            });
         }
-        (at == content.len()).then_some(Block {
-            keys,
-            spans,
+        for (entry, length) in entries.iter_mut().zip(lengths) {
+            entry.json = take(length)?;
+        }
+        (take(0)?.start == content.len()).then_some(Block {
+            entries,
             bytes: content,
         })
     }
 
-    /// The JSON of the event at `(raft_index, position)`.
-    pub fn event(&self, raft_index: i64, position: i32) -> Result<String, DecodeError> {
-        let found = self.keys.binary_search(&(raft_index, position));
-        let span = found
-            .ok()
-            .and_then(|i| self.spans.get(i))
+    /// The JSON of the event `id`.
+    pub fn event(&self, id: &Identity<'_>) -> Result<String, DecodeError> {
+        let from = self
+            .entries
+            .partition_point(|e| e.raft_index < id.raft_index);
+        let found = self.entries[from..]
+            .iter()
+            .take_while(|e| e.raft_index == id.raft_index)
+            .find(|e| {
+                self.ids(e)
+                    == [
+                        id.topic.as_bytes(),
+                        id.namespace.as_bytes(),
+                        id.key.as_bytes(),
+                    ]
+            })
             .ok_or(DecodeError::NotInBlock)?;
-        String::from_utf8(self.bytes[span.clone()].to_vec()).map_err(|_| DecodeError::NotText)
+        String::from_utf8(self.bytes[found.json.clone()].to_vec()).map_err(|_| DecodeError::NotText)
+    }
+
+    /// An entry's topic, namespace and key.
+    fn ids(&self, entry: &Entry) -> [&[u8]; 3] {
+        entry.ids.clone().map(|r| &self.bytes[r])
     }
 
     /// Bytes it holds decoded, for the cache's budget.
@@ -158,24 +206,33 @@ fn zstd_error(code: usize) -> String {
 mod tests {
     use super::*;
 
-    fn events() -> Vec<(i64, i32, String)> {
+    /// Events of a hundred raft indexes, three to each.
+    fn events() -> Vec<(i64, String, String)> {
         (0..300)
             .map(|i| {
+                let key = format!("a-{}", i % 17);
                 let json = format!(
-                    r#"{{"Topic":"Allocation","Key":"a-{}","Index":{i},"Payload":{{"Status":"running"}}}}"#,
-                    i % 17
+                    r#"{{"Topic":"Allocation","Key":"{key}","Index":{i},"Payload":{{"Status":"running"}}}}"#
                 );
-                (1_000 + i / 3, (i % 3) as i32, json)
+                (1_000 + i / 3, key, json)
             })
             .collect()
     }
 
-    fn packed(events: &[(i64, i32, String)]) -> Vec<u8> {
+    fn id<'a>(raft_index: i64, key: &'a str) -> Identity<'a> {
+        Identity {
+            raft_index,
+            topic: "Allocation",
+            namespace: "default",
+            key,
+        }
+    }
+
+    fn packed(events: &[(i64, String, String)]) -> Vec<u8> {
         let list: Vec<Packed<'_>> = events
             .iter()
-            .map(|(raft_index, position, json)| Packed {
-                raft_index: *raft_index,
-                position: *position,
+            .map(|(raft_index, key, json)| Packed {
+                id: id(*raft_index, key),
                 json: json.as_bytes(),
             })
             .collect();
@@ -186,8 +243,8 @@ mod tests {
     fn every_event_of_a_block_reads_back_as_written() {
         let events = events();
         let block = Block::unpack(&packed(&events)).expect("unpack");
-        for (raft_index, position, json) in &events {
-            assert_eq!(&block.event(*raft_index, *position).expect("event"), json);
+        for (raft_index, key, json) in &events {
+            assert_eq!(&block.event(&id(*raft_index, key)).expect("event"), json);
         }
         assert!(block.decoded_bytes() > events.iter().map(|e| e.2.len()).sum::<usize>());
     }
@@ -195,8 +252,13 @@ mod tests {
     #[test]
     fn an_event_the_block_does_not_hold_is_an_error() {
         let block = Block::unpack(&packed(&events())).expect("unpack");
-        assert_eq!(block.event(1_000, 3), Err(DecodeError::NotInBlock));
-        assert_eq!(block.event(999, 0), Err(DecodeError::NotInBlock));
+        assert_eq!(block.event(&id(1_000, "a-3")), Err(DecodeError::NotInBlock));
+        assert_eq!(block.event(&id(999, "a-0")), Err(DecodeError::NotInBlock));
+        let other_topic = Identity {
+            topic: "Job",
+            ..id(1_000, "a-0")
+        };
+        assert_eq!(block.event(&other_topic), Err(DecodeError::NotInBlock));
     }
 
     #[test]
@@ -221,11 +283,24 @@ mod tests {
 
     #[test]
     fn a_table_that_does_not_add_up_is_refused() {
-        let mut content = 2u32.to_le_bytes().to_vec();
-        content.extend_from_slice(&[0; ENTRY]);
+        // One event of index 7, topic "J", no namespace, key "k", 2 bytes.
+        let mut content = 1u32.to_le_bytes().to_vec();
+        content.extend_from_slice(&7i64.to_le_bytes());
+        content.extend_from_slice(&2u32.to_le_bytes());
+        for text in ["J", "", "k"] {
+            content.extend_from_slice(&(text.len() as u16).to_le_bytes());
+            content.extend_from_slice(text.as_bytes());
+        }
         assert!(Block::read_table(content.clone()).is_none());
-        content.extend_from_slice(&[0; ENTRY]);
-        assert!(Block::read_table(content.clone()).is_some());
+        content.extend_from_slice(b"{}");
+        let block = Block::read_table(content.clone()).expect("adds up");
+        let found = Identity {
+            raft_index: 7,
+            topic: "J",
+            namespace: "",
+            key: "k",
+        };
+        assert_eq!(block.event(&found).as_deref(), Ok("{}"));
         content.push(b'x');
         assert!(Block::read_table(content).is_none());
     }

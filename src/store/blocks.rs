@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use super::StoreError;
-use super::block::Block;
+use super::block::{Block, Identity};
 use super::codec::DecodeError;
 
 /// Decoded bytes the cache keeps beyond what the current reads hold.
@@ -47,10 +47,10 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// The JSON of the event at `(raft_index, position)` of block `id`.
-    pub fn event(&self, id: i64, raft_index: i64, position: i32) -> Result<String, DecodeError> {
+    /// The JSON of the event `event` of block `id`.
+    pub fn event(&self, id: i64, event: &Identity<'_>) -> Result<String, DecodeError> {
         match self.entries.get(&id) {
-            Some(Entry::Ready(block)) => block.event(raft_index, position),
+            Some(Entry::Ready(block)) => block.event(event),
             Some(Entry::Damaged(reason)) => Err(reason.clone()),
             None => Err(DecodeError::MissingBlock(id)),
         }

@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 
+use super::block::Identity;
 use super::blocks::{self, BlockSource, Loaded, ROWS_PER_LOAD};
 use super::codec::{self, DecodeError, Dictionary};
 use super::records::EventRecord;
@@ -93,7 +94,15 @@ impl Dictionaries {
         blocks: &Loaded,
     ) -> Result<ArchivedEvent, StoreError> {
         let raw = match record.block_id {
-            Some(id) => blocks.event(id, record.raft_index, record.position),
+            Some(id) => blocks.event(
+                id,
+                &Identity {
+                    raft_index: record.raft_index,
+                    topic: &record.topic,
+                    namespace: &record.namespace,
+                    key: &record.key,
+                },
+            ),
             None => self.text(std::mem::take(&mut record.event), record.dictionary_id),
         };
         match raw {

@@ -47,12 +47,11 @@ impl Access {
         matches!(self, Access::Create | Access::Write)
     }
 
-    /// The connections a read-only pool may open: for a one-shot read,
-    /// one, and a second opened only when a streamed snapshot meets events
-    /// packed into blocks, which it reads beside the stream; a few for
-    /// `serve`'s requests at once.
+    /// The connections a read-only pool may open: one for a one-shot
+    /// read, a few for `serve`'s requests at once. (Blocks of older events
+    /// are read on connections of their own.)
     pub fn read_connections(self) -> u32 {
-        if self == Access::Serve { 4 } else { 2 }
+        if self == Access::Serve { 4 } else { 1 }
     }
 }
 

@@ -13,7 +13,7 @@
 use async_trait::async_trait;
 
 use super::StoreError;
-use super::block::{self, Block, Packed};
+use super::block::{self, Block, Identity, Packed};
 use super::dictionaries::{self, Source};
 use super::records::EventRecord;
 use crate::archive::{ArchivedEvent, Cluster};
@@ -26,8 +26,9 @@ pub const READ_ROWS: i64 = 512;
 pub struct NewBlock {
     pub first_index: i64,
     pub last_index: i64,
-    /// `(raft_index, position)` of its events, in stream order.
-    pub keys: Vec<(i64, i32)>,
+    /// The identities of its events (raft index, topic, namespace, key),
+    /// in stream order.
+    pub keys: Vec<(i64, String, String, String)>,
     /// The zstd frame.
     pub bytes: Vec<u8>,
 }
@@ -53,6 +54,8 @@ pub trait Pack: Sync {
     ) -> Result<Vec<EventRecord>, StoreError>;
     /// Writes `block` and marks the events it holds (those still unpacked)
     /// as packed into it, in one transaction; returns how many it marked.
+    /// None left to mark (a prune or another packer came first) writes
+    /// nothing.
     async fn store_block(&self, cluster_id: i64, block: &NewBlock) -> Result<u64, StoreError>;
 }
 
@@ -76,9 +79,10 @@ pub struct PackSettings {
     /// smaller blocks).
     pub target_bytes: usize,
     /// Start after the newest block (a background check, which must not
-    /// read the packed history again every time) rather than from the
-    /// start of the stream (`compact`, which also packs what a gap's fill
-    /// stored there later).
+    /// read the packed history again every time) and leave the last block
+    /// for a later check until it is full, rather than from the start of
+    /// the stream (`compact`, which also packs what a gap's fill stored
+    /// there later, and packs everything it reads).
     pub resume: bool,
 }
 
@@ -111,7 +115,9 @@ pub async fn run(
             pending.extend(dictionaries::decode_all(db.source(), cluster, records).await?);
         }
         let take = block_length(&pending, target);
-        if take == 0 {
+        // A background check leaves a block that is not full for later.
+        let partial = !full(&pending, target);
+        if take == 0 || (settings.resume && partial) {
             return Ok(report);
         }
         let events: Vec<ArchivedEvent> = pending.drain(..take).collect();
@@ -119,9 +125,12 @@ pub async fn run(
             .await
             .map_err(|e| packing_failed(e.to_string()))?
             .map_err(packing_failed)?;
-        db.store_block(cluster.id, &block).await?;
+        let marked = db.store_block(cluster.id, &block).await?;
+        if marked == 0 {
+            continue;
+        }
         report.blocks += 1;
-        report.events += block.keys.len() as u64;
+        report.events += marked;
         report.raw_bytes += raw;
         report.stored_bytes += block.bytes.len() as u64;
         progress(report.events);
@@ -172,29 +181,37 @@ fn build(events: &[ArchivedEvent]) -> Result<(NewBlock, u64), String> {
     let list: Vec<Packed<'_>> = events
         .iter()
         .map(|e| Packed {
-            raft_index: crate::store::to_i64(e.index),
-            position: i32::try_from(e.position).unwrap_or(i32::MAX),
+            id: Identity {
+                raft_index: crate::store::to_i64(e.index),
+                topic: &e.topic,
+                namespace: &e.namespace,
+                key: &e.key,
+            },
             json: e.raw.as_bytes(),
         })
         .collect();
     let bytes = block::pack(&list)?;
     let decoded = Block::unpack(&bytes).map_err(|e| e.to_string())?;
     for e in &list {
-        let back = decoded
-            .event(e.raft_index, e.position)
-            .map_err(|e| e.to_string())?;
+        let back = decoded.event(&e.id).map_err(|err| err.to_string())?;
         if back.as_bytes() != e.json {
             return Err(format!(
                 "the event at index {} did not read back",
-                e.raft_index
+                e.id.raft_index
             ));
         }
     }
     let raw = list.iter().map(|e| e.json.len() as u64).sum();
     let block = NewBlock {
-        first_index: list.first().map_or(0, |e| e.raft_index),
-        last_index: list.last().map_or(0, |e| e.raft_index),
-        keys: list.iter().map(|e| (e.raft_index, e.position)).collect(),
+        first_index: list.first().map_or(0, |e| e.id.raft_index),
+        last_index: list.last().map_or(0, |e| e.id.raft_index),
+        keys: events
+            .iter()
+            .map(|e| {
+                let index = crate::store::to_i64(e.index);
+                (index, e.topic.clone(), e.namespace.clone(), e.key.clone())
+            })
+            .collect(),
         bytes,
     };
     Ok((block, raw))
@@ -244,7 +261,9 @@ mod tests {
         let events: Vec<_> = (7..10).map(|i| event(i, 20)).collect();
         let (block, raw) = build(&events).expect("build");
         assert_eq!((block.first_index, block.last_index), (7, 9));
-        assert_eq!(block.keys, vec![(7, 0), (8, 0), (9, 0)]);
+        let indexes: Vec<i64> = block.keys.iter().map(|k| k.0).collect();
+        assert_eq!(indexes, vec![7, 8, 9]);
+        assert_eq!(block.keys[0].1, "Job");
         assert_eq!(raw, 60);
     }
 }

@@ -20,7 +20,7 @@ pub struct EventRecord {
     pub position: i32,
     pub topic: String,
     pub key: String,
-    namespace: String,
+    pub namespace: String,
     received_at: i64,
     /// Nomad's time, or the receipt time for a row not dated yet.
     event_at: i64,

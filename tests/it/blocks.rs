@@ -330,10 +330,30 @@ async fn ingest_packs_the_history_older_than_its_age(backend: Backend) {
         "SELECT COUNT(*) FROM event_log WHERE block_id IS NOT NULL AND raft_index > {old_last}"
     );
     assert_eq!(scalar(&archive, &packed_new).await, 0);
+    // The check packs whole blocks and leaves the rest of the old history,
+    // less than a block, for a later one; `compact` packs it.
     let unpacked_old = format!(
         "SELECT COUNT(*) FROM event_log WHERE block_id IS NULL AND raft_index <= {old_last}"
     );
+    let (packed_old, left) = (
+        packed(&archive).await.0,
+        scalar(&archive, &unpacked_old).await,
+    );
+    assert!(
+        packed_old > 0 && left < packed_old,
+        "{packed_old} packed, {left} left"
+    );
+    // The new history is dated months before today by Nomad's clock: pack
+    // what lies a day before its first event.
+    let first_new = format!(
+        "SELECT MIN(event_at) FROM event_log WHERE raft_index > {old_last} \
+         AND time_source = 'nomad'"
+    );
+    let first_new = scalar(&archive, &first_new).await;
+    let age = nomad_chronicle::archive::now_millis() - (first_new - 86_400_000);
+    pack(&archive, &format!("{age}ms")).await;
     assert_eq!(scalar(&archive, &unpacked_old).await, 0);
+    assert_eq!(scalar(&archive, &packed_new).await, 0);
     let all: Vec<_> = old.iter().chain(&new).cloned().collect();
     let replay = archive.run(&["replay"]).await;
     replay.assert_success();

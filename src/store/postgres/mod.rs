@@ -45,6 +45,9 @@ const STYLE: Placeholders = Placeholders::Numbered;
 /// nothing for a row packed into a block (migration 0032).
 const EVENT: &str = "COALESCE(convert_to(e.event::text, 'UTF8'), e.event_zstd, '\\x'::bytea)";
 
+/// Connections a store reads blocks of older events on, beside its pool.
+const BLOCK_CONNECTIONS: u32 = 2;
+
 /// The PostgreSQL implementation of [`Store`](super::Store).
 pub struct PgStore {
     /// Reads and cluster bookkeeping.
@@ -57,6 +60,10 @@ pub struct PgStore {
     dictionaries: Dictionaries,
     /// The blocks of older events, loaded as reads name them.
     blocks: Blocks,
+    /// Connections of their own for reading blocks, opened when first
+    /// needed: a streamed snapshot holds one of `pool`'s while it loads
+    /// blocks, and reads enough at once would hold all of them.
+    blocks_pool: std::sync::OnceLock<PgPool>,
     /// How new writers compress ([`super::Store::set_compression`]).
     compression: std::sync::Mutex<super::compress::Settings>,
 }
@@ -107,12 +114,23 @@ impl BlockSource for PgStore {
         Ok(
             sqlx::query_as("SELECT id, bytes FROM event_blocks WHERE id = ANY($1)")
                 .bind(ids)
-                .fetch_all(&self.pool)
+                .fetch_all(self.blocks_pool())
                 .await?,
         )
     }
 }
 impl PgStore {
+    /// The pool blocks are read on, opened on first use with `pool`'s
+    /// options.
+    fn blocks_pool(&self) -> &PgPool {
+        self.blocks_pool.get_or_init(|| {
+            let options = (*self.pool.connect_options()).clone();
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(BLOCK_CONNECTIONS)
+                .connect_lazy_with(options)
+        })
+    }
+
     /// Runs `statement` and turns each row, mapped by column name onto `R`,
     /// into a `T`.
     async fn all<R, T>(&self, statement: Statement) -> Result<Vec<T>, StoreError>

@@ -142,6 +142,7 @@ impl PgStore {
             url,
             dictionaries: Default::default(),
             blocks: Default::default(),
+            blocks_pool: Default::default(),
             compression: Default::default(),
         }
     }

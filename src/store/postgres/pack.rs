@@ -61,7 +61,10 @@ impl Pack for PgStore {
     }
 
     async fn store_block(&self, cluster_id: i64, block: &NewBlock) -> Result<u64, StoreError> {
-        let (indexes, positions): (Vec<i64>, Vec<i32>) = block.keys.iter().copied().unzip();
+        let indexes: Vec<i64> = block.keys.iter().map(|k| k.0).collect();
+        let topics: Vec<&str> = block.keys.iter().map(|k| k.1.as_str()).collect();
+        let namespaces: Vec<&str> = block.keys.iter().map(|k| k.2.as_str()).collect();
+        let keys: Vec<&str> = block.keys.iter().map(|k| k.3.as_str()).collect();
         let mut tx = self.pool.begin().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO event_blocks (cluster_id, first_index, last_index, events, bytes) \
@@ -77,17 +80,25 @@ impl Pack for PgStore {
         let marked = sqlx::query(
             "UPDATE event_log AS e SET event = NULL, event_zstd = NULL, dictionary_id = NULL, \
                block_id = $1 \
-             FROM unnest($3::bigint[], $4::int[]) AS u (i, p) \
-             WHERE e.cluster_id = $2 AND e.raft_index = u.i AND e.position = u.p \
-               AND e.block_id IS NULL",
+             FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[]) AS u (i, t, n, k) \
+             JOIN names AS kn ON kn.name = u.k \
+             WHERE e.cluster_id = $2 AND e.raft_index = u.i AND e.topic = u.t \
+               AND e.namespace = u.n AND e.key_ref = kn.id AND e.block_id IS NULL",
         )
         .bind(id)
         .bind(cluster_id)
         .bind(indexes)
-        .bind(positions)
+        .bind(topics)
+        .bind(namespaces)
+        .bind(keys)
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        if marked == 0 {
+            // Pruned or packed meanwhile: no block without events.
+            tx.rollback().await?;
+            return Ok(0);
+        }
         tx.commit().await?;
         Ok(marked)
     }

@@ -263,6 +263,9 @@ impl Store for PgStore {
     }
 
     async fn close(&self) {
+        if let Some(blocks) = self.blocks_pool.get() {
+            blocks.close().await;
+        }
         self.pool.close().await;
     }
 }

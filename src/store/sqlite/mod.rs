@@ -43,6 +43,9 @@ const STYLE: Placeholders = Placeholders::Question;
 /// blob (`dictionary_id` says which), either read as bytes.
 const EVENT: &str = "e.event";
 
+/// Connections a store reads blocks of older events on, beside its pool.
+const BLOCK_CONNECTIONS: u32 = 2;
+
 /// The SQLite implementation of [`Store`](super::Store).
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -53,6 +56,10 @@ pub struct SqliteStore {
     dictionaries: Dictionaries,
     /// The blocks of older events, loaded as reads name them.
     blocks: Blocks,
+    /// Connections of their own for reading blocks, opened when first
+    /// needed: a streamed snapshot holds one of `pool`'s while it loads
+    /// blocks, and reads enough at once would hold all of them.
+    blocks_pool: std::sync::OnceLock<SqlitePool>,
     /// How new writers compress ([`super::Store::set_compression`]).
     compression: std::sync::Mutex<super::compress::Settings>,
 }
@@ -106,12 +113,26 @@ impl BlockSource for SqliteStore {
             "SELECT id, bytes FROM event_blocks WHERE id IN (SELECT value FROM json_each(?))",
         )
         .bind(list)
-        .fetch_all(&self.pool)
+        .fetch_all(self.blocks_pool())
         .await?)
     }
 }
 
 impl SqliteStore {
+    /// The pool blocks are read on: `pool` itself for an archive in memory
+    /// (a connection of another pool would open another database).
+    fn blocks_pool(&self) -> &SqlitePool {
+        if self.in_memory {
+            return &self.pool;
+        }
+        self.blocks_pool.get_or_init(|| {
+            let options = (*self.pool.connect_options()).clone();
+            sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(BLOCK_CONNECTIONS)
+                .connect_lazy_with(options)
+        })
+    }
+
     /// Runs `statement` and turns each row, mapped by column name onto `R`,
     /// into a `T`.
     async fn all<R, T>(&self, statement: Statement) -> Result<Vec<T>, StoreError>

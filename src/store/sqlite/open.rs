@@ -170,6 +170,7 @@ impl SqliteStore {
             in_memory: matches!(url, DbUrl::SqliteMemory),
             dictionaries: Default::default(),
             blocks: Default::default(),
+            blocks_pool: Default::default(),
             compression: Default::default(),
         }
     }

@@ -82,22 +82,31 @@ impl Pack for SqliteStore {
         .fetch_one(&mut *tx)
         .await?;
         let marked = move_rows(&mut tx, cluster_id, id, &keys).await?;
+        if marked == 0 {
+            // Pruned or packed meanwhile: no block without events.
+            tx.rollback().await?;
+            return Ok(0);
+        }
         tx.commit().await?;
         Ok(marked)
     }
 }
 
-/// Moves the unpacked rows of `keys` (a JSON array of `[raft_index,
-/// position]`) to the end of `event_log`, marked as packed into block
-/// `block`, by way of a table of the connection's own; returns how many.
+/// Moves the unpacked rows of `keys` (a JSON array of `[raft_index, topic,
+/// namespace, key]`, the events' identities) to the end of `event_log`,
+/// marked as packed into block `block`, by way of a table of the
+/// connection's own; returns how many.
 async fn move_rows(
     tx: &mut sqlx::SqliteConnection,
     cluster_id: i64,
     block: i64,
     keys: &str,
 ) -> Result<u64, StoreError> {
-    let chosen = "cluster_id = ? AND block_id IS NULL AND (raft_index, position) IN \
-                  (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') \
+    let chosen = "cluster_id = ? AND block_id IS NULL \
+                  AND (raft_index, topic, namespace, key_ref) IN \
+                  (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
+                     json_extract(value, '$[2]'), \
+                     (SELECT id FROM names WHERE name = json_extract(value, '$[3]')) \
                    FROM json_each(?))";
     sqlx::query("CREATE TEMP TABLE IF NOT EXISTS packing AS SELECT * FROM main.event_log WHERE 0")
         .execute(&mut *tx)
@@ -127,5 +136,8 @@ async fn move_rows(
     .execute(&mut *tx)
     .await?
     .rows_affected();
+    sqlx::query("DELETE FROM temp.packing")
+        .execute(&mut *tx)
+        .await?;
     Ok(moved)
 }

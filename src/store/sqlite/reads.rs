@@ -262,6 +262,9 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
+        if let Some(blocks) = self.blocks_pool.get() {
+            blocks.close().await;
+        }
         self.pool.close().await;
     }
 }

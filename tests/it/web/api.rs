@@ -449,7 +449,34 @@ async fn panning_leaves_each_count_in_its_bucket(backend: Backend) {
     assert!(seen > 0, "the compared buckets count allocations");
 }
 
+/// Snapshots stream their rows on one connection each and read the blocks
+/// of packed history beside them: more requests at once than `serve` has
+/// connections all answer, and answer what the CLI does.
+async fn snapshots_of_packed_history_at_once_all_answer(backend: Backend) {
+    let archive = Archive::new(backend).await;
+    archived_history(&archive, 62, 1_500).await;
+    archive
+        .run(&["compact", "--pack-older-than", "0s", "--block-bytes", "16384"])
+        .await
+        .assert_success();
+    let facts = facts(&archive).await;
+    let served = serve(&archive, &[]).await;
+    let at = facts.middle_index.to_string();
+    let url = format!("{}/api/v1/snapshot?at-index={at}", served.base);
+    let requests = (0..12).map(|_| get(&url, None));
+    let answers = futures_util::future::join_all(requests).await;
+    let cli = archive
+        .run(&["query", "snapshot", "--at-index", &at, "--output", "json"])
+        .await;
+    cli.assert_success();
+    for (status, body) in answers {
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(parsed(&body), parsed(&cli.stdout));
+    }
+}
+
 on_both_backends!(
+    snapshots_of_packed_history_at_once_all_answer,
     panning_leaves_each_count_in_its_bucket,
     a_bar_ends_at_the_first_terminal_status_after_the_last_other_one,
     the_api_answers_what_the_cli_answers,
