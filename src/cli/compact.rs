@@ -144,14 +144,7 @@ async fn pack_cluster(
     let done = pack::run(store.packer(), cluster, settings, &report).await;
     bar.finish_and_clear();
     let done = done.with_context(|| format!("cannot pack the events of cluster `{name}`"))?;
-    tracing::info!(
-        cluster = %name,
-        blocks = done.blocks,
-        events = done.events,
-        json_mb = format!("{:.1}", done.raw_bytes as f64 / 1e6),
-        packed_mb = format!("{:.1}", done.stored_bytes as f64 / 1e6),
-        "Packed"
-    );
+    done.log(name);
     Ok(())
 }
 

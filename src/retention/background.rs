@@ -164,14 +164,7 @@ async fn pack_aged(
     };
     let report = pack::run(store.packer(), cluster, settings, &|_| {}).await?;
     if report.blocks > 0 {
-        tracing::info!(
-            cluster = %cluster.name,
-            blocks = report.blocks,
-            events = report.events,
-            json_mb = format!("{:.1}", report.raw_bytes as f64 / 1e6),
-            packed_mb = format!("{:.1}", report.stored_bytes as f64 / 1e6),
-            "Packed history into blocks"
-        );
+        report.log(&cluster.name);
     }
     Ok(())
 }

@@ -15,7 +15,10 @@ use async_trait::async_trait;
 use super::StoreError;
 use super::block::{self, Block, Identity, Packed};
 use super::dictionaries::{self, Source};
+use super::filter::event_columns;
+use super::params::Params;
 use super::records::EventRecord;
+use super::statement::{Placeholders, Statement};
 use crate::archive::{ArchivedEvent, Cluster};
 
 /// Events read per statement while filling a block.
@@ -67,6 +70,62 @@ pub struct PackReport {
     /// The JSON bytes of the events packed, and the bytes of their blocks.
     pub raw_bytes: u64,
     pub stored_bytes: u64,
+}
+
+impl PackReport {
+    /// Logs what was packed in `cluster`.
+    pub fn log(&self, cluster: &str) {
+        tracing::info!(
+            cluster,
+            blocks = self.blocks,
+            events = self.events,
+            json_mb = format!("{:.1}", self.raw_bytes as f64 / 1e6),
+            packed_mb = format!("{:.1}", self.stored_bytes as f64 / 1e6),
+            "Packed history into blocks"
+        );
+    }
+}
+
+/// [`Pack::unpacked`]: `event` is how the backend reads a stored value as
+/// bytes.
+pub fn unpacked(
+    cluster_id: i64,
+    (index, position): (i64, i32),
+    below: i64,
+    style: Placeholders,
+    event: &str,
+) -> Statement {
+    let mut p = Params::new(style);
+    let c = p.int(cluster_id);
+    let (i, n) = (p.int(index), p.int(i64::from(position)));
+    let (b, limit) = (p.int(below), p.int(READ_ROWS));
+    let order = p.stream_order();
+    p.statement(format!(
+        "SELECT {} FROM event_log AS e{order} JOIN names AS k ON k.id = e.key_ref \
+         WHERE e.cluster_id = {c} AND (e.raft_index, e.position) > ({i}, {n}) \
+           AND e.raft_index < {b} AND e.block_id IS NULL AND e.event_at IS NOT NULL \
+         ORDER BY e.raft_index, e.position LIMIT {limit}",
+        event_columns(event)
+    ))
+}
+
+/// [`Pack::first_index_at`].
+pub fn first_index_at(cluster_id: i64, at: i64, style: Placeholders) -> Statement {
+    let mut p = Params::new(style);
+    let (c, t) = (p.int(cluster_id), p.int(at));
+    p.statement(format!(
+        "SELECT raft_index FROM event_log WHERE cluster_id = {c} AND event_at >= {t} \
+         ORDER BY event_at, raft_index LIMIT 1"
+    ))
+}
+
+/// [`Pack::newest_block`].
+pub fn newest_block(cluster_id: i64, style: Placeholders) -> Statement {
+    let mut p = Params::new(style);
+    let c = p.int(cluster_id);
+    p.statement(format!(
+        "SELECT MAX(last_index) FROM event_blocks WHERE cluster_id = {c}"
+    ))
 }
 
 /// What to pack, and into what.

@@ -4,11 +4,10 @@
 
 use async_trait::async_trait;
 
-use super::{EVENT, PgStore};
+use super::{EVENT, PgStore, STYLE, query_as, query_scalar};
 use crate::store::StoreError;
 use crate::store::dictionaries::Source;
-use crate::store::filter::event_columns;
-use crate::store::pack::{NewBlock, Pack, READ_ROWS};
+use crate::store::pack::{self, NewBlock, Pack};
 use crate::store::records::EventRecord;
 
 #[async_trait]
@@ -18,23 +17,13 @@ impl Pack for PgStore {
     }
 
     async fn first_index_at(&self, cluster_id: i64, at: i64) -> Result<Option<i64>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT raft_index FROM event_log WHERE cluster_id = $1 AND event_at >= $2 \
-             ORDER BY event_at, raft_index LIMIT 1",
-        )
-        .bind(cluster_id)
-        .bind(at)
-        .fetch_optional(&self.pool)
-        .await?)
+        let statement = pack::first_index_at(cluster_id, at, STYLE);
+        Ok(query_scalar(statement)?.fetch_optional(&self.pool).await?)
     }
 
     async fn newest_block(&self, cluster_id: i64) -> Result<Option<i64>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT MAX(last_index) FROM event_blocks WHERE cluster_id = $1")
-                .bind(cluster_id)
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        let statement = pack::newest_block(cluster_id, STYLE);
+        Ok(query_scalar(statement)?.fetch_one(&self.pool).await?)
     }
 
     async fn unpacked(
@@ -43,21 +32,8 @@ impl Pack for PgStore {
         after: (i64, i32),
         below: i64,
     ) -> Result<Vec<EventRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM event_log AS e JOIN names AS k ON k.id = e.key_ref \
-             WHERE e.cluster_id = $1 AND (e.raft_index, e.position) > ($2, $3) \
-               AND e.raft_index < $4 AND e.block_id IS NULL AND e.event_at IS NOT NULL \
-             ORDER BY e.raft_index, e.position LIMIT $5",
-            event_columns(EVENT)
-        );
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(cluster_id)
-            .bind(after.0)
-            .bind(after.1)
-            .bind(below)
-            .bind(READ_ROWS)
-            .fetch_all(&self.pool)
-            .await?)
+        let statement = pack::unpacked(cluster_id, after, below, STYLE, EVENT);
+        Ok(query_as(statement)?.fetch_all(&self.pool).await?)
     }
 
     async fn store_block(&self, cluster_id: i64, block: &NewBlock) -> Result<u64, StoreError> {

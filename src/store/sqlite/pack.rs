@@ -9,11 +9,10 @@
 use async_trait::async_trait;
 use sqlx::Connection;
 
-use super::{EVENT, SqliteStore};
+use super::{EVENT, STYLE, SqliteStore, query_as, query_scalar};
 use crate::store::StoreError;
 use crate::store::dictionaries::Source;
-use crate::store::filter::event_columns;
-use crate::store::pack::{NewBlock, Pack, READ_ROWS};
+use crate::store::pack::{self, NewBlock, Pack};
 use crate::store::records::EventRecord;
 
 #[async_trait]
@@ -23,23 +22,13 @@ impl Pack for SqliteStore {
     }
 
     async fn first_index_at(&self, cluster_id: i64, at: i64) -> Result<Option<i64>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT raft_index FROM event_log WHERE cluster_id = ? AND event_at >= ? \
-             ORDER BY event_at, raft_index LIMIT 1",
-        )
-        .bind(cluster_id)
-        .bind(at)
-        .fetch_optional(&self.pool)
-        .await?)
+        let statement = pack::first_index_at(cluster_id, at, STYLE);
+        Ok(query_scalar(statement)?.fetch_optional(&self.pool).await?)
     }
 
     async fn newest_block(&self, cluster_id: i64) -> Result<Option<i64>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT MAX(last_index) FROM event_blocks WHERE cluster_id = ?")
-                .bind(cluster_id)
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        let statement = pack::newest_block(cluster_id, STYLE);
+        Ok(query_scalar(statement)?.fetch_one(&self.pool).await?)
     }
 
     async fn unpacked(
@@ -48,22 +37,8 @@ impl Pack for SqliteStore {
         after: (i64, i32),
         below: i64,
     ) -> Result<Vec<EventRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM event_log AS e INDEXED BY event_log_stream_order \
-             JOIN names AS k ON k.id = e.key_ref \
-             WHERE e.cluster_id = ? AND (e.raft_index, e.position) > (?, ?) \
-               AND e.raft_index < ? AND e.block_id IS NULL AND e.event_at IS NOT NULL \
-             ORDER BY e.raft_index, e.position LIMIT ?",
-            event_columns(EVENT)
-        );
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(cluster_id)
-            .bind(after.0)
-            .bind(after.1)
-            .bind(below)
-            .bind(READ_ROWS)
-            .fetch_all(&self.pool)
-            .await?)
+        let statement = pack::unpacked(cluster_id, after, below, STYLE, EVENT);
+        Ok(query_as(statement)?.fetch_all(&self.pool).await?)
     }
 
     async fn store_block(&self, cluster_id: i64, block: &NewBlock) -> Result<u64, StoreError> {

@@ -456,7 +456,13 @@ async fn snapshots_of_packed_history_at_once_all_answer(backend: Backend) {
     let archive = Archive::new(backend).await;
     archived_history(&archive, 62, 1_500).await;
     archive
-        .run(&["compact", "--pack-older-than", "0s", "--block-bytes", "16384"])
+        .run(&[
+            "compact",
+            "--pack-older-than",
+            "0s",
+            "--block-bytes",
+            "16384",
+        ])
         .await
         .assert_success();
     let facts = facts(&archive).await;
