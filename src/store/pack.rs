@@ -1,9 +1,10 @@
 //! Packing older events into blocks (`compact --pack-older-than`, `ingest
 //! --pack-older-than`, migration 0032): the cluster's events before its hot
-//! window (those dated since a moment, by Nomad's clock), in stream order, are read back (whether stored plain or compressed alone),
-//! cut into blocks of about [`block::TARGET_BYTES`] of JSON, and each
-//! block is written with its events marked as packed into it, in a
-//! transaction of its own. Every block is checked to give back each of its
+//! window (those dated since a moment, by Nomad's clock), in stream order,
+//! are read back (whether stored plain or compressed alone), cut into
+//! blocks of about [`block::TARGET_BYTES`] of JSON, and each block is
+//! written with its events marked as packed into it, in a transaction of
+//! its own. Every block is checked to give back each of its
 //! events byte for byte before it is written. Events still waiting for
 //! their time are left alone, as is everything inside the hot window, which
 //! keeps a frame per event for the reads of recent history.
