@@ -125,7 +125,8 @@ pub enum StoreError {
 /// The event a [`StoreError::Undecodable`] names, and why it cannot be read.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "cannot read the event at index `{index}` of cluster `{cluster}` (topic `{topic}`, key `{key}`): {reason}; restore the archive from a copy"
+    "cannot read the event at index `{index}` of cluster `{cluster}` (topic `{topic}`, key `{key}`): {reason}; {}",
+    what_to_do(reason)
 )]
 pub struct UnreadableEvent {
     pub cluster: String,
@@ -133,6 +134,17 @@ pub struct UnreadableEvent {
     pub topic: String,
     pub key: String,
     pub reason: codec::DecodeError,
+}
+
+/// What to do about an event that cannot be read: a block can also be
+/// missing because a prune deleted it while the read was under way.
+fn what_to_do(reason: &codec::DecodeError) -> &'static str {
+    match reason {
+        codec::DecodeError::MissingBlock(_) => {
+            "if a prune was running, run the command again; else restore the archive from a copy"
+        }
+        _ => "restore the archive from a copy",
+    }
 }
 
 /// A failed statement in words: a value that cannot be read back is a

@@ -187,7 +187,8 @@ async fn a_missing_block_is_an_error_naming_the_event(backend: Backend) {
 
     let want = format!(
         "error: cannot read the event at index `{index}` of cluster `test` (topic `{topic}`, key `{key}`): \
-         its block `{id}` is not in the archive's `event_blocks` table; restore the archive from a copy"
+         its block `{id}` is not in the archive's `event_blocks` table; \
+         if a prune was running, run the command again; else restore the archive from a copy"
     );
     let run = archive.run(&["replay"]).await;
     assert_eq!(run.code, Some(2), "{}", run.stderr);
