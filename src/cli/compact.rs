@@ -108,13 +108,7 @@ async fn compact_all(store: &dyn Store, args: &CompactArgs) -> anyhow::Result<()
         let done = done.with_context(|| format!("cannot compact cluster `{name}`"))?;
         log_report(&name, &done);
         if let Some(age) = args.pack_older_than {
-            let settings = PackSettings {
-                before_time: (!age.is_zero()).then(|| {
-                    now_millis().saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX))
-                }),
-                target_bytes: args.block_bytes,
-                resume: false,
-            };
+            let settings = PackSettings::older_than(age, now_millis(), args.block_bytes, false);
             pack_cluster(store, &cluster, settings).await?;
         }
     }

@@ -156,12 +156,7 @@ async fn pack_aged(
     age: Duration,
     now: i64,
 ) -> Result<(), RetentionError> {
-    let ms = i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
-    let settings = PackSettings {
-        before_time: Some(now.saturating_sub(ms)),
-        target_bytes: TARGET_BYTES,
-        resume: true,
-    };
+    let settings = PackSettings::older_than(age, now, TARGET_BYTES, true);
     let report = pack::run(store.packer(), cluster, settings, &|_| {}).await?;
     if report.blocks > 0 {
         report.log(&cluster.name);

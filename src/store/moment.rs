@@ -101,11 +101,6 @@ pub struct MomentRecord {
 }
 
 impl MomentRecord {
-    /// The dictionary its event was compressed with, if any.
-    pub fn dictionary_id(&self) -> Option<i64> {
-        self.event.dictionary_id
-    }
-
     /// The object, its event decoded with `dictionaries` or from its block
     /// in `blocks`.
     pub fn decode(

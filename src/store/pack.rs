@@ -11,6 +11,8 @@
 //!
 //! Each backend ([`Pack`]) reads and writes the rows; [`run`] drives it.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 
 use super::StoreError;
@@ -144,6 +146,19 @@ pub struct PackSettings {
     /// the stream (`compact`, which also packs what a gap's fill stored
     /// there later, and packs everything it reads).
     pub resume: bool,
+}
+
+impl PackSettings {
+    /// Packs what is older than `age` at `now` (Unix ms, by Nomad's clock),
+    /// as `prune --before` counts; a zero age packs every event.
+    pub fn older_than(age: Duration, now: i64, target_bytes: usize, resume: bool) -> Self {
+        let ms = i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
+        PackSettings {
+            before_time: (!age.is_zero()).then(|| now.saturating_sub(ms)),
+            target_bytes,
+            resume,
+        }
+    }
 }
 
 /// Packs the cluster's events as `settings` say; `progress` hears the
@@ -314,6 +329,15 @@ mod tests {
         assert_eq!(block_length(&small, target), block::MAX_EVENTS);
         assert!(!full(&small[..100], target));
         assert_eq!(block_length(&[], target), 0);
+    }
+
+    #[test]
+    fn an_age_counts_back_from_now_and_zero_packs_everything() {
+        let day = PackSettings::older_than(Duration::from_secs(86_400), 100_000_000, 10, true);
+        assert_eq!(day.before_time, Some(100_000_000 - 86_400_000));
+        assert!(day.resume);
+        let all = PackSettings::older_than(Duration::ZERO, 100_000_000, 10, false);
+        assert_eq!(all.before_time, None);
     }
 
     #[test]
